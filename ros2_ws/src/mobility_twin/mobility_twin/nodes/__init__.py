@@ -1,0 +1,1 @@
+"""Thin rclpy nodes: parameters -> one frozen config -> a ROS-free core object; messages <-> core calls."""

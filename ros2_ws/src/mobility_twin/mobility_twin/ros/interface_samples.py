@@ -1,0 +1,184 @@
+"""A deterministic, fully populated sample of every mobility_twin_msgs interface, numbered by ``seq``.
+
+Used by the self-test nodes (is DDS carrying our interfaces between these processes/hosts, intact?) and
+by the interface round-trip tests. Needs the message classes, not a running ROS graph. Float32 fields
+hold values float32 represents exactly, so a received message compares equal to its sample.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from builtin_interfaces.msg import Time
+from geometry_msgs.msg import Point, Pose, PoseWithCovariance, Quaternion, TwistWithCovariance, Vector3
+from std_msgs.msg import Header
+
+from mobility_twin_msgs import msg as m
+
+
+def _stamp(seq: int) -> Time:
+    return Time(sec=1_202_000_000 + seq, nanosec=(seq * 1_000_003) % 1_000_000_000)
+
+
+def _header(seq: int, frame: str = "map") -> Header:
+    return Header(stamp=_stamp(seq), frame_id=frame)
+
+
+def _yaw(yaw: float) -> Quaternion:
+    return Quaternion(z=math.sin(yaw / 2.0), w=math.cos(yaw / 2.0))
+
+
+def _pose_cov(seq: int) -> PoseWithCovariance:
+    cov = [0.0] * 36
+    cov[0], cov[7], cov[14], cov[35] = 0.04 + seq, 0.05, 0.5, 0.01
+    return PoseWithCovariance(
+        pose=Pose(position=Point(x=100.0 + seq, y=-50.25, z=0.8), orientation=_yaw(0.3)), covariance=cov
+    )
+
+
+def _twist_cov(seq: int) -> TwistWithCovariance:
+    twist = TwistWithCovariance()
+    twist.twist.linear.x = 12.5
+    twist.twist.linear.y = -0.5 * seq
+    twist.twist.angular.z = 0.02
+    twist.covariance[0] = 0.25
+    return twist
+
+
+def _source_frame(seq: int) -> m.SourceFrame:
+    return m.SourceFrame(
+        source_id=f"rsu_{seq % 8:02d}", sensor_stamp=_stamp(seq), stages=["sensor", "perception"],
+        stage_wall_time=[1_700_000_000.0 + seq, 1_700_000_000.012 + seq],
+    )
+
+
+def _detected(seq: int) -> m.DetectedObject:
+    return m.DetectedObject(
+        object_class=m.DetectedObject.CLASS_CAR, confidence=0.875, pose=_pose_cov(seq), twist=_twist_cov(seq),
+        has_twist=True, dimensions=Vector3(x=4.5, y=1.8, z=1.5), num_points=seq, range=23.5,
+        self_report_id="cav_1059",
+    )
+
+
+def _tracked(seq: int) -> m.TrackedObject:
+    return m.TrackedObject(
+        track_id=seq, object_class=m.DetectedObject.CLASS_CAR, state=m.TrackedObject.STATE_CONFIRMED,
+        existence_probability=0.96875, pose=_pose_cov(seq), twist=_twist_cov(seq),
+        dimensions=Vector3(x=4.5, y=1.8, z=1.5), last_measurement=_stamp(seq), age_of_information=0.125,
+        sources=["rsu_01", "cav_1059"], site_id="site_0", vehicle_id="1059",
+    )
+
+
+def _entity(seq: int) -> m.TwinEntity:
+    return m.TwinEntity(
+        entity_id=f"rsu_{seq:02d}", kind=m.TwinEntity.KIND_RSU, site_id="site_0",
+        pose=Pose(position=Point(x=10.0, y=20.0, z=5.0), orientation=_yaw(0.0)), last_update=_stamp(seq),
+        age_of_information=0.25, stale=seq % 2 == 1, messages_received=100 + seq, messages_rejected=seq,
+    )
+
+
+def _server(seq: int) -> m.EdgeServerState:
+    return m.EdgeServerState(
+        server_id=f"edge_{seq}", position=Point(x=250.0, y=750.0, z=0.0), coverage_radius=150.0,
+        cpu_frequency_max=2.0e10, cpu_frequency_estimate=1.5e10 + seq, cpu_frequency_deviation=5.0e8, load=0.5,
+        vehicles_served=seq, twins_hosted=3,
+    )
+
+
+def _decision(seq: int) -> m.OffloadDecision:
+    return m.OffloadDecision(
+        vehicle_id="1059", track_id=seq, server_id="edge_3", previous_server_id="edge_2", access_server_id="edge_2",
+        migrated=True, expected_latency=0.09375, deadline=0.1875, migration_cost=0.25,
+    )
+
+
+@dataclass(frozen=True)
+class InterfaceSample:
+    """How to build message ``seq`` of one interface, and how to read ``seq`` back from a received one."""
+
+    type: type
+    build: Callable[[int], object]
+    seq_of: Callable[[object], int]
+
+
+SAMPLES: dict[str, InterfaceSample] = {
+    "SourceFrame": InterfaceSample(m.SourceFrame, _source_frame, lambda x: x.sensor_stamp.sec - 1_202_000_000),
+    "DetectedObject": InterfaceSample(m.DetectedObject, _detected, lambda x: x.num_points),
+    "DetectedObjectArray": InterfaceSample(
+        m.DetectedObjectArray,
+        lambda s: m.DetectedObjectArray(
+            header=_header(s), source_id="rsu_03", source_type=m.DetectedObjectArray.SOURCE_RSU,
+            sensor_pose=Pose(position=Point(x=1.0, y=2.0, z=5.5), orientation=_yaw(1.0)), sensor_range=80.0,
+            objects=[_detected(s), _detected(s + 1)], provenance=_source_frame(s),
+        ),
+        lambda x: x.objects[0].num_points,
+    ),
+    "TrackedObject": InterfaceSample(m.TrackedObject, _tracked, lambda x: x.track_id),
+    "TrackedObjectArray": InterfaceSample(
+        m.TrackedObjectArray,
+        lambda s: m.TrackedObjectArray(
+            header=_header(s), twin_id="global", objects=[_tracked(s), _tracked(s + 7)],
+            provenance=[_source_frame(s)],
+        ),
+        lambda x: x.objects[0].track_id,
+    ),
+    "TwinEntity": InterfaceSample(m.TwinEntity, _entity, lambda x: x.messages_received - 100),
+    "TwinStateArray": InterfaceSample(
+        m.TwinStateArray,
+        lambda s: m.TwinStateArray(header=_header(s), twin_id="local/site_0", entities=[_entity(s)]),
+        lambda x: x.entities[0].messages_received - 100,
+    ),
+    "EdgeServerState": InterfaceSample(m.EdgeServerState, _server, lambda x: x.vehicles_served),
+    "EdgeServerStateArray": InterfaceSample(
+        m.EdgeServerStateArray,
+        lambda s: m.EdgeServerStateArray(header=_header(s), servers=[_server(s), _server(s + 1)]),
+        lambda x: x.servers[0].vehicles_served,
+    ),
+    "OffloadDecision": InterfaceSample(m.OffloadDecision, _decision, lambda x: x.track_id),
+    "OffloadDecisionArray": InterfaceSample(
+        m.OffloadDecisionArray,
+        lambda s: m.OffloadDecisionArray(
+            header=_header(s), policy="actor_critic", slot_duration=1.0, deficit_queue=0.5, migration_budget=0.1875,
+            decisions=[_decision(s)],
+        ),
+        lambda x: x.decisions[0].track_id,
+    ),
+    "MigrationEvent": InterfaceSample(
+        m.MigrationEvent,
+        lambda s: m.MigrationEvent(
+            header=_header(s), twin_id=f"twin_{s}", from_host="edge_1", to_host="cloud", size_bytes=2.5e7,
+            transfer_time=0.75, reason="placement",
+        ),
+        lambda x: int(x.twin_id.split("_")[1]),
+    ),
+    "HandoverPrediction": InterfaceSample(
+        m.HandoverPrediction,
+        lambda s: m.HandoverPrediction(
+            vehicle_id=str(s), current_server_id="edge_1", predicted_server_id="edge_4", probability=0.75,
+            horizon=30.0,
+        ),
+        lambda x: int(x.vehicle_id),
+    ),
+    "LoadForecast": InterfaceSample(
+        m.LoadForecast,
+        lambda s: m.LoadForecast(server_id=f"edge_{s}", current_load=4.0, predicted_load=6.5, horizon=10.0),
+        lambda x: int(x.server_id.split("_")[1]),
+    ),
+    "RelationGraph": InterfaceSample(
+        m.RelationGraph,
+        lambda s: m.RelationGraph(
+            header=_header(s), node_ids=["1059", "edge_1", "rsu_00"],
+            node_kinds=[m.TwinEntity.KIND_VEHICLE, m.TwinEntity.KIND_EDGE_SERVER, m.TwinEntity.KIND_RSU],
+            edge_source=[0, 2], edge_target=[1, 1],
+            edge_kinds=[m.RelationGraph.EDGE_VEHICLE_SERVER, m.RelationGraph.EDGE_RSU_SERVER],
+            edge_weights=[120.5, 80.0],
+            handovers=[m.HandoverPrediction(vehicle_id="1059", current_server_id="edge_1",
+                                            predicted_server_id="edge_2", probability=0.5, horizon=10.0)],
+            load_forecasts=[m.LoadForecast(server_id="edge_1", current_load=3.0, predicted_load=2.0, horizon=10.0)],
+            model_id="relation_gnn@1", model_updates=s,
+        ),
+        lambda x: x.model_updates,
+    ),
+}

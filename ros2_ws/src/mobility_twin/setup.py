@@ -1,0 +1,43 @@
+"""ament_python package of mobility_twin: ROS-free core modules, thin rclpy nodes, the mtwin command line.
+
+Launch files and node parameter files live at the top of the repository (launch/, config/) and are
+installed into this package's share folder, so `$(find-pkg-share mobility_twin)/launch/...` works with
+`ros2 launch` on a full ROS 2 install and with `mtwin launch` here.
+"""
+
+from glob import glob
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+PACKAGE = "mobility_twin"
+REPO = Path("..", "..", "..")  # colcon runs setup.py from this folder
+
+# Node executables (`exec` in launch files): name -> "module under mobility_twin.nodes:function".
+NODES = {
+    "launch_probe": "launch_probe:main",
+    "selftest_talker": "selftest:talker_main",
+    "selftest_listener": "selftest:listener_main",
+}
+
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(exclude=["test"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", sorted(glob(str(REPO / "launch" / "*.launch.xml")))),
+        (f"share/{PACKAGE}/config", sorted(glob(str(REPO / "config" / "*.yaml")))),
+    ],
+    install_requires=["setuptools"],
+    zip_safe=True,
+    maintainer="mobility_twin developers",
+    maintainer_email="mobility-twin@example.org",
+    description="Smart-mobility digital twin stack (ROS 2, Python)",
+    license="Apache-2.0",
+    entry_points={
+        "console_scripts": [f"mtwin = {PACKAGE}.cli.main:main", *(f"{name} = {PACKAGE}.nodes.{target}" for name, target in NODES.items())],
+    },
+)
