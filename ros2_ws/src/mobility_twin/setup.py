@@ -18,6 +18,7 @@ NODES = {
     "launch_probe": "launch_probe:main",
     "selftest_talker": "selftest:talker_main",
     "selftest_listener": "selftest:listener_main",
+    "placement": "placement:main",
 }
 
 
