@@ -1,0 +1,53 @@
+"""Topic names of the stack, in one place. Per-entity topics are functions of the entity id.
+
+Sensor and per-entity topics are absolute so that launch namespaces (used to separate node *names*) do
+not move them; remap them in a launch file to run several stacks on one DDS domain.
+"""
+
+CLOCK = "/clock"
+
+# Simulator (evaluation-only topics are under /sim and must never be fused)
+GROUND_TRUTH = "/sim/ground_truth"  # TrackedObjectArray, vehicle_id = taxi id
+SIM_EDGE_SERVERS = "/sim/edge_servers"  # EdgeServerStateArray: the true server state
+SIM_SCENARIO = "/sim/scenario"  # std_msgs/String (YAML of the resolved scenario), latched
+
+
+def rsu_points(rsu_id: str) -> str:
+    return f"/rsu/{rsu_id}/points"  # sensor_msgs/PointCloud2 in the RSU's lidar frame
+
+
+def rsu_detections(rsu_id: str) -> str:
+    return f"/rsu/{rsu_id}/detections"  # DetectedObjectArray in map
+
+
+def cav_points(cav_id: str) -> str:
+    return f"/cav/{cav_id}/points"  # sensor_msgs/PointCloud2 in the CAV's lidar frame
+
+
+def cav_odometry(cav_id: str) -> str:
+    return f"/cav/{cav_id}/odom"  # nav_msgs/Odometry, map -> base_link
+
+
+def cav_detections(cav_id: str) -> str:
+    return f"/cav/{cav_id}/detections"  # DetectedObjectArray in map (includes the self-report)
+
+
+def local_objects(site_id: str) -> str:
+    return f"/twin/local/{site_id}/objects"  # TrackedObjectArray
+
+
+def local_state(site_id: str) -> str:
+    return f"/twin/local/{site_id}/state"  # TwinStateArray
+
+
+def local_edge_servers(site_id: str) -> str:
+    return f"/twin/local/{site_id}/edge_servers"  # EdgeServerStateArray: the site's server twins
+
+
+GLOBAL_OBJECTS = "/twin/global/objects"  # TrackedObjectArray
+GLOBAL_STATE = "/twin/global/state"  # TwinStateArray
+GLOBAL_EDGE_SERVERS = "/twin/global/edge_servers"  # EdgeServerStateArray
+RELATIONS = "/twin/relations"  # RelationGraph
+OFFLOAD_DECISIONS = "/offloading/decisions"  # OffloadDecisionArray
+MIGRATIONS = "/placement/migrations"  # MigrationEvent
+VIZ_MARKERS = "/twin/markers"  # visualization_msgs/MarkerArray
