@@ -19,6 +19,7 @@ NODES = {
     "selftest_talker": "selftest:talker_main",
     "selftest_listener": "selftest:listener_main",
     "placement": "placement:main",
+    "offloading": "offloading:main",
 }
 
 
