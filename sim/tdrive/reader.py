@@ -183,8 +183,9 @@ def iter_sources(path: Path | str) -> Iterator[tuple[str, io.TextIOBase]]:
                     if not member.isfile() or not member.name.lower().endswith(".txt"):
                         continue
                     raw = tf.extractfile(member)
-                    if raw is not None:
-                        yield f"{path}!{member.name}", io.TextIOWrapper(raw, encoding="utf-8", errors="replace")
+                    if raw is not None:  # one taxi file at a time in memory (a stream member is not seekable)
+                        data = io.BytesIO(raw.read())
+                        yield f"{path}!{member.name}", io.TextIOWrapper(data, encoding="utf-8", errors="replace")
         except tarfile.TarError as err:
             raise TDriveError(f"cannot read tar archive {path}: {err}") from None
         return
