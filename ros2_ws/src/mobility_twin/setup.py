@@ -15,6 +15,7 @@ REPO = Path("..", "..", "..")  # colcon runs setup.py from this folder
 
 # Node executables (`exec` in launch files): name -> "module under mobility_twin.nodes:function".
 NODES = {
+    "replay": "replay:main",
     "launch_probe": "launch_probe:main",
     "selftest_talker": "selftest:talker_main",
     "selftest_listener": "selftest:listener_main",
