@@ -9,7 +9,7 @@ CLOCK = "/clock"
 # Simulator (evaluation-only topics are under /sim and must never be fused)
 GROUND_TRUTH = "/sim/ground_truth"  # TrackedObjectArray, vehicle_id = taxi id
 SIM_EDGE_SERVERS = "/sim/edge_servers"  # EdgeServerStateArray: the true server state
-SIM_SCENARIO = "/sim/scenario"  # std_msgs/String (YAML of the resolved scenario), latched
+SIM_WORLD = "/sim/world"  # std_msgs/String: JSON of the resolved layout (RSUs, CAVs, servers, sites), latched
 
 
 def rsu_points(rsu_id: str) -> str:

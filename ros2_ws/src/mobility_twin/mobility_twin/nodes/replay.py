@@ -1,0 +1,261 @@
+"""replay: the CARLA-free simulator as a ROS node (T-Drive city, synthetic LiDAR, odometry, clock).
+
+Publishes /clock (other nodes run with use_sim_time), ground truth on /sim/ground_truth (evaluation
+only), the true edge-server state on /sim/edge_servers, the layout on /sim/world (latched JSON), and per
+sensor /rsu/<id>/points, /cav/<id>/points, /cav/<id>/odom, at the scenario's rates.
+
+Pacing: ``rate`` is the real-time factor (0: as fast as possible). At run time, set the parameter
+``paused`` (true/false) to pause and resume, ``seek_to_s`` (>= 0) to jump to that offset from the
+scenario start, and ``rate`` to change the pace.
+
+Hardware-in-the-loop (``hil: true``): wall-clock pacing at rate 1, stamps in wall-clock time and no
+/clock, so processes on another host consume the topics as from real sensors; an event published later
+than ``deadline_tolerance_s`` after its due time is a deadline miss, counted and reported on
+/diagnostics and in the final summary.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import Point
+from nav_msgs.msg import Odometry
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.node import Node
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import PointCloud2
+from std_msgs.msg import Header, String
+
+from mobility_twin.ros import topics
+from mobility_twin.ros.convert import make_cloud, to_time, yaw_quaternion
+from mobility_twin.ros.entry import run_node
+from mobility_twin.ros.params import declare_config, field
+from mobility_twin.ros.qos import CLOCK, LATCHED, SENSOR_STREAM, TWIN_STATE
+from mobility_twin_msgs.msg import EdgeServerState, EdgeServerStateArray, TrackedObject, TrackedObjectArray
+
+
+@dataclass(frozen=True)
+class ReplayConfig:
+    scenario: str = field("default", "scenario file, or the name of one shipped in sim/scenarios")
+    rate: float = field(1.0, "real-time factor; 0 runs as fast as possible (changeable at run time)")
+    start_offset_s: float = field(0.0, "start this many seconds after the scenario start")
+    duration_s: float = field(0.0, "stop after this much sim time (0: at the scenario end)")
+    lidar: bool = field(True, "simulate the LiDARs (false: trajectories, odometry and ground truth only)")
+    hil: bool = field(False, "hardware-in-the-loop: wall-clock pacing and stamps, no /clock, deadlines counted")
+    deadline_tolerance_s: float = field(0.02, "an event published later than this after its due time is a miss")
+    progress_period_s: float = field(10.0, "wall seconds between progress lines")
+    paused: bool = field(False, "pause (true) / resume (false) at run time")
+    seek_to_s: float = field(-1.0, "set to an offset >= 0 at run time to jump there")
+    exit_when_done: bool = field(True, "end the process when the scenario is over (else idle)")
+
+
+class ReplayNode(Node):
+    def __init__(self) -> None:
+        super().__init__("replay")
+        self.config = declare_config(self, ReplayConfig)
+        self.exit_code: int | None = None
+        from sim.replay import Replay, ReplayOptions
+        from sim.scenario import load_scenario
+        from sim.world import build_world
+
+        started = time.monotonic()
+        scenario = load_scenario(self.config.scenario)
+        self.world = build_world(scenario)
+        report = self.world.load_report.to_dict()
+        self.get_logger().info(
+            f"scenario {scenario.name!r}: {len(self.world.fleet)} taxis, {len(self.world.rsus)} RSUs, "
+            f"{len(self.world.cavs)} CAVs, {len(self.world.edge_servers)} edge servers; T-Drive lines read "
+            f"{report['lines_read']}, kept {report['kept']}, skipped {report['skipped']} "
+            f"(built in {time.monotonic() - started:.1f} s)"
+        )
+        self.replay = Replay(self.world, ReplayOptions(lidar=self.config.lidar))
+        if self.config.start_offset_s:
+            self.replay.seek(self.config.start_offset_s)
+        self.end_offset = self.replay.duration
+        if self.config.duration_s > 0:
+            self.end_offset = min(self.end_offset, self.replay.position + self.config.duration_s)
+        self._control = threading.Lock()
+        self._rate = 1.0 if self.config.hil else self.config.rate
+        self._paused = self.config.paused
+        self._seek: float | None = None
+        self.add_on_set_parameters_callback(self._on_parameters)
+
+        self.clock_pub = None if self.config.hil else self.create_publisher(Clock, topics.CLOCK, CLOCK)
+        self.gt_pub = self.create_publisher(TrackedObjectArray, topics.GROUND_TRUTH, TWIN_STATE)
+        self.server_pub = self.create_publisher(EdgeServerStateArray, topics.SIM_EDGE_SERVERS, TWIN_STATE)
+        self.world_pub = self.create_publisher(String, topics.SIM_WORLD, LATCHED)
+        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", TWIN_STATE)
+        self.cloud_pubs = {r.rsu_id: self.create_publisher(PointCloud2, topics.rsu_points(r.rsu_id), SENSOR_STREAM)
+                           for r in self.world.rsus}
+        for cav in self.world.cavs:
+            self.cloud_pubs[cav.cav_id] = self.create_publisher(PointCloud2, topics.cav_points(cav.cav_id),
+                                                                SENSOR_STREAM)
+        self.odom_pubs = {c.cav_id: self.create_publisher(Odometry, topics.cav_odometry(c.cav_id), SENSOR_STREAM)
+                          for c in self.world.cavs}
+        self.world_pub.publish(String(data=json.dumps(self.world.describe())))
+        self.stats = {"ticks": 0, "frames": 0, "points": 0, "deadline_misses": 0, "max_lateness_s": 0.0}
+        self._worker = threading.Thread(target=self._run, name="replay", daemon=True)
+        self._worker.start()
+
+    # ---------------------------------------------------------------------------------- run-time control
+    def _on_parameters(self, params) -> SetParametersResult:
+        with self._control:
+            for p in params:
+                if p.name == "paused":
+                    self._paused = bool(p.value)
+                    self.get_logger().info("paused" if self._paused else "resumed")
+                elif p.name == "seek_to_s" and p.value is not None and float(p.value) >= 0:
+                    self._seek = float(p.value)
+                elif p.name == "rate" and not self.config.hil:
+                    if float(p.value) < 0:
+                        return SetParametersResult(successful=False, reason="rate must be >= 0")
+                    self._rate = float(p.value)
+        return SetParametersResult(successful=True)
+
+    # ---------------------------------------------------------------------------------- the loop
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except Exception as err:
+            self.get_logger().error(f"replay failed: {err!r}")
+            self.exit_code = 1
+
+    def _loop(self) -> None:
+        wall0, sim0 = time.monotonic(), self.replay.position
+        last_progress = wall0
+        stamp_offset = time.time() - self.world.start_s - sim0  # HIL: wall stamp = sim time + offset
+        while self.exit_code is None:
+            with self._control:
+                paused, seek, rate = self._paused, self._seek, self._rate
+                self._seek = None
+            if seek is not None:
+                self.replay.seek(seek)
+                self.get_logger().info(f"seek to {self.replay.position:.1f} s")
+                wall0, sim0 = time.monotonic(), self.replay.position
+                stamp_offset = time.time() - self.world.start_s - sim0
+            if paused:
+                time.sleep(0.05)
+                wall0, sim0 = time.monotonic(), self.replay.position
+                continue
+            nxt = self.replay.next_time()
+            if nxt is None or nxt > self.end_offset + 1e-9:
+                self._finish()
+                return
+            if rate > 0:
+                due = wall0 + (nxt - sim0) / rate
+                delay = due - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                lateness = time.monotonic() - due
+            else:
+                lateness = 0.0
+            tick = self.replay.step()
+            stamp = tick.t + stamp_offset if self.config.hil else tick.t
+            self._publish(tick, stamp)
+            if rate > 0:
+                lateness = max(lateness, 0.0)
+                self.stats["max_lateness_s"] = max(self.stats["max_lateness_s"], lateness)
+                if lateness > self.config.deadline_tolerance_s:
+                    self.stats["deadline_misses"] += 1
+            now = time.monotonic()
+            if now - last_progress >= self.config.progress_period_s:
+                last_progress = now
+                self._progress(now - wall0, self.replay.position - sim0)
+
+    def _publish(self, tick, stamp: float) -> None:
+        if self.clock_pub is not None:
+            self.clock_pub.publish(Clock(clock=to_time(stamp)))
+        for frame in tick.frames:
+            s = frame.scan
+            self.cloud_pubs[frame.sensor_id].publish(make_cloud(s.points, s.intensity, s.ring, frame.frame_id, stamp))
+            self.stats["frames"] += 1
+            self.stats["points"] += len(s)
+        for odo in tick.odometry:
+            self.odom_pubs[odo.cav_id].publish(self._odometry(odo, stamp))
+        if tick.ground_truth is not None:
+            self.gt_pub.publish(self._ground_truth(tick.ground_truth, stamp))
+        if tick.servers is not None:
+            self.server_pub.publish(self._servers(tick.servers, stamp))
+        self.stats["ticks"] += 1
+
+    def _progress(self, wall: float, sim: float) -> None:
+        total = self.end_offset
+        pos = self.replay.position
+        rtf = sim / wall if wall > 0 else 0.0
+        self.get_logger().info(
+            f"sim {pos:7.1f} / {total:.1f} s ({100 * pos / max(total, 1e-9):3.0f}%)  RTF {rtf:5.2f}  "
+            f"frames {self.stats['frames']}  deadline misses {self.stats['deadline_misses']}"
+        )
+        diag = DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()))
+        level = DiagnosticStatus.OK if self.stats["deadline_misses"] == 0 else DiagnosticStatus.WARN
+        diag.status.append(DiagnosticStatus(
+            level=level, name="replay", message=f"{100 * pos / max(total, 1e-9):.0f}% done, RTF {rtf:.2f}",
+            values=[KeyValue(key=k, value=str(v)) for k, v in self.stats.items()] + [
+                KeyValue(key="position_s", value=f"{pos:.3f}"), KeyValue(key="rtf", value=f"{rtf:.3f}")],
+        ))
+        self.diag_pub.publish(diag)
+
+    def _finish(self) -> None:
+        self.get_logger().info(
+            f"scenario done at {self.replay.position:.1f} s: {self.stats['ticks']} ticks, {self.stats['frames']} "
+            f"LiDAR frames, {self.stats['points']} points, deadline misses {self.stats['deadline_misses']} "
+            f"(max lateness {1000 * self.stats['max_lateness_s']:.1f} ms)"
+        )
+        if self.config.exit_when_done:
+            self.exit_code = 0
+
+    # ---------------------------------------------------------------------------------- messages
+    def _odometry(self, odo, stamp: float) -> Odometry:
+        msg = Odometry()
+        msg.header = Header(stamp=to_time(stamp), frame_id="map")
+        msg.child_frame_id = odo.base_frame
+        msg.pose.pose.position.x, msg.pose.pose.position.y = odo.x, odo.y
+        msg.pose.pose.orientation = yaw_quaternion(odo.yaw)
+        cov = [0.0] * 36
+        cov[0] = cov[7] = odo.sigma_position**2
+        cov[14] = cov[21] = cov[28] = 1e6  # z, roll, pitch not measured
+        cov[35] = odo.sigma_yaw**2
+        msg.pose.covariance = cov
+        msg.twist.twist.linear.x = odo.speed  # in the child (base_link) frame
+        msg.twist.twist.angular.z = odo.yaw_rate
+        tcov = [0.0] * 36
+        tcov[0] = odo.sigma_speed**2
+        tcov[35] = 0.01
+        msg.twist.covariance = tcov
+        return msg
+
+    def _ground_truth(self, gt, stamp: float) -> TrackedObjectArray:
+        msg = TrackedObjectArray(header=Header(stamp=to_time(stamp), frame_id="map"), twin_id="ground_truth")
+        s, b = gt.state, gt.boxes
+        vx, vy = s.velocity()
+        for i in range(len(s)):
+            o = TrackedObject(track_id=int(s.ids[i]), object_class=self.world.class_id(int(s.ids[i])),
+                              state=TrackedObject.STATE_CONFIRMED, existence_probability=1.0,
+                              vehicle_id=str(int(s.ids[i])), site_id="" if gt.in_area[i] else "outside")
+            o.pose.pose.position.x, o.pose.pose.position.y = float(s.x[i]), float(s.y[i])
+            o.pose.pose.position.z = float(b.height[i] / 2)
+            o.pose.pose.orientation = yaw_quaternion(float(s.heading[i]))
+            o.twist.twist.linear.x, o.twist.twist.linear.y = float(vx[i]), float(vy[i])
+            o.dimensions.x, o.dimensions.y, o.dimensions.z = float(b.length[i]), float(b.width[i]), float(b.height[i])
+            o.last_measurement = to_time(stamp)
+            msg.objects.append(o)
+        return msg
+
+    def _servers(self, servers: list[dict], stamp: float) -> EdgeServerStateArray:
+        msg = EdgeServerStateArray(header=Header(stamp=to_time(stamp), frame_id="map"))
+        for s in servers:
+            free = s["cpu_hz"] * (1.0 - s["load"])
+            msg.servers.append(EdgeServerState(
+                server_id=s["server_id"], position=Point(x=s["x"], y=s["y"]), coverage_radius=s["coverage_radius"],
+                cpu_frequency_max=s["cpu_hz"], cpu_frequency_estimate=free, cpu_frequency_deviation=0.0,
+                load=s["load"], vehicles_served=s["vehicles_served"],
+            ))
+        return msg
+
+
+def main() -> int:
+    return run_node(ReplayNode)

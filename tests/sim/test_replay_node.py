@@ -1,0 +1,52 @@
+"""The replay node's topics reach a real subscriber in another process."""
+
+import json
+
+import pytest
+import yaml
+
+from tests.ros_helpers import Collector, start_mtwin, stop
+from tests.sim.test_scenario_world_replay import SMALL
+
+pytestmark = pytest.mark.ros
+
+
+def test_replay_topics_reach_a_subscriber_in_another_process(tmp_path):
+    from nav_msgs.msg import Odometry
+    from rosgraph_msgs.msg import Clock
+    from sensor_msgs.msg import PointCloud2
+    from std_msgs.msg import String
+
+    from mobility_twin.ros.convert import from_time, read_xyz
+    from mobility_twin.ros.qos import LATCHED, SENSOR_STREAM
+    from mobility_twin_msgs.msg import EdgeServerStateArray, TrackedObjectArray
+
+    scenario = tmp_path / "small.yaml"
+    scenario.write_text(yaml.safe_dump(SMALL))
+    topics = {"/clock": Clock, "/sim/ground_truth": TrackedObjectArray, "/sim/edge_servers": EdgeServerStateArray,
+              "/sim/world": String, "/rsu/rsu_00/points": PointCloud2, "/rsu/rsu_01/points": PointCloud2}
+    with Collector(topics, qos={"/sim/world": LATCHED}) as c:
+        proc = start_mtwin("replay", "--scenario", str(scenario), "--rate", "2", log=tmp_path / "replay.log")
+        try:
+            ok = c.wait_for(lambda m: all(len(m[t]) >= 2 for t in topics if t != "/sim/world")
+                            and m["/sim/world"], timeout=60)
+            world = json.loads(c.messages["/sim/world"][0].data)
+            cav = world["cavs"][0]["id"]
+            c.node.create_subscription(Odometry, f"/cav/{cav}/odom", lambda m: c.messages["odom"].append(m),
+                                     SENSOR_STREAM)
+            got_odom = c.wait_for(lambda m: len(m["odom"]) >= 2, timeout=30)
+        finally:
+            status = stop(proc)
+    log = (tmp_path / "replay.log").read_text()
+    assert ok, f"missing topics: { {t: len(c.messages[t]) for t in topics} }\n{log}"
+    assert got_odom, log
+    assert status in (0, -2, 130), log
+    assert [r["id"] for r in world["rsus"]] == ["rsu_00", "rsu_01"]
+    cloud = c.messages["/rsu/rsu_00/points"][0]
+    assert cloud.header.frame_id == "rsu_00/lidar" and cloud.width > 1000
+    xyz = read_xyz(cloud)
+    assert xyz.shape == (cloud.width, 3)
+    gt = c.messages["/sim/ground_truth"][-1]
+    assert gt.header.frame_id == "map" and len(gt.objects) > 0
+    clocks = [from_time(m.clock) for m in c.messages["/clock"]]
+    assert clocks == sorted(clocks) and clocks[0] >= world["start_s"]
