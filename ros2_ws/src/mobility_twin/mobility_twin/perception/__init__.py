@@ -1,0 +1,14 @@
+"""Perception (ROS-free): LiDAR frames to detections in the map frame."""
+
+from .detections import SOURCE_CAV, SOURCE_RSU, Detections
+from .lidar_detector import DetectorConfig, DetectorStats, LidarDetector, SensorPose2D
+
+__all__ = [
+           "SOURCE_CAV",
+           "SOURCE_RSU",
+           "Detections",
+           "DetectorConfig",
+           "DetectorStats",
+           "LidarDetector",
+           "SensorPose2D",
+]

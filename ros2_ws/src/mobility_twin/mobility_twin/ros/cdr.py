@@ -1,0 +1,349 @@
+"""Fast CDR encoding and decoding of the stack's high-rate messages, straight from and to numpy arrays.
+
+Building and reading rclpy message objects costs tens of microseconds per element: a 200-track
+TrackedObjectArray takes ~20 ms to build and serialise and ~30 ms to deserialise in Python, more than
+the whole latency budget of the twin. These codecs write and read the same bytes (little-endian CDR,
+XCDR1, as rmw_fastrtps_cpp uses; checked byte for byte against ``rclpy.serialization`` in the tests)
+with one numpy record per element for the fixed-size part and a short Python loop for the strings.
+Publish the bytes with ``publisher.publish(data)``; subscribe with ``raw=True`` to receive them.
+
+Covered: ``TrackedObjectArray`` (tracks) and ``DetectedObjectArray`` (detections), with their
+``SourceFrame`` provenance. Every element of both starts 8-byte aligned (the messages put their widest
+fields first), so one numpy dtype describes the fixed part of every element.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+import numpy as np
+
+ENCAPSULATION = b"\x00\x01\x00\x00"  # CDR, little endian
+
+# --------------------------------------------------------------------------------------------- fixed parts
+_POSE_COV = [("px", "<f8"), ("py", "<f8"), ("pz", "<f8"), ("qx", "<f8"), ("qy", "<f8"), ("qz", "<f8"),
+             ("qw", "<f8"), ("pose_cov", "<f8", (36,))]
+_TWIST_COV = [("vx", "<f8"), ("vy", "<f8"), ("vz", "<f8"), ("wx", "<f8"), ("wy", "<f8"), ("wz", "<f8"),
+              ("twist_cov", "<f8", (36,))]
+
+#: TrackedObject up to (not including) the sources string sequence: 732 bytes from an 8-aligned start
+TRACK_FIXED = np.dtype({
+    "names": ["track_id", "object_class", "state", "existence", *[f[0] for f in _POSE_COV],
+              *[f[0] for f in _TWIST_COV], "length", "width", "height", "lm_sec", "lm_nanosec", "age"],
+    "formats": ["<u8", "u1", "u1", "<f4", *[f[1] if len(f) == 2 else (f[1], f[2]) for f in _POSE_COV],
+                *[f[1] if len(f) == 2 else (f[1], f[2]) for f in _TWIST_COV], "<f8", "<f8", "<f8", "<i4", "<u4", "<f4"],
+    "offsets": [0, 8, 9, 12, 16, 24, 32, 40, 48, 56, 64, 72, 360, 368, 376, 384, 392, 400, 408, 696, 704, 712,
+                720, 724, 728],
+    "itemsize": 732,
+})
+
+#: DetectedObject up to (not including) the self_report_id string: 708 bytes from an 8-aligned start
+DETECTION_FIXED = np.dtype({
+    "names": [*[f[0] for f in _POSE_COV], *[f[0] for f in _TWIST_COV], "length", "width", "height", "confidence",
+              "range", "num_points", "object_class", "has_twist"],
+    "formats": [*[f[1] if len(f) == 2 else (f[1], f[2]) for f in _POSE_COV],
+                *[f[1] if len(f) == 2 else (f[1], f[2]) for f in _TWIST_COV], "<f8", "<f8", "<f8", "<f4", "<f4",
+                "<u4", "u1", "u1"],
+    "offsets": [0, 8, 16, 24, 32, 40, 48, 56, 344, 352, 360, 368, 376, 384, 392, 680, 688, 696, 704, 708, 712, 716,
+                717],
+    "itemsize": 718,
+})
+
+
+class CdrError(ValueError):
+    """Bytes that are not a valid encoding of the expected message."""
+
+
+# --------------------------------------------------------------------------------------------- writer/reader
+class _Writer:
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.pos = 0  # offset in the payload (after the encapsulation header)
+
+    def align(self, n: int) -> None:
+        pad = (-self.pos) % n
+        if pad:
+            self.parts.append(b"\x00" * pad)
+            self.pos += pad
+
+    def raw(self, data: bytes) -> None:
+        self.parts.append(data)
+        self.pos += len(data)
+
+    def u32(self, value: int) -> None:
+        self.align(4)
+        self.raw(struct.pack("<I", value))
+
+    def time(self, sec: int, nanosec: int) -> None:
+        self.align(4)
+        self.raw(struct.pack("<iI", sec, nanosec))
+
+    def string(self, text: str) -> None:
+        data = text.encode("utf-8")
+        self.u32(len(data) + 1)
+        self.raw(data + b"\x00")
+
+    def strings(self, items: list[str]) -> None:
+        self.u32(len(items))
+        for item in items:
+            self.string(item)
+
+    def f64s(self, values) -> None:
+        self.u32(len(values))
+        if len(values):
+            self.align(8)
+            self.raw(np.asarray(values, dtype="<f8").tobytes())
+
+    def bytes(self) -> bytes:
+        return ENCAPSULATION + b"".join(self.parts)
+
+
+class _Reader:
+    def __init__(self, data: bytes) -> None:
+        if len(data) < 4 or data[:2] != b"\x00\x01":
+            raise CdrError("not little-endian CDR (encapsulation header 00 01 expected)")
+        self.buf = memoryview(data)[4:]
+        self.pos = 0
+
+    def align(self, n: int) -> None:
+        self.pos += (-self.pos) % n
+
+    def need(self, n: int) -> None:
+        if self.pos + n > len(self.buf):
+            raise CdrError(f"message truncated: need {n} bytes at offset {self.pos}, have {len(self.buf) - self.pos}")
+
+    def u32(self) -> int:
+        self.align(4)
+        self.need(4)
+        (value,) = struct.unpack_from("<I", self.buf, self.pos)
+        self.pos += 4
+        return value
+
+    def time(self) -> tuple[int, int]:
+        self.align(4)
+        self.need(8)
+        sec, nanosec = struct.unpack_from("<iI", self.buf, self.pos)
+        self.pos += 8
+        return sec, nanosec
+
+    def string(self) -> str:
+        n = self.u32()
+        if n == 0:
+            return ""
+        self.need(n)
+        text = bytes(self.buf[self.pos:self.pos + n - 1]).decode("utf-8", errors="replace")
+        self.pos += n
+        return text
+
+    def strings(self) -> list[str]:
+        return [self.string() for _ in range(self.u32())]
+
+    def f64s(self) -> np.ndarray:
+        n = self.u32()
+        if n == 0:
+            return np.zeros(0)
+        self.align(8)
+        self.need(8 * n)
+        out = np.frombuffer(self.buf, dtype="<f8", count=n, offset=self.pos).copy()
+        self.pos += 8 * n
+        return out
+
+    def records(self, dtype: np.dtype) -> np.ndarray:
+        self.align(8)
+        self.need(dtype.itemsize)
+        rec = np.frombuffer(self.buf, dtype=dtype, count=1, offset=self.pos)[0]
+        self.pos += dtype.itemsize
+        return rec
+
+
+# --------------------------------------------------------------------------------------------- provenance
+@dataclass(frozen=True)
+class Provenance:
+    """A SourceFrame: one sensor frame and the wall-clock time each pipeline stage finished with it."""
+
+    source_id: str
+    sensor_stamp_ns: int  # integer nanoseconds: exact, unlike a float of UNIX seconds
+    stages: tuple[tuple[str, float], ...]
+
+    @property
+    def sensor_stamp(self) -> float:
+        return self.sensor_stamp_ns * 1e-9
+
+
+def _write_provenance(w: _Writer, p: Provenance) -> None:
+    w.string(p.source_id)
+    w.time(*divmod(p.sensor_stamp_ns, 1_000_000_000))
+    w.strings([s for s, _ in p.stages])
+    w.f64s([t for _, t in p.stages])
+
+
+def _read_provenance(r: _Reader) -> Provenance:
+    source = r.string()
+    sec, nanosec = r.time()
+    stages = r.strings()
+    times = r.f64s()
+    if len(stages) != len(times):
+        raise CdrError(f"SourceFrame of {source}: {len(stages)} stages but {len(times)} wall times")
+    return Provenance(source, sec * 1_000_000_000 + nanosec, tuple(zip(stages, times.tolist(), strict=True)))
+
+
+def seconds_to_ns(seconds: float) -> int:
+    """UNIX seconds as integer nanoseconds (stamps travel as integers so that they round-trip exactly)."""
+    return round(seconds * 1e9)
+
+
+# --------------------------------------------------------------------------------------------- tracks
+@dataclass
+class TrackTable:
+    """A TrackedObjectArray as arrays. ``records`` holds the fixed part of every track (TRACK_FIXED fields:
+    track_id, object_class, state, existence, px..qw, pose_cov, vx..wz, twist_cov, length, width, height,
+    lm_sec, lm_nanosec, age); ``sources``, ``site_id`` and ``vehicle_id`` the strings per track."""
+
+    stamp_ns: int
+    frame_id: str
+    twin_id: str
+    records: np.ndarray
+    sources: list[list[str]]
+    site_id: list[str]
+    vehicle_id: list[str]
+    provenance: list[Provenance] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @property
+    def stamp(self) -> float:
+        return self.stamp_ns * 1e-9
+
+    @staticmethod
+    def allocate(n: int) -> np.ndarray:
+        rec = np.zeros(n, dtype=TRACK_FIXED)
+        rec["qw"] = 1.0
+        return rec
+
+
+def encode_tracks(table: TrackTable) -> bytes:
+    n = len(table.records)
+    if not (len(table.sources) == len(table.site_id) == len(table.vehicle_id) == n):
+        raise ValueError(f"track table: {n} records but {len(table.sources)} sources, {len(table.site_id)} site "
+                         f"ids and {len(table.vehicle_id)} vehicle ids")
+    w = _Writer()
+    w.time(*divmod(table.stamp_ns, 1_000_000_000))
+    w.string(table.frame_id)
+    w.string(table.twin_id)
+    w.u32(n)
+    records = np.ascontiguousarray(table.records, dtype=TRACK_FIXED)
+    blob = records.tobytes()
+    size = TRACK_FIXED.itemsize
+    for i in range(n):
+        w.align(8)
+        w.raw(blob[i * size:(i + 1) * size])
+        w.strings(table.sources[i])
+        w.string(table.site_id[i])
+        w.string(table.vehicle_id[i])
+    w.u32(len(table.provenance))
+    for p in table.provenance:
+        _write_provenance(w, p)
+    return w.bytes()
+
+
+def decode_tracks(data: bytes) -> TrackTable:
+    r = _Reader(data)
+    sec, nanosec = r.time()
+    frame_id = r.string()
+    twin_id = r.string()
+    n = r.u32()
+    if n > len(r.buf) // TRACK_FIXED.itemsize:
+        raise CdrError(f"message truncated: TrackedObjectArray claims {n} objects in {len(r.buf)} bytes")
+    records = np.zeros(n, dtype=TRACK_FIXED)
+    sources, site, vehicle = [], [], []
+    for i in range(n):
+        records[i] = r.records(TRACK_FIXED)
+        sources.append(r.strings())
+        site.append(r.string())
+        vehicle.append(r.string())
+    provenance = [_read_provenance(r) for _ in range(r.u32())]
+    return TrackTable(sec * 1_000_000_000 + nanosec, frame_id, twin_id, records, sources, site, vehicle, provenance)
+
+
+# --------------------------------------------------------------------------------------------- detections
+@dataclass
+class DetectionTable:
+    """A DetectedObjectArray as arrays (DETECTION_FIXED records plus the self_report_id strings)."""
+
+    stamp_ns: int
+    frame_id: str
+    source_id: str
+    source_type: int
+    sensor_pose: tuple[float, float, float, float]  # x, y, z (m), yaw (rad)
+    sensor_range: float
+    records: np.ndarray
+    self_report_id: list[str]
+    provenance: Provenance
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @property
+    def stamp(self) -> float:
+        return self.stamp_ns * 1e-9
+
+    @staticmethod
+    def allocate(n: int) -> np.ndarray:
+        rec = np.zeros(n, dtype=DETECTION_FIXED)
+        rec["qw"] = 1.0
+        return rec
+
+
+def encode_detections(table: DetectionTable) -> bytes:
+    n = len(table.records)
+    if len(table.self_report_id) != n:
+        raise ValueError(f"detection table: {n} records but {len(table.self_report_id)} self-report ids")
+    w = _Writer()
+    w.time(*divmod(table.stamp_ns, 1_000_000_000))
+    w.string(table.frame_id)
+    w.string(table.source_id)
+    w.raw(struct.pack("<B", table.source_type))
+    x, y, z, yaw = table.sensor_pose
+    w.align(8)
+    w.raw(struct.pack("<7d", x, y, z, 0.0, 0.0, np.sin(yaw / 2), np.cos(yaw / 2)))
+    w.raw(struct.pack("<f", table.sensor_range))
+    w.u32(n)
+    records = np.ascontiguousarray(table.records, dtype=DETECTION_FIXED)
+    blob = records.tobytes()
+    size = DETECTION_FIXED.itemsize
+    for i in range(n):
+        w.align(8)
+        w.raw(blob[i * size:(i + 1) * size])
+        w.string(table.self_report_id[i])
+    _write_provenance(w, table.provenance)
+    return w.bytes()
+
+
+def decode_detections(data: bytes) -> DetectionTable:
+    r = _Reader(data)
+    sec, nanosec = r.time()
+    frame_id = r.string()
+    source_id = r.string()
+    r.need(1)
+    source_type = r.buf[r.pos]
+    r.pos += 1
+    r.align(8)
+    r.need(56 + 4)
+    px, py, pz, _qx, _qy, qz, qw = struct.unpack_from("<7d", r.buf, r.pos)
+    r.pos += 56
+    (sensor_range,) = struct.unpack_from("<f", r.buf, r.pos)
+    r.pos += 4
+    n = r.u32()
+    if n > len(r.buf) // DETECTION_FIXED.itemsize:
+        raise CdrError(f"message truncated: DetectedObjectArray claims {n} objects in {len(r.buf)} bytes")
+    records = np.zeros(n, dtype=DETECTION_FIXED)
+    ids = []
+    for i in range(n):
+        records[i] = r.records(DETECTION_FIXED)
+        ids.append(r.string())
+    provenance = _read_provenance(r)
+    yaw = 2.0 * np.arctan2(qz, qw)
+    return DetectionTable(sec * 1_000_000_000 + nanosec, frame_id, source_id, int(source_type), (px, py, pz, float(yaw)),
+                          float(sensor_range), records, ids, provenance)
