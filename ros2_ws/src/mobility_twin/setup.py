@@ -21,6 +21,7 @@ NODES = {
     "selftest_listener": "selftest:listener_main",
     "placement": "placement:main",
     "offloading": "offloading:main",
+    "relation_learner": "relation_learner:main",
 }
 
 
