@@ -155,3 +155,17 @@ def test_agent_refuses_an_episode_with_another_candidate_count(episode):
     agent = ActorCritic(AgentSpec(5, **TINY_NETS))
     with pytest.raises(OffloadingError, match="N=5"):
         rollout(episode, ActorCriticPolicy(agent, 1.0))
+
+
+def test_training_with_the_same_seed_gives_the_same_weights(env):
+    def trained():
+        agent = ActorCritic(AgentSpec(3, actor_kind="shared", **TINY_NETS), seed=5)
+        cfg = TrainConfig(pretrain_episodes=1, joint_episodes=1, pretrain_stay=0.8, seed=5)
+        train(agent, lambda i: env.episode(i, "train").users(np.arange(10)), cfg)
+        return agent
+
+    a, b = trained(), trained()
+    for pa, pb in zip(a.actor.parameters(), b.actor.parameters(), strict=True):
+        assert torch.equal(pa, pb)
+    for pa, pb in zip(a.critic.parameters(), b.critic.parameters(), strict=True):
+        assert torch.equal(pa, pb)
