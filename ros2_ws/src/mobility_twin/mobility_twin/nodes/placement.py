@@ -67,8 +67,12 @@ class PlacementNode(Node):
     def __init__(self) -> None:
         super().__init__("placement")
         self.config = cfg = declare_config(self, PlacementNodeConfig)
+        import torch
+
         from models.placement.config import SystemConfig
         from models.placement.live import ControllerConfig, PlacementController
+
+        torch.set_num_threads(1)  # the DDL is tiny: one thread is fastest and leaves the cores to the stack
 
         system = SystemConfig(
             cloud_freq_ghz=cfg.cloud_freq_ghz, bandwidth_mbps=cfg.bandwidth_mbps, gamma=cfg.gamma,
