@@ -195,17 +195,40 @@ def _lonlat_bounds(projection: LocalENU, shape: Polygon) -> tuple[float, float, 
     return float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max())
 
 
-def _folded(tracks, start_s: float, duration_s: float, fold: int):
-    """Overlay ``fold`` consecutive windows of the data onto the first one (ids kept unique)."""
+def _folded(tracks, start_s: float, duration_s: float, fold: int, min_separation_m: float = 8.0,
+            projection: LocalENU | None = None):
+    """Overlay ``fold`` consecutive windows of the data onto the first one (ids kept unique).
+
+    A taxi parked through several windows would be overlaid onto itself (two boxes in one place, which
+    no sensor can tell apart): a folded copy that spends more than a fifth of its time within
+    ``min_separation_m`` of an earlier copy of the same taxi is left out.
+    """
     for track in tracks:
+        if fold == 1:
+            yield track
+            continue
+        copies: list[TaxiTrack] = []
         for k in range(fold):
             lo, hi = start_s + k * duration_s, start_s + (k + 1) * duration_s
             sel = (track.t >= lo - 600.0) & (track.t < hi + 600.0)
-            if fold == 1 or sel.any():
-                t = track.t if fold == 1 else track.t[sel] - k * duration_s
-                lon = track.lon if fold == 1 else track.lon[sel]
-                lat = track.lat if fold == 1 else track.lat[sel]
-                yield TaxiTrack(track.taxi_id + k * FOLD_ID_STRIDE, t, lon, lat, track.source)
+            if not sel.any():
+                continue
+            copy = TaxiTrack(track.taxi_id + k * FOLD_ID_STRIDE, track.t[sel] - k * duration_s, track.lon[sel],
+                             track.lat[sel], track.source)
+            if projection is not None and any(_overlaps(copy, other, projection, min_separation_m) for other in copies):
+                continue
+            copies.append(copy)
+            yield copy
+
+
+def _overlaps(a: TaxiTrack, b: TaxiTrack, projection: LocalENU, separation: float) -> bool:
+    common = (a.t >= b.t[0]) & (a.t <= b.t[-1])
+    if common.sum() == 0:
+        return False
+    ax, ay = projection.forward(a.lon[common], a.lat[common])
+    bx, by = projection.forward(b.lon, b.lat)
+    d = np.hypot(ax - np.interp(a.t[common], b.t, bx), ay - np.interp(a.t[common], b.t, by))
+    return float(np.mean(d < separation)) > 0.2
 
 
 def _hotspots(fleet: Fleet, area: Polygon, start: float, end: float, count: int, separation: float,
@@ -275,7 +298,8 @@ def build_world(scenario: Scenario, report: LoadReport | None = None) -> World:
         max_speed_mps=scenario.data.max_speed_mps,
     )
     report = report if report is not None else LoadReport()
-    tracks = _folded(iter_tracks(scenario.data_path(), reader, report), start_s, duration, fold)
+    tracks = _folded(iter_tracks(scenario.data_path(), reader, report), start_s, duration, fold,
+                     projection=projection)
     fleet = Fleet.from_tracks(tracks, projection, max_gap_s=scenario.time.max_gap_s)
     report.check()
     sites = _sites(scenario, area)

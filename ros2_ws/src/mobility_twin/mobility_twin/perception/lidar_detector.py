@@ -13,7 +13,8 @@ Pipeline for one frame (points in the sensor frame, the sensor's pose in `map`):
 5. box completion: a partly seen car (one or two faces) is extended away from the sensor to the prior
    size of its class, so that sensors seeing different faces agree on its centre;
 6. a position covariance that grows with range (range noise and angular resolution) and with the part
-   of the box that was inferred rather than seen, and a confidence from the number of points.
+   of the box that was inferred rather than seen, and a confidence from the number of points and the
+   part inferred (a fragment of a partly hidden car does not start a track).
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ class DetectorConfig:
     sigma_per_m: float = 0.004  # grows with range
     angular_resolution_rad: float = 2 * np.pi / 1024
     heading_step_deg: float = 3.0
+    vertical_resolution_rad: float = np.radians(42.0 / 31)  # beam spacing, for the ring gaps on roofs
+    merge_max_length_m: float = 6.5  # radially stacked pieces are merged only up to this extent
+    inferred_scale_m: float = 3.0  # confidence falls by e for every this much box inferred rather than seen
 
 
 @dataclass
@@ -121,7 +125,66 @@ class LidarDetector:
         xy = obj[first, :2]
         bev = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.column_stack([xy, np.zeros(len(xy))])))
         labels = np.asarray(bev.cluster_dbscan(cfg.cluster_eps_m, cfg.cluster_min_points, print_progress=False))
+        labels = self._merge_ring_pieces(xy, labels, pose)
         return self._boxes(xy, top, labels, pose, source_id, source_type, stamp, provenance) or empty
+
+    def _merge_ring_pieces(self, xy: np.ndarray, labels: np.ndarray, pose: SensorPose2D) -> np.ndarray:
+        """Join clusters that are pieces of one roof cut apart by the gaps between LiDAR rings.
+
+        Seen from above, consecutive rings hit a roof d^2 * dtheta / h apart in range (about 1 m at 17 m
+        for a sensor 4.5 m above the roof): more than the clustering radius. Two clusters are joined when
+        they overlap in azimuth, their range gap is within the expected ring spacing, and together they
+        are no longer than a vehicle.
+        """
+        cfg = self.config
+        n = int(labels.max()) + 1 if len(labels) else 0
+        if n < 2:
+            return labels
+        rel = xy - np.array([pose.x, pose.y])
+        rho = np.hypot(rel[:, 0], rel[:, 1])
+        phi = np.arctan2(rel[:, 1], rel[:, 0])
+        mean_phi = np.arctan2(np.bincount(labels[labels >= 0], np.sin(phi[labels >= 0]), n),
+                              np.bincount(labels[labels >= 0], np.cos(phi[labels >= 0]), n))
+        ok = labels >= 0
+        dphi = np.angle(np.exp(1j * (phi[ok] - mean_phi[labels[ok]])))
+        lab = labels[ok]
+        a_lo = np.full(n, np.inf)
+        a_hi = np.full(n, -np.inf)
+        r_lo = np.full(n, np.inf)
+        r_hi = np.full(n, -np.inf)
+        np.minimum.at(a_lo, lab, dphi)
+        np.maximum.at(a_hi, lab, dphi)
+        np.minimum.at(r_lo, lab, rho[ok])
+        np.maximum.at(r_hi, lab, rho[ok])
+        a_lo, a_hi = a_lo + mean_phi, a_hi + mean_phi
+        height = max(pose.z - 1.5, 0.3)
+        parent = np.arange(n)
+
+        def root(i: int) -> int:
+            while parent[i] != i:
+                parent[i] = parent[parent[i]]
+                i = parent[i]
+            return i
+
+        order = np.argsort(r_lo)
+        for ii in range(n):
+            i = order[ii]
+            for jj in range(ii + 1, n):
+                j = order[jj]
+                gap = r_lo[j] - r_hi[i]
+                spacing = min(3.0, max(cfg.cluster_eps_m, 1.3 * r_lo[j] ** 2 * cfg.vertical_resolution_rad / height))
+                if gap > spacing:
+                    break
+                overlap = min(a_hi[i], a_hi[j]) - max(a_lo[i], a_lo[j])
+                width = min(a_hi[i] - a_lo[i], a_hi[j] - a_lo[j])
+                if overlap < 0.5 * width or max(r_hi[i], r_hi[j]) - min(r_lo[i], r_lo[j]) > cfg.merge_max_length_m:
+                    continue
+                parent[root(j)] = root(i)
+        roots = np.array([root(i) for i in range(n)])
+        merged = labels.copy()
+        merged[ok] = roots[labels[ok]]
+        _, merged[ok] = np.unique(merged[ok], return_inverse=True)
+        return merged
 
     def _height_above_ground(self, world: np.ndarray) -> np.ndarray:
         if not self.config.fit_ground_plane or len(world) < 50:
@@ -161,7 +224,7 @@ class LidarDetector:
                     or length < cfg.min_extent_m):
                 st.rejected_size += 1
                 continue
-            centre, full_len, full_wid, inferred = self._complete(centre, yaw, length, width, sensor)
+            centre, full_len, full_wid, inferred, yaw = self._complete(centre, yaw, length, width, sensor)
             los = centre - sensor
             rng = float(np.hypot(*los))
             sigma_r = cfg.sigma_base_m + cfg.sigma_per_m * rng + 0.5 * inferred
@@ -172,7 +235,8 @@ class LidarDetector:
             out["xy"].append(centre)
             out["yaw"].append(_wrap(yaw))
             out["dims"].append((full_len, full_wid, h))
-            out["conf"].append(float(1.0 - np.exp(-len(idx) / 8.0)))
+            # few points, or most of the box inferred rather than seen: a fragment, not to start a track on
+            out["conf"].append(float((1.0 - np.exp(-len(idx) / 8.0)) * np.exp(-inferred / cfg.inferred_scale_m)))
             out["n"].append(len(idx))
             out["cls"].append(CLASS_BUS if full_len > 9.0 else CLASS_TRUCK if full_len > 6.0 else CLASS_CAR)
         m = len(out["xy"])
@@ -199,17 +263,31 @@ class LidarDetector:
         centre = c1 * self._e1[a] + c2 * self._e2[a]
         return centre, float(self._angles[a]), (float(hi1[a] - lo1[a]), float(hi2[a] - lo2[a]))
 
-    def _complete(self, centre, yaw, length, width, sensor) -> tuple[np.ndarray, float, float, float]:
-        """Extend a partly seen box away from the sensor to the prior size; returns the inferred part (m)."""
+    def _complete(self, centre, yaw, length, width, sensor) -> tuple[np.ndarray, float, float, float, float]:
+        """Extend a partly seen box away from the sensor to the prior size; returns the inferred part (m).
+
+        ``length`` >= ``width`` along ``yaw``. When the long observed side is longer than a car is wide, it is
+        the car's side: the length axis is ``yaw``. Otherwise only a short face was seen (the car's front or
+        back, or a corner): the hidden length runs away from the sensor, along the axis closer to the line
+        of sight.
+        """
         cfg = self.config
-        axis_l = np.array([np.cos(yaw), np.sin(yaw)])
-        axis_w = np.array([-np.sin(yaw), np.cos(yaw)])
+        axis_a = np.array([np.cos(yaw), np.sin(yaw)])
+        axis_b = np.array([-np.sin(yaw), np.cos(yaw)])
         away = centre - sensor
-        want_len = max(length, cfg.prior_length_m) if length > cfg.prior_width_m + 0.4 else max(length, cfg.prior_width_m)
-        want_wid = max(width, cfg.prior_width_m) if width < cfg.prior_width_m else width
-        grow_l, grow_w = want_len - length, want_wid - width
-        centre = centre + np.sign(away @ axis_l) * grow_l / 2 * axis_l + np.sign(away @ axis_w) * grow_w / 2 * axis_w
-        return centre, want_len, want_wid, float(np.hypot(grow_l, grow_w))
+        los = away / max(float(np.hypot(*away)), 1e-6)
+        if length > cfg.prior_width_m + 0.5 or abs(los @ axis_a) >= abs(los @ axis_b):
+            long_axis, short_axis, seen_long, seen_short = axis_a, axis_b, length, width
+        else:
+            long_axis, short_axis, seen_long, seen_short = axis_b, axis_a, width, length
+        full_long = max(seen_long, cfg.prior_length_m)
+        full_short = max(seen_short, cfg.prior_width_m)
+        grow_l, grow_s = full_long - seen_long, full_short - seen_short
+        sign_l = np.sign(away @ long_axis) or 1.0
+        sign_s = np.sign(away @ short_axis) or 1.0
+        centre = centre + sign_l * grow_l / 2 * long_axis + sign_s * grow_s / 2 * short_axis
+        box_yaw = float(np.arctan2(long_axis[1], long_axis[0]))
+        return centre, full_long, full_short, float(np.hypot(grow_l, grow_s)), box_yaw
 
 
 def _wrap(a: float) -> float:

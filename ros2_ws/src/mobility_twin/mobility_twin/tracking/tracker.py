@@ -1,0 +1,324 @@
+"""Multi-source multi-object tracker: late fusion of detections from many sensors into one set of tracks.
+
+Each track is a constant-velocity Kalman filter over (x, y, vx, vy) in `map`, with white-acceleration
+process noise. Frames of detections are processed in sensor-time order; for each frame:
+
+1. every track is predicted to the frame's stamp (the common time: each source's own latency is
+   compensated by its stamp, whatever it is);
+2. gating by the Mahalanobis distance of the position innovation (chi-square, 2 dof), then optimal
+   assignment of detections to tracks (Hungarian algorithm); a vehicle's self-report goes to the track
+   already carrying its id;
+3. Kalman update of assigned tracks (position, and velocity when the source measures it);
+4. tracks inside the source's coverage that got no detection count a miss; unassigned detections
+   start tentative tracks; a tentative track is confirmed after ``confirm_hits`` hits and dropped after
+   ``tentative_misses`` misses; a confirmed track is deleted ``max_coast_s`` after its last update.
+
+Out-of-order input is handled by time, not arrival: the tracker keeps a snapshot before each frame of
+the last ``reorder_window_s``; a late frame rewinds to the snapshot before its stamp and the frames after
+it are processed again, so the result equals in-order processing. Frames older than the window are
+stale and duplicate frames (same source and stamp) are dropped; both are counted.
+
+State is kept as arrays (one row per track), so predicting and snapshotting 200 tracks is a few numpy
+operations.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from mobility_twin.perception.detections import Detections
+
+TENTATIVE, CONFIRMED = 0, 1
+_BIG = 1e9
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    accel_noise: float = 2.5  # m/s^2, white-acceleration process noise
+    gate_chi2: float = 13.8  # 99.9 % of chi-square with 2 dof
+    gate_max_m: float = 5.0  # never associate farther than this, whatever the covariances
+    initial_speed_sigma: float = 6.0  # m/s
+    birth_min_confidence: float = 0.2
+    confirm_hits: int = 3
+    tentative_misses: int = 2
+    max_coast_s: float = 1.5  # a confirmed track lives this long without updates
+    tentative_max_age_s: float = 1.0
+    miss_margin_m: float = 3.0  # a track this far inside a source's coverage edge counts misses
+    dims_smoothing: float = 0.3
+    reorder_window_s: float = 0.5
+
+
+@dataclass
+class TrackerStats:
+    frames: int = 0
+    detections: int = 0
+    associated: int = 0
+    births: int = 0
+    deaths: int = 0
+    out_of_order: int = 0
+    reprocessed_frames: int = 0
+    dropped_stale: int = 0
+    dropped_duplicate: int = 0
+
+
+@dataclass
+class TrackSet:
+    """Tracks as arrays, one row per track. ``x``: (N, 4) x, y, vx, vy; ``P``: (N, 4, 4)."""
+
+    ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    x: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))
+    P: np.ndarray = field(default_factory=lambda: np.zeros((0, 4, 4)))
+    dims: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    box_yaw: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    object_class: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    status: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    hits: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    misses: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    born: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    last_update: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    existence: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    sources: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))  # frozenset of recent sources
+    vehicle_id: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
+
+    FIELDS = ("ids", "x", "P", "dims", "box_yaw", "object_class", "status", "hits", "misses", "born",
+              "last_update", "existence", "sources", "vehicle_id")
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def copy(self) -> TrackSet:
+        return TrackSet(**{f: getattr(self, f).copy() for f in self.FIELDS})
+
+    def select(self, mask: np.ndarray) -> TrackSet:
+        return TrackSet(**{f: getattr(self, f)[mask] for f in self.FIELDS})
+
+    def extend(self, other: TrackSet) -> None:
+        for f in self.FIELDS:
+            setattr(self, f, np.concatenate([getattr(self, f), getattr(other, f)]))
+
+    def predicted(self, dt: float, accel_noise: float) -> tuple[np.ndarray, np.ndarray]:
+        """(x, P) predicted ``dt`` seconds ahead with the constant-velocity model."""
+        F = np.eye(4)
+        F[0, 2] = F[1, 3] = dt
+        q = accel_noise**2
+        Q1 = np.array([[dt**4 / 4, dt**3 / 2], [dt**3 / 2, dt**2]]) * q
+        Q = np.zeros((4, 4))
+        Q[np.ix_([0, 2], [0, 2])] = Q1
+        Q[np.ix_([1, 3], [1, 3])] = Q1
+        return self.x @ F.T, F @ self.P @ F.T + Q
+
+    def heading(self) -> np.ndarray:
+        """Heading from the velocity when moving, else the box orientation."""
+        speed = np.hypot(self.x[:, 2], self.x[:, 3])
+        return np.where(speed > 1.0, np.arctan2(self.x[:, 3], self.x[:, 2]), self.box_yaw)
+
+
+@dataclass
+class _Snapshot:
+    stamp: float
+    frame: Detections
+    tracks: TrackSet
+    next_id: int
+    time: float
+
+
+class MultiSourceTracker:
+    def __init__(self, config: TrackerConfig = TrackerConfig(), *, id_offset: int = 0) -> None:
+        self.config = config
+        self.stats = TrackerStats()
+        self.tracks = TrackSet()
+        self.time = -np.inf  # sensor time all tracks are predicted to
+        self.next_id = id_offset + 1
+        self._history: list[_Snapshot] = []  # frames processed within the reorder window, by stamp
+        self._seen: set[tuple[str, float]] = set()
+
+    # ---------------------------------------------------------------------------------- input
+    def update(self, frame: Detections) -> None:
+        """Process one frame of detections (in any arrival order; see the module docstring)."""
+        key = (frame.source_id, round(frame.stamp, 6))
+        if key in self._seen:
+            self.stats.dropped_duplicate += 1
+            return
+        if frame.stamp < self.time - self.config.reorder_window_s:
+            self.stats.dropped_stale += 1
+            return
+        self._seen.add(key)
+        self.stats.detections += len(frame)
+        if frame.stamp >= self.time:
+            self._push(frame)
+            return
+        # late frame: rewind to before it and process it and the frames after it in stamp order
+        self.stats.out_of_order += 1
+        stamps = [s.stamp for s in self._history]
+        i = bisect.bisect_right(stamps, frame.stamp)
+        later = self._history[i:]
+        snap = later[0]
+        self.tracks, self.next_id, self.time = snap.tracks, snap.next_id, snap.time
+        del self._history[i:]
+        self._push(frame)
+        for s in later:
+            self._push(s.frame)
+            self.stats.reprocessed_frames += 1
+
+    def _push(self, frame: Detections) -> None:
+        self._history.append(_Snapshot(frame.stamp, frame, self.tracks.copy(), self.next_id, self.time))
+        horizon = frame.stamp - self.config.reorder_window_s
+        while self._history and self._history[0].stamp < horizon:
+            old = self._history.pop(0)
+            self._seen.discard((old.frame.source_id, round(old.frame.stamp, 6)))
+        self._process(frame)
+
+    # ---------------------------------------------------------------------------------- one frame
+    def _process(self, frame: Detections) -> None:
+        cfg = self.config
+        self.stats.frames += 1
+        t = frame.stamp
+        if np.isfinite(self.time) and len(self.tracks):
+            self.tracks.x, self.tracks.P = self.tracks.predicted(t - self.time, cfg.accel_noise)
+        self.time = t
+        tr = self.tracks
+        n, m = len(tr), len(frame)
+        assigned_t = np.zeros(0, dtype=np.int64)
+        assigned_d = np.zeros(0, dtype=np.int64)
+        if n and m:
+            assigned_t, assigned_d = self._associate(frame)
+            self._kalman_update(frame, assigned_t, assigned_d)
+        self.stats.associated += len(assigned_t)
+        # misses for tracks in this source's coverage that got no detection
+        if n:
+            d_sensor = np.hypot(tr.x[:, 0] - frame.sensor_xy[0], tr.x[:, 1] - frame.sensor_xy[1])
+            in_view = d_sensor < frame.sensor_range - cfg.miss_margin_m
+            missed = in_view.copy()
+            missed[assigned_t] = False
+            tr.misses[missed] += 1
+        # births
+        free = np.ones(m, dtype=bool)
+        free[assigned_d] = False
+        free &= (frame.confidence >= cfg.birth_min_confidence) | (frame.self_report != "")
+        if free.any():
+            self._birth(frame, np.flatnonzero(free))
+        self._prune()
+
+    def _associate(self, frame: Detections) -> tuple[np.ndarray, np.ndarray]:
+        cfg = self.config
+        tr = self.tracks
+        innov = frame.xy[None, :, :] - tr.x[:, None, :2]  # (n, m, 2)
+        S = tr.P[:, None, :2, :2] + frame.cov[None, :, :, :]  # (n, m, 2, 2)
+        a, b, d = S[..., 0, 0], S[..., 0, 1], S[..., 1, 1]
+        det = a * d - b * b
+        ix, iy = innov[..., 0], innov[..., 1]
+        maha = (d * ix * ix - 2 * b * ix * iy + a * iy * iy) / det
+        dist = np.hypot(ix, iy)
+        cost = np.where((maha < cfg.gate_chi2) & (dist < cfg.gate_max_m), maha + np.log(det), _BIG)
+        # self-reports: to the track that carries the vehicle's id (else gated like any detection)
+        for j in np.flatnonzero(frame.self_report != ""):
+            owner = np.flatnonzero(tr.vehicle_id == frame.self_report[j])
+            if len(owner):
+                cost[:, j] = _BIG
+                cost[owner[0], :] = _BIG
+                cost[owner[0], j] = -_BIG
+        rows = np.flatnonzero((cost < _BIG).any(axis=1))
+        cols = np.flatnonzero((cost < _BIG).any(axis=0))
+        if not len(rows) or not len(cols):
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        sub = cost[np.ix_(rows, cols)]
+        r, c = linear_sum_assignment(sub)
+        ok = sub[r, c] < _BIG
+        return rows[r[ok]], cols[c[ok]]
+
+    def _kalman_update(self, frame: Detections, ti: np.ndarray, di: np.ndarray) -> None:
+        if not len(ti):
+            return
+        cfg = self.config
+        tr = self.tracks
+        has_vel = np.isfinite(frame.velocity[di, 0])
+        for with_velocity in (False, True):
+            sel = has_vel == with_velocity
+            if not sel.any():
+                continue
+            t_idx, d_idx = ti[sel], di[sel]
+            x, P = tr.x[t_idx], tr.P[t_idx]
+            if with_velocity:
+                z = np.concatenate([frame.xy[d_idx], frame.velocity[d_idx]], axis=1)
+                R = np.zeros((len(d_idx), 4, 4))
+                R[:, :2, :2] = frame.cov[d_idx]
+                R[:, 2, 2] = R[:, 3, 3] = 0.25
+                H = np.eye(4)
+            else:
+                z = frame.xy[d_idx]
+                R = frame.cov[d_idx]
+                H = np.eye(4)[:2]
+            y = z - x @ H.T
+            S = H @ P @ H.T + R
+            K = P @ H.T @ np.linalg.inv(S)
+            tr.x[t_idx] = x + np.einsum("nij,nj->ni", K, y)
+            tr.P[t_idx] = (np.eye(4) - K @ H) @ P
+        alpha = cfg.dims_smoothing
+        tr.dims[ti] = (1 - alpha) * tr.dims[ti] + alpha * frame.dims[di]
+        tr.box_yaw[ti] = frame.yaw[di]
+        tr.hits[ti] += 1
+        tr.misses[ti] = 0
+        tr.last_update[ti] = frame.stamp
+        tr.existence[ti] = np.minimum(1.0, tr.existence[ti] + 0.5 * frame.confidence[di])
+        promote = (tr.status[ti] == TENTATIVE) & (tr.hits[ti] >= cfg.confirm_hits)
+        tr.status[ti[promote]] = CONFIRMED
+        for k, j in zip(ti.tolist(), di.tolist(), strict=True):
+            if frame.source_id not in tr.sources[k]:
+                tr.sources[k] = tr.sources[k] | {frame.source_id}
+            if frame.self_report[j]:
+                tr.vehicle_id[k] = frame.self_report[j]
+                tr.status[k] = CONFIRMED  # a vehicle reporting itself exists
+
+    def _birth(self, frame: Detections, idx: np.ndarray) -> None:
+        cfg = self.config
+        k = len(idx)
+        x = np.zeros((k, 4))
+        x[:, :2] = frame.xy[idx]
+        P = np.zeros((k, 4, 4))
+        P[:, :2, :2] = frame.cov[idx]
+        P[:, 2, 2] = P[:, 3, 3] = cfg.initial_speed_sigma**2
+        vel = np.isfinite(frame.velocity[idx, 0])
+        x[vel, 2:] = frame.velocity[idx][vel]
+        P[vel, 2, 2] = P[vel, 3, 3] = 0.25
+        self_report = frame.self_report[idx]
+        born = TrackSet(
+            ids=np.arange(self.next_id, self.next_id + k, dtype=np.int64), x=x, P=P, dims=frame.dims[idx].copy(),
+            box_yaw=frame.yaw[idx].copy(), object_class=frame.object_class[idx].copy(),
+            status=np.where(self_report != "", CONFIRMED, TENTATIVE).astype(np.int64),
+            hits=np.ones(k, dtype=np.int64), misses=np.zeros(k, dtype=np.int64), born=np.full(k, frame.stamp),
+            last_update=np.full(k, frame.stamp), existence=0.5 * frame.confidence[idx],
+            sources=object_array([frozenset((frame.source_id,))] * k),
+            vehicle_id=object_array(self_report.tolist()),
+        )
+        self.next_id += k
+        self.tracks.extend(born)
+        self.stats.births += k
+
+    def _prune(self) -> None:
+        cfg = self.config
+        tr = self.tracks
+        age = self.time - tr.last_update
+        dead = ((tr.status == TENTATIVE) & ((tr.misses >= cfg.tentative_misses) | (age > cfg.tentative_max_age_s))) \
+            | ((tr.status == CONFIRMED) & (age > cfg.max_coast_s))
+        if dead.any():
+            self.stats.deaths += int(dead.sum())
+            self.tracks = tr.select(~dead)
+
+    # ---------------------------------------------------------------------------------- output
+    def confirmed_at(self, t: float) -> TrackSet:
+        """A copy of the confirmed tracks predicted to time ``t`` (not earlier than the last frame)."""
+        out = self.tracks.select(self.tracks.status == CONFIRMED)
+        if len(out) and np.isfinite(self.time) and t > self.time:
+            out.x, out.P = out.predicted(t - self.time, self.config.accel_noise)
+        return out
+
+
+def object_array(items: list) -> np.ndarray:
+    """An object array holding ``items`` as they are (numpy would unpack strings or sets otherwise)."""
+    out = np.empty(len(items), dtype=object)
+    out[:] = items
+    return out
