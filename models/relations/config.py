@@ -1,0 +1,216 @@
+"""Configuration of the relation models, as frozen dataclasses (units in the field names and docstrings).
+
+* :class:`LayoutConfig`: where the edge servers and RSUs of the offline (simulated) city stand.
+* :class:`GraphConfig`: which relations become edges, and how features are scaled.
+* :class:`ModelConfig`: the heterogeneous GNN (or, with ``message_passing=False``, the same network
+  without the graph: the MLP ablation).
+* :class:`TrainConfig`: optimiser and the continual-learning strategy of one learner.
+
+Every config validates itself in ``__post_init__`` and names the bad value.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+STRATEGIES = ("naive", "replay", "ewc", "joint")
+
+
+def _positive(name: str, value: float) -> None:
+    if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+
+
+def _non_negative(name: str, value: float) -> None:
+    if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+
+
+def from_dict(cls, values: dict[str, Any]):
+    """Rebuild a config dataclass from :func:`dataclasses.asdict` output (lists back to tuples)."""
+    known = {f.name for f in fields(cls)}
+    unknown = set(values) - known
+    if unknown:
+        raise ValueError(f"{cls.__name__} has no field(s) {sorted(unknown)}")
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
+def to_dict(config) -> dict[str, Any]:
+    return asdict(config)
+
+
+@dataclass(frozen=True)
+class LayoutConfig:
+    """A hexagonal grid of edge servers (base stations) and RSUs scattered among them.
+
+    Args:
+        spacing_m: distance between neighbouring servers (default 300 m). DITEN (004) serves users from
+            base stations of 150 m radius; a hexagonal grid covers the plane without holes when the radius
+            is at least ``spacing / sqrt(3)``, so 300 m spacing with a 200 m radius is DITEN's cell size
+            with a margin of overlap (urban small cells).
+        coverage_m: coverage radius of every server (default 200 m). Must be >= ``spacing / sqrt(3)``
+            unless ``allow_holes``.
+        jitter_m: seeded uniform jitter of each server position, metres (default 0).
+        rsus_per_server: RSUs placed uniformly at random in the area, per server (default 0.25).
+        rsu_range_m: sensing range of an RSU; its load is the vehicles within it (default 100 m).
+        capacity_ghz: each server draws its CPU clock once, uniformly in this range (default 1.5-3 GHz).
+        seed: seed of the jitter, the RSU positions and the capacities.
+        allow_holes: accept a coverage radius that leaves gaps between cells.
+    """
+
+    spacing_m: float = 300.0
+    coverage_m: float = 200.0
+    jitter_m: float = 0.0
+    rsus_per_server: float = 0.25
+    rsu_range_m: float = 100.0
+    capacity_ghz: tuple[float, float] = (1.5, 3.0)
+    seed: int = 0
+    allow_holes: bool = False
+
+    def __post_init__(self) -> None:
+        _positive("spacing_m", self.spacing_m)
+        _positive("coverage_m", self.coverage_m)
+        _non_negative("jitter_m", self.jitter_m)
+        _non_negative("rsus_per_server", self.rsus_per_server)
+        _positive("rsu_range_m", self.rsu_range_m)
+        lo, hi = self.capacity_ghz
+        if not 0 < lo <= hi:
+            raise ValueError(f"capacity_ghz must be an increasing pair of positive numbers, got {self.capacity_ghz!r}")
+        if not self.allow_holes and self.coverage_m < self.spacing_m / math.sqrt(3) - 1e-9:
+            raise ValueError(f"coverage_m {self.coverage_m} leaves holes in a hexagonal grid of spacing "
+                             f"{self.spacing_m} m (needs >= {self.spacing_m / math.sqrt(3):.1f}); "
+                             f"set allow_holes=True to accept them")
+
+
+@dataclass(frozen=True)
+class GraphConfig:
+    """The relations that become edges, and feature scaling.
+
+    Args:
+        vehicle_radius_m: vehicle-vehicle proximity radius (default 150 m).
+        max_vehicle_neighbours: each vehicle receives from at most this many nearest vehicles within the
+            radius (default 8), so a traffic jam does not make the graph quadratic.
+        server_adjacency_factor: servers closer than this factor times the median nearest-server distance
+            are adjacent (default 1.5: the six neighbours of a hexagonal grid).
+        candidate_radius_m: the servers a vehicle may be handed to within the horizon are those within
+            this radius of it (default 800 m: 30 s at 20 m/s plus a cell radius; on T-Drive 99.9 % of
+            the 30 s displacements are below 750 m).
+        max_candidates: at most this many (the nearest) candidate servers per vehicle (default 32).
+        horizon_s: how far ahead handovers and loads are predicted (default 30 s).
+        position_scale_m: positions are divided by this (default 5000 m).
+        origin_m: positions are taken relative to this point of ``map`` (default (0, 0)).
+        absolute_position: give nodes their (scaled) absolute position. Lets the model learn places
+            (roads, busy servers); without it the model sees only relative geometry.
+        speed_scale_mps: speeds are divided by this (default 10 m/s).
+        load_scale: loads (vehicles served) are divided by this (default 10).
+        motion_change_mps: a change of velocity larger than this starts a new leg of a vehicle's motion
+            (default 0.5 m/s).
+        leg_scale_s: time since the last change of motion (and the last leg's length) is divided by this
+            and capped at 1 (default 300 s).
+        load_lags: how many past loads each server carries as features (default 6).
+        fresh_age_s: a vehicle twin whose state is older than this is stale: its handover candidates are
+            looked for around its serving server rather than its (outdated) position (default 2 s).
+    """
+
+    vehicle_radius_m: float = 150.0
+    max_vehicle_neighbours: int = 8
+    server_adjacency_factor: float = 1.5
+    candidate_radius_m: float = 800.0
+    max_candidates: int = 32
+    horizon_s: float = 30.0
+    position_scale_m: float = 5000.0
+    origin_m: tuple[float, float] = (0.0, 0.0)
+    absolute_position: bool = True
+    speed_scale_mps: float = 10.0
+    load_scale: float = 10.0
+    motion_change_mps: float = 0.5
+    leg_scale_s: float = 300.0
+    load_lags: int = 6
+    fresh_age_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        _non_negative("fresh_age_s", self.fresh_age_s)
+        for name in ("vehicle_radius_m", "server_adjacency_factor", "candidate_radius_m", "horizon_s",
+                     "position_scale_m", "speed_scale_mps", "load_scale", "motion_change_mps", "leg_scale_s"):
+            _positive(name, getattr(self, name))
+        if not (isinstance(self.max_vehicle_neighbours, int) and self.max_vehicle_neighbours >= 1):
+            raise ValueError(f"max_vehicle_neighbours must be an int >= 1, got {self.max_vehicle_neighbours!r}")
+        if not (isinstance(self.max_candidates, int) and self.max_candidates >= 1):
+            raise ValueError(f"max_candidates must be an int >= 1, got {self.max_candidates!r}")
+        if not (isinstance(self.load_lags, int) and self.load_lags >= 1):
+            raise ValueError(f"load_lags must be an int >= 1, got {self.load_lags!r}")
+        if len(self.origin_m) != 2:
+            raise ValueError(f"origin_m must be (x, y), got {self.origin_m!r}")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The relation network.
+
+    Args:
+        hidden: width of every node embedding (default 48).
+        layers: message-passing layers (default 2).
+        message_passing: False removes the graph: every node is encoded from its own features only
+            (the "MLP without the graph" ablation, same heads, same depth).
+        load_weight: weight of the load-forecast loss next to the handover loss (default 1.0).
+    """
+
+    hidden: int = 48
+    layers: int = 2
+    message_passing: bool = True
+    load_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.hidden, int) and self.hidden >= 4):
+            raise ValueError(f"hidden must be an int >= 4, got {self.hidden!r}")
+        if not (isinstance(self.layers, int) and self.layers >= 1):
+            raise ValueError(f"layers must be an int >= 1, got {self.layers!r}")
+        _non_negative("load_weight", self.load_weight)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimiser and continual-learning strategy.
+
+    Args:
+        lr: Adam learning rate (default 3e-3).
+        weight_decay: Adam weight decay (default 0).
+        graphs_per_step: snapshot graphs per gradient step (default 2).
+        strategy: ``naive`` (fine-tune on the newest data only), ``replay`` (plus graphs drawn from a
+            bounded reservoir of past graphs), ``ewc`` (plus an elastic penalty on parameters that mattered
+            for past tasks), ``joint`` (all data seen so far; the upper reference).
+        buffer_graphs: capacity of the replay reservoir, in graphs (default 64).
+        replay_graphs: replayed graphs added to every step (default 2).
+        ewc_lambda: strength of the EWC penalty (default 200).
+        ewc_fisher_graphs: graphs used to estimate the diagonal Fisher information at a task's end.
+        ewc_decay: online EWC: the old Fisher is multiplied by this before the new one is added.
+        seed: seed of the weights, the reservoir and the sampling of graphs.
+    """
+
+    lr: float = 3e-3
+    weight_decay: float = 0.0
+    graphs_per_step: int = 2
+    strategy: str = "naive"
+    buffer_graphs: int = 64
+    replay_graphs: int = 2
+    ewc_lambda: float = 200.0
+    ewc_fisher_graphs: int = 32
+    ewc_decay: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _positive("lr", self.lr)
+        _non_negative("weight_decay", self.weight_decay)
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
+        for name in ("graphs_per_step", "buffer_graphs", "ewc_fisher_graphs"):
+            value = getattr(self, name)
+            if not (isinstance(value, int) and value >= 1):
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        if not (isinstance(self.replay_graphs, int) and self.replay_graphs >= 0):
+            raise ValueError(f"replay_graphs must be an int >= 0, got {self.replay_graphs!r}")
+        _non_negative("ewc_lambda", self.ewc_lambda)
+        if not 0 <= self.ewc_decay <= 1:
+            raise ValueError(f"ewc_decay must be in [0, 1], got {self.ewc_decay!r}")

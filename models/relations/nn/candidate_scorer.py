@@ -1,0 +1,84 @@
+r"""Scores (vehicle, server) candidate pairs: which server will serve the vehicle at the horizon."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch_geometric.nn import MLP
+from torch_geometric.nn.dense.linear import Linear
+from torch_geometric.utils import scatter
+
+
+class CandidateScorer(torch.nn.Module):
+    r"""A logit per candidate pair; a softmax over each vehicle's candidates gives the distribution of its
+    serving server at the horizon.
+
+    .. math::
+        s_{v,c} = \mathrm{MLP}\big(\mathrm{ReLU}(\mathbf{W}_1 \mathbf{h}_v + \mathbf{W}_2 \mathbf{h}_c
+        + \mathbf{W}_3 \mathbf{e}_{v,c} + \mathbf{b})\big), \qquad
+        p(c \mid v) = \frac{\exp s_{v,c}}{\sum_{c' \in \mathcal{C}(v)} \exp s_{v,c'}}
+
+    (the first layer of an MLP on :math:`[\mathbf{h}_v \| \mathbf{h}_c \| \mathbf{e}_{v,c}]`, with the node
+    terms computed once per node rather than once per pair).
+
+    Args:
+        hidden (int): size of the vehicle and server embeddings.
+        edge_dim (int): size of the candidate-pair features.
+        mlp_hidden (int, optional): width of the scoring MLP. (default: :obj:`hidden`)
+
+    Shapes:
+        - **input:** vehicle embeddings :math:`(|\mathcal{V}|, H)`, server embeddings :math:`(|\mathcal{S}|, H)`,
+          candidate index :math:`(2, |\mathcal{C}|)` (vehicle, server), features :math:`(|\mathcal{C}|, D)`
+        - **output:** logits :math:`(|\mathcal{C}|,)`
+    """
+
+    def __init__(self, hidden: int, edge_dim: int, *, mlp_hidden: int | None = None) -> None:
+        super().__init__()
+        self.hidden = hidden
+        self.edge_dim = edge_dim
+        width = mlp_hidden or hidden
+        self.lin_vehicle = Linear(hidden, width, bias=True)
+        self.lin_server = Linear(hidden, width, bias=False)
+        self.lin_edge = Linear(edge_dim, width, bias=False)
+        self.mlp = MLP([width, width, 1], norm=None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        self.lin_vehicle.reset_parameters()
+        self.lin_server.reset_parameters()
+        self.lin_edge.reset_parameters()
+        self.mlp.reset_parameters()
+
+    def forward(self, h_vehicle: Tensor, h_server: Tensor, edge_index: Tensor, edge_attr: Tensor) -> Tensor:
+        v, c = edge_index
+        first = self.lin_vehicle(h_vehicle)[v] + self.lin_server(h_server)[c] + self.lin_edge(edge_attr)
+        return self.mlp(torch.relu(first)).squeeze(-1)
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}(hidden={self.hidden}, edge_dim={self.edge_dim})"
+
+
+def group_log_softmax(logit: Tensor, index: Tensor, num_groups: int) -> Tensor:
+    """Log-softmax of ``logit`` [E] within the groups given by ``index`` [E] (numerically stable)."""
+    if logit.numel() == 0:
+        return logit
+    top = scatter(logit.detach(), index, dim=0, dim_size=num_groups, reduce="max")
+    shifted = logit - top[index]
+    norm = scatter(shifted.exp(), index, dim=0, dim_size=num_groups, reduce="sum")
+    return shifted - norm.clamp_min(1e-30).log()[index]
+
+
+def group_argmax(logit: Tensor, index: Tensor, num_groups: int) -> Tensor:
+    """[num_groups] position (into ``logit``) of the largest logit of each group, -1 for empty groups.
+    Ties go to the first position."""
+    out = torch.full((num_groups,), -1, dtype=torch.long)
+    if logit.numel() == 0:
+        return out
+    top = scatter(logit, index, dim=0, dim_size=num_groups, reduce="max")
+    is_top = logit == top[index]
+    pos = torch.arange(logit.numel())
+    first = torch.full((num_groups,), logit.numel(), dtype=torch.long)
+    first = first.scatter_reduce(0, index[is_top], pos[is_top], reduce="amin")
+    has = first < logit.numel()
+    out[has] = first[has]
+    return out

@@ -1,0 +1,85 @@
+"""How the twin sees the simulated fleet: the whole truth, or telemetry plus roadside perception.
+
+The simulator's fleet is the ground truth: every taxi's position at every instant (fixes interpolated).
+A twin does not necessarily know it:
+
+* :func:`truth_view` (``observation="truth"``): the twin knows every vehicle's position and velocity at
+  every slot (a connected fleet reporting every slot, or perception everywhere). Every age is zero.
+* :class:`TelemetryView` (``observation="telemetry"``): the twin is fed by what T-Drive really is, a
+  telematics feed: a vehicle's twin holds its last GPS report (position, and the velocity of the leg
+  that ended there) and its age; a vehicle within ``rsu_range_m`` of an RSU is seen by that RSU's LiDAR
+  and its twin is fresh. The cellular network knows which server serves every vehicle (the true
+  association), so the twin's vehicle-server relation is exact even when its position is stale.
+
+Labels (the serving server ``k`` slots later) always come from the truth.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from models.relations.layout import ServerLayout
+from models.relations.snapshot import TwinSnapshot, snapshot_from_fleet
+
+OBSERVATIONS = ("truth", "telemetry")
+
+
+def truth_view(state, layout: ServerLayout) -> TwinSnapshot:
+    """The twin knows the fleet state exactly (ages zero)."""
+    return snapshot_from_fleet(state, layout)
+
+
+class TelemetryView:
+    """The twin of a fleet known from its GPS reports, plus RSU perception.
+
+    Args:
+        fleet: the simulator's :class:`sim.fleet.Fleet` (its fixes are the reports).
+        layout: servers and RSUs.
+        rsu_range_m: an RSU perceives vehicles within this range (default 100 m).
+    """
+
+    def __init__(self, fleet, layout: ServerLayout, *, rsu_range_m: float = 100.0) -> None:
+        self.fleet = fleet
+        self.layout = layout
+        self.rsu_range_m = float(rsu_range_m)
+        self._index = {int(tid): i for i, tid in enumerate(fleet.taxi_ids)}
+        self._track = np.repeat(np.arange(len(fleet.taxi_ids)), np.diff(fleet.offsets))
+        self._t0 = float(fleet.t.min()) if len(fleet.t) else 0.0
+        self._stride = (float(fleet.t.max()) - self._t0 + 1e6) if len(fleet.t) else 1.0
+        self._keys = self._track * self._stride + (fleet.t - self._t0)
+        self._rsu_tree = cKDTree(layout.rsu_xy) if len(layout.rsu_xy) else None
+        self._servers = layout.index()
+
+    def __call__(self, state) -> TwinSnapshot:
+        truth = snapshot_from_fleet(state, layout=self.layout)
+        serving = self._servers.serving(truth.vehicle_xy)
+        truth = truth.with_vehicles(serving >= 0)  # the network serves them; the others are not in the twin
+        serving = serving[serving >= 0]
+        n = len(truth.vehicle_ids)
+        if n == 0:
+            return truth
+        f = self.fleet
+        taxi = np.array([self._index[int(i)] for i in truth.vehicle_ids], dtype=np.int64)
+        j = np.searchsorted(self._keys, taxi * self._stride + (truth.t - self._t0), side="right") - 1
+        prev = j - 1
+        has_prev = prev >= f.offsets[taxi]
+        prev = np.maximum(prev, 0)
+        dt = f.t[j] - f.t[prev]
+        leg_ok = has_prev & (dt > 0) & (dt <= f.max_gap_s)
+        safe_dt = np.where(leg_ok, dt, 1.0)
+        vel = np.where(leg_ok[:, None], np.column_stack([f.x[j] - f.x[prev], f.y[j] - f.y[prev]]) / safe_dt[:, None],
+                       0.0)
+        xy = np.column_stack([f.x[j], f.y[j]])
+        age = truth.t - f.t[j]
+        if self._rsu_tree is not None:
+            seen = self._rsu_tree.query(truth.vehicle_xy, k=1, distance_upper_bound=self.rsu_range_m)[0] <= \
+                self.rsu_range_m
+        else:
+            seen = np.zeros(n, bool)
+        xy = np.where(seen[:, None], truth.vehicle_xy, xy)
+        vel = np.where(seen[:, None], truth.vehicle_vel, vel)
+        age = np.where(seen, 0.0, age)
+        return TwinSnapshot(truth.t, truth.vehicle_ids, xy, vel, truth.server_ids, truth.server_xy,
+                            truth.server_coverage_m, truth.server_capacity_ghz, truth.rsu_ids, truth.rsu_xy,
+                            vehicle_age_s=age, vehicle_server=serving)

@@ -1,0 +1,241 @@
+"""Twin snapshots: what the relation graph is built from, and the short history it needs.
+
+A :class:`TwinSnapshot` is the state of the twins at one instant: vehicles (id, position, velocity),
+edge servers (id, position, coverage, capacity) and RSUs (id, position). It comes from the global
+twin's messages (the node) or from the simulator's fleet (:func:`snapshot_from_fleet`, offline).
+
+:class:`TwinHistory` turns a sequence of snapshots (one per slot) into :class:`ObservedSnapshot` s: it
+applies the association rule, counts each server's load (vehicles served) and keeps the last
+``load_lags`` loads per server, and tracks each vehicle's *legs* (stretches of unchanged velocity):
+time since its velocity last changed, and how long its previous leg lasted. All of it is observable by
+a live twin; none of it looks ahead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from models.relations.config import GraphConfig
+from models.relations.layout import ServerIndex, ServerLayout
+
+
+@dataclass(frozen=True)
+class TwinSnapshot:
+    """The twins at time ``t`` (s). Arrays are aligned per kind; positions in ``map`` metres, velocities m/s."""
+
+    t: float
+    vehicle_ids: np.ndarray  # [V]
+    vehicle_xy: np.ndarray  # [V, 2]
+    vehicle_vel: np.ndarray  # [V, 2]
+    server_ids: np.ndarray  # [S]
+    server_xy: np.ndarray  # [S, 2]
+    server_coverage_m: np.ndarray  # [S]
+    server_capacity_ghz: np.ndarray  # [S]
+    rsu_ids: np.ndarray  # [R]
+    rsu_xy: np.ndarray  # [R, 2]
+    vehicle_age_s: np.ndarray | None = None  # [V] age of each vehicle twin's state (None: all fresh)
+    vehicle_server: np.ndarray | None = None  # [V] serving server index when the network reports it, else -1
+
+    def __post_init__(self) -> None:
+        v, s, r = len(self.vehicle_ids), len(self.server_ids), len(self.rsu_ids)
+        if self.vehicle_age_s is None:
+            object.__setattr__(self, "vehicle_age_s", np.zeros(v))
+        if self.vehicle_server is None:
+            object.__setattr__(self, "vehicle_server", np.full(v, -1, dtype=np.int64))
+        shapes = {
+            "vehicle_xy": (self.vehicle_xy.shape, (v, 2)), "vehicle_vel": (self.vehicle_vel.shape, (v, 2)),
+            "server_xy": (self.server_xy.shape, (s, 2)), "server_coverage_m": (self.server_coverage_m.shape, (s,)),
+            "server_capacity_ghz": (self.server_capacity_ghz.shape, (s,)), "rsu_xy": (self.rsu_xy.shape, (r, 2)),
+            "vehicle_age_s": (self.vehicle_age_s.shape, (v,)), "vehicle_server": (self.vehicle_server.shape, (v,)),
+        }
+        for name, (got, want) in shapes.items():
+            if got != want:
+                raise ValueError(f"{name} has shape {got}, expected {want}")
+        if not (np.all(np.isfinite(self.vehicle_xy)) and np.all(np.isfinite(self.vehicle_vel))):
+            raise ValueError(f"snapshot at t={self.t}: vehicle positions and velocities must be finite")
+
+    @property
+    def num_nodes(self) -> int:
+        return len(self.vehicle_ids) + len(self.server_ids) + len(self.rsu_ids)
+
+    def with_vehicles(self, mask: np.ndarray) -> TwinSnapshot:
+        return replace(self, vehicle_ids=self.vehicle_ids[mask], vehicle_xy=self.vehicle_xy[mask],
+                       vehicle_vel=self.vehicle_vel[mask], vehicle_age_s=self.vehicle_age_s[mask],
+                       vehicle_server=self.vehicle_server[mask])
+
+
+def snapshot_from_fleet(state, layout: ServerLayout) -> TwinSnapshot:
+    """The snapshot of a :class:`sim.fleet.FleetState` with the servers and RSUs of ``layout``."""
+    vx, vy = state.velocity()
+    return TwinSnapshot(
+        t=float(state.t),
+        vehicle_ids=np.asarray(state.ids),
+        vehicle_xy=np.column_stack([state.x, state.y]).reshape(-1, 2),
+        vehicle_vel=np.column_stack([vx, vy]).reshape(-1, 2),
+        server_ids=np.asarray(layout.server_ids),
+        server_xy=layout.server_xy,
+        server_coverage_m=layout.coverage_m,
+        server_capacity_ghz=layout.capacity_ghz,
+        rsu_ids=np.asarray(layout.rsu_ids),
+        rsu_xy=layout.rsu_xy,
+    )
+
+
+@dataclass(frozen=True)
+class StaticRelations:
+    """The relations that depend only on where servers and RSUs stand (cached while they do not move)."""
+
+    index: ServerIndex
+    server_server: np.ndarray  # [2, E] both directions
+    adjacency_m: float
+    rsu_server: np.ndarray  # [R] nearest server of each RSU
+
+    @classmethod
+    def build(cls, server_xy: np.ndarray, coverage_m: np.ndarray, rsu_xy: np.ndarray,
+              config: GraphConfig) -> StaticRelations:
+        index = ServerIndex(server_xy, coverage_m)
+        pairs, radius = index.adjacency(config.server_adjacency_factor)
+        rsu_xy = np.asarray(rsu_xy, dtype=float).reshape(-1, 2)
+        return cls(index, pairs, radius, index.nearest(rsu_xy))
+
+
+@dataclass(frozen=True)
+class ObservedSnapshot:
+    """A snapshot with what the history adds: association, loads, legs of motion.
+
+    ``serving[i]``: server index serving vehicle ``i`` (>= 0; unserved vehicles are dropped).
+    ``load_lags[s, l]``: vehicles served by server ``s`` ``l`` slots ago (column 0: now).
+    ``since_change_s[i]``: seconds since vehicle ``i``'s velocity last changed (since it was first seen
+    when it has not changed). ``last_leg_s[i]``: length of its previous leg, nan when unknown;
+    ``last_leg_vel[i]``: velocity on that leg (m/s, zero when unknown).
+    ``rsu_load[r]``: vehicles within the RSU's range.
+    """
+
+    snapshot: TwinSnapshot
+    static: StaticRelations
+    serving: np.ndarray
+    load_lags: np.ndarray
+    since_change_s: np.ndarray
+    last_leg_s: np.ndarray
+    last_leg_vel: np.ndarray
+    rsu_load: np.ndarray
+
+    @property
+    def t(self) -> float:
+        return self.snapshot.t
+
+    @property
+    def load(self) -> np.ndarray:
+        return self.load_lags[:, 0]
+
+    def select(self, vehicles: np.ndarray, servers: np.ndarray, rsus: np.ndarray,
+               static: StaticRelations) -> ObservedSnapshot:
+        """The part of the snapshot on the kept vehicles, servers and RSUs (boolean masks).
+
+        ``static`` must be the relations of the kept servers and RSUs. A kept vehicle whose serving
+        server is not kept is dropped. Loads stay those of the whole system.
+        """
+        new_index = np.full(len(servers), -1, dtype=np.int64)
+        new_index[servers] = np.arange(int(servers.sum()))
+        serving = new_index[self.serving]
+        vehicles = vehicles & (serving >= 0)
+        s = self.snapshot
+        snap = replace(
+            s, vehicle_ids=s.vehicle_ids[vehicles], vehicle_xy=s.vehicle_xy[vehicles],
+            vehicle_vel=s.vehicle_vel[vehicles], vehicle_age_s=s.vehicle_age_s[vehicles],
+            vehicle_server=serving[vehicles], server_ids=s.server_ids[servers], server_xy=s.server_xy[servers],
+            server_coverage_m=s.server_coverage_m[servers], server_capacity_ghz=s.server_capacity_ghz[servers],
+            rsu_ids=s.rsu_ids[rsus], rsu_xy=s.rsu_xy[rsus],
+        )
+        return ObservedSnapshot(snap, static, serving[vehicles], self.load_lags[servers],
+                                self.since_change_s[vehicles], self.last_leg_s[vehicles],
+                                self.last_leg_vel[vehicles], self.rsu_load[rsus])
+
+
+class TwinHistory:
+    """Feed one snapshot per slot to :meth:`observe`; get it back with association, loads and legs.
+
+    Args:
+        config: the graph config (load lags, motion-change threshold, adjacency factor).
+        rsu_range_m: radius within which an RSU counts vehicles as its load (default 100 m).
+    """
+
+    def __init__(self, config: GraphConfig | None = None, *, rsu_range_m: float = 100.0) -> None:
+        self.config = config or GraphConfig()
+        self.rsu_range_m = float(rsu_range_m)
+        self._static: StaticRelations | None = None
+        self._static_key: tuple | None = None
+        self._server_ids: np.ndarray | None = None
+        self._lags: np.ndarray | None = None
+        self._ids = np.zeros(0)
+        self._vel = np.zeros((0, 2))
+        self._t_change = np.zeros(0)
+        self._last_leg = np.zeros(0)
+        self._last_vel = np.zeros((0, 2))
+        self._t: float | None = None
+
+    def reset(self) -> None:
+        self.__init__(self.config, rsu_range_m=self.rsu_range_m)
+
+    def static_for(self, snapshot: TwinSnapshot) -> StaticRelations:
+        key = (snapshot.server_xy.tobytes(), snapshot.server_coverage_m.tobytes(), snapshot.rsu_xy.tobytes())
+        if key != self._static_key:
+            self._static = StaticRelations.build(snapshot.server_xy, snapshot.server_coverage_m, snapshot.rsu_xy,
+                                                 self.config)
+            self._static_key = key
+        return self._static
+
+    def observe(self, snapshot: TwinSnapshot) -> ObservedSnapshot:
+        """Advance the history by one slot. Snapshots must come in time order."""
+        if self._t is not None and snapshot.t < self._t:
+            raise ValueError(f"snapshot at t={snapshot.t} is older than the previous one (t={self._t})")
+        static = self.static_for(snapshot)
+        # the serving server the network reports, else the association rule on the twin's position
+        known = snapshot.vehicle_server
+        serving = np.where(known >= 0, known, static.index.serving(snapshot.vehicle_xy) if np.any(known < 0) else -1)
+        served = serving >= 0
+        serving = serving[served]
+        snap = replace(snapshot.with_vehicles(served), vehicle_server=serving)
+        load = np.bincount(serving, minlength=len(snap.server_ids)).astype(float)
+        lags = self._advance_loads(snap.server_ids, load)
+        since, last_leg, last_vel = self._advance_motion(snap)
+        rsu_load = np.zeros(len(snap.rsu_ids))
+        if len(snap.rsu_ids) and len(snap.vehicle_ids):
+            rsu_load = cKDTree(snap.vehicle_xy).query_ball_point(snap.rsu_xy, self.rsu_range_m,
+                                                                 return_length=True).astype(float)
+        self._t = snapshot.t
+        return ObservedSnapshot(snap, static, serving, lags, since, last_leg, last_vel, rsu_load)
+
+    def _advance_loads(self, server_ids: np.ndarray, load: np.ndarray) -> np.ndarray:
+        n_lags = self.config.load_lags
+        if self._lags is None or self._server_ids is None or not np.array_equal(self._server_ids, server_ids):
+            old = self._lags
+            lags = np.repeat(load[:, None], n_lags, axis=1)  # no history: assume the load held still
+            if old is not None and self._server_ids is not None:
+                _, i_new, i_old = np.intersect1d(server_ids, self._server_ids, return_indices=True)
+                lags[i_new, 1:] = old[i_old, :-1]
+            self._server_ids = np.asarray(server_ids).copy()
+        else:
+            lags = np.concatenate([load[:, None], self._lags[:, :-1]], axis=1)
+        self._lags = lags
+        return lags.copy()
+
+    def _advance_motion(self, snap: TwinSnapshot) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        t = snap.t
+        ids, vel = snap.vehicle_ids, snap.vehicle_vel
+        n = len(ids)
+        t_change = np.full(n, t)
+        last_leg = np.full(n, np.nan)
+        last_vel = np.zeros((n, 2))
+        if len(self._ids) and n:
+            _, i_new, i_old = np.intersect1d(ids, self._ids, return_indices=True)
+            changed = np.linalg.norm(vel[i_new] - self._vel[i_old], axis=1) > self.config.motion_change_mps
+            t_change[i_new] = np.where(changed, t, self._t_change[i_old])
+            last_leg[i_new] = np.where(changed, t - self._t_change[i_old], self._last_leg[i_old])
+            last_vel[i_new] = np.where(changed[:, None], self._vel[i_old], self._last_vel[i_old])
+        self._ids, self._vel, self._t_change = ids.copy(), vel.copy(), t_change
+        self._last_leg, self._last_vel = last_leg, last_vel
+        return t - t_change, last_leg.copy(), last_vel.copy()
