@@ -15,6 +15,10 @@ REPO = Path("..", "..", "..")  # colcon runs setup.py from this folder
 
 # Node executables (`exec` in launch files): name -> "module under mobility_twin.nodes:function".
 NODES = {
+    "rsu_perception": "perception:rsu_main",
+    "cav_perception": "perception:cav_main",
+    "local_twin": "local_twin:main",
+    "global_twin": "global_twin:main",
     "replay": "replay:main",
     "launch_probe": "launch_probe:main",
     "selftest_talker": "selftest:talker_main",
