@@ -1,0 +1,71 @@
+"""Offline data: labels from what happened k slots later, districts, and the telemetry view of the fleet."""
+
+import numpy as np
+import pytest
+
+from models.relations import Area, GraphConfig, TwinHistory, make_samples
+from models.relations.dataset import future_server, split_indices
+from models.relations.layout import ServerLayout
+from models.relations.observation import TelemetryView
+from sim.fleet import Fleet
+from tests.relations.conftest import make_snapshot
+
+SERVERS = {"s0": (0.0, 0.0), "s1": (300.0, 0.0), "s2": (600.0, 0.0)}
+
+
+def observed(config, steps):
+    history = TwinHistory(config)
+    return [history.observe(make_snapshot(t, vehicles, SERVERS)) for t, vehicles in steps]
+
+
+def test_labels_are_the_serving_server_k_slots_later_and_unknown_for_vehicles_that_left(config):
+    obs = observed(config, [
+        (0.0, {"a": (0.0, 0.0, 10.0, 0.0), "b": (300.0, 0.0, 0.0, 0.0), "c": (600.0, 0.0, 0.0, 0.0)}),
+        (30.0, {"a": (300.0, 0.0, 10.0, 0.0), "b": (310.0, 0.0, 0.0, 0.0)}),  # c has left
+    ])
+    assert future_server(obs[0], obs[1]).tolist() == [1, 1, -1]
+    (sample,) = make_samples(obs, 1, config=config)
+    data = sample.graph(config)
+    assert data["vehicle"].y_server.tolist() == [1, 1, -1]
+    assert data["vehicle"].mask.tolist() == [True, True, False]
+    assert data["server"].y_load.tolist() == [0.0, 2.0, 0.0]
+
+
+def test_district_samples_keep_context_but_count_only_their_own_vehicles_and_servers(config):
+    obs = observed(config, [
+        (0.0, {"a": (0.0, 0.0, 10.0, 0.0), "b": (290.0, 0.0, 0.0, 0.0), "c": (600.0, 0.0, 0.0, 0.0)}),
+        (30.0, {"a": (300.0, 0.0, 10.0, 0.0), "b": (290.0, 0.0, 0.0, 0.0), "c": (600.0, 0.0, 0.0, 0.0)}),
+    ])
+    west = Area(-100.0, 150.0, -100.0, 100.0)
+    (sample,) = make_samples(obs, 1, config=config, region=west, margin_m=200.0)
+    s = sample.obs.snapshot
+    assert list(s.server_ids) == ["s0", "s1"]  # s2 is beyond the margin
+    assert list(s.vehicle_ids) == ["a", "b"]
+    assert sample.vehicle_mask.tolist() == [True, False]  # b is context, not counted
+    assert sample.server_mask.tolist() == [True, False]
+    assert sample.y_server.tolist() == [1, 1]  # indices into the district's servers
+
+
+def test_split_leaves_a_gap_of_one_horizon_between_train_and_test():
+    train, test = split_indices(100, 6, test_fraction=0.25)
+    assert train[-1] + 6 < test[0]
+    assert test[-1] == 100 - 6 - 1
+
+
+def test_telemetry_view_knows_the_last_report_unless_an_rsu_sees_the_vehicle():
+    # taxi 1 reports at t = 0, 100, 200 driving east 5 m/s; taxi 2 stands near the RSU at (300, 50)
+    fleet = Fleet(np.array([1, 2]), np.array([0, 3, 5]), t=np.array([0.0, 100.0, 200.0, 0.0, 200.0]),
+                  x=np.array([0.0, 500.0, 1000.0, 300.0, 300.0]), y=np.array([0.0, 0.0, 0.0, 40.0, 40.0]),
+                  max_gap_s=300.0)
+    layout = ServerLayout(("s0", "s1"), np.array([[0.0, 0.0], [800.0, 0.0]]), np.array([500.0, 500.0]),
+                          np.array([2.0, 2.0]), ("r0",), np.array([[300.0, 50.0]]))
+    snap = TelemetryView(fleet, layout, rsu_range_m=50.0)(fleet.state_at(150.0))
+    i1, i2 = list(snap.vehicle_ids).index(1), list(snap.vehicle_ids).index(2)
+    assert snap.vehicle_xy[i1].tolist() == [500.0, 0.0]  # its last report, not where it is (750, 0)
+    assert snap.vehicle_vel[i1].tolist() == pytest.approx([5.0, 0.0])
+    assert snap.vehicle_age_s[i1] == 50.0
+    assert snap.vehicle_server[i1] == 1  # the network knows it is served by s1 now
+    assert snap.vehicle_xy[i2].tolist() == [300.0, 40.0] and snap.vehicle_age_s[i2] == 0.0
+    graph_config = GraphConfig(candidate_radius_m=300.0)
+    obs = TwinHistory(graph_config).observe(snap)
+    assert obs.serving[i1] == 1  # the reported association, not the rule on the stale position
