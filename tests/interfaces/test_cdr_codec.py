@@ -117,3 +117,46 @@ def test_truncated_or_foreign_bytes_are_clear_errors():
         decode_tracks(data[: len(data) // 2])
     with pytest.raises(CdrError, match="encapsulation"):
         decode_tracks(b"\x00\x00\x00\x00" + data[4:])
+
+
+def test_cloud_codec_agrees_with_rclpy_and_reads_foreign_layouts():
+    from rclpy.serialization import deserialize_message, serialize_message
+    from sensor_msgs.msg import PointCloud2, PointField
+
+    from mobility_twin.ros.cdr import decode_cloud_xyz, encode_cloud
+    from mobility_twin.ros.convert import make_cloud, read_xyz
+
+    rng = np.random.default_rng(3)
+    pts = rng.normal(0, 30, (500, 3)).astype(np.float32)
+    inten = rng.random(500).astype(np.float32)
+    ring = rng.integers(0, 32, 500).astype(np.uint16)
+    ours = encode_cloud(pts, inten, ring, "rsu_00/lidar", 1_202_000_000_250_000_000)
+    theirs = make_cloud(pts, inten, ring, "rsu_00/lidar", 1_202_000_000.25)
+    assert deserialize_message(ours, PointCloud2) == theirs
+    view = decode_cloud_xyz(serialize_message(theirs))
+    assert view.frame_id == "rsu_00/lidar" and view.stamp_ns == 1_202_000_000_250_000_000
+    assert np.array_equal(view.xyz, pts.astype(float))
+    # another driver's layout: float64 x, y, z after an intensity field, 32-byte points
+    n = 7
+    data = np.zeros(n, dtype=np.dtype({"names": ["i", "x", "y", "z"], "formats": ["<f4", "<f8", "<f8", "<f8"],
+                                       "offsets": [0, 8, 16, 24], "itemsize": 32}))
+    data["x"], data["y"], data["z"] = np.arange(n), -np.arange(n), 0.5
+    msg = PointCloud2(height=1, width=n, point_step=32, row_step=32 * n, data=data.tobytes(), is_dense=True,
+                      fields=[PointField(name="intensity", offset=0, datatype=7, count=1),
+                              PointField(name="x", offset=8, datatype=8, count=1),
+                              PointField(name="y", offset=16, datatype=8, count=1),
+                              PointField(name="z", offset=24, datatype=8, count=1)])
+    got = decode_cloud_xyz(serialize_message(msg)).xyz
+    assert np.array_equal(got, read_xyz(msg)) and got[3].tolist() == [3.0, -3.0, 0.5]
+
+
+def test_cloud_without_xyz_is_a_clear_error():
+    from rclpy.serialization import serialize_message
+    from sensor_msgs.msg import PointCloud2, PointField
+
+    from mobility_twin.ros.cdr import CdrError, decode_cloud_xyz
+
+    msg = PointCloud2(height=1, width=1, point_step=4, row_step=4, data=b"\x00" * 4,
+                      fields=[PointField(name="intensity", offset=0, datatype=7, count=1)])
+    with pytest.raises(CdrError, match="no field"):
+        decode_cloud_xyz(serialize_message(msg))

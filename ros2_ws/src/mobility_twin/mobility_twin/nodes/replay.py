@@ -11,7 +11,8 @@ scenario start, and ``rate`` to change the pace.
 Hardware-in-the-loop (``hil: true``): wall-clock pacing at rate 1, stamps in wall-clock time and no
 /clock, so processes on another host consume the topics as from real sensors; an event published later
 than ``deadline_tolerance_s`` after its due time is a deadline miss, counted and reported on
-/diagnostics and in the final summary.
+/diagnostics and in the final summary. A late event is stamped when it is published (as a sensor stamps
+when it measures), and the schedule slips by its lateness: the total slip is reported too.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point
 from nav_msgs.msg import Odometry
@@ -31,11 +33,12 @@ from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header, String
 
 from mobility_twin.ros import topics
-from mobility_twin.ros.convert import make_cloud, to_time, yaw_quaternion
+from mobility_twin.ros.cdr import TrackTable, encode_cloud, encode_tracks, seconds_to_ns
+from mobility_twin.ros.convert import to_time, yaw_quaternion
 from mobility_twin.ros.entry import run_node
 from mobility_twin.ros.params import declare_config, field
 from mobility_twin.ros.qos import CLOCK, LATCHED, SENSOR_STREAM, TWIN_STATE
-from mobility_twin_msgs.msg import EdgeServerState, EdgeServerStateArray, TrackedObject, TrackedObjectArray
+from mobility_twin_msgs.msg import EdgeServerState, EdgeServerStateArray, TrackedObjectArray
 
 
 @dataclass(frozen=True)
@@ -97,9 +100,16 @@ class ReplayNode(Node):
         self.odom_pubs = {c.cav_id: self.create_publisher(Odometry, topics.cav_odometry(c.cav_id), SENSOR_STREAM)
                           for c in self.world.cavs}
         self.world_pub.publish(String(data=json.dumps(self.world.describe())))
-        self.stats = {"ticks": 0, "frames": 0, "points": 0, "deadline_misses": 0, "max_lateness_s": 0.0}
+        self._stopping = False
+        self.stats = {"ticks": 0, "frames": 0, "points": 0, "deadline_misses": 0, "max_lateness_s": 0.0,
+                      "slip_s": 0.0}
         self._worker = threading.Thread(target=self._run, name="replay", daemon=True)
         self._worker.start()
+
+    def close(self) -> None:
+        """Stop the worker before the node is destroyed (called by run_node)."""
+        self._stopping = True
+        self._worker.join(timeout=5.0)
 
     # ---------------------------------------------------------------------------------- run-time control
     def _on_parameters(self, params) -> SetParametersResult:
@@ -128,7 +138,7 @@ class ReplayNode(Node):
         wall0, sim0 = time.monotonic(), self.replay.position
         last_progress = wall0
         stamp_offset = time.time() - self.world.start_s - sim0  # HIL: wall stamp = sim time + offset
-        while self.exit_code is None:
+        while self.exit_code is None and not self._stopping:
             with self._control:
                 paused, seek, rate = self._paused, self._seek, self._rate
                 self._seek = None
@@ -153,14 +163,19 @@ class ReplayNode(Node):
                 lateness = time.monotonic() - due
             else:
                 lateness = 0.0
-            tick = self.replay.step()
-            stamp = tick.t + stamp_offset if self.config.hil else tick.t
-            self._publish(tick, stamp)
             if rate > 0:
                 lateness = max(lateness, 0.0)
                 self.stats["max_lateness_s"] = max(self.stats["max_lateness_s"], lateness)
                 if lateness > self.config.deadline_tolerance_s:
                     self.stats["deadline_misses"] += 1
+                    if self.config.hil:
+                        # a real sensor stamps when it measures: slip the schedule rather than stamp the past
+                        wall0 += lateness
+                        stamp_offset += lateness
+                        self.stats["slip_s"] += lateness
+            tick = self.replay.step()
+            stamp = tick.t + stamp_offset if self.config.hil else tick.t
+            self._publish(tick, stamp)
             now = time.monotonic()
             if now - last_progress >= self.config.progress_period_s:
                 last_progress = now
@@ -171,7 +186,8 @@ class ReplayNode(Node):
             self.clock_pub.publish(Clock(clock=to_time(stamp)))
         for frame in tick.frames:
             s = frame.scan
-            self.cloud_pubs[frame.sensor_id].publish(make_cloud(s.points, s.intensity, s.ring, frame.frame_id, stamp))
+            self.cloud_pubs[frame.sensor_id].publish(
+                encode_cloud(s.points, s.intensity, s.ring, frame.frame_id, seconds_to_ns(stamp)))
             self.stats["frames"] += 1
             self.stats["points"] += len(s)
         for odo in tick.odometry:
@@ -203,7 +219,7 @@ class ReplayNode(Node):
         self.get_logger().info(
             f"scenario done at {self.replay.position:.1f} s: {self.stats['ticks']} ticks, {self.stats['frames']} "
             f"LiDAR frames, {self.stats['points']} points, deadline misses {self.stats['deadline_misses']} "
-            f"(max lateness {1000 * self.stats['max_lateness_s']:.1f} ms)"
+            f"(max lateness {1000 * self.stats['max_lateness_s']:.1f} ms, total slip {self.stats['slip_s']:.2f} s)"
         )
         if self.config.exit_when_done:
             self.exit_code = 0
@@ -228,22 +244,24 @@ class ReplayNode(Node):
         msg.twist.covariance = tcov
         return msg
 
-    def _ground_truth(self, gt, stamp: float) -> TrackedObjectArray:
-        msg = TrackedObjectArray(header=Header(stamp=to_time(stamp), frame_id="map"), twin_id="ground_truth")
+    def _ground_truth(self, gt, stamp: float) -> bytes:
+        """TrackedObjectArray of every vehicle (vehicle_id = taxi id; site_id 'outside' outside the area)."""
         s, b = gt.state, gt.boxes
-        vx, vy = s.velocity()
-        for i in range(len(s)):
-            o = TrackedObject(track_id=int(s.ids[i]), object_class=self.world.class_id(int(s.ids[i])),
-                              state=TrackedObject.STATE_CONFIRMED, existence_probability=1.0,
-                              vehicle_id=str(int(s.ids[i])), site_id="" if gt.in_area[i] else "outside")
-            o.pose.pose.position.x, o.pose.pose.position.y = float(s.x[i]), float(s.y[i])
-            o.pose.pose.position.z = float(b.height[i] / 2)
-            o.pose.pose.orientation = yaw_quaternion(float(s.heading[i]))
-            o.twist.twist.linear.x, o.twist.twist.linear.y = float(vx[i]), float(vy[i])
-            o.dimensions.x, o.dimensions.y, o.dimensions.z = float(b.length[i]), float(b.width[i]), float(b.height[i])
-            o.last_measurement = to_time(stamp)
-            msg.objects.append(o)
-        return msg
+        n = len(s)
+        rec = TrackTable.allocate(n)
+        rec["track_id"] = s.ids
+        rec["object_class"] = [self.world.class_id(int(i)) for i in s.ids]
+        rec["state"] = 1
+        rec["existence"] = 1.0
+        rec["px"], rec["py"], rec["pz"] = s.x, s.y, b.height / 2
+        rec["qz"], rec["qw"] = np.sin(s.heading / 2), np.cos(s.heading / 2)
+        rec["vx"], rec["vy"] = s.velocity()
+        rec["length"], rec["width"], rec["height"] = b.length, b.width, b.height
+        ns = seconds_to_ns(stamp)
+        rec["lm_sec"], rec["lm_nanosec"] = ns // 1_000_000_000, ns % 1_000_000_000
+        ids = [str(int(i)) for i in s.ids]
+        sites = ["" if inside else "outside" for inside in gt.in_area]
+        return encode_tracks(TrackTable(ns, "map", "ground_truth", rec, [[] for _ in range(n)], sites, ids))
 
     def _servers(self, servers: list[dict], stamp: float) -> EdgeServerStateArray:
         msg = EdgeServerStateArray(header=Header(stamp=to_time(stamp), frame_id="map"))

@@ -347,3 +347,91 @@ def decode_detections(data: bytes) -> DetectionTable:
     yaw = 2.0 * np.arctan2(qz, qw)
     return DetectionTable(sec * 1_000_000_000 + nanosec, frame_id, source_id, int(source_type), (px, py, pz, float(yaw)),
                           float(sensor_range), records, ids, provenance)
+
+
+# --------------------------------------------------------------------------------------------- point clouds
+_FIELD_FORMATS = {1: "i1", 2: "u1", 3: "<i2", 4: "<u2", 5: "<i4", 6: "<u4", 7: "<f4", 8: "<f8"}  # PointField.*
+_CLOUD_FIELDS = (("x", 0, 7), ("y", 4, 7), ("z", 8, 7), ("intensity", 12, 7), ("ring", 16, 4))
+CLOUD_POINT_STEP = 20
+
+
+def encode_cloud(points: np.ndarray, intensity: np.ndarray, ring: np.ndarray, frame_id: str, stamp_ns: int) -> bytes:
+    """A dense unorganised sensor_msgs/PointCloud2 (x, y, z, intensity float32, ring uint16; 20 bytes a point)."""
+    n = len(points)
+    data = np.zeros(n, dtype=np.dtype({"names": ["x", "y", "z", "intensity", "ring"],
+                                       "formats": ["<f4", "<f4", "<f4", "<f4", "<u2"],
+                                       "offsets": [0, 4, 8, 12, 16], "itemsize": CLOUD_POINT_STEP}))
+    data["x"], data["y"], data["z"] = points[:, 0], points[:, 1], points[:, 2]
+    data["intensity"], data["ring"] = intensity, ring
+    w = _Writer()
+    w.time(*divmod(stamp_ns, 1_000_000_000))
+    w.string(frame_id)
+    w.u32(1)
+    w.u32(n)
+    w.u32(len(_CLOUD_FIELDS))
+    for name, offset, datatype in _CLOUD_FIELDS:
+        w.string(name)
+        w.u32(offset)
+        w.raw(struct.pack("<B", datatype))
+        w.u32(1)
+    w.raw(b"\x00")  # is_bigendian
+    w.u32(CLOUD_POINT_STEP)
+    w.u32(CLOUD_POINT_STEP * n)
+    w.u32(CLOUD_POINT_STEP * n)
+    w.raw(data.tobytes())
+    w.raw(b"\x01")  # is_dense
+    return w.bytes()
+
+
+@dataclass(frozen=True)
+class CloudView:
+    """The parts of a PointCloud2 that perception needs; ``xyz`` (N, 3) float64."""
+
+    stamp_ns: int
+    frame_id: str
+    xyz: np.ndarray
+
+    @property
+    def stamp(self) -> float:
+        return self.stamp_ns * 1e-9
+
+
+def decode_cloud_xyz(data: bytes) -> CloudView:
+    """Read x, y, z of any PointCloud2 (float32 or float64 fields, any point step) without copying the data."""
+    r = _Reader(data)
+    sec, nanosec = r.time()
+    frame_id = r.string()
+    height, width = r.u32(), r.u32()
+    fields = {}
+    for _ in range(r.u32()):
+        name = r.string()
+        offset = r.u32()
+        r.need(1)
+        datatype = r.buf[r.pos]
+        r.pos += 1
+        r.u32()  # count
+        fields[name] = (offset, datatype)
+    r.need(1)
+    big_endian = bool(r.buf[r.pos])
+    r.pos += 1
+    point_step = r.u32()
+    r.u32()  # row_step
+    size = r.u32()
+    r.need(size)
+    if big_endian:
+        raise CdrError("big-endian point clouds are not supported")
+    missing = [n for n in ("x", "y", "z") if n not in fields]
+    if missing:
+        raise CdrError(f"point cloud has no field(s) {', '.join(missing)} (fields: {', '.join(fields) or 'none'})")
+    n = height * width
+    if size < n * point_step:
+        raise CdrError(f"point cloud data holds {size} bytes, fewer than {n} points x {point_step}")
+    kinds = {fields[k][1] for k in ("x", "y", "z")}
+    if not kinds <= {7, 8}:
+        raise CdrError(f"x, y, z must be float32 or float64 fields, got datatypes {sorted(kinds)}")
+    dtype = np.dtype({"names": ["x", "y", "z"], "formats": [_FIELD_FORMATS[fields[k][1]] for k in ("x", "y", "z")],
+                      "offsets": [fields[k][0] for k in ("x", "y", "z")], "itemsize": point_step})
+    raw = np.frombuffer(r.buf, dtype=dtype, count=n, offset=r.pos) if n else np.zeros(0, dtype=dtype)
+    xyz = np.empty((n, 3))
+    xyz[:, 0], xyz[:, 1], xyz[:, 2] = raw["x"], raw["y"], raw["z"]
+    return CloudView(sec * 1_000_000_000 + nanosec, frame_id, xyz)

@@ -14,7 +14,8 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
     """Create the node with ``factory`` and spin it until Ctrl-C, external shutdown, or the node asks to stop.
 
     A node asks to stop by setting ``self.exit_code`` (an int) and letting its callbacks return: the
-    spin loop checks it, so nodes never call rclpy.shutdown themselves. Returns the process exit status.
+    spin loop checks it, so nodes never call rclpy.shutdown themselves. A node with a ``close()`` method
+    (to stop its own threads) has it called before it is destroyed. Returns the process exit status.
     """
     rclpy.init(args=sys.argv if args is None else args)
     node = None
@@ -30,6 +31,8 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
         pass
     finally:
         if node is not None:
+            if hasattr(node, "close"):
+                node.close()
             node.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()

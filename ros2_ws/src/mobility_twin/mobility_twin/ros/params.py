@@ -2,7 +2,9 @@
 
 Each dataclass field becomes one parameter: its default is the field default, its description the
 field's ``metadata["help"]``. Values are converted to the field's type (so ``rate_hz: 10`` in YAML
-works for a float field), and a value that does not convert is an error naming the parameter.
+works for a float field), and a value that does not convert is an error naming the parameter. A list
+field (``tuple[str, ...]``, ``tuple[float, ...]``) takes a YAML list or a comma-separated string (launch
+arguments are strings, and an empty list has no type in ROS parameter files).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ def _convert(name: str, value, annotation):
     try:
         if origin is tuple:
             (inner, *_rest) = typing.get_args(annotation)
+            if isinstance(value, str):
+                value = [v.strip() for v in value.replace("[", "").replace("]", "").split(",") if v.strip()]
             return tuple(inner(v) for v in (value or ()))
         if annotation is bool:
             if isinstance(value, str):
@@ -49,7 +53,7 @@ def declare_config(node: Node, cls: type[T], prefix: str = "") -> T:
     for f in dataclasses.fields(cls):
         name = prefix + f.name
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        ros_default = list(default) if isinstance(default, tuple) else default
+        ros_default = ",".join(str(v) for v in default) if isinstance(default, tuple) else default
         descriptor = ParameterDescriptor(description=f.metadata.get("help", ""), dynamic_typing=True)
         value = node.declare_parameter(name, ros_default, descriptor).value
         values[f.name] = _convert(name, value, hints[f.name])

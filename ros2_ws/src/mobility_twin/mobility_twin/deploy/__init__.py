@@ -1,0 +1,1 @@
+"""Deployment helpers: the launch file of a whole stack for a scenario."""

@@ -1,0 +1,145 @@
+"""global_twin (cloud): the local twins federated into one twin with global track ids.
+
+Subscribes ``/twin/local/<site>/objects``, ``.../state`` and ``.../edge_servers`` of every site (given by
+``sites``, or all sites of /sim/world), and publishes ``/twin/global/objects`` (right after each local
+update and at least every ``publish_period_s``), ``/twin/global/state`` (one entity per local twin, stale
+when silent for ``stale_after_s``, plus the entities the local twins report) and
+``/twin/global/edge_servers``. A silent site is logged once when it goes stale and once when it is back.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+from rclpy.node import Node
+from std_msgs.msg import Header, String
+
+from mobility_twin.ros import topics
+from mobility_twin.ros.cdr import CdrError, Provenance, decode_tracks, encode_tracks
+from mobility_twin.ros.convert import to_time
+from mobility_twin.ros.entry import run_node
+from mobility_twin.ros.params import declare_config, field
+from mobility_twin.ros.qos import LATCHED, TWIN_STATE
+from mobility_twin.ros.tables import table_to_tracks, tracks_to_table
+from mobility_twin.twin import GlobalTwin, GlobalTwinConfig
+from mobility_twin_msgs.msg import EdgeServerStateArray, TrackedObjectArray, TwinEntity, TwinStateArray
+
+
+@dataclass(frozen=True)
+class GlobalTwinNodeConfig:
+    sites: tuple[str, ...] = field([], "site ids of the local twins (empty: from /sim/world)")
+    layout_from_sim: bool = field(True, "take missing site ids from the latched /sim/world")
+    publish_period_s: float = field(0.1, "publish at least this often (s)")
+    event_publish: bool = field(True, "also publish right after each local twin update (lowest latency)")
+    state_period_s: float = field(0.5, "period of the state and edge-server outputs (s)")
+    stale_after_s: float = field(1.0, "a local twin silent this long is stale (s)")
+    track_ttl_s: float = field(1.5, "a track no site reports any more is dropped after this long (s)")
+
+
+class GlobalTwinNode(Node):
+    def __init__(self) -> None:
+        super().__init__("global_twin")
+        self.config = declare_config(self, GlobalTwinNodeConfig)
+        cfg = self.config
+        self.exit_code: int | None = None
+        self.twin = GlobalTwin(GlobalTwinConfig(stale_after_s=cfg.stale_after_s, track_ttl_s=cfg.track_ttl_s))
+        self.last_stamp = -1.0
+        self.last_publish_wall = 0.0
+        self.pending: list[Provenance] = []
+        self.local_states: dict[str, TwinStateArray] = {}
+        self.local_servers: dict[str, EdgeServerStateArray] = {}
+        self.subscribed: set[str] = set()
+        self.bad_messages = 0
+        self.objects_pub = self.create_publisher(TrackedObjectArray, topics.GLOBAL_OBJECTS, TWIN_STATE)
+        self.state_pub = self.create_publisher(TwinStateArray, topics.GLOBAL_STATE, TWIN_STATE)
+        self.servers_pub = self.create_publisher(EdgeServerStateArray, topics.GLOBAL_EDGE_SERVERS, TWIN_STATE)
+        for site in cfg.sites:
+            self._subscribe(site)
+        if not cfg.sites:
+            if not cfg.layout_from_sim:
+                raise ValueError("parameter sites is required when layout_from_sim is false")
+            self.create_subscription(String, topics.SIM_WORLD, self.on_world, LATCHED)
+        self.create_timer(cfg.publish_period_s, self.on_heartbeat)
+        self.create_timer(cfg.state_period_s, self.publish_state)
+
+    def on_world(self, msg: String) -> None:
+        for site in json.loads(msg.data).get("sites", []):
+            self._subscribe(site["id"])
+
+    def _subscribe(self, site: str) -> None:
+        if site in self.subscribed:
+            return
+        self.subscribed.add(site)
+        self.create_subscription(TrackedObjectArray, topics.local_objects(site), self.on_local_objects, TWIN_STATE,
+                                 raw=True)
+        self.create_subscription(TwinStateArray, topics.local_state(site),
+                                 lambda m, s=site: self.local_states.__setitem__(s, m), TWIN_STATE)
+        self.create_subscription(EdgeServerStateArray, topics.local_edge_servers(site),
+                                 lambda m, s=site: self.local_servers.__setitem__(s, m), TWIN_STATE)
+        self.get_logger().info(f"federating local twin {site}")
+
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def on_local_objects(self, data: bytes) -> None:
+        received = time.time()
+        try:
+            table = decode_tracks(data)
+        except CdrError as err:
+            self.bad_messages += 1
+            self.get_logger().warning(f"undecodable TrackedObjectArray: {err}", throttle_duration_sec=5.0)
+            return
+        site = table.twin_id.removeprefix("local/")
+        was_stale = site in self.twin.sites and self.twin.sites[site].stale
+        if not self.twin.ingest(site, table.stamp, table_to_tracks(table)):
+            return
+        if was_stale:
+            self.get_logger().info(f"local twin {site} is back")
+        self.pending += [Provenance(p.source_id, p.sensor_stamp_ns, (*p.stages, ("global_received", received)))
+                         for p in table.provenance]
+        if self.config.event_publish:
+            self.publish_objects()
+
+    def on_heartbeat(self) -> None:
+        for site in self.twin.update_staleness(self._now()):
+            self.get_logger().warning(f"local twin {site} is silent: stale, its tracks age out")
+        if time.time() - self.last_publish_wall >= 0.5 * self.config.publish_period_s:
+            self.publish_objects()
+
+    def publish_objects(self) -> None:
+        stamp = max(self._now(), self.last_stamp + 1e-6)
+        self.last_stamp = stamp
+        tracks = self.twin.tracks_at(stamp)
+        sites = self.twin.site_of_track()
+        wall = time.time()
+        provenance = [Provenance(p.source_id, p.sensor_stamp_ns, (*p.stages, ("global_twin", wall)))
+                      for p in self.pending]
+        self.pending = []
+        table = tracks_to_table(tracks, stamp, "global", site_id=[sites.get(int(i), "") for i in tracks.ids],
+                                provenance=provenance)
+        self.objects_pub.publish(encode_tracks(table))
+        self.last_publish_wall = wall
+
+    def publish_state(self) -> None:
+        now = self._now()
+        header = Header(stamp=to_time(now), frame_id="map")
+        msg = TwinStateArray(header=header, twin_id="global")
+        for site in self.twin.sites.values():
+            age = now - site.last_stamp
+            msg.entities.append(TwinEntity(entity_id=site.site_id, kind=TwinEntity.KIND_LOCAL_TWIN, site_id=site.site_id,
+                                           last_update=to_time(max(site.last_stamp, 0.0)),
+                                           age_of_information=float(min(age, 1e9)), stale=site.stale,
+                                           messages_received=site.snapshots, messages_rejected=site.rejected))
+        for local in self.local_states.values():
+            msg.entities.extend(local.entities)
+        self.state_pub.publish(msg)
+        servers = EdgeServerStateArray(header=header)
+        for local in self.local_servers.values():
+            servers.servers.extend(local.servers)
+        self.servers_pub.publish(servers)
+
+
+def main() -> int:
+    return run_node(GlobalTwinNode)

@@ -1,0 +1,236 @@
+"""rsu_perception and cav_perception: LiDAR clouds to DetectedObjectArray in `map`.
+
+rsu_perception (one per RSU): subscribes ``points`` (PointCloud2 in the RSU's LiDAR frame), publishes
+``detections``. The extrinsic (LiDAR pose in `map`) is a parameter; in simulation it may instead be read
+from the latched /sim/world layout (``extrinsic_from_sim: true``).
+
+cav_perception (one per CAV): subscribes ``points`` and ``odom`` (nav_msgs/Odometry, map -> base_link);
+the LiDAR pose at the cloud's stamp is the odometry interpolated to that stamp composed with the mount
+(``lidar_height_m`` above base_link). Each frame also carries the vehicle's own state as a
+high-confidence self-report, as cooperative-awareness messages do.
+
+Bad input is counted and logged, never fatal: NaN/inf points (dropped by the detector), empty clouds,
+clouds in an unexpected frame, unreadable clouds, clouds without odometry at their stamp.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import math
+import time
+from collections import Counter, deque
+from dataclasses import dataclass
+
+import numpy as np
+from nav_msgs.msg import Odometry
+from rclpy.node import Node
+from sensor_msgs.msg import PointCloud2
+from std_msgs.msg import String
+
+from mobility_twin.perception import SOURCE_CAV, SOURCE_RSU, DetectorConfig, LidarDetector, SensorPose2D
+from mobility_twin.perception.detections import Detections
+from mobility_twin.ros import topics
+from mobility_twin.ros.cdr import CdrError, decode_cloud_xyz, encode_detections
+from mobility_twin.ros.convert import from_time, quaternion_yaw
+from mobility_twin.ros.entry import run_node
+from mobility_twin.ros.params import declare_config, field
+from mobility_twin.ros.qos import LATCHED, SENSOR_STREAM, TWIN_STATE
+from mobility_twin.ros.tables import detections_to_table
+from mobility_twin.tracking.tracker import object_array
+from mobility_twin_msgs.msg import DetectedObjectArray
+
+
+@dataclass(frozen=True)
+class PerceptionConfig:
+    sensor_id: str = field("rsu_00", "the sensor's id: source_id of its detections")
+    frame_id: str = field("", "expected frame of the clouds ('' = <sensor_id>/lidar); others are counted, skipped")
+    extrinsic: tuple[float, ...] = field([], "RSU: LiDAR pose in map x, y, z, yaw (m, rad); CAV: unused")
+    extrinsic_from_sim: bool = field(True, "take a missing extrinsic / LiDAR height from the latched /sim/world")
+    lidar_height_m: float = field(math.nan, "CAV: LiDAR height above base_link (m); NaN: from /sim/world")
+    max_range_m: float = field(80.0, "detector: farthest point used (m); also the coverage announced")
+    ground_height_m: float = field(0.3, "detector: points at most this high above the ground are ground (m)")
+    fit_ground_plane: bool = field(False, "detector: fit the ground with RANSAC (uneven roads)")
+    voxel_m: float = field(0.2, "detector: voxel size of the downsampling (m)")
+    cluster_eps_m: float = field(0.8, "detector: DBSCAN radius (m)")
+    odometry_buffer_s: float = field(2.0, "CAV: odometry kept for interpolation (s)")
+    stats_period_s: float = field(10.0, "seconds between statistics lines in the log")
+
+
+class _PerceptionBase(Node):
+    kind = SOURCE_RSU
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.config = declare_config(self, PerceptionConfig)
+        cfg = self.config
+        self.exit_code: int | None = None
+        self.frame_id = cfg.frame_id or f"{cfg.sensor_id}/lidar"
+        self.detector = LidarDetector(DetectorConfig(
+            max_range_m=cfg.max_range_m, ground_height_m=cfg.ground_height_m, fit_ground_plane=cfg.fit_ground_plane,
+            voxel_m=cfg.voxel_m, cluster_eps_m=cfg.cluster_eps_m))
+        self.counts: Counter = Counter()
+        self.latency_ms: deque = deque(maxlen=1000)
+        self.pub = self.create_publisher(DetectedObjectArray, "detections", TWIN_STATE)
+        self.create_subscription(PointCloud2, "points", self.on_cloud, SENSOR_STREAM, raw=True)
+        self.create_subscription(String, topics.SIM_WORLD, self.on_world, LATCHED)
+        self.create_timer(cfg.stats_period_s, self.log_stats)
+
+    def on_world(self, msg: String) -> None:
+        """Simulation only: the scenario's calibration of this sensor."""
+
+    def on_cloud(self, data: bytes) -> None:
+        received = time.time()
+        self.counts["clouds"] += 1
+        try:
+            cloud = decode_cloud_xyz(data)
+        except CdrError as err:
+            self.counts["unreadable"] += 1
+            self.get_logger().warning(f"unreadable cloud: {err}", throttle_duration_sec=5.0)
+            return
+        if cloud.frame_id != self.frame_id:
+            self.counts["wrong_frame"] += 1
+            self.get_logger().warning(f"cloud in frame {cloud.frame_id!r}, expected {self.frame_id!r}: skipped",
+                                      throttle_duration_sec=5.0)
+            return
+        stamp = cloud.stamp
+        pose = self.sensor_pose(stamp)
+        if pose is None:
+            return
+        points = cloud.xyz
+        if len(points) == 0:
+            self.counts["empty"] += 1
+        before_invalid = self.detector.stats.points_invalid
+        det = self.detector.detect(points, pose, source_id=self.config.sensor_id, source_type=self.kind, stamp=stamp,
+                                   provenance=(("received", received),))
+        if self.detector.stats.points_invalid > before_invalid:
+            self.counts["clouds_with_invalid_points"] += 1
+        det = self.add_self_report(det, stamp)
+        done = time.time()
+        det = det.with_stage("perception", done)
+        self.pub.publish(encode_detections(detections_to_table(det, pose.z, pose.yaw)))
+        self.counts["detections"] += len(det)
+        self.latency_ms.append(1000.0 * (done - received))
+
+    def sensor_pose(self, stamp: float) -> SensorPose2D | None:
+        raise NotImplementedError
+
+    def add_self_report(self, det: Detections, stamp: float) -> Detections:
+        return det
+
+    def log_stats(self) -> None:
+        if not self.counts["clouds"]:
+            self.get_logger().info("no cloud received yet", throttle_duration_sec=30.0)
+            return
+        lat = sorted(self.latency_ms)
+        p50 = lat[len(lat) // 2] if lat else float("nan")
+        st = self.detector.stats
+        self.get_logger().info(
+            f"clouds {self.counts['clouds']}, detections {self.counts['detections']}, processing p50 {p50:.1f} ms; "
+            f"skipped: wrong frame {self.counts['wrong_frame']}, no pose {self.counts['no_pose']}, unreadable "
+            f"{self.counts['unreadable']}, empty {self.counts['empty']}; invalid points {st.points_invalid}"
+        )
+
+
+class RsuPerception(_PerceptionBase):
+    kind = SOURCE_RSU
+
+    def __init__(self) -> None:
+        super().__init__("rsu_perception")
+        e = self.config.extrinsic
+        if e and len(e) != 4:
+            raise ValueError(f"parameter extrinsic: expected [x, y, z, yaw], got {list(e)}")
+        self.pose = SensorPose2D(*e) if e else None
+        if self.pose is None and not self.config.extrinsic_from_sim:
+            raise ValueError("parameter extrinsic is required (or set extrinsic_from_sim: true in simulation)")
+
+    def on_world(self, msg: String) -> None:
+        if self.pose is not None:
+            return
+        rsu = next((r for r in json.loads(msg.data).get("rsus", []) if r["id"] == self.config.sensor_id), None)
+        if rsu is None:
+            self.get_logger().error(f"/sim/world has no RSU {self.config.sensor_id!r}")
+            return
+        self.pose = SensorPose2D(rsu["x"], rsu["y"], rsu["z"], 0.0)
+        self.get_logger().info(f"extrinsic from /sim/world: {self.pose}")
+
+    def sensor_pose(self, stamp: float) -> SensorPose2D | None:
+        if self.pose is None:
+            self.counts["no_pose"] += 1
+            self.get_logger().warning("no extrinsic yet: cloud skipped", throttle_duration_sec=5.0)
+        return self.pose
+
+
+class CavPerception(_PerceptionBase):
+    kind = SOURCE_CAV
+
+    def __init__(self) -> None:
+        super().__init__("cav_perception")
+        self.lidar_height = self.config.lidar_height_m
+        self.odometry: deque = deque()  # (stamp, x, y, yaw, speed, yaw_rate, sigma_xy)
+        self.create_subscription(Odometry, "odom", self.on_odometry, SENSOR_STREAM)
+
+    def on_world(self, msg: String) -> None:
+        if math.isfinite(self.lidar_height):
+            return
+        cav = next((c for c in json.loads(msg.data).get("cavs", []) if c["id"] == self.config.sensor_id), None)
+        if cav is None:
+            self.get_logger().error(f"/sim/world has no CAV {self.config.sensor_id!r}")
+            return
+        self.lidar_height = float(cav["lidar_height"])
+
+    def on_odometry(self, msg: Odometry) -> None:
+        stamp = from_time(msg.header.stamp)
+        p = msg.pose.pose
+        sample = (stamp, p.position.x, p.position.y, quaternion_yaw(p.orientation), msg.twist.twist.linear.x,
+                  msg.twist.twist.angular.z, math.sqrt(max(msg.pose.covariance[0], 1e-6)))
+        if self.odometry and stamp <= self.odometry[-1][0]:
+            self.counts["odometry_out_of_order"] += 1
+            return
+        self.odometry.append(sample)
+        while self.odometry and self.odometry[0][0] < stamp - self.config.odometry_buffer_s:
+            self.odometry.popleft()
+
+    def _odometry_at(self, stamp: float):
+        if not self.odometry or stamp < self.odometry[0][0] - 0.05 or stamp > self.odometry[-1][0] + 0.2:
+            return None
+        times = [o[0] for o in self.odometry]
+        i = bisect.bisect_left(times, stamp)
+        if i == 0:
+            return self.odometry[0]
+        if i >= len(times):  # extrapolate the newest sample a little, at its speed
+            o = self.odometry[-1]
+            dt = stamp - o[0]
+            return (stamp, o[1] + o[4] * math.cos(o[3]) * dt, o[2] + o[4] * math.sin(o[3]) * dt, o[3], o[4], o[5], o[6])
+        a, b = self.odometry[i - 1], self.odometry[i]
+        w = (stamp - a[0]) / (b[0] - a[0])
+        yaw = a[3] + w * math.atan2(math.sin(b[3] - a[3]), math.cos(b[3] - a[3]))
+        return (stamp, a[1] + w * (b[1] - a[1]), a[2] + w * (b[2] - a[2]), yaw, a[4] + w * (b[4] - a[4]), b[5], b[6])
+
+    def sensor_pose(self, stamp: float) -> SensorPose2D | None:
+        odo = self._odometry_at(stamp)
+        if odo is None or not math.isfinite(self.lidar_height):
+            self.counts["no_pose"] += 1
+            self.get_logger().warning("no odometry (or LiDAR height) at the cloud's stamp: skipped",
+                                      throttle_duration_sec=5.0)
+            return None
+        self._self_state = odo
+        return SensorPose2D(odo[1], odo[2], self.lidar_height, odo[3])
+
+    def add_self_report(self, det: Detections, stamp: float) -> Detections:
+        _, x, y, yaw, speed, _, sigma = self._self_state
+        me = Detections(
+            det.source_id, det.source_type, det.stamp, det.sensor_xy, det.sensor_range, np.array([[x, y]]),
+            np.array([np.eye(2) * max(sigma, 0.05) ** 2]), np.array([yaw]), np.array([[4.6, 1.8, 1.5]]),
+            np.array([[speed * math.cos(yaw), speed * math.sin(yaw)]]), np.array([0.99]), np.array([0]),
+            np.array([1]), object_array([self.config.sensor_id]), det.provenance,
+        )
+        return Detections.concat([det, me]) if len(det) else me
+
+
+def rsu_main() -> int:
+    return run_node(RsuPerception)
+
+
+def cav_main() -> int:
+    return run_node(CavPerception)
