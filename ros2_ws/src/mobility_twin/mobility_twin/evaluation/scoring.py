@@ -14,6 +14,7 @@ stage; with hardware-in-the-loop stamps (wall-clock sensor stamps) the first sta
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -116,7 +117,7 @@ def latency(record: RunRecord) -> dict:
         if "global_twin" not in times:
             continue
         chain = ([("sensor", sensor_stamp)] if record.hil else []) + [(s, times[s]) for s in STAGES[1:] if s in times]
-        for (_, t0), (name, t1) in zip(chain, chain[1:], strict=False):
+        for (_, t0), (name, t1) in itertools.pairwise(chain):
             per_stage.setdefault(name, []).append(1000.0 * (t1 - t0))
         total.append(1000.0 * (chain[-1][1] - chain[0][1]))
     out = {stage: _stats(v) for stage, v in per_stage.items()}
