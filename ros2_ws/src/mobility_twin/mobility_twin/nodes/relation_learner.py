@@ -69,6 +69,7 @@ class RelationLearnerConfig:
     checkpoint_every_s: float = field(60.0, "seconds between checkpoints (0 = only on shutdown)")
     publish_edges: bool = field(True, "include the graph's nodes and edges, not only the predictions")
     default_coverage_m: float = field(200.0, "coverage radius of a server twin that reports none")
+    objects_timeout_s: float = field(3.0, "skip the slot when the newest vehicles arrived longer ago than this")
     vehicle_classes: tuple[int, ...] = field(
         [1, 2, 3, 4], "TrackedObject.object_class values that are vehicles (1 car, 2 truck, 3 bus, 4 motorcycle)")
     log_period_s: float = field(10.0, "seconds between summary log lines")
@@ -86,6 +87,7 @@ class RelationLearnerNode(Node):
         self.online, origin = self._make_learner()
         self.counts: Counter = Counter()
         self.objects: TrackedObjectArray | None = None
+        self.objects_at = 0.0
         self.servers: EdgeServerStateArray | None = None
         self.rsus: dict[str, tuple[float, float]] = {}
         self.slots = 0
@@ -129,7 +131,7 @@ class RelationLearnerNode(Node):
 
     # ------------------------------------------------------------------------------------------ callbacks
     def on_objects(self, msg: TrackedObjectArray) -> None:
-        self.objects = msg
+        self.objects, self.objects_at = msg, time.monotonic()
 
     def on_servers(self, msg: EdgeServerStateArray) -> None:
         self.servers = msg
@@ -150,6 +152,12 @@ class RelationLearnerNode(Node):
             return
         if self.objects is None:
             self._skip("no_vehicles_yet")
+            return
+        if time.monotonic() - self.objects_at > self.config.objects_timeout_s:
+            self._skip("vehicles_stale")
+            return
+        if self.last_t is not None and from_time(self.objects.header.stamp) == self.last_t:
+            self.counts["no_new_twin_state"] += 1  # the twin has not published since the last slot
             return
         snapshot, skipped = twin_snapshot(self.objects, self.servers, self.rsus, self.config)
         for reason, n in skipped.items():
