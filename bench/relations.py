@@ -1,7 +1,9 @@
 """Continual graph learning of the relations between twins (issue 6).
 
 On T-Drive taxis replayed over a hexagonal grid of edge servers (300 m apart, 200 m coverage) and
-scattered RSUs, it measures:
+scattered RSUs, seen by the twin in two observation regimes (truth: every vehicle's state exactly, every
+slot; telemetry: each vehicle's last GPS report, fresh only within an RSU's range, with the serving
+server known from the network), it measures:
 
 1. the graph: nodes, edges per relation, build time for a 1,000-node twin;
 2. handover prediction (serving server k = 10 s and 30 s ahead) against stay, constant velocity, a
