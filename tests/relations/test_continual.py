@@ -87,3 +87,40 @@ def test_continual_metrics_of_a_hand_made_accuracy_matrix():
 def test_continual_metrics_reject_a_non_square_matrix():
     with pytest.raises(ValueError, match=r"shape \(2, 3\)"):
         continual_metrics(np.zeros((2, 3)))
+
+
+def _task_graph(seed: int, sign: float):
+    """A synthetic district: the flagged vehicles add (sign = +1) or remove (sign = -1) two vehicles each
+    from their server's future load; the district is visible in every server's first feature."""
+    g = synthetic_graph(seed, n_vehicles=20, n_servers=5)
+    load = g["server"].load
+    flagged = g["server"].y_load - load
+    g["server"].y_load = load + sign * flagged
+    g["server"].x[:, 0] = sign
+    return g
+
+
+def _load_mae(learner, graphs) -> float:
+    from models.relations.baselines import LoadScore
+
+    score = LoadScore()
+    for g in graphs:
+        score.add(g, learner.predict(g).load)
+    return score.mae
+
+
+def test_replay_forgets_less_than_naive_fine_tuning_when_the_relation_changes_between_tasks():
+    task_a = [_task_graph(i, +1.0) for i in range(12)]
+    task_b = [_task_graph(100 + i, -1.0) for i in range(12)]
+    test_a = [_task_graph(1000 + i, +1.0) for i in range(6)]
+    forgetting = {}
+    for strategy in ("naive", "replay"):
+        learner = RelationLearner(CONFIG, ModelConfig(hidden=32),
+                                  TrainConfig(strategy=strategy, lr=1e-2, buffer_graphs=12, replay_graphs=1,
+                                              graphs_per_step=1, seed=0))
+        learner.fit(task_a, 150)
+        learned = _load_mae(learner, test_a)
+        learner.fit(task_b, 150)
+        forgetting[strategy] = _load_mae(learner, test_a) - learned
+    assert forgetting["naive"] > 0.5, forgetting  # the naive learner has overwritten district A
+    assert forgetting["replay"] < forgetting["naive"] / 2, forgetting
