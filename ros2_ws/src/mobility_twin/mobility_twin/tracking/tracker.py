@@ -5,8 +5,9 @@ process noise. Frames of detections are processed in sensor-time order; for each
 
 1. every track is predicted to the frame's stamp (the common time: each source's own latency is
    compensated by its stamp, whatever it is);
-2. gating by the Mahalanobis distance of the position innovation (chi-square, 2 dof), then optimal
-   assignment of detections to tracks (Hungarian algorithm); a vehicle's self-report goes to the track
+2. gating by the Mahalanobis distance of the position innovation (chi-square, 2 dof), candidates found
+   with a KD-tree, then optimal assignment of detections to tracks (Hungarian algorithm, per connected
+   group of gated pairs, so thousands of tracks cost little); a vehicle's self-report goes to the track
    already carrying its id;
 3. Kalman update of assigned tracks (position, and velocity when the source measures it);
 4. tracks inside the source's coverage that got no detection count a miss; unassigned detections
@@ -29,6 +30,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
 
 from mobility_twin.perception.detections import Detections
 
@@ -50,6 +54,8 @@ class TrackerConfig:
     miss_margin_m: float = 3.0  # a track this far inside a source's coverage edge counts misses
     dims_smoothing: float = 0.3
     reorder_window_s: float = 0.5
+    merge_distance_m: float = 1.5  # two tracks this close with consistent states are one vehicle
+    merge_chi2: float = 9.5  # 95 % of chi-square with 4 dof, on the difference of the two states
 
 
 @dataclass
@@ -204,31 +210,61 @@ class MultiSourceTracker:
         self._prune()
 
     def _associate(self, frame: Detections) -> tuple[np.ndarray, np.ndarray]:
+        """Gated optimal assignment: pairs within ``gate_max_m`` (KD-tree) and the Mahalanobis gate, split
+        into connected groups; a group of one track and one detection is assigned directly, larger groups
+        by the Hungarian algorithm. A self-report goes to the track that carries its vehicle's id."""
         cfg = self.config
         tr = self.tracks
-        innov = frame.xy[None, :, :] - tr.x[:, None, :2]  # (n, m, 2)
-        S = tr.P[:, None, :2, :2] + frame.cov[None, :, :, :]  # (n, m, 2, 2)
-        a, b, d = S[..., 0, 0], S[..., 0, 1], S[..., 1, 1]
-        det = a * d - b * b
-        ix, iy = innov[..., 0], innov[..., 1]
-        maha = (d * ix * ix - 2 * b * ix * iy + a * iy * iy) / det
-        dist = np.hypot(ix, iy)
-        cost = np.where((maha < cfg.gate_chi2) & (dist < cfg.gate_max_m), maha + np.log(det), _BIG)
-        # self-reports: to the track that carries the vehicle's id (else gated like any detection)
-        for j in np.flatnonzero(frame.self_report != ""):
-            owner = np.flatnonzero(tr.vehicle_id == frame.self_report[j])
-            if len(owner):
-                cost[:, j] = _BIG
-                cost[owner[0], :] = _BIG
-                cost[owner[0], j] = -_BIG
-        rows = np.flatnonzero((cost < _BIG).any(axis=1))
-        cols = np.flatnonzero((cost < _BIG).any(axis=0))
-        if not len(rows) or not len(cols):
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        sub = cost[np.ix_(rows, cols)]
-        r, c = linear_sum_assignment(sub)
-        ok = sub[r, c] < _BIG
-        return rows[r[ok]], cols[c[ok]]
+        n, m = len(tr), len(frame)
+        forced_t, forced_d = [], []
+        if (frame.self_report != "").any():
+            owners = {v: k for k, v in enumerate(tr.vehicle_id) if v}
+            for j in np.flatnonzero(frame.self_report != ""):
+                k = owners.get(frame.self_report[j])
+                if k is not None:
+                    forced_t.append(k)
+                    forced_d.append(j)
+        free_t = np.ones(n, dtype=bool)
+        free_d = np.ones(m, dtype=bool)
+        free_t[forced_t] = False
+        free_d[forced_d] = False
+        tree = cKDTree(frame.xy[free_d])
+        d_index = np.flatnonzero(free_d)
+        t_index = np.flatnonzero(free_t)
+        near = tree.query_ball_point(tr.x[t_index, :2], r=cfg.gate_max_m)
+        counts = np.fromiter((len(v) for v in near), dtype=np.int64, count=len(near))
+        ti = np.repeat(t_index, counts)
+        dj = d_index[np.fromiter((j for v in near for j in v), dtype=np.int64, count=int(counts.sum()))]
+        if len(ti):
+            innov = frame.xy[dj] - tr.x[ti, :2]
+            S = tr.P[ti, :2, :2] + frame.cov[dj]
+            a, b, d = S[:, 0, 0], S[:, 0, 1], S[:, 1, 1]
+            det = a * d - b * b
+            maha = (d * innov[:, 0] ** 2 - 2 * b * innov[:, 0] * innov[:, 1] + a * innov[:, 1] ** 2) / det
+            ok = maha < cfg.gate_chi2
+            ti, dj, cost = ti[ok], dj[ok], (maha + np.log(det))[ok]
+        else:
+            cost = np.zeros(0)
+        out_t, out_d = list(forced_t), list(forced_d)
+        if len(ti):
+            graph = coo_matrix((np.ones(len(ti)), (ti, n + dj)), shape=(n + m, n + m))
+            _, label = connected_components(graph, directed=False)
+            group = label[ti]
+            order = np.argsort(group, kind="stable")
+            bounds = np.flatnonzero(np.diff(group[order])) + 1
+            for pairs in np.split(order, bounds):
+                rows, cols = np.unique(ti[pairs]), np.unique(dj[pairs])
+                if len(pairs) == 1:
+                    out_t.append(int(ti[pairs[0]]))
+                    out_d.append(int(dj[pairs[0]]))
+                    continue
+                sub = np.full((len(rows), len(cols)), _BIG)
+                sub[np.searchsorted(rows, ti[pairs]), np.searchsorted(cols, dj[pairs])] = cost[pairs]
+                r, c = linear_sum_assignment(sub)
+                keep = sub[r, c] < _BIG
+                out_t += rows[r[keep]].tolist()
+                out_d += cols[c[keep]].tolist()
+        return np.asarray(out_t, dtype=np.int64), np.asarray(out_d, dtype=np.int64)
 
     def _kalman_update(self, frame: Detections, ti: np.ndarray, di: np.ndarray) -> None:
         if not len(ti):
@@ -304,9 +340,30 @@ class MultiSourceTracker:
         age = self.time - tr.last_update
         dead = ((tr.status == TENTATIVE) & ((tr.misses >= cfg.tentative_misses) | (age > cfg.tentative_max_age_s))) \
             | ((tr.status == CONFIRMED) & (age > cfg.max_coast_s))
+        dead |= self._duplicates()
         if dead.any():
             self.stats.deaths += int(dead.sum())
             self.tracks = tr.select(~dead)
+
+    def _duplicates(self) -> np.ndarray:
+        """Tracks that follow the same vehicle as an older track (born when one frame failed the gate;
+        both would then take turns at the vehicle's detections): the younger one goes."""
+        cfg = self.config
+        tr = self.tracks
+        out = np.zeros(len(tr), dtype=bool)
+        if len(tr) < 2:
+            return out
+        pairs = cKDTree(tr.x[:, :2]).query_pairs(cfg.merge_distance_m, output_type="ndarray")
+        if not len(pairs):
+            return out
+        a, b = pairs[:, 0], pairs[:, 1]
+        diff = tr.x[a] - tr.x[b]
+        S = tr.P[a] + tr.P[b]
+        maha = np.einsum("ni,ni->n", diff, np.linalg.solve(S, diff[..., None])[..., 0])
+        same = maha < cfg.merge_chi2
+        older_a = (tr.born[a] < tr.born[b]) | ((tr.born[a] == tr.born[b]) & (tr.ids[a] < tr.ids[b]))
+        out[np.where(older_a, b, a)[same]] = True
+        return out
 
     # ---------------------------------------------------------------------------------- output
     def confirmed_at(self, t: float) -> TrackSet:

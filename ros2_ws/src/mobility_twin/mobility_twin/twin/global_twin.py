@@ -1,25 +1,29 @@
 """The global twin (cloud): local twins federated into one picture with global identities.
 
 Vertical interaction: every local twin sends its tracks; each local track (site, local id) is linked to
-one global track. A local track new to the global twin is matched (Mahalanobis gate on position, then
-optimal assignment) against the global tracks that its site does not already contribute to: a vehicle
-in the overlap of two sites gets one global track, and a vehicle crossing from one site into the next
-keeps its global id (the handover between neighbouring sites). Only when nothing matches is a new
-global id born.
+one global track. A local track new to the global twin is matched (KD-tree candidates, Mahalanobis gate
+on position, optimal assignment) against the global tracks that its site does not already contribute
+to: a vehicle in the overlap of two sites gets one global track, and a vehicle crossing from one site
+into the next keeps its global id (the handover between neighbouring sites). Only when nothing matches
+is a new global id born.
 
 The global estimate of a track is the contribution with the freshest measurement (the other sites'
 views of it are older or equal). A site that falls silent for ``stale_after_s`` is marked stale and its
 links are dropped: its tracks coast and age out after ``track_ttl_s`` while every other site keeps
 working; when it comes back its tracks are matched again and recover their global ids where the
 vehicles are still tracked.
+
+Global tracks are kept as arrays (one row per track), so a city of thousands of vehicles is a few numpy
+operations per local update.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+from scipy.spatial import cKDTree
 
 from mobility_twin.tracking import TrackSet
 from mobility_twin.tracking.tracker import object_array
@@ -45,29 +49,33 @@ class SiteState:
     stale: bool = False
 
 
-@dataclass
-class _GlobalTrack:
-    gid: int
-    x: np.ndarray  # (4,) at ``t``
-    P: np.ndarray  # (4, 4)
-    t: float
-    last_measurement: float
-    dims: np.ndarray
-    object_class: int
-    vehicle_id: str
-    sources: frozenset
-    links: dict[str, int] = field(default_factory=dict)  # site -> local id
-    born: float = 0.0
+def predict_cv(x: np.ndarray, P: np.ndarray, dt: np.ndarray, accel_noise: float) -> tuple[np.ndarray, np.ndarray]:
+    """Constant-velocity prediction of many states, each by its own ``dt`` (s)."""
+    dt = np.maximum(np.asarray(dt, dtype=float), 0.0)
+    n = len(x)
+    F = np.tile(np.eye(4), (n, 1, 1))
+    F[:, 0, 2] = F[:, 1, 3] = dt
+    q = accel_noise**2
+    Q = np.zeros((n, 4, 4))
+    for pos, vel in ((0, 2), (1, 3)):
+        Q[:, pos, pos] = dt**4 / 4 * q
+        Q[:, pos, vel] = Q[:, vel, pos] = dt**3 / 2 * q
+        Q[:, vel, vel] = dt**2 * q
+    return np.einsum("nij,nj->ni", F, x), F @ P @ F.transpose(0, 2, 1) + Q
 
 
 class GlobalTwin:
     def __init__(self, config: GlobalTwinConfig = GlobalTwinConfig()) -> None:
         self.config = config
         self.sites: dict[str, SiteState] = {}
-        self.tracks: dict[int, _GlobalTrack] = {}
-        self._by_link: dict[tuple[str, int], int] = {}
+        self.tracks = TrackSet()  # ids are global ids; last_update = freshest measurement; born = time of birth
+        self.t = np.zeros(0)  # time each row's state refers to
+        self.links: dict[str, dict[int, int]] = {}  # site -> {local id: global id}
         self.next_id = 1
         self.stats = {"snapshots": 0, "handovers": 0, "births": 0, "deaths": 0, "stale_snapshots": 0}
+
+    def __len__(self) -> int:
+        return len(self.tracks)
 
     # ---------------------------------------------------------------------------------- input
     def ingest(self, site_id: str, stamp: float, tracks: TrackSet) -> bool:
@@ -77,89 +85,107 @@ class GlobalTwin:
             site.rejected += 1
             self.stats["stale_snapshots"] += 1
             return False
-        if site.stale:
-            site.stale = False
+        site.stale = False
         site.last_stamp = stamp
         site.snapshots += 1
         self.stats["snapshots"] += 1
-        present = set()
-        new_rows = []
-        for row, lid in enumerate(tracks.ids.tolist()):
-            key = (site_id, lid)
-            present.add(key)
-            gid = self._by_link.get(key)
-            if gid is None or gid not in self.tracks:
-                new_rows.append(row)
-                continue
-            self._contribute(self.tracks[gid], tracks, row, stamp)
-        # local tracks this site no longer has: unlink
-        for key in [k for k in self._by_link if k[0] == site_id and k not in present]:
-            gid = self._by_link.pop(key)
-            if gid in self.tracks:
-                self.tracks[gid].links.pop(site_id, None)
-        if new_rows:
-            self._match_new(site_id, stamp, tracks, np.array(new_rows))
+        links = self.links.setdefault(site_id, {})
+        local_ids = tracks.ids.tolist()
+        gids = np.array([links.get(i, -1) for i in local_ids], dtype=np.int64)
+        row_of = self._rows(gids)
+        known = row_of >= 0
+        self._contribute(row_of[known], tracks, np.flatnonzero(known), stamp)
+        present = set(local_ids)
+        for lid in [lid for lid in links if lid not in present]:
+            del links[lid]
+        new = np.flatnonzero(~known)
+        if len(new):
+            self._match_new(site_id, stamp, tracks, new)
         return True
 
-    def _contribute(self, g: _GlobalTrack, tracks: TrackSet, row: int, stamp: float) -> None:
-        measured = float(tracks.last_update[row])
-        if measured >= g.last_measurement:
-            g.x, g.P, g.t = tracks.x[row].copy(), tracks.P[row].copy(), stamp
-            g.last_measurement = measured
-            g.dims = tracks.dims[row].copy()
-            g.object_class = int(tracks.object_class[row])
-        if tracks.vehicle_id[row]:
-            g.vehicle_id = tracks.vehicle_id[row]
-        g.sources = g.sources | tracks.sources[row]
+    def _rows(self, gids: np.ndarray) -> np.ndarray:
+        """Row of each global id in the arrays (-1 when it has none)."""
+        if not len(self.tracks) or not len(gids):
+            return np.full(len(gids), -1, dtype=np.int64)
+        order = np.argsort(self.tracks.ids)
+        pos = np.clip(np.searchsorted(self.tracks.ids[order], gids), 0, len(order) - 1)
+        rows = order[pos]
+        return np.where(self.tracks.ids[rows] == gids, rows, -1)
 
-    def _match_new(self, site_id: str, stamp: float, tracks: TrackSet, rows: np.ndarray) -> None:
+    def _contribute(self, rows: np.ndarray, tracks: TrackSet, local: np.ndarray, stamp: float) -> None:
+        g = self.tracks
+        fresher = tracks.last_update[local] >= g.last_update[rows]
+        r, lo = rows[fresher], local[fresher]
+        g.x[r], g.P[r], self.t[r] = tracks.x[lo], tracks.P[lo], stamp
+        g.last_update[r] = tracks.last_update[lo]
+        g.dims[r], g.object_class[r] = tracks.dims[lo], tracks.object_class[lo]
+        for k, j in zip(rows.tolist(), local.tolist(), strict=True):
+            if tracks.vehicle_id[j]:
+                g.vehicle_id[k] = tracks.vehicle_id[j]
+            if not tracks.sources[j] <= g.sources[k]:
+                g.sources[k] = g.sources[k] | tracks.sources[j]
+
+    def _linked_to(self, site_id: str) -> np.ndarray:
+        """Bool per row: the row is linked to ``site_id``."""
+        mask = np.zeros(len(self.tracks), dtype=bool)
+        rows = self._rows(np.fromiter(self.links.get(site_id, {}).values(), dtype=np.int64))
+        mask[rows[rows >= 0]] = True
+        return mask
+
+    def _linked_any(self) -> np.ndarray:
+        gids = np.fromiter((g for links in self.links.values() for g in links.values()), dtype=np.int64)
+        mask = np.zeros(len(self.tracks), dtype=bool)
+        rows = self._rows(gids)
+        mask[rows[rows >= 0]] = True
+        return mask
+
+    def _match_new(self, site_id: str, stamp: float, tracks: TrackSet, new: np.ndarray) -> None:
         cfg = self.config
-        candidates = [g for g in self.tracks.values() if site_id not in g.links]
-        assigned: dict[int, int] = {}
-        if candidates:
-            gx, gP = self._predict([g for g in candidates], stamp)
-            innov = tracks.x[rows, None, :2] - gx[None, :, :2]
-            S = tracks.P[rows, None, :2, :2] + gP[None, :, :2, :2]
-            a, b, d = S[..., 0, 0], S[..., 0, 1], S[..., 1, 1]
-            det = a * d - b * b
-            ix, iy = innov[..., 0], innov[..., 1]
-            maha = (d * ix * ix - 2 * b * ix * iy + a * iy * iy) / det
-            cost = np.where((maha < cfg.gate_chi2) & (np.hypot(ix, iy) < cfg.gate_max_m), maha, _BIG)
-            for r, c in zip(*linear_sum_assignment(cost), strict=True):
-                if cost[r, c] < _BIG:
-                    assigned[int(rows[r])] = candidates[c].gid
-        for row in rows.tolist():
-            lid = int(tracks.ids[row])
-            gid = assigned.get(row)
-            if gid is None:
-                gid = self.next_id
-                self.next_id += 1
-                self.tracks[gid] = _GlobalTrack(gid, tracks.x[row].copy(), tracks.P[row].copy(), stamp,
-                                                float(tracks.last_update[row]), tracks.dims[row].copy(),
-                                                int(tracks.object_class[row]), tracks.vehicle_id[row] or "",
-                                                tracks.sources[row], born=stamp)
-                self.stats["births"] += 1
-            else:
-                if not self.tracks[gid].links:  # else: an overlap, another site tracks it too
-                    self.stats["handovers"] += 1
-                self._contribute(self.tracks[gid], tracks, row, stamp)
-            self.tracks[gid].links[site_id] = lid
-            self._by_link[(site_id, lid)] = gid
-
-    def _predict(self, tracks: list[_GlobalTrack], t: float) -> tuple[np.ndarray, np.ndarray]:
-        q = self.config.accel_noise**2
-        xs, Ps = [], []
-        for g in tracks:
-            dt = max(0.0, t - g.t)
-            F = np.eye(4)
-            F[0, 2] = F[1, 3] = dt
-            Q1 = np.array([[dt**4 / 4, dt**3 / 2], [dt**3 / 2, dt**2]]) * q
-            Q = np.zeros((4, 4))
-            Q[np.ix_([0, 2], [0, 2])] = Q1
-            Q[np.ix_([1, 3], [1, 3])] = Q1
-            xs.append(F @ g.x)
-            Ps.append(F @ g.P @ F.T + Q)
-        return np.array(xs).reshape(-1, 4), np.array(Ps).reshape(-1, 4, 4)
+        g = self.tracks
+        candidates = np.flatnonzero(~self._linked_to(site_id))
+        assigned: dict[int, int] = {}  # local row -> global row
+        if len(candidates):
+            cx, cP = predict_cv(g.x[candidates], g.P[candidates], stamp - self.t[candidates], cfg.accel_noise)
+            near = cKDTree(cx[:, :2]).query_ball_point(tracks.x[new, :2], r=cfg.gate_max_m)
+            rows = [(i, c) for i, cand in enumerate(near) for c in cand]
+            if rows:
+                ri = np.array([r for r, _ in rows])
+                ci = np.array([c for _, c in rows])
+                innov = tracks.x[new[ri], :2] - cx[ci, :2]
+                S = tracks.P[new[ri], :2, :2] + cP[ci, :2, :2]
+                a, b, d = S[:, 0, 0], S[:, 0, 1], S[:, 1, 1]
+                maha = (d * innov[:, 0] ** 2 - 2 * b * innov[:, 0] * innov[:, 1] + a * innov[:, 1] ** 2) / (a * d - b * b)
+                ok = maha < cfg.gate_chi2
+                if ok.any():
+                    ur, inv_r = np.unique(ri[ok], return_inverse=True)
+                    uc, inv_c = np.unique(ci[ok], return_inverse=True)
+                    cost = np.full((len(ur), len(uc)), _BIG)
+                    cost[inv_r, inv_c] = maha[ok]
+                    for r, c in zip(*linear_sum_assignment(cost), strict=True):
+                        if cost[r, c] < _BIG:
+                            assigned[int(new[ur[r]])] = int(candidates[uc[c]])
+        links = self.links[site_id]
+        linked_any = self._linked_any()
+        matched_local = np.array(sorted(assigned), dtype=np.int64)
+        if len(matched_local):
+            matched_rows = np.array([assigned[i] for i in matched_local], dtype=np.int64)
+            self.stats["handovers"] += int((~linked_any[matched_rows]).sum())  # else an overlap with another site
+            self._contribute(matched_rows, tracks, matched_local, stamp)
+            for lid, row in zip(tracks.ids[matched_local].tolist(), matched_rows.tolist(), strict=True):
+                links[lid] = int(g.ids[row])
+        born = np.array([i for i in new.tolist() if i not in assigned], dtype=np.int64)
+        if len(born):
+            gids = np.arange(self.next_id, self.next_id + len(born), dtype=np.int64)
+            self.next_id += len(born)
+            fresh = tracks.select(born)
+            fresh.ids = gids
+            fresh.born = np.full(len(born), stamp)
+            fresh.vehicle_id = object_array([v or "" for v in fresh.vehicle_id])
+            self.tracks.extend(fresh)
+            self.t = np.concatenate([self.t, np.full(len(born), stamp)])
+            for lid, gid in zip(tracks.ids[born].tolist(), gids.tolist(), strict=True):
+                links[lid] = gid
+            self.stats["births"] += len(born)
 
     # ---------------------------------------------------------------------------------- upkeep and output
     def update_staleness(self, now: float) -> list[str]:
@@ -169,33 +195,26 @@ class GlobalTwin:
             if not site.stale and now - site.last_stamp > self.config.stale_after_s:
                 site.stale = True
                 newly.append(site.site_id)
-                for key in [k for k in self._by_link if k[0] == site.site_id]:
-                    gid = self._by_link.pop(key)
-                    if gid in self.tracks:
-                        self.tracks[gid].links.pop(site.site_id, None)
-        for gid in [g.gid for g in self.tracks.values()
-                    if not g.links and now - g.last_measurement > self.config.track_ttl_s]:
-            del self.tracks[gid]
-            self.stats["deaths"] += 1
+                self.links[site.site_id] = {}
+        dead = ~self._linked_any() & (now - self.tracks.last_update > self.config.track_ttl_s)
+        if dead.any():
+            self.stats["deaths"] += int(dead.sum())
+            self.tracks = self.tracks.select(~dead)
+            self.t = self.t[~dead]
         return newly
 
     def tracks_at(self, t: float) -> TrackSet:
-        """The global tracks predicted to ``t`` as a TrackSet (ids are global ids)."""
-        tracks = sorted(self.tracks.values(), key=lambda g: g.gid)
-        x, P = self._predict(tracks, t)
-        n = len(tracks)
-        out = TrackSet(
-            ids=np.array([g.gid for g in tracks], dtype=np.int64), x=x, P=P,
-            dims=np.array([g.dims for g in tracks]).reshape(n, 3), box_yaw=np.zeros(n),
-            object_class=np.array([g.object_class for g in tracks], dtype=np.int64),
-            status=np.ones(n, dtype=np.int64), hits=np.zeros(n, dtype=np.int64), misses=np.zeros(n, dtype=np.int64),
-            born=np.array([g.born for g in tracks]), last_update=np.array([g.last_measurement for g in tracks]),
-            existence=np.ones(n), sources=object_array([g.sources for g in tracks]),
-            vehicle_id=object_array([g.vehicle_id for g in tracks]),
-        )
+        """The global tracks predicted to ``t`` (ids are global ids, sorted)."""
+        order = np.argsort(self.tracks.ids)
+        out = self.tracks.select(order)
+        if len(out):
+            out.x, out.P = predict_cv(out.x, out.P, t - self.t[order], self.config.accel_noise)
         return out
 
     def site_of_track(self) -> dict[int, str]:
-        """For each global id, a site contributing to it ('' for none)."""
-        return {g.gid: next(iter(g.links), "") for g in self.tracks.values()}
-
+        """For each global id linked to a site, one such site."""
+        out: dict[int, str] = {}
+        for site, links in self.links.items():
+            for gid in links.values():
+                out.setdefault(gid, site)
+        return out
