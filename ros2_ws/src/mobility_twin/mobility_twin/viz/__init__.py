@@ -1,0 +1,1 @@
+"""Seeing the twin: rviz markers (the twin_viz node) and PNG snapshots for people without rviz."""

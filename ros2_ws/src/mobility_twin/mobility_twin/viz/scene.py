@@ -1,0 +1,54 @@
+"""What a picture of the twin shows, independent of where it came from (live topics or a recording).
+
+Producers fill a :class:`TwinScene` (the live `mtwin snapshot` collector, a recording reader, the demo);
+renderers draw it (the PNG snapshot, the rviz markers of twin_viz). ROS-free.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class TrackView:
+    """Tracks at one instant. ``xy`` (N, 2) m, ``v`` (N, 2) m/s, ``yaw`` (N,) rad, ``dims`` (N, 3) length,
+    width, height m, ``age`` (N,) s of information, ``sources`` per track (ids of sensors that saw it)."""
+
+    stamp: float
+    ids: np.ndarray
+    xy: np.ndarray
+    v: np.ndarray
+    yaw: np.ndarray
+    dims: np.ndarray
+    age: np.ndarray
+    sources: list[list[str]]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass
+class ServerView:
+    server_id: str
+    x: float
+    y: float
+    radius: float
+    load: float  # [0, 1]
+    vehicles_served: int = 0
+
+
+@dataclass
+class TwinScene:
+    """Everything one picture shows: the static layout, the twin's tracks with their recent trails, the
+    edge servers' twins, which server serves which vehicle, and recent migrations."""
+
+    layout: dict  # sim.world.World.describe(): area, rsus, cavs, edge_servers, sites, cloud
+    tracks: TrackView | None = None
+    trails: dict[int, np.ndarray] = field(default_factory=dict)  # track id -> (K, 2) past positions, oldest first
+    servers: list[ServerView] = field(default_factory=list)
+    links: list[tuple[int, str]] = field(default_factory=list)  # (track id, serving server id)
+    migrations: list[tuple[str, str, str]] = field(default_factory=list)  # (twin id, from host, to host)
+    ground_truth: TrackView | None = None  # simulation only: drawn faintly for comparison
+    title: str = ""
