@@ -26,6 +26,7 @@ NODES = {
     "placement": "placement:main",
     "offloading": "offloading:main",
     "relation_learner": "relation_learner:main",
+    "recorder": "recorder:main",
 }
 
 
