@@ -26,6 +26,7 @@ NODES = {
     "placement": "placement:main",
     "offloading": "offloading:main",
     "relation_learner": "relation_learner:main",
+    "twin_viz": "twin_viz:main",
     "recorder": "recorder:main",
 }
 
