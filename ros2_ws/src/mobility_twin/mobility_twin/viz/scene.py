@@ -52,3 +52,5 @@ class TwinScene:
     migrations: list[tuple[str, str, str]] = field(default_factory=list)  # (twin id, from host, to host)
     ground_truth: TrackView | None = None  # simulation only: drawn faintly for comparison
     title: str = ""
+    migration_age_s: list[float] = field(default_factory=list)  # per migration, s since it happened (empty: all new)
+    stale: set[str] = field(default_factory=set)  # entity twins (RSUs, CAVs, sites) whose information is stale

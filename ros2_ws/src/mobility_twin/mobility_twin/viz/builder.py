@@ -1,0 +1,181 @@
+"""Build a :class:`TwinScene` from a stream of twin messages, wherever they come from.
+
+:class:`SceneBuilder` is fed plain values (arrays, strings, tuples) in arrival order: the live
+subscriptions of `twin_viz` and `mtwin snapshot --live` feed it (see :mod:`mobility_twin.viz.live`), and
+a recording reader can feed it the same way, message by message. It keeps what a picture needs: the
+layout, the newest tracks with a trail of their recent positions, the newest server twins, which server
+serves which vehicle, recent migrations and stale entities. ROS-free.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from .scene import ServerView, TrackView, TwinScene
+
+SOURCE_KINDS = ("rsu", "cav", "v2x", "fused", "none")
+
+
+def source_kind(sources: list[str], rsus: set[str] = frozenset(), cavs: set[str] = frozenset()) -> str:
+    """What sensed a track: ``rsu`` (roadside LiDARs only), ``cav`` (vehicle LiDARs only), ``v2x`` (vehicle
+    self-reports relayed by a base station only), ``fused`` (more than one of these kinds) or ``none``.
+
+    A source is an RSU when it is in ``rsus`` or its id starts with ``rsu``, a CAV likewise with ``cavs``
+    and ``cav``; any other source id (an edge server relaying self-reports) counts as ``v2x``.
+    """
+    kinds = set()
+    for s in sources:
+        if s in rsus or s.startswith("rsu"):
+            kinds.add("rsu")
+        elif s in cavs or s.startswith("cav"):
+            kinds.add("cav")
+        else:
+            kinds.add("v2x")
+    if not kinds:
+        return "none"
+    return kinds.pop() if len(kinds) == 1 else "fused"
+
+
+def empty_tracks(stamp: float = 0.0) -> TrackView:
+    return TrackView(stamp, np.zeros(0, np.int64), np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0), np.zeros((0, 3)),
+                     np.zeros(0), [])
+
+
+def track_view(stamp: float, ids, xy, v, yaw, dims, age=None, sources=None) -> TrackView:
+    """A TrackView from array-likes (``age`` defaults to 0 s, ``sources`` to none), shapes checked."""
+    ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+    n = len(ids)
+    xy = np.asarray(xy, dtype=float).reshape(n, 2)
+    v = np.asarray(v, dtype=float).reshape(n, 2)
+    yaw = np.asarray(yaw, dtype=float).reshape(n)
+    dims = np.asarray(dims, dtype=float).reshape(n, 3)
+    age = np.zeros(n) if age is None else np.asarray(age, dtype=float).reshape(n)
+    sources = [[] for _ in range(n)] if sources is None else [list(s) for s in sources]
+    if len(sources) != n:
+        raise ValueError(f"track view: {n} ids but {len(sources)} source lists")
+    return TrackView(float(stamp), ids, xy, v, yaw, dims, age, sources)
+
+
+@dataclass(frozen=True)
+class BuilderConfig:
+    trail_s: float = 20.0  # how far back a track's trail reaches, s
+    trail_points: int = 200  # at most this many past positions per track
+    trail_min_step_m: float = 0.5  # a new trail point only after the track moved this far, m
+    migration_memory_s: float = 10.0  # migrations older than this (in twin time) are forgotten, s
+    link_timeout_s: float = 5.0  # an offloading link not renewed for this long (in twin time) is dropped, s
+
+
+class SceneBuilder:
+    """Accumulates twin messages into a :class:`TwinScene` (call :meth:`scene` for the current picture).
+
+    Times are the messages' stamps (twin time: sim time under replay), in seconds. Methods take the
+    message content, not ROS messages; see :mod:`mobility_twin.viz.live` for the ROS side.
+    """
+
+    def __init__(self, config: BuilderConfig = BuilderConfig()) -> None:
+        self.config = config
+        self.layout: dict = {}
+        self.tracks: TrackView | None = None
+        self.ground_truth: TrackView | None = None
+        self.servers: dict[str, ServerView] = {}
+        self.links: dict[str, tuple[int, str, float]] = {}  # vehicle id -> (track id, server id, stamp)
+        self.migrations: deque[tuple[float, str, str, str]] = deque()  # (stamp, twin, from, to)
+        self.stale: set[str] = set()
+        self.vehicle_tracks: dict[str, int] = {}  # vehicle id -> track id, from the newest tracks
+        self._trails: dict[int, deque[tuple[float, float, float]]] = {}
+        self.messages = 0
+        self.now = 0.0
+
+    # ---------------------------------------------------------------------------------- input
+    def on_world(self, world: str | dict) -> None:
+        """The layout (``World.describe()``, or its JSON as published on /sim/world)."""
+        self.layout = json.loads(world) if isinstance(world, str) else dict(world)
+        self.messages += 1
+
+    def on_tracks(self, stamp: float, ids, xy, v, yaw, dims, age=None, sources=None, vehicle_ids=None) -> None:
+        """The twin's tracks at ``stamp`` (replaces the previous set; extends the trails)."""
+        view = track_view(stamp, ids, xy, v, yaw, dims, age, sources)
+        self._tick(view.stamp)
+        self.tracks = view
+        horizon = view.stamp - self.config.trail_s
+        alive = set(view.ids.tolist())
+        for tid in [t for t in self._trails if t not in alive]:
+            del self._trails[tid]
+        for tid, (x, y) in zip(view.ids.tolist(), view.xy.tolist(), strict=True):
+            trail = self._trails.setdefault(tid, deque(maxlen=self.config.trail_points))
+            if trail and trail[-1][0] > view.stamp:  # time went backwards (replay restarted): start again
+                trail.clear()
+            if not trail or math.hypot(x - trail[-1][1], y - trail[-1][2]) >= self.config.trail_min_step_m:
+                trail.append((view.stamp, x, y))
+            while trail and trail[0][0] < horizon:
+                trail.popleft()
+        if vehicle_ids is not None:
+            self.vehicle_tracks = {vid: int(t) for vid, t in zip(vehicle_ids, view.ids.tolist(), strict=True) if vid}
+
+    def on_ground_truth(self, stamp: float, ids, xy, v, yaw, dims) -> None:
+        self.ground_truth = track_view(stamp, ids, xy, v, yaw, dims)
+        self._tick(float(stamp))
+
+    def on_servers(self, stamp: float, servers: list[ServerView]) -> None:
+        """The twins of the edge servers (replaces those with the same id)."""
+        self._tick(float(stamp))
+        for s in servers:
+            self.servers[s.server_id] = s
+
+    def on_decisions(self, stamp: float, decisions: list[tuple[str, int, str]]) -> None:
+        """One offloading slot: (vehicle id, track id or 0, serving server id) per vehicle."""
+        stamp = float(stamp)
+        self._tick(stamp)
+        for vehicle, track, server in decisions:
+            self.links[vehicle] = (int(track), server, stamp)
+
+    def on_migration(self, stamp: float, twin_id: str, from_host: str, to_host: str) -> None:
+        """A twin moved from one host to another ("" from: first placement, not drawn as a move)."""
+        self._tick(float(stamp))
+        if from_host and to_host and from_host != to_host:
+            self.migrations.append((float(stamp), twin_id, from_host, to_host))
+
+    def on_state(self, stamp: float, stale: dict[str, bool]) -> None:
+        """Entity twins' staleness (entity id -> stale) from a TwinStateArray."""
+        self._tick(float(stamp))
+        for entity, is_stale in stale.items():
+            if is_stale:
+                self.stale.add(entity)
+            else:
+                self.stale.discard(entity)
+
+    def _tick(self, stamp: float) -> None:
+        self.messages += 1
+        self.now = max(self.now, stamp)
+
+    # ---------------------------------------------------------------------------------- output
+    def scene(self, now: float | None = None, title: str = "") -> TwinScene:
+        """The picture at twin time ``now`` (default: the newest stamp seen)."""
+        now = self.now if now is None else now
+        cfg = self.config
+        while self.migrations and now - self.migrations[0][0] > cfg.migration_memory_s:
+            self.migrations.popleft()
+        tracks = self.tracks
+        links = []
+        if tracks is not None:
+            alive = set(tracks.ids.tolist())
+            for vehicle, (track, server, stamp) in list(self.links.items()):
+                if now - stamp > cfg.link_timeout_s:
+                    del self.links[vehicle]
+                    continue
+                track = track or self.vehicle_tracks.get(vehicle, 0)
+                if track in alive:
+                    links.append((track, server))
+        trails = {tid: np.array([(x, y) for _, x, y in trail]) for tid, trail in self._trails.items() if len(trail) > 1}
+        return TwinScene(
+            layout=self.layout, tracks=tracks, trails=trails,
+            servers=sorted(self.servers.values(), key=lambda s: s.server_id), links=links,
+            migrations=[(twin, a, b) for _, twin, a, b in self.migrations],
+            migration_age_s=[max(0.0, now - t) for t, *_ in self.migrations],
+            ground_truth=self.ground_truth, title=title, stale=set(self.stale),
+        )

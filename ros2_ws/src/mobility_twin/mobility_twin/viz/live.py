@@ -1,0 +1,128 @@
+"""Feed a :class:`SceneBuilder` from the live topics of the stack (used by twin_viz and `mtwin snapshot --live`).
+
+The ``*_args`` functions turn one message into the arguments of a builder method and need no running
+graph; :class:`LiveScene` creates the subscriptions on a node the caller owns and spins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from mobility_twin.ros import topics
+from mobility_twin.ros.cdr import CdrError, TrackTable, decode_tracks
+from mobility_twin.ros.convert import from_time
+
+from .builder import SceneBuilder
+from .scene import ServerView
+
+
+def track_args(table: TrackTable) -> dict:
+    """Keyword arguments of :meth:`SceneBuilder.on_tracks` for a decoded TrackedObjectArray."""
+    rec = table.records
+    return {
+        "stamp": table.stamp, "ids": rec["track_id"].astype(np.int64),
+        "xy": np.stack([rec["px"], rec["py"]], axis=1), "v": np.stack([rec["vx"], rec["vy"]], axis=1),
+        "yaw": 2.0 * np.arctan2(rec["qz"], rec["qw"]),
+        "dims": np.stack([rec["length"], rec["width"], rec["height"]], axis=1),
+        "age": rec["age"].astype(float), "sources": table.sources, "vehicle_ids": table.vehicle_id,
+    }
+
+
+def server_views(msg) -> list[ServerView]:
+    """The ServerViews of an EdgeServerStateArray."""
+    return [ServerView(s.server_id, float(s.position.x), float(s.position.y), float(s.coverage_radius),
+                       float(min(max(s.load, 0.0), 1.0)), int(s.vehicles_served)) for s in msg.servers]
+
+
+def decision_args(msg) -> list[tuple[str, int, str]]:
+    """(vehicle id, track id, serving server id) per decision of an OffloadDecisionArray."""
+    return [(d.vehicle_id or f"track_{d.track_id}", int(d.track_id), d.server_id) for d in msg.decisions]
+
+
+def stale_args(msg) -> dict[str, bool]:
+    """Entity id -> stale of a TwinStateArray."""
+    return {e.entity_id: bool(e.stale) for e in msg.entities}
+
+
+@dataclass(frozen=True)
+class LiveTopics:
+    objects: str = topics.GLOBAL_OBJECTS
+    servers: str = topics.GLOBAL_EDGE_SERVERS
+    state: str = topics.GLOBAL_STATE
+    decisions: str = topics.OFFLOAD_DECISIONS
+    migrations: str = topics.MIGRATIONS
+    world: str = topics.SIM_WORLD
+    ground_truth: str = ""  # "" = do not subscribe (topics.GROUND_TRUTH to draw the simulator's truth)
+
+
+class LiveScene:
+    """Subscriptions on ``node`` that feed ``builder``; bad messages are counted and logged, never raised."""
+
+    def __init__(self, node, builder: SceneBuilder, names: LiveTopics = LiveTopics(),
+                 on_update: Callable[[], None] | None = None) -> None:
+        from std_msgs.msg import String
+
+        from mobility_twin.ros.qos import EVENTS, LATCHED, TWIN_STATE
+        from mobility_twin_msgs.msg import (
+            EdgeServerStateArray,
+            MigrationEvent,
+            OffloadDecisionArray,
+            TrackedObjectArray,
+            TwinStateArray,
+        )
+
+        self.node, self.builder = node, builder
+        self.bad_messages = 0
+        self.on_update = on_update or (lambda: None)
+        node.create_subscription(String, names.world, self._on_world, LATCHED)
+        node.create_subscription(TrackedObjectArray, names.objects, self._on_tracks, TWIN_STATE, raw=True)
+        node.create_subscription(EdgeServerStateArray, names.servers, self._on_servers, TWIN_STATE)
+        node.create_subscription(TwinStateArray, names.state, self._on_state, TWIN_STATE)
+        node.create_subscription(OffloadDecisionArray, names.decisions, self._on_decisions, EVENTS)
+        node.create_subscription(MigrationEvent, names.migrations, self._on_migration, EVENTS)
+        if names.ground_truth:
+            node.create_subscription(TrackedObjectArray, names.ground_truth, self._on_ground_truth, TWIN_STATE,
+                                     raw=True)
+
+    def _bad(self, what: str, err: Exception) -> None:
+        self.bad_messages += 1
+        self.node.get_logger().warning(f"ignored a bad {what}: {err}", throttle_duration_sec=5.0)
+
+    def _on_world(self, msg) -> None:
+        try:
+            self.builder.on_world(msg.data)
+        except ValueError as err:
+            self._bad("/sim/world", err)
+            return
+        self.on_update()
+
+    def _on_tracks(self, data: bytes) -> None:
+        try:
+            self.builder.on_tracks(**track_args(decode_tracks(data)))
+        except (CdrError, ValueError) as err:
+            self._bad("TrackedObjectArray", err)
+            return
+        self.on_update()
+
+    def _on_ground_truth(self, data: bytes) -> None:
+        try:
+            args = track_args(decode_tracks(data))
+        except (CdrError, ValueError) as err:
+            self._bad("ground truth", err)
+            return
+        self.builder.on_ground_truth(args["stamp"], args["ids"], args["xy"], args["v"], args["yaw"], args["dims"])
+
+    def _on_servers(self, msg) -> None:
+        self.builder.on_servers(from_time(msg.header.stamp), server_views(msg))
+
+    def _on_state(self, msg) -> None:
+        self.builder.on_state(from_time(msg.header.stamp), stale_args(msg))
+
+    def _on_decisions(self, msg) -> None:
+        self.builder.on_decisions(from_time(msg.header.stamp), decision_args(msg))
+
+    def _on_migration(self, msg) -> None:
+        self.builder.on_migration(from_time(msg.header.stamp), msg.twin_id, msg.from_host, msg.to_host)
