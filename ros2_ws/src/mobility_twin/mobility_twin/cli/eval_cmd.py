@@ -4,6 +4,10 @@ Runs replay (hardware-in-the-loop: wall-clock pacing and stamps, so latencies ar
 process per RSU and CAV, a local twin per site and the global twin, from a launch file written into the
 output folder; records ground truth, every twin's tracks and every RSU's detections; then scores each
 RSU alone, each local twin and the global twin with py-motmetrics, and the latency of every stage.
+
+With --record the run is also written to an MCAP recording (the scored messages exactly as received,
+plus the other twin outputs); --recording FILE scores such a recording instead of running the stack,
+to the same numbers.
 """
 
 from __future__ import annotations
@@ -27,10 +31,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--scenario", default="default", help="scenario file or shipped name (default: default)")
     t.add_argument("--duration", type=float, default=0.0, metavar="S", help="sim seconds (0: the whole scenario)")
     t.add_argument("--start", type=float, default=0.0, metavar="S", help="start S seconds into the scenario")
-    t.add_argument("--eval-range", type=float, default=60.0, metavar="M",
-                   help="score within this distance of the RSUs (default 60 m)")
+    t.add_argument("--eval-range", type=float, default=None, metavar="M",
+                   help="score within this distance of the RSUs (default 60 m, or the recorded run's)")
     t.add_argument("--out", type=Path, default=None, help="output folder (default runs/eval-<time>)")
     t.add_argument("--json", action="store_true", help="print the results as JSON")
+    t.add_argument("--record", nargs="?", const="", default=None, metavar="FILE.mcap",
+                   help="also record the run to MCAP (default file: recording.mcap in the run folder)")
+    t.add_argument("--recording", type=Path, default=None, metavar="FILE.mcap",
+                   help="score a recorded run (made with --record, or by the recorder) instead of running the stack")
     t.set_defaults(func=run_tracking)
 
     def no_what(_args: argparse.Namespace) -> int:
@@ -41,6 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_tracking(args: argparse.Namespace) -> int:
+    if args.recording is not None:
+        return score_recording(args)
     from mobility_twin.deploy.stack import StackOptions, stack_launch_xml
     from mobility_twin.evaluation.live import RunCollector
     from mobility_twin.evaluation.report import tracking_table
@@ -64,7 +74,9 @@ def run_tracking(args: argparse.Namespace) -> int:
                                                             start_offset_s=args.start, hil=True)))
     say(f"mtwin eval tracking: scenario {scenario.name!r}, {duration:g} s, {len(world.rsus)} RSUs, "
         f"{len(world.cavs)} CAVs, {len(world.sites)} sites; run folder {out}")
-    collector = RunCollector(layout)
+    eval_range = 60.0 if args.eval_range is None else args.eval_range
+    recording = None if args.record is None else (Path(args.record) if args.record else out / "recording.mcap")
+    collector = RunCollector(layout, recording=recording)
     log = (out / "stack.log").open("w")
     proc = subprocess.Popen([sys.executable, "-m", "mobility_twin.cli", "launch", str(launch), "--duration",
                              str(duration + 60.0)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -82,15 +94,18 @@ def run_tracking(args: argparse.Namespace) -> int:
         proc.wait()
         say("interrupted: scoring what was recorded")
     finally:
-        collector.close()
+        collector.close({"scenario": scenario.name, "scenario_source": str(scenario.source), "duration_s": f"{duration!r}",
+                         "start_s": f"{args.start!r}", "hil": "true", "eval_range_m": f"{eval_range!r}"})
         log.close()
     if proc.returncode not in (0, None):
         say(f"the stack ended with status {proc.returncode}: see {out / 'stack.log'}")
     record = collector.record
-    results = score_run(record, eval_range_m=args.eval_range)
+    results = score_run(record, eval_range_m=eval_range)
     results["scenario"] = scenario.name
     results["duration_s"] = duration
     results["run_folder"] = str(out)
+    if recording is not None:
+        results["recording"] = str(recording)
     (out / "tracking.json").write_text(json.dumps(results, indent=2))
     if args.json:
         print(json.dumps(results, indent=2))
@@ -99,3 +114,31 @@ def run_tracking(args: argparse.Namespace) -> int:
         print(f"\nwrote {out / 'tracking.json'}")
     ok = results["tracking"].get("global", {}).get("num_frames", 0) > 0
     return 0 if ok else 1
+
+
+def score_recording(args: argparse.Namespace) -> int:
+    """Score a recorded run: the same decoding and scoring as a live run, fed from the MCAP file."""
+    from mobility_twin.evaluation.decoding import record_from_recording
+    from mobility_twin.evaluation.report import tracking_table
+    from mobility_twin.evaluation.scoring import score_run
+    from mobility_twin.recording import RecordingError
+
+    try:
+        record, meta = record_from_recording(args.recording)
+    except RecordingError as err:
+        print(f"mtwin eval tracking: error: {err}", file=sys.stderr)
+        return 2
+    eval_range = args.eval_range if args.eval_range is not None else float(meta.get("eval_range_m", 60.0))
+    results = score_run(record, eval_range_m=eval_range)
+    results["scenario"] = meta.get("scenario", record.layout.get("scenario", "?"))
+    if "duration_s" in meta:
+        results["duration_s"] = float(meta["duration_s"])
+    results["recording"] = str(args.recording)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "tracking.json").write_text(json.dumps(results, indent=2))
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        print(tracking_table(results))
+    return 0 if results["tracking"].get("global", {}).get("num_frames", 0) > 0 else 1

@@ -1,74 +1,56 @@
-"""Recording a running stack into a RunRecord: a node in the evaluating process, on the raw messages."""
+"""Recording a running stack into a RunRecord: a node in the evaluating process, on the raw messages.
+
+With ``recording``, the same node also writes an MCAP recording of the run: the messages it scores
+(exactly those, as it receives them) plus the other default topics of the recorder (twin state, decisions,
+migrations, ...), so that ``mtwin eval tracking --recording FILE`` re-scores the run to the same numbers.
+"""
 
 from __future__ import annotations
 
-import numpy as np
+from pathlib import Path
 
-from mobility_twin.evaluation.scoring import RunRecord, TrackFrame
-from mobility_twin.ros import topics
-from mobility_twin.ros.cdr import CdrError, TrackTable, decode_detections, decode_tracks
-from mobility_twin.ros.tables import table_to_detections
+from mobility_twin.evaluation.decoding import EVAL_METADATA, RunRecordBuilder, track_frame
 
-
-def track_frame(table: TrackTable, *, vehicle_ids: bool = False) -> TrackFrame:
-    """Positions and velocities of a track table; ground truth is keyed by vehicle (taxi) id."""
-    rec = table.records
-    ids = np.array([int(v) for v in table.vehicle_id], dtype=np.int64) if vehicle_ids else rec["track_id"].astype(np.int64)
-    return TrackFrame(table.stamp, ids, np.stack([rec["px"], rec["py"]], axis=1),
-                      np.stack([rec["vx"], rec["vy"]], axis=1))
+__all__ = ["RunCollector", "track_frame"]
 
 
 class RunCollector:
-    def __init__(self, layout: dict, *, hil: bool = True) -> None:
+    def __init__(self, layout: dict, *, hil: bool = True, recording: Path | None = None) -> None:
         import rclpy
         from rclpy.context import Context
         from rclpy.executors import SingleThreadedExecutor
 
         from mobility_twin.ros.qos import TWIN_STATE
-        from mobility_twin_msgs.msg import DetectedObjectArray, TrackedObjectArray
+        from mobility_twin.ros.recorder import message_class
 
-        self.record = RunRecord(layout, hil=hil)
-        self.bad = 0
+        self.builder = RunRecordBuilder(layout, hil=hil)
+        self.record = self.builder.record
         self.context = Context()
         rclpy.init(context=self.context)
         self.node = rclpy.create_node("mtwin_eval_collector", context=self.context)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
-        sub = self.node.create_subscription
-        sub(TrackedObjectArray, topics.GROUND_TRUTH, self._on_ground_truth, TWIN_STATE, raw=True)
-        sub(TrackedObjectArray, topics.GLOBAL_OBJECTS, self._on_twin, TWIN_STATE, raw=True)
-        for site in layout["sites"]:
-            sub(TrackedObjectArray, topics.local_objects(site["id"]), self._on_twin, TWIN_STATE, raw=True)
-        for rsu in layout["rsus"]:
-            sub(DetectedObjectArray, topics.rsu_detections(rsu["id"]), self._on_detections, TWIN_STATE, raw=True)
+        self.writer = self.recorder = None
+        if recording is not None:
+            from mobility_twin.recording import RecordingWriter, TopicSelection
+            from mobility_twin.ros.recorder import TopicRecorder
 
-    def _on_ground_truth(self, data: bytes) -> None:
-        try:
-            table = decode_tracks(data)
-        except CdrError:
-            self.bad += 1
-            return
-        inside = np.array([s != "outside" for s in table.site_id], dtype=bool)
-        frame = track_frame(table, vehicle_ids=True)
-        self.record.ground_truth.append(TrackFrame(frame.stamp, frame.ids[inside], frame.xy[inside], frame.v[inside]))
+            self.writer = RecordingWriter(recording)
+            self.recorder = TopicRecorder(self.node, self.writer, TopicSelection.default(),
+                                          skip=set(self.builder.topics), use_node_clock=False)
+        for topic, type_name in self.builder.topics.items():
+            self.node.create_subscription(message_class(type_name), topic,
+                                          lambda data, t=topic, k=type_name: self._on_message(t, k, data),
+                                          TWIN_STATE, raw=True)
 
-    def _on_twin(self, data: bytes) -> None:
-        try:
-            table = decode_tracks(data)
-        except CdrError:
-            self.bad += 1
-            return
-        self.record.twins.setdefault(table.twin_id, []).append(track_frame(table))
-        if table.twin_id == "global":
-            self.record.provenance += [(p.source_id, p.sensor_stamp, p.stages) for p in table.provenance]
+    @property
+    def bad(self) -> int:
+        return self.builder.bad
 
-    def _on_detections(self, data: bytes) -> None:
-        try:
-            frame = table_to_detections(decode_detections(data))
-        except CdrError:
-            self.bad += 1
-            return
-        self.record.detections.setdefault(frame.source_id, []).append(frame)
+    def _on_message(self, topic: str, type_name: str, data: bytes) -> None:
+        if self.recorder is not None:
+            self.recorder.write(topic, type_name, data)
+        self.builder.add(topic, data)
 
     def spin(self, seconds: float) -> None:
         import time
@@ -81,10 +63,19 @@ class RunCollector:
         gt = self.record.ground_truth
         span = gt[-1].stamp - gt[0].stamp if len(gt) > 1 else 0.0
         glob = self.record.twins.get("global", [])
-        return (f"recorded {span:.0f} s of ground truth, {len(glob)} global twin updates "
+        text = (f"recorded {span:.0f} s of ground truth, {len(glob)} global twin updates "
                 f"({len(glob[-1].ids) if glob else 0} tracks now), "
                 f"{sum(len(v) for v in self.record.detections.values())} RSU frames")
+        if self.writer is not None:
+            text += f"; {self.writer.summary().message_count} messages in the recording"
+        return text
 
-    def close(self) -> None:
+    def close(self, metadata: dict[str, str] | None = None) -> None:
+        """Stop; with a recording, close it with ``metadata`` (the evaluation's) as its EVAL_METADATA record."""
+        if self.recorder is not None:
+            self.recorder.close()
+            if metadata:
+                self.writer.add_metadata(EVAL_METADATA, metadata)
+            self.writer.close()
         self.node.destroy_node()
         self.context.try_shutdown()
