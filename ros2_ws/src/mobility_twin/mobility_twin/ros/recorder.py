@@ -56,6 +56,31 @@ def subscription_qos(offers: list[OfferedQos], depth: int = 100) -> QoSProfile:
                       durability=DurabilityPolicy.TRANSIENT_LOCAL if latched else DurabilityPolicy.VOLATILE)
 
 
+def publisher_qos(topic: str, offers: list[OfferedQos] | tuple[OfferedQos, ...] = ()) -> QoSProfile:
+    """The QoS to play ``topic`` back with: the named profile of its kind (sensor stream, twin state,
+    events, latched, clock), with the reliability and durability the recorded publishers offered."""
+    from mobility_twin.ros import qos, topics
+
+    if topic == topics.CLOCK:
+        base = qos.CLOCK
+    elif topic == topics.SIM_WORLD:
+        base = qos.LATCHED
+    elif topic.endswith(("/points", "/odom")):
+        base = qos.SENSOR_STREAM
+    elif topic in (topics.OFFLOAD_DECISIONS, topics.MIGRATIONS):
+        base = qos.EVENTS
+    else:
+        base = qos.TWIN_STATE
+    profile = QoSProfile(history=base.history, depth=base.depth, reliability=base.reliability,
+                         durability=base.durability)
+    if offers:
+        profile.reliability = ReliabilityPolicy.RELIABLE if all(o.reliable for o in offers) else \
+            ReliabilityPolicy.BEST_EFFORT
+        profile.durability = DurabilityPolicy.TRANSIENT_LOCAL if all(o.latched for o in offers) else \
+            DurabilityPolicy.VOLATILE
+    return profile
+
+
 class TopicRecorder:
     """Records the selected topics of the graph ``node`` sees into ``writer``.
 

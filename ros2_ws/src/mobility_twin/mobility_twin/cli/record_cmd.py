@@ -1,0 +1,41 @@
+"""`mtwin record`: run the recorder node here: chosen topics of the live graph into an MCAP file.
+
+The same node as `ros2 launch mobility_twin record.launch.xml` (config/recorder.yaml describes it);
+Ctrl-C (or --duration) closes the file with its summary. Play it back with `mtwin play FILE`.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("record", help="record topics of the live graph to MCAP (ros2 bag and Foxglove read it)",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-o", "--output", default="", metavar="FILE.mcap",
+                   help="the file to write (default runs/record-<date>-<time>.mcap)")
+    p.add_argument("--topics", nargs="+", default=None, metavar="TOPIC",
+                   help="topic names or regular expressions (whole name) to record; '.*' for all "
+                   "(default: the twin, ground truth, decisions, migrations, detections, odometry, /clock)")
+    p.add_argument("--exclude", nargs="+", default=None, metavar="TOPIC", help="topics not to record")
+    p.add_argument("--clouds", action="store_true", help="also record the point clouds (big)")
+    p.add_argument("--duration", type=float, default=0.0, metavar="S", help="stop after S seconds (0: Ctrl-C)")
+    p.add_argument("--use-sim-time", action="store_true", help="log times from /clock")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from mobility_twin.nodes.recorder import RecorderNode
+    from mobility_twin.ros.entry import run_node
+
+    params: dict[str, object] = {"output": args.output, "clouds": args.clouds, "duration_s": args.duration,
+                                 "use_sim_time": args.use_sim_time}
+    if args.topics is not None:
+        params["topics"] = ",".join(args.topics)
+    if args.exclude is not None:
+        params["exclude"] = ",".join(args.exclude)
+    ros_args = ["mtwin", "--ros-args"]
+    for name, value in params.items():
+        text = str(value).lower() if isinstance(value, bool) else (f"'{value}'" if isinstance(value, str) else value)
+        ros_args += ["-p", f"{name}:={text}"]
+    return run_node(RecorderNode, ros_args)
