@@ -6,7 +6,9 @@ Event streams, each at its own rate, merged by time:
 * a LiDAR frame of every RSU and CAV at the LiDAR rate, sensors staggered evenly within the period (as
   unsynchronised real sensors are, so that fusion must compensate for their different stamps),
 * CAV odometry at its rate, with the scenario's noise,
-* the true state of the edge servers, once a second.
+* the true state of the edge servers, once a second;
+* with ``v2x.penetration`` > 0, the connected vehicles' own reports (cooperative awareness), relayed per
+  serving edge server.
 
 Randomness (range noise, dropout, odometry noise) comes from generators seeded by (scenario seed,
 stream, index), so a run is reproducible and a seek lands on the same data as a straight run.
@@ -65,6 +67,22 @@ class GroundTruth:
     in_area: np.ndarray  # bool per vehicle: inside the scenario area
 
 
+@dataclass(frozen=True)
+class V2xReport:
+    """The cooperative-awareness messages one edge server relays at one instant: connected vehicles it
+    serves, with their own (GNSS-noisy) position and velocity."""
+
+    server_id: str
+    stamp: float
+    ids: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    heading: np.ndarray
+    vx: np.ndarray
+    vy: np.ndarray
+    position_sigma: float
+
+
 @dataclass
 class Tick:
     """Everything due at one instant of sim time."""
@@ -74,6 +92,7 @@ class Tick:
     frames: list[SensorFrame] = field(default_factory=list)
     odometry: list[Odometry] = field(default_factory=list)
     servers: list[dict] | None = None
+    v2x: list[V2xReport] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -105,6 +124,8 @@ class Replay:
         for i, (kind, sid, period) in enumerate(sensors):
             self._streams.append((kind, sid, period, period * i / max(1, len(sensors))))
         self._streams += [("odom", c.cav_id, 1.0 / sc.cavs.odometry_rate_hz, 0.0) for c in world.cavs]
+        if sc.v2x.penetration > 0:
+            self._streams.append(("v2x", "", 1.0 / sc.v2x.rate_hz, 0.5 / sc.v2x.rate_hz))
         self._rsus = {r.rsu_id: r for r in world.rsus}
         self._cavs = {c.cav_id: c for c in world.cavs}
         self._sensor_index = {sid: i for i, (_, sid, _) in enumerate(sensors)}
@@ -157,6 +178,8 @@ class Replay:
                 tick.ground_truth = GroundTruth(t, state, boxes, self.world.in_area(state.x, state.y))
             elif kind == "servers":
                 tick.servers = self.world.server_truth(state)
+            elif kind == "v2x":
+                tick.v2x = self._v2x(state, t, index)
             elif kind == "odom":
                 odo = self._odometry(self._cavs[sid], state, t, index)
                 if odo is not None:
@@ -193,6 +216,30 @@ class Replay:
                                                           strict=True):
                 frames.append(SensorFrame(sid, kind, frame_id, t, index, pose, scan))
         return frames
+
+    def _v2x(self, state: FleetState, t: float, index: int) -> list[V2xReport]:
+        cfg = self.world.scenario.v2x
+        cav_taxis = {c.taxi_id for c in self.world.cavs}  # CAVs report themselves through their own perception
+        connected = np.array([self.world.is_connected(int(i)) and int(i) not in cav_taxis for i in state.ids],
+                             dtype=bool)
+        if not connected.any():
+            return []
+        serving = self.world.serving_server(state.x[connected], state.y[connected])
+        rng = np.random.default_rng([self.world.scenario.seed, 3, index])
+        n = int(connected.sum())
+        x = state.x[connected] + rng.normal(0, cfg.position_noise_m, n)
+        y = state.y[connected] + rng.normal(0, cfg.position_noise_m, n)
+        vx, vy = state.velocity()
+        vx = vx[connected] + rng.normal(0, cfg.speed_noise_mps, n)
+        vy = vy[connected] + rng.normal(0, cfg.speed_noise_mps, n)
+        ids, heading = state.ids[connected], state.heading[connected]
+        reports = []
+        for k, server in enumerate(self.world.edge_servers):
+            sel = serving == k
+            if sel.any():
+                reports.append(V2xReport(server.server_id, t, ids[sel], x[sel], y[sel], heading[sel], vx[sel], vy[sel],
+                                         cfg.position_noise_m))
+        return reports
 
     def _odometry(self, cav, state: FleetState, t: float, index: int) -> Odometry | None:
         pose = self.world.cav_pose(cav, state)

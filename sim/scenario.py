@@ -128,6 +128,17 @@ class CavsSection:
 
 
 @dataclass(frozen=True)
+class V2xSection:
+    """Connected vehicles broadcasting their own state (cooperative awareness), relayed to their edge site
+    by the base station serving them (nearest edge server in coverage)."""
+
+    penetration: float = 0.0  # share of vehicles that are connected, [0, 1]
+    rate_hz: float = 10.0
+    position_noise_m: float = 1.0  # GNSS
+    speed_noise_mps: float = 0.3
+
+
+@dataclass(frozen=True)
 class EdgeServersSection:
     positions: tuple[tuple[float, float], ...] = ()  # map metres; empty: a grid over the area
     grid_spacing_m: float = 600.0
@@ -162,6 +173,7 @@ class Scenario:
     vehicles: VehiclesSection = VehiclesSection()
     rsus: RsusSection = RsusSection()
     cavs: CavsSection = CavsSection()
+    v2x: V2xSection = V2xSection()
     edge_servers: EdgeServersSection = EdgeServersSection()
     sites: SitesSection = SitesSection()
     cloud: CloudSection = CloudSection()
@@ -267,6 +279,8 @@ def _validate(s: Scenario, origin: str) -> None:
             raise bad(where, "needs 0 < min_range_m < max_range_m, rate_hz > 0 and 0 <= dropout < 1")
     if not s.vehicles.classes or any(c.share < 0 for c in s.vehicles.classes.values()):
         raise bad("vehicles.classes", "needs at least one class and no negative share")
+    if not (0.0 <= s.v2x.penetration <= 1.0 and s.v2x.rate_hz > 0):
+        raise bad("v2x", "needs 0 <= penetration <= 1 and rate_hz > 0")
     lo, hi = s.edge_servers.cpu_hz
     if not 0 < lo <= hi:
         raise bad("edge_servers.cpu_hz", f"needs 0 < low <= high, got {s.edge_servers.cpu_hz}")

@@ -87,6 +87,7 @@ class World:
     load_report: LoadReport
     vehicle_class: dict[int, str] = field(default_factory=dict)
     _dims: dict[int, tuple[float, float, float]] = field(default_factory=dict)
+    _connected: dict[int, bool] = field(default_factory=dict)
 
     CLASS_IDS: typing.ClassVar[dict[str, int]] = {"car": 1, "suv": 1, "van": 2, "truck": 2, "bus": 3}  # DetectedObject.CLASS_*
 
@@ -152,7 +153,9 @@ class World:
             "rsus": [{"id": r.rsu_id, "x": r.x, "y": r.y, "z": r.z, "site": r.site_id, "frame": r.frame_id,
                       "range": self.scenario.rsus.lidar.max_range_m} for r in self.rsus],
             "cavs": [{"id": c.cav_id, "taxi_id": c.taxi_id, "frame": c.frame_id, "base_frame": c.base_frame,
-                      "range": self.scenario.cavs.lidar.max_range_m} for c in self.cavs],
+                      "range": self.scenario.cavs.lidar.max_range_m,
+                      "lidar_height": self.dimensions(c.taxi_id)[2] + self.scenario.cavs.mount_height_m}
+                     for c in self.cavs],
             "edge_servers": [{"id": e.server_id, "x": e.x, "y": e.y, "radius": e.coverage_radius, "cpu_hz": e.cpu_hz,
                               "site": e.site_id} for e in self.edge_servers],
             "sites": [{"id": s.site_id, "polygon": [list(p) for p in s.polygon.exterior.coords]} for s in self.sites],
@@ -160,25 +163,37 @@ class World:
                       "cpu_hz": self.scenario.cloud.cpu_hz},
         }
 
+    def serving_server(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Index into ``edge_servers`` of the server serving each position (nearest in coverage), or -1."""
+        if not self.edge_servers or not len(x):
+            return np.full(len(x), -1, dtype=np.int64)
+        sx = np.array([s.x for s in self.edge_servers])
+        sy = np.array([s.y for s in self.edge_servers])
+        radius = np.array([s.coverage_radius for s in self.edge_servers])
+        d = np.hypot(np.asarray(x)[:, None] - sx[None, :], np.asarray(y)[:, None] - sy[None, :])
+        d = np.where(d <= radius[None, :], d, np.inf)
+        best = np.argmin(d, axis=1)
+        return np.where(np.isfinite(d[np.arange(len(best)), best]), best, -1)
+
+    def is_connected(self, taxi_id: int) -> bool:
+        """Whether the vehicle broadcasts its own state (V2X), drawn once from the seed and the id."""
+        hit = self._connected.get(taxi_id)
+        if hit is None:
+            p = self.scenario.v2x.penetration
+            hit = p > 0 and bool(np.random.default_rng([self.scenario.seed, 13, int(taxi_id)]).random() < p)
+            self._connected[taxi_id] = hit
+        return hit
+
     def server_truth(self, state: FleetState) -> list[dict]:
         """True state of every edge server: vehicles served (nearest server in coverage), load, CPU."""
         inside = self.in_area(state.x, state.y)
-        served = {s.server_id: 0 for s in self.edge_servers}
-        if self.edge_servers and len(state):
-            sx = np.array([s.x for s in self.edge_servers])
-            sy = np.array([s.y for s in self.edge_servers])
-            d = np.hypot(state.x[inside, None] - sx[None, :], state.y[inside, None] - sy[None, :])
-            d = np.where(d <= np.array([s.coverage_radius for s in self.edge_servers])[None, :], d, np.inf)
-            best = np.argmin(d, axis=1)
-            for k, dist in zip(best, d[np.arange(len(best)), best], strict=True):
-                if np.isfinite(dist):
-                    served[self.edge_servers[k].server_id] += 1
+        serving = self.serving_server(state.x[inside], state.y[inside])
+        served = np.bincount(serving[serving >= 0], minlength=len(self.edge_servers))
         demand = self.scenario.edge_servers.demand_hz_per_vehicle
         return [
             {"server_id": s.server_id, "x": s.x, "y": s.y, "coverage_radius": s.coverage_radius, "cpu_hz": s.cpu_hz,
-             "vehicles_served": served[s.server_id], "load": min(1.0, served[s.server_id] * demand / s.cpu_hz),
-             "site_id": s.site_id}
-            for s in self.edge_servers
+             "vehicles_served": int(served[k]), "load": min(1.0, served[k] * demand / s.cpu_hz), "site_id": s.site_id}
+            for k, s in enumerate(self.edge_servers)
         ]
 
 

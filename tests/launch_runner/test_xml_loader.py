@@ -145,6 +145,8 @@ def test_substitutions_nest_and_evaluate(tmp_path):
     assert substitute("$(eval $(var a) * 3)", ctx, 1) == "6"
     assert substitute("$(env HOME_X)/$(env NOPE dflt)", ctx, 1) == "/h/dflt"
     assert substitute("$(optenv NOPE)", ctx, 1) == ""
+    assert substitute("$(eval '$(var name)' == 'b')", ctx, 1) == "true"
+    assert substitute("$(eval '$(var name)' == '')", ctx, 1) == "false"
     with pytest.raises(LaunchError, match="unsupported substitution \\$\\(command"):
         substitute("$(command ls)", ctx, 4)
     with pytest.raises(LaunchError, match="unsupported expression element"):

@@ -70,8 +70,10 @@ def run_tracking(args: argparse.Namespace) -> int:
     layout = world.describe()
     duration = args.duration or (world.end_s - world.start_s - args.start)
     launch = out / "stack.launch.xml"
-    launch.write_text(stack_launch_xml(layout, StackOptions(scenario=scenario.source, duration_s=duration,
-                                                            start_offset_s=args.start, hil=True)))
+    # perception and twins only: the offloading, relation and placement nodes are not scored here
+    launch.write_text(stack_launch_xml(layout, StackOptions(
+        scenario=scenario.source, duration_s=duration, start_offset_s=args.start, hil=True, offloading=False,
+        relations=False, placement=False, viz=False)))
     say(f"mtwin eval tracking: scenario {scenario.name!r}, {duration:g} s, {len(world.rsus)} RSUs, "
         f"{len(world.cavs)} CAVs, {len(world.sites)} sites; run folder {out}")
     eval_range = 60.0 if args.eval_range is None else args.eval_range

@@ -1,7 +1,14 @@
-"""The launch file running a whole stack on one machine for a scenario (replay, every RSU, CAV, site, cloud).
+"""The launch file running a whole stack on one machine for a scenario's layout.
 
-It only includes the role launch files of launch/ with arguments, so it is an ordinary launch file for
-``ros2 launch`` and ``mtwin launch``; ``mtwin demo`` and ``mtwin eval tracking`` write one per run.
+Replay, one perception per RSU and CAV, a local twin (with its offloading node) per site, the cloud (global
+twin, relation learner, placement), optionally the rviz markers and the MCAP recorder. It only includes
+the role launch files of launch/ with arguments, and declares the run's settings as launch arguments, so
+it is an ordinary launch file for ``ros2 launch`` and ``mtwin launch``:
+
+    mtwin launch launch/demo.launch.xml duration_s:=60 hil:=true
+
+``launch/demo.launch.xml`` is this file for the default scenario (``scripts/generate_demo_launch.py``
+writes it; a test checks it is current); ``mtwin eval tracking`` writes one per run.
 """
 
 from __future__ import annotations
@@ -14,11 +21,18 @@ ROLE = "$(find-pkg-share mobility_twin)/launch"
 
 @dataclass(frozen=True)
 class StackOptions:
+    """Defaults of the launch arguments, and what the file contains."""
+
     scenario: str = "default"
     rate: float = 1.0
     duration_s: float = 0.0
     start_offset_s: float = 0.0
-    hil: bool = False
+    hil: bool = True
+    offloading: bool = True
+    relations: bool = True
+    placement: bool = True
+    viz: bool = True
+    record: str = ""  # MCAP path ('' records nothing)
     extra: str = ""  # further XML inserted before </launch> (other nodes of a run)
 
 
@@ -27,26 +41,55 @@ def _include(role: str, **args) -> str:
     return f'  <include file="{ROLE}/{role}.launch.xml">{inner}\n  </include>'
 
 
+def _arg(name: str, default, description: str) -> str:
+    value = str(default).lower() if isinstance(default, bool) else str(default)
+    return f"  <arg name={quoteattr(name)} default={quoteattr(value)} description={quoteattr(description)}/>"
+
+
 def stack_launch_xml(layout: dict, options: StackOptions = StackOptions()) -> str:
-    """XML of a launch file for the world ``layout`` (World.describe())."""
-    sim_time = "false" if options.hil else "true"
-    parts = ['<?xml version="1.0"?>',
-             f"<!-- The whole mobility_twin stack for scenario {layout.get('scenario', '?')!r}, on one machine. -->",
-             "<launch>",
-             _include("replay", scenario=options.scenario, rate=options.rate, duration_s=options.duration_s,
-                      start_offset_s=options.start_offset_s, hil=str(options.hil).lower())]
+    """XML of a launch file for the world ``layout`` (sim.world.World.describe())."""
+    o = options
+    parts = [
+        '<?xml version="1.0"?>',
+        f"<!-- The whole mobility_twin stack on one machine, for the layout of scenario {layout.get('scenario', '?')!r}:",
+        "     replay, perception per RSU and CAV, a local twin with offloading per site, the cloud (global twin,",
+        "     relation learner, placement), the rviz markers and the recorder. Generated from the scenario by",
+        "     mobility_twin.deploy.stack (scripts/generate_demo_launch.py for launch/demo.launch.xml). -->",
+        "<launch>",
+        _arg("scenario", o.scenario, "scenario file or shipped name (its layout must match this file)"),
+        _arg("rate", o.rate, "replay real-time factor (ignored with hil)"),
+        _arg("duration_s", o.duration_s, "sim seconds to run (0: the whole scenario)"),
+        _arg("start_offset_s", o.start_offset_s, "start this far into the scenario (s)"),
+        _arg("hil", o.hil, "hardware-in-the-loop: wall-clock pacing and stamps (true), or /clock sim time (false)"),
+        _arg("offloading", o.offloading, "run an offloading node per site"),
+        _arg("relations", o.relations, "run the relation learner"),
+        _arg("placement", o.placement, "run the twin placement"),
+        _arg("viz", o.viz, "publish rviz markers on /twin/markers"),
+        _arg("record", o.record, "MCAP file to record the twin's topics to (empty: no recording)"),
+        '  <let name="use_sim_time" value="$(eval \'$(var hil)\' == \'false\')"/>',
+        _include("replay", scenario="$(var scenario)", rate="$(var rate)", duration_s="$(var duration_s)",
+                 start_offset_s="$(var start_offset_s)", hil="$(var hil)"),
+    ]
     for rsu in layout["rsus"]:
         extrinsic = f"{rsu['x']:.3f},{rsu['y']:.3f},{rsu['z']:.3f},0.0"
-        parts.append(_include("rsu", rsu_id=rsu["id"], extrinsic=extrinsic, use_sim_time=sim_time))
+        parts.append(_include("rsu", rsu_id=rsu["id"], extrinsic=extrinsic, use_sim_time="$(var use_sim_time)"))
     for cav in layout["cavs"]:
         parts.append(_include("vehicle", cav_id=cav["id"], lidar_height_m=f"{cav['lidar_height']:.3f}",
-                              use_sim_time=sim_time))
+                              use_sim_time="$(var use_sim_time)"))
     cavs = ",".join(c["id"] for c in layout["cavs"])
     for site in layout["sites"]:
         rsus = ",".join(r["id"] for r in layout["rsus"] if r["site"] == site["id"])
-        parts.append(_include("edge", site_id=site["id"], rsus=rsus, cavs=cavs, use_sim_time=sim_time))
-    parts.append(_include("cloud", sites=",".join(s["id"] for s in layout["sites"]), use_sim_time=sim_time))
-    if options.extra:
-        parts.append(options.extra)
+        parts.append(_include("edge", site_id=site["id"], rsus=rsus, cavs=cavs, use_sim_time="$(var use_sim_time)",
+                              offloading="$(var offloading)"))
+    parts.append(_include("cloud", sites=",".join(s["id"] for s in layout["sites"]),
+                          use_sim_time="$(var use_sim_time)", relations="$(var relations)",
+                          placement="$(var placement)"))
+    parts.append('  <group if="$(var viz)">\n' + _include("viz", use_sim_time="$(var use_sim_time)").replace(
+        "\n", "\n  ").replace("  <include", "    <include", 1) + "\n  </group>")
+    parts.append('  <group unless="$(eval \'$(var record)\' == \'\')">\n'
+                 + _include("record", output="$(var record)", use_sim_time="$(var use_sim_time)").replace(
+                     "\n", "\n  ").replace("  <include", "    <include", 1) + "\n  </group>")
+    if o.extra:
+        parts.append(o.extra)
     parts.append("</launch>\n")
     return "\n".join(parts)

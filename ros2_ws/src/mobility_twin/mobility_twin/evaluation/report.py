@@ -24,6 +24,8 @@ def tracking_table(results: dict) -> str:
     lat = results.get("latency_ms", {})
     lrows = [[stage, f"{v['p50']:.1f}", f"{v['p99']:.1f}", f"{v['max']:.1f}", str(v["n"])]
              for stage, v in lat.items() if isinstance(v, dict) and v.get("n")]
+    lrows += [[f"end_to_end ({kind})", f"{v['p50']:.1f}", f"{v['p99']:.1f}", f"{v['max']:.1f}", str(v["n"])]
+              for kind, v in lat.get("end_to_end_by_source", {}).items() if v.get("n")]
     if lrows:
         out += ["", f"latency, ms (end to end from the {lat.get('end_to_end_from', '?')})",
                 _table(lrows, ["stage (time since previous)", "p50", "p99", "max", "frames"])]

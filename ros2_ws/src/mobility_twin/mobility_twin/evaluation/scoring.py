@@ -107,12 +107,20 @@ def _stats(values) -> dict:
             "max": float(v.max())}
 
 
+def source_kind(source_id: str) -> str:
+    """'rsu_lidar', 'cav_lidar' or 'v2x' from a source id."""
+    if source_id.endswith("/v2x"):
+        return "v2x"
+    return "cav_lidar" if source_id.startswith("cav") else "rsu_lidar"
+
+
 def latency(record: RunRecord) -> dict:
     """Per stage (time since the previous stage) and end to end, in ms, over every frame that reached the
     global twin. With HIL stamps the end-to-end latency starts at the sensor stamp; else at reception."""
     per_stage: dict[str, list[float]] = {}
     total: list[float] = []
-    for _source, sensor_stamp, stages in record.provenance:
+    by_kind: dict[str, list[float]] = {}
+    for source, sensor_stamp, stages in record.provenance:
         times = dict(stages)
         if "global_twin" not in times:
             continue
@@ -120,7 +128,9 @@ def latency(record: RunRecord) -> dict:
         for (_, t0), (name, t1) in itertools.pairwise(chain):
             per_stage.setdefault(name, []).append(1000.0 * (t1 - t0))
         total.append(1000.0 * (chain[-1][1] - chain[0][1]))
+        by_kind.setdefault(source_kind(source), []).append(total[-1])
     out = {stage: _stats(v) for stage, v in per_stage.items()}
     out["end_to_end"] = _stats(total)
+    out["end_to_end_by_source"] = {kind: _stats(v) for kind, v in sorted(by_kind.items())}
     out["end_to_end_from"] = "sensor stamp (HIL wall clock)" if record.hil else "perception input"
     return out

@@ -167,6 +167,9 @@ def _matching_paren(text: str, open_index: int, ctx: Context, line: int) -> int:
 
 
 def _apply(expression: str, ctx: Context, line: int) -> str:
+    head, _, rest = expression.strip().partition(" ")
+    if head == "eval":  # a Python expression: its quotes belong to it
+        return _eval(ctx, line, [rest.strip()])
     try:
         parts = shlex.split(expression)
     except ValueError as err:

@@ -13,6 +13,7 @@ import json
 import time
 from dataclasses import dataclass
 
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from std_msgs.msg import Header, String
 
@@ -33,6 +34,8 @@ class GlobalTwinNodeConfig:
     layout_from_sim: bool = field(True, "take missing site ids from the latched /sim/world")
     publish_period_s: float = field(0.1, "publish at least this often (s)")
     event_publish: bool = field(True, "also publish right after each local twin update (lowest latency)")
+    min_publish_interval_s: float = field(0.01, "event publications are at least this far apart (s); updates in "
+                                                "between are published together")
     state_period_s: float = field(0.5, "period of the state and edge-server outputs (s)")
     stale_after_s: float = field(1.0, "a local twin silent this long is stale (s)")
     track_ttl_s: float = field(1.5, "a track no site reports any more is dropped after this long (s)")
@@ -61,7 +64,11 @@ class GlobalTwinNode(Node):
             if not cfg.layout_from_sim:
                 raise ValueError("parameter sites is required when layout_from_sim is false")
             self.create_subscription(String, topics.SIM_WORLD, self.on_world, LATCHED)
+        self._dirty = False
         self.create_timer(cfg.publish_period_s, self.on_heartbeat)
+        # publications owed to coalesced inputs go out on a steady (wall) clock, whatever the ROS clock
+        self.create_timer(max(cfg.min_publish_interval_s / 2, 0.002), self._flush,
+                          clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.create_timer(cfg.state_period_s, self.publish_state)
 
     def on_world(self, msg: String) -> None:
@@ -100,6 +107,12 @@ class GlobalTwinNode(Node):
         self.pending += [Provenance(p.source_id, p.sensor_stamp_ns, (*p.stages, ("global_received", received)))
                          for p in table.provenance]
         if self.config.event_publish:
+            self._dirty = True
+            self._flush()
+
+    def _flush(self) -> None:
+        """Publish pending input, unless the last publication is less than min_publish_interval_s old."""
+        if self._dirty and time.time() - self.last_publish_wall >= self.config.min_publish_interval_s:
             self.publish_objects()
 
     def on_heartbeat(self) -> None:
@@ -121,6 +134,7 @@ class GlobalTwinNode(Node):
                                 provenance=provenance)
         self.objects_pub.publish(encode_tracks(table))
         self.last_publish_wall = wall
+        self._dirty = False
 
     def publish_state(self) -> None:
         now = self._now()

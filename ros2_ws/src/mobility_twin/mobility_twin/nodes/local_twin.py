@@ -1,7 +1,8 @@
 """local_twin (one per edge site): fuses its RSUs' and CAVs' detections into the site's twin.
 
 Subscribes ``/rsu/<id>/detections`` of its RSUs, ``/cav/<id>/detections`` of the CAVs (accepted while
-inside the site), and the edge servers' own reports (``server_report_topic``). Publishes
+inside the site), ``/edge/<server>/v2x`` (connected vehicles' own reports relayed by the site's servers)
+and the edge servers' own reports (``server_report_topic``). Publishes
 ``/twin/local/<site>/objects`` (TrackedObjectArray: right after each fused frame, and at least every
 ``publish_period_s``; tracks predicted to the publication time, so the twin shows the present, not the
 sensor's past), ``/twin/local/<site>/state`` (TwinStateArray: entity twins with their age of
@@ -18,6 +19,7 @@ import time
 from dataclasses import dataclass
 
 from geometry_msgs.msg import Point
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from std_msgs.msg import Header, String
 
@@ -52,6 +54,8 @@ class LocalTwinNodeConfig:
     server_report_topic: str = field(topics.SIM_EDGE_SERVERS, "EdgeServerStateArray with the servers' own reports")
     publish_period_s: float = field(0.1, "publish tracks at least this often (s)")
     event_publish: bool = field(True, "also publish right after each fused frame (lowest latency)")
+    min_publish_interval_s: float = field(0.01, "event publications are at least this far apart (s); inputs in "
+                                                "between are published together")
     state_period_s: float = field(0.5, "period of the state and edge-server twins (s)")
     stale_after_s: float = field(1.0, "an entity twin older than this is stale (s)")
     gate_chi2: float = field(13.8, "tracker: Mahalanobis gate (chi-square, 2 dof)")
@@ -82,7 +86,11 @@ class LocalTwinNode(Node):
             self.get_logger().info("waiting for the site layout on /sim/world")
         else:
             raise ValueError("parameters rsus, area and server_ids are required when layout_from_sim is false")
+        self._dirty = False
         self.create_timer(cfg.publish_period_s, self.on_heartbeat)
+        # publications owed to coalesced inputs go out on a steady (wall) clock, whatever the ROS clock
+        self.create_timer(max(cfg.min_publish_interval_s / 2, 0.002), self._flush,
+                          clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.create_timer(cfg.state_period_s, self.publish_state)
 
     # ---------------------------------------------------------------------------------- layout
@@ -125,6 +133,9 @@ class LocalTwinNode(Node):
         for cav in cavs:
             self.create_subscription(DetectedObjectArray, topics.cav_detections(cav), self.on_detections, TWIN_STATE,
                                      raw=True)
+        for server in servers:
+            self.create_subscription(DetectedObjectArray, topics.edge_v2x(server.server_id), self.on_detections,
+                                     TWIN_STATE, raw=True)
         self.get_logger().info(f"site {cfg.site_id}: RSUs {rsus}, CAVs {cavs}, servers {[s.server_id for s in servers]}")
 
     # ---------------------------------------------------------------------------------- input
@@ -138,7 +149,8 @@ class LocalTwinNode(Node):
             return
         frame = frame.with_stage("local_received", received)
         if self.twin.ingest(frame) and self.config.event_publish:
-            self.publish_objects()
+            self._dirty = True
+            self._flush()
 
     def on_server_reports(self, msg: EdgeServerStateArray) -> None:
         if self.twin is None:
@@ -151,6 +163,11 @@ class LocalTwinNode(Node):
     # ---------------------------------------------------------------------------------- output
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
+
+    def _flush(self) -> None:
+        """Publish pending input, unless the last publication is less than min_publish_interval_s old."""
+        if self._dirty and time.time() - self.last_publish_wall >= self.config.min_publish_interval_s:
+            self.publish_objects()
 
     def on_heartbeat(self) -> None:
         if self.twin is not None and time.time() - self.last_publish_wall >= 0.5 * self.config.publish_period_s:
@@ -168,6 +185,7 @@ class LocalTwinNode(Node):
                                 provenance=provenance)
         self.objects_pub.publish(encode_tracks(table))
         self.last_publish_wall = wall
+        self._dirty = False
 
     def publish_state(self) -> None:
         if self.twin is None:

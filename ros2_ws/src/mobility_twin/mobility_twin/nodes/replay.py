@@ -2,7 +2,8 @@
 
 Publishes /clock (other nodes run with use_sim_time), ground truth on /sim/ground_truth (evaluation
 only), the true edge-server state on /sim/edge_servers, the layout on /sim/world (latched JSON), and per
-sensor /rsu/<id>/points, /cav/<id>/points, /cav/<id>/odom, at the scenario's rates.
+sensor /rsu/<id>/points, /cav/<id>/points, /cav/<id>/odom, at the scenario's rates; with V2X on,
+/edge/<server>/v2x carries the connected vehicles' own reports relayed by each edge server.
 
 Pacing: ``rate`` is the real-time factor (0: as fast as possible). At run time, set the parameter
 ``paused`` (true/false) to pause and resume, ``seek_to_s`` (>= 0) to jump to that offset from the
@@ -33,12 +34,25 @@ from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header, String
 
 from mobility_twin.ros import topics
-from mobility_twin.ros.cdr import TrackTable, encode_cloud, encode_tracks, seconds_to_ns
+from mobility_twin.ros.cdr import (
+    DetectionTable,
+    Provenance,
+    TrackTable,
+    encode_cloud,
+    encode_detections,
+    encode_tracks,
+    seconds_to_ns,
+)
 from mobility_twin.ros.convert import to_time, yaw_quaternion
 from mobility_twin.ros.entry import run_node
 from mobility_twin.ros.params import declare_config, field
 from mobility_twin.ros.qos import CLOCK, LATCHED, SENSOR_STREAM, TWIN_STATE
-from mobility_twin_msgs.msg import EdgeServerState, EdgeServerStateArray, TrackedObjectArray
+from mobility_twin_msgs.msg import (
+    DetectedObjectArray,
+    EdgeServerState,
+    EdgeServerStateArray,
+    TrackedObjectArray,
+)
 
 
 @dataclass(frozen=True)
@@ -99,6 +113,10 @@ class ReplayNode(Node):
                                                                 SENSOR_STREAM)
         self.odom_pubs = {c.cav_id: self.create_publisher(Odometry, topics.cav_odometry(c.cav_id), SENSOR_STREAM)
                           for c in self.world.cavs}
+        self.v2x_pubs = {}
+        if scenario.v2x.penetration > 0:
+            self.v2x_pubs = {e.server_id: self.create_publisher(DetectedObjectArray, topics.edge_v2x(e.server_id),
+                                                                TWIN_STATE) for e in self.world.edge_servers}
         self.world_pub.publish(String(data=json.dumps(self.world.describe())))
         self._stopping = False
         self.stats = {"ticks": 0, "frames": 0, "points": 0, "deadline_misses": 0, "max_lateness_s": 0.0,
@@ -196,6 +214,8 @@ class ReplayNode(Node):
             self.gt_pub.publish(self._ground_truth(tick.ground_truth, stamp))
         if tick.servers is not None:
             self.server_pub.publish(self._servers(tick.servers, stamp))
+        for report in tick.v2x:
+            self.v2x_pubs[report.server_id].publish(self._v2x(report, stamp))
         self.stats["ticks"] += 1
 
     def _progress(self, wall: float, sim: float) -> None:
@@ -262,6 +282,27 @@ class ReplayNode(Node):
         ids = [str(int(i)) for i in s.ids]
         sites = ["" if inside else "outside" for inside in gt.in_area]
         return encode_tracks(TrackTable(ns, "map", "ground_truth", rec, [[] for _ in range(n)], sites, ids))
+
+    def _v2x(self, report, stamp: float) -> bytes:
+        """Self-reports of the connected vehicles a server relays (DetectedObjectArray, SOURCE_V2X)."""
+        n = len(report.ids)
+        rec = DetectionTable.allocate(n)
+        rec["px"], rec["py"] = report.x, report.y
+        rec["qz"], rec["qw"] = np.sin(report.heading / 2), np.cos(report.heading / 2)
+        rec["pose_cov"][:, 0] = rec["pose_cov"][:, 7] = report.position_sigma**2
+        rec["vx"], rec["vy"] = report.vx, report.vy
+        rec["twist_cov"][:, 0] = rec["twist_cov"][:, 7] = 0.09
+        rec["has_twist"] = 1
+        dims = np.array([self.world.dimensions(int(i)) for i in report.ids]).reshape(n, 3)
+        rec["length"], rec["width"], rec["height"] = dims[:, 0], dims[:, 1], dims[:, 2]
+        rec["confidence"] = 0.99
+        rec["object_class"] = [self.world.class_id(int(i)) for i in report.ids]
+        server = next(e for e in self.world.edge_servers if e.server_id == report.server_id)
+        ns = seconds_to_ns(stamp)
+        table = DetectionTable(ns, "map", f"{report.server_id}/v2x", DetectedObjectArray.SOURCE_V2X,
+                               (server.x, server.y, 0.0, 0.0), 0.0, rec, [str(int(i)) for i in report.ids],
+                               Provenance(f"{report.server_id}/v2x", ns, ()))
+        return encode_detections(table)
 
     def _servers(self, servers: list[dict], stamp: float) -> EdgeServerStateArray:
         msg = EdgeServerStateArray(header=Header(stamp=to_time(stamp), frame_id="map"))

@@ -8,6 +8,7 @@ import numpy as np
 
 SOURCE_RSU = 0
 SOURCE_CAV = 1
+SOURCE_V2X = 2  # vehicles' own reports (cooperative awareness messages) relayed by an edge site
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,10 @@ def cav_detections(cav_id: str) -> str:
     return f"/cav/{cav_id}/detections"  # DetectedObjectArray in map (includes the self-report)
 
 
+def edge_v2x(server_id: str) -> str:
+    return f"/edge/{server_id}/v2x"  # DetectedObjectArray of self-reports relayed by the server's base station
+
+
 def local_objects(site_id: str) -> str:
     return f"/twin/local/{site_id}/objects"  # TrackedObjectArray
 
@@ -48,6 +52,11 @@ GLOBAL_OBJECTS = "/twin/global/objects"  # TrackedObjectArray
 GLOBAL_STATE = "/twin/global/state"  # TwinStateArray
 GLOBAL_EDGE_SERVERS = "/twin/global/edge_servers"  # EdgeServerStateArray
 RELATIONS = "/twin/relations"  # RelationGraph
-OFFLOAD_DECISIONS = "/offloading/decisions"  # OffloadDecisionArray
+OFFLOAD_DECISIONS = "/offloading/decisions"  # OffloadDecisionArray (one offloading node for the global twin)
+
+
+def offload_decisions(site_id: str) -> str:
+    return f"/offloading/{site_id}/decisions"  # OffloadDecisionArray of a site's offloading node (edge role)
+
 MIGRATIONS = "/placement/migrations"  # MigrationEvent
 VIZ_MARKERS = "/twin/markers"  # visualization_msgs/MarkerArray

@@ -1,7 +1,8 @@
 """The local twin of one edge site: fused tracks of its area, and the twins of its RSUs, CAVs and servers.
 
 It ingests detection frames from the site's sources (RSUs by id, CAVs while they are inside the site's
-area), fuses them with the multi-source tracker, and keeps an *entity twin* for every source and edge
+area, and the connected vehicles' own reports relayed by the site's edge servers), fuses them with the
+multi-source tracker, and keeps an *entity twin* for every source and edge
 server with its age of information (AoI: how long ago the freshest data from it was sensed, the
 desynchronisation measure of the bi-directional twin paper). Edge-server twins estimate the load from
 the tracked vehicles (vehicles served = tracks whose nearest server in coverage is that server) and keep
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from shapely.geometry import Point, Polygon
 
-from mobility_twin.perception.detections import SOURCE_CAV, SOURCE_RSU, Detections
+from mobility_twin.perception.detections import SOURCE_CAV, SOURCE_RSU, SOURCE_V2X, Detections
 from mobility_twin.tracking import MultiSourceTracker, TrackerConfig, TrackSet
 
 KIND_CAV, KIND_RSU, KIND_EDGE_SERVER = 1, 2, 3  # TwinEntity.KIND_*
@@ -121,7 +122,10 @@ class LocalTwin:
         if frame.source_type == SOURCE_RSU and cfg.rsus and frame.source_id not in cfg.rsus:
             self.stats.rejected["unknown_source"] += 1
             return False
-        if frame.source_type not in (SOURCE_RSU, SOURCE_CAV):
+        if frame.source_type == SOURCE_V2X and frame.source_id.removesuffix("/v2x") not in self.servers:
+            self.stats.rejected["v2x_from_foreign_server"] += 1
+            return False
+        if frame.source_type not in (SOURCE_RSU, SOURCE_CAV, SOURCE_V2X):
             self.stats.rejected["unknown_source_type"] += 1
             return False
         if frame.source_type == SOURCE_CAV and self._cav_area is not None:
@@ -130,8 +134,8 @@ class LocalTwin:
                 return False
         twin = self.entities.get(frame.source_id)
         if twin is None:
-            twin = self.entities[frame.source_id] = EntityTwin(
-                frame.source_id, KIND_RSU if frame.source_type == SOURCE_RSU else KIND_CAV)
+            kind = {SOURCE_RSU: KIND_RSU, SOURCE_CAV: KIND_CAV, SOURCE_V2X: KIND_EDGE_SERVER}[frame.source_type]
+            twin = self.entities[frame.source_id] = EntityTwin(frame.source_id, kind)
         before = (self.tracker.stats.dropped_stale, self.tracker.stats.dropped_duplicate)
         self.tracker.update(frame)
         if (self.tracker.stats.dropped_stale, self.tracker.stats.dropped_duplicate) != before:
