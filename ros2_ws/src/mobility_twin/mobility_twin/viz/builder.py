@@ -73,8 +73,11 @@ class BuilderConfig:
 class SceneBuilder:
     """Accumulates twin messages into a :class:`TwinScene` (call :meth:`scene` for the current picture).
 
-    Times are the messages' stamps (twin time: sim time under replay), in seconds. Methods take the
-    message content, not ROS messages; see :mod:`mobility_twin.viz.live` for the ROS side.
+    Times are in seconds. ``stamp`` is the message's own stamp (twin time: sim time under replay), used for
+    the trails; ``received`` is when the message arrived (wall clock live, the log time in a recording),
+    used to age links and migrations, because the nodes of a stack need not share a clock (a node without
+    use_sim_time stamps wall time while the twin runs on sim time). Without ``received`` the stamp serves
+    for both. Methods take the message content, not ROS messages; see :mod:`mobility_twin.viz.live`.
     """
 
     def __init__(self, config: BuilderConfig = BuilderConfig()) -> None:
@@ -92,15 +95,18 @@ class SceneBuilder:
         self.now = 0.0
 
     # ---------------------------------------------------------------------------------- input
-    def on_world(self, world: str | dict) -> None:
+    def on_world(self, world: str | dict, received: float | None = None) -> None:
         """The layout (``World.describe()``, or its JSON as published on /sim/world)."""
         self.layout = json.loads(world) if isinstance(world, str) else dict(world)
         self.messages += 1
+        if received is not None:
+            self.now = max(self.now, received)
 
-    def on_tracks(self, stamp: float, ids, xy, v, yaw, dims, age=None, sources=None, vehicle_ids=None) -> None:
+    def on_tracks(self, stamp: float, ids, xy, v, yaw, dims, age=None, sources=None, vehicle_ids=None,
+                  received: float | None = None) -> None:
         """The twin's tracks at ``stamp`` (replaces the previous set; extends the trails)."""
         view = track_view(stamp, ids, xy, v, yaw, dims, age, sources)
-        self._tick(view.stamp)
+        self._tick(view.stamp, received)
         self.tracks = view
         horizon = view.stamp - self.config.trail_s
         alive = set(view.ids.tolist())
@@ -117,45 +123,48 @@ class SceneBuilder:
         if vehicle_ids is not None:
             self.vehicle_tracks = {vid: int(t) for vid, t in zip(vehicle_ids, view.ids.tolist(), strict=True) if vid}
 
-    def on_ground_truth(self, stamp: float, ids, xy, v, yaw, dims) -> None:
+    def on_ground_truth(self, stamp: float, ids, xy, v, yaw, dims, received: float | None = None) -> None:
         self.ground_truth = track_view(stamp, ids, xy, v, yaw, dims)
-        self._tick(float(stamp))
+        self._tick(float(stamp), received)
 
-    def on_servers(self, stamp: float, servers: list[ServerView]) -> None:
+    def on_servers(self, stamp: float, servers: list[ServerView], received: float | None = None) -> None:
         """The twins of the edge servers (replaces those with the same id)."""
-        self._tick(float(stamp))
+        self._tick(float(stamp), received)
         for s in servers:
             self.servers[s.server_id] = s
 
-    def on_decisions(self, stamp: float, decisions: list[tuple[str, int, str]]) -> None:
+    def on_decisions(self, stamp: float, decisions: list[tuple[str, int, str]], received: float | None = None) -> None:
         """One offloading slot: (vehicle id, track id or 0, serving server id) per vehicle."""
-        stamp = float(stamp)
-        self._tick(stamp)
+        at = self._tick(float(stamp), received)
         for vehicle, track, server in decisions:
-            self.links[vehicle] = (int(track), server, stamp)
+            self.links[vehicle] = (int(track), server, at)
 
-    def on_migration(self, stamp: float, twin_id: str, from_host: str, to_host: str) -> None:
+    def on_migration(self, stamp: float, twin_id: str, from_host: str, to_host: str,
+                     received: float | None = None) -> None:
         """A twin moved from one host to another ("" from: first placement, not drawn as a move)."""
-        self._tick(float(stamp))
+        at = self._tick(float(stamp), received)
         if from_host and to_host and from_host != to_host:
-            self.migrations.append((float(stamp), twin_id, from_host, to_host))
+            self.migrations.append((at, twin_id, from_host, to_host))
 
-    def on_state(self, stamp: float, stale: dict[str, bool]) -> None:
+    def on_state(self, stamp: float, stale: dict[str, bool], received: float | None = None) -> None:
         """Entity twins' staleness (entity id -> stale) from a TwinStateArray."""
-        self._tick(float(stamp))
+        self._tick(float(stamp), received)
         for entity, is_stale in stale.items():
             if is_stale:
                 self.stale.add(entity)
             else:
                 self.stale.discard(entity)
 
-    def _tick(self, stamp: float) -> None:
+    def _tick(self, stamp: float, received: float | None) -> float:
+        """Count the message and advance the clock that ages links and migrations; returns its time on it."""
         self.messages += 1
-        self.now = max(self.now, stamp)
+        at = stamp if received is None else float(received)
+        self.now = max(self.now, at)
+        return at
 
     # ---------------------------------------------------------------------------------- output
     def scene(self, now: float | None = None, title: str = "") -> TwinScene:
-        """The picture at twin time ``now`` (default: the newest stamp seen)."""
+        """The picture at ``now`` (default: the newest time seen; see the class doc for which clock)."""
         now = self.now if now is None else now
         cfg = self.config
         while self.migrations and now - self.migrations[0][0] > cfg.migration_memory_s:

@@ -6,6 +6,7 @@ graph; :class:`LiveScene` creates the subscriptions on a node the caller owns an
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -93,7 +94,7 @@ class LiveScene:
 
     def _on_world(self, msg) -> None:
         try:
-            self.builder.on_world(msg.data)
+            self.builder.on_world(msg.data, received=time.time())
         except ValueError as err:
             self._bad("/sim/world", err)
             return
@@ -101,7 +102,7 @@ class LiveScene:
 
     def _on_tracks(self, data: bytes) -> None:
         try:
-            self.builder.on_tracks(**track_args(decode_tracks(data)))
+            self.builder.on_tracks(**track_args(decode_tracks(data)), received=time.time())
         except (CdrError, ValueError) as err:
             self._bad("TrackedObjectArray", err)
             return
@@ -113,16 +114,18 @@ class LiveScene:
         except (CdrError, ValueError) as err:
             self._bad("ground truth", err)
             return
-        self.builder.on_ground_truth(args["stamp"], args["ids"], args["xy"], args["v"], args["yaw"], args["dims"])
+        self.builder.on_ground_truth(args["stamp"], args["ids"], args["xy"], args["v"], args["yaw"], args["dims"],
+                                     received=time.time())
 
     def _on_servers(self, msg) -> None:
-        self.builder.on_servers(from_time(msg.header.stamp), server_views(msg))
+        self.builder.on_servers(from_time(msg.header.stamp), server_views(msg), received=time.time())
 
     def _on_state(self, msg) -> None:
-        self.builder.on_state(from_time(msg.header.stamp), stale_args(msg))
+        self.builder.on_state(from_time(msg.header.stamp), stale_args(msg), received=time.time())
 
     def _on_decisions(self, msg) -> None:
-        self.builder.on_decisions(from_time(msg.header.stamp), decision_args(msg))
+        self.builder.on_decisions(from_time(msg.header.stamp), decision_args(msg), received=time.time())
 
     def _on_migration(self, msg) -> None:
-        self.builder.on_migration(from_time(msg.header.stamp), msg.twin_id, msg.from_host, msg.to_host)
+        self.builder.on_migration(from_time(msg.header.stamp), msg.twin_id, msg.from_host, msg.to_host,
+                                  received=time.time())
