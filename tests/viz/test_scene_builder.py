@@ -82,3 +82,17 @@ def test_mismatched_track_arrays_are_refused():
     args["sources"] = args["sources"][:2]
     with pytest.raises(ValueError, match="6 ids but 2 source lists"):
         SceneBuilder().on_tracks(**args)
+
+
+def test_links_and_migrations_age_on_the_arrival_clock_when_the_nodes_clocks_disagree():
+    b = SceneBuilder()
+    b.on_tracks(**tracks_at(0), received=500.0)  # twin on sim time (stamps ~1000 s)
+    b.on_decisions(1.7e9, [("veh_1", 1, "edge_0")], received=500.2)  # offloading on wall time
+    b.on_migration(1.7e9, "group_1", "edge_0", "edge_1", received=500.2)
+    scene = b.scene()
+    assert scene.links == [(1, "edge_0")]
+    assert scene.migration_age_s == [0.0]
+    b.on_tracks(**tracks_at(1), received=503.2)
+    scene = b.scene()
+    assert scene.migration_age_s == [pytest.approx(3.0)]
+    assert scene.links == [(1, "edge_0")]
