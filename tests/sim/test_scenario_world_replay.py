@@ -111,3 +111,25 @@ def test_spool_replays_the_same_states_as_the_in_memory_fleet(tmp_path):
         order_a, order_b = np.argsort(a.ids), np.argsort(b.ids)
         assert np.array_equal(a.ids[order_a], b.ids[order_b])
         assert np.allclose(a.x[order_a], b.x[order_b]) and np.allclose(a.y[order_a], b.y[order_b])
+
+
+def test_v2x_reports_reach_the_serving_server_only_from_connected_vehicles():
+    world = build_world(scenario_from_dict({**SMALL, "v2x": {"penetration": 0.5, "position_noise_m": 1.0},
+                                            "edge_servers": {"positions": [[-150, 0], [150, 0]],
+                                                             "coverage_radius_m": 200.0}}))
+    replay = Replay(world, ReplayOptions(lidar=False))
+    reports = [r for tick in replay for r in tick.v2x]
+    assert reports and {r.server_id for r in reports} <= {"edge_0", "edge_1"}
+    cav_taxis = {c.taxi_id for c in world.cavs}
+    reported = {int(i) for r in reports for i in r.ids}
+    assert reported and not reported & cav_taxis  # CAVs report through their own perception
+    assert all(world.is_connected(i) for i in reported)
+    share = np.mean([world.is_connected(int(i)) for i in world.fleet.taxi_ids])
+    assert 0.4 < share < 0.6  # about half the vehicles are connected
+    r = reports[len(reports) // 2]
+    truth = world.state_at(r.stamp)
+    idx = [int(np.flatnonzero(truth.ids == i)[0]) for i in r.ids]
+    err = np.hypot(r.x - truth.x[idx], r.y - truth.y[idx])
+    assert 0.1 < np.median(err) < 3.0  # GNSS noise of 1 m
+    served = world.serving_server(truth.x[idx], truth.y[idx])
+    assert all(world.edge_servers[k].server_id == r.server_id for k in served)
