@@ -1,0 +1,53 @@
+"""Topic selection by names and regular expressions, and the playback schedule for a rate (ROS-free)."""
+
+import pytest
+
+from mobility_twin.recording import RecordingError, TopicSelection
+from mobility_twin.recording.playback import PlaybackClock, schedule
+
+
+def test_names_and_regular_expressions_match_whole_topic_names():
+    pick = TopicSelection(("/sim/world", "/twin/.*"), ("/twin/markers",))
+    assert pick("/sim/world") and pick("/twin/global/objects") and pick("/twin/local/site_0/state")
+    assert not pick("/sim/world_extra")  # whole name: a name is not a prefix
+    assert not pick("/twin/markers")  # excluded wins
+    assert not pick("/rsu/rsu_00/points")
+
+
+def test_an_empty_include_list_selects_everything_not_excluded():
+    pick = TopicSelection((), ("/rosout",))
+    assert pick("/anything/at/all") and not pick("/rosout")
+
+
+def test_default_selection_records_the_twin_and_leaves_clouds_and_markers_out():
+    pick = TopicSelection.default()
+    for topic in ("/sim/world", "/sim/ground_truth", "/twin/global/objects", "/twin/local/site_0/objects",
+                  "/twin/global/state", "/twin/relations", "/offloading/decisions", "/placement/migrations",
+                  "/rsu/rsu_03/detections", "/cav/cav_1/detections", "/cav/cav_1/odom", "/clock"):
+        assert pick(topic), topic
+    for topic in ("/rsu/rsu_03/points", "/cav/cav_1/points", "/twin/markers", "/rosout", "/parameter_events"):
+        assert not pick(topic), topic
+    assert TopicSelection.default(clouds=True)("/rsu/rsu_03/points")
+
+
+def test_a_bad_regular_expression_is_an_error_naming_it():
+    with pytest.raises(RecordingError, match=r"'/twin/\(' is not a regular expression"):
+        TopicSelection(("/twin/(",))
+
+
+def test_messages_are_due_at_their_log_time_offset_divided_by_the_rate():
+    t = [5_000_000_000, 5_500_000_000, 7_000_000_000]
+    assert schedule(t, 1.0) == [0.0, 0.5, 2.0]
+    assert schedule(t, 2.0) == [0.0, 0.25, 1.0]
+    assert schedule(t, 0.5) == [0.0, 1.0, 4.0]
+    assert schedule(t, 0.0) == [0.0, 0.0, 0.0]  # as fast as possible
+    assert schedule([], 1.0) == []
+
+
+def test_playback_position_follows_the_rate():
+    clock = PlaybackClock(first_ns=10_000_000_000, started=100.0, rate=2.0)
+    assert clock.position_ns(101.5) == 13_000_000_000
+    assert clock.due(12_000_000_000) == pytest.approx(101.0)
+    assert clock.due(9_000_000_000) == 100.0  # before the start: due at once
+    with pytest.raises(ValueError, match="negative"):
+        PlaybackClock(0, 0.0, -1.0)
