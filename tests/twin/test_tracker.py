@@ -99,6 +99,15 @@ def test_tracks_outside_a_sources_coverage_do_not_count_misses():
     assert len(tracker.confirmed_at(3.0)) == 1
 
 
+def test_tracks_age_out_when_every_source_falls_silent():
+    tracker = MultiSourceTracker(TrackerConfig(max_coast_s=1.5))
+    for k in range(10):
+        tracker.update(frame("rsu_00", k * 0.1, [(10.0 * k * 0.1, 0.0)]))
+    assert len(tracker.confirmed_at(0.9)) == 1
+    assert len(tracker.confirmed_at(2.3)) == 1  # coasting
+    assert len(tracker.confirmed_at(2.5)) == 0  # no frame since 0.9 s: gone, though no frame came to prune it
+
+
 @pytest.mark.parametrize("n", [200])
 def test_two_hundred_tracks_update_together(n):
     rng = np.random.default_rng(2)

@@ -367,8 +367,13 @@ class MultiSourceTracker:
 
     # ---------------------------------------------------------------------------------- output
     def confirmed_at(self, t: float) -> TrackSet:
-        """A copy of the confirmed tracks predicted to time ``t`` (not earlier than the last frame)."""
-        out = self.tracks.select(self.tracks.status == CONFIRMED)
+        """A copy of the confirmed tracks predicted to time ``t`` (not earlier than the last frame).
+
+        Tracks older than ``max_coast_s`` at ``t`` are left out: the next frame would delete them, and when
+        every source falls silent no frame comes to do it.
+        """
+        alive = (self.tracks.status == CONFIRMED) & (t - self.tracks.last_update <= self.config.max_coast_s)
+        out = self.tracks.select(alive)
         if len(out) and np.isfinite(self.time) and t > self.time:
             out.x, out.P = out.predicted(t - self.time, self.config.accel_noise)
         return out
