@@ -96,3 +96,18 @@ def test_links_and_migrations_age_on_the_arrival_clock_when_the_nodes_clocks_dis
     scene = b.scene()
     assert scene.migration_age_s == [pytest.approx(3.0)]
     assert scene.links == [(1, "edge_0")]
+
+
+def test_a_sites_decisions_are_drawn_on_the_vehicle_or_the_nearest_drawn_track():
+    b = SceneBuilder()
+    args = tracks_at(0)
+    args["vehicle_ids"] = ["", "", "", "", "", "veh_6"]
+    b.on_tracks(**args)  # the global twin's ids 1..6
+    local_xy = args["xy"][:4] + 0.8  # the site's twin sees the same vehicles under its own ids
+    local_xy[3] += 30.0  # ... and one the global twin does not have
+    b.on_local_tracks("site_0", 1000.0, [71, 72, 73, 74], local_xy)
+    b.on_decisions(1000.0, [("track_71", 71, "edge_0"), ("track_73", 73, "edge_1"), ("track_74", 74, "edge_1"),
+                            ("track_99", 99, "edge_1"), ("veh_6", 75, "edge_1")], site="site_0")
+    assert sorted(b.scene().links) == [(1, "edge_0"), (3, "edge_1"), (6, "edge_1")]
+    b.on_decisions(1001.0, [("track_72", 72, "edge_0")], site="site_0")  # the site's next slot replaces it
+    assert b.scene().links == [(2, "edge_0")]

@@ -17,13 +17,13 @@ from tests.viz.scenes import LAYOUT, tracks_at
 pytestmark = pytest.mark.ros
 
 
-def _tracks_bytes(k: int, ids) -> bytes:
+def _tracks_bytes(k: int, ids, id_offset: int = 0) -> bytes:
     from mobility_twin.ros.cdr import TrackTable, encode_tracks, seconds_to_ns
 
     t = tracks_at(k, ids)
     n = len(t["ids"])
     rec = TrackTable.allocate(n)
-    rec["track_id"] = t["ids"]
+    rec["track_id"] = t["ids"] + id_offset
     rec["object_class"] = 1
     rec["state"] = 1
     rec["px"], rec["py"] = t["xy"][:, 0], t["xy"][:, 1]
@@ -37,6 +37,10 @@ def _tracks_bytes(k: int, ids) -> bytes:
 
 def _ids(msg, ns: str, action: int = 0) -> set[int]:
     return {m.id for m in msg.markers if m.ns == ns and m.action == action}
+
+
+def _link_count(msg) -> int:
+    return sum(len(m.points) // 2 for m in msg.markers if m.ns == "links" and m.action == 0)
 
 
 def test_twin_viz_draws_the_tracks_it_is_sent_and_deletes_those_that_vanish(tmp_path):
@@ -61,6 +65,9 @@ def test_twin_viz_draws_the_tracks_it_is_sent_and_deletes_those_that_vanish(tmp_
             tracks = c.node.create_publisher(TrackedObjectArray, topics.GLOBAL_OBJECTS, TWIN_STATE)
             servers = c.node.create_publisher(EdgeServerStateArray, topics.GLOBAL_EDGE_SERVERS, TWIN_STATE)
             decisions = c.node.create_publisher(OffloadDecisionArray, topics.OFFLOAD_DECISIONS, EVENTS)
+            # a site's offloading node decides on its local twin, whose track ids are its own
+            local = c.node.create_publisher(TrackedObjectArray, topics.local_objects("site_1"), TWIN_STATE)
+            site_decisions = c.node.create_publisher(OffloadDecisionArray, topics.offload_decisions("site_1"), EVENTS)
             world.publish(String(data=json.dumps(LAYOUT)))
             markers = c.messages[topics.VIZ_MARKERS]
 
@@ -72,7 +79,11 @@ def test_twin_viz_draws_the_tracks_it_is_sent_and_deletes_those_that_vanish(tmp_
                 srv.servers[0].position.x, srv.servers[0].position.y = 100.0, 250.0
                 servers.publish(srv)
                 decisions.publish(OffloadDecisionArray(decisions=[
-                    OffloadDecision(vehicle_id=f"veh_{i}", track_id=int(i), server_id="edge_0") for i in ids]))
+                    OffloadDecision(vehicle_id=f"veh_{i}", track_id=int(i), server_id="edge_0") for i in ids if i < 5]))
+                local.publish(_tracks_bytes(k, ids, id_offset=100))
+                site_decisions.publish(OffloadDecisionArray(decisions=[
+                    OffloadDecision(vehicle_id=f"track_{100 + i}", track_id=100 + int(i), server_id="edge_1")
+                    for i in ids if i >= 5]))
 
             def seen(condition) -> bool:
                 for k in range(300):
@@ -83,7 +94,7 @@ def test_twin_viz_draws_the_tracks_it_is_sent_and_deletes_those_that_vanish(tmp_
                 return False
 
             ids = (1, 2, 3, 4, 5, 6)
-            drawn = seen(lambda m: _ids(m, "tracks") == set(ids) and _ids(m, "links"))
+            drawn = seen(lambda m: _ids(m, "tracks") == set(ids) and _link_count(m) == 6)
             ids = (1, 2)
             deleted = seen(lambda m: {3, 4, 5, 6} <= _ids(m, "tracks", Marker.DELETE))
             alive = proc.poll() is None

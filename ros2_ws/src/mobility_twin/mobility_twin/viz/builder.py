@@ -67,7 +67,8 @@ class BuilderConfig:
     trail_points: int = 200  # at most this many past positions per track
     trail_min_step_m: float = 0.5  # a new trail point only after the track moved this far, m
     migration_memory_s: float = 10.0  # migrations older than this (in twin time) are forgotten, s
-    link_timeout_s: float = 5.0  # an offloading link not renewed for this long (in twin time) is dropped, s
+    link_timeout_s: float = 5.0  # an offloading link not renewed for this long is dropped, s
+    link_match_m: float = 5.0  # a site's decision is drawn on the nearest drawn track within this distance, m
 
 
 class SceneBuilder:
@@ -86,7 +87,8 @@ class SceneBuilder:
         self.tracks: TrackView | None = None
         self.ground_truth: TrackView | None = None
         self.servers: dict[str, ServerView] = {}
-        self.links: dict[str, tuple[int, str, float]] = {}  # vehicle id -> (track id, server id, stamp)
+        self.links: dict[tuple[str, str], tuple[int, str, float]] = {}  # (site, vehicle) -> (track, server, time)
+        self.local_tracks: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # site -> (ids, (N, 2) xy) of its twin
         self.migrations: deque[tuple[float, str, str, str]] = deque()  # (stamp, twin, from, to)
         self.stale: set[str] = set()
         self.vehicle_tracks: dict[str, int] = {}  # vehicle id -> track id, from the newest tracks
@@ -120,8 +122,8 @@ class SceneBuilder:
                 trail.append((view.stamp, x, y))
             while trail and trail[0][0] < horizon:
                 trail.popleft()
-        if vehicle_ids is not None:
-            self.vehicle_tracks = {vid: int(t) for vid, t in zip(vehicle_ids, view.ids.tolist(), strict=True) if vid}
+        self.vehicle_tracks = {} if vehicle_ids is None else {
+            vid: int(t) for vid, t in zip(vehicle_ids, view.ids.tolist(), strict=True) if vid}
 
     def on_ground_truth(self, stamp: float, ids, xy, v, yaw, dims, received: float | None = None) -> None:
         self.ground_truth = track_view(stamp, ids, xy, v, yaw, dims)
@@ -133,11 +135,25 @@ class SceneBuilder:
         for s in servers:
             self.servers[s.server_id] = s
 
-    def on_decisions(self, stamp: float, decisions: list[tuple[str, int, str]], received: float | None = None) -> None:
-        """One offloading slot: (vehicle id, track id or 0, serving server id) per vehicle."""
+    def on_local_tracks(self, site: str, stamp: float, ids, xy, received: float | None = None) -> None:
+        """The tracks of a site's local twin (only used to place that site's offloading decisions)."""
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        self.local_tracks[site] = (ids, np.asarray(xy, dtype=float).reshape(len(ids), 2))
+        self._tick(float(stamp), received)
+
+    def on_decisions(self, stamp: float, decisions: list[tuple[str, int, str]], received: float | None = None,
+                     site: str = "") -> None:
+        """One offloading slot, (vehicle id, track id or 0, serving server id) per vehicle; it replaces the
+        previous slot of the same ``site``.
+
+        ``site`` "" means the decisions were made on the drawn twin (their track ids are its ids); a site id
+        means they were made on that site's local twin: the vehicle is then found among the drawn tracks by
+        its vehicle id (CAVs, V2X) or else by the position of its local track (see :meth:`on_local_tracks`).
+        """
         at = self._tick(float(stamp), received)
+        self.links = {key: value for key, value in self.links.items() if key[0] != site}
         for vehicle, track, server in decisions:
-            self.links[vehicle] = (int(track), server, at)
+            self.links[(site, vehicle)] = (int(track), server, at)
 
     def on_migration(self, stamp: float, twin_id: str, from_host: str, to_host: str,
                      received: float | None = None) -> None:
@@ -155,6 +171,35 @@ class SceneBuilder:
             else:
                 self.stale.discard(entity)
 
+    def _resolve_links(self) -> list[tuple[int, str]]:
+        """(drawn track id, server id) of every current decision whose vehicle is among the drawn tracks."""
+        tracks = self.tracks
+        if tracks is None or not len(tracks) or not self.links:
+            return []
+        alive = set(tracks.ids.tolist())
+        links, by_position = [], {}
+        for (site, vehicle), (track, server, _) in self.links.items():
+            drawn = self.vehicle_tracks.get(vehicle)
+            if drawn is None and not site and track in alive:
+                drawn = track
+            if drawn is not None and drawn in alive:
+                links.append((drawn, server))
+            elif site in self.local_tracks:
+                by_position.setdefault(site, []).append((track, server))
+        for site, wanted in by_position.items():
+            ids, xy = self.local_tracks[site]
+            index = {int(t): k for k, t in enumerate(ids.tolist())}
+            rows = [(index[t], server) for t, server in wanted if t in index]
+            if not rows:
+                continue
+            local = xy[[k for k, _ in rows]]
+            d = np.hypot(local[:, None, 0] - tracks.xy[None, :, 0], local[:, None, 1] - tracks.xy[None, :, 1])
+            nearest = np.argmin(d, axis=1)
+            for (_, server), j, dist in zip(rows, nearest, d[np.arange(len(rows)), nearest], strict=True):
+                if dist <= self.config.link_match_m:
+                    links.append((int(tracks.ids[j]), server))
+        return links
+
     def _tick(self, stamp: float, received: float | None) -> float:
         """Count the message and advance the clock that ages links and migrations; returns its time on it."""
         self.messages += 1
@@ -169,20 +214,12 @@ class SceneBuilder:
         cfg = self.config
         while self.migrations and now - self.migrations[0][0] > cfg.migration_memory_s:
             self.migrations.popleft()
-        tracks = self.tracks
-        links = []
-        if tracks is not None:
-            alive = set(tracks.ids.tolist())
-            for vehicle, (track, server, stamp) in list(self.links.items()):
-                if now - stamp > cfg.link_timeout_s:
-                    del self.links[vehicle]
-                    continue
-                track = track or self.vehicle_tracks.get(vehicle, 0)
-                if track in alive:
-                    links.append((track, server))
+        for key in [k for k, (_, _, at) in self.links.items() if now - at > cfg.link_timeout_s]:
+            del self.links[key]
+        links = self._resolve_links()
         trails = {tid: np.array([(x, y) for _, x, y in trail]) for tid, trail in self._trails.items() if len(trail) > 1}
         return TwinScene(
-            layout=self.layout, tracks=tracks, trails=trails,
+            layout=self.layout, tracks=self.tracks, trails=trails,
             servers=sorted(self.servers.values(), key=lambda s: s.server_id), links=links,
             migrations=[(twin, a, b) for _, twin, a, b in self.migrations],
             migration_age_s=[max(0.0, now - t) for t, *_ in self.migrations],

@@ -57,6 +57,8 @@ class LiveTopics:
     migrations: str = topics.MIGRATIONS
     world: str = topics.SIM_WORLD
     ground_truth: str = ""  # "" = do not subscribe (topics.GROUND_TRUTH to draw the simulator's truth)
+    site_decisions: bool = True  # also the per-site offloading decisions (edge role) of the layout's sites
+    local_period_s: float = 0.2  # with site_decisions: use a site's local tracks at most this often, s
 
 
 class LiveScene:
@@ -75,7 +77,9 @@ class LiveScene:
             TwinStateArray,
         )
 
-        self.node, self.builder = node, builder
+        self.node, self.builder, self.names = node, builder, names
+        self.sites: set[str] = set()
+        self.local_fed: dict[str, float] = {}
         self.bad_messages = 0
         self.on_update = on_update or (lambda: None)
         node.create_subscription(String, names.world, self._on_world, LATCHED)
@@ -98,7 +102,37 @@ class LiveScene:
         except ValueError as err:
             self._bad("/sim/world", err)
             return
+        if self.names.site_decisions:
+            for site in self.builder.layout.get("sites", []):
+                self._subscribe_site(site["id"])
         self.on_update()
+
+    def _subscribe_site(self, site: str) -> None:
+        """A site's offloading decisions, and its local tracks to place them (their ids are local ids)."""
+        from mobility_twin.ros.qos import EVENTS, TWIN_STATE
+        from mobility_twin_msgs.msg import OffloadDecisionArray, TrackedObjectArray
+
+        if site in self.sites:
+            return
+        self.sites.add(site)
+        self.node.create_subscription(OffloadDecisionArray, topics.offload_decisions(site),
+                                      lambda msg: self._on_decisions(msg, site), EVENTS)
+        self.node.create_subscription(TrackedObjectArray, topics.local_objects(site),
+                                      lambda data: self._on_local_tracks(data, site), TWIN_STATE, raw=True)
+
+    def _on_local_tracks(self, data: bytes, site: str) -> None:
+        now = time.monotonic()
+        if now - self.local_fed.get(site, -1e9) < self.names.local_period_s:
+            return
+        self.local_fed[site] = now
+        try:
+            table = decode_tracks(data)
+        except CdrError as err:
+            self._bad(f"TrackedObjectArray of {site}", err)
+            return
+        rec = table.records
+        self.builder.on_local_tracks(site, table.stamp, rec["track_id"], np.stack([rec["px"], rec["py"]], axis=1),
+                                     received=time.time())
 
     def _on_tracks(self, data: bytes) -> None:
         try:
@@ -123,8 +157,8 @@ class LiveScene:
     def _on_state(self, msg) -> None:
         self.builder.on_state(from_time(msg.header.stamp), stale_args(msg), received=time.time())
 
-    def _on_decisions(self, msg) -> None:
-        self.builder.on_decisions(from_time(msg.header.stamp), decision_args(msg), received=time.time())
+    def _on_decisions(self, msg, site: str = "") -> None:
+        self.builder.on_decisions(from_time(msg.header.stamp), decision_args(msg), received=time.time(), site=site)
 
     def _on_migration(self, msg) -> None:
         self.builder.on_migration(from_time(msg.header.stamp), msg.twin_id, msg.from_host, msg.to_host,

@@ -1,5 +1,8 @@
 """rviz markers of a :class:`TwinScene`: ``visualization_msgs/MarkerArray`` in frame ``map``.
 
+Labels sit above their objects and a little north of them, so that they stay readable in the top-down
+view of config/mobility_twin.rviz.
+
 Needs the message classes, not a running node. :class:`MarkerBuilder` remembers which markers it sent
 last time and adds a DELETE for every one that is gone (a track that vanished, a migration that faded), so
 rviz never keeps a ghost; the track markers also carry a lifetime, so they disappear when twin_viz stops.
@@ -145,14 +148,14 @@ class MarkerBuilder:
             self._add("rsu_coverage", k, Marker.LINE_STRIP, colour=colour, alpha=0.5, scale=(0.5, 0, 0),
                       points=_circle(r["x"], r["y"], r.get("range", 80.0), 0.1))
             self._add("rsu_labels", k, Marker.TEXT_VIEW_FACING, colour=colour, scale=(0, 0, 6.0),
-                      position=(r["x"], r["y"], r.get("z", 6.0) + 6.0),
+                      position=(r["x"], r["y"] + 6.0, r.get("z", 6.0) + 6.0),
                       text=r["id"] + (" (stale)" if r["id"] in scene.stale else ""))
         cloud = layout.get("cloud")
         if cloud:
             self._add("cloud", 0, Marker.SPHERE, colour=(0.9, 0.9, 0.9), alpha=0.8, scale=(20.0, 20.0, 20.0),
                       position=(cloud["x"], cloud["y"], 60.0))
             self._add("cloud", 1, Marker.TEXT_VIEW_FACING, colour=(0.9, 0.9, 0.9), scale=(0, 0, 14.0),
-                      position=(cloud["x"], cloud["y"], 80.0), text="cloud")
+                      position=(cloud["x"], cloud["y"] + 22.0, 80.0), text="cloud")
 
     def _servers(self, scene: TwinScene) -> None:
         servers = {s.server_id: s for s in scene.servers}
@@ -172,7 +175,7 @@ class MarkerBuilder:
                           scale=(1.0, 0, 0), points=_circle(x, y, radius, 0.2, 120))
             text = f"{sid}  {100 * s.load:.0f}%  {s.vehicles_served} veh" if s else f"{sid}  (no twin yet)"
             self._add("server_labels", k, Marker.TEXT_VIEW_FACING, colour=style.server_colour(k), scale=(0, 0, 12.0),
-                      position=(x, y, h + 10.0), text=text)
+                      position=(x, y + 18.0, h + 10.0), text=text)
 
     def _track_colours(self, scene: TwinScene) -> list[style.Colour]:
         t = scene.tracks
@@ -200,7 +203,8 @@ class MarkerBuilder:
                       position=(x, y, height / 2), yaw=float(t.yaw[k]), lifetime_s=life)
             if st.labels:
                 self._add("track_labels", mid, Marker.TEXT_VIEW_FACING, colour=(1.0, 1.0, 1.0),
-                          scale=(0, 0, st.text_m), position=(x, y, height + 1.5), text=str(tid), lifetime_s=life)
+                          scale=(0, 0, st.text_m), position=(x, y + width / 2 + st.text_m, height + 1.5), text=str(tid),
+                          lifetime_s=life)
             vx, vy = float(t.v[k, 0]), float(t.v[k, 1])
             if math.hypot(vx, vy) * st.arrow_horizon_s >= 0.5:
                 z = height + 0.3

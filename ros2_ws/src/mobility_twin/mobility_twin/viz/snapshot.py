@@ -8,6 +8,7 @@ truth, when the scene has it, is drawn faintly underneath. ROS-free.
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -17,7 +18,9 @@ from . import style
 from .builder import source_kind
 from .scene import TrackView, TwinScene
 
-MAX_DETAIL_PANELS = 3
+MAX_DETAIL_PANELS = 2
+DETAIL_MARGIN_M = 15.0  # around the RSUs and tracks of a detail panel
+DETAIL_MIN_HALF_M = 40.0  # a detail panel shows at least 80 m
 MAX_LABELLED_TRACKS = 80  # a detail panel with more tracks than this draws no ids (they would be a blur)
 
 
@@ -61,7 +64,7 @@ def render(scene: TwinScene, path: str | Path, *, size_px: tuple[int, int] = (18
     overview.set_title("whole map", fontsize=10, loc="left")
     for ax, (name, extent) in zip(details, panels, strict=True):
         painter.draw(ax, extent=extent, detail=True)
-        ax.set_title(f"{name}: RSU coverage", fontsize=9, loc="left")
+        ax.set_title(name, fontsize=9, loc="left")
     painter.legend(overview)
     fig.suptitle(scene.title or default_title(scene), fontsize=13, x=0.03, ha="left", y=0.975)
     fig.savefig(path, dpi=dpi, facecolor="white")
@@ -73,8 +76,8 @@ def default_title(scene: TwinScene) -> str:
     tracks = scene.tracks
     parts = [f"mobility_twin · {name}"]
     if tracks is not None:
-        start = scene.layout.get("start_s")
-        if start is not None and tracks.stamp >= start:
+        start, end = scene.layout.get("start_s"), scene.layout.get("end_s")
+        if start is not None and start <= tracks.stamp <= (end if end is not None else start + 86400.0) + 60.0:
             parts.append(f"t = {tracks.stamp - start:.1f} s")
         elif tracks.stamp > 0:
             parts.append(time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(tracks.stamp)))
@@ -118,24 +121,64 @@ def _overview_extent(scene: TwinScene) -> Extent:
     return _pad(min(xs), max(xs), min(ys), max(ys))
 
 
+def _rsu_clusters(rsus: list[dict]) -> list[list[dict]]:
+    """RSUs grouped by overlapping coverage (connected components), in layout order."""
+    parent = list(range(len(rsus)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, a in enumerate(rsus):
+        for j in range(i):
+            b = rsus[j]
+            if math.hypot(a["x"] - b["x"], a["y"] - b["y"]) < a.get("range", 50) + b.get("range", 50):
+                parent[root(i)] = root(j)
+    groups: dict[int, list[dict]] = {}
+    for i, r in enumerate(rsus):
+        groups.setdefault(root(i), []).append(r)
+    return list(groups.values())
+
+
 def _detail_extents(scene: TwinScene) -> list[tuple[str, Extent]]:
-    """One extent per site with RSUs (the bounding box of their coverage), the busiest sites first."""
-    by_site: dict[str, list[dict]] = {}
-    for r in scene.layout.get("rsus", []):
-        by_site.setdefault(r.get("site", ""), []).append(r)
+    """Zoomed views of the busiest groups of RSUs (overlapping coverage), framing the RSUs and the tracks
+    inside their coverage."""
+    tracks = scene.tracks
     panels = []
-    for site, rsus in by_site.items():
-        x0 = min(r["x"] - r.get("range", 50) for r in rsus)
-        x1 = max(r["x"] + r.get("range", 50) for r in rsus)
-        y0 = min(r["y"] - r.get("range", 50) for r in rsus)
-        y1 = max(r["y"] + r.get("range", 50) for r in rsus)
-        extent = _pad(x0, x1, y0, y1, frac=0.03)
+    for group in _rsu_clusters(scene.layout.get("rsus", [])):
+        xs = [r["x"] for r in group]
+        ys = [r["y"] for r in group]
         count = 0
-        if scene.tracks is not None and len(scene.tracks):
-            count = int(np.sum(_inside(scene.tracks.xy, extent)))
-        panels.append((count, site or "RSUs", extent))
-    panels.sort(key=lambda p: (-p[0], p[1]))
-    return [(name, extent) for _, name, extent in sorted(panels[:MAX_DETAIL_PANELS], key=lambda p: p[1])]
+        if tracks is not None and len(tracks):
+            covered = np.zeros(len(tracks), dtype=bool)
+            for r in group:
+                covered |= np.hypot(tracks.xy[:, 0] - r["x"], tracks.xy[:, 1] - r["y"]) <= r.get("range", 50)
+            count = int(covered.sum())
+            xs += tracks.xy[covered, 0].tolist()
+            ys += tracks.xy[covered, 1].tolist()
+        cx, cy = (min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2
+        half = max(max(xs) - min(xs), max(ys) - min(ys), 2 * DETAIL_MIN_HALF_M) / 2 + DETAIL_MARGIN_M
+        sites = sorted({r.get("site", "") for r in group} - {""})
+        name = (", ".join(sites) + ": " if sites else "") + ", ".join(r["id"] for r in group)
+        panels.append((count, len(group), name, (cx - half, cx + half, cy - half, cy + half)))
+    panels.sort(key=lambda p: (-p[0], -p[1], p[2]))
+    return [(name, extent) for _, _, name, extent in panels[:MAX_DETAIL_PANELS]]
+
+
+def _fit(extent: Extent, ax) -> Extent:
+    """``extent`` grown along one axis to the shape of the axes box, so that equal scales fill the box."""
+    x0, x1, y0, y1 = extent
+    box = ax.get_position()
+    fig_w, fig_h = ax.figure.get_size_inches()
+    shape = (box.width * fig_w) / max(box.height * fig_h, 1e-9)
+    w, h = x1 - x0, y1 - y0
+    if w / h < shape:
+        grow = (h * shape - w) / 2
+        return x0 - grow, x1 + grow, y0, y1
+    grow = (w / shape - h) / 2
+    return x0, x1, y0 - grow, y1 + grow
 
 
 def _inside(xy: np.ndarray, extent: Extent) -> np.ndarray:
@@ -176,7 +219,7 @@ class _Painter:
         from matplotlib.patches import Circle, Polygon
 
         scene, layout = self.scene, self.scene.layout
-        x0, x1, y0, y1 = extent
+        x0, x1, y0, y1 = _fit(extent, ax)
         span = max(x1 - x0, y1 - y0)
         ax.set_xlim(x0, x1)
         ax.set_ylim(y0, y1)
@@ -208,9 +251,12 @@ class _Painter:
                 ax.add_patch(Circle(self.hosts[sid], radius, fill=False, edgecolor=style.server_colour(k),
                                     linewidth=0.8, linestyle=(0, (4, 4)), alpha=0.45, zorder=2))
         for r in layout.get("rsus", []):
-            colour = style.STALE_COLOUR if r["id"] in scene.stale else style.RSU_COLOUR
-            ax.add_patch(Circle((r["x"], r["y"]), r.get("range", 80.0), facecolor=(*colour, 0.10),
-                                edgecolor=(*colour, 0.45), linewidth=0.7, zorder=3))
+            if r["id"] in scene.stale:  # an outline only: its coverage is not what the twin sees now
+                ax.add_patch(Circle((r["x"], r["y"]), r.get("range", 80.0), fill=False, linestyle=(0, (3, 3)),
+                                    edgecolor=(*style.STALE_COLOUR, 0.8), linewidth=0.8, zorder=3))
+            else:
+                ax.add_patch(Circle((r["x"], r["y"]), r.get("range", 80.0), facecolor=(*style.RSU_COLOUR, 0.09),
+                                    edgecolor=(*style.RSU_COLOUR, 0.45), linewidth=0.7, zorder=3))
         if scene.ground_truth is not None and len(scene.ground_truth):
             g = scene.ground_truth
             if detail:
@@ -325,6 +371,9 @@ class _Painter:
         if self.scene.layout.get("rsus"):
             handles.append(Line2D([], [], marker="^", color=style.RSU_COLOUR, markeredgecolor="#205060",
                                   linestyle="none", label="RSU and LiDAR coverage"))
+        if self.scene.stale & {r["id"] for r in self.scene.layout.get("rsus", [])}:
+            handles.append(Line2D([], [], marker="^", color=style.STALE_COLOUR, markeredgecolor="#205060",
+                                  linestyle=(0, (3, 3)), label="stale RSU (no recent data)"))
         if self.server_index:
             handles.append(Line2D([], [], marker="s", color=style.load_colour(0.5), markeredgecolor="#555555",
                                   linestyle="none", label="edge server (fill: load, green idle to red full)"))
