@@ -10,6 +10,7 @@ Point clouds are not republished: rviz shows /rsu/<id>/points directly (their fr
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from rclpy.node import Node
@@ -28,6 +29,8 @@ from mobility_twin.viz.markers import MarkerBuilder, MarkerStyle
 @dataclass(frozen=True)
 class TwinVizConfig:
     period_s: float = field(0.2, "publish the markers this often (s)")
+    max_busy: float = field(0.3, "spend at most this fraction of the time building markers: with many tracks "
+                                 "(~60 ms per 100 tracks) the rate drops below 1 / period_s")
     color_by: str = field("source", "track colour: 'source' (RSU only, CAV only, V2X only, fused) or 'age' "
                                     "(age of information, green fresh to red at age_max_s)")
     age_max_s: float = field(1.0, "with color_by 'age': tracks this old or older are red (s)")
@@ -62,6 +65,7 @@ class TwinVizNode(Node):
         self.layout_told: dict | None = None
         self.pub = self.create_publisher(MarkerArray, cfg.markers_topic, TWIN_STATE)
         self.published = 0
+        self.next_build = 0.0  # time.monotonic() before which the next build would exceed max_busy
         self.create_timer(cfg.period_s, self.on_timer)
         self.get_logger().info(f"{cfg.objects_topic} and the twin's servers, decisions, migrations -> "
                                f"{cfg.markers_topic} every {cfg.period_s:g} s, colour by {cfg.color_by}")
@@ -77,10 +81,16 @@ class TwinVizNode(Node):
                     "(tf2_msgs is not installed), so on a ROS 2 install run:\n  " + "\n  ".join(commands))
 
     def on_timer(self) -> None:
-        if not self.builder.messages:
+        start = time.monotonic()
+        if not self.builder.messages or start < self.next_build:
             return
         self.pub.publish(self.markers.build(self.builder.scene()))
         self.published += 1
+        cost = time.monotonic() - start
+        self.next_build = start + cost / max(self.config.max_busy, 1e-3)
+        if cost > self.config.max_busy * self.config.period_s:
+            self.get_logger().info(f"markers take {1e3 * cost:.0f} ms: publishing every {cost / self.config.max_busy:.1f} s "
+                                   f"(max_busy {self.config.max_busy:g})", throttle_duration_sec=30.0)
 
     def close(self) -> None:
         if self.published and self.context.ok():
