@@ -21,7 +21,7 @@ from .scene import TrackView, TwinScene
 MAX_DETAIL_PANELS = 2
 DETAIL_MARGIN_M = 15.0  # around the RSUs and tracks of a detail panel
 DETAIL_MIN_HALF_M = 40.0  # a detail panel shows at least 80 m
-MAX_LABELLED_TRACKS = 80  # a detail panel with more tracks than this draws no ids (they would be a blur)
+MAX_LABELLED_TRACKS = 40  # a detail panel with more tracks than this draws no ids (they would be a blur)
 
 
 class SnapshotError(ValueError):
@@ -167,6 +167,11 @@ def _detail_extents(scene: TwinScene) -> list[tuple[str, Extent]]:
     return [(name, extent) for _, _, name, extent in panels[:MAX_DETAIL_PANELS]]
 
 
+def _crowd_alpha(count: int, most: float) -> float:
+    """Opacity of one of ``count`` overlapping lines: ``most`` for a few, fainter for many, never invisible."""
+    return max(0.08, min(most, 2.0 / math.sqrt(max(count, 1))))
+
+
 def _fit(extent: Extent, ax) -> Extent:
     """``extent`` grown along one axis to the shape of the axes box, so that equal scales fill the box."""
     x0, x1, y0, y1 = extent
@@ -287,12 +292,13 @@ class _Painter:
             return
         index = {int(i): k for k, i in enumerate(t.ids.tolist())}
         segments, colours = [], []
+        alpha = _crowd_alpha(len(self.scene.links), 0.4 if detail else 0.3)
         for track, server in self.scene.links:
             k = index.get(int(track))
             if k is None or server not in self.hosts:
                 continue
             segments.append([t.xy[k], self.hosts[server]])
-            colours.append((*style.server_colour(self.server_index.get(server, 0)), 0.35 if detail else 0.25))
+            colours.append((*style.server_colour(self.server_index.get(server, 0)), alpha))
         if segments:
             ax.add_collection(LineCollection(segments, colors=colours, linewidths=0.7, zorder=5))
 
@@ -304,11 +310,12 @@ class _Painter:
             return
         colours = np.array([style.SOURCE_COLOURS[k] for k in self.kinds])
         trails, trail_colours = [], []
+        alpha = _crowd_alpha(len(t), 0.6)
         for k, tid in enumerate(t.ids.tolist()):
             trail = self.scene.trails.get(int(tid))
             if trail is not None and len(trail) > 1:
                 trails.append(np.asarray(trail)[:, :2])
-                trail_colours.append((*colours[k], 0.55))
+                trail_colours.append((*colours[k], alpha))
         if trails:
             ax.add_collection(LineCollection(trails, colors=trail_colours, linewidths=1.2 if detail else 0.8, zorder=6))
         if not detail:
