@@ -30,6 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--start", type=float, default=0.0, metavar="S", help="start S seconds into the recording")
     p.add_argument("--delay", type=float, default=1.0, metavar="S",
                    help="wait S seconds after creating the publishers, for subscribers to match (default 1)")
+    p.add_argument("--wait-for-subscribers", nargs="?", type=float, const=30.0, default=0.0, metavar="S",
+                   help="before playing, wait (at most S s, default 30) until every played topic has a subscriber")
     p.add_argument("--info", action="store_true", help="print what the recording holds and exit")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.set_defaults(func=run)
@@ -109,6 +111,8 @@ def _play(recording, chosen: list[str], args: argparse.Namespace) -> int:
           + (", looping" if args.loop else ""), file=sys.stderr, flush=True)
     try:
         time.sleep(max(0.0, args.delay))
+        if args.wait_for_subscribers > 0:
+            _wait_for_subscribers(publishers, args.wait_for_subscribers)
         while True:
             clock = PlaybackClock(first_ns, time.monotonic(), args.rate)
             next_tick = clock.started
@@ -150,3 +154,13 @@ def _publish_clock(pub, clock_type, ns: int) -> None:
     msg = clock_type()
     msg.clock.sec, msg.clock.nanosec = divmod(ns, 1_000_000_000)
     pub.publish(msg)
+
+
+def _wait_for_subscribers(publishers: dict, timeout_s: float) -> None:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        waiting = sorted(t for t, p in publishers.items() if p.get_subscription_count() == 0)
+        if not waiting:
+            return
+        time.sleep(0.05)
+    print(f"mtwin play: no subscriber after {timeout_s:g} s on {', '.join(waiting)}: playing anyway", file=sys.stderr)
