@@ -1,0 +1,85 @@
+"""The recorder as a real process (launch file, `mtwin record`) records test publishers of this process."""
+
+import pytest
+
+from mobility_twin.recording import Recording, message_definition
+from tests.ros_helpers import REPO, Collector, start_mtwin, stop
+
+pytestmark = pytest.mark.ros
+
+
+def _wait_subscribed(c: Collector, *topics: str, timeout: float = 30.0) -> bool:
+    return c.wait_for(lambda _m: all(c.node.count_subscribers(t) > 0 for t in topics), timeout)
+
+
+def test_recorder_launch_records_selected_topics_with_schemas_qos_and_counts(tmp_path):
+    from rclpy.serialization import deserialize_message, serialize_message
+    from sensor_msgs.msg import PointCloud2
+    from std_msgs.msg import String
+
+    from mobility_twin.ros.interface_samples import SAMPLES
+    from mobility_twin.ros.qos import EVENTS, LATCHED, SENSOR_STREAM, TWIN_STATE
+    from mobility_twin_msgs.msg import MigrationEvent, TrackedObjectArray, TwinStateArray
+
+    out = tmp_path / "run.mcap"
+    with Collector({}, name="recorder_test_publishers") as c:
+        world = c.node.create_publisher(String, "/sim/world", LATCHED)
+        world.publish(String(data='{"rsus": []}'))  # before the recorder exists: latched, still recorded
+        objects = c.node.create_publisher(TrackedObjectArray, "/twin/global/objects", TWIN_STATE)
+        clouds = c.node.create_publisher(PointCloud2, "/rsu/r1/points", SENSOR_STREAM)
+        markers = c.node.create_publisher(TwinStateArray, "/twin/markers", TWIN_STATE)  # excluded by default
+        proc = start_mtwin("launch", str(REPO / "launch" / "record.launch.xml"), f"output:={out}", "clouds:=true",
+                           log=tmp_path / "recorder.log")
+        try:
+            assert _wait_subscribed(c, "/twin/global/objects", "/rsu/r1/points"), (tmp_path / "recorder.log").read_text()
+            for seq in range(20):
+                objects.publish(serialize_message(SAMPLES["TrackedObjectArray"].build(seq)))  # raw, as the twins do
+                clouds.publish(PointCloud2())
+                markers.publish(TwinStateArray())
+                c.spin(0.02)
+            late = c.node.create_publisher(MigrationEvent, "/placement/migrations", EVENTS)  # appears later
+            assert _wait_subscribed(c, "/placement/migrations"), (tmp_path / "recorder.log").read_text()
+            for seq in range(5):
+                late.publish(SAMPLES["MigrationEvent"].build(seq))
+            c.spin(1.0)
+        finally:
+            status = stop(proc)
+    log = (tmp_path / "recorder.log").read_text()
+    assert status in (0, 130), log
+    with Recording(out) as rec:
+        assert rec.complete, log
+        assert set(rec.topics) == {"/sim/world", "/twin/global/objects", "/rsu/r1/points", "/placement/migrations"}
+        counts = {t: i.count for t, i in rec.topics.items()}
+        assert counts["/twin/global/objects"] == 20 and counts["/placement/migrations"] == 5
+        assert counts["/sim/world"] == 1 and 1 <= counts["/rsu/r1/points"] <= 20
+        for info in rec.topics.values():
+            assert rec.definitions[info.type] == message_definition(info.type)
+        assert not rec.topics["/rsu/r1/points"].offered_qos[0].reliable
+        assert rec.topics["/sim/world"].offered_qos[0].latched
+        got = [deserialize_message(m.data, TrackedObjectArray) for m in rec.messages(["/twin/global/objects"])]
+    assert got == [SAMPLES["TrackedObjectArray"].build(s) for s in range(20)]  # as received, in order
+
+
+def test_mtwin_record_takes_a_topic_selection_and_stops_after_its_duration(tmp_path):
+    from std_msgs.msg import String
+
+    from mobility_twin.ros.qos import TWIN_STATE
+
+    out = tmp_path / "picked.mcap"
+    with Collector({}, name="record_cli_publishers") as c:
+        picked = c.node.create_publisher(String, "/twin/global/note", TWIN_STATE)
+        other = c.node.create_publisher(String, "/twin/local/site_0/note", TWIN_STATE)
+        proc = start_mtwin("record", "-o", str(out), "--topics", "/twin/global/.*", "--duration", "8",
+                           log=tmp_path / "record.log")
+        try:
+            assert _wait_subscribed(c, "/twin/global/note"), (tmp_path / "record.log").read_text()
+            for k in range(5):
+                picked.publish(String(data=f"picked {k}"))
+                other.publish(String(data=f"other {k}"))
+                c.spin(0.05)
+            proc.wait(timeout=60)  # --duration ends it
+        finally:
+            stop(proc)
+    assert proc.returncode == 0, (tmp_path / "record.log").read_text()
+    with Recording(out) as rec:
+        assert {t: i.count for t, i in rec.topics.items()} == {"/twin/global/note": 5}
