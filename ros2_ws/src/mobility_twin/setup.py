@@ -39,7 +39,7 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", sorted(glob(str(REPO / "launch" / "*.launch.xml")))),
-        (f"share/{PACKAGE}/config", sorted(glob(str(REPO / "config" / "*.yaml")))),
+        (f"share/{PACKAGE}/config", sorted(glob(str(REPO / "config" / "*.yaml")) + glob(str(REPO / "config" / "*.rviz")))),
     ],
     install_requires=["setuptools"],
     zip_safe=True,

@@ -24,6 +24,7 @@ from std_msgs.msg import Header
 
 from mobility_twin.ros import topics
 from mobility_twin.ros.entry import run_node
+from mobility_twin.ros.latest import LatestMessage
 from mobility_twin.ros.params import declare_config, field
 from mobility_twin.ros.qos import EVENTS, TWIN_STATE
 from mobility_twin_msgs.msg import (
@@ -68,12 +69,12 @@ class OffloadingNode(Node):
             policy=cfg.policy, candidates=cfg.candidates, checkpoint=cfg.checkpoint, slot_s=cfg.slot_s,
             vehicle_timeout_s=cfg.vehicle_timeout_s, migration=migration))
         self.vehicle_classes = set(cfg.vehicle_classes)
-        self.objects: TrackedObjectArray | None = None
+        self._objects = LatestMessage(TrackedObjectArray)  # deserialised once per slot, not per message
         self.servers: EdgeServerStateArray | None = None
         self.objects_at = self.servers_at = 0.0
         self.counts: Counter = Counter()
         self.slots = self.decisions = self.migrations = 0
-        self.create_subscription(TrackedObjectArray, cfg.objects_topic, self.on_objects, TWIN_STATE)
+        self.create_subscription(TrackedObjectArray, cfg.objects_topic, self.on_objects, TWIN_STATE, raw=True)
         self.create_subscription(EdgeServerStateArray, cfg.servers_topic, self.on_servers, TWIN_STATE)
         self.pub = self.create_publisher(OffloadDecisionArray, cfg.decisions_topic, EVENTS)
         self.timer = self.create_timer(cfg.slot_s, self.on_slot)
@@ -85,8 +86,13 @@ class OffloadingNode(Node):
     def now_s(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
-    def on_objects(self, msg: TrackedObjectArray) -> None:
-        self.objects, self.objects_at = msg, self.now_s()
+    @property
+    def objects(self) -> TrackedObjectArray | None:
+        return self._objects.get()
+
+    def on_objects(self, data: bytes) -> None:
+        self._objects.set(data)
+        self.objects_at = self.now_s()
 
     def on_servers(self, msg: EdgeServerStateArray) -> None:
         self.servers, self.servers_at = msg, self.now_s()
@@ -126,7 +132,7 @@ class OffloadingNode(Node):
         result = self.controller.decide(now, vehicles, servers)
         for reason, n in result.skipped.items():
             self.counts[reason] += n
-            if reason not in ("vehicle_expired",):
+            if n and reason not in ("vehicle_expired",):
                 self.get_logger().warning(f"{n} skipped this slot: {reason}", throttle_duration_sec=10.0)
         msg = OffloadDecisionArray(header=Header(stamp=self.get_clock().now().to_msg(),
                                                  frame_id=self.servers.header.frame_id or "map"))

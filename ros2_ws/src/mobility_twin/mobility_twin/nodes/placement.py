@@ -27,6 +27,7 @@ from std_msgs.msg import Header
 
 from mobility_twin.ros import topics
 from mobility_twin.ros.entry import run_node
+from mobility_twin.ros.latest import LatestMessage
 from mobility_twin.ros.params import declare_config, field
 from mobility_twin.ros.qos import EVENTS, TWIN_STATE
 from mobility_twin_msgs.msg import EdgeServerStateArray, MigrationEvent, TrackedObjectArray
@@ -87,7 +88,7 @@ class PlacementNode(Node):
             self.get_logger().warning(f"the DDL checkpoint was trained for alpha {self.controller.model_alpha:g}, "
                                       f"the node runs alpha {cfg.alpha:g}: its proposals will be worse")
         self.vehicle_classes = set(cfg.vehicle_classes)
-        self.objects: TrackedObjectArray | None = None
+        self._objects = LatestMessage(TrackedObjectArray)  # deserialised once per slot, not per message
         self.servers: EdgeServerStateArray | None = None
         self.objects_at = self.servers_at = 0.0
         self.counts: Counter = Counter()
@@ -95,7 +96,7 @@ class PlacementNode(Node):
         self.decision_s = 0.0
         self.cost = self.optimal_cost = 0.0
         self.solver = cfg.solver
-        self.create_subscription(TrackedObjectArray, cfg.objects_topic, self.on_objects, TWIN_STATE)
+        self.create_subscription(TrackedObjectArray, cfg.objects_topic, self.on_objects, TWIN_STATE, raw=True)
         self.create_subscription(EdgeServerStateArray, cfg.servers_topic, self.on_servers, TWIN_STATE)
         self.pub = self.create_publisher(MigrationEvent, cfg.migrations_topic, EVENTS)
         self.timer = self.create_timer(cfg.period_s, self.on_round)
@@ -108,8 +109,13 @@ class PlacementNode(Node):
     def now_s(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
-    def on_objects(self, msg: TrackedObjectArray) -> None:
-        self.objects, self.objects_at = msg, self.now_s()
+    @property
+    def objects(self) -> TrackedObjectArray | None:
+        return self._objects.get()
+
+    def on_objects(self, data: bytes) -> None:
+        self._objects.set(data)
+        self.objects_at = self.now_s()
 
     def on_servers(self, msg: EdgeServerStateArray) -> None:
         self.servers, self.servers_at = msg, self.now_s()

@@ -34,6 +34,7 @@ from std_msgs.msg import Header
 from mobility_twin.ros import topics
 from mobility_twin.ros.convert import from_time, to_time
 from mobility_twin.ros.entry import run_node
+from mobility_twin.ros.latest import LatestMessage
 from mobility_twin.ros.params import declare_config, field
 from mobility_twin.ros.qos import TWIN_STATE
 from mobility_twin_msgs.msg import (
@@ -86,13 +87,13 @@ class RelationLearnerNode(Node):
         torch.set_num_threads(1)
         self.online, origin = self._make_learner()
         self.counts: Counter = Counter()
-        self.objects: TrackedObjectArray | None = None
+        self._objects = LatestMessage(TrackedObjectArray)  # deserialised once per slot, not per message
         self.objects_at = 0.0
         self.servers: EdgeServerStateArray | None = None
         self.rsus: dict[str, tuple[float, float]] = {}
         self.slots = 0
         self.last_t: float | None = None
-        self.create_subscription(TrackedObjectArray, cfg.objects_topic, self.on_objects, TWIN_STATE)
+        self.create_subscription(TrackedObjectArray, cfg.objects_topic, self.on_objects, TWIN_STATE, raw=True)
         self.create_subscription(EdgeServerStateArray, cfg.servers_topic, self.on_servers, TWIN_STATE)
         self.create_subscription(TwinStateArray, cfg.state_topic, self.on_state, TWIN_STATE)
         self.pub = self.create_publisher(RelationGraph, cfg.relations_topic, TWIN_STATE)
@@ -130,8 +131,13 @@ class RelationLearnerNode(Node):
         return OnlineRelationLearner(learner), "fresh model"
 
     # ------------------------------------------------------------------------------------------ callbacks
-    def on_objects(self, msg: TrackedObjectArray) -> None:
-        self.objects, self.objects_at = msg, time.monotonic()
+    @property
+    def objects(self) -> TrackedObjectArray | None:
+        return self._objects.get()
+
+    def on_objects(self, data: bytes) -> None:
+        self._objects.set(data)
+        self.objects_at = time.monotonic()
 
     def on_servers(self, msg: EdgeServerStateArray) -> None:
         self.servers = msg
