@@ -149,6 +149,8 @@ class ReplayNode(Node):
         try:
             self._loop()
         except Exception as err:
+            if self._stopping or not self.context.ok():
+                return  # shutting down (Ctrl-C): publishing into a closed context is expected, not a failure
             self.get_logger().error(f"replay failed: {err!r}")
             self.exit_code = 1
 
