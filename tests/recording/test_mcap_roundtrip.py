@@ -165,3 +165,23 @@ def test_writing_errors_name_the_file_or_topic(tmp_path):
         Recording(tmp_path / "not.mcap")
     with pytest.raises(RecordingError, match="cannot read the recording"):
         Recording(tmp_path / "missing.mcap")
+
+
+def test_rosbag2_metadata_record_declares_version_8_with_every_field_rosbag2_reads(tmp_path):
+    import yaml
+
+    path = tmp_path / "all.mcap"
+    _write_samples(path)
+    with Recording(path) as rec:
+        meta = yaml.safe_load(rec.metadata["rosbag2"]["serialized_metadata"])
+    assert meta["version"] == 8 and meta["storage_identifier"] == "mcap"
+    for key in ("duration", "starting_time", "message_count", "topics_with_message_count", "compression_format",
+                "compression_mode", "relative_file_paths", "files", "custom_data", "ros_distro"):
+        assert key in meta, key
+    assert meta["message_count"] == len(CUSTOM) * len(SEQS)
+    assert meta["starting_time"] == {"nanoseconds_since_epoch": 1_000_000_000}
+    assert meta["duration"] == {"nanoseconds": 2}
+    topics = {t["topic_metadata"]["name"]: t for t in meta["topics_with_message_count"]}
+    assert topics["/test/RelationGraph"]["message_count"] == len(SEQS)
+    assert topics["/test/RelationGraph"]["topic_metadata"]["type_description_hash"].startswith("RIHS01_")
+    assert meta["files"][0]["path"] == "all.mcap"

@@ -2,9 +2,10 @@
 
 rosbag2 keeps, for every recorded topic, the QoS each publisher offered, so that playback offers the
 same (a latched topic replays latched, a best-effort stream best effort). The YAML here uses the integer
-policy values of rosbag2's metadata version 8, which every rosbag2 since Foxy reads from a file that
-carries no rosbag2 metadata record of its own (ours); the parser also takes the names of version 9
-(``reliable``, ``transient_local``, ...). ROS-free: policies are rmw's enum values.
+policy values of rosbag2's metadata version 8, the version our files declare in their ``rosbag2``
+metadata record (rosbag2 reads the policies as integers or as names according to that version); the
+parser also takes the names of version 9 and later (``reliable``, ``transient_local``, ...). ROS-free:
+policies are rmw's enum values.
 """
 
 from __future__ import annotations

@@ -5,18 +5,21 @@ complete definition (:mod:`.definitions`); one channel per topic, message encodi
 ``offered_qos_profiles`` and ``topic_type_hash`` metadata rosbag2 writes; messages are the CDR bytes as
 received (nothing is re-serialised). Log time is when the message was received and publish time the
 header stamp when the message starts with a ``std_msgs/Header`` (else the log time), both in ns.
-Closing writes the summary (schemas, channels, statistics with per-channel counts, chunk indexes) and a
-``mobility_twin`` metadata record. ROS-free.
+Closing writes the summary (schemas, channels, statistics with per-channel counts, chunk indexes), a
+``rosbag2`` metadata record (the bag metadata rosbag2's MCAP plugin reads back: format version 8, whose
+integer QoS policies every rosbag2 since Humble reads) and a ``mobility_twin`` metadata record. ROS-free.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import struct
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
 from mcap.writer import CompressionType
 from mcap.writer import Writer as McapWriter
 
@@ -57,6 +60,7 @@ class _Channel:
     id: int
     stats: TopicStats
     stamped: bool
+    qos: str
     sequence: int = 0
 
 
@@ -119,10 +123,10 @@ class RecordingWriter:
         if type_name not in self._schemas:
             text = message_definition(type_name) if definition is None else definition
             self._schemas[type_name] = self._mcap.register_schema(type_name, "ros2msg", text.encode())
+        qos = serialize_qos(list(offered_qos))
         channel_id = self._mcap.register_channel(
-            topic, "cdr", self._schemas[type_name],
-            {"offered_qos_profiles": serialize_qos(list(offered_qos)), "topic_type_hash": type_hash(type_name)})
-        self._channels[topic] = _Channel(channel_id, TopicStats(type_name), starts_with_header(type_name))
+            topic, "cdr", self._schemas[type_name], {"offered_qos_profiles": qos, "topic_type_hash": type_hash(type_name)})
+        self._channels[topic] = _Channel(channel_id, TopicStats(type_name), starts_with_header(type_name), qos)
 
     def write(self, topic: str, data: bytes, log_time_ns: int, publish_time_ns: int | None = None) -> None:
         """Append one serialized message received at ``log_time_ns`` (UNIX ns)."""
@@ -148,13 +152,33 @@ class RecordingWriter:
     def summary(self) -> RecordingSummary:
         return RecordingSummary(self.path, {t: c.stats for t, c in self._channels.items()})
 
+    def rosbag2_metadata(self) -> str:
+        """The ``serialized_metadata`` of rosbag2's metadata record: its BagMetadata as YAML (version 8)."""
+        seen = [c.stats for c in self._channels.values() if c.stats.count]
+        start = min((s.first_ns for s in seen), default=0)
+        end = max((s.last_ns for s in seen), default=0)
+        count = sum(s.count for s in seen)
+        return yaml.safe_dump({
+            "version": 8, "storage_identifier": "mcap", "duration": {"nanoseconds": end - start},
+            "starting_time": {"nanoseconds_since_epoch": start}, "message_count": count,
+            "topics_with_message_count": [{
+                "topic_metadata": {"name": topic, "type": c.stats.type, "serialization_format": "cdr",
+                                   "offered_qos_profiles": c.qos, "type_description_hash": type_hash(c.stats.type)},
+                "message_count": c.stats.count} for topic, c in self._channels.items()],
+            "compression_format": "", "compression_mode": "", "relative_file_paths": [self.path.name],
+            "files": [{"path": self.path.name, "starting_time": {"nanoseconds_since_epoch": start},
+                       "duration": {"nanoseconds": end - start}, "message_count": count}],
+            "custom_data": {}, "ros_distro": os.environ.get("ROS_DISTRO", ""),
+        }, sort_keys=False)
+
     def close(self, metadata: dict[str, str] | None = None) -> RecordingSummary:
-        """Write the ``mobility_twin`` metadata record (recording times, per-topic counts, plus ``metadata``)
-        and the MCAP summary, and close the file. Closing twice does nothing."""
+        """Write the ``rosbag2`` metadata record, the ``mobility_twin`` one (recording times, per-topic counts,
+        plus ``metadata``) and the MCAP summary, and close the file. Closing twice does nothing."""
         summary = self.summary()
         if self.closed:
             return summary
         self.closed = True
+        self.add_metadata("rosbag2", {"serialized_metadata": self.rosbag2_metadata()})
         topics = {t: {"type": s.type, "count": s.count, "bytes": s.bytes} for t, s in summary.topics.items()}
         self.add_metadata(METADATA_NAME, {"recorder": LIBRARY, "started_ns": str(self.started_ns),
                                           "closed_ns": str(time.time_ns()), "topics": json.dumps(topics),
