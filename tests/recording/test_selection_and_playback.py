@@ -23,7 +23,7 @@ def test_default_selection_records_the_twin_and_leaves_clouds_and_markers_out():
     pick = TopicSelection.default()
     for topic in ("/sim/world", "/sim/ground_truth", "/twin/global/objects", "/twin/local/site_0/objects",
                   "/twin/global/state", "/twin/relations", "/offloading/decisions", "/placement/migrations",
-                  "/rsu/rsu_03/detections", "/cav/cav_1/detections", "/cav/cav_1/odom", "/clock"):
+                  "/rsu/rsu_03/detections", "/cav/cav_1/detections", "/edge/edge_2/v2x", "/cav/cav_1/odom", "/clock"):
         assert pick(topic), topic
     for topic in ("/rsu/rsu_03/points", "/cav/cav_1/points", "/twin/markers", "/rosout", "/parameter_events"):
         assert not pick(topic), topic
@@ -51,3 +51,15 @@ def test_playback_position_follows_the_rate():
     assert clock.due(9_000_000_000) == 100.0  # before the start: due at once
     with pytest.raises(ValueError, match="negative"):
         PlaybackClock(0, 0.0, -1.0)
+
+
+def test_the_recorder_config_file_lists_the_default_selection():
+    from pathlib import Path
+
+    import yaml
+
+    from mobility_twin.recording.selection import DEFAULT_EXCLUDE, DEFAULT_TOPICS
+
+    config = Path(__file__).resolve().parents[2] / "config" / "recorder.yaml"
+    params = yaml.safe_load(config.read_text())["/**"]["ros__parameters"]
+    assert (tuple(params["topics"]), tuple(params["exclude"])) == (DEFAULT_TOPICS, DEFAULT_EXCLUDE)

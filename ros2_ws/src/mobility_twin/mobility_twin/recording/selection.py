@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from mobility_twin.recording.errors import RecordingError
 
 #: What the recorder records by default: the layout, ground truth and true server state, every twin
-#: output (objects, state, edge servers, relations), offloading decisions, migrations, detections,
-#: CAV odometry and /clock. Point clouds are big: ``CLOUDS`` adds them.
+#: output (objects, state, edge servers, relations), offloading decisions, migrations, detections (RSU,
+#: CAV and V2X self-reports relayed by edge servers), CAV odometry and /clock. Point clouds are big:
+#: ``CLOUDS`` adds them.
 DEFAULT_TOPICS = (
     "/clock",
     "/sim/(world|ground_truth|edge_servers)",
@@ -21,6 +22,7 @@ DEFAULT_TOPICS = (
     "/offloading/.*",
     "/placement/.*",
     "/(rsu|cav)/[^/]+/detections",
+    "/edge/[^/]+/v2x",
     "/cav/[^/]+/odom",
 )
 #: Derived for display only (rebuilt by twin_viz from the twin): not recorded by default.
