@@ -83,3 +83,37 @@ def test_mtwin_record_takes_a_topic_selection_and_stops_after_its_duration(tmp_p
     assert proc.returncode == 0, (tmp_path / "record.log").read_text()
     with Recording(out) as rec:
         assert {t: i.count for t, i in rec.topics.items()} == {"/twin/global/note": 5}
+
+
+def test_under_sim_time_log_times_are_sim_times_and_early_messages_wait_for_the_first_clock(tmp_path):
+    from rosgraph_msgs.msg import Clock
+    from std_msgs.msg import String
+
+    from mobility_twin.ros.qos import CLOCK, LATCHED, TWIN_STATE
+
+    out = tmp_path / "sim.mcap"
+    with Collector({}, name="sim_time_publishers") as c:
+        world = c.node.create_publisher(String, "/sim/world", LATCHED)
+        world.publish(String(data="{}"))
+        clock = c.node.create_publisher(Clock, "/clock", CLOCK)
+        objects = c.node.create_publisher(String, "/twin/global/note", TWIN_STATE)
+        proc = start_mtwin("launch", str(REPO / "launch" / "record.launch.xml"), f"output:={out}",
+                           "use_sim_time:=true", log=tmp_path / "recorder.log")
+        try:
+            assert _wait_subscribed(c, "/twin/global/note", "/sim/world"), (tmp_path / "recorder.log").read_text()
+            c.spin(1.0)  # the latched layout has arrived, before any /clock
+            for k in range(5):
+                msg = Clock()
+                msg.clock.sec = 1_202_000_000 + k
+                clock.publish(msg)
+                c.spin(0.2)
+                objects.publish(String(data=f"note {k}"))
+                c.spin(0.2)
+            c.spin(0.5)
+        finally:
+            stop(proc)
+    with Recording(out) as rec:
+        assert rec.topics["/twin/global/note"].count == 5, (tmp_path / "recorder.log").read_text()
+        times = {m.topic: m.log_time_ns for m in rec.messages(["/sim/world", "/twin/global/note"])}
+        assert rec.start_ns >= 1_202_000_000 * 10**9  # never 0: the layout waited for the first clock
+        assert 1_202_000_000 * 10**9 <= times["/twin/global/note"] < 1_202_000_005 * 10**9  # the last note, sim time

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 
 from mobility_twin.recording import RecordingWriter, TopicSelection
@@ -54,10 +55,11 @@ class RecorderNode(Node):
             self, self.writer, selection, discovery_period_s=cfg.discovery_period_s, depth=cfg.depth,
             on_new_topic=lambda topic, type_name: self.get_logger().info(f"recording {topic} [{type_name}]"))
         self.started = time.monotonic()
+        steady = Clock(clock_type=ClockType.STEADY_TIME)  # wall seconds, also under use_sim_time
         if cfg.duration_s > 0:
-            self.create_timer(cfg.duration_s, self._done)
+            self.create_timer(cfg.duration_s, self._done, clock=steady)
         if cfg.stats_period_s > 0:
-            self.create_timer(cfg.stats_period_s, self._log_stats)
+            self.create_timer(cfg.stats_period_s, self._log_stats, clock=steady)
 
     def _done(self) -> None:
         self.exit_code = 0

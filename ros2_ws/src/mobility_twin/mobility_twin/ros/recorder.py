@@ -6,6 +6,10 @@ publisher, with a QoS that matches what the publishers offer (as rosbag2 does: r
 publisher is reliable, so best-effort clouds are received; transient local only if every publisher is,
 so the latched /sim/world is received even when it was published before the recorder started).
 Topics that appear later are picked up at the next look. Messages are written as received.
+
+Log times come from the node's clock: wall time, or sim time under ``use_sim_time`` (as rosbag2 records
+with --use-sim-time). Messages that arrive before the first /clock (the latched layout, typically) are
+held and logged at the first sim time seen, so that a recording never starts at time 0.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import importlib
 import time
 from collections.abc import Callable
 
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
@@ -107,9 +112,10 @@ class TopicRecorder:
         self.subscriptions: dict[str, object] = {}
         self.ignored: dict[str, str] = {}  # topic -> why it is not recorded
         self._last_ns = 0
+        self._early: list[tuple[str, bytes]] = []  # received before the node's clock started (sim time)
         self.closed = False
         self.discover()
-        self.timer = node.create_timer(discovery_period_s, self.discover)
+        self.timer = node.create_timer(discovery_period_s, self.discover, clock=Clock(clock_type=ClockType.STEADY_TIME))
 
     def now_ns(self) -> int:
         """Receive time: the node's clock (or wall clock), never going backwards within a recording."""
@@ -145,9 +151,19 @@ class TopicRecorder:
         self.ignored[topic] = why
         self.node.get_logger().warning(f"not recording {topic}: {why}")
 
+    def _log(self, topic: str, data: bytes) -> None:
+        t = self.now_ns()
+        if t == 0:  # sim time before the first /clock
+            self._early.append((topic, data))
+            return
+        for early in self._early:
+            self.writer.write(*early, t)
+        self._early.clear()
+        self.writer.write(topic, data, t)
+
     def _on_message(self, topic: str, data: bytes) -> None:
         if not self.closed:
-            self.writer.write(topic, data, self.now_ns())
+            self._log(topic, data)
 
     def write(self, topic: str, type_name: str, data: bytes) -> None:
         """Record a message received by another subscription of the node (a topic in ``skip``)."""
@@ -155,13 +171,16 @@ class TopicRecorder:
             return
         if not self.writer.has_topic(topic):
             self.writer.add_topic(topic, type_name, offered_qos=offered_qos(self.node, topic))
-        self.writer.write(topic, data, self.now_ns())
+        self._log(topic, data)
 
     def close(self) -> None:
         """Stop recording (the writer stays open: its owner closes it)."""
         if self.closed:
             return
         self.closed = True
+        for early in self._early:  # the clock never started: wall time
+            self.writer.write(*early, time.time_ns())
+        self._early.clear()
         self.node.destroy_timer(self.timer)
         for sub in self.subscriptions.values():
             self.node.destroy_subscription(sub)
