@@ -230,6 +230,8 @@ def test_the_image_runs_the_steps_of_the_full_ros_install_section():
     entrypoint = json.loads(next(rest for keyword, rest in dockerfile_instructions() if keyword == "ENTRYPOINT"))
     workdir = next(rest for keyword, rest in dockerfile_instructions() if keyword == "WORKDIR")
     assert entrypoint == [f"{workdir}/docker/entrypoint.sh"]
+    cmd = json.loads(next(rest for keyword, rest in dockerfile_instructions() if keyword == "CMD"))
+    assert cmd[:3] == ["ros2", "launch", "mobility_twin"] and (REPO / "launch" / cmd[3]).is_file(), cmd
     assert os.access(DOCKER / "entrypoint.sh", os.X_OK) and os.access(DOCKER / "setup_ros.sh", os.X_OK)
 
 

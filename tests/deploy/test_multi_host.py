@@ -5,10 +5,11 @@ multicast): ``sim`` runs the replay (hardware-in-the-loop: wall-clock stamps), `
 perception, ``twin`` the edge site's local twin, the cloud's global twin and a probe that writes what it
 sees. Each role runs the command of its service in docker/compose.yaml.
 
-The RSU host is then cut off for longer than Fast DDS's participant lease (20 s), so the other hosts
-forget it and must discover it again: the local twin marks both RSUs stale, its tracks and the global
-twin's age out, while the simulator's data still reaches the twin host and both twins keep publishing;
-when the host returns, the RSUs are fresh again and the global twin tracks vehicles again.
+The RSU host is then cut off until the twin host's discovery has forgotten it (Fast DDS's participant
+lease, 20 s), so that it must be discovered again: meanwhile the local twin marks both RSUs stale, its
+tracks and the global twin's age out, while the simulator's data still reaches the twin host and both
+twins keep publishing; when the host returns, the RSUs are fresh again and the global twin tracks
+vehicles again.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ pytestmark = [pytest.mark.ros, pytest.mark.netns, pytest.mark.slow]
 SITE = "site_1"
 RSUS = ("rsu_00", "rsu_01")
 HOST_OF = {"sim": "sim", "rsu-00": "rsu", "rsu-01": "rsu", "edge-site-1": "twin", "cloud": "twin"}
-CUT_S = 25.0  # longer than Fast DDS's default participant lease duration (20 s)
+CUT_S = 25.0  # at least: longer than Fast DDS's default participant lease duration (20 s)
 
 
 class Probe:
@@ -91,7 +92,7 @@ def test_a_cut_off_rsu_host_goes_stale_and_its_tracks_age_out_then_recover(tmp_p
                 argv = ["env", *(f"{k}={v}" for k, v in role.environment.items()), *role.mtwin_argv()]
                 procs[name] = hosts.popen(HOST_OF[name], argv, tmp_path / f"{name}.log", cwd=REPO)
             procs["probe"] = hosts.popen("twin", [sys.executable, "-m", "tests.deploy.twin_probe", "--site", SITE,
-                                                  "--out", str(probe.path), "--duration", "300"],
+                                                  "--rsus", ",".join(RSUS), "--out", str(probe.path), "--duration", "300"],
                                          tmp_path / "probe.log", cwd=REPO)
 
             def rsus_stale(topic: str = "local_state") -> bool | None:
@@ -128,7 +129,10 @@ def test_a_cut_off_rsu_host_goes_stale_and_its_tracks_age_out_then_recover(tmp_p
             timeline["global_tracks_gone"] = _wait(probe, lambda: empty("global_objects", cut), 20, procs)
             for key in ("rsus_stale", "cloud_sees_rsus_stale", "local_tracks_gone", "global_tracks_gone"):
                 assert timeline[key], _story(probe, tmp_path, f"after the cut: never {key.replace('_', ' ')}")
-            _wait(probe, lambda: False, max(0.0, cut + CUT_S - time.time()), procs)  # hold the cut
+            # hold the cut until discovery on the twin host has forgotten the RSUs' publishers (lease expiry)
+            timeline["rsus_forgotten"] = _wait(probe, lambda: (probe.last("graph") or {}).get("rsu_publishers") == 0,
+                                               CUT_S + 15, procs)
+            _wait(probe, lambda: False, max(0.0, cut + CUT_S - time.time()), procs)
             during = (timeline["global_tracks_gone"], time.time())
             seen = {topic: [e for e in probe.lines if e["topic"] == topic and during[0] <= e["t"] <= during[1]]
                     for topic in ("sim", "local_objects", "global_state")}
@@ -142,8 +146,13 @@ def test_a_cut_off_rsu_host_goes_stale_and_its_tracks_age_out_then_recover(tmp_p
         finally:
             for p in procs.values():
                 stop(p)
+    probe.poll()
+    timeline["first_global_track_back"] = next(
+        (e["t"] for e in probe.lines if e["topic"] == "global_objects" and e["t"] > timeline["restored"] and e["n"]),
+        None)
+    events = sorted(((k, v) for k, v in timeline.items() if k != "up"), key=lambda kv: kv[1] or float("inf"))
     report = "timeline (s after the cut): " + ", ".join(
-        f"{k} {v - timeline['cut']:+.1f}" if v else f"{k} never" for k, v in timeline.items() if k != "up")
+        f"{k} {v - timeline['cut']:+.1f}" if v else f"{k} never" for k, v in events)
     report += f"; stack up {timeline['up'] - t0:.1f} s after start"
     print(report)
     (tmp_path / "timeline.txt").write_text(report + "\n")
@@ -155,6 +164,7 @@ def test_a_cut_off_rsu_host_goes_stale_and_its_tracks_age_out_then_recover(tmp_p
     assert len(seen["local_objects"]) / hold > 2.0, f"the local twin stopped publishing: {len(seen['local_objects'])}"
     site_stale = [e["stale"].get(SITE) for e in seen["global_state"]]
     assert len(site_stale) >= 5 and not any(site_stale), f"the cloud marked {SITE} stale: {site_stale}"
+    assert timeline["rsus_forgotten"], "the twin host never forgot the RSUs' publishers: was the cut too short?"
     # and recovered
     assert timeline["rsus_fresh"], _story(probe, tmp_path, "the RSUs never came back")
     assert timeline["global_tracks_back"], _story(probe, tmp_path, "the global twin never tracked again")

@@ -8,7 +8,8 @@ reads while it runs:
 Lines: ``{"t": wall time, "topic": "global_objects" | "local_objects", "n": tracks}``,
 ``{"t", "topic": "local_state", "stale": {rsu: bool}, "age": {rsu: s}}``,
 ``{"t", "topic": "global_state", "stale": {entity: bool}}`` and ``{"t", "topic": "sim"}`` for each
-ground-truth message (the simulator's host is reachable).
+ground-truth message (the simulator's host is reachable); with ``--rsus``, every second
+``{"t", "topic": "graph", "rsu_publishers": n}``: the RSU detection publishers discovery knows of.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--site", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--duration", type=float, default=180.0)
+    p.add_argument("--rsus", default="", help="comma-separated RSU ids whose detection publishers are counted")
     args = p.parse_args(argv)
 
     import rclpy
@@ -57,11 +59,16 @@ def main(argv: list[str] | None = None) -> int:
                              raw=True)
     executor = SingleThreadedExecutor()
     executor.add_node(node)
+    rsu_topics = [topics.rsu_detections(r) for r in args.rsus.split(",") if r]
     write("probe_started")
     end = time.monotonic() + args.duration
+    next_graph = 0.0
     try:
         while time.monotonic() < end:
             executor.spin_once(timeout_sec=0.1)
+            if rsu_topics and time.monotonic() >= next_graph:  # what discovery knows of the RSUs' publishers
+                next_graph = time.monotonic() + 1.0
+                write("graph", rsu_publishers=sum(node.count_publishers(t) for t in rsu_topics))
     except KeyboardInterrupt:
         pass
     finally:
