@@ -113,8 +113,7 @@ phase_python() {
 phase_build() {
   step "The repository's sim/ and models/ (editable, as make setup)"
   [ -x "$VENV/bin/colcon" ] || fail "$VENV has no colcon" "run: $0 python"
-  # pyproject.toml asks for Python 3.11 (the wheels of `make setup`); the code runs on the ROS Python too.
-  "$VENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation --ignore-requires-python -e "$ROOT"
+  "$VENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e "$ROOT"
   "$VENV/bin/python" -c 'import sim, models' || fail "the repository's sim/ and models/ did not install"
 
   step "colcon build of ros2_ws/ (mobility_twin_msgs, mobility_twin)"
