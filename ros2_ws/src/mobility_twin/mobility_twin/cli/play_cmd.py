@@ -86,13 +86,14 @@ def run(args: argparse.Namespace) -> int:
 
 def _play(recording, chosen: list[str], args: argparse.Namespace) -> int:
     import rclpy
+    from rclpy.signals import SignalHandlerOptions
     from rosgraph_msgs.msg import Clock
 
     from mobility_twin.recording.playback import PlaybackClock
     from mobility_twin.ros.qos import CLOCK
     from mobility_twin.ros.recorder import message_class, publisher_qos
 
-    rclpy.init(args=[])
+    rclpy.init(args=[], signal_handler_options=SignalHandlerOptions.NO)  # Ctrl-C: KeyboardInterrupt, handled here
     node = rclpy.create_node(f"mtwin_play_{int(time.time() * 1000) % 100000}")
     publishers = {}
     for topic in chosen:
