@@ -91,3 +91,21 @@ def test_play_refuses_a_selection_that_matches_nothing(tmp_path):
     assert "no topic of" in result.stderr and "/twin/global/objects" in result.stderr
     info = run_mtwin("play", str(tmp_path / "run.mcap"), "--info")
     assert info.returncode == 0 and "/placement/migrations" in info.stdout and "Messages:          16" in info.stdout
+
+
+def test_play_loops_until_interrupted(tmp_path):
+    from mobility_twin_msgs.msg import TrackedObjectArray
+
+    objects = _recording(tmp_path / "run.mcap")
+    with Collector({"/twin/global/objects": TrackedObjectArray}) as c:
+        proc = start_mtwin("play", str(tmp_path / "run.mcap"), "--topics", "/twin/global/objects", "--loop",
+                           "--rate", "2", "--delay", "0.5", "--wait-for-subscribers", log=tmp_path / "play.log")
+        try:
+            got = c.wait_for(lambda m: len(m["/twin/global/objects"]) >= 3 * len(objects), 60)
+        finally:
+            status = stop(proc)
+    log = (tmp_path / "play.log").read_text()
+    assert got, log
+    assert status == 130 and "interrupted after" in log
+    received = c.messages["/twin/global/objects"]
+    assert received[: 2 * len(objects)] == objects + objects  # the recording again from its start
