@@ -73,6 +73,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="T-Drive folder/archive (default: bundled cbd; with --full the city extract)")
     parser.add_argument("--checkpoint", type=Path, default=None, help="save the trained k = 30 s model here")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the CPU is shared)")
+    parser.add_argument("--no-continual", action="store_true", help="skip the continual-learning streams")
     parser.add_argument("--seed", type=int, default=0)
 
 
@@ -166,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
     graph_cl = _graph_for(horizon_cl)
     k_cl = round(horizon_cl / preset.slot_s)
     cl_results = {}
-    for regime in preset.cl_regimes:
+    for regime in () if args.no_continual else preset.cl_regimes:
         streams = {
             "districts": _district_tasks(observed[regime], k_cl, graph_cl, area, preset),
             "time_windows": _time_tasks(observed[regime], k_cl, graph_cl, preset),
@@ -207,8 +208,8 @@ def run(args: argparse.Namespace) -> int:
         log(f"checkpoint (k = 30 s GNN trained on both regimes, {path.stat().st_size / 1e6:.2f} MB): {path}")
         results["checkpoint"] = str(path)
     out = write_results("relations", results, args.out)
-    png = _plot_matrices(cl_results, out.parent / "relations_accuracy_matrix.png")
-    log(f"wrote {out} and {png} in {results['seconds']:.0f} s")
+    png = _plot_matrices(cl_results, out.parent / "relations_accuracy_matrix.png") if cl_results else None
+    log(f"wrote {out}{f' and {png}' if png else ''} in {results['seconds']:.0f} s")
     return 0
 
 
@@ -239,16 +240,17 @@ def _graph_for(horizon_s: float):
     return GraphConfig(horizon_s=horizon_s, candidate_radius_m=200.0 + 20.0 * horizon_s)
 
 
-def _thousand_node_snapshot(observed, fixed_max: int = 700):
+def _thousand_node_cut(observed, fixed_max: int = 700):
     """A 1,000-node twin: the snapshot with the most vehicles, cut to a square around its vehicles' centre
-    holding at most ``fixed_max`` servers and RSUs, then to 1,000 nodes by dropping vehicles."""
+    holding at most ``fixed_max`` servers and RSUs, then to 1,000 nodes by dropping vehicles.
+    Returns (snapshot index, vehicle, server and RSU masks, the cut's static relations)."""
     import numpy as np
 
     from models.relations import GraphConfig
     from models.relations.snapshot import StaticRelations
 
-    obs = max(observed, key=lambda o: len(o.snapshot.vehicle_ids))
-    s = obs.snapshot
+    i = max(range(len(observed)), key=lambda j: len(observed[j].snapshot.vehicle_ids))
+    s = observed[i].snapshot
     centre = np.median(s.vehicle_xy, axis=0)
     half = float(np.abs(np.concatenate([s.server_xy, s.rsu_xy]) - centre).max())
     while True:
@@ -257,11 +259,16 @@ def _thousand_node_snapshot(observed, fixed_max: int = 700):
         if keep_s.sum() + keep_r.sum() <= fixed_max:
             break
         half *= 0.95
-    keep_v = np.all(np.abs(s.vehicle_xy - centre) <= half, axis=1)
+    keep_v = np.all(np.abs(s.vehicle_xy - centre) <= half, axis=1) & keep_s[observed[i].serving]
     room = 1000 - int(keep_s.sum() + keep_r.sum())
     keep_v &= np.cumsum(keep_v) <= room
     static = StaticRelations.build(s.server_xy[keep_s], s.server_coverage_m[keep_s], s.rsu_xy[keep_r], GraphConfig())
-    return obs.select(keep_v, keep_s, keep_r, static)
+    return i, keep_v, keep_s, keep_r, static
+
+
+def _thousand_node_snapshot(observed):
+    i, keep_v, keep_s, keep_r, static = _thousand_node_cut(observed)
+    return observed[i].select(keep_v, keep_s, keep_r, static)
 
 
 def _graph_section(observed, config, log) -> dict:
@@ -500,13 +507,17 @@ def _timing_section(observed, graph_cfg, model_cfg, train_cfg, learner30, log) -
     from models.relations.dataset import future_server, label_graph
     from models.relations.graph import build_graph
 
-    obs = _thousand_node_snapshot(observed)
-    i = next(j for j, o in enumerate(observed) if o.t == obs.t)
+    i, keep_v, keep_s, keep_r, static = _thousand_node_cut(observed)
+    obs = observed[i].select(keep_v, keep_s, keep_r, static)
     k = round(graph_cfg.horizon_s / (observed[1].t - observed[0].t))
     later = observed[min(i + k, len(observed) - 1)]
-    y = future_server(obs, later)
-    g = label_graph(build_graph(obs, graph_cfg), y, later.load, np.ones(len(y), bool),
-                    np.ones(len(obs.snapshot.server_ids), bool))
+    # labels of the cut: the full snapshot's future servers, renumbered into the cut's servers
+    new_index = np.full(len(keep_s), -1, dtype=np.int64)
+    new_index[keep_s] = np.arange(int(keep_s.sum()))
+    y_full = future_server(observed[i], later)[keep_v]
+    y = np.where(y_full >= 0, new_index[np.maximum(y_full, 0)], -1)
+    g = label_graph(build_graph(obs, graph_cfg), y, later.load[keep_s], np.ones(len(y), bool),
+                    np.ones(int(keep_s.sum()), bool))
     row = {"nodes": obs.snapshot.num_nodes}
     for strategy in ("naive", "replay", "ewc"):
         learner = RelationLearner(graph_cfg, model_cfg, replace(train_cfg, strategy=strategy))
@@ -522,11 +533,9 @@ def _timing_section(observed, graph_cfg, model_cfg, train_cfg, learner30, log) -
             cpu.append(time.process_time() - c)
         row[f"update_ms_{strategy}"] = float(np.median(times) * 1e3)
         row[f"update_cpu_ms_{strategy}"] = float(np.median(cpu) * 1e3)
-    # a live prediction: history update, graph build, forward pass
-    history = TwinHistory(graph_cfg)
-    snaps = [o.snapshot for o in observed[max(0, i - 3): i + 1]]
-    for s in snaps[:-1]:
-        history.observe(s)
+    # a live prediction on the 1,000-node twin: history update, graph build, forward pass
+    snap = obs.snapshot
+    snaps = [replace(snap, t=snap.t - 5.0), snap]
     pred_times, pred_cpu = [], []
     for _ in range(20):
         h = TwinHistory(graph_cfg)
