@@ -175,16 +175,16 @@ class ReplayNode(Node):
             if nxt is None or nxt > self.end_offset + 1e-9:
                 self._finish()
                 return
+            # compute the event first (ray casting takes milliseconds), then publish it when it is due: the
+            # sensors' data leave on schedule, as a real sensor's would
+            tick = self.replay.step()
+            lateness = 0.0
             if rate > 0:
                 due = wall0 + (nxt - sim0) / rate
                 delay = due - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
-                lateness = time.monotonic() - due
-            else:
-                lateness = 0.0
-            if rate > 0:
-                lateness = max(lateness, 0.0)
+                lateness = max(0.0, time.monotonic() - due)
                 self.stats["max_lateness_s"] = max(self.stats["max_lateness_s"], lateness)
                 if lateness > self.config.deadline_tolerance_s:
                     self.stats["deadline_misses"] += 1
@@ -193,7 +193,6 @@ class ReplayNode(Node):
                         wall0 += lateness
                         stamp_offset += lateness
                         self.stats["slip_s"] += lateness
-            tick = self.replay.step()
             stamp = tick.t + stamp_offset if self.config.hil else tick.t
             self._publish(tick, stamp)
             now = time.monotonic()
