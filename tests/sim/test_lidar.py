@@ -82,3 +82,24 @@ def test_many_sensors_in_one_call_equal_single_scans():
     for i, pose in enumerate(poses):
         single = lidar.scan(pose, world, np.random.default_rng(i))
         assert np.array_equal(many[i].points, single.points)
+
+
+def test_culled_casting_gives_the_same_cloud_as_casting_every_ray():
+    rng = np.random.default_rng(3)
+    k = 40
+    world = Boxes(np.arange(k), rng.uniform(-60, 60, k), rng.uniform(-60, 60, k), rng.uniform(-np.pi, np.pi, k),
+                  rng.uniform(3.5, 12.0, k), rng.uniform(1.6, 2.6, k), rng.uniform(1.3, 3.5, k))
+    noisy = LidarSection(channels=32, azimuth_steps=1024, vertical_fov_deg=(-30.0, 5.0), max_range_m=80.0,
+                         range_noise_m=0.02, dropout=0.02)
+    lidar = Lidar(noisy)
+    # an RSU on a pole, a CAV on the roof of box 0 (its own box excluded), one standing over box 1
+    poses = [SensorPose(5.0, -3.0, 6.0, 0.4), SensorPose(float(world.x[0]), float(world.y[0]), 4.0, 1.0),
+             SensorPose(float(world.x[1]), float(world.y[1]), 5.0, -2.0)]
+    exclude = [None, 0, None]
+    culled = lidar.scan_many(poses, world, [np.random.default_rng(i) for i in range(3)], exclude)
+    every = lidar.scan_many(poses, world, [np.random.default_rng(i) for i in range(3)], exclude, cull=False)
+    for a, b in zip(culled, every, strict=True):
+        assert (a.hit_vehicle >= 0).sum() > 100  # the sensors do see vehicles
+        assert np.array_equal(a.hit_vehicle, b.hit_vehicle)
+        assert np.array_equal(a.points, b.points) and np.array_equal(a.ring, b.ring)
+    assert (culled[1].hit_vehicle == 0).sum() == 0  # nothing returned from the CAV's own box

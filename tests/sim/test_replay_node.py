@@ -50,3 +50,54 @@ def test_replay_topics_reach_a_subscriber_in_another_process(tmp_path):
     assert gt.header.frame_id == "map" and len(gt.objects) > 0
     clocks = [from_time(m.clock) for m in c.messages["/clock"]]
     assert clocks == sorted(clocks) and clocks[0] >= world["start_s"]
+
+
+def _set(collector, node_name: str, **values) -> None:
+    """Set parameters of a running node through its real parameter service."""
+    from rclpy.parameter import Parameter
+    from rclpy.parameter_client import AsyncParameterClient
+
+    client = AsyncParameterClient(collector.node, node_name)
+    assert client.wait_for_services(timeout_sec=20.0), f"no parameter services on {node_name}"
+    future = client.set_parameters([Parameter(k, value=v) for k, v in values.items()])
+    collector.executor.spin_until_future_complete(future, timeout_sec=20.0)
+    assert future.done() and all(r.successful for r in future.result().results), future.result()
+
+
+def test_replay_pauses_resumes_and_seeks_on_parameter_changes(tmp_path):
+    from rosgraph_msgs.msg import Clock
+    from std_msgs.msg import String
+
+    from mobility_twin.ros.convert import from_time
+    from mobility_twin.ros.qos import LATCHED
+
+    scenario = tmp_path / "small.yaml"
+    scenario.write_text(yaml.safe_dump({**SMALL, "time": {**SMALL["time"], "duration_s": 120.0}}))
+    with Collector({"/clock": Clock, "/sim/world": String}, qos={"/sim/world": LATCHED}) as c:
+        proc = start_mtwin("replay", "--scenario", str(scenario), "--rate", "2", log=tmp_path / "replay.log")
+        try:
+            clock = lambda: [from_time(m.clock) for m in c.messages["/clock"]]  # noqa: E731
+            assert c.wait_for(lambda m: len(m["/clock"]) >= 6 and m["/sim/world"], timeout=60), \
+                (tmp_path / "replay.log").read_text()
+            start = json.loads(c.messages["/sim/world"][0].data)["start_s"]
+            _set(c, "/replay", paused=True)
+            c.spin(1.0)  # what was in flight arrives
+            at_pause = len(clock())
+            c.spin(3.0)
+            during_pause = len(clock()) - at_pause
+            _set(c, "/replay", paused=False)
+            assert c.wait_for(lambda m: len(m["/clock"]) >= at_pause + during_pause + 4, timeout=30)
+            before_seek = max(clock())
+            _set(c, "/replay", seek_to_s=60.0)
+            assert c.wait_for(lambda m: from_time(m["/clock"][-1].clock) >= start + 60.0, timeout=30)
+            _set(c, "/replay", seek_to_s=2.0)  # and back
+            assert c.wait_for(lambda m: from_time(m["/clock"][-1].clock) < start + 30.0, timeout=30)
+        finally:
+            stop(proc)
+    log = (tmp_path / "replay.log").read_text()
+    assert during_pause == 0, f"{during_pause} clock messages while paused\n{log}"
+    assert before_seek < start + 60.0  # the jump forward was the seek, not the run reaching it
+    assert "paused" in log and "resumed" in log and "seek to 60.0 s" in log and "seek to 2.0 s" in log
+    after = clock()
+    back = next(i for i in range(1, len(after)) if after[i] < after[i - 1])  # the clock jumped back once
+    assert after[back] - start == pytest.approx(2.0, abs=0.6)

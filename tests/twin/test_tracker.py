@@ -40,6 +40,24 @@ def test_track_keeps_its_id_through_a_short_occlusion():
     assert before is not None and after == before
 
 
+def test_track_lost_for_seconds_gets_its_id_back_when_the_vehicle_reappears():
+    tracker = MultiSourceTracker(TrackerConfig(max_coast_s=1.0, reid_window_s=5.0))
+    pos = lambda t: (2.0 * t, 5.0)  # noqa: E731 - a slow vehicle (2 m/s)
+    for k in range(20):
+        tracker.update(frame("rsu_00", k * 0.1, [pos(k * 0.1)]))
+    (before,) = ids_at(tracker, 1.9, [pos(1.9)])
+    for k in range(20, 50):  # 3 s without a detection: the track is deleted after 1 s
+        tracker.update(frame("rsu_00", k * 0.1, []))
+    assert len(tracker.confirmed_at(4.9)) == 0
+    for k in range(50, 55):
+        tracker.update(frame("rsu_00", k * 0.1, [pos(k * 0.1)]))
+    (after,) = ids_at(tracker, 5.4, [pos(5.4)])
+    assert after == before and tracker.stats.reidentified == 1
+    # a vehicle far from any lost track is new
+    tracker.update(frame("rsu_00", 5.5, [pos(5.5), (60.0, -40.0)]))
+    assert len(tracker.tracks) == 2 and tracker.stats.reidentified == 1
+
+
 def test_two_crossing_vehicles_keep_their_ids():
     tracker = MultiSourceTracker(TrackerConfig())
     a = lambda t: (-20.0 + 10.0 * t, -20.0 + 10.0 * t)  # noqa: E731 - diagonal up

@@ -120,14 +120,15 @@ def small_stack(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("viz_stack")
     scenario = folder / "two_rsus.yaml"
-    scenario.write_text(yaml.safe_dump(TWO_RSUS))
+    # longer than the module's tests take, so the replay (and its topics) is still there for the last of them
+    scenario.write_text(yaml.safe_dump({**TWO_RSUS, "time": {**TWO_RSUS["time"], "duration_s": 240.0}}))
     viz = ('  <include file="$(find-pkg-share mobility_twin)/launch/viz.launch.xml">'
            '<arg name="use_sim_time" value="true"/></include>')
     launch = folder / "stack.launch.xml"
     launch.write_text(stack_launch_xml(build_world(load_scenario(str(scenario))).describe(),
                                        StackOptions(scenario=str(scenario), extra=viz)))
     log = folder / "stack.log"
-    proc = start_mtwin("launch", str(launch), "--duration", "120", log=log)
+    proc = start_mtwin("launch", str(launch), "--duration", "240", log=log)
     yield log, folder
     stop(proc)
 
@@ -157,7 +158,8 @@ def test_the_topics_the_rviz_config_subscribes_to_exist_with_the_types_and_qos_r
     wanted = rviz_subscriptions()
     with Collector({"/twin/markers": MarkerArray}) as c:
         assert _wait_for_track_markers(c), log.read_text()[-5000:]
-        c.spin(1.0)
+        # discovery of a dozen processes' endpoints by this new participant takes a moment on a busy machine
+        c.wait_for(lambda _: all(c.node.get_publishers_info_by_topic(t) for t, _, _ in wanted), timeout=30)
         graph = dict(c.node.get_topic_names_and_types())
         publishers = {topic: c.node.get_publishers_info_by_topic(topic) for topic, _, _ in wanted}
     for topic, msg_type, reliability in wanted:

@@ -18,8 +18,8 @@ class RunCollector:
     def __init__(self, layout: dict, *, hil: bool = True, recording: Path | None = None) -> None:
         import rclpy
         from rclpy.context import Context
-        from rclpy.executors import SingleThreadedExecutor
 
+        from mobility_twin.ros.entry import make_executor
         from mobility_twin.ros.qos import TWIN_STATE
         from mobility_twin.ros.recorder import message_class
 
@@ -28,7 +28,7 @@ class RunCollector:
         self.context = Context()
         rclpy.init(context=self.context)
         self.node = rclpy.create_node("mtwin_eval_collector", context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor = make_executor(self.context)
         self.executor.add_node(self.node)
         self.writer = self.recorder = None
         if recording is not None:

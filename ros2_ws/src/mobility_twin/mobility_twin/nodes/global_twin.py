@@ -38,7 +38,8 @@ class GlobalTwinNodeConfig:
                                                 "between are published together")
     state_period_s: float = field(0.5, "period of the state and edge-server outputs (s)")
     stale_after_s: float = field(1.0, "a local twin silent this long is stale (s)")
-    track_ttl_s: float = field(1.5, "a track no site reports any more is dropped after this long (s)")
+    track_ttl_s: float = field(1.5, "a track no site reports any more is shown this long (s)")
+    reid_window_s: float = field(5.0, "... and kept hidden this long, so a site finding it again keeps its id (s)")
 
 
 class GlobalTwinNode(Node):
@@ -47,7 +48,8 @@ class GlobalTwinNode(Node):
         self.config = declare_config(self, GlobalTwinNodeConfig)
         cfg = self.config
         self.exit_code: int | None = None
-        self.twin = GlobalTwin(GlobalTwinConfig(stale_after_s=cfg.stale_after_s, track_ttl_s=cfg.track_ttl_s))
+        self.twin = GlobalTwin(GlobalTwinConfig(stale_after_s=cfg.stale_after_s, track_ttl_s=cfg.track_ttl_s,
+                                                    reid_window_s=cfg.reid_window_s))
         self.last_stamp = -1.0
         self.last_publish_wall = 0.0
         self.pending: list[Provenance] = []

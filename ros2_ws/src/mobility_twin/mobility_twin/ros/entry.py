@@ -2,12 +2,34 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 
 import rclpy
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+
+#: ``MTWIN_EXECUTOR=single`` selects rclpy's Python SingleThreadedExecutor instead of the default.
+EXECUTOR_ENV = "MTWIN_EXECUTOR"
+
+
+def make_executor(context=None) -> Executor:
+    """rclpy's EventsExecutor (C++, event-driven) unless ``MTWIN_EXECUTOR=single``.
+
+    The Python SingleThreadedExecutor rebuilds a wait set and inspects every callback's signature on
+    each wake-up; on a twin node taking a hundred messages a second that bookkeeping cost more CPU
+    than the tracking itself (py-spy, local_twin in the demo). The events executor runs the same
+    callbacks in the same single thread, in arrival order.
+    """
+    choice = os.environ.get(EXECUTOR_ENV, "events").strip().lower()
+    if choice == "single":
+        return SingleThreadedExecutor(context=context)
+    if choice != "events":
+        raise ValueError(f"{EXECUTOR_ENV}={choice!r}: expected 'events' or 'single'")
+    from rclpy.experimental import EventsExecutor
+
+    return EventsExecutor(context=context)
 
 
 def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
@@ -22,7 +44,7 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
     exit_code = 0
     try:
         node = factory()
-        executor = SingleThreadedExecutor()
+        executor = make_executor()
         executor.add_node(node)
         while rclpy.ok() and getattr(node, "exit_code", None) is None:
             executor.spin_once(timeout_sec=0.1)

@@ -12,7 +12,9 @@ process noise. Frames of detections are processed in sensor-time order; for each
 3. Kalman update of assigned tracks (position, and velocity when the source measures it);
 4. tracks inside the source's coverage that got no detection count a miss; unassigned detections
    start tentative tracks; a tentative track is confirmed after ``confirm_hits`` hits and dropped after
-   ``tentative_misses`` misses; a confirmed track is deleted ``max_coast_s`` after its last update.
+   ``tentative_misses`` misses; a confirmed track is deleted ``max_coast_s`` after its last update, but
+   its last state is kept for ``reid_window_s``: a detection that fits where it would be now brings it
+   back under its old id (re-identification after a long occlusion or a run of lost frames).
 
 Out-of-order input is handled by time, not arrival: the tracker keeps a snapshot before each frame of
 the last ``reorder_window_s``; a late frame rewinds to the snapshot before its stamp and the frames after
@@ -54,6 +56,8 @@ class TrackerConfig:
     miss_margin_m: float = 3.0  # a track this far inside a source's coverage edge counts misses
     dims_smoothing: float = 0.3
     reorder_window_s: float = 0.5
+    reid_window_s: float = 5.0  # a confirmed track lost this recently gives its id back to a new one that fits
+    reid_max_m: float = 10.0  # ... within this distance of where it was predicted to be
     merge_distance_m: float = 1.5  # two tracks this close with consistent states are one vehicle
     merge_chi2: float = 9.5  # 95 % of chi-square with 4 dof, on the difference of the two states
 
@@ -69,6 +73,7 @@ class TrackerStats:
     reprocessed_frames: int = 0
     dropped_stale: int = 0
     dropped_duplicate: int = 0
+    reidentified: int = 0
 
 
 @dataclass
@@ -130,6 +135,7 @@ class _Snapshot:
     tracks: TrackSet
     next_id: int
     time: float
+    graveyard: TrackSet
 
 
 class MultiSourceTracker:
@@ -139,6 +145,7 @@ class MultiSourceTracker:
         self.tracks = TrackSet()
         self.time = -np.inf  # sensor time all tracks are predicted to
         self.next_id = id_offset + 1
+        self.graveyard = TrackSet()  # lost confirmed tracks last seen within reid_window_s
         self._history: list[_Snapshot] = []  # frames processed within the reorder window, by stamp
         self._seen: set[tuple[str, float]] = set()
 
@@ -163,7 +170,7 @@ class MultiSourceTracker:
         i = bisect.bisect_right(stamps, frame.stamp)
         later = self._history[i:]
         snap = later[0]
-        self.tracks, self.next_id, self.time = snap.tracks, snap.next_id, snap.time
+        self.tracks, self.next_id, self.time, self.graveyard = snap.tracks, snap.next_id, snap.time, snap.graveyard
         del self._history[i:]
         self._push(frame)
         for s in later:
@@ -171,7 +178,8 @@ class MultiSourceTracker:
             self.stats.reprocessed_frames += 1
 
     def _push(self, frame: Detections) -> None:
-        self._history.append(_Snapshot(frame.stamp, frame, self.tracks.copy(), self.next_id, self.time))
+        self._history.append(_Snapshot(frame.stamp, frame, self.tracks.copy(), self.next_id, self.time,
+                                       self.graveyard.copy()))
         horizon = frame.stamp - self.config.reorder_window_s
         while self._history and self._history[0].stamp < horizon:
             old = self._history.pop(0)
@@ -309,8 +317,47 @@ class MultiSourceTracker:
                 tr.vehicle_id[k] = frame.self_report[j]
                 tr.status[k] = CONFIRMED  # a vehicle reporting itself exists
 
+    def _reidentify(self, frame: Detections, idx: np.ndarray) -> np.ndarray:
+        """Detections (of ``idx``) that fit a recently lost track get it back; returns the others."""
+        cfg = self.config
+        g = self.graveyard
+        if not len(g) or not len(idx):
+            return idx
+        dt = frame.stamp - g.last_update
+        x, P = g.x.copy(), g.P
+        x[:, :2] += x[:, 2:] * dt[:, None]  # where each would be now, position uncertainty grown below
+        q = cfg.accel_noise**2 * dt**4 / 4
+        S = P[:, None, :2, :2] + frame.cov[None, idx] + (q + (dt * 2.0) ** 2)[:, None, None, None] * np.eye(2)
+        innov = frame.xy[idx][None, :, :] - x[:, None, :2]
+        a, b, d = S[..., 0, 0], S[..., 0, 1], S[..., 1, 1]
+        maha = (d * innov[..., 0] ** 2 - 2 * b * innov[..., 0] * innov[..., 1] + a * innov[..., 1] ** 2) / (a * d - b * b)
+        ok = (maha < cfg.gate_chi2) & (np.hypot(innov[..., 0], innov[..., 1]) < cfg.reid_max_m)
+        if not ok.any():
+            return idx
+        cost = np.where(ok, maha, _BIG)
+        rows, cols = linear_sum_assignment(cost)
+        keep = cost[rows, cols] < _BIG
+        rows, cols = rows[keep], cols[keep]
+        back = g.select(rows)
+        back.x = x[rows]
+        back.x[:, :2] = frame.xy[idx[cols]]
+        back.P = back.P.copy()
+        back.P[:, :2, :2] = frame.cov[idx[cols]]
+        back.last_update = np.full(len(rows), frame.stamp)
+        back.misses = np.zeros(len(rows), dtype=np.int64)
+        back.hits = np.maximum(back.hits, cfg.confirm_hits)
+        back.status = np.full(len(rows), CONFIRMED, dtype=np.int64)
+        back.sources = object_array([s | {frame.source_id} for s in back.sources])
+        self.tracks.extend(back)
+        self.graveyard = g.select(np.setdiff1d(np.arange(len(g)), rows))
+        self.stats.reidentified += len(rows)
+        return np.delete(idx, cols)
+
     def _birth(self, frame: Detections, idx: np.ndarray) -> None:
         cfg = self.config
+        idx = self._reidentify(frame, idx)
+        if not len(idx):
+            return
         k = len(idx)
         x = np.zeros((k, 4))
         x[:, :2] = frame.xy[idx]
@@ -340,10 +387,15 @@ class MultiSourceTracker:
         age = self.time - tr.last_update
         dead = ((tr.status == TENTATIVE) & ((tr.misses >= cfg.tentative_misses) | (age > cfg.tentative_max_age_s))) \
             | ((tr.status == CONFIRMED) & (age > cfg.max_coast_s))
+        lost = dead & (tr.status == CONFIRMED)  # not duplicates: those are the same vehicle as a living track
         dead |= self._duplicates()
         if dead.any():
             self.stats.deaths += int(dead.sum())
+            if cfg.reid_window_s > 0 and lost.any():
+                self.graveyard.extend(tr.select(lost))
             self.tracks = tr.select(~dead)
+        if len(self.graveyard):
+            self.graveyard = self.graveyard.select(self.time - self.graveyard.last_update <= cfg.reid_window_s)
 
     def _duplicates(self) -> np.ndarray:
         """Tracks that follow the same vehicle as an older track (born when one frame failed the gate;

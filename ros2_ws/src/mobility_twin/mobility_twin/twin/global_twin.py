@@ -9,9 +9,9 @@ is a new global id born.
 
 The global estimate of a track is the contribution with the freshest measurement (the other sites'
 views of it are older or equal). A site that falls silent for ``stale_after_s`` is marked stale and its
-links are dropped: its tracks coast and age out after ``track_ttl_s`` while every other site keeps
-working; when it comes back its tracks are matched again and recover their global ids where the
-vehicles are still tracked.
+links are dropped: its tracks coast and age out of the output after ``track_ttl_s`` while every other
+site keeps working. A track no site reports is kept hidden for ``reid_window_s``: when a site finds the
+vehicle again (after an occlusion, or when a silent site comes back) it gets its global id back.
 
 Global tracks are kept as arrays (one row per track), so a city of thousands of vehicles is a few numpy
 operations per local update.
@@ -34,7 +34,8 @@ _BIG = 1e9
 @dataclass(frozen=True)
 class GlobalTwinConfig:
     stale_after_s: float = 1.0
-    track_ttl_s: float = 1.5
+    track_ttl_s: float = 1.5  # a track no site reports any more is shown this long
+    reid_window_s: float = 5.0  # ... and kept this long, hidden, so that a site finding it again keeps its id
     gate_chi2: float = 13.8
     gate_max_m: float = 4.0
     accel_noise: float = 2.5
@@ -196,7 +197,7 @@ class GlobalTwin:
                 site.stale = True
                 newly.append(site.site_id)
                 self.links[site.site_id] = {}
-        dead = ~self._linked_any() & (now - self.tracks.last_update > self.config.track_ttl_s)
+        dead = ~self._linked_any() & (now - self.tracks.last_update > self.config.reid_window_s)
         if dead.any():
             self.stats["deaths"] += int(dead.sum())
             self.tracks = self.tracks.select(~dead)
@@ -204,8 +205,10 @@ class GlobalTwin:
         return newly
 
     def tracks_at(self, t: float) -> TrackSet:
-        """The global tracks predicted to ``t`` (ids are global ids, sorted)."""
-        order = np.argsort(self.tracks.ids)
+        """The global tracks predicted to ``t`` (ids are global ids, sorted): those some site reports, and
+        those no site reports any more for ``track_ttl_s`` after their last measurement."""
+        shown = self._linked_any() | (t - self.tracks.last_update <= self.config.track_ttl_s)
+        order = np.flatnonzero(shown)[np.argsort(self.tracks.ids[shown])]
         out = self.tracks.select(order)
         if len(out):
             out.x, out.P = predict_cv(out.x, out.P, t - self.t[order], self.config.accel_noise)
