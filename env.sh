@@ -52,3 +52,5 @@ unset -f _mt_prepend
 
 export RMW_IMPLEMENTATION="${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}"
 export PYTHONUNBUFFERED=1
+# Fast DDS: the stack's participant profile (a shared-memory segment that fits LiDAR clouds), unless set.
+export FASTDDS_DEFAULT_PROFILES_FILE="${FASTDDS_DEFAULT_PROFILES_FILE:-$MTWIN_ROOT/config/fastdds.xml}"

@@ -27,7 +27,9 @@ def tracking_table(results: dict) -> str:
     lrows += [[f"end_to_end ({kind})", f"{v['p50']:.1f}", f"{v['p99']:.1f}", f"{v['max']:.1f}", str(v["n"])]
               for kind, v in lat.get("end_to_end_by_source", {}).items() if v.get("n")]
     if lrows:
-        out += ["", f"latency, ms (end to end from the {lat.get('end_to_end_from', '?')})",
+        warm = (f"; the first {results['warmup_s']:g} s ({lat.get('frames_in_warmup', 0)} frames) are warm-up, "
+                "not scored" if "warmup_s" in results else "")
+        out += ["", f"latency, ms (end to end from the {lat.get('end_to_end_from', '?')}{warm})",
                 _table(lrows, ["stage (time since previous)", "p50", "p99", "max", "frames"])]
     tracks = results.get("global_tracks", {})
     if tracks.get("n"):

@@ -96,7 +96,8 @@ def score_run(record: RunRecord, *, eval_range_m: float = 60.0, warmup_s: float 
             if name == "global":
                 tracked.append(len(pub.ids))
     metrics = {name: ev.summary() for name, ev in evaluators.items()}
-    return {"tracking": metrics, "latency_ms": latency(record), "global_tracks": _stats(tracked)}
+    return {"tracking": metrics, "latency_ms": latency(record, since=start), "global_tracks": _stats(tracked),
+            "warmup_s": warmup_s}
 
 
 def _stats(values) -> dict:
@@ -114,15 +115,20 @@ def source_kind(source_id: str) -> str:
     return "cav_lidar" if source_id.startswith("cav") else "rsu_lidar"
 
 
-def latency(record: RunRecord) -> dict:
-    """Per stage (time since the previous stage) and end to end, in ms, over every frame that reached the
-    global twin. With HIL stamps the end-to-end latency starts at the sensor stamp; else at reception."""
+def latency(record: RunRecord, since: float = -np.inf) -> dict:
+    """Per stage (time since the previous stage) and end to end, in ms, over every frame measured at or
+    after ``since`` (the scoring's warm-up: processes still starting) that reached the global twin. With
+    HIL stamps the end-to-end latency starts at the sensor stamp; else at reception."""
     per_stage: dict[str, list[float]] = {}
     total: list[float] = []
     by_kind: dict[str, list[float]] = {}
+    warmup = 0
     for source, sensor_stamp, stages in record.provenance:
         times = dict(stages)
         if "global_twin" not in times:
+            continue
+        if sensor_stamp < since:
+            warmup += 1
             continue
         chain = ([("sensor", sensor_stamp)] if record.hil else []) + [(s, times[s]) for s in STAGES[1:] if s in times]
         for (_, t0), (name, t1) in itertools.pairwise(chain):
@@ -133,4 +139,5 @@ def latency(record: RunRecord) -> dict:
     out["end_to_end"] = _stats(total)
     out["end_to_end_by_source"] = {kind: _stats(v) for kind, v in sorted(by_kind.items())}
     out["end_to_end_from"] = "sensor stamp (HIL wall clock)" if record.hil else "perception input"
+    out["frames_in_warmup"] = warmup
     return out

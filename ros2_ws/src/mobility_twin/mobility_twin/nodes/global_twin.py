@@ -20,6 +20,7 @@ from std_msgs.msg import Header, String
 from mobility_twin.ros import topics
 from mobility_twin.ros.cdr import CdrError, Provenance, decode_tracks, encode_tracks
 from mobility_twin.ros.convert import to_time
+from mobility_twin.ros.drain import AfterQueuedInput
 from mobility_twin.ros.entry import run_node
 from mobility_twin.ros.params import declare_config, field
 from mobility_twin.ros.qos import LATCHED, TWIN_STATE
@@ -34,8 +35,8 @@ class GlobalTwinNodeConfig:
     layout_from_sim: bool = field(True, "take missing site ids from the latched /sim/world")
     publish_period_s: float = field(0.1, "publish at least this often (s)")
     event_publish: bool = field(True, "also publish right after each local twin update (lowest latency)")
-    min_publish_interval_s: float = field(0.01, "event publications are at least this far apart (s); updates in "
-                                                "between are published together")
+    min_publish_interval_s: float = field(0.0, "event publications at least this far apart (s; 0: right after "
+                                               "the queued input is fused); inputs in between go out together")
     state_period_s: float = field(0.5, "period of the state and edge-server outputs (s)")
     stale_after_s: float = field(1.0, "a local twin silent this long is stale (s)")
     track_ttl_s: float = field(1.5, "a track no site reports any more is shown this long (s)")
@@ -68,9 +69,11 @@ class GlobalTwinNode(Node):
             self.create_subscription(String, topics.SIM_WORLD, self.on_world, LATCHED)
         self._dirty = False
         self.create_timer(cfg.publish_period_s, self.on_heartbeat)
-        # publications owed to coalesced inputs go out on a steady (wall) clock, whatever the ROS clock
-        self.create_timer(max(cfg.min_publish_interval_s / 2, 0.002), self._flush,
-                          clock=Clock(clock_type=ClockType.STEADY_TIME))
+        self._after_input = AfterQueuedInput(self, self._flush)
+        if cfg.min_publish_interval_s > 0:
+            # publications held back by the minimum interval go out on a steady (wall) clock, whatever the ROS clock
+            self.create_timer(max(cfg.min_publish_interval_s / 2, 0.002), self._flush,
+                              clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.create_timer(cfg.state_period_s, self.publish_state)
 
     def on_world(self, msg: String) -> None:
@@ -110,10 +113,10 @@ class GlobalTwinNode(Node):
                          for p in table.provenance]
         if self.config.event_publish:
             self._dirty = True
-            self._flush()
+            self._after_input.request()
 
     def _flush(self) -> None:
-        """Publish pending input, unless the last publication is less than min_publish_interval_s old."""
+        """Publish the fused input, unless the last publication is less than min_publish_interval_s old."""
         if self._dirty and time.time() - self.last_publish_wall >= self.config.min_publish_interval_s:
             self.publish_objects()
 

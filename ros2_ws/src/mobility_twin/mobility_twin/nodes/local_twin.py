@@ -26,6 +26,7 @@ from std_msgs.msg import Header, String
 from mobility_twin.ros import topics
 from mobility_twin.ros.cdr import CdrError, Provenance, decode_detections, encode_tracks, seconds_to_ns
 from mobility_twin.ros.convert import from_time, to_time
+from mobility_twin.ros.drain import AfterQueuedInput
 from mobility_twin.ros.entry import run_node
 from mobility_twin.ros.params import declare_config, field
 from mobility_twin.ros.qos import LATCHED, TWIN_STATE
@@ -54,8 +55,8 @@ class LocalTwinNodeConfig:
     server_report_topic: str = field(topics.SIM_EDGE_SERVERS, "EdgeServerStateArray with the servers' own reports")
     publish_period_s: float = field(0.1, "publish tracks at least this often (s)")
     event_publish: bool = field(True, "also publish right after each fused frame (lowest latency)")
-    min_publish_interval_s: float = field(0.01, "event publications are at least this far apart (s); inputs in "
-                                                "between are published together")
+    min_publish_interval_s: float = field(0.0, "event publications at least this far apart (s; 0: right after "
+                                               "the queued input is fused); inputs in between go out together")
     state_period_s: float = field(0.5, "period of the state and edge-server twins (s)")
     stale_after_s: float = field(1.0, "an entity twin older than this is stale (s)")
     gate_chi2: float = field(13.8, "tracker: Mahalanobis gate (chi-square, 2 dof)")
@@ -88,9 +89,11 @@ class LocalTwinNode(Node):
             raise ValueError("parameters rsus, area and server_ids are required when layout_from_sim is false")
         self._dirty = False
         self.create_timer(cfg.publish_period_s, self.on_heartbeat)
-        # publications owed to coalesced inputs go out on a steady (wall) clock, whatever the ROS clock
-        self.create_timer(max(cfg.min_publish_interval_s / 2, 0.002), self._flush,
-                          clock=Clock(clock_type=ClockType.STEADY_TIME))
+        self._after_input = AfterQueuedInput(self, self._flush)
+        if cfg.min_publish_interval_s > 0:
+            # publications held back by the minimum interval go out on a steady (wall) clock, whatever the ROS clock
+            self.create_timer(max(cfg.min_publish_interval_s / 2, 0.002), self._flush,
+                              clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.create_timer(cfg.state_period_s, self.publish_state)
 
     # ---------------------------------------------------------------------------------- layout
@@ -150,7 +153,7 @@ class LocalTwinNode(Node):
         frame = frame.with_stage("local_received", received)
         if self.twin.ingest(frame) and self.config.event_publish:
             self._dirty = True
-            self._flush()
+            self._after_input.request()
 
     def on_server_reports(self, msg: EdgeServerStateArray) -> None:
         if self.twin is None:
@@ -165,7 +168,7 @@ class LocalTwinNode(Node):
         return self.get_clock().now().nanoseconds * 1e-9
 
     def _flush(self) -> None:
-        """Publish pending input, unless the last publication is less than min_publish_interval_s old."""
+        """Publish the fused input, unless the last publication is less than min_publish_interval_s old."""
         if self._dirty and time.time() - self.last_publish_wall >= self.config.min_publish_interval_s:
             self.publish_objects()
 

@@ -175,10 +175,11 @@ class ReplayNode(Node):
             if nxt is None or nxt > self.end_offset + 1e-9:
                 self._finish()
                 return
-            # compute the event first (ray casting takes milliseconds), then publish it when it is due: the
-            # sensors' data leave on schedule, as a real sensor's would
+            # compute and encode the event first (ray casting takes milliseconds), then publish it when it is
+            # due: the sensors' data leave on schedule, as a real sensor's would
             tick = self.replay.step()
-            lateness = 0.0
+            stamp = tick.t + stamp_offset if self.config.hil else tick.t
+            batch = self._encode(tick, stamp)
             if rate > 0:
                 due = wall0 + (nxt - sim0) / rate
                 delay = due - time.monotonic()
@@ -193,31 +194,33 @@ class ReplayNode(Node):
                         wall0 += lateness
                         stamp_offset += lateness
                         self.stats["slip_s"] += lateness
-            stamp = tick.t + stamp_offset if self.config.hil else tick.t
-            self._publish(tick, stamp)
+                        batch = self._encode(tick, tick.t + stamp_offset)
+            for publisher, message in batch:
+                publisher.publish(message)
+            self.stats["ticks"] += 1
+            self.stats["frames"] += len(tick.frames)
+            self.stats["points"] += sum(len(f.scan) for f in tick.frames)
             now = time.monotonic()
             if now - last_progress >= self.config.progress_period_s:
                 last_progress = now
                 self._progress(now - wall0, self.replay.position - sim0)
 
-    def _publish(self, tick, stamp: float) -> None:
-        if self.clock_pub is not None:
-            self.clock_pub.publish(Clock(clock=to_time(stamp)))
+    def _encode(self, tick, stamp: float) -> list[tuple]:
+        """(publisher, message) pairs of a tick, in publishing order: the clock (sim time: it advances before
+        the data of its instant), what the stack consumes (V2X relays, odometry, clouds), the server reports,
+        then the evaluation-only ground truth."""
+        batch = [] if self.clock_pub is None else [(self.clock_pub, Clock(clock=to_time(stamp)))]
+        batch += [(self.v2x_pubs[report.server_id], self._v2x(report, stamp)) for report in tick.v2x]
+        batch += [(self.odom_pubs[odo.cav_id], self._odometry(odo, stamp)) for odo in tick.odometry]
         for frame in tick.frames:
             s = frame.scan
-            self.cloud_pubs[frame.sensor_id].publish(
-                encode_cloud(s.points, s.intensity, s.ring, frame.frame_id, seconds_to_ns(stamp)))
-            self.stats["frames"] += 1
-            self.stats["points"] += len(s)
-        for odo in tick.odometry:
-            self.odom_pubs[odo.cav_id].publish(self._odometry(odo, stamp))
-        if tick.ground_truth is not None:
-            self.gt_pub.publish(self._ground_truth(tick.ground_truth, stamp))
+            batch.append((self.cloud_pubs[frame.sensor_id],
+                          encode_cloud(s.points, s.intensity, s.ring, frame.frame_id, seconds_to_ns(stamp))))
         if tick.servers is not None:
-            self.server_pub.publish(self._servers(tick.servers, stamp))
-        for report in tick.v2x:
-            self.v2x_pubs[report.server_id].publish(self._v2x(report, stamp))
-        self.stats["ticks"] += 1
+            batch.append((self.server_pub, self._servers(tick.servers, stamp)))
+        if tick.ground_truth is not None:
+            batch.append((self.gt_pub, self._ground_truth(tick.ground_truth, stamp)))
+        return batch
 
     def _progress(self, wall: float, sim: float) -> None:
         total = self.end_offset

@@ -103,7 +103,8 @@ class _Reader:
     def __init__(self, data: bytes) -> None:
         if len(data) < 4 or data[:2] != b"\x00\x01":
             raise CdrError("not little-endian CDR (encapsulation header 00 01 expected)")
-        self.buf = memoryview(data)[4:]
+        self.data = data if isinstance(data, bytes) else bytes(data)
+        self.buf = memoryview(self.data)[4:]
         self.pos = 0
 
     def align(self, n: int) -> None:
@@ -149,12 +150,108 @@ class _Reader:
         self.pos += 8 * n
         return out
 
-    def records(self, dtype: np.dtype) -> np.ndarray:
-        self.align(8)
-        self.need(dtype.itemsize)
-        rec = np.frombuffer(self.buf, dtype=dtype, count=1, offset=self.pos)[0]
-        self.pos += dtype.itemsize
-        return rec
+
+
+# --------------------------------------------------------------------------------------------- element loops
+# Arrays of elements (a fixed part that starts 8-byte aligned, then strings and string sequences) are the
+# hot path of every twin node: these loops read and write them with plain bytes slicing and one struct
+# call per length, and build the numpy records in one go. STRING / STRINGS name the variable fields.
+STRING, STRINGS = 0, 1
+_U32 = struct.Struct("<I")
+_ZEROS = (b"", b"\x00", b"\x00" * 2, b"\x00" * 3, b"\x00" * 4, b"\x00" * 5, b"\x00" * 6, b"\x00" * 7)
+
+
+def _write_elements(w: _Writer, records: np.ndarray, columns: list[tuple[int, list]]) -> None:
+    """Append ``len(records)`` elements: each record's bytes (8-aligned), then its entry of every column."""
+    parts, pos = w.parts, w.pos
+    blob = records.tobytes()
+    size = records.dtype.itemsize
+    pack = _U32.pack
+    encoded: dict[str, bytes] = {}
+
+    def put(text: str) -> None:
+        nonlocal pos
+        chunk = encoded.get(text)
+        if chunk is None:
+            raw = text.encode("utf-8")
+            chunk = encoded[text] = pack(len(raw) + 1) + raw + b"\x00"
+        pad = -pos % 4
+        if pad:
+            parts.append(_ZEROS[pad])
+        parts.append(chunk)
+        pos += pad + len(chunk)
+
+    for i in range(len(records)):
+        pad = -pos % 8
+        if pad:
+            parts.append(_ZEROS[pad])
+        parts.append(blob[i * size:(i + 1) * size])
+        pos += pad + size
+        for kind, column in columns:
+            if kind == STRING:
+                put(column[i])
+            else:
+                items = column[i]
+                pad = -pos % 4
+                if pad:
+                    parts.append(_ZEROS[pad])
+                parts.append(pack(len(items)))
+                pos += pad + 4
+                for text in items:
+                    put(text)
+    w.pos = pos
+
+
+def _read_elements(r: _Reader, n: int, dtype: np.dtype, kinds: tuple[int, ...], what: str) -> tuple[np.ndarray, list]:
+    """Read ``n`` elements of ``dtype`` records each followed by the variable fields ``kinds``; returns the
+    records and one list per kind. Truncated or inconsistent bytes raise CdrError naming ``what``."""
+    data, base = r.data, 4  # offsets below are into ``data``; alignment counts from the payload (base)
+    end = len(data)
+    pos = base + r.pos
+    size = dtype.itemsize
+    unpack = _U32.unpack_from
+    chunks: list[bytes] = []
+    columns: list[list] = [[] for _ in kinds]
+
+    def truncated(need: int) -> CdrError:
+        return CdrError(f"message truncated: {what} needs {need} bytes at offset {pos - base}, have {end - pos}")
+
+    def text() -> str:
+        nonlocal pos
+        pos += -(pos - base) % 4
+        if pos + 4 > end:
+            raise truncated(4)
+        (length,) = unpack(data, pos)
+        pos += 4
+        if length == 0:
+            return ""
+        if pos + length > end:
+            raise truncated(length)
+        value = data[pos:pos + length - 1].decode("utf-8", errors="replace")
+        pos += length
+        return value
+
+    for _ in range(n):
+        pos += -(pos - base) % 8
+        if pos + size > end:
+            raise truncated(size)
+        chunks.append(data[pos:pos + size])
+        pos += size
+        for column, kind in zip(columns, kinds, strict=True):
+            if kind == STRING:
+                column.append(text())
+                continue
+            pos += -(pos - base) % 4
+            if pos + 4 > end:
+                raise truncated(4)
+            (count,) = unpack(data, pos)
+            pos += 4
+            if count > (end - pos) // 4:
+                raise CdrError(f"message truncated: {what} claims {count} strings in {end - pos} bytes")
+            column.append([text() for _ in range(count)])
+    r.pos = pos - base
+    records = np.frombuffer(bytearray(b"".join(chunks)), dtype=dtype) if n else np.zeros(0, dtype=dtype)
+    return records, columns
 
 
 # --------------------------------------------------------------------------------------------- provenance
@@ -233,15 +330,8 @@ def encode_tracks(table: TrackTable) -> bytes:
     w.string(table.frame_id)
     w.string(table.twin_id)
     w.u32(n)
-    records = np.ascontiguousarray(table.records, dtype=TRACK_FIXED)
-    blob = records.tobytes()
-    size = TRACK_FIXED.itemsize
-    for i in range(n):
-        w.align(8)
-        w.raw(blob[i * size:(i + 1) * size])
-        w.strings(table.sources[i])
-        w.string(table.site_id[i])
-        w.string(table.vehicle_id[i])
+    _write_elements(w, np.ascontiguousarray(table.records, dtype=TRACK_FIXED),
+                    [(STRINGS, table.sources), (STRING, table.site_id), (STRING, table.vehicle_id)])
     w.u32(len(table.provenance))
     for p in table.provenance:
         _write_provenance(w, p)
@@ -256,13 +346,8 @@ def decode_tracks(data: bytes) -> TrackTable:
     n = r.u32()
     if n > len(r.buf) // TRACK_FIXED.itemsize:
         raise CdrError(f"message truncated: TrackedObjectArray claims {n} objects in {len(r.buf)} bytes")
-    records = np.zeros(n, dtype=TRACK_FIXED)
-    sources, site, vehicle = [], [], []
-    for i in range(n):
-        records[i] = r.records(TRACK_FIXED)
-        sources.append(r.strings())
-        site.append(r.string())
-        vehicle.append(r.string())
+    records, (sources, site, vehicle) = _read_elements(r, n, TRACK_FIXED, (STRINGS, STRING, STRING),
+                                                       "TrackedObjectArray")
     provenance = [_read_provenance(r) for _ in range(r.u32())]
     return TrackTable(sec * 1_000_000_000 + nanosec, frame_id, twin_id, records, sources, site, vehicle, provenance)
 
@@ -310,13 +395,7 @@ def encode_detections(table: DetectionTable) -> bytes:
     w.raw(struct.pack("<7d", x, y, z, 0.0, 0.0, np.sin(yaw / 2), np.cos(yaw / 2)))
     w.raw(struct.pack("<f", table.sensor_range))
     w.u32(n)
-    records = np.ascontiguousarray(table.records, dtype=DETECTION_FIXED)
-    blob = records.tobytes()
-    size = DETECTION_FIXED.itemsize
-    for i in range(n):
-        w.align(8)
-        w.raw(blob[i * size:(i + 1) * size])
-        w.string(table.self_report_id[i])
+    _write_elements(w, np.ascontiguousarray(table.records, dtype=DETECTION_FIXED), [(STRING, table.self_report_id)])
     _write_provenance(w, table.provenance)
     return w.bytes()
 
@@ -338,11 +417,7 @@ def decode_detections(data: bytes) -> DetectionTable:
     n = r.u32()
     if n > len(r.buf) // DETECTION_FIXED.itemsize:
         raise CdrError(f"message truncated: DetectedObjectArray claims {n} objects in {len(r.buf)} bytes")
-    records = np.zeros(n, dtype=DETECTION_FIXED)
-    ids = []
-    for i in range(n):
-        records[i] = r.records(DETECTION_FIXED)
-        ids.append(r.string())
+    records, (ids,) = _read_elements(r, n, DETECTION_FIXED, (STRING,), "DetectedObjectArray")
     provenance = _read_provenance(r)
     yaw = 2.0 * np.arctan2(qz, qw)
     return DetectionTable(sec * 1_000_000_000 + nanosec, frame_id, source_id, int(source_type), (px, py, pz, float(yaw)),

@@ -248,9 +248,11 @@ class MultiSourceTracker:
             S = tr.P[ti, :2, :2] + frame.cov[dj]
             a, b, d = S[:, 0, 0], S[:, 0, 1], S[:, 1, 1]
             det = a * d - b * b
-            maha = (d * innov[:, 0] ** 2 - 2 * b * innov[:, 0] * innov[:, 1] + a * innov[:, 1] ** 2) / det
-            ok = maha < cfg.gate_chi2
-            ti, dj, cost = ti[ok], dj[ok], (maha + np.log(det))[ok]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                maha = (d * innov[:, 0] ** 2 - 2 * b * innov[:, 0] * innov[:, 1] + a * innov[:, 1] ** 2) / det
+                ok = (det > 0) & (maha < cfg.gate_chi2)  # a degenerate innovation covariance never gates
+                cost = maha + np.log(np.where(ok, det, 1.0))
+            ti, dj, cost = ti[ok], dj[ok], cost[ok]
         else:
             cost = np.zeros(0)
         out_t, out_d = list(forced_t), list(forced_d)
