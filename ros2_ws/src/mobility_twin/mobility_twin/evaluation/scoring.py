@@ -70,7 +70,14 @@ def score_run(record: RunRecord, *, eval_range_m: float = 60.0, warmup_s: float 
             if rid in record.detections:
                 evaluators[f"global@{rid}"] = MotEvaluator(f"global@{rid}", DiscRegion.of([xy], eval_range_m))
     twin_stamps = {k: np.array([f.stamp for f in v]) for k, v in record.twins.items()}
-    alone = {rid: (MultiSourceTracker(tracker), sorted(frames, key=lambda d: d.stamp), [0])
+    # An RSU alone is a tracker on that RSU's detections, scored like the twins: at a ground-truth instant it
+    # knows the frames it had by then. With HIL stamps that is when its perception published them (the
+    # last stage of their provenance), so it pays its own pipeline's latency as the twins pay theirs;
+    # without, the sensor stamp (no latency at all: a bound in its favour).
+    def available(frame) -> float:
+        return frame.provenance[-1][1] if record.hil and frame.provenance else frame.stamp
+
+    alone = {rid: (MultiSourceTracker(tracker), sorted(frames, key=available), [0])
              for rid, frames in record.detections.items()}
     gts = sorted(record.ground_truth, key=lambda f: f.stamp)
     first_twin = min((s[0] for s in twin_stamps.values() if len(s)), default=np.inf)
@@ -80,7 +87,7 @@ def score_run(record: RunRecord, *, eval_range_m: float = 60.0, warmup_s: float 
         if gt.stamp < start:
             continue
         for rid, (trk, frames, cursor) in alone.items():
-            while cursor[0] < len(frames) and frames[cursor[0]].stamp <= gt.stamp + 1e-6:
+            while cursor[0] < len(frames) and available(frames[cursor[0]]) <= gt.stamp + 1e-6:
                 trk.update(frames[cursor[0]])
                 cursor[0] += 1
             h = trk.confirmed_at(gt.stamp)
