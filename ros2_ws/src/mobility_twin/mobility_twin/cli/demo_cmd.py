@@ -198,6 +198,7 @@ def run(args: argparse.Namespace) -> int:
         [sys.executable, "-m", "mobility_twin.cli", "launch", str(launch), f"duration_s:={args.duration}",
          f"start_offset_s:={args.start}", "hil:=true", "--duration", str(args.duration + 90.0)],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    collector.yield_to_stack()
     started = time.monotonic()
     status = 0
     scene = None

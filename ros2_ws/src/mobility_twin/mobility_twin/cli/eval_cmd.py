@@ -82,6 +82,7 @@ def run_tracking(args: argparse.Namespace) -> int:
     log = (out / "stack.log").open("w")
     proc = subprocess.Popen([sys.executable, "-m", "mobility_twin.cli", "launch", str(launch), "--duration",
                              str(duration + 60.0)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    collector.yield_to_stack()
     try:
         started = time.monotonic()
         last = started

@@ -52,6 +52,14 @@ class RunCollector:
             self.recorder.write(topic, type_name, data)
         self.builder.add(topic, data)
 
+    def yield_to_stack(self, increment: int = 5) -> None:
+        """Lower this process's CPU priority (call it after starting the stack, whose processes must not
+        inherit it): the collector decodes every twin message, and on a small machine it should take the
+        CPU the stack under measurement leaves, not compete with it."""
+        import os
+
+        os.nice(increment)
+
     def spin(self, seconds: float) -> None:
         import time
 
