@@ -78,7 +78,7 @@ def run_tracking(args: argparse.Namespace) -> int:
         f"{len(world.cavs)} CAVs, {len(world.sites)} sites; run folder {out}")
     eval_range = 60.0 if args.eval_range is None else args.eval_range
     recording = None if args.record is None else (Path(args.record) if args.record else out / "recording.mcap")
-    collector = RunCollector(layout, recording=recording)
+    collector = RunCollector(layout, recording=recording, defer_decoding=True)
     log = (out / "stack.log").open("w")
     proc = subprocess.Popen([sys.executable, "-m", "mobility_twin.cli", "launch", str(launch), "--duration",
                              str(duration + 60.0)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
