@@ -13,14 +13,13 @@ import json
 import time
 from dataclasses import dataclass
 
-from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from std_msgs.msg import Header, String
 
 from mobility_twin.ros import topics
 from mobility_twin.ros.cdr import CdrError, Provenance, decode_tracks, encode_tracks
 from mobility_twin.ros.convert import to_time
-from mobility_twin.ros.drain import AfterQueuedInput
+from mobility_twin.ros.drain import EventPublication
 from mobility_twin.ros.entry import run_node
 from mobility_twin.ros.params import declare_config, field
 from mobility_twin.ros.qos import LATCHED, TWIN_STATE
@@ -52,7 +51,6 @@ class GlobalTwinNode(Node):
         self.twin = GlobalTwin(GlobalTwinConfig(stale_after_s=cfg.stale_after_s, track_ttl_s=cfg.track_ttl_s,
                                                     reid_window_s=cfg.reid_window_s))
         self.last_stamp = -1.0
-        self.last_publish_wall = 0.0
         self.pending: list[Provenance] = []
         self.local_states: dict[str, TwinStateArray] = {}
         self.local_servers: dict[str, EdgeServerStateArray] = {}
@@ -67,13 +65,8 @@ class GlobalTwinNode(Node):
             if not cfg.layout_from_sim:
                 raise ValueError("parameter sites is required when layout_from_sim is false")
             self.create_subscription(String, topics.SIM_WORLD, self.on_world, LATCHED)
-        self._dirty = False
+        self.events = EventPublication(self, self.publish_objects, cfg.min_publish_interval_s)
         self.create_timer(cfg.publish_period_s, self.on_heartbeat)
-        self._after_input = AfterQueuedInput(self, self._flush)
-        if cfg.min_publish_interval_s > 0:
-            # publications held back by the minimum interval go out on a steady (wall) clock, whatever the ROS clock
-            self.create_timer(max(cfg.min_publish_interval_s / 2, 0.002), self._flush,
-                              clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.create_timer(cfg.state_period_s, self.publish_state)
 
     def on_world(self, msg: String) -> None:
@@ -112,19 +105,13 @@ class GlobalTwinNode(Node):
         self.pending += [Provenance(p.source_id, p.sensor_stamp_ns, (*p.stages, ("global_received", received)))
                          for p in table.provenance]
         if self.config.event_publish:
-            self._dirty = True
-            self._after_input.request()
-
-    def _flush(self) -> None:
-        """Publish the fused input, unless the last publication is less than min_publish_interval_s old."""
-        if self._dirty and time.time() - self.last_publish_wall >= self.config.min_publish_interval_s:
-            self.publish_objects()
+            self.events.input_fused()
 
     def on_heartbeat(self) -> None:
         for site in self.twin.update_staleness(self._now()):
             self.get_logger().warning(f"local twin {site} is silent: stale, its tracks age out")
-        if time.time() - self.last_publish_wall >= 0.5 * self.config.publish_period_s:
-            self.publish_objects()
+        if self.events.since_last() >= 0.5 * self.config.publish_period_s:
+            self.events.publish()
 
     def publish_objects(self) -> None:
         stamp = max(self._now(), self.last_stamp + 1e-6)
@@ -138,8 +125,6 @@ class GlobalTwinNode(Node):
         table = tracks_to_table(tracks, stamp, "global", site_id=[sites.get(int(i), "") for i in tracks.ids],
                                 provenance=provenance)
         self.objects_pub.publish(encode_tracks(table))
-        self.last_publish_wall = wall
-        self._dirty = False
 
     def publish_state(self) -> None:
         now = self._now()

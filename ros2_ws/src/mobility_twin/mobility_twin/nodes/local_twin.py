@@ -19,14 +19,13 @@ import time
 from dataclasses import dataclass
 
 from geometry_msgs.msg import Point
-from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from std_msgs.msg import Header, String
 
 from mobility_twin.ros import topics
 from mobility_twin.ros.cdr import CdrError, Provenance, decode_detections, encode_tracks, seconds_to_ns
 from mobility_twin.ros.convert import from_time, to_time
-from mobility_twin.ros.drain import AfterQueuedInput
+from mobility_twin.ros.drain import EventPublication
 from mobility_twin.ros.entry import run_node
 from mobility_twin.ros.params import declare_config, field
 from mobility_twin.ros.qos import LATCHED, TWIN_STATE
@@ -73,7 +72,6 @@ class LocalTwinNode(Node):
         self.exit_code: int | None = None
         self.twin: LocalTwin | None = None
         self.last_stamp = -1.0
-        self.last_publish_wall = 0.0
         self.bad_messages = 0
         site = cfg.site_id
         self.objects_pub = self.create_publisher(TrackedObjectArray, topics.local_objects(site), TWIN_STATE)
@@ -87,13 +85,8 @@ class LocalTwinNode(Node):
             self.get_logger().info("waiting for the site layout on /sim/world")
         else:
             raise ValueError("parameters rsus, area and server_ids are required when layout_from_sim is false")
-        self._dirty = False
+        self.events = EventPublication(self, self.publish_objects, cfg.min_publish_interval_s)
         self.create_timer(cfg.publish_period_s, self.on_heartbeat)
-        self._after_input = AfterQueuedInput(self, self._flush)
-        if cfg.min_publish_interval_s > 0:
-            # publications held back by the minimum interval go out on a steady (wall) clock, whatever the ROS clock
-            self.create_timer(max(cfg.min_publish_interval_s / 2, 0.002), self._flush,
-                              clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.create_timer(cfg.state_period_s, self.publish_state)
 
     # ---------------------------------------------------------------------------------- layout
@@ -152,8 +145,7 @@ class LocalTwinNode(Node):
             return
         frame = frame.with_stage("local_received", received)
         if self.twin.ingest(frame) and self.config.event_publish:
-            self._dirty = True
-            self._after_input.request()
+            self.events.input_fused()
 
     def on_server_reports(self, msg: EdgeServerStateArray) -> None:
         if self.twin is None:
@@ -167,14 +159,9 @@ class LocalTwinNode(Node):
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
-    def _flush(self) -> None:
-        """Publish the fused input, unless the last publication is less than min_publish_interval_s old."""
-        if self._dirty and time.time() - self.last_publish_wall >= self.config.min_publish_interval_s:
-            self.publish_objects()
-
     def on_heartbeat(self) -> None:
-        if self.twin is not None and time.time() - self.last_publish_wall >= 0.5 * self.config.publish_period_s:
-            self.publish_objects()
+        if self.twin is not None and self.events.since_last() >= 0.5 * self.config.publish_period_s:
+            self.events.publish()
 
     def publish_objects(self) -> None:
         twin = self.twin
@@ -187,8 +174,6 @@ class LocalTwinNode(Node):
         table = tracks_to_table(snap.tracks, stamp, f"local/{self.config.site_id}", site_id=self.config.site_id,
                                 provenance=provenance)
         self.objects_pub.publish(encode_tracks(table))
-        self.last_publish_wall = wall
-        self._dirty = False
 
     def publish_state(self) -> None:
         if self.twin is None:

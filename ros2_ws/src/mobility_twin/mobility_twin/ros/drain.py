@@ -10,6 +10,7 @@ soon as they are. Under light load that is right after the one message
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from rclpy.node import Node
@@ -35,3 +36,42 @@ class AfterQueuedInput:
     def _run(self) -> None:
         self._pending = False
         self._callback()
+
+
+class EventPublication:
+    """When a twin node publishes its objects: once the input queued with a fused frame is fused too (see
+    :class:`AfterQueuedInput`), never closer than ``min_interval_s`` (0: no limit; held-back publications go
+    out on a steady clock, whatever the ROS clock), and from the node's heartbeat when nothing came.
+
+    ``publish`` builds and sends one publication; call :meth:`publish` (not it) so that the time of the
+    last one is kept, and :meth:`input_fused` after each fused input.
+    """
+
+    def __init__(self, node: Node, publish: Callable[[], None], min_interval_s: float) -> None:
+        from rclpy.clock import Clock, ClockType
+
+        self._publish = publish
+        self.min_interval_s = min_interval_s
+        self.last_wall = 0.0
+        self._dirty = False
+        self._after_input = AfterQueuedInput(node, self.flush)
+        if min_interval_s > 0:
+            node.create_timer(max(min_interval_s / 2, 0.002), self.flush, clock=Clock(clock_type=ClockType.STEADY_TIME))
+
+    def input_fused(self) -> None:
+        self._dirty = True
+        self._after_input.request()
+
+    def flush(self) -> None:
+        """Publish the fused input, unless the last publication is less than min_interval_s old."""
+        if self._dirty and self.since_last() >= self.min_interval_s:
+            self.publish()
+
+    def since_last(self) -> float:
+        """Wall seconds since the last publication."""
+        return time.time() - self.last_wall
+
+    def publish(self) -> None:
+        self.last_wall = time.time()
+        self._dirty = False
+        self._publish()
