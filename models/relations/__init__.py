@@ -10,7 +10,14 @@ predicted next server drives proactive twin migration (:func:`simulate_migration
 ROS-free: the node ``relation_learner`` feeds it twin messages; ``mtwin bench relations`` measures it.
 """
 
-from models.relations.baselines import MarkovHandover, constant_velocity, last_value, moving_average, stay
+from models.relations.baselines import (
+    MarkovHandover,
+    constant_velocity,
+    dead_reckoning,
+    last_value,
+    moving_average,
+    stay,
+)
 from models.relations.config import GraphConfig, LayoutConfig, ModelConfig, TrainConfig
 from models.relations.continual.buffer import ReservoirBuffer
 from models.relations.continual.ewc import EWC
@@ -47,6 +54,7 @@ __all__ = [
     "build_graph",
     "constant_velocity",
     "continual_metrics",
+    "dead_reckoning",
     "hex_layout",
     "last_value",
     "make_samples",

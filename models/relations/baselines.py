@@ -7,6 +7,11 @@ Handover (serving server of each vehicle ``k`` slots ahead):
   (the current server when that point is outside coverage).
 * :class:`MarkovHandover`: first-order Markov chain of server transitions over ``k`` slots, counted on
   training data: the most frequent next server of the current one (the current server when unseen).
+  With ``order=2`` (our addition, a stronger baseline) the state is (previous server, current server)
+  from the handover log, falling back to first order when that pair was never seen.
+* :func:`dead_reckoning`: from the handover log, the server of the point reached by driving on from the
+  border of the previous and current cells, away from the previous server (our addition; see
+  :func:`~models.relations.graph.handover_dead_reckoning`).
 
 Load (vehicles served ``h`` slots ahead): :func:`last_value` and :func:`moving_average` (the mean of
 the ``load_lags`` last loads). The MLP without the graph is :class:`~models.relations.nn.model.RelationModel`
@@ -35,18 +40,43 @@ def constant_velocity(data: HeteroData) -> torch.Tensor:
     return torch.where(cv >= 0, cv, data[VEHICLE].serving)
 
 
-class MarkovHandover:
-    """Most frequent ``k``-slot transition of each server, by server id (so districts can share it)."""
+def dead_reckoning(data: HeteroData) -> torch.Tensor:
+    dr = data[VEHICLE].dr_server
+    return torch.where(dr >= 0, dr, data[VEHICLE].serving)
 
-    def __init__(self) -> None:
+
+class MarkovHandover:
+    """Most frequent ``k``-slot transition of each server, by server id (so districts can share it).
+
+    Args:
+        order: 1, the state is the current server; 2, it is (previous server, current server) from the
+            handover log (first order when the vehicle has no known handover or the pair is unseen).
+    """
+
+    def __init__(self, order: int = 1) -> None:
+        if order not in (1, 2):
+            raise ValueError(f"order must be 1 or 2, got {order!r}")
+        self.order = order
         self.counts: dict[object, Counter] = defaultdict(Counter)
+        self._best: dict = {}
+
+    def _states(self, sample, rows: np.ndarray) -> list:
+        ids = sample.obs.snapshot.server_ids
+        now = ids[sample.obs.serving[rows]]
+        if self.order == 1:
+            return list(now)
+        prev = sample.obs.prev_server[rows]
+        return [(ids[p] if p >= 0 else None, c) for p, c in zip(prev, now, strict=True)]
 
     def fit(self, samples: Iterable) -> MarkovHandover:
         for sample in samples:
             ids = sample.obs.snapshot.server_ids
-            ok = sample.vehicle_mask & (sample.y_server >= 0)
-            for a, b in zip(ids[sample.obs.serving[ok]], ids[sample.y_server[ok]], strict=True):
-                self.counts[a][b] += 1
+            ok = np.flatnonzero(sample.vehicle_mask & (sample.y_server >= 0))
+            nxt = ids[sample.y_server[ok]]
+            for state, b in zip(self._states(sample, ok), nxt, strict=True):
+                self.counts[state][b] += 1
+                if self.order == 2:
+                    self.counts[state[1]][b] += 1
         self._best = {a: c.most_common(1)[0][0] for a, c in self.counts.items()}
         return self
 
@@ -54,8 +84,14 @@ class MarkovHandover:
         ids = sample.obs.snapshot.server_ids
         index = {sid: i for i, sid in enumerate(ids)}
         now = sample.obs.serving
-        out = np.array([index.get(self._best.get(ids[s], ids[s]), s) for s in now], dtype=np.int64)
-        return torch.from_numpy(out)
+        states = self._states(sample, np.arange(len(now)))
+        out = []
+        for s, state in zip(now, states, strict=True):
+            best = self._best.get(state)
+            if best is None and self.order == 2:
+                best = self._best.get(state[1])
+            out.append(index.get(best, s) if best is not None else s)
+        return torch.from_numpy(np.array(out, dtype=np.int64))
 
 
 def last_value(data: HeteroData) -> torch.Tensor:

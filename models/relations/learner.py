@@ -28,7 +28,7 @@ from models.relations.errors import CheckpointError
 from models.relations.graph import graph_nbytes
 from models.relations.nn.model import Predictions, RelationModel
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2  # 2: handover-log features and the follows relation
 GRAD_CLIP = 5.0
 
 
@@ -156,7 +156,8 @@ class RelationLearner:
 
     def load_state_dict(self, state: dict) -> None:
         if state.get("format") != CHECKPOINT_FORMAT:
-            raise CheckpointError(f"checkpoint format {state.get('format')!r}, expected {CHECKPOINT_FORMAT}")
+            raise CheckpointError(f"checkpoint format {state.get('format')!r}, expected {CHECKPOINT_FORMAT} (the graph's "
+                                  f"features changed; retrain: mtwin bench relations --checkpoint PATH)")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.updates = int(state["updates"])
@@ -196,6 +197,9 @@ class RelationLearner:
             saved_train = from_dict(TrainConfig, state["train_config"])
         except (KeyError, TypeError, ValueError) as err:
             raise CheckpointError(f"checkpoint {path} has no valid configs: {err}") from None
+        if state.get("format") != CHECKPOINT_FORMAT:
+            raise CheckpointError(f"checkpoint {path} has format {state.get('format')!r}, expected {CHECKPOINT_FORMAT} "
+                                  f"(the graph's features changed; retrain: mtwin bench relations --checkpoint PATH)")
         learner = cls(graph, model, train or saved_train)
         if train is not None and train != saved_train:
             learner.model.load_state_dict(state["model"])

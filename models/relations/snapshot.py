@@ -7,8 +7,10 @@ twin's messages (the node) or from the simulator's fleet (:func:`snapshot_from_f
 :class:`TwinHistory` turns a sequence of snapshots (one per slot) into :class:`ObservedSnapshot` s: it
 applies the association rule, counts each server's load (vehicles served) and keeps the last
 ``load_lags`` loads per server, and tracks each vehicle's *legs* (stretches of unchanged velocity):
-time since its velocity last changed, and how long its previous leg lasted. All of it is observable by
-a live twin; none of it looks ahead.
+time since its velocity last changed, and how long its previous leg lasted; and each vehicle's
+*handovers* (changes of serving server, which the network logs even when the twin's position is stale):
+the server before the current one, the time since the vehicle was handed to the current one, and how
+long it stayed on the previous one. All of it is observable by a live twin; none of it looks ahead.
 """
 
 from __future__ import annotations
@@ -112,6 +114,11 @@ class ObservedSnapshot:
     when it has not changed). ``last_leg_s[i]``: length of its previous leg, nan when unknown;
     ``last_leg_vel[i]``: velocity on that leg (m/s, zero when unknown).
     ``rsu_load[r]``: vehicles within the RSU's range.
+    ``prev_server[i]``: index of the server that served vehicle ``i`` before its current one (-1 when no
+    handover has been seen, or that server is not in the snapshot). ``since_handover_s[i]``: seconds since
+    it was handed to its current server, nan when no handover has been seen. ``prev_dwell_s[i]``: how long
+    it was served by the previous server, nan when unknown. ``prev2_server[i]``: the server before the
+    previous one (-1 when unknown).
     """
 
     snapshot: TwinSnapshot
@@ -122,6 +129,19 @@ class ObservedSnapshot:
     last_leg_s: np.ndarray
     last_leg_vel: np.ndarray
     rsu_load: np.ndarray
+    prev_server: np.ndarray | None = None
+    since_handover_s: np.ndarray | None = None
+    prev_dwell_s: np.ndarray | None = None
+    prev2_server: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        v = len(self.serving)
+        for name in ("prev_server", "prev2_server"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, np.full(v, -1, dtype=np.int64))
+        for name in ("since_handover_s", "prev_dwell_s"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, np.full(v, np.nan))
 
     @property
     def t(self) -> float:
@@ -141,6 +161,8 @@ class ObservedSnapshot:
         new_index = np.full(len(servers), -1, dtype=np.int64)
         new_index[servers] = np.arange(int(servers.sum()))
         serving = new_index[self.serving]
+        prev = np.where(self.prev_server >= 0, new_index[np.maximum(self.prev_server, 0)], -1)
+        prev2 = np.where(self.prev2_server >= 0, new_index[np.maximum(self.prev2_server, 0)], -1)
         vehicles = vehicles & (serving >= 0)
         s = self.snapshot
         snap = replace(
@@ -152,7 +174,8 @@ class ObservedSnapshot:
         )
         return ObservedSnapshot(snap, static, serving[vehicles], self.load_lags[servers],
                                 self.since_change_s[vehicles], self.last_leg_s[vehicles],
-                                self.last_leg_vel[vehicles], self.rsu_load[rsus])
+                                self.last_leg_vel[vehicles], self.rsu_load[rsus], prev[vehicles],
+                                self.since_handover_s[vehicles], self.prev_dwell_s[vehicles], prev2[vehicles])
 
 
 class TwinHistory:
@@ -175,6 +198,13 @@ class TwinHistory:
         self._t_change = np.zeros(0)
         self._last_leg = np.zeros(0)
         self._last_vel = np.zeros((0, 2))
+        self._codes: dict = {}  # server id -> a code that stays when the snapshot's server list changes
+        self._h_ids = np.zeros(0)
+        self._h_cur = np.zeros(0, dtype=np.int64)  # server codes
+        self._h_prev = np.zeros(0, dtype=np.int64)
+        self._h_t = np.zeros(0)  # time of the last handover (nan: none seen)
+        self._h_dwell = np.zeros(0)
+        self._h_prev2 = np.zeros(0, dtype=np.int64)
         self._t: float | None = None
 
     def reset(self) -> None:
@@ -202,12 +232,14 @@ class TwinHistory:
         load = np.bincount(serving, minlength=len(snap.server_ids)).astype(float)
         lags = self._advance_loads(snap.server_ids, load)
         since, last_leg, last_vel = self._advance_motion(snap)
+        prev, since_ho, dwell, prev2 = self._advance_handovers(snap, serving)
         rsu_load = np.zeros(len(snap.rsu_ids))
         if len(snap.rsu_ids) and len(snap.vehicle_ids):
             rsu_load = cKDTree(snap.vehicle_xy).query_ball_point(snap.rsu_xy, self.rsu_range_m,
                                                                  return_length=True).astype(float)
         self._t = snapshot.t
-        return ObservedSnapshot(snap, static, serving, lags, since, last_leg, last_vel, rsu_load)
+        return ObservedSnapshot(snap, static, serving, lags, since, last_leg, last_vel, rsu_load, prev, since_ho, dwell,
+                                prev2)
 
     def _advance_loads(self, server_ids: np.ndarray, load: np.ndarray) -> np.ndarray:
         n_lags = self.config.load_lags
@@ -239,3 +271,33 @@ class TwinHistory:
         self._ids, self._vel, self._t_change = ids.copy(), vel.copy(), t_change
         self._last_leg, self._last_vel = last_leg, last_vel
         return t - t_change, last_leg.copy(), last_vel.copy()
+
+    def _advance_handovers(self, snap: TwinSnapshot,
+                           serving: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        t = snap.t
+        for sid in snap.server_ids.tolist():
+            self._codes.setdefault(sid, len(self._codes))
+        codes = np.array([self._codes[sid] for sid in snap.server_ids.tolist()], dtype=np.int64)
+        ids = snap.vehicle_ids
+        n = len(ids)
+        cur = codes[serving] if n else np.zeros(0, dtype=np.int64)
+        prev = np.full(n, -1, dtype=np.int64)
+        prev2 = np.full(n, -1, dtype=np.int64)
+        t_ho = np.full(n, np.nan)
+        dwell = np.full(n, np.nan)
+        if len(self._h_ids) and n:
+            _, i_new, i_old = np.intersect1d(ids, self._h_ids, return_indices=True)
+            moved = cur[i_new] != self._h_cur[i_old]
+            prev[i_new] = np.where(moved, self._h_cur[i_old], self._h_prev[i_old])
+            prev2[i_new] = np.where(moved, self._h_prev[i_old], self._h_prev2[i_old])
+            t_ho[i_new] = np.where(moved, t, self._h_t[i_old])
+            dwell[i_new] = np.where(moved, t - self._h_t[i_old], self._h_dwell[i_old])
+        self._h_ids, self._h_cur, self._h_prev, self._h_t, self._h_dwell = ids.copy(), cur, prev, t_ho, dwell
+        self._h_prev2 = prev2
+        # codes back to indices of this snapshot's servers (-1: not among them)
+        lookup = np.full(len(self._codes), -1, dtype=np.int64)
+        lookup[codes] = np.arange(len(codes))
+        def index_of(code: np.ndarray) -> np.ndarray:
+            return np.where(code >= 0, lookup[np.maximum(code, 0)], -1)
+
+        return index_of(prev), t - t_ho, dwell.copy(), index_of(prev2)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from models.relations import Area, GraphConfig, TwinHistory, make_samples
+from models.relations import Area, GraphConfig, MarkovHandover, TwinHistory, make_samples
 from models.relations.dataset import future_server, split_indices
 from models.relations.layout import ServerLayout
 from models.relations.observation import TelemetryView
@@ -29,6 +29,29 @@ def test_labels_are_the_serving_server_k_slots_later_and_unknown_for_vehicles_th
     assert data["vehicle"].y_server.tolist() == [1, 1, -1]
     assert data["vehicle"].mask.tolist() == [True, True, False]
     assert data["server"].y_load.tolist() == [0.0, 2.0, 0.0]
+
+
+def test_second_order_markov_tells_the_direction_of_travel_that_first_order_cannot(config):
+    # through s1, two cars drive east (s0 -> s1 -> s2) and one west (s2 -> s1 -> s0); 10 m/s, 10 s slots
+    def car(x0, v, t):
+        return (x0 + v * t, 0.0, v, 0.0)
+
+    steps = [(t, {"e1": car(100.0, 10.0, t), "e2": car(80.0, 10.0, t), "w": car(500.0, -10.0, t)})
+             for t in np.arange(0.0, 50.0, 10.0)]
+    obs = observed(config, steps)
+    samples = make_samples(obs, 3, config=config)  # 30 s ahead
+    first, second = MarkovHandover(order=1).fit(samples), MarkovHandover(order=2).fit(samples)
+    at = samples[1]  # t = 10: e1, e2 just entered s1 from s0; w is on s1 (from s2 at t = 10)
+    ids = list(at.obs.snapshot.vehicle_ids)
+    assert at.obs.prev_server[ids.index("w")] == 2 and at.obs.prev_server[ids.index("e1")] == 0
+    truth = at.y_server.tolist()
+    assert second.predict(at).tolist() == truth
+    assert first.predict(at).tolist() != truth  # one answer per server: east for everyone on s1
+
+
+def test_markov_order_must_be_one_or_two():
+    with pytest.raises(ValueError, match="order must be 1 or 2, got 3"):
+        MarkovHandover(order=3)
 
 
 def test_district_samples_keep_context_but_count_only_their_own_vehicles_and_servers(config):

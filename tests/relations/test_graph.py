@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from models.relations import TwinHistory, build_graph, serving_server
-from models.relations.graph import CAND, RS, SR, SS, SV, VS, VV, node_dims
+from models.relations.graph import CAND, FOLLOWS, RS, SR, SS, SV, VS, VV, handover_dead_reckoning, node_dims
 from tests.relations.conftest import make_snapshot
 
 # a (0, 0) and b (30, 0) are 30 m apart; c (280, 0) is near server s1 and alone; d (1000, 0) is outside coverage
@@ -75,6 +75,83 @@ def test_history_tracks_load_lags_and_legs_of_motion(config):
     assert obs.since_change_s[a] == 0.0 and obs.last_leg_s[a] == 10.0  # a turned north at t = 10
     assert obs.last_leg_vel[a].tolist() == [10.0, 0.0]
     assert obs.since_change_s[b] == 5.0 and np.isnan(obs.last_leg_s[b])
+
+
+THREE_CELLS = {"s0": (0.0, 0.0), "s1": (300.0, 0.0), "s2": (600.0, 0.0)}
+
+
+def drive(history, moves: dict[float, dict[str, float]]):
+    """Feed snapshots of vehicles on the x axis driving east at 10 m/s: {t: {id: x}}."""
+    obs = None
+    for t, xs in sorted(moves.items()):
+        obs = history.observe(make_snapshot(t, {v: (x, 0.0, 10.0, 0.0) for v, x in xs.items()}, THREE_CELLS,
+                                            coverage=200.0))
+    return obs
+
+
+def index_of(obs, vehicle: str) -> int:
+    return list(obs.snapshot.vehicle_ids).index(vehicle)
+
+
+def test_handover_log_keeps_the_previous_servers_the_time_since_and_the_dwell(config):
+    # a crosses x = 150 (s0 -> s1) at t = 10 and x = 450 (s1 -> s2) at t = 30; b stays on s0
+    obs = drive(TwinHistory(config), {0.0: {"a": 100.0, "b": 0.0}, 10.0: {"a": 200.0, "b": 0.0},
+                                      20.0: {"a": 300.0, "b": 0.0}, 30.0: {"a": 500.0, "b": 0.0},
+                                      35.0: {"a": 550.0, "b": 0.0}})
+    a, b = index_of(obs, "a"), index_of(obs, "b")
+    assert obs.serving[a] == 2 and obs.prev_server[a] == 1 and obs.prev2_server[a] == 0
+    assert obs.since_handover_s[a] == 5.0 and obs.prev_dwell_s[a] == 20.0
+    assert obs.prev_server[b] == -1 and np.isnan(obs.since_handover_s[b]) and np.isnan(obs.prev_dwell_s[b])
+
+
+def test_dead_reckoning_drives_on_from_the_border_away_from_the_previous_server(config):
+    obs = drive(TwinHistory(config), {0.0: {"a": 100.0}, 10.0: {"a": 200.0}})  # s0 -> s1 at t = 10
+    heading, point = handover_dead_reckoning(obs, horizon_s=30.0)
+    assert heading.tolist() == [[1.0, 0.0]]
+    assert point.tolist() == [[150.0 + 10.0 * 30.0, 0.0]]  # from the border at 10 m/s for 0 + 30 s
+    from dataclasses import replace
+
+    data = build_graph(obs, replace(config, horizon_s=40.0))  # at (550, 0): the cell of s2
+    assert data["vehicle"].dr_server.tolist() == [2]
+
+
+def test_vehicles_that_made_the_same_handover_are_linked_to_each_other(config):
+    # lead crossed s0 -> s1 at t = 10 and s1 -> s2 at t = 30; mate crossed s0 -> s1 at t = 20;
+    # late crossed s0 -> s1 at t = 35; other stays on s0 (no handover); back drives west s1 -> s0
+    history = TwinHistory(config)
+    moves = {0.0: {"lead": 100.0, "mate": 0.0, "late": 0.0, "other": 0.0, "back": 200.0},
+             10.0: {"lead": 200.0, "mate": 100.0, "late": 50.0, "other": 0.0, "back": 200.0},
+             20.0: {"lead": 300.0, "mate": 200.0, "late": 100.0, "other": 0.0, "back": 200.0},
+             30.0: {"lead": 500.0, "mate": 300.0, "late": 140.0, "other": 0.0, "back": 100.0},
+             35.0: {"lead": 550.0, "mate": 350.0, "late": 160.0, "other": 0.0, "back": 100.0}}
+    obs = drive(history, moves)
+    data = build_graph(obs, config)
+    name = {index_of(obs, v): v for v in ("lead", "mate", "late", "other", "back")}
+    edges = {(name[u], name[v]) for u, v in data[FOLLOWS].edge_index.t().tolist()}
+    # lead made s0 -> s1 before moving on: the others who made s0 -> s1 follow it, and each other
+    assert edges == {("lead", "mate"), ("lead", "late"), ("mate", "late"), ("late", "mate")}
+    attr = {(name[u], name[v]): a for (u, v), a in zip(data[FOLLOWS].edge_index.t().tolist(),
+                                                       data[FOLLOWS].edge_attr.tolist(), strict=True)}
+    moved_on, off_x, off_y, lag, left = attr[("lead", "mate")]
+    assert moved_on == 1.0 and off_x == pytest.approx(300.0 / 200.0) and off_y == 0.0
+    assert lag == pytest.approx((20.0 - 10.0) / config.leg_scale_s)  # mate crossed 10 s after lead
+    assert left == pytest.approx(5.0 / config.leg_scale_s)  # lead left s1 5 s ago
+    assert attr[("late", "mate")][0] == 0.0  # late is still on s1
+
+
+def test_a_vehicle_follows_at_most_max_leaders_the_closest_in_time(config):
+    from dataclasses import replace
+
+    few = replace(config, max_leaders=1)
+    moves = {0.0: {"a": 100.0, "b": 60.0, "c": 0.0}, 10.0: {"a": 200.0, "b": 160.0, "c": 100.0},
+             20.0: {"a": 220.0, "b": 180.0, "c": 200.0}}  # a, b cross at t = 10, c at t = 20
+    obs = drive(TwinHistory(few), moves)
+    data = build_graph(obs, few)
+    targets = data[FOLLOWS].edge_index[1].tolist()
+    assert sorted(targets) == [0, 1, 2]  # one leader each
+    c = index_of(obs, "c")
+    (u,) = [u for u, v in data[FOLLOWS].edge_index.t().tolist() if v == c]
+    assert obs.snapshot.vehicle_ids[u] in ("a", "b")
 
 
 def test_history_rejects_snapshots_out_of_time_order(config):

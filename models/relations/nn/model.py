@@ -12,7 +12,7 @@ from torch_geometric.nn import MLP
 from torch_geometric.utils import scatter
 
 from models.relations.config import GraphConfig, ModelConfig
-from models.relations.graph import CAND, CANDIDATE_DIM, EDGE_DIMS, SERVER, SS, VEHICLE, VV, node_dims
+from models.relations.graph import CAND, CANDIDATE_DIM, EDGE_DIMS, FOLLOWS, SERVER, SS, VEHICLE, VV, node_dims
 from models.relations.nn.candidate_scorer import CandidateScorer, group_argmax, group_log_softmax
 from models.relations.nn.encoder import RelationEncoder
 
@@ -50,7 +50,7 @@ class RelationModel(torch.nn.Module):
         self.graph_config = graph
         self.model_config = model
         self.encoder = RelationEncoder(node_dims(graph), EDGE_DIMS, model.hidden, model.layers,
-                                       message_passing=model.message_passing, aggr={VV: "mean", SS: "mean"})
+                                       message_passing=model.message_passing, aggr={VV: "mean", FOLLOWS: "mean", SS: "mean"})
         self.scorer = CandidateScorer(model.hidden, CANDIDATE_DIM)
         self.load_head = MLP([model.hidden + 1, model.hidden, 1], norm=None)
         self.reset_parameters()
