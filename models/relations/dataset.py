@@ -25,7 +25,7 @@ from models.relations.config import GraphConfig
 from models.relations.graph import SERVER, VEHICLE, build_graph
 from models.relations.layout import Area, ServerLayout
 from models.relations.observation import OBSERVATIONS, TelemetryView, truth_view
-from models.relations.snapshot import ObservedSnapshot, StaticRelations, TwinHistory
+from models.relations.snapshot import ObservedSnapshot, StaticRelations, TwinHistory, renumber
 
 
 def observe_fleet(fleet, layout: ServerLayout, slot_s: float, *, start: float | None = None,
@@ -139,7 +139,7 @@ def make_samples(observed: Sequence[ObservedSnapshot], horizon_slots: int, *, co
         sub = now.select(keep_v, keep_s, keep_r, static_cache[key])
         new_index = np.full(len(keep_s), -1, dtype=np.int64)
         new_index[keep_s] = np.arange(int(keep_s.sum()))
-        y_sub = np.where(y[kept_v] >= 0, new_index[np.maximum(y[kept_v], 0)], -1)
+        y_sub = renumber(y[kept_v], new_index)
         samples.append(Sample(sub, y_sub, y_load[keep_s].copy(), region.contains(sub.snapshot.vehicle_xy),
                               region.contains(sub.snapshot.server_xy), task))
     return samples

@@ -233,10 +233,7 @@ def build_graph(obs: ObservedSnapshot, config: GraphConfig | None = None) -> Het
     across = off[:, 0] * hd[:, 1] - off[:, 1] * hd[:, 0]
     order = np.lexsort((d_cv, vi))  # within each vehicle, by distance from the CV point
     rank = np.empty(len(vi))
-    if len(vi):
-        starts = np.r_[0, np.flatnonzero(np.diff(vi[order])) + 1]
-        pos_in_group = np.arange(len(vi)) - np.repeat(starts, np.diff(np.r_[starts, len(vi)]))
-        rank[order] = pos_in_group
+    rank[order] = rank_in_groups(vi[order])
     # the handover log: the vehicle crossed from the previous server's cell into the current one on their
     # common border, heading away from the previous server. Dead reckoning from that border point.
     ho_dir, dr_point = handover_dead_reckoning(obs, h, speed)
@@ -257,6 +254,14 @@ def build_graph(obs: ObservedSnapshot, config: GraphConfig | None = None) -> Het
     data[VEHICLE].cv_server = _i64(cv_server)
     data[VEHICLE].dr_server = _i64(np.where(ho_known, dr_server, -1))
     return data
+
+
+def rank_in_groups(group: np.ndarray) -> np.ndarray:
+    """[N] position of each element within its run of equal values of ``group`` (sorted by group)."""
+    if len(group) == 0:
+        return np.zeros(0, dtype=np.int64)
+    starts = np.r_[0, np.flatnonzero(np.diff(group)) + 1]
+    return np.arange(len(group)) - np.repeat(starts, np.diff(np.r_[starts, len(group)]))
 
 
 def handover_dead_reckoning(obs: ObservedSnapshot, horizon_s: float,
@@ -326,11 +331,8 @@ def handover_leaders(obs: ObservedSnapshot, window_s: float, max_leaders: int) -
     u, f_rep, lag = u[keep], f_rep[keep], lag[keep]
     order = np.lexsort((np.abs(lag), f_rep))  # per follower, closest in time first
     u, f_rep, lag = u[order], f_rep[order], lag[order]
-    if len(f_rep):
-        starts = np.r_[0, np.flatnonzero(np.diff(f_rep)) + 1]
-        rank = np.arange(len(f_rep)) - np.repeat(starts, np.diff(np.r_[starts, len(f_rep)]))
-        keep = rank < max_leaders
-        u, f_rep, lag = u[keep], f_rep[keep], lag[keep]
+    keep = rank_in_groups(f_rep) < max_leaders
+    u, f_rep, lag = u[keep], f_rep[keep], lag[keep]
     return np.stack([u, f_rep]).astype(np.int64), lag
 
 

@@ -86,6 +86,12 @@ def snapshot_from_fleet(state, layout: ServerLayout) -> TwinSnapshot:
     )
 
 
+def renumber(index: np.ndarray, new_index: np.ndarray) -> np.ndarray:
+    """``new_index[index]`` where ``index >= 0``, -1 elsewhere (indices into a list, carried to another
+    list through ``new_index``, which holds -1 for the items the other list lacks)."""
+    return np.where(index >= 0, new_index[np.maximum(index, 0)], -1)
+
+
 @dataclass(frozen=True)
 class StaticRelations:
     """The relations that depend only on where servers and RSUs stand (cached while they do not move)."""
@@ -129,19 +135,10 @@ class ObservedSnapshot:
     last_leg_s: np.ndarray
     last_leg_vel: np.ndarray
     rsu_load: np.ndarray
-    prev_server: np.ndarray | None = None
-    since_handover_s: np.ndarray | None = None
-    prev_dwell_s: np.ndarray | None = None
-    prev2_server: np.ndarray | None = None
-
-    def __post_init__(self) -> None:
-        v = len(self.serving)
-        for name in ("prev_server", "prev2_server"):
-            if getattr(self, name) is None:
-                object.__setattr__(self, name, np.full(v, -1, dtype=np.int64))
-        for name in ("since_handover_s", "prev_dwell_s"):
-            if getattr(self, name) is None:
-                object.__setattr__(self, name, np.full(v, np.nan))
+    prev_server: np.ndarray
+    since_handover_s: np.ndarray
+    prev_dwell_s: np.ndarray
+    prev2_server: np.ndarray
 
     @property
     def t(self) -> float:
@@ -161,8 +158,7 @@ class ObservedSnapshot:
         new_index = np.full(len(servers), -1, dtype=np.int64)
         new_index[servers] = np.arange(int(servers.sum()))
         serving = new_index[self.serving]
-        prev = np.where(self.prev_server >= 0, new_index[np.maximum(self.prev_server, 0)], -1)
-        prev2 = np.where(self.prev2_server >= 0, new_index[np.maximum(self.prev2_server, 0)], -1)
+        prev, prev2 = renumber(self.prev_server, new_index), renumber(self.prev2_server, new_index)
         vehicles = vehicles & (serving >= 0)
         s = self.snapshot
         snap = replace(
@@ -199,7 +195,6 @@ class TwinHistory:
         self._last_leg = np.zeros(0)
         self._last_vel = np.zeros((0, 2))
         self._codes: dict = {}  # server id -> a code that stays when the snapshot's server list changes
-        self._h_ids = np.zeros(0)
         self._h_cur = np.zeros(0, dtype=np.int64)  # server codes
         self._h_prev = np.zeros(0, dtype=np.int64)
         self._h_t = np.zeros(0)  # time of the last handover (nan: none seen)
@@ -231,8 +226,13 @@ class TwinHistory:
         snap = replace(snapshot.with_vehicles(served), vehicle_server=serving)
         load = np.bincount(serving, minlength=len(snap.server_ids)).astype(float)
         lags = self._advance_loads(snap.server_ids, load)
-        since, last_leg, last_vel = self._advance_motion(snap)
-        prev, since_ho, dwell, prev2 = self._advance_handovers(snap, serving)
+        # the vehicles seen in the previous slot too: (index now, index then)
+        i_new = i_old = np.zeros(0, dtype=np.int64)
+        if len(snap.vehicle_ids) and len(self._ids):
+            _, i_new, i_old = np.intersect1d(snap.vehicle_ids, self._ids, return_indices=True)
+        since, last_leg, last_vel = self._advance_motion(snap, i_new, i_old)
+        prev, since_ho, dwell, prev2 = self._advance_handovers(snap, serving, i_new, i_old)
+        self._ids = snap.vehicle_ids.copy()
         rsu_load = np.zeros(len(snap.rsu_ids))
         if len(snap.rsu_ids) and len(snap.vehicle_ids):
             rsu_load = cKDTree(snap.vehicle_xy).query_ball_point(snap.rsu_xy, self.rsu_range_m,
@@ -255,49 +255,43 @@ class TwinHistory:
         self._lags = lags
         return lags.copy()
 
-    def _advance_motion(self, snap: TwinSnapshot) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _advance_motion(self, snap: TwinSnapshot, i_new: np.ndarray,
+                        i_old: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         t = snap.t
-        ids, vel = snap.vehicle_ids, snap.vehicle_vel
-        n = len(ids)
+        vel = snap.vehicle_vel
+        n = len(vel)
         t_change = np.full(n, t)
         last_leg = np.full(n, np.nan)
         last_vel = np.zeros((n, 2))
-        if len(self._ids) and n:
-            _, i_new, i_old = np.intersect1d(ids, self._ids, return_indices=True)
+        if len(i_new):
             changed = np.linalg.norm(vel[i_new] - self._vel[i_old], axis=1) > self.config.motion_change_mps
             t_change[i_new] = np.where(changed, t, self._t_change[i_old])
             last_leg[i_new] = np.where(changed, t - self._t_change[i_old], self._last_leg[i_old])
             last_vel[i_new] = np.where(changed[:, None], self._vel[i_old], self._last_vel[i_old])
-        self._ids, self._vel, self._t_change = ids.copy(), vel.copy(), t_change
+        self._vel, self._t_change = vel.copy(), t_change
         self._last_leg, self._last_vel = last_leg, last_vel
         return t - t_change, last_leg.copy(), last_vel.copy()
 
-    def _advance_handovers(self, snap: TwinSnapshot,
-                           serving: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def _advance_handovers(self, snap: TwinSnapshot, serving: np.ndarray, i_new: np.ndarray,
+                           i_old: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         t = snap.t
         for sid in snap.server_ids.tolist():
             self._codes.setdefault(sid, len(self._codes))
         codes = np.array([self._codes[sid] for sid in snap.server_ids.tolist()], dtype=np.int64)
-        ids = snap.vehicle_ids
-        n = len(ids)
+        n = len(serving)
         cur = codes[serving] if n else np.zeros(0, dtype=np.int64)
         prev = np.full(n, -1, dtype=np.int64)
         prev2 = np.full(n, -1, dtype=np.int64)
         t_ho = np.full(n, np.nan)
         dwell = np.full(n, np.nan)
-        if len(self._h_ids) and n:
-            _, i_new, i_old = np.intersect1d(ids, self._h_ids, return_indices=True)
+        if len(i_new):
             moved = cur[i_new] != self._h_cur[i_old]
             prev[i_new] = np.where(moved, self._h_cur[i_old], self._h_prev[i_old])
             prev2[i_new] = np.where(moved, self._h_prev[i_old], self._h_prev2[i_old])
             t_ho[i_new] = np.where(moved, t, self._h_t[i_old])
             dwell[i_new] = np.where(moved, t - self._h_t[i_old], self._h_dwell[i_old])
-        self._h_ids, self._h_cur, self._h_prev, self._h_t, self._h_dwell = ids.copy(), cur, prev, t_ho, dwell
-        self._h_prev2 = prev2
+        self._h_cur, self._h_prev, self._h_prev2, self._h_t, self._h_dwell = cur, prev, prev2, t_ho, dwell
         # codes back to indices of this snapshot's servers (-1: not among them)
         lookup = np.full(len(self._codes), -1, dtype=np.int64)
         lookup[codes] = np.arange(len(codes))
-        def index_of(code: np.ndarray) -> np.ndarray:
-            return np.where(code >= 0, lookup[np.maximum(code, 0)], -1)
-
-        return index_of(prev), t - t_ho, dwell.copy(), index_of(prev2)
+        return renumber(prev, lookup), t - t_ho, dwell.copy(), renumber(prev2, lookup)
