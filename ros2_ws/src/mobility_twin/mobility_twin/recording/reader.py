@@ -109,16 +109,23 @@ class Recording:
             except (McapError, struct.error, ValueError, EOFError):
                 return
 
-    def _scan(self) -> None:
-        schemas: dict[int, Schema] = {}
-        channels: dict[int, Channel] = {}
-        counts: dict[int, int] = {}
+    def _walk(self, schemas: dict[int, Schema], channels: dict[int, Channel]) -> Iterator:
+        """The records other than schemas and channels, which go into ``schemas`` and ``channels`` (by
+        id) as they come, so that each message finds its channel and schema there."""
         for record in self._records():
             if isinstance(record, Schema):
                 schemas[record.id] = record
             elif isinstance(record, Channel):
                 channels[record.id] = record
-            elif isinstance(record, Message):
+            else:
+                yield record
+
+    def _scan(self) -> None:
+        schemas: dict[int, Schema] = {}
+        channels: dict[int, Channel] = {}
+        counts: dict[int, int] = {}
+        for record in self._walk(schemas, channels):
+            if isinstance(record, Message):
                 counts[record.channel_id] = counts.get(record.channel_id, 0) + 1
                 t = record.log_time
                 self.start_ns = t if not self.start_ns else min(self.start_ns, t)
@@ -164,12 +171,8 @@ class Recording:
         wanted = set(topics)
         channels: dict[int, Channel] = {}
         schemas: dict[int, Schema] = {}
-        for record in self._records():
-            if isinstance(record, Schema):
-                schemas[record.id] = record
-            elif isinstance(record, Channel):
-                channels[record.id] = record
-            elif isinstance(record, Message):
+        for record in self._walk(schemas, channels):
+            if isinstance(record, Message):
                 ch = channels.get(record.channel_id)
                 if ch is None or ch.topic not in wanted:
                     continue
