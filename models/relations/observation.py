@@ -8,7 +8,10 @@ A twin does not necessarily know it:
 * :class:`TelemetryView` (``observation="telemetry"``): the twin is fed by what T-Drive really is, a
   telematics feed: a vehicle's twin holds its last GPS report (position, and the velocity of the leg
   that ended there) and its age; a vehicle within ``rsu_range_m`` of an RSU is seen by that RSU's LiDAR
-  and its twin is fresh. The cellular network knows which server serves every vehicle (the true
+  and its twin is fresh. After it leaves the RSU's range the twin keeps that sighting (position, velocity,
+  its age) until a newer GPS report arrives: a twin holds its freshest observation, whichever sensor
+  made it. The view is therefore stateful: call it slot by slot in time order (an earlier time than the
+  last call starts it afresh). The cellular network knows which server serves every vehicle (the true
   association), so the twin's vehicle-server relation is exact even when its position is stale.
 
 Labels (the serving server ``k`` slots later) always come from the truth.
@@ -50,8 +53,20 @@ class TelemetryView:
         self._keys = self._track * self._stride + (fleet.t - self._t0)
         self._rsu_tree = cKDTree(layout.rsu_xy) if len(layout.rsu_xy) else None
         self._servers = layout.index()
+        self._reset()
+
+    def _reset(self) -> None:
+        """Forget every RSU sighting (per taxi: time, position, velocity of the last one)."""
+        n = len(self.fleet.taxi_ids)
+        self._seen_t = np.full(n, -np.inf)
+        self._seen_xy = np.zeros((n, 2))
+        self._seen_vel = np.zeros((n, 2))
+        self._last_t = -np.inf
 
     def __call__(self, state) -> TwinSnapshot:
+        if state.t < self._last_t:
+            self._reset()
+        self._last_t = float(state.t)
         truth = snapshot_from_fleet(state, layout=self.layout)
         serving = self._servers.serving(truth.vehicle_xy)
         truth = truth.with_vehicles(serving >= 0)  # the network serves them; the others are not in the twin
@@ -77,9 +92,13 @@ class TelemetryView:
                 self.rsu_range_m
         else:
             seen = np.zeros(n, bool)
-        xy = np.where(seen[:, None], truth.vehicle_xy, xy)
-        vel = np.where(seen[:, None], truth.vehicle_vel, vel)
-        age = np.where(seen, 0.0, age)
+        self._seen_t[taxi[seen]] = truth.t
+        self._seen_xy[taxi[seen]] = truth.vehicle_xy[seen]
+        self._seen_vel[taxi[seen]] = truth.vehicle_vel[seen]
+        sighting = self._seen_t[taxi] > f.t[j]  # seen by an RSU since its last report (now, or earlier)
+        xy = np.where(sighting[:, None], self._seen_xy[taxi], xy)
+        vel = np.where(sighting[:, None], self._seen_vel[taxi], vel)
+        age = np.where(sighting, truth.t - self._seen_t[taxi], age)
         return TwinSnapshot(truth.t, truth.vehicle_ids, xy, vel, truth.server_ids, truth.server_xy,
                             truth.server_coverage_m, truth.server_capacity_ghz, truth.rsu_ids, truth.rsu_xy,
                             vehicle_age_s=age, vehicle_server=serving)

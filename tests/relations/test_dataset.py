@@ -75,6 +75,24 @@ def test_split_leaves_a_gap_of_one_horizon_between_train_and_test():
     assert test[-1] == 100 - 6 - 1
 
 
+def test_telemetry_view_keeps_an_rsu_sighting_until_a_newer_report():
+    # taxi 1 reports every 100 s driving east 5 m/s; it passes the RSU at (600, 0) at t = 120
+    fleet = Fleet(np.array([1]), np.array([0, 4]), t=np.array([0.0, 100.0, 200.0, 300.0]),
+                  x=np.array([0.0, 500.0, 1000.0, 1500.0]), y=np.zeros(4), max_gap_s=300.0)
+    layout = ServerLayout(("s0", "s1"), np.array([[0.0, 0.0], [800.0, 0.0]]), np.array([500.0, 500.0]),
+                          np.array([2.0, 2.0]), ("r0",), np.array([[600.0, 0.0]]))
+    view = TelemetryView(fleet, layout, rsu_range_m=50.0)
+    seen = view(fleet.state_at(120.0))
+    assert seen.vehicle_xy[0].tolist() == [600.0, 0.0] and seen.vehicle_age_s[0] == 0.0
+    left = view(fleet.state_at(140.0))  # out of range: the twin keeps the sighting, not the older report
+    assert left.vehicle_xy[0].tolist() == [600.0, 0.0] and left.vehicle_age_s[0] == 20.0
+    assert left.vehicle_vel[0].tolist() == pytest.approx([5.0, 0.0])
+    reported = view(fleet.state_at(210.0))  # the report at t = 200 is newer than the sighting
+    assert reported.vehicle_xy[0].tolist() == [1000.0, 0.0] and reported.vehicle_age_s[0] == 10.0
+    rewound = view(fleet.state_at(105.0))  # back in time: the sightings are forgotten
+    assert rewound.vehicle_xy[0].tolist() == [500.0, 0.0] and rewound.vehicle_age_s[0] == 5.0
+
+
 def test_telemetry_view_knows_the_last_report_unless_an_rsu_sees_the_vehicle():
     # taxi 1 reports at t = 0, 100, 200 driving east 5 m/s; taxi 2 stands near the RSU at (300, 50)
     fleet = Fleet(np.array([1, 2]), np.array([0, 3, 5]), t=np.array([0.0, 100.0, 200.0, 0.0, 200.0]),
