@@ -2,11 +2,17 @@
 
 ROS isolation: every test session gets its own ROS_DOMAIN_ID (from its process id) and discovery limited
 to this host, so that concurrent runs on one machine (CI jobs, developers) never see each other's topics.
+
+Ctrl-C: the tests stop the processes they start with SIGINT, as a user would. A shell without job
+control starts background commands (``make test &``, many CI runners) with SIGINT ignored, and children
+inherit that, so such processes would ignore the tests' SIGINT and be killed instead. The session
+restores Python's Ctrl-C handler, which its children see as the default disposition.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +26,9 @@ if "MTWIN_TEST_DOMAIN_ID" in os.environ:
 else:
     os.environ["ROS_DOMAIN_ID"] = str(1 + os.getpid() % 100)
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _workspace_sourced() -> bool:
