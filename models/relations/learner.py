@@ -155,9 +155,7 @@ class RelationLearner:
         }
 
     def load_state_dict(self, state: dict) -> None:
-        if state.get("format") != CHECKPOINT_FORMAT:
-            raise CheckpointError(f"checkpoint format {state.get('format')!r}, expected {CHECKPOINT_FORMAT} (the graph's "
-                                  f"features changed; retrain: mtwin bench relations --checkpoint PATH)")
+        _check_format(state, "checkpoint")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.updates = int(state["updates"])
@@ -197,9 +195,7 @@ class RelationLearner:
             saved_train = from_dict(TrainConfig, state["train_config"])
         except (KeyError, TypeError, ValueError) as err:
             raise CheckpointError(f"checkpoint {path} has no valid configs: {err}") from None
-        if state.get("format") != CHECKPOINT_FORMAT:
-            raise CheckpointError(f"checkpoint {path} has format {state.get('format')!r}, expected {CHECKPOINT_FORMAT} "
-                                  f"(the graph's features changed; retrain: mtwin bench relations --checkpoint PATH)")
+        _check_format(state, f"checkpoint {path}")
         learner = cls(graph, model, train or saved_train)
         if train is not None and train != saved_train:
             learner.model.load_state_dict(state["model"])
@@ -207,3 +203,10 @@ class RelationLearner:
             return learner
         learner.load_state_dict(state)
         return learner
+
+
+def _check_format(state: dict, source: str) -> None:
+    """Refuse a learner state of another checkpoint format, with the command that retrains one."""
+    if state.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{source} has format {state.get('format')!r}, expected {CHECKPOINT_FORMAT} (the graph's "
+                              f"features changed; retrain: mtwin bench relations --checkpoint PATH)")
