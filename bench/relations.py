@@ -334,17 +334,19 @@ def _prediction_section(observed, k, graph_cfg, model_cfg, train_cfg, preset, lo
         sample.graph(graph_cfg, cache=True)
     markov = MarkovHandover().fit(train)
     markov2 = MarkovHandover(order=2).fit(train)
-    learners, by_seed = {}, {"gnn": [], "mlp": []}
+    learners, model_preds, by_seed = {}, {}, {"gnn": [], "mlp": []}
     for seed in range(train_cfg.seed, train_cfg.seed + seeds):
         for name, mp in (("gnn", True), ("mlp", False)):
             learner = RelationLearner(graph_cfg, replace(model_cfg, message_passing=mp), replace(train_cfg, seed=seed))
             t = time.perf_counter()
             learner.fit(train, preset.steps, graph_of=lambda s: s.graph(graph_cfg))
+            predictions = [learner.predict(g) for g in test_graphs]
             score = HandoverScore()
-            for g in test_graphs:
-                score.add(g, learner.predict(g).server)
+            for g, p in zip(test_graphs, predictions, strict=True):
+                score.add(g, p.server)
             by_seed[name].append(score.accuracy)
-            learners.setdefault(name, learner)
+            if name not in learners:  # the rows are those of the first seed
+                learners[name], model_preds[name] = learner, predictions
             log(f"{regime}, k = {horizon:g} s: trained {name} ({preset.steps} steps, seed {seed}) in "
                 f"{time.perf_counter() - t:.0f} s; accuracy {score.accuracy:.4f}")
     preds = {
@@ -354,7 +356,6 @@ def _prediction_section(observed, k, graph_cfg, model_cfg, train_cfg, preset, lo
         "markov_2nd_order": [markov2.predict(s) for s in test],
         "dead_reckoning_from_handover": [dead_reckoning(g) for g in test_graphs],
     }
-    model_preds = {name: [lr.predict(g) for g in test_graphs] for name, lr in learners.items()}
     preds["mlp_no_graph"] = [p.server for p in model_preds["mlp"]]
     preds["gnn"] = [p.server for p in model_preds["gnn"]]
     rows = []
