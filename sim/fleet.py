@@ -138,6 +138,34 @@ class Fleet:
         y = self.y[idx] + a * (self.y[nx] - self.y[idx])
         return FleetState(t, self.taxi_ids[present], x, y, self._segment_heading[idx], self._segment_speed[idx])
 
+    def rows(self, taxi_ids: np.ndarray) -> np.ndarray:
+        """[N] row (position in ``taxi_ids`` of the fleet) of each of the given taxi ids."""
+        ids = np.asarray(taxi_ids, dtype=np.int64).reshape(-1)
+        order = np.argsort(self.taxi_ids, kind="stable")
+        pos = np.searchsorted(self.taxi_ids[order], ids)
+        pos = np.minimum(pos, max(len(order) - 1, 0))
+        known = (self.taxi_ids[order][pos] == ids) if len(order) else np.zeros(len(ids), bool)
+        if not np.all(known):
+            raise ValueError(f"taxi id(s) not in the fleet: {ids[~known][:5].tolist()}")
+        return order[pos]
+
+    def last_fix_index(self, rows: np.ndarray, t: float) -> np.ndarray:
+        """[N] index (into ``t``, ``x``, ``y``) of the last fix at or before ``t`` of each taxi row, -1 for a
+        taxi with no fix by then."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if len(self.t) == 0:
+            return np.full(len(rows), -1, dtype=np.int64)
+        j = np.searchsorted(self._keys, rows * self._stride + (t - self.t0), side="right") - 1
+        return np.where(j >= self.offsets[rows], j, -1)
+
+    def next_fix_time(self, taxi_ids: np.ndarray, t: float) -> np.ndarray:
+        """[N] time (UNIX s) of each taxi's first fix after ``t``, ``inf`` when it has none."""
+        rows = self.rows(taxi_ids)
+        nxt = self.last_fix_index(rows, t) + 1
+        nxt = np.maximum(nxt, self.offsets[rows])  # no fix by t: the first fix is the next one
+        has = nxt < self.offsets[rows + 1]
+        return np.where(has, self.t[np.minimum(nxt, max(len(self.t) - 1, 0))], np.inf)
+
     def slots(self, slot_s: float, start: float | None = None, end: float | None = None) -> Iterator[FleetState]:
         """States at start, start + slot_s, ... up to ``end`` (inclusive); defaults: the data's time range."""
         if slot_s <= 0:

@@ -163,12 +163,15 @@ class ModelConfig:
         message_passing: False removes the graph: every node is encoded from its own features only
             (the "MLP without the graph" ablation, same heads, same depth).
         load_weight: weight of the load-forecast loss next to the handover loss (default 1.0).
+        without_relations: names of message-passing relations to leave out (e.g. ``("near",)`` drops
+            ``(vehicle, near, vehicle)``), for ablations of what each relation adds (default: none).
     """
 
     hidden: int = 48
     layers: int = 2
     message_passing: bool = True
     load_weight: float = 1.0
+    without_relations: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not (isinstance(self.hidden, int) and self.hidden >= 4):
@@ -176,6 +179,8 @@ class ModelConfig:
         if not (isinstance(self.layers, int) and self.layers >= 1):
             raise ValueError(f"layers must be an int >= 1, got {self.layers!r}")
         _non_negative("load_weight", self.load_weight)
+        if not (isinstance(self.without_relations, tuple) and all(isinstance(r, str) for r in self.without_relations)):
+            raise ValueError(f"without_relations must be a tuple of relation names, got {self.without_relations!r}")
 
 
 @dataclass(frozen=True)

@@ -46,11 +46,6 @@ class TelemetryView:
         self.fleet = fleet
         self.layout = layout
         self.rsu_range_m = float(rsu_range_m)
-        self._index = {int(tid): i for i, tid in enumerate(fleet.taxi_ids)}
-        self._track = np.repeat(np.arange(len(fleet.taxi_ids)), np.diff(fleet.offsets))
-        self._t0 = float(fleet.t.min()) if len(fleet.t) else 0.0
-        self._stride = (float(fleet.t.max()) - self._t0 + 1e6) if len(fleet.t) else 1.0
-        self._keys = self._track * self._stride + (fleet.t - self._t0)
         self._rsu_tree = cKDTree(layout.rsu_xy) if len(layout.rsu_xy) else None
         self._servers = layout.index()
         self._reset()
@@ -75,8 +70,8 @@ class TelemetryView:
         if n == 0:
             return truth
         f = self.fleet
-        taxi = np.array([self._index[int(i)] for i in truth.vehicle_ids], dtype=np.int64)
-        j = np.searchsorted(self._keys, taxi * self._stride + (truth.t - self._t0), side="right") - 1
+        taxi = f.rows(truth.vehicle_ids)
+        j = f.last_fix_index(taxi, truth.t)  # >= 0: a taxi in the fleet state has a fix by now
         prev = j - 1
         has_prev = prev >= f.offsets[taxi]
         prev = np.maximum(prev, 0)

@@ -1,5 +1,6 @@
 """Learning: a relation only the graph shows is learned by the GNN and not by the MLP without the graph."""
 
+import pytest
 import torch
 from torch_geometric.data import HeteroData
 
@@ -57,14 +58,22 @@ def test_gnn_learns_a_relation_that_an_mlp_without_the_graph_cannot_see():
     train = [synthetic_graph(i) for i in range(24)]
     test = [synthetic_graph(1000 + i) for i in range(8)]
     maes = {}
-    for name, mp in (("gnn", True), ("mlp", False)):
-        learner = RelationLearner(CONFIG, ModelConfig(hidden=32, message_passing=mp), TrainConfig(lr=1e-2, seed=0))
+    for name, model in (("gnn", ModelConfig(hidden=32)), ("mlp", ModelConfig(hidden=32, message_passing=False)),
+                        ("gnn_without_served_by", ModelConfig(hidden=32, without_relations=("served_by",)))):
+        learner = RelationLearner(CONFIG, model, TrainConfig(lr=1e-2, seed=0))
         learner.fit(train, 300)
         maes[name] = load_mae(learner, test)
     # the flagged vehicles add 2 * 0.3 * 5 = 3 vehicles per server on average: not knowing them costs ~2
     assert maes["gnn"] < 0.5, maes
     assert maes["mlp"] > 1.2, maes
     assert maes["gnn"] < maes["mlp"] / 3
+    # the ablation of the one relation that carries the flags to the servers is as blind as the MLP
+    assert maes["gnn_without_served_by"] > 1.2, maes
+
+
+def test_an_ablation_of_an_unknown_relation_is_refused_with_the_known_ones():
+    with pytest.raises(ValueError, match=r"unknown relation\(s\) \['nearby'\].*'follows'"):
+        RelationLearner(CONFIG, ModelConfig(without_relations=("nearby",)), TrainConfig())
 
 
 def test_model_output_shapes_match_the_graph():

@@ -118,3 +118,15 @@ def test_fleet_from_tracks_projects_lon_lat():
 def test_unsorted_fixes_are_rejected():
     with pytest.raises(ValueError, match="sorted by time"):
         _fleet([_track(1, [10, 0], [0, 1], [0, 0])])
+
+
+def test_fix_lookup_finds_the_last_fix_by_a_time_and_the_next_one_after_it():
+    fleet = _fleet([_track(7, [0, 10, 30], [0, 1, 2], [0, 0, 0]), _track(3, [20], [5], [5])])
+    rows = fleet.rows(np.array([3, 7]))
+    assert rows.tolist() == [1, 0]
+    assert fleet.last_fix_index(rows, 10.0).tolist() == [-1, 1]  # taxi 3 has no fix yet; 7 is on its fix
+    assert fleet.last_fix_index(rows, 25.0).tolist() == [3, 1]
+    assert fleet.next_fix_time(np.array([7, 3]), 10.0).tolist() == [30.0, 20.0]  # strictly after
+    assert fleet.next_fix_time(np.array([7, 3]), 30.0).tolist() == [math.inf, math.inf]
+    with pytest.raises(ValueError, match=r"not in the fleet: \[99\]"):
+        fleet.rows(np.array([7, 99]))

@@ -49,7 +49,13 @@ class RelationModel(torch.nn.Module):
         graph, model = graph or GraphConfig(), model or ModelConfig()
         self.graph_config = graph
         self.model_config = model
-        self.encoder = RelationEncoder(node_dims(graph), EDGE_DIMS, model.hidden, model.layers,
+        names = {et[1] for et in EDGE_DIMS}
+        unknown = set(model.without_relations) - names
+        if unknown:
+            raise ValueError(f"without_relations names unknown relation(s) {sorted(unknown)}; the relations are "
+                             f"{sorted(names)}")
+        edge_dims = {et: d for et, d in EDGE_DIMS.items() if et[1] not in model.without_relations}
+        self.encoder = RelationEncoder(node_dims(graph), edge_dims, model.hidden, model.layers,
                                        message_passing=model.message_passing, aggr={VV: "mean", FOLLOWS: "mean", SS: "mean"})
         self.scorer = CandidateScorer(model.hidden, CANDIDATE_DIM)
         self.load_head = MLP([model.hidden + 1, model.hidden, 1], norm=None)
