@@ -10,8 +10,10 @@ an RSU's range, with the serving server known from the network), it measures:
    first-order Markov chain, and the same network without the graph (MLP), plus two baselines of ours
    that read the handover log (a second-order Markov chain; dead reckoning from the last handover); the
    GNN's margin over each comes with a paired sign-test statistic, and with ``--seeds N`` the GNN and MLP
-   are trained with N seeds and the GNN must beat the MLP with each. Load forecasting (vehicles served
-   30 s ahead) against last value, moving average and the MLP;
+   are trained with N seeds and the GNN must beat the MLP with each; ``--ablations`` adds the GNN without
+   each vehicle-vehicle relation. Every row is also split by whether the taxi's next GPS fix falls inside
+   the horizon (between fixes the replay is a straight line, which constant velocity extrapolates
+   exactly). Load forecasting (vehicles served 30 s ahead) against last value, moving average and the MLP;
 3. continual learning over three task streams (districts of the area; consecutive time windows; time
    windows in which the twin's sensing alternates between telemetry and full perception): naive
    fine-tuning, replay (bounded reservoir), EWC, and joint training; accuracy matrix, ACC, BWT,
@@ -142,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
         "preset": preset.__dict__, "data": str(data_path), "taxis": len(fleet), "fixes": report.kept,
         "start": t0, "servers": layout.num_servers, "rsus": len(layout.rsu_ids), "slots": len(truth),
         "vehicles_per_slot": mean_v, "telemetry_fresh_fraction": fresh, "layout": layout_cfg.__dict__,
+        "options": {"seeds": args.seeds, "ablations": args.ablations, "continual": not args.no_continual},
     }
 
     # ------------------------------------------------------------------ 1. graph build
@@ -791,8 +794,10 @@ def _targets(results, preset) -> list[dict]:
                      "verdict": "met" if mig["proactive_gnn"]["interruption_ms"] < mig["reactive"]["interruption_ms"]
                      else "MISSED"})
     if preset.name == "quick":
+        extra = results["options"]["seeds"] > 1 or results["options"]["ablations"]
         rows.append({"target": "--quick finishes in a few minutes", "measured": f"{results['seconds'] / 60:.1f} min",
-                     "verdict": "met" if results["seconds"] < 600 else "MISSED"})
+                     "verdict": ("not judged: --seeds / --ablations train more models" if extra else
+                                 "met" if results["seconds"] < 600 else "MISSED")})
     return rows
 
 
