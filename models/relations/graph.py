@@ -2,13 +2,15 @@ r"""The typed graph of relations between twins, built from one :class:`ObservedS
 
 Node types and features (all scaled by :class:`~models.relations.config.GraphConfig`):
 
-* ``vehicle`` [V, 22]: position (x, y) (zero unless ``absolute_position``), velocity (vx, vy), speed,
+* ``vehicle`` [V, 23]: position (x, y) (zero unless ``absolute_position``), velocity (vx, vy), speed,
   heading (cos, sin; zero when standing), time since the velocity last changed, length of the previous
   leg, whether it is known and the velocity on it (vx, vy), age of the twin's state, distance to the
   serving server over its coverage radius, offset of the serving server (x, y) over the coverage radius;
   from the handover log: whether a handover is known, offset of the previous server from the current one
   (x, y) over the coverage, time since the handover, whether the dwell on the previous server is known,
-  and that dwell.
+  and that dwell; last, the age again on a log scale, :math:`\log(1 + a) / \log(1 + \mathrm{leg\_scale\_s})`
+  (capped at 1), which tells an RSU sighting (seconds old) from a GPS report (minutes), both of which the
+  linear age above squeezes near zero, so that messages can weigh fresh neighbours over stale ones.
 * ``server`` [S, 5 + load_lags]: position, CPU capacity (GHz / 3), coverage (km), the last ``load_lags`` loads
   (vehicles served, column 0 now) and their mean.
 * ``rsu`` [R, 3]: position, load (vehicles within range).
@@ -69,7 +71,7 @@ MESSAGE_EDGE_TYPES = (VV, FOLLOWS, VS, SV, SS, RS, SR)
 
 EDGE_DIMS = {VV: 5, FOLLOWS: 5, VS: 3, SV: 3, SS: 3, RS: 3, SR: 3}
 CANDIDATE_DIM = 19
-VEHICLE_DIM = 22
+VEHICLE_DIM = 23
 #: speed assumed for dead reckoning from the last handover when the twin knows no speed (m/s)
 DEFAULT_SPEED_MPS = 7.0
 GHZ_SCALE = 3.0
@@ -153,6 +155,7 @@ def build_graph(obs: ObservedSnapshot, config: GraphConfig | None = None) -> Het
         np.where(ho_known, np.minimum(np.nan_to_num(obs.since_handover_s) / config.leg_scale_s, 1.0), 0.0),
         dwell_known.astype(float),
         np.where(dwell_known, np.minimum(np.nan_to_num(obs.prev_dwell_s) / config.leg_scale_s, 1.0), 0.0),
+        np.minimum(np.log1p(s.vehicle_age_s) / np.log1p(config.leg_scale_s), 1.0),
     ]).reshape(n_v, VEHICLE_DIM)
     lags = obs.load_lags / config.load_scale
     server_x = np.column_stack([

@@ -28,7 +28,7 @@ from models.relations.errors import CheckpointError
 from models.relations.graph import graph_nbytes
 from models.relations.nn.model import Predictions, RelationModel
 
-CHECKPOINT_FORMAT = 2  # 2: handover-log features and the follows relation
+CHECKPOINT_FORMAT = 3  # 2: handover-log features and the follows relation; 3: the log-scale age
 GRAD_CLIP = 5.0
 
 
