@@ -56,6 +56,8 @@ class Fleet:
         self.max_gap_s = float(max_gap_s)
         n = len(self.t)
         self._track = np.repeat(np.arange(len(self.taxi_ids)), np.diff(self.offsets))
+        self._id_order = np.argsort(self.taxi_ids, kind="stable")  # rows by taxi id, for rows()
+        self._sorted_ids = self.taxi_ids[self._id_order]
         if n:
             self.t0 = float(self.t.min())
             span = float(self.t.max()) - self.t0
@@ -141,13 +143,11 @@ class Fleet:
     def rows(self, taxi_ids: np.ndarray) -> np.ndarray:
         """[N] row (position in ``taxi_ids`` of the fleet) of each of the given taxi ids."""
         ids = np.asarray(taxi_ids, dtype=np.int64).reshape(-1)
-        order = np.argsort(self.taxi_ids, kind="stable")
-        pos = np.searchsorted(self.taxi_ids[order], ids)
-        pos = np.minimum(pos, max(len(order) - 1, 0))
-        known = (self.taxi_ids[order][pos] == ids) if len(order) else np.zeros(len(ids), bool)
+        pos = np.minimum(np.searchsorted(self._sorted_ids, ids), max(len(self._sorted_ids) - 1, 0))
+        known = (self._sorted_ids[pos] == ids) if len(self._sorted_ids) else np.zeros(len(ids), bool)
         if not np.all(known):
             raise ValueError(f"taxi id(s) not in the fleet: {ids[~known][:5].tolist()}")
-        return order[pos]
+        return self._id_order[pos]
 
     def last_fix_index(self, rows: np.ndarray, t: float) -> np.ndarray:
         """[N] index (into ``t``, ``x``, ``y``) of the last fix at or before ``t`` of each taxi row, -1 for a
