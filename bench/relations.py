@@ -635,17 +635,14 @@ def _timing_section(observed, graph_cfg, model_cfg, train_cfg, learner30, log) -
     from models.relations import RelationLearner, TwinHistory
     from models.relations.dataset import future_server, label_graph
     from models.relations.graph import build_graph
-    from models.relations.snapshot import renumber
+    from models.relations.snapshot import kept_index, renumber
 
     i, keep_v, keep_s, keep_r, static = _thousand_node_cut(observed)
     obs = observed[i].select(keep_v, keep_s, keep_r, static)
     k = round(graph_cfg.horizon_s / (observed[1].t - observed[0].t))
     later = observed[min(i + k, len(observed) - 1)]
     # labels of the cut: the full snapshot's future servers, renumbered into the cut's servers
-    new_index = np.full(len(keep_s), -1, dtype=np.int64)
-    new_index[keep_s] = np.arange(int(keep_s.sum()))
-    y_full = future_server(observed[i], later)[keep_v]
-    y = renumber(y_full, new_index)
+    y = renumber(future_server(observed[i], later)[keep_v], kept_index(keep_s))
     g = label_graph(build_graph(obs, graph_cfg), y, later.load[keep_s], np.ones(len(y), bool),
                     np.ones(int(keep_s.sum()), bool))
     row = {"nodes": obs.snapshot.num_nodes}

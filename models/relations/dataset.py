@@ -25,7 +25,7 @@ from models.relations.config import GraphConfig
 from models.relations.graph import SERVER, VEHICLE, build_graph
 from models.relations.layout import Area, ServerLayout
 from models.relations.observation import OBSERVATIONS, TelemetryView, truth_view
-from models.relations.snapshot import ObservedSnapshot, StaticRelations, TwinHistory, renumber
+from models.relations.snapshot import ObservedSnapshot, StaticRelations, TwinHistory, kept_index, renumber
 
 
 def observe_fleet(fleet, layout: ServerLayout, slot_s: float, *, start: float | None = None,
@@ -137,9 +137,7 @@ def make_samples(observed: Sequence[ObservedSnapshot], horizon_slots: int, *, co
         # the vehicles that select() keeps: inside the outer box and served by a kept server
         kept_v = keep_v & keep_s[now.serving]
         sub = now.select(keep_v, keep_s, keep_r, static_cache[key])
-        new_index = np.full(len(keep_s), -1, dtype=np.int64)
-        new_index[keep_s] = np.arange(int(keep_s.sum()))
-        y_sub = renumber(y[kept_v], new_index)
+        y_sub = renumber(y[kept_v], kept_index(keep_s))
         samples.append(Sample(sub, y_sub, y_load[keep_s].copy(), region.contains(sub.snapshot.vehicle_xy),
                               region.contains(sub.snapshot.server_xy), task))
     return samples

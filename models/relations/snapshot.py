@@ -86,6 +86,14 @@ def snapshot_from_fleet(state, layout: ServerLayout) -> TwinSnapshot:
     )
 
 
+def kept_index(keep: np.ndarray) -> np.ndarray:
+    """[N] position of each item among the kept ones (``keep``: [N] boolean mask), -1 for a dropped item:
+    the ``new_index`` that :func:`renumber` carries indices through."""
+    new_index = np.full(len(keep), -1, dtype=np.int64)
+    new_index[keep] = np.arange(int(np.count_nonzero(keep)))
+    return new_index
+
+
 def renumber(index: np.ndarray, new_index: np.ndarray) -> np.ndarray:
     """``new_index[index]`` where ``index >= 0``, -1 elsewhere (indices into a list, carried to another
     list through ``new_index``, which holds -1 for the items the other list lacks)."""
@@ -155,8 +163,7 @@ class ObservedSnapshot:
         ``static`` must be the relations of the kept servers and RSUs. A kept vehicle whose serving
         server is not kept is dropped. Loads stay those of the whole system.
         """
-        new_index = np.full(len(servers), -1, dtype=np.int64)
-        new_index[servers] = np.arange(int(servers.sum()))
+        new_index = kept_index(servers)
         serving = new_index[self.serving]
         prev, prev2 = renumber(self.prev_server, new_index), renumber(self.prev2_server, new_index)
         vehicles = vehicles & (serving >= 0)
