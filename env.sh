@@ -31,23 +31,23 @@ _mt_prepend LD_LIBRARY_PATH "$VIRTUAL_ENV/lib"
 for _mt_d in "$_mt_site"/ros_*.libs; do [ -d "$_mt_d" ] && _mt_prepend LD_LIBRARY_PATH "$_mt_d"; done
 export _ROS_WHEELS_BOOTSTRAP_COMPLETE=1
 
-# The ament index: the venv (ROS wheels) and the workspace packages.
+# The ROS wheels in the venv are an underlay (their share/ folders hold the message packages' ament index).
 _mt_prepend AMENT_PREFIX_PATH "$VIRTUAL_ENV"
 _mt_prepend CMAKE_PREFIX_PATH "$VIRTUAL_ENV"
-for _mt_pkg in mobility_twin_msgs mobility_twin; do
-  _mt_p="$_mt_install/$_mt_pkg"
-  [ -d "$_mt_p" ] || continue
-  _mt_prepend AMENT_PREFIX_PATH "$_mt_p"
-  _mt_prepend CMAKE_PREFIX_PATH "$_mt_p"
-  [ -d "$_mt_p/lib" ] && _mt_prepend LD_LIBRARY_PATH "$_mt_p/lib"
-  [ -d "$_mt_p/lib/python3.11/site-packages" ] && _mt_prepend PYTHONPATH "$_mt_p/lib/python3.11/site-packages"
-  # colcon --symlink-install leaves an egg-link (a develop install) for ament_python packages; current
-  # setuptools no longer writes the easy-install.pth that would put its target on sys.path, so do it here.
-  for _mt_link in "$_mt_p"/lib/python3.11/site-packages/*.egg-link; do
-    [ -f "$_mt_link" ] && _mt_prepend PYTHONPATH "$(head -n 1 "$_mt_link")"
-  done
-done
-unset _mt_d _mt_p _mt_pkg _mt_link _mt_site _mt_install
+
+# The workspace: colcon's own setup script puts every package (interfaces, core, sim, models, nodes,
+# benchmarks) on the ament index, PYTHONPATH and PATH.
+# (colcon's scripts read unset variables: allow that while they run, even under `set -u`)
+case $- in *u*) _mt_nounset=1; set +u ;; *) _mt_nounset= ;; esac
+if [ -n "${ZSH_VERSION:-}" ] && [ -f "$_mt_install/setup.zsh" ]; then
+  source "$_mt_install/setup.zsh"
+elif [ -f "$_mt_install/setup.bash" ]; then
+  source "$_mt_install/setup.bash"
+else
+  echo "env.sh: $_mt_install is missing; run 'make setup' first" >&2
+fi
+[ -n "$_mt_nounset" ] && set -u
+unset _mt_d _mt_site _mt_install _mt_nounset
 unset -f _mt_prepend
 
 export RMW_IMPLEMENTATION="${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}"

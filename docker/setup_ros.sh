@@ -13,7 +13,7 @@
 # Usage (from anywhere; ROS 2 installed, e.g. `apt-get install ros-kilted-ros-base`):
 #   sudo docker/setup_ros.sh system     apt packages: python3-venv, open3d's libraries, rosdep keys of ros2_ws/src
 #   docker/setup_ros.sh python          .venv/ with the Python packages of docker/requirements.txt
-#   docker/setup_ros.sh build           sim/ and models/ into .venv, colcon build of ros2_ws/
+#   docker/setup_ros.sh build           colcon build of ros2_ws/ (which links sim/, models/, bench/ in)
 #   docker/setup_ros.sh all             the three in order (system only checks when not root)
 #   docker/setup_ros.sh constraints NUMPY_VERSION   print the pip constraints the python phase uses
 # Then: source docker/entrypoint.sh (or the three `source` lines in it) and `ros2 launch mobility_twin ...`.
@@ -86,7 +86,9 @@ phase_system() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_packages[@]}"
   [ -f /etc/ros/rosdep/sources.list.d/20-default.list ] || rosdep init
   rosdep update --rosdistro "$ROS_DISTRO" >/dev/null
-  rosdep install --from-paths "$ROOT/ros2_ws/src" --ignore-src --rosdistro "$ROS_DISTRO" -y
+  # ros2_ws/src links sim/, models/ and bench/ in; name them too, for the layer that holds only package.xml files
+  rosdep install --from-paths "$ROOT/ros2_ws/src" "$ROOT/sim" "$ROOT/models" "$ROOT/bench" --ignore-src \
+    --rosdistro "$ROS_DISTRO" -y
 }
 
 phase_python() {
@@ -111,12 +113,8 @@ phase_python() {
 }
 
 phase_build() {
-  step "The repository's sim/ and models/ (editable, as make setup)"
   [ -x "$VENV/bin/colcon" ] || fail "$VENV has no colcon" "run: $0 python"
-  "$VENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e "$ROOT"
-  "$VENV/bin/python" -c 'import sim, models' || fail "the repository's sim/ and models/ did not install"
-
-  step "colcon build of ros2_ws/ (mobility_twin_msgs, mobility_twin)"
+  step "colcon build of ros2_ws/ (interfaces, core, sim, models, nodes, benchmarks)"
   local VPY="$VENV/bin/python"
   export PATH="$VENV/bin:$PATH"
   export PYTHONWARNINGS="ignore::DeprecationWarning,ignore::UserWarning"
@@ -131,7 +129,7 @@ phase_build() {
   # shellcheck disable=SC1091
   source "$ROOT/ros2_ws/install/setup.bash"
   set -u
-  "$VPY" -c "from mobility_twin_msgs.msg import TrackedObjectArray; import rclpy, open3d, torch, torch_geometric, shapely, mobility_twin" \
+  "$VPY" -c "from mobility_twin_msgs.msg import TrackedObjectArray; import rclpy, open3d, torch, torch_geometric, shapely, mobility_twin, mobility_twin_sim, mobility_twin_models" \
     || fail "the environment does not import (mobility_twin_msgs, rclpy, open3d, torch, torch_geometric, shapely)"
   echo "done. Next: source $ROOT/docker/entrypoint.sh && ros2 launch mobility_twin rsu.launch.xml rsu_id:=..."
 }

@@ -8,8 +8,8 @@ tests/deploy/test_demo_launch.py checks that the file in the repository is what 
 from pathlib import Path
 
 from mobility_twin.deploy.stack import StackOptions, stack_launch_xml
-from sim.scenario import load_scenario
-from sim.world import build_world
+from mobility_twin_sim.scenario import load_scenario
+from mobility_twin_sim.world import build_world
 
 DEMO = Path(__file__).resolve().parents[1] / "launch" / "demo.launch.xml"
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.geo import LocalENU
-from sim.tdrive import iter_tracks
+from mobility_twin_sim.geo import LocalENU
+from mobility_twin_sim.tdrive import iter_tracks
 
 CENTRE = (116.4468, 39.9135)  # Jianguomen / CBD, the densest 2 km square of the 16:00-17:00 extract
 HALF_M = 1500.0

@@ -67,7 +67,7 @@ export _ROS_WHEELS_BOOTSTRAP_COMPLETE=1
 
 # ---------------------------------------------------------------------------------------------- pip
 step "Python packages (pinned by requirements/constraints.txt)"
-want="$(cat "$REQ" "$LOCK" "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)"
+want="$(cat "$REQ" "$LOCK" | sha256sum | cut -d' ' -f1)"
 have="$(cat "$STAMP" 2>/dev/null || true)"
 if [ "$want" = "$have" ]; then
   echo "up to date (requirements unchanged since the last setup)"
@@ -80,8 +80,6 @@ else
   set -e
   [ "$status" = 0 ] || fail "pip could not install requirements/requirements.txt with requirements/constraints.txt" \
     "read the pip output above; if a pinned version is missing from the registry, update it (make lock)"
-  "$VPY" -m pip install --quiet --no-deps --no-build-isolation -e "$ROOT" 2>&1 | grep -v "WARNING: Location" || true
-  "$VPY" -c 'import sim, models' || fail "the repository's sim/ and models/ packages did not install" "see the pip output above"
   echo "$want" > "$STAMP"
 fi
 
@@ -92,7 +90,7 @@ step "ROS wheel CMake include paths"
 "$VPY" "$ROOT/scripts/fix_ros_wheel_includes.py" "$VENV"
 
 # ---------------------------------------------------------------------------------------------- colcon
-step "colcon build of ros2_ws/ (mobility_twin_msgs, mobility_twin)"
+step "colcon build of ros2_ws/ (interfaces, core, sim, models, nodes, benchmarks)"
 export AMENT_PREFIX_PATH="$VENV" CMAKE_PREFIX_PATH="$VENV" PATH="$VENV/bin:$PATH"
 export PYTHONWARNINGS="ignore::DeprecationWarning,ignore::UserWarning"
 (
@@ -105,7 +103,7 @@ export PYTHONWARNINGS="ignore::DeprecationWarning,ignore::UserWarning"
 step "Smoke check"
 # shellcheck disable=SC1091
 source "$ROOT/env.sh"
-python -c "from mobility_twin_msgs.msg import TrackedObjectArray; import rclpy, open3d, torch, torch_geometric, shapely" \
+python -c "from mobility_twin_msgs.msg import TrackedObjectArray; import rclpy, open3d, torch, torch_geometric, shapely; import mobility_twin_core, mobility_twin_sim, mobility_twin_models, mobility_twin_bench" \
   || fail "the environment does not import (mobility_twin_msgs, rclpy, open3d, torch, torch_geometric, shapely)" \
     "remove .venv and ros2_ws/{build,install} and re-run make setup; report the error above if it persists"
 mtwin --version

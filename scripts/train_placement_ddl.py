@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.placement import (
+from mobility_twin_models.placement import (
     DDLConfig,
     DDLPlacer,
     DDLTrainer,

@@ -168,8 +168,8 @@ def test_services_share_one_network_and_take_the_domain_id_from_the_environment(
 
 @pytest.mark.parametrize("scenario", ["default", "small_site_1"])
 def test_the_compose_sites_and_rsus_exist_in_the_scenario(scenario, tmp_path):
-    from sim.scenario import load_scenario, scenario_from_dict
-    from sim.world import build_world
+    from mobility_twin_sim.scenario import load_scenario, scenario_from_dict
+    from mobility_twin_sim.world import build_world
 
     world = build_world(load_scenario("default") if scenario == "default" else scenario_from_dict(SMALL_SITE_1))
     layout = world.describe()

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from models.offloading.agent import ActorCritic, AgentSpec, save_checkpoint
+from mobility_twin_models.offloading.agent import ActorCritic, AgentSpec, save_checkpoint
 from tests.conftest import run_mtwin
 
 

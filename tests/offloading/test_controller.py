@@ -4,10 +4,15 @@ import math
 
 import pytest
 
-from models.offloading.agent import ActorCritic, AgentSpec, save_checkpoint
-from models.offloading.config import MigrationConfig
-from models.offloading.controller import ControllerConfig, OffloadingController, ServerTwin, Vehicle
-from models.offloading.errors import CheckpointError, OffloadingError
+from mobility_twin_models.offloading.agent import ActorCritic, AgentSpec, save_checkpoint
+from mobility_twin_models.offloading.config import MigrationConfig
+from mobility_twin_models.offloading.controller import (
+    ControllerConfig,
+    OffloadingController,
+    ServerTwin,
+    Vehicle,
+)
+from mobility_twin_models.offloading.errors import CheckpointError, OffloadingError
 
 
 def grid_servers(busy: set[str] = frozenset()):

@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 
-from models.offloading import equations as eq
-from models.offloading.config import EnvConfig, NetworkConfig, TrajectoryConfig
-from models.offloading.env import Environment
-from models.offloading.errors import OffloadingError
-from models.offloading.network import build_network
-from models.offloading.trajectories import load_fleet, sample_journeys
-from sim.tdrive import BUNDLED
+from mobility_twin_models.offloading import equations as eq
+from mobility_twin_models.offloading.config import EnvConfig, NetworkConfig, TrajectoryConfig
+from mobility_twin_models.offloading.env import Environment
+from mobility_twin_models.offloading.errors import OffloadingError
+from mobility_twin_models.offloading.network import build_network
+from mobility_twin_models.offloading.trajectories import load_fleet, sample_journeys
+from mobility_twin_sim.tdrive import BUNDLED
 
 SMALL = EnvConfig(users=30, candidates=5).with_(trajectory__slots=20)
 

@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from models.offloading import equations as eq
-from models.offloading.config import MigrationConfig, NetworkConfig, TaskConfig
-from models.offloading.env import interference_at_access
+from mobility_twin_models.offloading import equations as eq
+from mobility_twin_models.offloading.config import MigrationConfig, NetworkConfig, TaskConfig
+from mobility_twin_models.offloading.env import interference_at_access
 
 
 def test_migration_cost_is_h_times_c_eq3():

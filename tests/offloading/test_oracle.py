@@ -5,8 +5,8 @@ import itertools
 import numpy as np
 import pytest
 
-from models.offloading.errors import OffloadingError
-from models.offloading.oracle import brute_force_p1, min_migrations, solve_p1
+from mobility_twin_models.offloading.errors import OffloadingError
+from mobility_twin_models.offloading.oracle import brute_force_p1, min_migrations, solve_p1
 
 
 def tiny_instance(rng, tau, n, pool):

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from models.offloading import equations as eq
-from models.offloading.agent import (
+from mobility_twin_models.offloading import equations as eq
+from mobility_twin_models.offloading.agent import (
     ActorCritic,
     ActorCriticPolicy,
     AgentSpec,
@@ -13,13 +13,13 @@ from models.offloading.agent import (
     load_checkpoint,
     save_checkpoint,
 )
-from models.offloading.config import EnvConfig
-from models.offloading.env import Environment
-from models.offloading.errors import CheckpointError, OffloadingError
-from models.offloading.features import FeatureSpec, state_features
-from models.offloading.oracle import oracle_plan
-from models.offloading.rollout import DriftPlusPenalty, Greedy, NearestFirst, rollout
-from models.offloading.training import OnlineAgent, TrainConfig, train
+from mobility_twin_models.offloading.config import EnvConfig
+from mobility_twin_models.offloading.env import Environment
+from mobility_twin_models.offloading.errors import CheckpointError, OffloadingError
+from mobility_twin_models.offloading.features import FeatureSpec, state_features
+from mobility_twin_models.offloading.oracle import oracle_plan
+from mobility_twin_models.offloading.rollout import DriftPlusPenalty, Greedy, NearestFirst, rollout
+from mobility_twin_models.offloading.training import OnlineAgent, TrainConfig, train
 
 torch.set_num_threads(1)
 SMALL = EnvConfig(users=30, candidates=3).with_(trajectory__slots=30)

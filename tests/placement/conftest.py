@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.placement import Instance, Servers, SystemConfig
+from mobility_twin_models.placement import Instance, Servers, SystemConfig
 
 
 @pytest.fixture(autouse=True)

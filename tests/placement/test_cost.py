@@ -6,8 +6,14 @@ Hand values (tiny_instance, tiny_system): w = 10, 20, 4 MB; d = 5, 10, 10 m.
 import numpy as np
 import pytest
 
-from models.placement import PlacementError, system_cost, system_energy, system_time, twin_cost_table
-from models.placement import cost as c
+from mobility_twin_models.placement import (
+    PlacementError,
+    system_cost,
+    system_energy,
+    system_time,
+    twin_cost_table,
+)
+from mobility_twin_models.placement import cost as c
 
 EDGE, CLOUD = 0, 1
 PLACEMENT = np.array([EDGE, CLOUD])  # twin 0 on the edge server, twin 1 in the cloud

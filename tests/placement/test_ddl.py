@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.placement import (
+from mobility_twin_models.placement import (
     CheckpointError,
     DDLConfig,
     DDLModel,
@@ -21,7 +21,7 @@ from models.placement import (
     save_checkpoint,
     twin_cost_table,
 )
-from models.placement.ddl import bits_to_hosts, encode, hosts_to_bits, quantise, select_best
+from mobility_twin_models.placement.ddl import bits_to_hosts, encode, hosts_to_bits, quantise, select_best
 
 SMALL = PlacementSetup(SystemConfig(), ScenarioConfig(n_devices=20, n_twins=5, max_devices_per_twin=8), alpha=1.0)
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from models.placement import InstanceGenerator, PlacementSetup, ScenarioConfig, SystemConfig
-from models.placement.instance import edge_positions
+from mobility_twin_models.placement import InstanceGenerator, PlacementSetup, ScenarioConfig, SystemConfig
+from mobility_twin_models.placement.instance import edge_positions
 
 
 def test_generator_is_reproducible_from_its_seed():

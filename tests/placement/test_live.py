@@ -3,8 +3,14 @@
 import numpy as np
 import pytest
 
-from models.placement import PlacementError
-from models.placement.live import ControllerConfig, Device, EdgeHost, PlacementController, TwinGroups
+from mobility_twin_models.placement import PlacementError
+from mobility_twin_models.placement.live import (
+    ControllerConfig,
+    Device,
+    EdgeHost,
+    PlacementController,
+    TwinGroups,
+)
 
 A, B = EdgeHost("edge_a", 0.0, 0.0, 3.0), EdgeHost("edge_b", 1000.0, 0.0, 3.0)
 

@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from models.placement import (
+from mobility_twin_models.placement import (
     InstanceGenerator,
     PlacementError,
     ScenarioConfig,
@@ -21,7 +21,7 @@ from models.placement import (
     system_cost,
     twin_cost_table,
 )
-from models.placement.cost import placement_matrix
+from mobility_twin_models.placement.cost import placement_matrix
 
 SYSTEM = SystemConfig()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.relations import GraphConfig, TwinSnapshot
+from mobility_twin_models.relations import GraphConfig, TwinSnapshot
 
 
 def make_snapshot(t: float, vehicles: dict[str, tuple[float, float, float, float]],

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from models.relations import CheckpointError, ModelConfig, RelationLearner, TrainConfig
+from mobility_twin_models.relations import CheckpointError, ModelConfig, RelationLearner, TrainConfig
 from tests.relations.test_learning import CONFIG, synthetic_graph
 
 
@@ -36,7 +36,7 @@ def test_loading_a_file_that_is_not_a_checkpoint_names_it(tmp_path):
 
 
 def test_shipped_checkpoint_loads_and_is_small(repo):
-    path = repo / "models" / "checkpoints" / "relations_gnn.pt"
+    path = repo / "models" / "mobility_twin_models" / "checkpoints" / "relations_gnn.pt"
     if not path.exists():
         pytest.skip("no shipped checkpoint yet")
     assert path.stat().st_size < 5_000_000

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.relations import (
+from mobility_twin_models.relations import (
     EWC,
     ModelConfig,
     RelationLearner,
@@ -101,7 +101,7 @@ def _task_graph(seed: int, sign: float):
 
 
 def _load_mae(learner, graphs) -> float:
-    from models.relations.baselines import LoadScore
+    from mobility_twin_models.relations.baselines import LoadScore
 
     score = LoadScore()
     for g in graphs:

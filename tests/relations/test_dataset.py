@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from models.relations import Area, GraphConfig, MarkovHandover, TwinHistory, make_samples
-from models.relations.dataset import future_server, split_indices
-from models.relations.layout import ServerLayout
-from models.relations.observation import TelemetryView
-from sim.fleet import Fleet
+from mobility_twin_core import EdgeServer, Layout, Rsu
+from mobility_twin_models.relations import Area, GraphConfig, MarkovHandover, TwinHistory, make_samples
+from mobility_twin_models.relations.dataset import future_server, split_indices
+from mobility_twin_models.relations.observation import TelemetryView
+from mobility_twin_sim.fleet import Fleet
 from tests.relations.conftest import make_snapshot
 
 SERVERS = {"s0": (0.0, 0.0), "s1": (300.0, 0.0), "s2": (600.0, 0.0)}
@@ -75,12 +75,16 @@ def test_split_leaves_a_gap_of_one_horizon_between_train_and_test():
     assert test[-1] == 100 - 6 - 1
 
 
+def two_servers_and_an_rsu_at(x: float, y: float) -> Layout:
+    return Layout(servers=(EdgeServer("s0", 0.0, 0.0, 500.0, 2e9), EdgeServer("s1", 800.0, 0.0, 500.0, 2e9)),
+                  rsus=(Rsu("r0", x, y),))
+
+
 def test_telemetry_view_keeps_an_rsu_sighting_until_a_newer_report():
     # taxi 1 reports every 100 s driving east 5 m/s; it passes the RSU at (600, 0) at t = 120
     fleet = Fleet(np.array([1]), np.array([0, 4]), t=np.array([0.0, 100.0, 200.0, 300.0]),
                   x=np.array([0.0, 500.0, 1000.0, 1500.0]), y=np.zeros(4), max_gap_s=300.0)
-    layout = ServerLayout(("s0", "s1"), np.array([[0.0, 0.0], [800.0, 0.0]]), np.array([500.0, 500.0]),
-                          np.array([2.0, 2.0]), ("r0",), np.array([[600.0, 0.0]]))
+    layout = two_servers_and_an_rsu_at(600.0, 0.0)
     view = TelemetryView(fleet, layout, rsu_range_m=50.0)
     seen = view(fleet.state_at(120.0))
     assert seen.vehicle_xy[0].tolist() == [600.0, 0.0] and seen.vehicle_age_s[0] == 0.0
@@ -98,8 +102,7 @@ def test_telemetry_view_knows_the_last_report_unless_an_rsu_sees_the_vehicle():
     fleet = Fleet(np.array([1, 2]), np.array([0, 3, 5]), t=np.array([0.0, 100.0, 200.0, 0.0, 200.0]),
                   x=np.array([0.0, 500.0, 1000.0, 300.0, 300.0]), y=np.array([0.0, 0.0, 0.0, 40.0, 40.0]),
                   max_gap_s=300.0)
-    layout = ServerLayout(("s0", "s1"), np.array([[0.0, 0.0], [800.0, 0.0]]), np.array([500.0, 500.0]),
-                          np.array([2.0, 2.0]), ("r0",), np.array([[300.0, 50.0]]))
+    layout = two_servers_and_an_rsu_at(300.0, 50.0)
     snap = TelemetryView(fleet, layout, rsu_range_m=50.0)(fleet.state_at(150.0))
     i1, i2 = list(snap.vehicle_ids).index(1), list(snap.vehicle_ids).index(2)
     assert snap.vehicle_xy[i1].tolist() == [500.0, 0.0]  # its last report, not where it is (750, 0)

@@ -4,8 +4,20 @@ import numpy as np
 import pytest
 import torch
 
-from models.relations import TwinHistory, build_graph, serving_server
-from models.relations.graph import CAND, FOLLOWS, RS, SR, SS, SV, VS, VV, handover_dead_reckoning, node_dims
+from mobility_twin_core import ServerSet
+from mobility_twin_models.relations import TwinHistory, build_graph
+from mobility_twin_models.relations.graph import (
+    CAND,
+    FOLLOWS,
+    RS,
+    SR,
+    SS,
+    SV,
+    VS,
+    VV,
+    handover_dead_reckoning,
+    node_dims,
+)
 from tests.relations.conftest import make_snapshot
 
 # a (0, 0) and b (30, 0) are 30 m apart; c (280, 0) is near server s1 and alone; d (1000, 0) is outside coverage
@@ -164,9 +176,10 @@ def test_history_rejects_snapshots_out_of_time_order(config):
 def test_serving_server_is_the_nearest_server_whose_disc_contains_the_vehicle():
     servers = np.array([[0.0, 0.0], [100.0, 0.0], [400.0, 0.0]])
     coverage = np.array([30.0, 200.0, 200.0])
-    got = serving_server(np.array([[10.0, 0.0], [40.0, 0.0], [50.0, 0.0], [1000.0, 0.0]]), servers, coverage)
+    got = ServerSet.from_arrays(["s0", "s1", "s2"], servers, coverage).serving(
+        np.array([[10.0, 0.0], [40.0, 0.0], [50.0, 0.0], [1000.0, 0.0]]))
     # (40, 0) is nearest to s0 but outside its 30 m disc: s1 serves it; (50, 0) is a tie between s0 and s1
     # for distance 50 vs 50, s0 does not cover it; (1000, 0) is outside every disc
     assert got.tolist() == [0, 1, 1, -1]
-    tie = serving_server(np.array([[50.0, 0.0]]), np.array([[0.0, 0.0], [100.0, 0.0]]), 200.0)
+    tie = ServerSet.from_arrays(["s0", "s1"], np.array([[0.0, 0.0], [100.0, 0.0]]), 200.0).serving(np.array([[50.0, 0.0]]))
     assert tie.tolist() == [0]

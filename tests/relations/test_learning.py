@@ -4,9 +4,20 @@ import pytest
 import torch
 from torch_geometric.data import HeteroData
 
-from models.relations import GraphConfig, ModelConfig, RelationLearner, TrainConfig
-from models.relations.baselines import LoadScore
-from models.relations.graph import CAND, CANDIDATE_DIM, EDGE_DIMS, RS, SR, SS, SV, VS, VV, node_dims
+from mobility_twin_models.relations import GraphConfig, ModelConfig, RelationLearner, TrainConfig
+from mobility_twin_models.relations.baselines import LoadScore
+from mobility_twin_models.relations.graph import (
+    CAND,
+    CANDIDATE_DIM,
+    EDGE_DIMS,
+    RS,
+    SR,
+    SS,
+    SV,
+    VS,
+    VV,
+    node_dims,
+)
 
 CONFIG = GraphConfig(load_lags=2)
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from models.relations import MigrationConfig, simulate_migration
-from models.relations.migration import SlotView
+from mobility_twin_models.relations import MigrationConfig, simulate_migration
+from mobility_twin_models.relations.migration import SlotView
 
 CONFIG = MigrationConfig(twin_size_mb=50.0, backhaul_mbps=1000.0, hop_latency_ms=2.0, dirty_rate_mb_s=0.5,
                          sync_interval_s=1.0, threshold=0.5)

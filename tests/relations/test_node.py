@@ -13,8 +13,8 @@ import pytest
 msgs = pytest.importorskip("mobility_twin_msgs.msg")
 node_module = pytest.importorskip("mobility_twin.nodes.relation_learner")
 
-from models.relations import GraphConfig, ModelConfig, RelationLearner, TrainConfig  # noqa: E402
-from models.relations.online import OnlineRelationLearner  # noqa: E402
+from mobility_twin_models.relations import GraphConfig, ModelConfig, RelationLearner, TrainConfig  # noqa: E402
+from mobility_twin_models.relations.online import OnlineRelationLearner  # noqa: E402
 from tests.ros_helpers import Collector, stop  # noqa: E402
 
 SERVERS = {"edge_0": (0.0, 0.0), "edge_1": (300.0, 0.0), "edge_2": (600.0, 0.0), "edge_3": (900.0, 0.0)}

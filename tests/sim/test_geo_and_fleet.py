@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from sim.fleet import Fleet
-from sim.geo import LocalENU, SquareScaler, geodetic_to_ecef
-from sim.tdrive import TaxiTrack
+from mobility_twin_sim.fleet import Fleet
+from mobility_twin_sim.geo import LocalENU, SquareScaler, geodetic_to_ecef
+from mobility_twin_sim.tdrive import TaxiTrack
 
 
 def test_projection_round_trip_is_sub_centimetre_across_beijing():

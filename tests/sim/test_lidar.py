@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from sim.lidar import GROUND, Boxes, Lidar, SensorPose
-from sim.scenario import LidarSection
+from mobility_twin_sim.lidar import GROUND, Boxes, Lidar, SensorPose
+from mobility_twin_sim.scenario import LidarSection
 
 EXACT = LidarSection(channels=16, azimuth_steps=720, vertical_fov_deg=(-15.0, 5.0), max_range_m=100.0,
                      range_noise_m=0.0, dropout=0.0)

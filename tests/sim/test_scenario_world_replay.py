@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 
-from sim.fleet import Fleet
-from sim.geo import LocalENU
-from sim.replay import Replay, ReplayOptions
-from sim.scenario import ScenarioError, load_scenario, scenario_from_dict
-from sim.spool import TrajectorySpool
-from sim.tdrive import BUNDLED, iter_tracks
-from sim.world import build_world
+from mobility_twin_sim.fleet import Fleet
+from mobility_twin_sim.geo import LocalENU
+from mobility_twin_sim.replay import Replay, ReplayOptions
+from mobility_twin_sim.scenario import ScenarioError, load_scenario, scenario_from_dict
+from mobility_twin_sim.spool import TrajectorySpool
+from mobility_twin_sim.tdrive import BUNDLED, iter_tracks
+from mobility_twin_sim.world import build_world
 
 SMALL = {
     "name": "small", "seed": 3,

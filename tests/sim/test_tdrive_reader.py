@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from sim.tdrive import BUNDLED, ReaderConfig, SkipReason, TDriveError, check, iter_tracks
+from mobility_twin_sim.tdrive import BUNDLED, ReaderConfig, SkipReason, TDriveError, check, iter_tracks
 from tests.conftest import run_mtwin
 
 # One line per skip reason (and some good ones), in taxi 77's file.

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from mobility_twin.perception import SOURCE_RSU, LidarDetector, SensorPose2D
-from sim.lidar import Boxes, Lidar
-from sim.scenario import LidarSection
+from mobility_twin_sim.lidar import Boxes, Lidar
+from mobility_twin_sim.scenario import LidarSection
 
 SENSOR = SensorPose2D(0.0, 0.0, 6.0, 0.0)
 
@@ -67,7 +67,7 @@ def test_a_roof_cut_by_ring_gaps_stays_one_detection():
                                dropout=0.0))
     boxes = Boxes(np.array([1]), np.array([14.0]), np.array([-9.0]), np.array([-0.59]), np.array([4.8]),
                   np.array([1.9]), np.array([1.35]))
-    from sim.lidar import SensorPose
+    from mobility_twin_sim.lidar import SensorPose
 
     scan = lidar.scan(SensorPose(0, 0, 6.0, 0.0), boxes, np.random.default_rng(0))
     det = LidarDetector().detect(scan.points, SENSOR, source_id="r", source_type=0, stamp=0.0)

@@ -9,8 +9,8 @@ from tests.viz.rviz_config import RVIZ_CONFIG, rviz_subscriptions, stack_publica
 
 @pytest.fixture(scope="module")
 def default_layout() -> dict:
-    from sim.scenario import load_scenario
-    from sim.world import build_world
+    from mobility_twin_sim.scenario import load_scenario
+    from mobility_twin_sim.world import build_world
 
     return build_world(load_scenario("default")).describe()
 

@@ -115,8 +115,8 @@ def test_twin_viz_draws_the_tracks_it_is_sent_and_deletes_those_that_vanish(tmp_
 def small_stack(tmp_path_factory):
     """Replay of two RSUs, their perception, a local and the global twin, and twin_viz, running for the module."""
     from mobility_twin.deploy.stack import StackOptions, stack_launch_xml
-    from sim.scenario import load_scenario
-    from sim.world import build_world
+    from mobility_twin_sim.scenario import load_scenario
+    from mobility_twin_sim.world import build_world
 
     folder = tmp_path_factory.mktemp("viz_stack")
     scenario = folder / "two_rsus.yaml"

@@ -1,17 +1,16 @@
 """ament_python package of mobility_twin: ROS-free core modules, thin rclpy nodes, the mtwin command line.
 
-Launch files and node parameter files live at the top of the repository (launch/, config/) and are
-installed into this package's share folder, so `$(find-pkg-share mobility_twin)/launch/...` works with
-`ros2 launch` on a full ROS 2 install and with `mtwin launch` here.
+Launch files and node parameter files live in this package (launch/, config/; the repository's top-level
+launch/ and config/ link here) and are installed into its share folder, so
+`$(find-pkg-share mobility_twin)/launch/...` works with `ros2 launch` on a full ROS 2 install and with
+`mtwin launch` here.
 """
 
 from glob import glob
-from pathlib import Path
 
 from setuptools import find_packages, setup
 
 PACKAGE = "mobility_twin"
-REPO = Path("..", "..", "..")  # colcon runs setup.py from this folder
 
 # Node executables (`exec` in launch files): name -> "module under mobility_twin.nodes:function".
 NODES = {
@@ -38,8 +37,8 @@ setup(
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
-        (f"share/{PACKAGE}/launch", sorted(glob(str(REPO / "launch" / "*.launch.xml")))),
-        (f"share/{PACKAGE}/config", sorted(glob(str(REPO / "config" / "*.yaml")) + glob(str(REPO / "config" / "*.rviz")))),
+        (f"share/{PACKAGE}/launch", sorted(glob("launch/*.launch.xml"))),
+        (f"share/{PACKAGE}/config", sorted(glob("config/*.yaml") + glob("config/*.rviz") + glob("config/*.xml"))),
     ],
     install_requires=["setuptools"],
     zip_safe=True,

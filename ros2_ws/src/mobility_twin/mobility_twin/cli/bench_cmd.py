@@ -1,25 +1,27 @@
-"""`mtwin bench NAME`: run one of the benchmarks in bench/ (a table on screen, JSON and PNG in bench/results/)."""
+"""`mtwin bench NAME`: run one of the installed benchmarks (a table on screen, JSON and PNG in bench/results/).
+
+Benchmarks are plugins: a package registers a module under the entry-point group
+``mobility_twin.benchmarks`` (mobility_twin_bench registers the project's own), and the module defines
+``configure(parser)``, ``run(args) -> int`` and a one-line ``SUMMARY``. The command line imports none of
+them by name, so the benchmarks may import anything of the stack without an import cycle.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import pkgutil
+from importlib.metadata import entry_points
 from pathlib import Path
+
+GROUP = "mobility_twin.benchmarks"
 
 
 def _benchmarks() -> dict[str, object]:
-    try:
-        import bench
-    except ImportError:
-        return {}
     found = {}
-    for info in pkgutil.iter_modules(bench.__path__):
-        if info.name.startswith("_") or info.name == "common":
-            continue
-        module = importlib.import_module(f"bench.{info.name}")
+    for ep in entry_points(group=GROUP):
+        module = importlib.import_module(ep.value)
         if hasattr(module, "configure") and hasattr(module, "run"):
-            found[info.name] = module
+            found[ep.name] = module
     return found
 
 
@@ -36,6 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         q.set_defaults(func=module.run)
 
     def no_benchmark(_args: argparse.Namespace) -> int:
+        if not _benchmarks():
+            print(f"no benchmark is installed (entry-point group {GROUP}); build mobility_twin_bench with make setup")
         p.print_help()
         return 2
 

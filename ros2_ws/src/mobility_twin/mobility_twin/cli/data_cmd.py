@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def reader_config(area: str, start: str | None, end: str | None, max_speed: float):
-    from sim.tdrive import ReaderConfig
+    from mobility_twin_sim.tdrive import ReaderConfig
 
     try:
         lon_min, lat_min, lon_max, lat_max = (float(v) for v in area.split(","))
@@ -55,7 +55,7 @@ def reader_config(area: str, start: str | None, end: str | None, max_speed: floa
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from sim.tdrive import TDriveError, check
+    from mobility_twin_sim.tdrive import TDriveError, check
 
     config = reader_config(args.area, args.start, args.end, args.max_speed)
     try:

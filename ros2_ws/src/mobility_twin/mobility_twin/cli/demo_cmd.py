@@ -174,8 +174,8 @@ def run(args: argparse.Namespace) -> int:
     from mobility_twin.viz.live import LiveScene, decision_args
     from mobility_twin.viz.snapshot import render
     from mobility_twin_msgs.msg import OffloadDecisionArray
-    from sim.scenario import load_scenario
-    from sim.world import build_world
+    from mobility_twin_sim.scenario import load_scenario
+    from mobility_twin_sim.world import build_world
 
     run_dir = (args.runs_dir / time.strftime("%Y%m%d-%H%M%S")).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)

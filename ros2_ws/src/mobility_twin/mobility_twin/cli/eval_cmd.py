@@ -55,8 +55,8 @@ def run_tracking(args: argparse.Namespace) -> int:
     from mobility_twin.evaluation.live import RunCollector
     from mobility_twin.evaluation.report import tracking_table
     from mobility_twin.evaluation.scoring import score_run
-    from sim.scenario import ScenarioError, load_scenario
-    from sim.world import build_world
+    from mobility_twin_sim.scenario import ScenarioError, load_scenario
+    from mobility_twin_sim.world import build_world
 
     try:
         scenario = load_scenario(args.scenario)

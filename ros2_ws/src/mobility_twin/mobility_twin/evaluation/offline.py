@@ -54,7 +54,7 @@ def local_twins_for(world, tracker: TrackerConfig = TrackerConfig()) -> dict[str
 
 
 def run_offline(world, options: OfflineOptions = OfflineOptions(), progress=None) -> OfflineResult:
-    from sim.replay import Replay
+    from mobility_twin_sim.replay import Replay
 
     replay = Replay(world)
     replay.seek(options.start_s)

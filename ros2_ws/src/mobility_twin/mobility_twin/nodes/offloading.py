@@ -2,7 +2,7 @@
 
 Subscribes to the vehicles of a twin (``TrackedObjectArray``, default /twin/global/objects) and the
 twins of the edge servers (``EdgeServerStateArray``, default /twin/global/edge_servers); every
-``slot_s`` it runs :class:`models.offloading.controller.OffloadingController` (the trained actor-critic
+``slot_s`` it runs :class:`mobility_twin_models.offloading.controller.OffloadingController` (the trained actor-critic
 of the shipped checkpoint, or ``nearest_first`` / ``greedy`` / ``drift_plus_penalty``), which keeps
 each vehicle's serving server and migration-cost deficit queue, and publishes the slot's
 ``OffloadDecisionArray`` on /offloading/decisions. Topic names are parameters, so a launch file can
@@ -59,8 +59,8 @@ class OffloadingNode(Node):
     def __init__(self) -> None:
         super().__init__("offloading")
         self.config = declare_config(self, OffloadingNodeConfig)
-        from models.offloading.config import MigrationConfig
-        from models.offloading.controller import ControllerConfig, OffloadingController
+        from mobility_twin_models.offloading.config import MigrationConfig
+        from mobility_twin_models.offloading.controller import ControllerConfig, OffloadingController
 
         cfg = self.config
         migration = MigrationConfig(cost=cfg.migration_cost, budget_rate=cfg.budget_rate,
@@ -98,7 +98,7 @@ class OffloadingNode(Node):
         self.servers, self.servers_at = msg, self.now_s()
 
     def on_slot(self) -> None:
-        from models.offloading.controller import ServerTwin, Vehicle
+        from mobility_twin_models.offloading.controller import ServerTwin, Vehicle
 
         cfg, now = self.config, self.now_s()
         skip = None

@@ -3,7 +3,7 @@
 Subscribes to the vehicles of a twin (``TrackedObjectArray``, default /twin/global/objects: the
 vehicles are the paper's data-collection devices) and the twins of the edge servers
 (``EdgeServerStateArray``, default /twin/global/edge_servers: positions and clocks). Every
-``period_s`` it runs :class:`models.placement.live.PlacementController`: vehicles are grouped into
+``period_s`` it runs :class:`mobility_twin_models.placement.live.PlacementController`: vehicles are grouped into
 twins by edge site (nearest server, at most ``max_devices_per_twin`` per twin, sticky membership),
 each twin is placed on an edge server or the cloud by the cost of eq. 17 (the shipped DDL checkpoint
 plus refinement, or the exact per-twin optimum), and a ``MigrationEvent`` is published on
@@ -70,8 +70,8 @@ class PlacementNode(Node):
         self.config = cfg = declare_config(self, PlacementNodeConfig)
         import torch
 
-        from models.placement.config import SystemConfig
-        from models.placement.live import ControllerConfig, PlacementController
+        from mobility_twin_models.placement.config import SystemConfig
+        from mobility_twin_models.placement.live import ControllerConfig, PlacementController
 
         torch.set_num_threads(1)  # the DDL is tiny: one thread is fastest and leaves the cores to the stack
 
@@ -136,8 +136,8 @@ class PlacementNode(Node):
         return None
 
     def on_round(self) -> None:
-        from models.placement.errors import PlacementError
-        from models.placement.live import Device, EdgeHost
+        from mobility_twin_models.placement.errors import PlacementError
+        from mobility_twin_models.placement.live import Device, EdgeHost
 
         skip = self.skip_reason()
         if skip is not None:

@@ -3,7 +3,7 @@
 Subscribes to the vehicles (``TrackedObjectArray``, /twin/global/objects), the edge-server twins
 (``EdgeServerStateArray``, /twin/global/edge_servers) and the entity twins (``TwinStateArray``,
 /twin/global/state; its RSUs join the graph). Every ``slot_s`` it builds the typed graph of the newest
-twin state with :class:`models.relations.online.OnlineRelationLearner`, predicts each vehicle's serving
+twin state with :class:`mobility_twin_models.relations.online.OnlineRelationLearner`, predicts each vehicle's serving
 edge server and each server's load ``horizon`` seconds ahead, and publishes them with the graph as a
 ``RelationGraph`` on /twin/relations.
 
@@ -11,7 +11,7 @@ It keeps learning: once a horizon has passed, what happened labels the graph obs
 background thread makes incremental updates (replay by default) within ``update_budget_s`` of wall time
 each; the callbacks only ever wait for the copy of the new weights. It checkpoints every
 ``checkpoint_every_s`` and on shutdown to ``checkpoint_path`` and resumes from it after a restart; a new
-deployment starts from ``initial_checkpoint`` (default: the shipped models/checkpoints/relations_gnn.pt).
+deployment starts from ``initial_checkpoint`` (default: the shipped relations_gnn.pt of mobility_twin_models).
 
 Bad inputs never stop the node: a slot without servers or vehicles is skipped, a malformed entity is
 skipped; both are counted and logged (throttled).
@@ -48,8 +48,6 @@ from mobility_twin_msgs.msg import (
     TwinStateArray,
 )
 
-SHIPPED = "models/checkpoints/relations_gnn.pt"
-
 
 @dataclass(frozen=True)
 class RelationLearnerConfig:
@@ -59,8 +57,8 @@ class RelationLearnerConfig:
     relations_topic: str = field(topics.RELATIONS, "where the RelationGraph of each slot goes")
     slot_s: float = field(1.0, "seconds between two graphs (and predictions)")
     checkpoint_path: str = field("", "resume from and checkpoint to this file ('' = no checkpoints)")
-    initial_checkpoint: str = field(SHIPPED, "model to start from when checkpoint_path does not exist yet "
-                                             "('' = a fresh model; relative paths: from the repository)")
+    initial_checkpoint: str = field("", "model to start from when checkpoint_path does not exist yet "
+                                        "('' = the shipped relations_gnn.pt, 'none' = a fresh model)")
     horizon_s: float = field(30.0, "prediction horizon of a fresh model (a checkpoint brings its own)")
     learn: bool = field(True, "keep learning on the live twin")
     strategy: str = field("replay", "continual-learning strategy of the updates: naive | replay | ewc")
@@ -111,8 +109,8 @@ class RelationLearnerNode(Node):
 
     # ------------------------------------------------------------------------------------------ setup
     def _make_learner(self):
-        from models.relations import GraphConfig, RelationLearner, TrainConfig
-        from models.relations.online import OnlineRelationLearner
+        from mobility_twin_models.relations import GraphConfig, RelationLearner, TrainConfig
+        from mobility_twin_models.relations.online import OnlineRelationLearner
 
         cfg = self.config
         train = TrainConfig(strategy=cfg.strategy, buffer_graphs=cfg.buffer_graphs, graphs_per_step=1)
@@ -120,8 +118,10 @@ class RelationLearnerNode(Node):
         if resume is not None and resume.exists():
             learner = RelationLearner.load(resume)
             return OnlineRelationLearner(learner), f"resumed {resume} ({learner.updates} updates)"
-        if cfg.initial_checkpoint:
-            path = _repo_path(cfg.initial_checkpoint)
+        if cfg.initial_checkpoint != "none":
+            from mobility_twin_models.relations.learner import DEFAULT_CHECKPOINT
+
+            path = Path(cfg.initial_checkpoint) if cfg.initial_checkpoint else DEFAULT_CHECKPOINT
             if path.exists():
                 learner = RelationLearner.load(path, train=train)
                 return OnlineRelationLearner(learner), f"started from {path} ({learner.updates} updates)"
@@ -232,22 +232,13 @@ class RelationLearnerNode(Node):
 
 
 # ---------------------------------------------------------------------------------------------- messages
-def _repo_path(path: str) -> Path:
-    p = Path(path)
-    if p.is_absolute() or p.exists():
-        return p
-    import models
-
-    return Path(models.__file__).resolve().parent.parent / p
-
-
 def twin_snapshot(objects: TrackedObjectArray, servers: EdgeServerStateArray, rsus: dict[str, tuple[float, float]],
                   config: RelationLearnerConfig):
     """(TwinSnapshot, skipped counts) of the newest twin messages; the snapshot is None without servers.
 
     Vehicles: confirmed and coasting tracks of vehicle classes (id: ``vehicle_id`` or ``track_<id>``),
     with their age of information. Servers: every server twin with a finite position."""
-    from models.relations import TwinSnapshot
+    from mobility_twin_models.relations import TwinSnapshot
 
     skipped: Counter = Counter()
     classes = set(config.vehicle_classes)
@@ -297,7 +288,7 @@ def twin_snapshot(objects: TrackedObjectArray, servers: EdgeServerStateArray, rs
 def relation_message(result, online, publish_edges: bool, frame_id: str) -> RelationGraph:
     """The RelationGraph of one observation: nodes, edges (one per undirected relation, weight: metres) and
     the predictions."""
-    from models.relations.graph import RS, SS, VS, VV
+    from mobility_twin_models.relations.graph import RS, SS, VS, VV
 
     obs, graph, pred = result.obs, result.graph, result.predictions
     s = obs.snapshot

@@ -75,9 +75,9 @@ class ReplayNode(Node):
         super().__init__("replay")
         self.config = declare_config(self, ReplayConfig)
         self.exit_code: int | None = None
-        from sim.replay import Replay, ReplayOptions
-        from sim.scenario import load_scenario
-        from sim.world import build_world
+        from mobility_twin_sim.replay import Replay, ReplayOptions
+        from mobility_twin_sim.scenario import load_scenario
+        from mobility_twin_sim.world import build_world
 
         started = time.monotonic()
         scenario = load_scenario(self.config.scenario)

@@ -1,0 +1,382 @@
+r"""The typed graph of relations between twins, built from one :class:`ObservedSnapshot`.
+
+Node types and features (all scaled by :class:`~mobility_twin_models.relations.config.GraphConfig`):
+
+* ``vehicle`` [V, 23]: position (x, y) (zero unless ``absolute_position``), velocity (vx, vy), speed,
+  heading (cos, sin; zero when standing), time since the velocity last changed, length of the previous
+  leg, whether it is known and the velocity on it (vx, vy), age of the twin's state, distance to the
+  serving server over its coverage radius, offset of the serving server (x, y) over the coverage radius;
+  from the handover log: whether a handover is known, offset of the previous server from the current one
+  (x, y) over the coverage, time since the handover, whether the dwell on the previous server is known,
+  and that dwell; last, the age again on a log scale, :math:`\log(1 + a) / \log(1 + \mathrm{leg\_scale\_s})`
+  (capped at 1), which tells an RSU sighting (seconds old) from a GPS report (minutes), both of which the
+  linear age above squeezes near zero, so that messages can weigh fresh neighbours over stale ones.
+* ``server`` [S, 5 + load_lags]: position, CPU capacity (GHz / 3), coverage (km), the last ``load_lags`` loads
+  (vehicles served, column 0 now) and their mean.
+* ``rsu`` [R, 3]: position, load (vehicles within range).
+
+Relations (edge types) used for message passing, each with geometric edge features:
+
+* ``(vehicle, near, vehicle)``: every vehicle receives from its ``max_vehicle_neighbours`` nearest
+  vehicles within ``vehicle_radius_m`` (never itself); features: offset over the radius, distance, velocity
+  difference. [E, 5]
+* ``(vehicle, follows, vehicle)``: a vehicle handed from server A to B receives from the (at most
+  ``max_leaders``) others that made the same handover within ``follow_window_s``, still on B or handed
+  on since (:func:`handover_leaders`); features: whether the leader has moved on, offset of its server
+  from the follower's over the coverage (x, y), lag between their A -> B handovers, time since the leader
+  left B. [E, 5]
+* ``(vehicle, served_by, server)`` and reverse ``(server, serves, vehicle)``: the association rule; offset
+  of the server over its coverage, distance. [E, 3]
+* ``(server, adjacent, server)``: servers closer than ``server_adjacency_factor`` times the median spacing
+  (never a server to itself); offset and distance over the adjacency radius. [E, 3]
+* ``(rsu, attached_to, server)`` and reverse ``(server, hosts, rsu)``: each RSU to its nearest server. [E, 3]
+
+The handover head scores ``(vehicle, candidate, server)`` pairs: every server within
+``candidate_radius_m`` of a vehicle, the ``max_candidates`` nearest (of its serving server, plus that
+server's coverage, when the twin's state is older than ``fresh_age_s``), with features [E, 19]: offset
+and distance to the vehicle (to its serving server when stale), to the constant-velocity point
+:math:`p + v (a + H)` (:math:`a`: age of the state) and along/across the heading (over the radius),
+distance to the constant-velocity point over the server's coverage, whether it is the current server,
+the server of the constant-velocity point and of the half-way point :math:`p + v (a + H / 2)`, its
+distance rank from the constant-velocity point; from the handover log: whether it is the previous
+server, the cosine between its direction from the current server and the previous -> current direction,
+its distance from the dead-reckoning point of :func:`handover_dead_reckoning` and whether it serves that
+point; its offset from the current server over the coverage (x, y). These pairs are *not* a
+message-passing relation, so the MLP ablation sees them too.
+
+Radius searches use k-d trees (scipy), so a build is O(N log N), never all pairs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy.spatial import cKDTree
+from torch_geometric.data import HeteroData
+
+from mobility_twin_models.relations.config import GraphConfig
+from mobility_twin_models.relations.snapshot import ObservedSnapshot
+
+VEHICLE, SERVER, RSU = "vehicle", "server", "rsu"
+NODE_TYPES = (VEHICLE, SERVER, RSU)
+VV = (VEHICLE, "near", VEHICLE)
+VS = (VEHICLE, "served_by", SERVER)
+SV = (SERVER, "serves", VEHICLE)
+SS = (SERVER, "adjacent", SERVER)
+RS = (RSU, "attached_to", SERVER)
+SR = (SERVER, "hosts", RSU)
+FOLLOWS = (VEHICLE, "follows", VEHICLE)
+CAND = (VEHICLE, "candidate", SERVER)
+MESSAGE_EDGE_TYPES = (VV, FOLLOWS, VS, SV, SS, RS, SR)
+
+EDGE_DIMS = {VV: 5, FOLLOWS: 5, VS: 3, SV: 3, SS: 3, RS: 3, SR: 3}
+CANDIDATE_DIM = 19
+VEHICLE_DIM = 23
+#: speed assumed for dead reckoning from the last handover when the twin knows no speed (m/s)
+DEFAULT_SPEED_MPS = 7.0
+GHZ_SCALE = 3.0
+
+
+def node_dims(config: GraphConfig) -> dict[str, int]:
+    """Feature width of each node type (the server's grows with ``load_lags``)."""
+    return {VEHICLE: VEHICLE_DIM, SERVER: 5 + config.load_lags, RSU: 3}
+
+
+def _f32(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+
+
+def _i64(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64))
+
+
+def _scaled_position(xy: np.ndarray, config: GraphConfig) -> np.ndarray:
+    if not config.absolute_position:
+        return np.zeros_like(xy)
+    return (xy - np.asarray(config.origin_m)) / config.position_scale_m
+
+
+def vehicle_proximity(xy: np.ndarray, radius_m: float, max_neighbours: int) -> np.ndarray:
+    """[2, E] (source, target) pairs: each vehicle receives from its ``max_neighbours`` nearest other
+    vehicles within ``radius_m``. No self-loops."""
+    n = len(xy)
+    if n < 2:
+        return np.zeros((2, 0), dtype=np.int64)
+    k = min(max_neighbours + 1, n)
+    dist, idx = cKDTree(xy).query(xy, k=k, distance_upper_bound=radius_m)
+    dist, idx = dist.reshape(n, k), idx.reshape(n, k)
+    target = np.repeat(np.arange(n), k).reshape(n, k)
+    keep = np.isfinite(dist) & (idx != target) & (idx < n)
+    return np.stack([idx[keep], target[keep]]).astype(np.int64)
+
+
+def build_graph(obs: ObservedSnapshot, config: GraphConfig | None = None) -> HeteroData:
+    """The :class:`HeteroData` graph of one observed snapshot (see the module docstring for its layout).
+
+    Besides features and edges it stores, for the heads and the baselines: ``vehicle.pos`` [V, 2],
+    ``vehicle.vel`` [V, 2], ``vehicle.serving`` [V] (current server), ``vehicle.cv_server`` [V] (server of
+    the constant-velocity point, -1 if none), ``server.pos``, ``server.load`` [S] (vehicles served now) and
+    ``server.load_lags`` [S, L]; ``t`` (s) and ``horizon_s``.
+    """
+    config = config or GraphConfig()
+    s = obs.snapshot
+    static = obs.static
+    index = static.index
+    h = config.horizon_s
+    pxy, vel = s.vehicle_xy.astype(float), s.vehicle_vel.astype(float)
+    sxy, cov = s.server_xy.astype(float), s.server_coverage_m.astype(float)
+    n_v, n_s = len(pxy), len(sxy)
+    speed = np.linalg.norm(vel, axis=1)
+    moving = speed > 0.1
+    heading = np.where(moving[:, None], vel / np.maximum(speed, 1e-9)[:, None], 0.0)
+    serving = obs.serving
+    to_server = sxy[serving] - pxy if n_v else np.zeros((0, 2))
+    cov_v = cov[serving] if n_v else np.zeros(0)
+    leg_known = np.isfinite(obs.last_leg_s)
+    prev = obs.prev_server
+    ho_known = (prev >= 0) & np.isfinite(obs.since_handover_s)
+    dwell_known = ho_known & np.isfinite(obs.prev_dwell_s)
+    prev_xy = sxy[np.maximum(prev, 0)] if n_v else np.zeros((0, 2))
+    vehicle_x = np.column_stack([
+        _scaled_position(pxy, config),
+        vel / config.speed_scale_mps,
+        speed / config.speed_scale_mps,
+        heading,
+        np.minimum(obs.since_change_s / config.leg_scale_s, 1.0),
+        np.where(leg_known, np.minimum(np.nan_to_num(obs.last_leg_s) / config.leg_scale_s, 1.0), 0.0),
+        leg_known.astype(float),
+        obs.last_leg_vel / config.speed_scale_mps,
+        np.minimum(s.vehicle_age_s / config.leg_scale_s, 1.0),
+        np.linalg.norm(to_server, axis=1) / np.maximum(cov_v, 1e-9),
+        to_server / np.maximum(cov_v, 1e-9)[:, None],
+        ho_known.astype(float),
+        np.where(ho_known[:, None], (prev_xy - sxy[serving] if n_v else prev_xy) / np.maximum(cov_v, 1e-9)[:, None],
+                 0.0),
+        np.where(ho_known, np.minimum(np.nan_to_num(obs.since_handover_s) / config.leg_scale_s, 1.0), 0.0),
+        dwell_known.astype(float),
+        np.where(dwell_known, np.minimum(np.nan_to_num(obs.prev_dwell_s) / config.leg_scale_s, 1.0), 0.0),
+        np.minimum(np.log1p(s.vehicle_age_s) / np.log1p(config.leg_scale_s), 1.0),
+    ]).reshape(n_v, VEHICLE_DIM)
+    lags = obs.load_lags / config.load_scale
+    server_x = np.column_stack([
+        _scaled_position(sxy, config),
+        s.server_capacity_ghz / GHZ_SCALE,
+        cov / 1000.0,
+        lags,
+        lags.mean(axis=1),
+    ]).reshape(n_s, 5 + config.load_lags)
+    rsu_x = np.column_stack([_scaled_position(s.rsu_xy, config), obs.rsu_load / config.load_scale]).reshape(-1, 3)
+
+    data = HeteroData()
+    data.t = float(s.t)
+    data.horizon_s = float(h)
+    data[VEHICLE].x = _f32(vehicle_x)
+    data[VEHICLE].pos = _f32(pxy)
+    data[VEHICLE].vel = _f32(vel)
+    data[VEHICLE].serving = _i64(serving)
+    data[SERVER].x = _f32(server_x)
+    data[SERVER].pos = _f32(sxy)
+    data[SERVER].load = _f32(obs.load)
+    data[SERVER].load_lags = _f32(obs.load_lags)
+    data[RSU].x = _f32(rsu_x)
+    data[RSU].pos = _f32(s.rsu_xy.reshape(-1, 2))
+
+    # vehicle - vehicle proximity
+    vv = vehicle_proximity(pxy, config.vehicle_radius_m, config.max_vehicle_neighbours)
+    off = pxy[vv[0]] - pxy[vv[1]]
+    data[VV].edge_index = _i64(vv)
+    data[VV].edge_attr = _f32(np.column_stack([
+        off / config.vehicle_radius_m, np.linalg.norm(off, axis=1) / config.vehicle_radius_m,
+        (vel[vv[0]] - vel[vv[1]]) / config.speed_scale_mps]).reshape(-1, EDGE_DIMS[VV]))
+
+    # the vehicles that made the same handover (previous -> current server) shortly before or after
+    data[FOLLOWS].edge_index, data[FOLLOWS].edge_attr = _follows(obs, config)
+
+    # association
+    vs = np.stack([np.arange(n_v), serving]).astype(np.int64)
+    vs_attr = np.column_stack([to_server / np.maximum(cov_v, 1e-9)[:, None],
+                               np.linalg.norm(to_server, axis=1) / np.maximum(cov_v, 1e-9)]).reshape(-1, 3)
+    data[VS].edge_index = _i64(vs)
+    data[VS].edge_attr = _f32(vs_attr)
+    data[SV].edge_index = _i64(vs[::-1])
+    data[SV].edge_attr = _f32(vs_attr)
+
+    # server adjacency (static)
+    ss = static.server_server
+    adj = static.adjacency_m if np.isfinite(static.adjacency_m) else 1.0
+    off = sxy[ss[0]] - sxy[ss[1]] if ss.shape[1] else np.zeros((0, 2))
+    data[SS].edge_index = _i64(ss)
+    data[SS].edge_attr = _f32(np.column_stack([off / adj, np.linalg.norm(off, axis=1) / adj]).reshape(-1, 3))
+
+    # RSU attachment (static)
+    rs = np.stack([np.arange(len(s.rsu_xy)), static.rsu_server]).astype(np.int64)
+    off = sxy[rs[1]] - s.rsu_xy if rs.shape[1] else np.zeros((0, 2))
+    rs_attr = np.column_stack([off / adj, np.linalg.norm(off, axis=1) / adj]).reshape(-1, 3)
+    data[RS].edge_index = _i64(rs)
+    data[RS].edge_attr = _f32(rs_attr)
+    data[SR].edge_index = _i64(rs[::-1])
+    data[SR].edge_attr = _f32(rs_attr)
+
+    # handover candidates: the servers within reach of where the vehicle is. A fresh twin's position is
+    # that place; a stale one's is not, but the serving server is known: it is within coverage of it.
+    age = s.vehicle_age_s
+    cv_point = pxy + vel * (age + h)[:, None]
+    half_point = pxy + vel * (age + h / 2.0)[:, None]
+    cv_server = index.serving(cv_point)
+    half_server = index.serving(half_point)
+    r = config.candidate_radius_m
+    stale = age > config.fresh_age_s
+    anchor = np.where(stale[:, None], sxy[serving] if n_v else pxy, pxy)
+    vi, si, dist = _candidates(index, anchor, stale, cov_v, r, config.max_candidates)
+    off = sxy[si] - anchor[vi]
+    off_cv = sxy[si] - cv_point[vi]
+    d_cv = np.linalg.norm(off_cv, axis=1)
+    hd = heading[vi]
+    along = (off * hd).sum(axis=1)
+    across = off[:, 0] * hd[:, 1] - off[:, 1] * hd[:, 0]
+    order = np.lexsort((d_cv, vi))  # within each vehicle, by distance from the CV point
+    rank = np.empty(len(vi))
+    rank[order] = rank_in_groups(vi[order])
+    # the handover log: the vehicle crossed from the previous server's cell into the current one on their
+    # common border, heading away from the previous server. Dead reckoning from that border point.
+    ho_dir, dr_point = handover_dead_reckoning(obs, h, speed)
+    dr_server = index.serving(dr_point)
+    off_s = sxy[si] - sxy[serving[vi]] if len(vi) else np.zeros((0, 2))
+    d_s = np.linalg.norm(off_s, axis=1)
+    align = np.where(d_s > 0, (off_s * ho_dir[vi]).sum(axis=1) / np.maximum(d_s, 1e-9), 0.0)
+    d_dr = np.linalg.norm(sxy[si] - dr_point[vi], axis=1)
+    ho_vi = ho_known[vi]
+    cand_attr = np.column_stack([
+        off / r, dist / r, off_cv / r, d_cv / r, d_cv / np.maximum(cov[si], 1e-9), along / r, across / r,
+        (si == serving[vi]), (si == cv_server[vi]), (si == half_server[vi]), np.minimum(rank, 20) / 10.0,
+        (si == prev[vi]) & ho_vi, align, np.where(ho_vi, d_dr / r, 0.0), ho_vi & (si == dr_server[vi]),
+        off_s / np.maximum(cov[serving[vi]], 1e-9)[:, None] if len(vi) else np.zeros((0, 2)),
+    ]).reshape(-1, CANDIDATE_DIM)
+    data[CAND].edge_index = _i64(np.stack([vi, si]))
+    data[CAND].edge_attr = _f32(cand_attr)
+    data[VEHICLE].cv_server = _i64(cv_server)
+    data[VEHICLE].dr_server = _i64(np.where(ho_known, dr_server, -1))
+    return data
+
+
+def rank_in_groups(group: np.ndarray) -> np.ndarray:
+    """[N] position of each element within its run of equal values of ``group`` (sorted by group)."""
+    if len(group) == 0:
+        return np.zeros(0, dtype=np.int64)
+    starts = np.r_[0, np.flatnonzero(np.diff(group)) + 1]
+    return np.arange(len(group)) - np.repeat(starts, np.diff(np.r_[starts, len(group)]))
+
+
+def handover_dead_reckoning(obs: ObservedSnapshot, horizon_s: float,
+                            speed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Where each vehicle is ``horizon_s`` from now by dead reckoning from its last handover.
+
+    The association rule hands a vehicle over where it crosses into the new server's cell: on the border
+    of the two cells, heading away from the previous server. The border point is taken as the midpoint
+    of the two servers, the heading as previous -> current server, the speed as the twin's (``speed``,
+    from its last report) or :data:`DEFAULT_SPEED_MPS` when that is below 1 m/s. Returns the heading [V, 2]
+    (zero without a known handover) and the point [V, 2] (the vehicle's position without one).
+    """
+    s = obs.snapshot
+    n = len(s.vehicle_ids)
+    if n == 0:
+        return np.zeros((0, 2)), np.zeros((0, 2))
+    sxy = s.server_xy.astype(float)
+    prev, since = obs.prev_server, obs.since_handover_s
+    known = (prev >= 0) & np.isfinite(since)
+    cur_xy, prev_xy = sxy[obs.serving], sxy[np.maximum(prev, 0)]
+    axis = cur_xy - prev_xy
+    length = np.linalg.norm(axis, axis=1)
+    known &= length > 0
+    heading = np.where(known[:, None], axis / np.maximum(length, 1e-9)[:, None], 0.0)
+    if speed is None:
+        speed = np.linalg.norm(s.vehicle_vel, axis=1)
+    speed = np.where(speed >= 1.0, speed, DEFAULT_SPEED_MPS)
+    travelled = speed * (np.nan_to_num(since) + horizon_s)
+    point = np.where(known[:, None], 0.5 * (cur_xy + prev_xy) + heading * travelled[:, None], s.vehicle_xy)
+    return heading, point
+
+
+def handover_leaders(obs: ObservedSnapshot, window_s: float, max_leaders: int) -> tuple[np.ndarray, np.ndarray]:
+    """[2, E] (leader, follower) pairs and [E] lag of the ``(vehicle, follows, vehicle)`` relation.
+
+    A follower is a vehicle with a known handover from server A to its current server B. Its leaders are
+    the other vehicles that made the same handover A -> B within ``window_s`` of it, whether they are
+    still on B or have since been handed on (their server before the current one was B, and A before
+    that). Both come from the network's handover log, so the relation holds even when every GPS fix is
+    stale: where the vehicles that crossed the same border went next is where the road goes. Each
+    follower keeps the ``max_leaders`` closest in time. The lag is the follower's A -> B time minus the
+    leader's (s; > 0: the leader crossed first).
+    """
+    since, dwell = obs.since_handover_s, obs.prev_dwell_s
+    n_s = max(len(obs.snapshot.server_ids), 1)
+    t_ab_here = -since  # A -> B time (relative to now) of the vehicle's latest handover
+    t_ab_before = -(since + dwell)  # ... of the handover before it
+    follower = np.flatnonzero((obs.prev_server >= 0) & np.isfinite(since))
+    key_f = obs.prev_server[follower] * n_s + obs.serving[follower]
+    on_b = follower  # leaders still on B: their latest handover is A -> B
+    moved = np.flatnonzero((obs.prev2_server >= 0) & np.isfinite(since) & np.isfinite(dwell))
+    lead = np.concatenate([on_b, moved])
+    key_l = np.concatenate([key_f, obs.prev2_server[moved] * n_s + obs.prev_server[moved]])
+    t_l = np.concatenate([t_ab_here[on_b], t_ab_before[moved]])
+    if len(follower) == 0 or len(lead) == 0:
+        return np.zeros((2, 0), dtype=np.int64), np.zeros(0)
+    order = np.argsort(key_l, kind="stable")
+    lead, key_l, t_l = lead[order], key_l[order], t_l[order]
+    lo = np.searchsorted(key_l, key_f, side="left")
+    hi = np.searchsorted(key_l, key_f, side="right")
+    count = hi - lo
+    f_rep = np.repeat(follower, count)
+    pos = np.repeat(lo - np.cumsum(np.r_[0, count[:-1]]), count) + np.arange(int(count.sum()))
+    u = lead[pos]
+    lag = np.repeat(t_ab_here[follower], count) - t_l[pos]
+    keep = (u != f_rep) & (np.abs(lag) <= window_s)
+    u, f_rep, lag = u[keep], f_rep[keep], lag[keep]
+    order = np.lexsort((np.abs(lag), f_rep))  # per follower, closest in time first
+    u, f_rep, lag = u[order], f_rep[order], lag[order]
+    keep = rank_in_groups(f_rep) < max_leaders
+    u, f_rep, lag = u[keep], f_rep[keep], lag[keep]
+    return np.stack([u, f_rep]).astype(np.int64), lag
+
+
+def _follows(obs: ObservedSnapshot, config: GraphConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    pairs, lag = handover_leaders(obs, config.follow_window_s, config.max_leaders)
+    u, v = pairs
+    sxy = obs.snapshot.server_xy.astype(float)
+    cov = obs.snapshot.server_coverage_m.astype(float)
+    moved_on = obs.serving[u] != obs.serving[v]
+    off = (sxy[obs.serving[u]] - sxy[obs.serving[v]]) / np.maximum(cov[obs.serving[v]], 1e-9)[:, None] \
+        if len(u) else np.zeros((0, 2))
+    left = np.where(moved_on, np.nan_to_num(obs.since_handover_s[u]), 0.0)
+    attr = np.column_stack([moved_on, off, np.clip(lag / config.leg_scale_s, -1.0, 1.0),
+                            np.minimum(left / config.leg_scale_s, 1.0)]).reshape(-1, EDGE_DIMS[FOLLOWS])
+    return _i64(pairs), _f32(attr)
+
+
+def _candidates(index, anchor: np.ndarray, stale: np.ndarray, cov: np.ndarray, radius: float,
+                max_candidates: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(vehicle, server, distance from the anchor) of the servers within ``radius`` of each fresh vehicle's
+    position, and within ``radius`` plus its serving server's coverage of each stale vehicle's server;
+    at most the ``max_candidates`` nearest."""
+    if not stale.any():
+        return index.within(anchor, radius, max_per_point=max_candidates)
+    parts = []
+    for group, extra in ((~stale, 0.0), (stale, float(cov[stale].max()) if stale.any() else 0.0)):
+        ids = np.flatnonzero(group)
+        if len(ids) == 0:
+            continue
+        v, s, d = index.within(anchor[ids], radius + extra, max_per_point=max_candidates)
+        parts.append((ids[v], s, d))
+    vi, si, di = (np.concatenate(x) for x in zip(*parts, strict=True))
+    order = np.argsort(vi, kind="stable")
+    return vi[order], si[order], di[order]
+
+
+def graph_nbytes(data: HeteroData) -> int:
+    """Bytes held by the tensors of a graph (what it costs to keep it in a replay buffer)."""
+    total = 0
+    for store in data.stores:
+        for value in store.values():
+            if isinstance(value, torch.Tensor):
+                total += value.element_size() * value.numel()
+    return total
