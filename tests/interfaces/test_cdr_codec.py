@@ -27,6 +27,7 @@ def _random_tracks(rng, n):
         o.dimensions.x, o.dimensions.y, o.dimensions.z = 4.5, 1.8, 1.5 + i
         o.last_measurement.sec, o.last_measurement.nanosec = 1_202_000_000, int(rng.integers(0, 10**9))
         o.age_of_information = float(np.float32(rng.random()))
+        o.state_covariance = rng.normal(0, 1, 16).tolist()
         o.sources = ["rsu_" + "0" * int(rng.integers(0, 4)) for _ in range(int(rng.integers(0, 4)))]
         o.site_id = "site" * int(rng.integers(0, 3))
         o.vehicle_id = str(int(rng.integers(0, 10**int(rng.integers(1, 7)))))
@@ -86,6 +87,7 @@ def test_track_codec_is_byte_identical_to_rclpy(seed):
     for rec, o, sources in zip(table.records, msg.objects, table.sources, strict=True):
         assert rec["track_id"] == o.track_id and rec["px"] == o.pose.pose.position.x
         assert rec["pose_cov"].tolist() == list(o.pose.covariance) and rec["height"] == o.dimensions.z
+        assert rec["state_cov"].tolist() == list(o.state_covariance)
         assert sources == list(o.sources)
     assert [p.source_id for p in table.provenance] == [p.source_id for p in msg.provenance]
 
@@ -159,4 +161,16 @@ def test_cloud_without_xyz_is_a_clear_error():
     msg = PointCloud2(height=1, width=1, point_step=4, row_step=4, data=b"\x00" * 4,
                       fields=[PointField(name="intensity", offset=0, datatype=7, count=1)])
     with pytest.raises(CdrError, match="no field"):
+        decode_cloud_xyz(serialize_message(msg))
+
+
+def test_cloud_whose_fields_overrun_the_point_step_is_a_clear_error():
+    from rclpy.serialization import serialize_message
+    from sensor_msgs.msg import PointCloud2, PointField
+
+    from mobility_twin.ros.cdr import CdrError, decode_cloud_xyz
+
+    fields = [PointField(name=n, offset=4 * k, datatype=PointField.FLOAT32, count=1) for k, n in enumerate("xyz")]
+    msg = PointCloud2(height=1, width=3, fields=fields, point_step=4, row_step=12, data=bytes(12), is_dense=True)
+    with pytest.raises(CdrError, match=r"field y at offset 4 does not fit in a point step of 4 bytes"):
         decode_cloud_xyz(serialize_message(msg))

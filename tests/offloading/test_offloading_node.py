@@ -56,7 +56,7 @@ def twin_messages():
         o = TrackedObject(track_id=k + 1, object_class=1, state=1, vehicle_id=vid)
         o.pose.pose.position.x, o.pose.pose.position.y = x, y
         objects.objects.append(o)
-    bad = TrackedObject(track_id=90, object_class=1, vehicle_id="lost")  # no position
+    bad = TrackedObject(track_id=90, object_class=1, state=1, vehicle_id="lost")  # no position
     bad.pose.pose.position.x = math.nan
     walker = TrackedObject(track_id=91, object_class=5)  # a pedestrian is not a vehicle
     objects.objects += [bad, walker]
@@ -109,4 +109,4 @@ def test_node_publishes_sensible_decisions_for_the_vehicles_of_a_running_twin(tm
             assert d.migrated == (d.previous_server_id not in ("", d.server_id))
             assert d.migration_cost == (1.0 if d.migrated else 0.0)
             served[d.vehicle_id] = d.server_id
-    assert "bad_vehicle" in log and "not_a_vehicle" in log  # counted and summarised, not fatal
+    assert "vehicle_not_finite" in log and "not_a_confirmed_vehicle" in log  # counted and summarised, not fatal

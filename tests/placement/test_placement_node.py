@@ -100,4 +100,4 @@ def test_node_places_every_twin_then_moves_twins_off_a_server_that_slows_down(tm
         assert e.to_host in hosts - {"edge_a"}
         rate_mb_s = 125.0 * (0.5 if e.to_host == "cloud" else 1.0)  # 1000 Mbit/s backhaul, gamma to the cloud
         assert e.transfer_time == pytest.approx(e.size_bytes / 1e6 / rate_mb_s, rel=1e-6)
-    assert "not_a_vehicle" in log and "solver ddl+refine" in log
+    assert "not_a_confirmed_vehicle" in log and "solver ddl+refine" in log

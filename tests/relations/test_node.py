@@ -63,14 +63,27 @@ def state_message():
     return msg
 
 
+def twin_snapshot(objects, servers, rsus):
+    """What the node's twin reader builds from these messages (no running node needed)."""
+    from collections import Counter
+
+    from rclpy.serialization import serialize_message
+
+    from mobility_twin.ros.cdr import decode_tracks
+    from mobility_twin.ros.twin_reader import TwinReaderConfig, snapshot_from_messages
+
+    counts = Counter()
+    snap = snapshot_from_messages(decode_tracks(serialize_message(objects)), servers, rsus,
+                                  TwinReaderConfig("objects", "servers"), counts)
+    return snap, counts
+
+
 def test_twin_snapshot_keeps_confirmed_vehicles_and_fills_in_missing_coverage():
-    config = node_module.RelationLearnerConfig()
-    snap, skipped = node_module.twin_snapshot(objects_message(5.0, tentative=2), servers_message(),
-                                              {"rsu_0": (310.0, 20.0)}, config)
+    snap, skipped = twin_snapshot(objects_message(5.0, tentative=2), servers_message(), {"rsu_0": (310.0, 20.0)})
     assert list(snap.vehicle_ids) == [f"taxi_{i}" for i in range(12)]
     assert skipped["not_a_confirmed_vehicle"] == 2
     assert snap.t == pytest.approx(5.0)
-    assert snap.server_coverage_m.tolist() == [200.0, 200.0, 200.0, config.default_coverage_m]
+    assert snap.server_coverage_m.tolist() == [200.0, 200.0, 200.0, 200.0]  # the default for a server without a radius
     assert snap.server_capacity_ghz.tolist() == [2.5] * 4
     assert np.allclose(snap.vehicle_vel, [[10.0, 0.0]] * 12)
     assert list(snap.rsu_ids) == ["rsu_0"]
@@ -80,8 +93,7 @@ def test_relation_message_carries_the_graph_and_one_prediction_per_vehicle_and_s
     learner = RelationLearner(GraphConfig(horizon_s=2.0, candidate_radius_m=400.0), ModelConfig(hidden=8),
                               TrainConfig())
     online = OnlineRelationLearner(learner)
-    config = node_module.RelationLearnerConfig()
-    snap, _ = node_module.twin_snapshot(objects_message(0.0), servers_message(), {"rsu_0": (310.0, 20.0)}, config)
+    snap, _ = twin_snapshot(objects_message(0.0), servers_message(), {"rsu_0": (310.0, 20.0)})
     result = online.observe(snap)
     msg = node_module.relation_message(result, online, True, "map")
     n_v = len(result.obs.snapshot.vehicle_ids)
@@ -101,10 +113,9 @@ def test_online_learner_labels_a_snapshot_once_its_horizon_has_passed():
     learner = RelationLearner(GraphConfig(horizon_s=2.0, candidate_radius_m=400.0), ModelConfig(hidden=8),
                               TrainConfig(strategy="replay", buffer_graphs=4))
     online = OnlineRelationLearner(learner)
-    config = node_module.RelationLearnerConfig()
     labelled = []
     for t in np.arange(0.0, 4.01, 0.5):
-        snap, _ = node_module.twin_snapshot(objects_message(float(t)), servers_message(), {}, config)
+        snap, _ = twin_snapshot(objects_message(float(t)), servers_message(), {})
         labelled.append(online.observe(snap).labelled)
     assert labelled[:4] == [False] * 4 and all(labelled[4:])  # from t = 2 s on, the t - 2 s snapshot is labelled
     assert online.train_for(10.0) == online.labelled_total == 5
@@ -113,7 +124,7 @@ def test_online_learner_labels_a_snapshot_once_its_horizon_has_passed():
 
 def _start_node(tmp_path, checkpoint, topics: dict[str, str]):
     args = [sys.executable, "-m", "mobility_twin.nodes.relation_learner", "--ros-args",
-            "-p", "slot_s:=0.5", "-p", "horizon_s:=2.0", "-p", "initial_checkpoint:=''",
+            "-p", "slot_s:=0.5", "-p", "horizon_s:=2.0", "-p", "initial_checkpoint:=none",
             "-p", f"checkpoint_path:={checkpoint}", "-p", "checkpoint_every_s:=2.0", "-p", "update_budget_s:=0.1",
             "-p", "update_pause_s:=0.2", "-p", "log_period_s:=2.0"]
     for name, topic in topics.items():

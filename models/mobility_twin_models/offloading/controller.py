@@ -1,13 +1,13 @@
 """The online offloading loop (Algorithm 2 without retraining) on live twins: what the ROS node wraps.
 
-Every slot the caller passes the vehicles of the twin (id, position) and the twins of the edge servers
-(position, radius, the estimate ``f`` and deviation ``f_hat`` of the frequency a task gets); the
-controller picks each vehicle's N nearest servers, scores them as the twin of the system does (eq. 4-10
+Every slot the caller passes the twin as a :class:`mobility_twin_core.TwinSnapshot`: its vehicles (id,
+position, track id) and its edge-server twins (position, radius, the estimate ``f`` and deviation
+``f_hat`` of the frequency a task gets); the controller picks each vehicle's N nearest servers, scores them as the twin of the system does (eq. 4-10
 with the *expected* task of :class:`TaskConfig`, since the vehicles' actual tasks are not in the twin),
 asks the policy, and keeps per vehicle the serving server and the deficit queue (eq. 12).
 
-Bad input never raises: a server with a non-finite position or a non-positive estimate, a vehicle with
-a non-finite position or a repeated id is skipped and counted in :attr:`SlotResult.skipped`; a vehicle
+Bad input never raises: a server with a non-finite position or a non-positive estimate, a repeated
+server or vehicle id is skipped and counted in :attr:`SlotResult.skipped`; a vehicle
 unseen for ``vehicle_timeout_s`` is forgotten (its queue and server with it); a vehicle whose previous
 server disappeared migrates. With fewer valid servers than N, the slot falls back to the greedy rule
 over the servers there are (counted as ``too_few_servers``).
@@ -15,13 +15,13 @@ over the servers there are (counted as ``too_few_servers``).
 
 from __future__ import annotations
 
-import math
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from mobility_twin_core import ServerSet
+from mobility_twin_core import ServerSet, TwinSnapshot
 from mobility_twin_models.offloading import equations as eq
 from mobility_twin_models.offloading.agent import (
     DEFAULT_CHECKPOINT,
@@ -32,15 +32,37 @@ from mobility_twin_models.offloading.agent import (
 )
 from mobility_twin_models.offloading.config import MigrationConfig, RadioConfig, TaskConfig
 from mobility_twin_models.offloading.errors import OffloadingError
-from mobility_twin_models.offloading.rollout import DriftPlusPenalty, Greedy, NearestFirst, Observation
+from mobility_twin_models.offloading.rollout import (
+    DriftPlusPenalty,
+    Greedy,
+    NearestFirst,
+    Observation,
+    Policy,
+)
 
-POLICIES = ("actor_critic", "nearest_first", "greedy", "drift_plus_penalty")
+#: name -> factory(config, agent) of a :class:`~mobility_twin_models.offloading.rollout.Policy`: the policies the
+#: controller (and the node's ``policy`` parameter) can use. Add one with :func:`register_policy`.
+POLICIES: dict[str, Callable[[ControllerConfig, ActorCritic | None], Policy]] = {}
+
+
+def register_policy(name: str):
+    """Register a policy factory ``factory(config, agent) -> Policy`` under ``name`` (a decorator)::
+
+        @register_policy("random")
+        def _random(config, agent):
+            return MyRandomPolicy(seed=0)
+    """
+    def add(factory):
+        POLICIES[name] = factory
+        return factory
+
+    return add
 
 
 @dataclass(frozen=True)
 class ControllerConfig:
     """Args:
-    policy: one of :data:`POLICIES`.
+    policy: a name registered in :data:`POLICIES`.
     candidates: N.
     checkpoint: actor-critic checkpoint ('' = the shipped one).
     slot_s: seconds per slot (reported, and the unit of ``vehicle_timeout_s`` bookkeeping).
@@ -60,32 +82,12 @@ class ControllerConfig:
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
-            raise OffloadingError(f"policy must be one of {POLICIES}, got {self.policy!r}")
+            raise OffloadingError(f"policy must be one of {sorted(POLICIES)}, got {self.policy!r}")
         if self.candidates < 1:
             raise OffloadingError(f"candidates must be >= 1, got {self.candidates}")
         for name in ("slot_s", "vehicle_timeout_s"):
             if not getattr(self, name) > 0:
                 raise OffloadingError(f"{name} must be > 0, got {getattr(self, name)!r}")
-
-
-@dataclass(frozen=True)
-class ServerTwin:
-    """One edge server's twin: position (m), coverage radius (m), frequency estimate and deviation (Hz)."""
-
-    server_id: str
-    x: float
-    y: float
-    f_est_hz: float
-    deviation_hz: float = 0.0
-    coverage_radius_m: float = 150.0
-
-
-@dataclass(frozen=True)
-class Vehicle:
-    vehicle_id: str
-    x: float
-    y: float
-    track_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -128,48 +130,32 @@ class OffloadingController:
         self.config = config
         self.memory: dict[str, _Memory] = {}
         self.totals: Counter = Counter()
-        mig = config.migration
-        if config.policy == "actor_critic":
-            if agent is None:
-                path = config.checkpoint or DEFAULT_CHECKPOINT
-                agents, _ = load_checkpoint(path)
-                agent = agent_for(agents, config.candidates, path)
-            if agent.spec.candidates != config.candidates:
-                raise OffloadingError(f"agent decides among N={agent.spec.candidates}, controller has "
-                                      f"N={config.candidates}")
-            self.policy = ActorCriticPolicy(agent, mig.cost)
-        elif config.policy == "nearest_first":
-            self.policy = NearestFirst()
-        elif config.policy == "greedy":
-            self.policy = Greedy()
-        else:
-            self.policy = DriftPlusPenalty(mig.latency_weight, mig.cost)
+        self._agent = agent
+        self.policy = self._make_policy(config)
         self._fallback = Greedy()
 
-    def decide(self, now_s: float, vehicles: list[Vehicle], servers: list[ServerTwin]) -> SlotResult:
+    def _make_policy(self, config: ControllerConfig) -> Policy:
+        return POLICIES[config.policy](config, self._agent)
+
+    def set_migration(self, migration: MigrationConfig) -> None:
+        """Change the migration budget, cost and latency weight from the next slot on."""
+        self.config = replace(self.config, migration=migration)
+        self.policy = self._make_policy(self.config)
+
+    def decide(self, now_s: float, twin: TwinSnapshot) -> SlotResult:
+        """One slot's decisions for the vehicles of ``twin`` among its edge-server twins."""
         cfg = self.config
         skipped: Counter = Counter()
-        good = [s for s in servers if _valid_server(s)]
-        skipped["bad_server"] += len(servers) - len(good)
-        seen_servers: set[str] = set()
-        unique_servers = []
-        for s in good:
-            if s.server_id in seen_servers:
-                skipped["duplicate_server"] += 1
-                continue
-            seen_servers.add(s.server_id)
-            unique_servers.append(s)
-        servers = unique_servers
-        fleet: list[Vehicle] = []
-        seen: set[str] = set()
-        for v in vehicles:
-            if not (math.isfinite(v.x) and math.isfinite(v.y)) or not v.vehicle_id:
-                skipped["bad_vehicle"] += 1
-            elif v.vehicle_id in seen:
-                skipped["duplicate_vehicle"] += 1
-            else:
-                seen.add(v.vehicle_id)
-                fleet.append(v)
+        server_ok = np.isfinite(twin.server_xy).all(axis=1) & np.isfinite(twin.server_estimate_hz) \
+            & np.isfinite(twin.server_deviation_hz) & (twin.server_estimate_hz > 0) \
+            & np.array([bool(str(i)) for i in twin.server_ids], dtype=bool)
+        skipped["bad_server"] += int(np.count_nonzero(~server_ok))
+        server_rows = _first_of_each(twin.server_ids, server_ok, skipped, "duplicate_server")
+        vehicle_rows = _first_of_each(twin.vehicle_ids, np.array([bool(str(v)) for v in twin.vehicle_ids], dtype=bool),
+                                      skipped, "duplicate_vehicle", invalid="bad_vehicle")
+        servers = [str(twin.server_ids[k]) for k in server_rows]
+        fleet = [str(twin.vehicle_ids[k]) for k in vehicle_rows]
+        seen = set(fleet)
         stale = [k for k, m in self.memory.items() if k not in seen and now_s - m.last_seen_s > cfg.vehicle_timeout_s]
         for vid in stale:
             del self.memory[vid]
@@ -185,17 +171,18 @@ class OffloadingController:
         if n < cfg.candidates:
             skipped["too_few_servers"] += 1
             policy = self._fallback
-        sxy = np.array([[s.x, s.y] for s in servers])
-        f_est = np.array([s.f_est_hz for s in servers])
-        dev = np.array([s.deviation_hz for s in servers])
-        vxy = np.array([[v.x, v.y] for v in fleet])
-        dist, idx = ServerSet.from_arrays([s.server_id for s in servers], sxy,
-                                          [s.coverage_radius_m for s in servers]).nearest(vxy, n)
-        index_of = {s.server_id: i for i, s in enumerate(servers)}
+        sxy = twin.server_xy[server_rows]
+        f_est = twin.server_estimate_hz[server_rows]
+        dev = twin.server_deviation_hz[server_rows]
+        coverage = twin.server_coverage_m[server_rows]
+        vxy = twin.vehicle_xy[vehicle_rows]
+        track_ids = twin.vehicle_track_id[vehicle_rows]
+        dist, idx = ServerSet.from_arrays(servers, sxy, coverage).nearest(vxy, n)
+        index_of = {sid: i for i, sid in enumerate(servers)}
         previous = np.full(len(fleet), -1, dtype=np.int64)
         queue = np.zeros(len(fleet))
-        for i, v in enumerate(fleet):
-            mem = self.memory.get(v.vehicle_id)
+        for i, vid in enumerate(fleet):
+            mem = self.memory.get(vid)
             if mem is not None:
                 queue[i] = mem.queue
                 previous[i] = index_of.get(mem.server_id, -2)
@@ -212,15 +199,14 @@ class OffloadingController:
         cost = eq.migration_cost(migrated, mig.cost)
         new_queue = eq.deficit_queue_next(queue, cost, mig.cost, mig.budget_rate)
         decisions = []
-        for i, v in enumerate(fleet):
-            mem = self.memory.get(v.vehicle_id)
-            server = servers[chosen[i]]
-            access = servers[idx[i, 0]]
+        for i, vid in enumerate(fleet):
+            mem = self.memory.get(vid)
+            server, access = servers[chosen[i]], int(idx[i, 0])
             decisions.append(Decision(
-                v.vehicle_id, v.track_id, server.server_id, mem.server_id if mem else "", access.server_id,
+                vid, int(track_ids[i]), server, mem.server_id if mem else "", servers[access],
                 bool(migrated[i]), float(latency[i, actions[i]]), float(deadline[i]), float(cost[i]),
-                bool(dist[i, 0] <= access.coverage_radius_m)))
-            self.memory[v.vehicle_id] = _Memory(server.server_id, float(new_queue[i]), now_s)
+                bool(dist[i, 0] <= coverage[access])))
+            self.memory[vid] = _Memory(server, float(new_queue[i]), now_s)
         self.totals.update(skipped)
         return SlotResult(decisions, float(new_queue.mean()), policy.name if policy is not self._fallback
                           else f"{self.config.policy}->greedy", skipped)
@@ -245,6 +231,34 @@ class OffloadingController:
         return float(np.mean([m.queue for m in self.memory.values()])) if self.memory else 0.0
 
 
-def _valid_server(s: ServerTwin) -> bool:
-    return bool(s.server_id) and all(math.isfinite(v) for v in (s.x, s.y, s.f_est_hz, s.deviation_hz)) \
-        and s.f_est_hz > 0
+def _first_of_each(ids: np.ndarray, valid: np.ndarray, skipped: Counter, repeated: str,
+                   invalid: str | None = None) -> np.ndarray:
+    """Rows of the valid entries whose id was not seen before (counted as ``repeated`` otherwise)."""
+    rows, seen = [], set()
+    for k in np.flatnonzero(valid).tolist():
+        key = str(ids[k])
+        if key in seen:
+            skipped[repeated] += 1
+            continue
+        seen.add(key)
+        rows.append(k)
+    if invalid is not None:
+        skipped[invalid] += int(np.count_nonzero(~valid))
+    return np.asarray(rows, dtype=np.int64)
+
+
+@register_policy("actor_critic")
+def _actor_critic(config: ControllerConfig, agent: ActorCritic | None) -> Policy:
+    if agent is None:
+        path = config.checkpoint or DEFAULT_CHECKPOINT
+        agents, _ = load_checkpoint(path)
+        agent = agent_for(agents, config.candidates, path)
+    if agent.spec.candidates != config.candidates:
+        raise OffloadingError(f"agent decides among N={agent.spec.candidates}, controller has N={config.candidates}")
+    return ActorCriticPolicy(agent, config.migration.cost)
+
+
+register_policy("nearest_first")(lambda config, agent: NearestFirst())
+register_policy("greedy")(lambda config, agent: Greedy())
+register_policy("drift_plus_penalty")(
+    lambda config, agent: DriftPlusPenalty(config.migration.latency_weight, config.migration.cost))

@@ -25,12 +25,14 @@ its host (eq. 15).
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from mobility_twin_core import ServerSet, TwinSnapshot
 from mobility_twin_models.placement.config import SystemConfig
 from mobility_twin_models.placement.cost import delay_matrices, twin_cost_table
 from mobility_twin_models.placement.errors import CheckpointError, PlacementError
@@ -38,27 +40,38 @@ from mobility_twin_models.placement.instance import Instance, Servers
 from mobility_twin_models.placement.solvers import refine_single_moves
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "placement_ddl.pt"
-SOLVERS = ("ddl", "exact")
-
 
 @dataclass(frozen=True)
-class Device:
-    """A data-collection device of a twin (a vehicle): position in metres, data per synchronisation in MB."""
+class Hosts:
+    """The edge servers a round places twins on: ids, positions (m) and the CPU clock a twin gets (GHz)."""
 
-    device_id: str
-    x_m: float
-    y_m: float
-    workload_mb: float
+    ids: tuple[str, ...]
+    xy: np.ndarray  # [S, 2]
+    freq_ghz: np.ndarray  # [S]
+
+    @classmethod
+    def of(cls, twin: TwinSnapshot) -> tuple[Hosts, int]:
+        """The servers of ``twin`` with a usable clock (the twin's estimate, its capacity when the estimate is
+        0) and a finite position, and how many were left out."""
+        freq = np.where(twin.server_estimate_hz > 0, twin.server_estimate_hz * 1e-9, twin.server_capacity_ghz)
+        ok = np.isfinite(twin.server_xy).all(axis=1) & np.isfinite(freq) & (freq > 0) \
+            & np.array([bool(str(i)) for i in twin.server_ids], dtype=bool)
+        return cls(tuple(str(i) for i in twin.server_ids[ok]), twin.server_xy[ok], freq[ok]), int(np.count_nonzero(~ok))
 
 
-@dataclass(frozen=True)
-class EdgeHost:
-    """An edge server: position in metres, CPU clock in GHz."""
+#: name -> factory(config) of a solver: an object with ``decide(instance, table, twin_ids, hosts) -> (chosen
+#: host index per twin, label)`` and a ``model_alpha`` (None when it has no model). Add one with
+#: :func:`register_solver`.
+SOLVERS: dict = {}
 
-    host_id: str
-    x_m: float
-    y_m: float
-    freq_ghz: float
+
+def register_solver(name: str):
+    """Register a placement solver factory ``factory(config) -> solver`` under ``name`` (a decorator)."""
+    def add(factory):
+        SOLVERS[name] = factory
+        return factory
+
+    return add
 
 
 @dataclass(frozen=True)
@@ -77,8 +90,8 @@ class Migration:
 class ControllerConfig:
     """Args:
         alpha: weight of eq. 17.
-        solver: ``"ddl"`` or ``"exact"``.
-        checkpoint: DDL checkpoint ('' = models/checkpoints/placement_ddl.pt).
+        solver: a name registered in :data:`SOLVERS` (``"ddl"``, ``"exact"``).
+        checkpoint: DDL checkpoint ('' = the shipped placement_ddl.pt).
         refine: polish the DDL decision with single-twin moves.
         max_devices_per_twin: largest twin group.
         hysteresis: relative saving a placed twin needs before it moves.
@@ -99,7 +112,7 @@ class ControllerConfig:
 
     def __post_init__(self) -> None:
         if self.solver not in SOLVERS:
-            raise PlacementError(f"solver must be one of {SOLVERS}, got {self.solver!r}")
+            raise PlacementError(f"solver must be one of {sorted(SOLVERS)}, got {self.solver!r}")
         if not 0.0 <= self.alpha <= 1.0:
             raise PlacementError(f"alpha must be in [0, 1], got {self.alpha!r}")
         if self.max_devices_per_twin < 1:
@@ -130,27 +143,24 @@ class TwinGroups:
         self.capacity = max_devices_per_twin
         self.twin_of: dict[str, str] = {}
 
-    def update(self, devices: list[Device], hosts: list[EdgeHost]) -> dict[str, list[str]]:
+    def update(self, device_ids: list[str], device_xy: np.ndarray, hosts: Hosts) -> dict[str, list[str]]:
         """Assign every device to a twin; return twin id -> member device ids (sorted by twin id)."""
-        xy = np.array([[h.x_m, h.y_m] for h in hosts])
-        site_of = {}
-        for d in devices:
-            site_of[d.device_id] = hosts[int(np.argmin(np.hypot(*(xy - (d.x_m, d.y_m)).T)))].host_id
+        nearest = ServerSet.from_arrays(hosts.ids, hosts.xy, math.inf).nearest_index(device_xy)
+        site_of = {d: hosts.ids[k] for d, k in zip(device_ids, nearest.tolist(), strict=True)}
         members: dict[str, list[str]] = {}
         pending = []
-        for d in sorted(devices, key=lambda d: d.device_id):
-            twin = self.twin_of.get(d.device_id)
-            if twin is not None and twin.rsplit("/", 1)[0] == site_of[d.device_id] and \
-                    len(members.get(twin, [])) < self.capacity:
-                members.setdefault(twin, []).append(d.device_id)
+        for d in sorted(device_ids):
+            twin = self.twin_of.get(d)
+            if twin is not None and twin.rsplit("/", 1)[0] == site_of[d] and len(members.get(twin, [])) < self.capacity:
+                members.setdefault(twin, []).append(d)
             else:
                 pending.append(d)
         for d in pending:
-            site = site_of[d.device_id]
+            site = site_of[d]
             k = 0
             while len(members.get(f"{site}/{k}", [])) >= self.capacity:
                 k += 1
-            members.setdefault(f"{site}/{k}", []).append(d.device_id)
+            members.setdefault(f"{site}/{k}", []).append(d)
         self.twin_of = {dev: twin for twin, devs in members.items() for dev in devs}
         return dict(sorted(members.items()))
 
@@ -162,41 +172,39 @@ class PlacementController:
         self.config = config
         self.groups = TwinGroups(config.max_devices_per_twin)
         self.current: dict[str, str] = {}  # twin id -> host id
-        self.model = None
-        self.model_setup = None
-        if config.solver == "ddl":
-            from mobility_twin_models.placement.ddl import load_checkpoint
-
-            path = Path(config.checkpoint) if config.checkpoint else DEFAULT_CHECKPOINT
-            self.model, self.model_setup, _ = load_checkpoint(path)
+        self.solver = SOLVERS[config.solver](config)
+        self.skipped_servers = 0
 
     @property
     def model_alpha(self) -> float | None:
-        return None if self.model_setup is None else self.model_setup.alpha
+        return self.solver.model_alpha
 
-    def step(self, devices: list[Device], hosts: list[EdgeHost]) -> StepResult:
-        """Group, place, compare with the previous round; an empty scene places nothing."""
+    def step(self, twin: TwinSnapshot, workload_mb: float | np.ndarray) -> StepResult:
+        """Group the vehicles of ``twin`` (``workload_mb`` each: data per synchronisation, MB) into twins,
+        place them on its edge servers or the cloud, compare with the previous round; an empty scene places
+        nothing."""
         cfg = self.config
-        if not hosts:
-            raise PlacementError("no edge servers: need at least one to form twin groups")
-        ids = [h.host_id for h in hosts]
-        if len(set(ids)) != len(ids) or cfg.cloud_id in ids:
-            raise PlacementError(f"edge server ids must be unique and differ from {cfg.cloud_id!r}, got {ids}")
+        hosts, skipped = Hosts.of(twin)
+        self.skipped_servers += skipped
+        if not hosts.ids:
+            raise PlacementError("no usable edge server (id, position and clock): need one to form twin groups")
+        if len(set(hosts.ids)) != len(hosts.ids) or cfg.cloud_id in hosts.ids:
+            raise PlacementError(f"edge server ids must be unique and differ from {cfg.cloud_id!r}, got {list(hosts.ids)}")
+        workload = np.broadcast_to(np.asarray(workload_mb, dtype=float), (len(twin.vehicle_ids),))
+        device_ids = [str(v) for v in twin.vehicle_ids]
         start = time.perf_counter()
-        members = self.groups.update(devices, hosts)
+        members = self.groups.update(device_ids, twin.vehicle_xy, hosts)
         if not members:
             self.current = {}
             return StepResult({}, {}, [], 0.0, 0.0, time.perf_counter() - start, cfg.solver)
         twin_ids = list(members)
-        by_id = {d.device_id: d for d in devices}
-        order = [by_id[dev] for t in twin_ids for dev in members[t]]
+        row = {d: i for i, d in enumerate(device_ids)}
+        order = np.array([row[dev] for t in twin_ids for dev in members[t]], dtype=np.int64)
         owner = np.repeat(np.arange(len(twin_ids)), [len(members[t]) for t in twin_ids])
-        servers = Servers(np.array([[h.x_m, h.y_m] for h in hosts]), np.array([h.freq_ghz for h in hosts]),
-                          cfg.system.cloud_freq_ghz, ids=(*ids, cfg.cloud_id))
-        instance = Instance(np.array([d.workload_mb for d in order]), np.array([[d.x_m, d.y_m] for d in order]),
-                            owner, len(twin_ids), servers)
+        servers = Servers(hosts.xy, hosts.freq_ghz, cfg.system.cloud_freq_ghz, ids=(*hosts.ids, cfg.cloud_id))
+        instance = Instance(workload[order], twin.vehicle_xy[order], owner, len(twin_ids), servers)
         table = twin_cost_table(instance, cfg.system, cfg.alpha)
-        chosen, solver = self._decide(instance, table, twin_ids, hosts)
+        chosen, solver = self.solver.decide(instance, table, twin_ids, hosts)
         decision_s = time.perf_counter() - start
 
         host_names = servers.ids
@@ -223,15 +231,42 @@ class PlacementController:
         return StepResult(dict(self.current), members, migrations, float(table[rows, chosen].sum()),
                           float(table.min(axis=1).sum()), decision_s, solver)
 
-    # --- deciding -----------------------------------------------------------------------------------
 
-    def _decide(self, instance: Instance, table: np.ndarray, twin_ids: list[str], hosts: list[EdgeHost]
-                ) -> tuple[np.ndarray, str]:
-        if self.model is None:
-            return table.argmin(axis=1), "exact"
+@register_solver("exact")
+class ExactSolver:
+    """The per-twin argmin of the cost table: the optimum of P (the cost is a sum of per-twin terms)."""
+
+    model_alpha = None
+
+    def __init__(self, config: ControllerConfig) -> None:
+        self.config = config
+
+    def decide(self, instance: Instance, table: np.ndarray, twin_ids: list[str], hosts: Hosts
+               ) -> tuple[np.ndarray, str]:
+        return table.argmin(axis=1), "exact"
+
+
+@register_solver("ddl")
+class DdlSolver:
+    """The shipped DDL checkpoint (best of K proposals), polished by single-twin moves (``refine``); the exact
+    solver when the network cannot be used (see the module docstring)."""
+
+    def __init__(self, config: ControllerConfig) -> None:
+        from mobility_twin_models.placement.ddl import load_checkpoint
+
+        self.config = config
+        path = Path(config.checkpoint) if config.checkpoint else DEFAULT_CHECKPOINT
+        self.model, self.model_setup, _ = load_checkpoint(path)
+
+    @property
+    def model_alpha(self) -> float:
+        return self.model_setup.alpha
+
+    def decide(self, instance: Instance, table: np.ndarray, twin_ids: list[str], hosts: Hosts
+               ) -> tuple[np.ndarray, str]:
         spec = self.model.spec
-        if len(hosts) < spec.n_edge:
-            return table.argmin(axis=1), f"exact (fallback: {len(hosts)} edge servers, the DDL needs {spec.n_edge})"
+        if len(hosts.ids) < spec.n_edge:
+            return table.argmin(axis=1), f"exact (fallback: {len(hosts.ids)} edge servers, the DDL needs {spec.n_edge})"
         try:
             chosen = self._ddl(instance, table, twin_ids, hosts)
         except (PlacementError, CheckpointError) as err:
@@ -239,16 +274,14 @@ class PlacementController:
         if self.config.refine:
             return refine_single_moves(table, chosen), "ddl+refine"
         return chosen, "ddl"
-
-    def _ddl(self, instance: Instance, table: np.ndarray, twin_ids: list[str], hosts: list[EdgeHost]) -> np.ndarray:
+    def _ddl(self, instance: Instance, table: np.ndarray, twin_ids: list[str], hosts: Hosts) -> np.ndarray:
         """Best of K DDL proposals per block of twins sharing candidate servers (see the module docstring)."""
         from mobility_twin_models.placement.ddl import candidate_hosts, encode, select_best
 
         spec = self.model.spec
-        s_live = len(hosts)
-        cloud = s_live
+        cloud = len(hosts.ids)
         host_xy = instance.servers.edge_xy_m
-        site_index = {h.host_id: i for i, h in enumerate(hosts)}
+        site_index = {h: i for i, h in enumerate(hosts.ids)}
         blocks: dict[tuple[int, ...], list[int]] = {}
         for m, twin in enumerate(twin_ids):
             site = site_index[twin.rsplit("/", 1)[0]]

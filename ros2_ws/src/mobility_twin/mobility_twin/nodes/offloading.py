@@ -1,12 +1,12 @@
 """offloading: every slot, choose each vehicle's serving edge server from the twins of the edge servers (DITEN).
 
-Subscribes to the vehicles of a twin (``TrackedObjectArray``, default /twin/global/objects) and the
-twins of the edge servers (``EdgeServerStateArray``, default /twin/global/edge_servers); every
-``slot_s`` it runs :class:`mobility_twin_models.offloading.controller.OffloadingController` (the trained actor-critic
-of the shipped checkpoint, or ``nearest_first`` / ``greedy`` / ``drift_plus_penalty``), which keeps
-each vehicle's serving server and migration-cost deficit queue, and publishes the slot's
-``OffloadDecisionArray`` on /offloading/decisions. Topic names are parameters, so a launch file can
-point the node at a local twin.
+Reads a twin through the twin-state adapter (:class:`mobility_twin.ros.twin_reader.TwinReader`: vehicles
+from ``objects_topic``, edge-server twins from ``servers_topic``, default the global twin); every
+``slot_s`` it runs :class:`mobility_twin_models.offloading.controller.OffloadingController` (the trained
+actor-critic of the shipped checkpoint, or any policy registered by name), which keeps each vehicle's
+serving server and migration-cost deficit queue, and publishes the slot's ``OffloadDecisionArray`` on
+``decisions_topic``. Topic names are parameters, so a launch file can point the node at a local twin.
+``budget_rate``, ``migration_cost`` and ``latency_weight`` may be changed at run time.
 
 Nothing the inputs carry stops the node: a slot without fresh inputs is skipped, and bad or unknown
 vehicles and servers are skipped; both are counted, logged (throttled) and summarised every
@@ -23,59 +23,64 @@ from rclpy.node import Node
 from std_msgs.msg import Header
 
 from mobility_twin.ros import topics
-from mobility_twin.ros.entry import run_node
-from mobility_twin.ros.latest import LatestMessage
-from mobility_twin.ros.params import declare_config, field
-from mobility_twin.ros.qos import EVENTS, TWIN_STATE
-from mobility_twin_msgs.msg import (
-    EdgeServerStateArray,
-    OffloadDecision,
-    OffloadDecisionArray,
-    TrackedObjectArray,
-)
+from mobility_twin.ros.entry import ConfigurationError, run_node
+from mobility_twin.ros.params import bind_dynamic, declare_config, field
+from mobility_twin.ros.qos import EVENTS
+from mobility_twin.ros.twin_reader import TwinReader, TwinReaderConfig
+from mobility_twin_core import VEHICLE_CLASSES
+from mobility_twin_msgs.msg import OffloadDecision, OffloadDecisionArray
 
 
 @dataclass(frozen=True)
 class OffloadingNodeConfig:
-    policy: str = field("actor_critic", "actor_critic | nearest_first | greedy | drift_plus_penalty")
-    checkpoint: str = field("", "actor-critic checkpoint ('' = models/checkpoints/offloading_actor_critic.pt)")
-    candidates: int = field(5, "N: each vehicle chooses among its N nearest edge servers (checkpoint has 5, 10)")
-    slot_s: float = field(1.0, "seconds between two decisions (one slot)")
-    budget_rate: float = field(0.2, "beta: long-term limit of the migration rate (eq. 11a)")
-    migration_cost: float = field(1.0, "C: cost of one service migration (eq. 3)")
-    latency_weight: float = field(10.0, "v: weight of latency (s) against migration cost (eq. 13, 16)")
+    CONFIG_FILE = "config/offloading.yaml"
+
+    policy: str = field("actor_critic", "decision policy, registered by name (mobility_twin_models.offloading."
+                                        "controller.POLICIES): actor_critic, nearest_first, greedy, drift_plus_penalty")
+    checkpoint: str = field("", "actor-critic checkpoint ('' = the shipped offloading_actor_critic.pt)")
+    candidates: int = field(5, "N: each vehicle chooses among its N nearest edge servers (checkpoint has 5, 10)",
+                            low=1, high=64)
+    slot_s: float = field(1.0, "seconds between two decisions (one slot)", low=0.01, high=3600.0)
+    budget_rate: float = field(0.2, "beta: long-term limit of the migration rate (eq. 11a)", low=0.0, high=1.0,
+                               dynamic=True)
+    migration_cost: float = field(1.0, "C: cost of one service migration (eq. 3)", low=0.0, high=1e6, dynamic=True)
+    latency_weight: float = field(10.0, "v: weight of latency (s) against migration cost (eq. 13, 16)", low=0.0,
+                                  high=1e6, dynamic=True)
     objects_topic: str = field(topics.GLOBAL_OBJECTS, "TrackedObjectArray with the vehicles of the twin")
     servers_topic: str = field(topics.GLOBAL_EDGE_SERVERS, "EdgeServerStateArray with the twins of the edge servers")
     decisions_topic: str = field(topics.OFFLOAD_DECISIONS, "where the OffloadDecisionArray of each slot goes")
     vehicle_classes: tuple[int, ...] = field(
-        [1, 2, 3, 4], "TrackedObject.object_class values that are vehicles (1 car, 2 truck, 3 bus, 4 motorcycle)")
-    objects_timeout_s: float = field(3.0, "skip the slot when the newest vehicles are older than this")
-    servers_timeout_s: float = field(5.0, "skip the slot when the newest server twins are older than this")
-    vehicle_timeout_s: float = field(10.0, "forget a vehicle's server and deficit queue after this long unseen")
-    log_period_s: float = field(10.0, "seconds between summary log lines")
+        [int(c) for c in VEHICLE_CLASSES], "TrackedObject.object_class values that are vehicles (1 car, 2 truck, "
+                                           "3 bus, 4 motorcycle)", low=0, high=255)
+    objects_timeout_s: float = field(3.0, "skip the slot when the newest vehicles are older than this (s)",
+                                     low=0.0, high=3600.0)
+    servers_timeout_s: float = field(5.0, "skip the slot when the newest server twins are older than this (s)",
+                                     low=0.0, high=3600.0)
+    vehicle_timeout_s: float = field(10.0, "forget a vehicle's server and deficit queue after this long unseen (s)",
+                                     low=0.0, high=86400.0)
+    log_period_s: float = field(10.0, "seconds between summary log lines", low=0.1, high=86400.0)
 
 
 class OffloadingNode(Node):
     def __init__(self) -> None:
         super().__init__("offloading")
         self.config = declare_config(self, OffloadingNodeConfig)
-        from mobility_twin_models.offloading.config import MigrationConfig
         from mobility_twin_models.offloading.controller import ControllerConfig, OffloadingController
 
         cfg = self.config
-        migration = MigrationConfig(cost=cfg.migration_cost, budget_rate=cfg.budget_rate,
-                                    latency_weight=cfg.latency_weight)
-        self.controller = OffloadingController(ControllerConfig(
-            policy=cfg.policy, candidates=cfg.candidates, checkpoint=cfg.checkpoint, slot_s=cfg.slot_s,
-            vehicle_timeout_s=cfg.vehicle_timeout_s, migration=migration))
-        self.vehicle_classes = set(cfg.vehicle_classes)
-        self._objects = LatestMessage(TrackedObjectArray)  # deserialised once per slot, not per message
-        self.servers: EdgeServerStateArray | None = None
-        self.objects_at = self.servers_at = 0.0
+        try:
+            self.controller = OffloadingController(ControllerConfig(
+                policy=cfg.policy, candidates=cfg.candidates, checkpoint=cfg.checkpoint, slot_s=cfg.slot_s,
+                vehicle_timeout_s=cfg.vehicle_timeout_s, migration=self._migration(cfg)))
+        except ValueError as err:
+            raise ConfigurationError(f"offloading: {err} (parameters policy, candidates, checkpoint in "
+                                     f"{cfg.CONFIG_FILE})") from None
+        bind_dynamic(self, on_change=self._apply)
+        self.twin = TwinReader(self, TwinReaderConfig(
+            objects_topic=cfg.objects_topic, servers_topic=cfg.servers_topic, vehicle_classes=cfg.vehicle_classes,
+            objects_timeout_s=cfg.objects_timeout_s, servers_timeout_s=cfg.servers_timeout_s))
         self.counts: Counter = Counter()
         self.slots = self.decisions = self.migrations = 0
-        self.create_subscription(TrackedObjectArray, cfg.objects_topic, self.on_objects, TWIN_STATE, raw=True)
-        self.create_subscription(EdgeServerStateArray, cfg.servers_topic, self.on_servers, TWIN_STATE)
         self.pub = self.create_publisher(OffloadDecisionArray, cfg.decisions_topic, EVENTS)
         self.timer = self.create_timer(cfg.slot_s, self.on_slot)
         self.last_log = time.monotonic()
@@ -83,63 +88,35 @@ class OffloadingNode(Node):
             f"policy {cfg.policy}, N={cfg.candidates}, slot {cfg.slot_s:g} s, beta {cfg.budget_rate:g}: "
             f"{cfg.objects_topic} + {cfg.servers_topic} -> {cfg.decisions_topic}")
 
+    @staticmethod
+    def _migration(cfg: OffloadingNodeConfig):
+        from mobility_twin_models.offloading.config import MigrationConfig
+
+        return MigrationConfig(cost=cfg.migration_cost, budget_rate=cfg.budget_rate, latency_weight=cfg.latency_weight)
+
+    def _apply(self, cfg: OffloadingNodeConfig) -> None:
+        self.controller.set_migration(self._migration(cfg))
+
     def now_s(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
-    @property
-    def objects(self) -> TrackedObjectArray | None:
-        return self._objects.get()
-
-    def on_objects(self, data: bytes) -> None:
-        self._objects.set(data)
-        self.objects_at = self.now_s()
-
-    def on_servers(self, msg: EdgeServerStateArray) -> None:
-        self.servers, self.servers_at = msg, self.now_s()
-
     def on_slot(self) -> None:
-        from mobility_twin_models.offloading.controller import ServerTwin, Vehicle
-
-        cfg, now = self.config, self.now_s()
-        skip = None
-        if self.servers is None:
-            skip = "no_server_twins_yet"
-        elif now - self.servers_at > cfg.servers_timeout_s:
-            skip = "server_twins_stale"
-        elif self.objects is None:
-            skip = "no_vehicles_yet"
-        elif now - self.objects_at > cfg.objects_timeout_s:
-            skip = "vehicles_stale"
-        elif self.objects.header.frame_id and self.servers.header.frame_id and \
-                self.objects.header.frame_id != self.servers.header.frame_id:
-            skip = "frame_mismatch"
-        if skip is not None:
-            self.counts[skip] += 1
+        twin, skip = self.twin.snapshot()
+        if twin is None:
             self.get_logger().warning(f"slot skipped: {skip}", throttle_duration_sec=10.0)
             self._maybe_log()
             return
-        vehicles = []
-        for o in self.objects.objects:
-            if o.object_class not in self.vehicle_classes:
-                self.counts["not_a_vehicle"] += 1
-                continue
-            vid = o.vehicle_id or f"track_{o.track_id}"
-            p = o.pose.pose.position
-            vehicles.append(Vehicle(vid, float(p.x), float(p.y), int(o.track_id)))
-        servers = [ServerTwin(s.server_id, float(s.position.x), float(s.position.y), float(s.cpu_frequency_estimate),
-                              float(s.cpu_frequency_deviation), float(s.coverage_radius))
-                   for s in self.servers.servers]
-        result = self.controller.decide(now, vehicles, servers)
+        result = self.controller.decide(self.now_s(), twin)
         for reason, n in result.skipped.items():
             self.counts[reason] += n
             if n and reason not in ("vehicle_expired",):
                 self.get_logger().warning(f"{n} skipped this slot: {reason}", throttle_duration_sec=10.0)
         msg = OffloadDecisionArray(header=Header(stamp=self.get_clock().now().to_msg(),
-                                                 frame_id=self.servers.header.frame_id or "map"))
+                                                 frame_id=self.twin.servers_frame or "map"))
         msg.policy = result.policy
-        msg.slot_duration = float(cfg.slot_s)
+        msg.slot_duration = float(self.config.slot_s)
         msg.deficit_queue = float(result.mean_queue)
-        msg.migration_budget = float(cfg.budget_rate)
+        msg.migration_budget = float(self.config.budget_rate)
         msg.decisions = [OffloadDecision(
             vehicle_id=d.vehicle_id, track_id=d.track_id, server_id=d.server_id,
             previous_server_id=d.previous_server_id, access_server_id=d.access_server_id, migrated=d.migrated,
@@ -155,7 +132,7 @@ class OffloadingNode(Node):
         if time.monotonic() - self.last_log < self.config.log_period_s:
             return
         self.last_log = time.monotonic()
-        skipped = ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items())) or "none"
+        skipped = ", ".join(f"{k} {v}" for k, v in sorted((self.counts + self.twin.counts).items())) or "none"
         rate = self.migrations / self.decisions if self.decisions else 0.0
         self.get_logger().info(f"{self.slots} slots, {self.decisions} decisions, migration rate {rate:.3f}; "
                                f"skipped: {skipped}")

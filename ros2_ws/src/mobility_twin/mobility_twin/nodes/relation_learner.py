@@ -1,17 +1,18 @@
 """relation_learner: the continual GNN of the relations between twins, on the live global twin.
 
-Subscribes to the vehicles (``TrackedObjectArray``, /twin/global/objects), the edge-server twins
-(``EdgeServerStateArray``, /twin/global/edge_servers) and the entity twins (``TwinStateArray``,
-/twin/global/state; its RSUs join the graph). Every ``slot_s`` it builds the typed graph of the newest
-twin state with :class:`mobility_twin_models.relations.online.OnlineRelationLearner`, predicts each vehicle's serving
+Reads the global twin through the twin-state adapter (:class:`mobility_twin.ros.twin_reader.TwinReader`:
+vehicles from /twin/global/objects, edge-server twins from /twin/global/edge_servers, and the RSUs of the
+entity twins on /twin/global/state). Every ``slot_s`` it builds the typed graph of the newest twin state with :class:`mobility_twin_models.relations.online.OnlineRelationLearner`, predicts each vehicle's serving
 edge server and each server's load ``horizon`` seconds ahead, and publishes them with the graph as a
 ``RelationGraph`` on /twin/relations.
 
 It keeps learning: once a horizon has passed, what happened labels the graph observed then, and a
 background thread makes incremental updates (replay by default) within ``update_budget_s`` of wall time
 each; the callbacks only ever wait for the copy of the new weights. It checkpoints every
-``checkpoint_every_s`` and on shutdown to ``checkpoint_path`` and resumes from it after a restart; a new
-deployment starts from ``initial_checkpoint`` (default: the shipped relations_gnn.pt of mobility_twin_models).
+``checkpoint_every_s`` and on shutdown to ``checkpoint_path`` (default: ``relations.pt`` in the node's
+folder of the stack's state folder, :mod:`mobility_twin.ros.state`) and resumes from it after a restart; a
+new deployment starts from ``initial_checkpoint`` (default: the shipped relations_gnn.pt of
+mobility_twin_models). ``learn`` and ``update_budget_s`` may be changed at run time.
 
 Bad inputs never stop the node: a slot without servers or vehicles is skipped, a malformed entity is
 skipped; both are counted and logged (throttled).
@@ -19,7 +20,6 @@ skipped; both are counted and logged (throttled).
 
 from __future__ import annotations
 
-import math
 import sys
 import threading
 import time
@@ -32,144 +32,120 @@ from rclpy.node import Node
 from std_msgs.msg import Header
 
 from mobility_twin.ros import topics
-from mobility_twin.ros.convert import from_time, to_time
-from mobility_twin.ros.entry import run_node
-from mobility_twin.ros.latest import LatestMessage
-from mobility_twin.ros.params import declare_config, field
+from mobility_twin.ros.convert import to_time
+from mobility_twin.ros.entry import ConfigurationError, run_node
+from mobility_twin.ros.params import bind_dynamic, declare_config, field
 from mobility_twin.ros.qos import TWIN_STATE
-from mobility_twin_msgs.msg import (
-    EdgeServerStateArray,
-    HandoverPrediction,
-    LoadForecast,
-    RelationGraph,
-    TrackedObject,
-    TrackedObjectArray,
-    TwinEntity,
-    TwinStateArray,
-)
+from mobility_twin.ros.state import resolve_state_path
+from mobility_twin.ros.twin_reader import TwinReader, TwinReaderConfig
+from mobility_twin_core import VEHICLE_CLASSES, EntityKind
+from mobility_twin_msgs.msg import HandoverPrediction, LoadForecast, RelationGraph
 
 
 @dataclass(frozen=True)
 class RelationLearnerConfig:
+    CONFIG_FILE = "config/relation_learner.yaml"
+
     objects_topic: str = field(topics.GLOBAL_OBJECTS, "TrackedObjectArray with the vehicle twins")
     servers_topic: str = field(topics.GLOBAL_EDGE_SERVERS, "EdgeServerStateArray with the edge-server twins")
     state_topic: str = field(topics.GLOBAL_STATE, "TwinStateArray; its RSU entities join the graph")
     relations_topic: str = field(topics.RELATIONS, "where the RelationGraph of each slot goes")
-    slot_s: float = field(1.0, "seconds between two graphs (and predictions)")
-    checkpoint_path: str = field("", "resume from and checkpoint to this file ('' = no checkpoints)")
+    slot_s: float = field(1.0, "seconds between two graphs (and predictions)", low=0.01, high=3600.0)
+    checkpoint_path: str = field("", "resume from and checkpoint to this file ('' = relations.pt in the node's "
+                                     "state folder, 'none' = no checkpoints)")
     initial_checkpoint: str = field("", "model to start from when checkpoint_path does not exist yet "
                                         "('' = the shipped relations_gnn.pt, 'none' = a fresh model)")
-    horizon_s: float = field(30.0, "prediction horizon of a fresh model (a checkpoint brings its own)")
-    learn: bool = field(True, "keep learning on the live twin")
-    strategy: str = field("replay", "continual-learning strategy of the updates: naive | replay | ewc")
-    buffer_graphs: int = field(32, "replay reservoir capacity, in graphs")
-    update_budget_s: float = field(0.15, "wall time one background update round may use")
-    update_pause_s: float = field(0.5, "pause of the background thread between update rounds")
-    checkpoint_every_s: float = field(60.0, "seconds between checkpoints (0 = only on shutdown)")
+    horizon_s: float = field(30.0, "prediction horizon of a fresh model (a checkpoint brings its own), s",
+                             low=0.1, high=3600.0)
+    learn: bool = field(True, "keep learning on the live twin", dynamic=True)
+    strategy: str = field("replay", "continual-learning strategy of the updates", choices=("naive", "replay", "ewc"))
+    buffer_graphs: int = field(32, "replay reservoir capacity, in graphs", low=1, high=100000)
+    update_budget_s: float = field(0.15, "wall time one background update round may use (s)", low=0.001, high=60.0,
+                                   dynamic=True)
+    update_pause_s: float = field(0.5, "pause of the background thread between update rounds (s)", low=0.0,
+                                  high=3600.0)
+    checkpoint_every_s: float = field(60.0, "seconds between checkpoints (0 = only on shutdown)", low=0.0,
+                                      high=86400.0)
     publish_edges: bool = field(True, "include the graph's nodes and edges, not only the predictions")
-    default_coverage_m: float = field(200.0, "coverage radius of a server twin that reports none")
-    objects_timeout_s: float = field(3.0, "skip the slot when the newest vehicles arrived longer ago than this")
+    default_coverage_m: float = field(200.0, "coverage radius of a server twin that reports none (m)", low=1.0,
+                                      high=1e5)
+    objects_timeout_s: float = field(3.0, "skip the slot when the newest vehicles arrived longer ago than this (s)",
+                                     low=0.0, high=3600.0)
+    servers_timeout_s: float = field(10.0, "skip the slot when the newest server twins arrived longer ago than this "
+                                           "(s)", low=0.0, high=3600.0)
     vehicle_classes: tuple[int, ...] = field(
-        [1, 2, 3, 4], "TrackedObject.object_class values that are vehicles (1 car, 2 truck, 3 bus, 4 motorcycle)")
-    log_period_s: float = field(10.0, "seconds between summary log lines")
+        [int(c) for c in VEHICLE_CLASSES], "TrackedObject.object_class values that are vehicles (1 car, 2 truck, "
+                                           "3 bus, 4 motorcycle)", low=0, high=255)
+    log_period_s: float = field(10.0, "seconds between summary log lines", low=0.1, high=86400.0)
 
 
 class RelationLearnerNode(Node):
     def __init__(self) -> None:
         super().__init__("relation_learner")
         self.config = cfg = declare_config(self, RelationLearnerConfig)
-        if cfg.slot_s <= 0 or cfg.update_budget_s <= 0:
-            raise ValueError(f"slot_s ({cfg.slot_s}) and update_budget_s ({cfg.update_budget_s}) must be > 0")
         import torch
 
         torch.set_num_threads(1)
+        self.checkpoint = resolve_state_path(cfg.checkpoint_path, self.get_fully_qualified_name(), "relations.pt")
         self.online, origin = self._make_learner()
+        bind_dynamic(self)
         self.counts: Counter = Counter()
-        self._objects = LatestMessage(TrackedObjectArray)  # deserialised once per slot, not per message
-        self.objects_at = 0.0
-        self.servers: EdgeServerStateArray | None = None
-        self.rsus: dict[str, tuple[float, float]] = {}
+        self.twin = TwinReader(self, TwinReaderConfig(
+            objects_topic=cfg.objects_topic, servers_topic=cfg.servers_topic, state_topic=cfg.state_topic,
+            vehicle_classes=cfg.vehicle_classes, objects_timeout_s=cfg.objects_timeout_s,
+            servers_timeout_s=cfg.servers_timeout_s, default_coverage_m=cfg.default_coverage_m))
         self.slots = 0
         self.last_t: float | None = None
-        self.create_subscription(TrackedObjectArray, cfg.objects_topic, self.on_objects, TWIN_STATE, raw=True)
-        self.create_subscription(EdgeServerStateArray, cfg.servers_topic, self.on_servers, TWIN_STATE)
-        self.create_subscription(TwinStateArray, cfg.state_topic, self.on_state, TWIN_STATE)
         self.pub = self.create_publisher(RelationGraph, cfg.relations_topic, TWIN_STATE)
         self.timer = self.create_timer(cfg.slot_s, self.on_slot)
         self.last_log = time.monotonic()
         self._stop = threading.Event()
         self._saved_at = time.monotonic()
         self._thread = threading.Thread(target=self._train_loop, name="relation_updates", daemon=True)
-        if cfg.learn:
-            self._thread.start()
+        self._thread.start()
         self.get_logger().info(
             f"{origin}; horizon {self.online.horizon_s:g} s, slot {cfg.slot_s:g} s, "
-            f"{'learning (' + self.online.learner.train_config.strategy + ')' if cfg.learn else 'not learning'}: "
+            f"{'learning (' + self.online.learner.train_config.strategy + ')' if cfg.learn else 'not learning'}, "
+            f"checkpoints {self.checkpoint or 'off'}: "
             f"{cfg.objects_topic} + {cfg.servers_topic} + {cfg.state_topic} -> {cfg.relations_topic}")
 
     # ------------------------------------------------------------------------------------------ setup
     def _make_learner(self):
-        from mobility_twin_models.relations import GraphConfig, RelationLearner, TrainConfig
+        from mobility_twin_models.relations import CheckpointError, GraphConfig, RelationLearner, TrainConfig
         from mobility_twin_models.relations.online import OnlineRelationLearner
 
         cfg = self.config
         train = TrainConfig(strategy=cfg.strategy, buffer_graphs=cfg.buffer_graphs, graphs_per_step=1)
-        resume = Path(cfg.checkpoint_path) if cfg.checkpoint_path else None
-        if resume is not None and resume.exists():
-            learner = RelationLearner.load(resume)
-            return OnlineRelationLearner(learner), f"resumed {resume} ({learner.updates} updates)"
+        if self.checkpoint is not None and self.checkpoint.exists():
+            try:
+                learner = RelationLearner.load(self.checkpoint)
+                return OnlineRelationLearner(learner), f"resumed {self.checkpoint} ({learner.updates} updates)"
+            except CheckpointError as err:
+                self.get_logger().error(f"cannot resume: {err}; starting from the initial checkpoint")
         if cfg.initial_checkpoint != "none":
             from mobility_twin_models.relations.learner import DEFAULT_CHECKPOINT
 
             path = Path(cfg.initial_checkpoint) if cfg.initial_checkpoint else DEFAULT_CHECKPOINT
-            if path.exists():
+            if not path.exists():
+                raise ConfigurationError(f"parameter 'initial_checkpoint': {path} does not exist (set it in "
+                                         f"{cfg.CONFIG_FILE}; 'none' starts a fresh model)")
+            try:
                 learner = RelationLearner.load(path, train=train)
-                return OnlineRelationLearner(learner), f"started from {path} ({learner.updates} updates)"
-            self.get_logger().warning(f"initial checkpoint {path} does not exist: starting from a fresh model")
+            except CheckpointError as err:
+                raise ConfigurationError(f"parameter 'initial_checkpoint': {err}") from None
+            return OnlineRelationLearner(learner), f"started from {path} ({learner.updates} updates)"
         learner = RelationLearner(GraphConfig(horizon_s=cfg.horizon_s,
                                               candidate_radius_m=200.0 + 20.0 * cfg.horizon_s), train=train)
         return OnlineRelationLearner(learner), "fresh model"
 
     # ------------------------------------------------------------------------------------------ callbacks
-    @property
-    def objects(self) -> TrackedObjectArray | None:
-        return self._objects.get()
-
-    def on_objects(self, data: bytes) -> None:
-        self._objects.set(data)
-        self.objects_at = time.monotonic()
-
-    def on_servers(self, msg: EdgeServerStateArray) -> None:
-        self.servers = msg
-
-    def on_state(self, msg: TwinStateArray) -> None:
-        for e in msg.entities:
-            if e.kind != TwinEntity.KIND_RSU or not e.entity_id:
-                continue
-            p = e.pose.position
-            if math.isfinite(p.x) and math.isfinite(p.y):
-                self.rsus[e.entity_id] = (float(p.x), float(p.y))
-            else:
-                self.counts["rsu_not_finite"] += 1
-
     def on_slot(self) -> None:
-        if self.servers is None or not self.servers.servers:
-            self._skip("no_server_twins_yet")
-            return
-        if self.objects is None:
-            self._skip("no_vehicles_yet")
-            return
-        if time.monotonic() - self.objects_at > self.config.objects_timeout_s:
-            self._skip("vehicles_stale")
-            return
-        if self.last_t is not None and from_time(self.objects.header.stamp) == self.last_t:
-            self.counts["no_new_twin_state"] += 1  # the twin has not published since the last slot
-            return
-        snapshot, skipped = twin_snapshot(self.objects, self.servers, self.rsus, self.config)
-        for reason, n in skipped.items():
-            self.counts[reason] += n
+        snapshot, skip = self.twin.snapshot()
         if snapshot is None:
-            self._skip("no_usable_servers")
+            self.get_logger().warning(f"slot skipped: {skip}", throttle_duration_sec=10.0)
+            return
+        if self.last_t is not None and snapshot.t == self.last_t:
+            self.counts["no_new_twin_state"] += 1  # the twin has not published since the last slot
             return
         if self.last_t is not None and snapshot.t < self.last_t:
             self._skip("time_went_back")  # e.g. a replay was rewound: start the history again
@@ -182,7 +158,7 @@ class RelationLearnerNode(Node):
             return
         self.last_t = snapshot.t
         self.pub.publish(relation_message(result, self.online, self.config.publish_edges,
-                                          self.objects.header.frame_id or "map"))
+                                          self.twin.servers_frame or "map"))
         self.slots += 1
         self._maybe_log(result.seconds)
 
@@ -194,7 +170,7 @@ class RelationLearnerNode(Node):
         if time.monotonic() - self.last_log < self.config.log_period_s:
             return
         self.last_log = time.monotonic()
-        skipped = ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items())) or "none"
+        skipped = ", ".join(f"{k} {v}" for k, v in sorted((self.counts + self.twin.counts).items())) or "none"
         self.get_logger().info(
             f"{self.slots} graphs published (last built and predicted in {seconds * 1e3:.1f} ms), "
             f"{self.online.labelled_total} labelled, {self.online.updates} updates; skipped: {skipped}")
@@ -203,88 +179,39 @@ class RelationLearnerNode(Node):
     def _train_loop(self) -> None:
         cfg = self.config
         while not self._stop.is_set():
+            cfg = self.config  # (learn and update_budget_s may change at run time)
+            if not cfg.learn:
+                self._stop.wait(cfg.update_pause_s or 0.5)
+                continue
             try:
                 steps = self.online.train_for(cfg.update_budget_s)
             except Exception as err:  # a failed update must not kill the thread; it is logged
                 self.counts["update_failed"] += 1
                 self.get_logger().error(f"update failed: {err!r}", throttle_duration_sec=10.0)
                 steps = 0
-            if cfg.checkpoint_path and cfg.checkpoint_every_s > 0 and \
+            if self.checkpoint is not None and cfg.checkpoint_every_s > 0 and \
                     time.monotonic() - self._saved_at >= cfg.checkpoint_every_s:
                 self._checkpoint()
             self._stop.wait(cfg.update_pause_s if steps == 0 else 0.05)
 
     def _checkpoint(self) -> None:
         try:
-            self.online.save(self.config.checkpoint_path)
+            self.online.save(self.checkpoint)
             self._saved_at = time.monotonic()
         except OSError as err:
             self.counts["checkpoint_failed"] += 1
-            self.get_logger().error(f"cannot write checkpoint {self.config.checkpoint_path}: {err}")
+            self.get_logger().error(f"cannot write checkpoint {self.checkpoint}: {err}")
 
     def destroy_node(self) -> None:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=10.0)
-        if self.config.checkpoint_path:
+        if self.checkpoint is not None:
             self._checkpoint()
         super().destroy_node()
 
 
 # ---------------------------------------------------------------------------------------------- messages
-def twin_snapshot(objects: TrackedObjectArray, servers: EdgeServerStateArray, rsus: dict[str, tuple[float, float]],
-                  config: RelationLearnerConfig):
-    """(TwinSnapshot, skipped counts) of the newest twin messages; the snapshot is None without servers.
-
-    Vehicles: confirmed and coasting tracks of vehicle classes (id: ``vehicle_id`` or ``track_<id>``),
-    with their age of information. Servers: every server twin with a finite position."""
-    from mobility_twin_models.relations import TwinSnapshot
-
-    skipped: Counter = Counter()
-    classes = set(config.vehicle_classes)
-    v_ids, v_xy, v_vel, v_age = [], [], [], []
-    seen = set()
-    for o in objects.objects:
-        if o.object_class not in classes or o.state == TrackedObject.STATE_TENTATIVE:
-            skipped["not_a_confirmed_vehicle"] += 1
-            continue
-        vid = o.vehicle_id or f"track_{o.track_id}"
-        p, v = o.pose.pose.position, o.twist.twist.linear
-        values = (p.x, p.y, v.x, v.y, o.age_of_information)
-        if vid in seen or not all(math.isfinite(x) for x in values):
-            skipped["vehicle_duplicate_or_not_finite"] += 1
-            continue
-        seen.add(vid)
-        v_ids.append(vid)
-        v_xy.append((p.x, p.y))
-        v_vel.append((v.x, v.y))
-        v_age.append(max(0.0, float(o.age_of_information)))
-    s_ids, s_xy, s_cov, s_cap = [], [], [], []
-    for s in servers.servers:
-        p = s.position
-        if not s.server_id or s.server_id in s_ids or not (math.isfinite(p.x) and math.isfinite(p.y)):
-            skipped["server_unnamed_duplicate_or_not_finite"] += 1
-            continue
-        s_ids.append(s.server_id)
-        s_xy.append((p.x, p.y))
-        cov = float(s.coverage_radius)
-        s_cov.append(cov if math.isfinite(cov) and cov > 0 else config.default_coverage_m)
-        cap = float(s.cpu_frequency_max)
-        s_cap.append(cap / 1e9 if math.isfinite(cap) and cap > 0 else 2.0)
-    if not s_ids:
-        return None, skipped
-    r_ids = sorted(rsus)
-    return TwinSnapshot(
-        t=from_time(objects.header.stamp),
-        vehicle_ids=np.asarray(v_ids, dtype=object), vehicle_xy=np.asarray(v_xy, float).reshape(-1, 2),
-        vehicle_vel=np.asarray(v_vel, float).reshape(-1, 2),
-        server_ids=np.asarray(s_ids, dtype=object), server_xy=np.asarray(s_xy, float).reshape(-1, 2),
-        server_coverage_m=np.asarray(s_cov, float), server_capacity_ghz=np.asarray(s_cap, float),
-        rsu_ids=np.asarray(r_ids, dtype=object), rsu_xy=np.asarray([rsus[r] for r in r_ids], float).reshape(-1, 2),
-        vehicle_age_s=np.asarray(v_age, float),
-    ), skipped
-
-
 def relation_message(result, online, publish_edges: bool, frame_id: str) -> RelationGraph:
     """The RelationGraph of one observation: nodes, edges (one per undirected relation, weight: metres) and
     the predictions."""
@@ -300,8 +227,8 @@ def relation_message(result, online, publish_edges: bool, frame_id: str) -> Rela
     vehicles = [str(x) for x in s.vehicle_ids]
     if publish_edges:
         msg.node_ids = vehicles + servers + [str(x) for x in s.rsu_ids]
-        msg.node_kinds = ([TwinEntity.KIND_VEHICLE] * n_v + [TwinEntity.KIND_EDGE_SERVER] * n_s
-                          + [TwinEntity.KIND_RSU] * len(s.rsu_ids))
+        msg.node_kinds = ([int(EntityKind.VEHICLE)] * n_v + [int(EntityKind.EDGE_SERVER)] * n_s
+                          + [int(EntityKind.RSU)] * len(s.rsu_ids))
         src, dst, kinds, weights = [], [], [], []
         offsets = {"vehicle": 0, "server": n_v, "rsu": n_v + n_s}
         pos = np.concatenate([graph[t].pos.numpy() for t in ("vehicle", "server", "rsu")])

@@ -19,36 +19,26 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mobility_twin.ros.cdr_layout import POSE_TWIST_ALIASES, STRING, STRINGS, element_layout
+from mobility_twin_msgs.msg import DetectedObject, TrackedObject
+
 ENCAPSULATION = b"\x00\x01\x00\x00"  # CDR, little endian
 
 # --------------------------------------------------------------------------------------------- fixed parts
-_POSE_COV = [("px", "<f8"), ("py", "<f8"), ("pz", "<f8"), ("qx", "<f8"), ("qy", "<f8"), ("qz", "<f8"),
-             ("qw", "<f8"), ("pose_cov", "<f8", (36,))]
-_TWIST_COV = [("vx", "<f8"), ("vy", "<f8"), ("vz", "<f8"), ("wx", "<f8"), ("wy", "<f8"), ("wz", "<f8"),
-              ("twist_cov", "<f8", (36,))]
+# Derived from the interfaces (mobility_twin.ros.cdr_layout), never typed by hand.
+_TRACK = element_layout(TrackedObject, {
+    **POSE_TWIST_ALIASES, "existence_probability": "existence", "state_covariance": "state_cov",
+    "last_measurement.sec": "lm_sec", "last_measurement.nanosec": "lm_nanosec", "age_of_information": "age"})
+_DETECTION = element_layout(DetectedObject, POSE_TWIST_ALIASES)
+if _TRACK.tail != (("sources", STRINGS), ("site_id", STRING), ("vehicle_id", STRING)):
+    raise TypeError(f"TrackedObject's variable fields changed ({_TRACK.tail}): update encode/decode_tracks")
+if _DETECTION.tail != (("self_report_id", STRING),):
+    raise TypeError(f"DetectedObject's variable fields changed ({_DETECTION.tail}): update encode/decode_detections")
 
-#: TrackedObject up to (not including) the sources string sequence: 732 bytes from an 8-aligned start
-TRACK_FIXED = np.dtype({
-    "names": ["track_id", "object_class", "state", "existence", *[f[0] for f in _POSE_COV],
-              *[f[0] for f in _TWIST_COV], "length", "width", "height", "lm_sec", "lm_nanosec", "age"],
-    "formats": ["<u8", "u1", "u1", "<f4", *[f[1] if len(f) == 2 else (f[1], f[2]) for f in _POSE_COV],
-                *[f[1] if len(f) == 2 else (f[1], f[2]) for f in _TWIST_COV], "<f8", "<f8", "<f8", "<i4", "<u4", "<f4"],
-    "offsets": [0, 8, 9, 12, 16, 24, 32, 40, 48, 56, 64, 72, 360, 368, 376, 384, 392, 400, 408, 696, 704, 712,
-                720, 724, 728],
-    "itemsize": 732,
-})
-
-#: DetectedObject up to (not including) the self_report_id string: 708 bytes from an 8-aligned start
-DETECTION_FIXED = np.dtype({
-    "names": [*[f[0] for f in _POSE_COV], *[f[0] for f in _TWIST_COV], "length", "width", "height", "confidence",
-              "range", "num_points", "object_class", "has_twist"],
-    "formats": [*[f[1] if len(f) == 2 else (f[1], f[2]) for f in _POSE_COV],
-                *[f[1] if len(f) == 2 else (f[1], f[2]) for f in _TWIST_COV], "<f8", "<f8", "<f8", "<f4", "<f4",
-                "<u4", "u1", "u1"],
-    "offsets": [0, 8, 16, 24, 32, 40, 48, 56, 344, 352, 360, 368, 376, 384, 392, 680, 688, 696, 704, 708, 712, 716,
-                717],
-    "itemsize": 718,
-})
+#: TrackedObject up to (not including) the sources string sequence, from an 8-aligned start
+TRACK_FIXED = _TRACK.fixed
+#: DetectedObject up to (not including) the self_report_id string, from an 8-aligned start
+DETECTION_FIXED = _DETECTION.fixed
 
 
 class CdrError(ValueError):
@@ -156,7 +146,6 @@ class _Reader:
 # Arrays of elements (a fixed part that starts 8-byte aligned, then strings and string sequences) are the
 # hot path of every twin node: these loops read and write them with plain bytes slicing and one struct
 # call per length, and build the numpy records in one go. STRING / STRINGS name the variable fields.
-STRING, STRINGS = 0, 1
 _U32 = struct.Struct("<I")
 _ZEROS = (b"", b"\x00", b"\x00" * 2, b"\x00" * 3, b"\x00" * 4, b"\x00" * 5, b"\x00" * 6, b"\x00" * 7)
 
@@ -331,7 +320,7 @@ def encode_tracks(table: TrackTable) -> bytes:
     w.string(table.twin_id)
     w.u32(n)
     _write_elements(w, np.ascontiguousarray(table.records, dtype=TRACK_FIXED),
-                    [(STRINGS, table.sources), (STRING, table.site_id), (STRING, table.vehicle_id)])
+                    list(zip(_TRACK.tail_kinds, (table.sources, table.site_id, table.vehicle_id), strict=True)))
     w.u32(len(table.provenance))
     for p in table.provenance:
         _write_provenance(w, p)
@@ -346,8 +335,7 @@ def decode_tracks(data: bytes) -> TrackTable:
     n = r.u32()
     if n > len(r.buf) // TRACK_FIXED.itemsize:
         raise CdrError(f"message truncated: TrackedObjectArray claims {n} objects in {len(r.buf)} bytes")
-    records, (sources, site, vehicle) = _read_elements(r, n, TRACK_FIXED, (STRINGS, STRING, STRING),
-                                                       "TrackedObjectArray")
+    records, (sources, site, vehicle) = _read_elements(r, n, TRACK_FIXED, _TRACK.tail_kinds, "TrackedObjectArray")
     provenance = [_read_provenance(r) for _ in range(r.u32())]
     return TrackTable(sec * 1_000_000_000 + nanosec, frame_id, twin_id, records, sources, site, vehicle, provenance)
 
@@ -395,7 +383,8 @@ def encode_detections(table: DetectionTable) -> bytes:
     w.raw(struct.pack("<7d", x, y, z, 0.0, 0.0, np.sin(yaw / 2), np.cos(yaw / 2)))
     w.raw(struct.pack("<f", table.sensor_range))
     w.u32(n)
-    _write_elements(w, np.ascontiguousarray(table.records, dtype=DETECTION_FIXED), [(STRING, table.self_report_id)])
+    _write_elements(w, np.ascontiguousarray(table.records, dtype=DETECTION_FIXED),
+                    list(zip(_DETECTION.tail_kinds, (table.self_report_id,), strict=True)))
     _write_provenance(w, table.provenance)
     return w.bytes()
 
@@ -417,7 +406,7 @@ def decode_detections(data: bytes) -> DetectionTable:
     n = r.u32()
     if n > len(r.buf) // DETECTION_FIXED.itemsize:
         raise CdrError(f"message truncated: DetectedObjectArray claims {n} objects in {len(r.buf)} bytes")
-    records, (ids,) = _read_elements(r, n, DETECTION_FIXED, (STRING,), "DetectedObjectArray")
+    records, (ids,) = _read_elements(r, n, DETECTION_FIXED, _DETECTION.tail_kinds, "DetectedObjectArray")
     provenance = _read_provenance(r)
     yaw = 2.0 * np.arctan2(qz, qw)
     return DetectionTable(sec * 1_000_000_000 + nanosec, frame_id, source_id, int(source_type), (px, py, pz, float(yaw)),
@@ -504,6 +493,10 @@ def decode_cloud_xyz(data: bytes) -> CloudView:
     kinds = {fields[k][1] for k in ("x", "y", "z")}
     if not kinds <= {7, 8}:
         raise CdrError(f"x, y, z must be float32 or float64 fields, got datatypes {sorted(kinds)}")
+    for k in ("x", "y", "z"):
+        offset, datatype = fields[k]
+        if offset + np.dtype(_FIELD_FORMATS[datatype]).itemsize > point_step:
+            raise CdrError(f"point cloud field {k} at offset {offset} does not fit in a point step of {point_step} bytes")
     dtype = np.dtype({"names": ["x", "y", "z"], "formats": [_FIELD_FORMATS[fields[k][1]] for k in ("x", "y", "z")],
                       "offsets": [fields[k][0] for k in ("x", "y", "z")], "itemsize": point_step})
     raw = np.frombuffer(r.buf, dtype=dtype, count=n, offset=r.pos) if n else np.zeros(0, dtype=dtype)

@@ -7,8 +7,15 @@ import sys
 from collections.abc import Callable
 
 import rclpy
+import rclpy.logging
 from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+
+
+class ConfigurationError(ValueError):
+    """A node cannot start with what it was given (a parameter, a layout): the message says what to set and
+    where; :func:`run_node` logs it and exits with status 2 instead of a traceback."""
+
 
 #: ``MTWIN_EXECUTOR=single`` selects rclpy's Python SingleThreadedExecutor instead of the default.
 EXECUTOR_ENV = "MTWIN_EXECUTOR"
@@ -35,6 +42,9 @@ def make_executor(context=None) -> Executor:
 def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
     """Create the node with ``factory`` and spin it until Ctrl-C, external shutdown, or the node asks to stop.
 
+    A :class:`ConfigurationError` (or :class:`~mobility_twin.ros.params.ParameterError`) raised while the
+    node is built is logged as one fatal line and the process exits with status 2.
+
     A node asks to stop by setting ``self.exit_code`` (an int) and letting its callbacks return: the
     spin loop checks it, so nodes never call rclpy.shutdown themselves. A node with a ``close()`` method
     (to stop its own threads) has it called before it is destroyed. Returns the process exit status.
@@ -43,7 +53,11 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
     node = None
     exit_code = 0
     try:
-        node = factory()
+        try:
+            node = factory()
+        except ConfigurationError as err:  # a parameter or layout the node cannot start with: say which, exit
+            rclpy.logging.get_logger(getattr(factory, "__name__", "node")).fatal(str(err))
+            return 2
         executor = make_executor()
         executor.add_node(node)
         while rclpy.ok() and getattr(node, "exit_code", None) is None:

@@ -66,6 +66,7 @@ def _tracked(seq: int) -> m.TrackedObject:
     return m.TrackedObject(
         track_id=seq, object_class=m.DetectedObject.CLASS_CAR, state=m.TrackedObject.STATE_CONFIRMED,
         existence_probability=0.96875, pose=_pose_cov(seq), twist=_twist_cov(seq),
+        state_covariance=[0.25 * (k % 5) for k in range(16)],
         dimensions=Vector3(x=4.5, y=1.8, z=1.5), last_measurement=_stamp(seq), age_of_information=0.125,
         sources=["rsu_01", "cav_1059"], site_id="site_0", vehicle_id="1059",
     )
@@ -91,6 +92,19 @@ def _decision(seq: int) -> m.OffloadDecision:
     return m.OffloadDecision(
         vehicle_id="1059", track_id=seq, server_id="edge_3", previous_server_id="edge_2", access_server_id="edge_2",
         migrated=True, expected_latency=0.09375, deadline=0.1875, migration_cost=0.25,
+    )
+
+
+def _layout(seq: int) -> m.Layout:
+    return m.Layout(
+        header=_header(seq), name=f"pilot_{seq}", origin_latitude=39.9087, origin_longitude=116.46,
+        area=[-1500.0, -1500.0, 1500.0, -1500.0, 1500.0, 1500.0],
+        rsus=[m.RsuDescription(rsu_id="rsu_00", site_id="site_0", x=450.0, y=350.0, z=6.0, yaw=0.5, range=80.0)],
+        cavs=[m.CavDescription(cav_id="cav_7", lidar_height=1.9, range=60.0)],
+        edge_servers=[m.EdgeServerDescription(server_id="edge_0", site_id="site_0", x=-750.0, y=0.0,
+                                              coverage_radius=150.0, cpu_frequency=3.0e9)],
+        sites=[m.SiteDescription(site_id="site_0", polygon=[-1500.0, -1500.0, 0.0, -1500.0, 0.0, 1500.0])],
+        cloud_x=0.0, cloud_y=0.0, cloud_cpu_frequency=3.5e9,
     )
 
 
@@ -181,4 +195,24 @@ SAMPLES: dict[str, InterfaceSample] = {
         ),
         lambda x: x.model_updates,
     ),
+    "RsuDescription": InterfaceSample(
+        m.RsuDescription, lambda s: m.RsuDescription(rsu_id=f"rsu_{s}", site_id="site_0", x=1.0, y=2.0, z=6.0,
+                                                     yaw=0.25, range=80.0),
+        lambda x: int(x.rsu_id.split("_")[1]),
+    ),
+    "CavDescription": InterfaceSample(
+        m.CavDescription, lambda s: m.CavDescription(cav_id=f"cav_{s}", lidar_height=1.9, range=60.0),
+        lambda x: int(x.cav_id.split("_")[1]),
+    ),
+    "EdgeServerDescription": InterfaceSample(
+        m.EdgeServerDescription,
+        lambda s: m.EdgeServerDescription(server_id=f"edge_{s}", site_id="site_1", x=3.0, y=4.0, coverage_radius=150.0,
+                                          cpu_frequency=2.5e9),
+        lambda x: int(x.server_id.split("_")[1]),
+    ),
+    "SiteDescription": InterfaceSample(
+        m.SiteDescription, lambda s: m.SiteDescription(site_id=f"site_{s}", polygon=[0.0, 0.0, 1.0, 0.0, 1.0, 1.0]),
+        lambda x: int(x.site_id.split("_")[1]),
+    ),
+    "Layout": InterfaceSample(m.Layout, _layout, lambda x: int(x.name.split("_")[1])),
 }

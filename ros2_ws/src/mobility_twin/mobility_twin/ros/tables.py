@@ -71,6 +71,7 @@ def tracks_to_table(tracks: TrackSet, stamp: float, twin_id: str, *, site_id: st
     rec["pose_cov"][:, 35] = 0.05
     rec["vx"], rec["vy"] = tracks.x[:, 2], tracks.x[:, 3]
     rec["twist_cov"][:, _COV_XY] = tracks.P[:, 2:, 2:].reshape(n, 4)
+    rec["state_cov"] = tracks.P.reshape(n, 16)
     rec["length"], rec["width"], rec["height"] = tracks.dims[:, 0], tracks.dims[:, 1], tracks.dims[:, 2]
     last_ns = np.round(tracks.last_update * 1e9).astype(np.int64)
     rec["lm_sec"], rec["lm_nanosec"] = last_ns // 1_000_000_000, last_ns % 1_000_000_000
@@ -86,9 +87,10 @@ def table_to_tracks(t: TrackTable) -> TrackSet:
     rec = t.records
     n = len(rec)
     x = np.stack([rec["px"], rec["py"], rec["vx"], rec["vy"]], axis=1)
-    P = np.zeros((n, 4, 4))
-    P[:, :2, :2] = rec["pose_cov"][:, _COV_XY].reshape(n, 2, 2)
-    P[:, 2:, 2:] = rec["twist_cov"][:, _COV_XY].reshape(n, 2, 2)
+    P = rec["state_cov"].reshape(n, 4, 4).copy()
+    blocks = ~P.any(axis=(1, 2))  # a publisher without the full covariance: the two diagonal blocks
+    P[blocks, :2, :2] = rec["pose_cov"][blocks][:, _COV_XY].reshape(-1, 2, 2)
+    P[blocks, 2:, 2:] = rec["twist_cov"][blocks][:, _COV_XY].reshape(-1, 2, 2)
     return TrackSet(
         ids=rec["track_id"].astype(np.int64), x=x, P=P,
         dims=np.stack([rec["length"], rec["width"], rec["height"]], axis=1),

@@ -6,6 +6,10 @@ not move them; remap them in a launch file to run several stacks on one DDS doma
 
 CLOCK = "/clock"
 
+# Infrastructure (deployment): the layout (latched) and the edge servers' own state reports
+LAYOUT = "/infrastructure/layout"  # mobility_twin_msgs/Layout, transient local: RSUs, CAVs, servers, sites, cloud
+EDGE_SERVER_REPORTS = "/infrastructure/edge_servers/reports"  # EdgeServerStateArray: what each server reports of itself
+
 # Simulator (evaluation-only topics are under /sim and must never be fused)
 GROUND_TRUTH = "/sim/ground_truth"  # TrackedObjectArray, vehicle_id = taxi id
 SIM_EDGE_SERVERS = "/sim/edge_servers"  # EdgeServerStateArray: the true server state

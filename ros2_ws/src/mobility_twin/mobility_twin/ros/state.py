@@ -1,0 +1,51 @@
+"""Where nodes keep state that must survive a restart (learned models, the global twin's id map).
+
+One documented folder for the whole stack: ``$MTWIN_STATE_DIR`` when set, else
+``$XDG_STATE_HOME/mobility_twin``, else ``~/.local/state/mobility_twin``. A node's file lives under
+``<folder>/<node's fully qualified name, '/' replaced by '__'>/<file>``, so two instances of the same node
+(per site, per namespace) never share one. Writes are atomic (a temporary file renamed over the old one),
+so a crash never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+STATE_ENV = "MTWIN_STATE_DIR"
+
+
+def state_root() -> Path:
+    if os.environ.get(STATE_ENV):
+        return Path(os.environ[STATE_ENV]).expanduser()
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "mobility_twin"
+
+
+def node_state_path(fully_qualified_name: str, filename: str) -> Path:
+    """``<state root>/<node>/<filename>`` for a node named ``fully_qualified_name`` (e.g. ``/cloud/global_twin``)."""
+    folder = fully_qualified_name.strip("/").replace("/", "__") or "node"
+    return state_root() / folder / filename
+
+
+def resolve_state_path(value: str, fully_qualified_name: str, filename: str) -> Path | None:
+    """What a node's ``..._path`` parameter means: ``""`` = the default file in the state folder, ``"none"`` =
+    keep no state, anything else = that path."""
+    if value.strip().lower() == "none":
+        return None
+    return Path(value).expanduser() if value else node_state_path(fully_qualified_name, filename)
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` on a temporary file next to ``path``, then rename it over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
