@@ -198,7 +198,7 @@ class Replay:
                 if k != kind:
                     continue
                 if kind == "rsu":
-                    pose = self._rsus[sid].pose()
+                    pose = SensorPose(*self._rsus[sid].extrinsic)
                     own = None
                     frame_id = self._rsus[sid].frame_id
                 else:
@@ -206,7 +206,7 @@ class Replay:
                     pose = self.world.cav_lidar_pose(cav, state)
                     if pose is None:
                         continue  # the CAV is not on the road now
-                    own = int(np.flatnonzero(state.ids == cav.taxi_id)[0])
+                    own = int(np.flatnonzero(state.ids == self.world.taxi_of(cav))[0])
                     frame_id = cav.frame_id
                 poses.append(pose)
                 rngs.append(np.random.default_rng([self.world.scenario.seed, 1, self._sensor_index[sid], index]))
@@ -219,7 +219,7 @@ class Replay:
 
     def _v2x(self, state: FleetState, t: float, index: int) -> list[V2xReport]:
         cfg = self.world.scenario.v2x
-        cav_taxis = {c.taxi_id for c in self.world.cavs}  # CAVs report themselves through their own perception
+        cav_taxis = {self.world.taxi_of(c) for c in self.world.cavs}  # CAVs report themselves through their own perception
         connected = np.array([self.world.is_connected(int(i)) and int(i) not in cav_taxis for i in state.ids],
                              dtype=bool)
         if not connected.any():
@@ -247,7 +247,7 @@ class Replay:
             return None
         x, y, yaw, speed = pose
         noise = self.world.scenario.cavs.odometry_noise
-        rng = np.random.default_rng([self.world.scenario.seed, 2, cav.taxi_id, index])
+        rng = np.random.default_rng([self.world.scenario.seed, 2, self.world.taxi_of(cav), index])
         later = self.world.cav_pose(cav, self.world.state_at(t + 0.5))
         yaw_rate = 0.0 if later is None else _wrap(later[2] - yaw) / 0.5
         return Odometry(

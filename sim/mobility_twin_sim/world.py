@@ -12,11 +12,13 @@ import math
 import typing
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 
 import numpy as np
 from shapely import contains_xy
 from shapely.geometry import Point, Polygon, box
 
+from mobility_twin_core import Cav, Cloud, EdgeServer, Layout, ObjectClass, Rsu, Site, nearest_site
 from mobility_twin_sim.fleet import Fleet, FleetState
 from mobility_twin_sim.geo import LocalENU
 from mobility_twin_sim.lidar import Boxes, SensorPose
@@ -24,52 +26,6 @@ from mobility_twin_sim.scenario import Scenario
 from mobility_twin_sim.tdrive import BEIJING, LoadReport, ReaderConfig, TaxiTrack, iter_tracks
 
 FOLD_ID_STRIDE = 100_000  # folded copies of taxi i get ids i + k * FOLD_ID_STRIDE
-
-
-@dataclass(frozen=True)
-class Rsu:
-    rsu_id: str
-    x: float
-    y: float
-    z: float  # LiDAR height above the ground, m
-    site_id: str
-
-    @property
-    def frame_id(self) -> str:
-        return f"{self.rsu_id}/lidar"
-
-    def pose(self) -> SensorPose:
-        return SensorPose(self.x, self.y, self.z, 0.0)
-
-
-@dataclass(frozen=True)
-class EdgeServer:
-    server_id: str
-    x: float
-    y: float
-    coverage_radius: float
-    cpu_hz: float
-    site_id: str
-
-
-@dataclass(frozen=True)
-class Site:
-    site_id: str
-    polygon: Polygon
-
-
-@dataclass(frozen=True)
-class Cav:
-    cav_id: str
-    taxi_id: int
-
-    @property
-    def frame_id(self) -> str:
-        return f"{self.cav_id}/lidar"
-
-    @property
-    def base_frame(self) -> str:
-        return f"{self.cav_id}/base_link"
 
 
 @dataclass
@@ -85,11 +41,29 @@ class World:
     edge_servers: list[EdgeServer]
     sites: list[Site]
     load_report: LoadReport
+    cav_taxi: dict[str, int] = field(default_factory=dict)  # the taxi each CAV is
     vehicle_class: dict[int, str] = field(default_factory=dict)
     _dims: dict[int, tuple[float, float, float]] = field(default_factory=dict)
     _connected: dict[int, bool] = field(default_factory=dict)
 
-    CLASS_IDS: typing.ClassVar[dict[str, int]] = {"car": 1, "suv": 1, "van": 2, "truck": 2, "bus": 3}  # DetectedObject.CLASS_*
+    CLASS_IDS: typing.ClassVar[dict[str, int]] = {
+        "car": ObjectClass.CAR, "suv": ObjectClass.CAR, "van": ObjectClass.TRUCK, "truck": ObjectClass.TRUCK,
+        "bus": ObjectClass.BUS}
+
+    @cached_property
+    def layout(self) -> Layout:
+        """The world's infrastructure as the twin model's layout (what the simulator publishes)."""
+        lon, lat = self.scenario.area.origin
+        cloud = self.scenario.cloud
+        return Layout(
+            rsus=tuple(self.rsus), cavs=tuple(self.cavs), servers=tuple(self.edge_servers), sites=tuple(self.sites),
+            cloud=Cloud(float(cloud.position[0]), float(cloud.position[1]), float(cloud.cpu_hz)),
+            area=tuple((float(x), float(y)) for x, y in self.area.exterior.coords), origin=(float(lat), float(lon)),
+            name=self.scenario.name,
+        ).validated()
+
+    def taxi_of(self, cav: Cav) -> int:
+        return self.cav_taxi[cav.cav_id]
 
     def dimensions(self, taxi_id: int) -> tuple[float, float, float]:
         """(length, width, height) of a vehicle, drawn once from the scenario seed and the taxi id."""
@@ -125,11 +99,11 @@ class World:
 
     def site_of(self, x: float, y: float) -> str:
         """The site whose polygon holds (x, y); the nearest site when outside all of them."""
-        return nearest_site(self.sites, x, y)
+        return self.layout.site_of(x, y)
 
     def cav_pose(self, cav: Cav, state: FleetState) -> tuple[float, float, float, float] | None:
         """(x, y, heading, speed) of the CAV's vehicle at this state; None when it is not on the road."""
-        hit = np.flatnonzero(state.ids == cav.taxi_id)
+        hit = np.flatnonzero(state.ids == self.taxi_of(cav))
         if not len(hit):
             return None
         i = hit[0]
@@ -139,11 +113,10 @@ class World:
         pose = self.cav_pose(cav, state)
         if pose is None:
             return None
-        height = self.dimensions(cav.taxi_id)[2]
-        return SensorPose(pose[0], pose[1], height + self.scenario.cavs.mount_height_m, pose[2])
+        return SensorPose(pose[0], pose[1], cav.lidar_height_m, pose[2])
 
     def describe(self) -> dict:
-        """The static layout as plain data (published latched on /sim/world; drawn by the viewers)."""
+        """The static layout as plain data (the legacy /sim/world JSON; the Layout message replaces it)."""
         return {
             "scenario": self.scenario.name,
             "origin": list(self.scenario.area.origin),
@@ -151,29 +124,19 @@ class World:
             "start_s": self.start_s,
             "end_s": self.end_s,
             "rsus": [{"id": r.rsu_id, "x": r.x, "y": r.y, "z": r.z, "site": r.site_id, "frame": r.frame_id,
-                      "range": self.scenario.rsus.lidar.max_range_m} for r in self.rsus],
-            "cavs": [{"id": c.cav_id, "taxi_id": c.taxi_id, "frame": c.frame_id, "base_frame": c.base_frame,
-                      "range": self.scenario.cavs.lidar.max_range_m,
-                      "lidar_height": self.dimensions(c.taxi_id)[2] + self.scenario.cavs.mount_height_m}
-                     for c in self.cavs],
-            "edge_servers": [{"id": e.server_id, "x": e.x, "y": e.y, "radius": e.coverage_radius, "cpu_hz": e.cpu_hz,
+                      "range": r.range_m} for r in self.rsus],
+            "cavs": [{"id": c.cav_id, "taxi_id": self.taxi_of(c), "frame": c.frame_id, "base_frame": c.base_frame,
+                      "range": c.range_m, "lidar_height": c.lidar_height_m} for c in self.cavs],
+            "edge_servers": [{"id": e.server_id, "x": e.x, "y": e.y, "radius": e.coverage_radius_m, "cpu_hz": e.cpu_hz,
                               "site": e.site_id} for e in self.edge_servers],
-            "sites": [{"id": s.site_id, "polygon": [list(p) for p in s.polygon.exterior.coords]} for s in self.sites],
+            "sites": [{"id": s.site_id, "polygon": [list(p) for p in s.polygon]} for s in self.sites],
             "cloud": {"x": self.scenario.cloud.position[0], "y": self.scenario.cloud.position[1],
                       "cpu_hz": self.scenario.cloud.cpu_hz},
         }
 
     def serving_server(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Index into ``edge_servers`` of the server serving each position (nearest in coverage), or -1."""
-        if not self.edge_servers or not len(x):
-            return np.full(len(x), -1, dtype=np.int64)
-        sx = np.array([s.x for s in self.edge_servers])
-        sy = np.array([s.y for s in self.edge_servers])
-        radius = np.array([s.coverage_radius for s in self.edge_servers])
-        d = np.hypot(np.asarray(x)[:, None] - sx[None, :], np.asarray(y)[:, None] - sy[None, :])
-        d = np.where(d <= radius[None, :], d, np.inf)
-        best = np.argmin(d, axis=1)
-        return np.where(np.isfinite(d[np.arange(len(best)), best]), best, -1)
+        """Index into ``edge_servers`` of the server serving each position (the association rule), or -1."""
+        return self.layout.server_set.serving(np.column_stack([np.asarray(x, float), np.asarray(y, float)]))
 
     def is_connected(self, taxi_id: int) -> bool:
         """Whether the vehicle broadcasts its own state (V2X), drawn once from the seed and the id."""
@@ -191,7 +154,7 @@ class World:
         served = np.bincount(serving[serving >= 0], minlength=len(self.edge_servers))
         demand = self.scenario.edge_servers.demand_hz_per_vehicle
         return [
-            {"server_id": s.server_id, "x": s.x, "y": s.y, "coverage_radius": s.coverage_radius, "cpu_hz": s.cpu_hz,
+            {"server_id": s.server_id, "x": s.x, "y": s.y, "coverage_radius": s.coverage_radius_m, "cpu_hz": s.cpu_hz,
              "vehicles_served": int(served[k]), "load": min(1.0, served[k] * demand / s.cpu_hz), "site_id": s.site_id}
             for k, s in enumerate(self.edge_servers)
         ]
@@ -281,19 +244,16 @@ def _grid(area: Polygon, spacing: float) -> list[tuple[float, float]]:
     return [(float(x), float(y)) for y in ys for x in xs if area.contains(Point(x, y))]
 
 
-def nearest_site(sites: list[Site], x: float, y: float) -> str:
-    p = Point(x, y)
-    return min(sites, key=lambda s: s.polygon.distance(p)).site_id
-
-
 def _sites(scenario: Scenario, area: Polygon) -> list[Site]:
     if scenario.sites.polygons:
-        return [Site(f"site_{i}", Polygon(p)) for i, p in enumerate(scenario.sites.polygons)]
-    x0, y0, x1, y1 = area.bounds
-    n = scenario.sites.count
-    width = (x1 - x0) / n
-    return [Site(f"site_{i}", box(x0 + i * width, y0, x0 + (i + 1) * width, y1).intersection(area))
-            for i in range(n)]
+        shapes = [Polygon(p) for p in scenario.sites.polygons]
+    else:
+        x0, y0, x1, y1 = area.bounds
+        n = scenario.sites.count
+        width = (x1 - x0) / n
+        shapes = [box(x0 + i * width, y0, x0 + (i + 1) * width, y1).intersection(area) for i in range(n)]
+    return [Site(f"site_{i}", tuple((float(x), float(y)) for x, y in shape.exterior.coords))
+            for i, shape in enumerate(shapes)]
 
 
 def build_world(scenario: Scenario, report: LoadReport | None = None) -> World:
@@ -326,12 +286,14 @@ def build_world(scenario: Scenario, report: LoadReport | None = None) -> World:
         rsu_xy = _grid(area, layout.spacing_m)
     else:
         rsu_xy = _hotspots(fleet, area, start_s, end_s, layout.count, layout.min_separation_m)
-    rsus = [Rsu(f"rsu_{i:02d}", x, y, scenario.rsus.mount_height_m, nearest_site(sites, x, y)) for i, (x, y) in enumerate(rsu_xy)]
+    rsus = [Rsu(f"rsu_{i:02d}", float(x), float(y), scenario.rsus.mount_height_m, 0.0, nearest_site(sites, x, y),
+                scenario.rsus.lidar.max_range_m) for i, (x, y) in enumerate(rsu_xy)]
 
     es = scenario.edge_servers
     server_xy = list(es.positions) or _grid(area, es.grid_spacing_m) or [tuple(area.centroid.coords[0])]
     rng = np.random.default_rng([scenario.seed, 11])
-    servers = [EdgeServer(f"edge_{i}", x, y, es.coverage_radius_m, float(rng.uniform(*es.cpu_hz)), nearest_site(sites, x, y))
+    servers = [EdgeServer(f"edge_{i}", float(x), float(y), es.coverage_radius_m, float(rng.uniform(*es.cpu_hz)),
+                          nearest_site(sites, x, y))
                for i, (x, y) in enumerate(server_xy)]
 
     if scenario.cavs.taxis:
@@ -347,5 +309,8 @@ def build_world(scenario: Scenario, report: LoadReport | None = None) -> World:
             for i in s.ids[contains_xy(area, s.x, s.y) & (s.ids < FOLD_ID_STRIDE)]:
                 presence[int(i)] = presence.get(int(i), 0) + 1
         cav_taxis = [i for i, _ in sorted(presence.items(), key=lambda kv: (-kv[1], kv[0]))[: scenario.cavs.count]]
-    cavs = [Cav(f"cav_{t}", t) for t in cav_taxis]
-    return World(scenario, projection, fleet, area, start_s, end_s, rsus, cavs, servers, sites, report)
+    world = World(scenario, projection, fleet, area, start_s, end_s, rsus, [], servers, sites, report,
+                  cav_taxi={f"cav_{t}": t for t in cav_taxis})
+    world.cavs = [Cav(f"cav_{t}", world.dimensions(t)[2] + scenario.cavs.mount_height_m, scenario.cavs.lidar.max_range_m)
+                  for t in cav_taxis]
+    return world

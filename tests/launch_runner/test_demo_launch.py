@@ -13,9 +13,11 @@ def test_demo_launch_file_is_current():
     import sys
 
     sys.path.insert(0, str(REPO / "scripts"))
-    from generate_demo_launch import DEMO, demo_launch_xml
+    from generate_demo_launch import DEMO, LAYOUT, demo_launch_xml, layout_yaml, world
 
-    assert DEMO.read_text() == demo_launch_xml(), "run: python scripts/generate_demo_launch.py"
+    w = world()
+    assert DEMO.read_text() == demo_launch_xml(w), "run: python scripts/generate_demo_launch.py"
+    assert LAYOUT.read_text() == layout_yaml(w), "run: python scripts/generate_demo_launch.py"
 
 
 @pytest.mark.ros

@@ -23,7 +23,7 @@ def test_replay_topics_reach_a_subscriber_in_another_process(tmp_path):
 
     scenario = tmp_path / "small.yaml"
     scenario.write_text(yaml.safe_dump(SMALL))
-    topics = {"/clock": Clock, "/sim/ground_truth": TrackedObjectArray, "/sim/edge_servers": EdgeServerStateArray,
+    topics = {"/clock": Clock, "/sim/ground_truth": TrackedObjectArray, "/infrastructure/edge_servers/reports": EdgeServerStateArray,
               "/sim/world": String, "/rsu/rsu_00/points": PointCloud2, "/rsu/rsu_01/points": PointCloud2}
     with Collector(topics, qos={"/sim/world": LATCHED}) as c:
         proc = start_mtwin("replay", "--scenario", str(scenario), "--rate", "2", log=tmp_path / "replay.log")

@@ -53,7 +53,7 @@ def test_same_seed_same_world_and_same_clouds():
         frames = [f for tick in (replay.step() for _ in range(12)) for f in tick.frames]
         runs.append((world, frames))
     (w1, f1), (w2, f2) = runs
-    assert [c.taxi_id for c in w1.cavs] == [c.taxi_id for c in w2.cavs]
+    assert [w1.taxi_of(c) for c in w1.cavs] == [w2.taxi_of(c) for c in w2.cavs]
     assert [w1.dimensions(int(i)) for i in w1.fleet.taxi_ids[:20]] == [w2.dimensions(int(i)) for i in w2.fleet.taxi_ids[:20]]
     assert len(f1) == len(f2) > 0
     assert all(np.array_equal(a.scan.points, b.scan.points) for a, b in zip(f1, f2, strict=True))
@@ -120,7 +120,7 @@ def test_v2x_reports_reach_the_serving_server_only_from_connected_vehicles():
     replay = Replay(world, ReplayOptions(lidar=False))
     reports = [r for tick in replay for r in tick.v2x]
     assert reports and {r.server_id for r in reports} <= {"edge_0", "edge_1"}
-    cav_taxis = {c.taxi_id for c in world.cavs}
+    cav_taxis = {world.taxi_of(c) for c in world.cavs}
     reported = {int(i) for r in reports for i in r.ids}
     assert reported and not reported & cav_taxis  # CAVs report through their own perception
     assert all(world.is_connected(i) for i in reported)

@@ -3,17 +3,26 @@
 import numpy as np
 import pytest
 
-from mobility_twin.twin import GlobalTwin, GlobalTwinConfig, LocalTwin, LocalTwinConfig, ServerSpec
+from mobility_twin.twin import GlobalTwin, GlobalTwinConfig, LocalTwin, LocalTwinConfig, default_channels
+from mobility_twin_core import EdgeServer
 from tests.twin.test_tracker import frame
 
 WEST = ((-100.0, -50.0), (0.0, -50.0), (0.0, 50.0), (-100.0, 50.0))
 EAST = ((0.0, -50.0), (100.0, -50.0), (100.0, 50.0), (0.0, 50.0))
 
 
+class SiteTwin(LocalTwin):
+    def ingest_rsu(self, frame) -> bool:
+        """A frame of one of the site's RSUs, as the node passes it from the rsu_lidar channel."""
+        return self.ingest(frame, "rsu_lidar")
+
+
 def _sites():
-    west = LocalTwin(LocalTwinConfig("site_0", ("rsu_w",), WEST), [ServerSpec("edge_0", -50, 0, 80, 2e10)])
-    east = LocalTwin(LocalTwinConfig("site_1", ("rsu_e",), EAST), [ServerSpec("edge_1", 50, 0, 80, 2e10)],
-                     id_offset=1000)
+    channels = default_channels()
+    west = SiteTwin(LocalTwinConfig("site_0", ("rsu_w",), WEST), [EdgeServer("edge_0", -50, 0, 80, 2e10)],
+                     channels=channels)
+    east = SiteTwin(LocalTwinConfig("site_1", ("rsu_e",), EAST), [EdgeServer("edge_1", 50, 0, 80, 2e10)],
+                     channels=channels, id_offset=1000)
     return west, east
 
 
@@ -24,8 +33,8 @@ def test_vehicle_crossing_the_border_keeps_its_global_id():
     for k in range(120):  # 10 m/s from x = -60 to x = +60; the RSUs see 45 m around x = -40 and x = +40
         t = k * 0.1
         x = -60.0 + 10.0 * t
-        west.ingest(frame("rsu_w", t, [(x, 0.0)] if abs(x + 40) < 45 else [], sensor=(-40.0, 0.0), sensor_range=45))
-        east.ingest(frame("rsu_e", t + 0.05, [(x + 0.5, 0.0)] if abs(x - 40) < 45 else [], sensor=(40.0, 0.0),
+        west.ingest_rsu(frame("rsu_w", t, [(x, 0.0)] if abs(x + 40) < 45 else [], sensor=(-40.0, 0.0), sensor_range=45))
+        east.ingest_rsu(frame("rsu_e", t + 0.05, [(x + 0.5, 0.0)] if abs(x - 40) < 45 else [], sensor=(40.0, 0.0),
                           sensor_range=45))
         for twin in (west, east):
             snap = twin.snapshot(t + 0.05)
@@ -45,15 +54,15 @@ def test_silent_local_twin_goes_stale_and_its_tracks_age_out_while_others_keep_w
     glob = GlobalTwin(GlobalTwinConfig(stale_after_s=1.0, track_ttl_s=1.5))
     for k in range(10):
         t = k * 0.1
-        west.ingest(frame("rsu_w", t, [(-40.0, 10.0)], sensor=(-40.0, 0.0), sensor_range=45))
-        east.ingest(frame("rsu_e", t, [(40.0, 10.0)], sensor=(40.0, 0.0), sensor_range=45))
+        west.ingest_rsu(frame("rsu_w", t, [(-40.0, 10.0)], sensor=(-40.0, 0.0), sensor_range=45))
+        east.ingest_rsu(frame("rsu_e", t, [(40.0, 10.0)], sensor=(40.0, 0.0), sensor_range=45))
         for twin in (west, east):
             glob.ingest(twin.config.site_id, t, twin.snapshot(t).tracks)
     assert len(glob.tracks_at(1.0)) == 2
     stale = []
     for k in range(10, 40):  # the west site falls silent
         t = k * 0.1
-        east.ingest(frame("rsu_e", t, [(40.0, 10.0)], sensor=(40.0, 0.0), sensor_range=45))
+        east.ingest_rsu(frame("rsu_e", t, [(40.0, 10.0)], sensor=(40.0, 0.0), sensor_range=45))
         glob.ingest("site_1", t, east.snapshot(t).tracks)
         stale += glob.update_staleness(t)
     assert stale == ["site_0"] and glob.sites["site_0"].stale
@@ -62,17 +71,17 @@ def test_silent_local_twin_goes_stale_and_its_tracks_age_out_while_others_keep_w
     # the west site comes back: it is fresh again and its vehicle reappears
     for k in range(40, 50):
         t = k * 0.1
-        west.ingest(frame("rsu_w", t, [(-40.0, 10.0)], sensor=(-40.0, 0.0), sensor_range=45))
+        west.ingest_rsu(frame("rsu_w", t, [(-40.0, 10.0)], sensor=(-40.0, 0.0), sensor_range=45))
         glob.ingest("site_0", t, west.snapshot(t).tracks)
     assert not glob.sites["site_0"].stale and len(glob.tracks_at(5.0)) == 2
 
 
 def test_local_twin_counts_foreign_sources_and_estimates_server_load():
     west, _ = _sites()
-    assert not west.ingest(frame("rsu_x", 0.0, [(-40.0, 0.0)]))
+    assert not west.ingest_rsu(frame("rsu_x", 0.0, [(-40.0, 0.0)]))
     assert west.stats.rejected["unknown_source"] == 1
     for k in range(5):
-        west.ingest(frame("rsu_w", k * 0.1, [(-40.0, 0.0), (-60.0, 5.0)], sensor=(-40.0, 0.0)))
+        west.ingest_rsu(frame("rsu_w", k * 0.1, [(-40.0, 0.0), (-60.0, 5.0)], sensor=(-40.0, 0.0)))
     snap = west.snapshot(0.5)
     server = snap.servers[0]
     assert server.estimated_served == 2

@@ -50,7 +50,8 @@ def stack_publications(layout: dict) -> dict[str, tuple[str, str]]:
     out = {
         topics.SIM_WORLD: ("std_msgs/msg/String", "Reliable"),
         topics.GROUND_TRUTH: (msgs + "TrackedObjectArray", "Reliable"),
-        topics.SIM_EDGE_SERVERS: (msgs + "EdgeServerStateArray", "Reliable"),
+        topics.EDGE_SERVER_REPORTS: (msgs + "EdgeServerStateArray", "Reliable"),
+        topics.LAYOUT: (msgs + "Layout", "Reliable"),
         topics.CLOCK: ("rosgraph_msgs/msg/Clock", "Reliable"),
         topics.GLOBAL_OBJECTS: (msgs + "TrackedObjectArray", "Reliable"),
         topics.GLOBAL_STATE: (msgs + "TwinStateArray", "Reliable"),

@@ -125,7 +125,7 @@ def small_stack(tmp_path_factory):
     viz = ('  <include file="$(find-pkg-share mobility_twin)/launch/viz.launch.xml">'
            '<arg name="use_sim_time" value="true"/></include>')
     launch = folder / "stack.launch.xml"
-    launch.write_text(stack_launch_xml(build_world(load_scenario(str(scenario))).describe(),
+    launch.write_text(stack_launch_xml(build_world(load_scenario(str(scenario))).layout,
                                        StackOptions(scenario=str(scenario), extra=viz)))
     log = folder / "stack.log"
     proc = start_mtwin("launch", str(launch), "--duration", "240", log=log)

@@ -27,6 +27,7 @@ NODES = {
     "relation_learner": "relation_learner:main",
     "twin_viz": "twin_viz:main",
     "recorder": "recorder:main",
+    "layout": "layout:main",
 }
 
 

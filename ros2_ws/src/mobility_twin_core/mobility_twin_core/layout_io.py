@@ -133,21 +133,22 @@ def layout_from_dict(data: dict, *, source: str = "layout") -> Layout:
 def layout_to_dict(layout: Layout) -> dict:
     """The plain data of a layout (what :func:`layout_from_dict` reads back)."""
     def nan_none(v: float):
-        return None if math.isnan(v) else v
+        return None if math.isnan(v) else float(v)
 
     out: dict = {"name": layout.name}
     if not any(math.isnan(v) for v in layout.origin):
-        out["origin"] = list(layout.origin)
+        out["origin"] = [float(v) for v in layout.origin]
     if layout.area:
-        out["area"] = [list(p) for p in layout.area]
-    out["sites"] = [{"id": s.site_id, "polygon": [list(p) for p in s.polygon]} for s in layout.sites]
-    out["rsus"] = [{"id": r.rsu_id, "x": r.x, "y": r.y, "z": r.z, "yaw": r.yaw, "site": r.site_id, "range_m": r.range_m}
-                   for r in layout.rsus]
+        out["area"] = [[float(x), float(y)] for x, y in layout.area]
+    out["sites"] = [{"id": s.site_id, "polygon": [[float(x), float(y)] for x, y in s.polygon]} for s in layout.sites]
+    out["rsus"] = [{"id": r.rsu_id, "x": float(r.x), "y": float(r.y), "z": float(r.z), "yaw": float(r.yaw),
+                    "site": r.site_id, "range_m": float(r.range_m)} for r in layout.rsus]
     out["cavs"] = [{k: v for k, v in {"id": c.cav_id, "lidar_height_m": nan_none(c.lidar_height_m),
-                                      "range_m": c.range_m}.items() if v is not None} for c in layout.cavs]
-    out["edge_servers"] = [{"id": s.server_id, "x": s.x, "y": s.y, "coverage_radius_m": s.coverage_radius_m,
-                            "cpu_hz": s.cpu_hz, "site": s.site_id} for s in layout.servers]
-    out["cloud"] = {"x": layout.cloud.x, "y": layout.cloud.y, "cpu_hz": layout.cloud.cpu_hz}
+                                      "range_m": float(c.range_m)}.items() if v is not None} for c in layout.cavs]
+    out["edge_servers"] = [{"id": s.server_id, "x": float(s.x), "y": float(s.y),
+                            "coverage_radius_m": float(s.coverage_radius_m), "cpu_hz": float(s.cpu_hz), "site": s.site_id}
+                           for s in layout.servers]
+    out["cloud"] = {"x": float(layout.cloud.x), "y": float(layout.cloud.y), "cpu_hz": float(layout.cloud.cpu_hz)}
     return out
 
 

@@ -3,7 +3,9 @@
 Replay, one perception per RSU and CAV, a local twin (with its offloading node) per site, the cloud (global
 twin, relation learner, placement), optionally the rviz markers and the MCAP recorder. It only includes
 the role launch files of launch/ with arguments, and declares the run's settings as launch arguments, so
-it is an ordinary launch file for ``ros2 launch`` and ``mtwin launch``:
+it is an ordinary launch file for ``ros2 launch`` and ``mtwin launch``. The twins take the layout from the
+latched /infrastructure/layout that the replay publishes (``layout_from_topic``): the one place where a
+launch file turns that on.
 
     mtwin launch launch/demo.launch.xml duration_s:=60 hil:=true
 
@@ -15,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from xml.sax.saxutils import quoteattr
+
+from mobility_twin_core import Layout
 
 ROLE = "$(find-pkg-share mobility_twin)/launch"
 
@@ -46,12 +50,12 @@ def _arg(name: str, default, description: str) -> str:
     return f"  <arg name={quoteattr(name)} default={quoteattr(value)} description={quoteattr(description)}/>"
 
 
-def stack_launch_xml(layout: dict, options: StackOptions = StackOptions()) -> str:
-    """XML of a launch file for the world ``layout`` (sim.world.World.describe())."""
+def stack_launch_xml(layout: Layout, options: StackOptions = StackOptions()) -> str:
+    """XML of a launch file for the world's ``layout`` (``mobility_twin_sim.world.World.layout``)."""
     o = options
     parts = [
         '<?xml version="1.0"?>',
-        f"<!-- The whole mobility_twin stack on one machine, for the layout of scenario {layout.get('scenario', '?')!r}:",
+        f"<!-- The whole mobility_twin stack on one machine, for the layout of scenario {layout.name or '?'!r}:",
         "     replay, perception per RSU and CAV, a local twin with offloading per site, the cloud (global twin,",
         "     relation learner, placement), the rviz markers and the recorder. Generated from the scenario by",
         "     mobility_twin.deploy.stack (scripts/generate_demo_launch.py for launch/demo.launch.xml). -->",
@@ -70,18 +74,16 @@ def stack_launch_xml(layout: dict, options: StackOptions = StackOptions()) -> st
         _include("replay", scenario="$(var scenario)", rate="$(var rate)", duration_s="$(var duration_s)",
                  start_offset_s="$(var start_offset_s)", hil="$(var hil)"),
     ]
-    for rsu in layout["rsus"]:
-        extrinsic = f"{rsu['x']:.3f},{rsu['y']:.3f},{rsu['z']:.3f},0.0"
-        parts.append(_include("rsu", rsu_id=rsu["id"], extrinsic=extrinsic, use_sim_time="$(var use_sim_time)"))
-    for cav in layout["cavs"]:
-        parts.append(_include("vehicle", cav_id=cav["id"], lidar_height_m=f"{cav['lidar_height']:.3f}",
+    for rsu in layout.rsus:
+        extrinsic = f"{rsu.x:.3f},{rsu.y:.3f},{rsu.z:.3f},{rsu.yaw:.4f}"
+        parts.append(_include("rsu", rsu_id=rsu.rsu_id, extrinsic=extrinsic, use_sim_time="$(var use_sim_time)"))
+    for cav in layout.cavs:
+        parts.append(_include("vehicle", cav_id=cav.cav_id, lidar_height_m=f"{cav.lidar_height_m:.3f}",
                               use_sim_time="$(var use_sim_time)"))
-    cavs = ",".join(c["id"] for c in layout["cavs"])
-    for site in layout["sites"]:
-        rsus = ",".join(r["id"] for r in layout["rsus"] if r["site"] == site["id"])
-        parts.append(_include("edge", site_id=site["id"], rsus=rsus, cavs=cavs, use_sim_time="$(var use_sim_time)",
-                              offloading="$(var offloading)"))
-    parts.append(_include("cloud", sites=",".join(s["id"] for s in layout["sites"]),
+    for site in layout.sites:
+        parts.append(_include("edge", site_id=site.site_id, layout_from_topic="true",
+                              use_sim_time="$(var use_sim_time)", offloading="$(var offloading)"))
+    parts.append(_include("cloud", sites=",".join(s.site_id for s in layout.sites),
                           use_sim_time="$(var use_sim_time)", relations="$(var relations)",
                           placement="$(var placement)"))
     parts.append('  <group if="$(var viz)">\n' + _include("viz", use_sim_time="$(var use_sim_time)").replace(

@@ -20,7 +20,8 @@ import numpy as np
 from mobility_twin.evaluation.mot import DiscRegion, MotEvaluator
 from mobility_twin.perception import SOURCE_CAV, SOURCE_RSU, LidarDetector, SensorPose2D
 from mobility_twin.tracking import MultiSourceTracker, TrackerConfig
-from mobility_twin.twin import GlobalTwin, LocalTwin, LocalTwinConfig, ServerSpec
+from mobility_twin.twin import GlobalTwin, LocalTwin, LocalTwinConfig
+from mobility_twin.twin.channels import default_channels
 
 
 @dataclass(frozen=True)
@@ -41,15 +42,15 @@ class OfflineResult:
 
 
 def local_twins_for(world, tracker: TrackerConfig = TrackerConfig()) -> dict[str, LocalTwin]:
-    """One local twin per site of the world, with its RSUs, area and edge servers."""
+    """One local twin per site of the world, with its RSUs, area, edge servers and the shipped input channels."""
+    layout, channels = world.layout, default_channels()
     twins = {}
-    for i, site in enumerate(world.sites):
-        rsus = tuple(r.rsu_id for r in world.rsus if r.site_id == site.site_id)
-        servers = [ServerSpec(e.server_id, e.x, e.y, e.coverage_radius, e.cpu_hz,
-                              world.scenario.edge_servers.demand_hz_per_vehicle)
-                   for e in world.edge_servers if e.site_id == site.site_id]
-        config = LocalTwinConfig(site.site_id, rsus, tuple(site.polygon.exterior.coords), tracker=tracker)
-        twins[site.site_id] = LocalTwin(config, servers, id_offset=(i + 1) * 10_000_000)
+    for i, site in enumerate(layout.sites):
+        rsus = tuple(r.rsu_id for r in layout.rsus_of(site.site_id))
+        config = LocalTwinConfig(site.site_id, rsus, site.polygon, tracker=tracker,
+                                 demand_hz_per_vehicle=world.scenario.edge_servers.demand_hz_per_vehicle)
+        twins[site.site_id] = LocalTwin(config, layout.servers_of(site.site_id), channels=channels,
+                                        id_offset=(i + 1) * 10_000_000)
     return twins
 
 
@@ -88,11 +89,11 @@ def run_offline(world, options: OfflineOptions = OfflineOptions(), progress=None
                 rsu_alone[f.sensor_id].update(d)
                 twin = local[next(r.site_id for r in world.rsus if r.rsu_id == f.sensor_id)]
                 t0 = time.perf_counter()
-                twin.ingest(d)
+                twin.ingest(d, "rsu_lidar", f.sensor_id)
                 timings["local_twin"].append(1000 * (time.perf_counter() - t0))
             else:
                 for twin in local.values():
-                    twin.ingest(replace(d))
+                    twin.ingest(replace(d), "cav_lidar", f.sensor_id)
         if tick.t - last_snapshot >= options.snapshot_period_s - 1e-9:
             last_snapshot = tick.t
             t0 = time.perf_counter()

@@ -1,55 +1,66 @@
 """global_twin (cloud): the local twins federated into one twin with global track ids.
 
 Subscribes ``/twin/local/<site>/objects``, ``.../state`` and ``.../edge_servers`` of every site (given by
-``sites``, or all sites of /sim/world), and publishes ``/twin/global/objects`` (right after each local
+``sites``, or every site of the layout: ``layout_file`` or the latched /infrastructure/layout with
+``layout_from_topic``), and publishes ``/twin/global/objects`` (right after each local
 update and at least every ``publish_period_s``), ``/twin/global/state`` (one entity per local twin, stale
 when silent for ``stale_after_s``, plus the entities the local twins report) and
 ``/twin/global/edge_servers``. A silent site is logged once when it goes stale and once when it is back.
+``stale_after_s``, ``track_ttl_s`` and ``reid_window_s`` may be changed at run time.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 
 from rclpy.node import Node
-from std_msgs.msg import Header, String
+from std_msgs.msg import Header
 
 from mobility_twin.ros import topics
 from mobility_twin.ros.cdr import CdrError, Provenance, decode_tracks, encode_tracks
 from mobility_twin.ros.convert import to_time
 from mobility_twin.ros.drain import EventPublication
 from mobility_twin.ros.entry import run_node
-from mobility_twin.ros.params import declare_config, field
-from mobility_twin.ros.qos import LATCHED, TWIN_STATE
+from mobility_twin.ros.layout_source import LayoutSource
+from mobility_twin.ros.params import bind_dynamic, declare_config, field
+from mobility_twin.ros.qos import TWIN_STATE
 from mobility_twin.ros.tables import table_to_tracks, tracks_to_table
 from mobility_twin.twin import GlobalTwin, GlobalTwinConfig
+from mobility_twin_core import EntityKind, Layout
 from mobility_twin_msgs.msg import EdgeServerStateArray, TrackedObjectArray, TwinEntity, TwinStateArray
 
 
 @dataclass(frozen=True)
 class GlobalTwinNodeConfig:
-    sites: tuple[str, ...] = field([], "site ids of the local twins (empty: from /sim/world)")
-    layout_from_sim: bool = field(True, "take missing site ids from the latched /sim/world")
-    publish_period_s: float = field(0.1, "publish at least this often (s)")
+    CONFIG_FILE = "config/global_twin.yaml"
+
+    sites: tuple[str, ...] = field([], "site ids of the local twins (empty: every site of the layout)")
+    layout_file: str = field("", "the deployment's layout.yaml, for the site ids when sites is empty")
+    layout_from_topic: bool = field(False, "take the site ids from the latched /infrastructure/layout instead")
+    layout_timeout_s: float = field(30.0, "with layout_from_topic: stop when no valid layout came this long (s)",
+                                    low=0.1, high=86400.0)
+    publish_period_s: float = field(0.1, "publish at least this often (s)", low=0.005, high=60.0)
     event_publish: bool = field(True, "also publish right after each local twin update (lowest latency)")
     min_publish_interval_s: float = field(0.0, "event publications at least this far apart (s; 0: right after "
-                                               "the queued input is fused); inputs in between go out together")
-    state_period_s: float = field(0.5, "period of the state and edge-server outputs (s)")
-    stale_after_s: float = field(1.0, "a local twin silent this long is stale (s)")
-    track_ttl_s: float = field(1.5, "a track no site reports any more is shown this long (s)")
-    reid_window_s: float = field(5.0, "... and kept hidden this long, so a site finding it again keeps its id (s)")
+                                               "the queued input is fused); inputs in between go out together",
+                                          low=0.0, high=60.0)
+    state_period_s: float = field(0.5, "period of the state and edge-server outputs (s)", low=0.01, high=3600.0)
+    stale_after_s: float = field(1.0, "a local twin silent this long is stale (s)", low=0.0, high=3600.0,
+                                 dynamic=True)
+    track_ttl_s: float = field(1.5, "a track no site reports any more is shown this long (s)", low=0.0,
+                               high=3600.0, dynamic=True)
+    reid_window_s: float = field(5.0, "... and kept hidden this long, so a site finding it again keeps its id (s)",
+                                 low=0.0, high=3600.0, dynamic=True)
 
 
 class GlobalTwinNode(Node):
-    def __init__(self) -> None:
-        super().__init__("global_twin")
+    def __init__(self, **kwargs) -> None:
+        super().__init__("global_twin", **kwargs)
         self.config = declare_config(self, GlobalTwinNodeConfig)
         cfg = self.config
         self.exit_code: int | None = None
-        self.twin = GlobalTwin(GlobalTwinConfig(stale_after_s=cfg.stale_after_s, track_ttl_s=cfg.track_ttl_s,
-                                                    reid_window_s=cfg.reid_window_s))
+        self.twin = GlobalTwin(self._twin_config(cfg))
         self.last_stamp = -1.0
         self.pending: list[Provenance] = []
         self.local_states: dict[str, TwinStateArray] = {}
@@ -59,19 +70,25 @@ class GlobalTwinNode(Node):
         self.objects_pub = self.create_publisher(TrackedObjectArray, topics.GLOBAL_OBJECTS, TWIN_STATE)
         self.state_pub = self.create_publisher(TwinStateArray, topics.GLOBAL_STATE, TWIN_STATE)
         self.servers_pub = self.create_publisher(EdgeServerStateArray, topics.GLOBAL_EDGE_SERVERS, TWIN_STATE)
+        bind_dynamic(self, on_change=lambda new: setattr(self.twin, "config", self._twin_config(new)))
         for site in cfg.sites:
             self._subscribe(site)
         if not cfg.sites:
-            if not cfg.layout_from_sim:
-                raise ValueError("parameter sites is required when layout_from_sim is false")
-            self.create_subscription(String, topics.SIM_WORLD, self.on_world, LATCHED)
+            self.layout = LayoutSource(self, self._on_layout, layout_file=cfg.layout_file,
+                                       from_topic=cfg.layout_from_topic, timeout_s=cfg.layout_timeout_s,
+                                       config_file=cfg.CONFIG_FILE)
         self.events = EventPublication(self, self.publish_objects, cfg.min_publish_interval_s)
         self.create_timer(cfg.publish_period_s, self.on_heartbeat)
         self.create_timer(cfg.state_period_s, self.publish_state)
 
-    def on_world(self, msg: String) -> None:
-        for site in json.loads(msg.data).get("sites", []):
-            self._subscribe(site["id"])
+    @staticmethod
+    def _twin_config(cfg: GlobalTwinNodeConfig) -> GlobalTwinConfig:
+        return GlobalTwinConfig(stale_after_s=cfg.stale_after_s, track_ttl_s=cfg.track_ttl_s,
+                                reid_window_s=cfg.reid_window_s)
+
+    def _on_layout(self, layout: Layout) -> None:
+        for site in layout.sites:
+            self._subscribe(site.site_id)
 
     def _subscribe(self, site: str) -> None:
         if site in self.subscribed:
@@ -132,7 +149,7 @@ class GlobalTwinNode(Node):
         msg = TwinStateArray(header=header, twin_id="global")
         for site in self.twin.sites.values():
             age = now - site.last_stamp
-            msg.entities.append(TwinEntity(entity_id=site.site_id, kind=TwinEntity.KIND_LOCAL_TWIN, site_id=site.site_id,
+            msg.entities.append(TwinEntity(entity_id=site.site_id, kind=int(EntityKind.LOCAL_TWIN), site_id=site.site_id,
                                            last_update=to_time(max(site.last_stamp, 0.0)),
                                            age_of_information=float(min(age, 1e9)), stale=site.stale,
                                            messages_received=site.snapshots, messages_rejected=site.rejected))

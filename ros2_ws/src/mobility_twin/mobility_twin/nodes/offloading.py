@@ -62,8 +62,8 @@ class OffloadingNodeConfig:
 
 
 class OffloadingNode(Node):
-    def __init__(self) -> None:
-        super().__init__("offloading")
+    def __init__(self, **kwargs) -> None:
+        super().__init__("offloading", **kwargs)
         self.config = declare_config(self, OffloadingNodeConfig)
         from mobility_twin_models.offloading.controller import ControllerConfig, OffloadingController
 

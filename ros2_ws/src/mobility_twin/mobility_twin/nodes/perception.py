@@ -1,12 +1,13 @@
 """rsu_perception and cav_perception: LiDAR clouds to DetectedObjectArray in `map`.
 
 rsu_perception (one per RSU): subscribes ``points`` (PointCloud2 in the RSU's LiDAR frame), publishes
-``detections``. The extrinsic (LiDAR pose in `map`) is a parameter; in simulation it may instead be read
-from the latched /sim/world layout (``extrinsic_from_sim: true``).
+``detections``. The extrinsic (LiDAR pose in `map`) is the parameter ``extrinsic``; it may instead come from
+the deployment's layout (``layout_file``, or the latched /infrastructure/layout with
+``calibration_from_layout``). Without either the node stops at once, naming the parameter to set.
 
 cav_perception (one per CAV): subscribes ``points`` and ``odom`` (nav_msgs/Odometry, map -> base_link);
 the LiDAR pose at the cloud's stamp is the odometry interpolated to that stamp composed with the mount
-(``lidar_height_m`` above base_link). Each frame also carries the vehicle's own state as a
+(``lidar_height_m`` above base_link, or the layout's, as for the RSU's extrinsic). Each frame also carries the vehicle's own state as a
 high-confidence self-report, as cooperative-awareness messages do.
 
 Bad input is counted and logged, never fatal: NaN/inf points (dropped by the detector), empty clouds,
@@ -16,7 +17,6 @@ clouds in an unexpected frame, unreadable clouds, clouds without odometry at the
 from __future__ import annotations
 
 import bisect
-import json
 import math
 import time
 from collections import Counter, deque
@@ -26,43 +26,64 @@ import numpy as np
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
 from sensor_msgs.msg import PointCloud2
-from std_msgs.msg import String
 
 from mobility_twin.perception import SOURCE_CAV, SOURCE_RSU, DetectorConfig, LidarDetector, SensorPose2D
 from mobility_twin.perception.detections import Detections
-from mobility_twin.ros import topics
 from mobility_twin.ros.cdr import CdrError, decode_cloud_xyz, encode_detections
 from mobility_twin.ros.convert import from_time, quaternion_yaw
-from mobility_twin.ros.entry import run_node
+from mobility_twin.ros.entry import ConfigurationError, run_node
+from mobility_twin.ros.layout_source import LayoutSource
 from mobility_twin.ros.params import declare_config, field
-from mobility_twin.ros.qos import LATCHED, SENSOR_STREAM, TWIN_STATE
+from mobility_twin.ros.qos import SENSOR_STREAM, TWIN_STATE
 from mobility_twin.ros.tables import detections_to_table
 from mobility_twin.tracking.tracker import object_array
+from mobility_twin_core import Layout, LayoutError
 from mobility_twin_msgs.msg import DetectedObjectArray
 
 
 @dataclass(frozen=True)
 class PerceptionConfig:
-    sensor_id: str = field("rsu_00", "the sensor's id: source_id of its detections")
+    sensor_id: str = field("", "the sensor's id: source_id of its detections (required)")
     frame_id: str = field("", "expected frame of the clouds ('' = <sensor_id>/lidar); others are counted, skipped")
     extrinsic: tuple[float, ...] = field([], "RSU: LiDAR pose in map x, y, z, yaw (m, rad); CAV: unused")
-    extrinsic_from_sim: bool = field(True, "take a missing extrinsic / LiDAR height from the latched /sim/world")
-    lidar_height_m: float = field(math.nan, "CAV: LiDAR height above base_link (m); NaN: from /sim/world")
-    max_range_m: float = field(80.0, "detector: farthest point used (m); also the coverage announced")
-    ground_height_m: float = field(0.3, "detector: points at most this high above the ground are ground (m)")
+    lidar_height_m: float = field(math.nan, "CAV: LiDAR height above base_link (m); NaN: not given")
+    layout_file: str = field("", "take a missing extrinsic / LiDAR height from this layout.yaml ('' = none)")
+    calibration_from_layout: bool = field(False, "take a missing extrinsic / LiDAR height from the latched "
+                                                 "/infrastructure/layout")
+    layout_timeout_s: float = field(30.0, "with calibration_from_layout: stop when no valid layout came this "
+                                          "long (s)", low=0.1, high=86400.0)
+    max_range_m: float = field(80.0, "detector: farthest point used (m); also the coverage announced", low=1.0,
+                               high=1000.0)
+    ground_height_m: float = field(0.3, "detector: points at most this high above the ground are ground (m)",
+                                   low=-5.0, high=5.0)
     fit_ground_plane: bool = field(False, "detector: fit the ground with RANSAC (uneven roads)")
-    voxel_m: float = field(0.2, "detector: voxel size of the downsampling (m)")
-    cluster_eps_m: float = field(0.8, "detector: DBSCAN radius (m)")
-    odometry_buffer_s: float = field(2.0, "CAV: odometry kept for interpolation (s)")
-    stats_period_s: float = field(10.0, "seconds between statistics lines in the log")
+    voxel_m: float = field(0.2, "detector: voxel size of the downsampling (m)", low=0.01, high=5.0)
+    cluster_eps_m: float = field(0.8, "detector: DBSCAN radius (m)", low=0.05, high=10.0)
+    odometry_buffer_s: float = field(2.0, "CAV: odometry kept for interpolation (s)", low=0.1, high=60.0)
+    stats_period_s: float = field(10.0, "seconds between statistics lines in the log", low=0.1, high=86400.0)
+
+    def check(self) -> None:
+        if not self.sensor_id:
+            raise ValueError("parameter 'sensor_id' is required")
+
+
+@dataclass(frozen=True)
+class RsuPerceptionConfig(PerceptionConfig):
+    CONFIG_FILE = "config/rsu_perception.yaml"
+
+
+@dataclass(frozen=True)
+class CavPerceptionConfig(PerceptionConfig):
+    CONFIG_FILE = "config/cav_perception.yaml"
 
 
 class _PerceptionBase(Node):
     kind = SOURCE_RSU
+    config_class: type = PerceptionConfig
 
-    def __init__(self, name: str) -> None:
-        super().__init__(name)
-        self.config = declare_config(self, PerceptionConfig)
+    def __init__(self, name: str, **kwargs) -> None:
+        super().__init__(name, **kwargs)
+        self.config = declare_config(self, self.config_class)
         cfg = self.config
         self.exit_code: int | None = None
         self.frame_id = cfg.frame_id or f"{cfg.sensor_id}/lidar"
@@ -73,11 +94,21 @@ class _PerceptionBase(Node):
         self.latency_ms: deque = deque(maxlen=1000)
         self.pub = self.create_publisher(DetectedObjectArray, "detections", TWIN_STATE)
         self.create_subscription(PointCloud2, "points", self.on_cloud, SENSOR_STREAM, raw=True)
-        self.create_subscription(String, topics.SIM_WORLD, self.on_world, LATCHED)
         self.create_timer(cfg.stats_period_s, self.log_stats)
 
-    def on_world(self, msg: String) -> None:
-        """Simulation only: the scenario's calibration of this sensor."""
+    def _calibrate_from_layout(self, missing: str, example: str) -> None:
+        """Take the calibration the parameters lack from the layout, or stop naming the parameter."""
+        cfg = self.config
+        if not (cfg.layout_file or cfg.calibration_from_layout):
+            raise ConfigurationError(
+                f"parameter '{missing}' is required: set it in {cfg.CONFIG_FILE} or as the launch argument "
+                f"{example} (or give 'layout_file', or 'calibration_from_layout: true' where the layout is published)")
+        self.layout = LayoutSource(self, self.on_layout, layout_file=cfg.layout_file,
+                                   from_topic=cfg.calibration_from_layout, timeout_s=cfg.layout_timeout_s,
+                                   config_file=cfg.CONFIG_FILE)
+
+    def on_layout(self, layout: Layout) -> None:
+        """The deployment's calibration of this sensor."""
 
     def on_cloud(self, data: bytes) -> None:
         received = time.time()
@@ -134,25 +165,27 @@ class _PerceptionBase(Node):
 
 class RsuPerception(_PerceptionBase):
     kind = SOURCE_RSU
+    config_class = RsuPerceptionConfig
 
-    def __init__(self) -> None:
-        super().__init__("rsu_perception")
+    def __init__(self, **kwargs) -> None:
+        super().__init__("rsu_perception", **kwargs)
         e = self.config.extrinsic
-        if e and len(e) != 4:
-            raise ValueError(f"parameter extrinsic: expected [x, y, z, yaw], got {list(e)}")
+        if e and (len(e) != 4 or not all(math.isfinite(v) for v in e)):
+            raise ConfigurationError(f"parameter 'extrinsic': expected 4 finite numbers x, y, z, yaw, got {list(e)} "
+                                     f"(set it in {self.config.CONFIG_FILE} or as a launch argument)")
         self.pose = SensorPose2D(*e) if e else None
-        if self.pose is None and not self.config.extrinsic_from_sim:
-            raise ValueError("parameter extrinsic is required (or set extrinsic_from_sim: true in simulation)")
+        if self.pose is None:
+            self._calibrate_from_layout("extrinsic", "extrinsic:=x,y,z,yaw")
 
-    def on_world(self, msg: String) -> None:
-        if self.pose is not None:
+    def on_layout(self, layout: Layout) -> None:
+        try:
+            rsu = layout.rsu(self.config.sensor_id)
+        except LayoutError as err:
+            self.get_logger().fatal(f"parameter 'sensor_id': {err}")
+            self.exit_code = 2
             return
-        rsu = next((r for r in json.loads(msg.data).get("rsus", []) if r["id"] == self.config.sensor_id), None)
-        if rsu is None:
-            self.get_logger().error(f"/sim/world has no RSU {self.config.sensor_id!r}")
-            return
-        self.pose = SensorPose2D(rsu["x"], rsu["y"], rsu["z"], 0.0)
-        self.get_logger().info(f"extrinsic from /sim/world: {self.pose}")
+        self.pose = SensorPose2D(*rsu.extrinsic)
+        self.get_logger().info(f"extrinsic from the layout: {self.pose}")
 
     def sensor_pose(self, stamp: float) -> SensorPose2D | None:
         if self.pose is None:
@@ -163,21 +196,29 @@ class RsuPerception(_PerceptionBase):
 
 class CavPerception(_PerceptionBase):
     kind = SOURCE_CAV
+    config_class = CavPerceptionConfig
 
-    def __init__(self) -> None:
-        super().__init__("cav_perception")
+    def __init__(self, **kwargs) -> None:
+        super().__init__("cav_perception", **kwargs)
         self.lidar_height = self.config.lidar_height_m
         self.odometry: deque = deque()  # (stamp, x, y, yaw, speed, yaw_rate, sigma_xy)
         self.create_subscription(Odometry, "odom", self.on_odometry, SENSOR_STREAM)
+        if not math.isfinite(self.lidar_height):
+            self._calibrate_from_layout("lidar_height_m", "lidar_height_m:=1.9")
 
-    def on_world(self, msg: String) -> None:
-        if math.isfinite(self.lidar_height):
+    def on_layout(self, layout: Layout) -> None:
+        try:
+            height = layout.cav(self.config.sensor_id).lidar_height_m
+        except LayoutError as err:
+            self.get_logger().fatal(f"parameter 'sensor_id': {err}")
+            self.exit_code = 2
             return
-        cav = next((c for c in json.loads(msg.data).get("cavs", []) if c["id"] == self.config.sensor_id), None)
-        if cav is None:
-            self.get_logger().error(f"/sim/world has no CAV {self.config.sensor_id!r}")
+        if not math.isfinite(height):
+            self.get_logger().fatal(f"the layout gives no lidar_height_m for {self.config.sensor_id}: set parameter "
+                                    f"'lidar_height_m' in {self.config.CONFIG_FILE}")
+            self.exit_code = 2
             return
-        self.lidar_height = float(cav["lidar_height"])
+        self.lidar_height = float(height)
 
     def on_odometry(self, msg: Odometry) -> None:
         stamp = from_time(msg.header.stamp)

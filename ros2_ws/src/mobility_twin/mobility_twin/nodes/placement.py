@@ -77,8 +77,8 @@ class PlacementNodeConfig:
 
 
 class PlacementNode(Node):
-    def __init__(self) -> None:
-        super().__init__("placement")
+    def __init__(self, **kwargs) -> None:
+        super().__init__("placement", **kwargs)
         self.config = cfg = declare_config(self, PlacementNodeConfig)
         import torch
 

@@ -80,8 +80,8 @@ class RelationLearnerConfig:
 
 
 class RelationLearnerNode(Node):
-    def __init__(self) -> None:
-        super().__init__("relation_learner")
+    def __init__(self, **kwargs) -> None:
+        super().__init__("relation_learner", **kwargs)
         self.config = cfg = declare_config(self, RelationLearnerConfig)
         import torch
 

@@ -1,9 +1,11 @@
 """replay: the CARLA-free simulator as a ROS node (T-Drive city, synthetic LiDAR, odometry, clock).
 
 Publishes /clock (other nodes run with use_sim_time), ground truth on /sim/ground_truth (evaluation
-only), the true edge-server state on /sim/edge_servers, the layout on /sim/world (latched JSON), and per
-sensor /rsu/<id>/points, /cav/<id>/points, /cav/<id>/odom, at the scenario's rates; with V2X on,
-/edge/<server>/v2x carries the connected vehicles' own reports relayed by each edge server.
+only), the scenario's layout on /infrastructure/layout (latched, as a site's layout node publishes it), the
+edge servers' own state reports on /infrastructure/edge_servers/reports (what real servers report of
+themselves), and per sensor /rsu/<id>/points, /cav/<id>/points, /cav/<id>/odom, at the scenario's rates;
+with V2X on, /edge/<server>/v2x carries the connected vehicles' own reports relayed by each edge server.
+(/sim/world still carries the layout as JSON for the tools that have not moved to the Layout message.)
 
 Pacing: ``rate`` is the real-time factor (0: as fast as possible). At run time, set the parameter
 ``paused`` (true/false) to pause and resume, ``seek_to_s`` (>= 0) to jump to that offset from the
@@ -44,7 +46,8 @@ from mobility_twin.ros.cdr import (
     seconds_to_ns,
 )
 from mobility_twin.ros.convert import to_time, yaw_quaternion
-from mobility_twin.ros.entry import run_node
+from mobility_twin.ros.entry import ConfigurationError, run_node
+from mobility_twin.ros.layout_msg import layout_to_msg
 from mobility_twin.ros.params import declare_config, field
 from mobility_twin.ros.qos import CLOCK, LATCHED, SENSOR_STREAM, TWIN_STATE
 from mobility_twin_msgs.msg import (
@@ -53,20 +56,25 @@ from mobility_twin_msgs.msg import (
     EdgeServerStateArray,
     TrackedObjectArray,
 )
+from mobility_twin_msgs.msg import Layout as LayoutMsg
 
 
 @dataclass(frozen=True)
 class ReplayConfig:
+    CONFIG_FILE = "config/replay.yaml"
+
     scenario: str = field("default", "scenario file, or the name of one shipped in sim/scenarios")
-    rate: float = field(1.0, "real-time factor; 0 runs as fast as possible (changeable at run time)")
-    start_offset_s: float = field(0.0, "start this many seconds after the scenario start")
-    duration_s: float = field(0.0, "stop after this much sim time (0: at the scenario end)")
+    rate: float = field(1.0, "real-time factor; 0 runs as fast as possible (changeable at run time)", low=0.0,
+                        high=1000.0, dynamic=True)
+    start_offset_s: float = field(0.0, "start this many seconds after the scenario start", low=0.0, high=1e7)
+    duration_s: float = field(0.0, "stop after this much sim time (0: at the scenario end)", low=0.0, high=1e7)
     lidar: bool = field(True, "simulate the LiDARs (false: trajectories, odometry and ground truth only)")
     hil: bool = field(False, "hardware-in-the-loop: wall-clock pacing and stamps, no /clock, deadlines counted")
-    deadline_tolerance_s: float = field(0.02, "an event published later than this after its due time is a miss")
-    progress_period_s: float = field(10.0, "wall seconds between progress lines")
-    paused: bool = field(False, "pause (true) / resume (false) at run time")
-    seek_to_s: float = field(-1.0, "set to an offset >= 0 at run time to jump there")
+    deadline_tolerance_s: float = field(0.02, "an event published later than this after its due time is a miss",
+                                        low=0.0, high=60.0)
+    progress_period_s: float = field(10.0, "wall seconds between progress lines", low=0.1, high=86400.0)
+    paused: bool = field(False, "pause (true) / resume (false) at run time", dynamic=True)
+    seek_to_s: float = field(-1.0, "set to an offset >= 0 at run time to jump there", dynamic=True)
     exit_when_done: bool = field(True, "end the process when the scenario is over (else idle)")
 
 
@@ -76,11 +84,14 @@ class ReplayNode(Node):
         self.config = declare_config(self, ReplayConfig)
         self.exit_code: int | None = None
         from mobility_twin_sim.replay import Replay, ReplayOptions
-        from mobility_twin_sim.scenario import load_scenario
+        from mobility_twin_sim.scenario import ScenarioError, load_scenario
         from mobility_twin_sim.world import build_world
 
         started = time.monotonic()
-        scenario = load_scenario(self.config.scenario)
+        try:
+            scenario = load_scenario(self.config.scenario)
+        except ScenarioError as err:
+            raise ConfigurationError(f"parameter 'scenario': {err}") from None
         self.world = build_world(scenario)
         report = self.world.load_report.to_dict()
         self.get_logger().info(
@@ -103,8 +114,9 @@ class ReplayNode(Node):
 
         self.clock_pub = None if self.config.hil else self.create_publisher(Clock, topics.CLOCK, CLOCK)
         self.gt_pub = self.create_publisher(TrackedObjectArray, topics.GROUND_TRUTH, TWIN_STATE)
-        self.server_pub = self.create_publisher(EdgeServerStateArray, topics.SIM_EDGE_SERVERS, TWIN_STATE)
+        self.server_pub = self.create_publisher(EdgeServerStateArray, topics.EDGE_SERVER_REPORTS, TWIN_STATE)
         self.world_pub = self.create_publisher(String, topics.SIM_WORLD, LATCHED)
+        self.layout_pub = self.create_publisher(LayoutMsg, topics.LAYOUT, LATCHED)
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", TWIN_STATE)
         self.cloud_pubs = {r.rsu_id: self.create_publisher(PointCloud2, topics.rsu_points(r.rsu_id), SENSOR_STREAM)
                            for r in self.world.rsus}
@@ -118,6 +130,7 @@ class ReplayNode(Node):
             self.v2x_pubs = {e.server_id: self.create_publisher(DetectedObjectArray, topics.edge_v2x(e.server_id),
                                                                 TWIN_STATE) for e in self.world.edge_servers}
         self.world_pub.publish(String(data=json.dumps(self.world.describe())))
+        self.layout_pub.publish(layout_to_msg(self.world.layout, self.world.start_s))
         self._stopping = False
         self.stats = {"ticks": 0, "frames": 0, "points": 0, "deadline_misses": 0, "max_lateness_s": 0.0,
                       "slip_s": 0.0}

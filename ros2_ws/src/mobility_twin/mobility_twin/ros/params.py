@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import typing
 from collections.abc import Callable
 from typing import TypeVar
@@ -120,8 +121,10 @@ def declare_config(node: Node, cls: type[T], prefix: str = "") -> T:
         ros_default = ",".join(str(v) for v in default) if isinstance(default, tuple) else default
         try:
             value = node.declare_parameter(name, ros_default, _descriptor(f, hints[f.name])).value
-        except InvalidParameterValueException as err:
-            raise ParameterError(f"parameter {name!r}: {err}{_where(node, cls)}") from None
+        except InvalidParameterValueException as err:  # rclpy checked the descriptor's range
+            meta, found = f.metadata, re.search(r"value \((.*?)\)", str(err))
+            raise ParameterError(f"parameter {name!r}: {found.group(1) if found else 'the value'} is outside its range "
+                                 f"[{meta.get('low')}, {meta.get('high')}]{_where(node, cls)}") from None
         try:
             values[f.name] = _convert(name, value, hints[f.name])
             _check(name, values[f.name], {"low": None, "high": None, "choices": None, **f.metadata})

@@ -12,7 +12,6 @@ EDGE_SERVER_REPORTS = "/infrastructure/edge_servers/reports"  # EdgeServerStateA
 
 # Simulator (evaluation-only topics are under /sim and must never be fused)
 GROUND_TRUTH = "/sim/ground_truth"  # TrackedObjectArray, vehicle_id = taxi id
-SIM_EDGE_SERVERS = "/sim/edge_servers"  # EdgeServerStateArray: the true server state
 SIM_WORLD = "/sim/world"  # std_msgs/String: JSON of the resolved layout (RSUs, CAVs, servers, sites), latched
 
 

@@ -25,8 +25,9 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial import cKDTree
 
-from mobility_twin.tracking import TrackSet
-from mobility_twin.tracking.tracker import object_array
+from mobility_twin.tracking import TrackSet, object_array
+from mobility_twin.tracking.gating import mahalanobis2
+from mobility_twin.tracking.motion import predict
 
 _BIG = 1e9
 
@@ -48,21 +49,6 @@ class SiteState:
     snapshots: int = 0
     rejected: int = 0
     stale: bool = False
-
-
-def predict_cv(x: np.ndarray, P: np.ndarray, dt: np.ndarray, accel_noise: float) -> tuple[np.ndarray, np.ndarray]:
-    """Constant-velocity prediction of many states, each by its own ``dt`` (s)."""
-    dt = np.maximum(np.asarray(dt, dtype=float), 0.0)
-    n = len(x)
-    F = np.tile(np.eye(4), (n, 1, 1))
-    F[:, 0, 2] = F[:, 1, 3] = dt
-    q = accel_noise**2
-    Q = np.zeros((n, 4, 4))
-    for pos, vel in ((0, 2), (1, 3)):
-        Q[:, pos, pos] = dt**4 / 4 * q
-        Q[:, pos, vel] = Q[:, vel, pos] = dt**3 / 2 * q
-        Q[:, vel, vel] = dt**2 * q
-    return np.einsum("nij,nj->ni", F, x), F @ P @ F.transpose(0, 2, 1) + Q
 
 
 class GlobalTwin:
@@ -146,16 +132,13 @@ class GlobalTwin:
         candidates = np.flatnonzero(~self._linked_to(site_id))
         assigned: dict[int, int] = {}  # local row -> global row
         if len(candidates):
-            cx, cP = predict_cv(g.x[candidates], g.P[candidates], stamp - self.t[candidates], cfg.accel_noise)
+            cx, cP = predict(g.x[candidates], g.P[candidates], stamp - self.t[candidates], cfg.accel_noise)
             near = cKDTree(cx[:, :2]).query_ball_point(tracks.x[new, :2], r=cfg.gate_max_m)
             rows = [(i, c) for i, cand in enumerate(near) for c in cand]
             if rows:
                 ri = np.array([r for r, _ in rows])
                 ci = np.array([c for _, c in rows])
-                innov = tracks.x[new[ri], :2] - cx[ci, :2]
-                S = tracks.P[new[ri], :2, :2] + cP[ci, :2, :2]
-                a, b, d = S[:, 0, 0], S[:, 0, 1], S[:, 1, 1]
-                maha = (d * innov[:, 0] ** 2 - 2 * b * innov[:, 0] * innov[:, 1] + a * innov[:, 1] ** 2) / (a * d - b * b)
+                maha, _ = mahalanobis2(tracks.x[new[ri], :2] - cx[ci, :2], tracks.P[new[ri], :2, :2] + cP[ci, :2, :2])
                 ok = maha < cfg.gate_chi2
                 if ok.any():
                     ur, inv_r = np.unique(ri[ok], return_inverse=True)
@@ -211,7 +194,7 @@ class GlobalTwin:
         order = np.flatnonzero(shown)[np.argsort(self.tracks.ids[shown])]
         out = self.tracks.select(order)
         if len(out):
-            out.x, out.P = predict_cv(out.x, out.P, t - self.t[order], self.config.accel_noise)
+            out.x, out.P = predict(out.x, out.P, t - self.t[order], self.config.accel_noise)
         return out
 
     def site_of_track(self) -> dict[int, str]:

@@ -1,49 +1,43 @@
 """The local twin of one edge site: fused tracks of its area, and the twins of its RSUs, CAVs and servers.
 
-It ingests detection frames from the site's sources (RSUs by id, CAVs while they are inside the site's
-area, and the connected vehicles' own reports relayed by the site's edge servers), fuses them with the
-multi-source tracker, and keeps an *entity twin* for every source and edge
-server with its age of information (AoI: how long ago the freshest data from it was sensed, the
-desynchronisation measure of the bi-directional twin paper). Edge-server twins estimate the load from
-the tracked vehicles (vehicles served = tracks whose nearest server in coverage is that server) and keep
-the deviation between that estimate and the server's own reports (DITEN eq. 9).
+It ingests frames of detections from the site's input channels (:mod:`.channels`: RSUs, CAVs while they
+are inside the site's area, the connected vehicles' own reports relayed by the site's edge servers, or any
+sensor a channel file declares), fuses them with a tracker (:class:`~mobility_twin.tracking.Tracker`; the
+multi-source tracker by default), and keeps an *entity twin* for every source and edge server with its age
+of information (AoI: how long ago the freshest data from it was sensed, the desynchronisation measure of
+the bi-directional twin paper). Edge-server twins estimate the load from the tracked vehicles (vehicles
+served: the association rule of :class:`mobility_twin_core.ServerSet`) and keep the deviation between that
+estimate and the server's own reports (DITEN eq. 9).
 
-Bad input is counted, never fatal: unknown sources, frames from a CAV outside the site, stale and
-duplicate frames (the tracker's counts), reports of unknown servers.
+Bad input is counted, never fatal: frames of unknown channels or claiming another source, frames from a
+moving sensor outside the site, stale and duplicate frames (the tracker's), reports of unknown servers.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from shapely.geometry import Point, Polygon
 
-from mobility_twin.perception.detections import SOURCE_CAV, SOURCE_RSU, SOURCE_V2X, Detections
-from mobility_twin.tracking import MultiSourceTracker, TrackerConfig, TrackSet
-
-KIND_CAV, KIND_RSU, KIND_EDGE_SERVER = 1, 2, 3  # TwinEntity.KIND_*
-
-
-@dataclass(frozen=True)
-class ServerSpec:
-    server_id: str
-    x: float
-    y: float
-    coverage_radius: float
-    cpu_hz: float
-    demand_hz_per_vehicle: float = 2.0e8
+from mobility_twin.perception.detections import Detections
+from mobility_twin.tracking import MultiSourceTracker, Tracker, TrackerConfig, TrackSet
+from mobility_twin.twin.channels import InputChannel
+from mobility_twin_core import EdgeServer, EntityKind, ServerSet
 
 
 @dataclass(frozen=True)
 class LocalTwinConfig:
     site_id: str
-    rsus: tuple[str, ...] = ()  # RSU ids of the site; empty: accept any RSU
+    rsus: tuple[str, ...] = ()  # RSU ids of the site (members of channels with members: rsus)
+    cavs: tuple[str, ...] = ()  # CAV ids whose frames the twin takes (members: cavs); empty: any
     area: tuple[tuple[float, float], ...] = ()  # the site's polygon in map; empty: everywhere
-    area_margin_m: float = 30.0  # CAV frames are accepted this far outside the area (overlap with neighbours)
+    area_margin_m: float = 30.0  # frames of moving sensors are accepted this far outside the area
     stale_after_s: float = 1.0
+    demand_hz_per_vehicle: float = 2.0e8  # CPU one served vehicle needs, for the load estimate
     tracker: TrackerConfig = TrackerConfig()
 
 
@@ -63,8 +57,11 @@ class EntityTwin:
 
 
 @dataclass
-class ServerTwin:
-    spec: ServerSpec
+class ServerEstimate:
+    """The local twin's estimate of one edge server, and how far it is from the server's own reports."""
+
+    server: EdgeServer
+    demand_hz_per_vehicle: float
     reported_load: float = math.nan
     reported_served: float = math.nan
     last_report: float = -math.inf
@@ -74,7 +71,7 @@ class ServerTwin:
 
     @property
     def estimated_load(self) -> float:
-        return min(1.0, self.estimated_served * self.spec.demand_hz_per_vehicle / self.spec.cpu_hz)
+        return min(1.0, self.estimated_served * self.demand_hz_per_vehicle / self.server.cpu_hz)
 
     @property
     def deviation_hz(self) -> float:
@@ -92,7 +89,7 @@ class LocalSnapshot:
     stamp: float
     tracks: TrackSet
     entities: list[tuple[EntityTwin, float, bool]]  # (twin, age of information, stale)
-    servers: list[ServerTwin]
+    servers: list[ServerEstimate]
     provenance: list[tuple[str, float, tuple[tuple[str, float], ...]]]  # (source, sensor stamp, stages)
 
 
@@ -103,42 +100,59 @@ class LocalTwinStats:
 
 
 class LocalTwin:
-    def __init__(self, config: LocalTwinConfig, servers: list[ServerSpec] = (), *, id_offset: int = 0) -> None:
+    """Args:
+    config: the site and the twin's settings.
+    servers: the site's edge servers.
+    channels: the input channels (``mobility_twin.twin.channels``); frames are ingested per channel.
+    tracker: any :class:`~mobility_twin.tracking.Tracker` (default: the multi-source tracker of
+        ``config.tracker``).
+    id_offset: track ids start above this (keeps the ids of several sites apart).
+    """
+
+    def __init__(self, config: LocalTwinConfig, servers: Sequence[EdgeServer] = (), *,
+                 channels: Sequence[InputChannel], tracker: Tracker | None = None, id_offset: int = 0) -> None:
         self.config = config
-        self.tracker = MultiSourceTracker(config.tracker, id_offset=id_offset)
+        self.tracker = tracker if tracker is not None else MultiSourceTracker(config.tracker, id_offset=id_offset)
+        self.channels = {c.name: c for c in channels}
         self.area = Polygon(config.area) if config.area else None
-        self._cav_area = self.area.buffer(config.area_margin_m) if self.area is not None else None
+        self._moving_area = self.area.buffer(config.area_margin_m) if self.area is not None else None
         self.entities: dict[str, EntityTwin] = {}
         for rsu in config.rsus:
-            self.entities[rsu] = EntityTwin(rsu, KIND_RSU)
-        self.servers = {s.server_id: ServerTwin(s) for s in servers}
+            self.entities[rsu] = EntityTwin(rsu, int(EntityKind.RSU))
+        self.servers = {s.server_id: ServerEstimate(s, config.demand_hz_per_vehicle) for s in servers}
+        self._server_set = ServerSet(servers)
         self.stats = LocalTwinStats()
         self._pending: list[tuple[str, float, tuple[tuple[str, float], ...]]] = []
 
     # ---------------------------------------------------------------------------------- input
-    def ingest(self, frame: Detections) -> bool:
-        """Fuse one frame; False (and counted) when the frame is not this twin's to fuse."""
-        cfg = self.config
-        if frame.source_type == SOURCE_RSU and cfg.rsus and frame.source_id not in cfg.rsus:
+    def ingest(self, frame: Detections, channel: str, member: str | None = None) -> bool:
+        """Fuse one frame that arrived on ``channel`` from its ``member`` (default: the member the frame's
+        source id names); the frame must carry that member's source id, and the member must belong to the
+        site. False (and counted) when the frame is not this twin's to fuse."""
+        ch = self.channels.get(channel)
+        if ch is None:
+            self.stats.rejected["unknown_channel"] += 1
+            return False
+        member = frame.source_id.removesuffix(ch.source_of("")) if member is None else member
+        if not self._is_member(ch, member):
             self.stats.rejected["unknown_source"] += 1
             return False
-        if frame.source_type == SOURCE_V2X and frame.source_id.removesuffix("/v2x") not in self.servers:
-            self.stats.rejected["v2x_from_foreign_server"] += 1
+        if frame.source_id != ch.source_of(member):
+            self.stats.rejected["source_id_mismatch"] += 1
             return False
-        if frame.source_type not in (SOURCE_RSU, SOURCE_CAV, SOURCE_V2X):
-            self.stats.rejected["unknown_source_type"] += 1
+        if ch.moving and self._moving_area is not None and not self._moving_area.contains(Point(*frame.sensor_xy)):
+            self.stats.rejected["moving_sensor_outside_site"] += 1
             return False
-        if frame.source_type == SOURCE_CAV and self._cav_area is not None:
-            if not self._cav_area.contains(Point(*frame.sensor_xy)):
-                self.stats.rejected["cav_outside_site"] += 1
-                return False
+        if ch.position_sigma_m > 0 and len(frame):
+            floor = ch.position_sigma_m**2
+            cov = frame.cov.copy()
+            cov[:, 0, 0] = np.maximum(cov[:, 0, 0], floor)
+            cov[:, 1, 1] = np.maximum(cov[:, 1, 1], floor)
+            frame = replace(frame, cov=cov)
         twin = self.entities.get(frame.source_id)
         if twin is None:
-            kind = {SOURCE_RSU: KIND_RSU, SOURCE_CAV: KIND_CAV, SOURCE_V2X: KIND_EDGE_SERVER}[frame.source_type]
-            twin = self.entities[frame.source_id] = EntityTwin(frame.source_id, kind)
-        before = (self.tracker.stats.dropped_stale, self.tracker.stats.dropped_duplicate)
-        self.tracker.update(frame)
-        if (self.tracker.stats.dropped_stale, self.tracker.stats.dropped_duplicate) != before:
+            twin = self.entities[frame.source_id] = EntityTwin(frame.source_id, int(ch.entity_kind))
+        if not self.tracker.update(frame, may_spawn=ch.may_spawn_tracks):
             twin.rejected += 1
             self.stats.rejected["stale_or_duplicate"] += 1
             return False
@@ -150,6 +164,16 @@ class LocalTwin:
         self._pending.append((frame.source_id, frame.stamp, frame.provenance))
         return True
 
+    def _is_member(self, ch: InputChannel, member: str) -> bool:
+        cfg = self.config
+        if ch.members == "rsus":
+            return not cfg.rsus or member in cfg.rsus
+        if ch.members == "cavs":
+            return not cfg.cavs or member in cfg.cavs
+        if ch.members == "edge_servers":
+            return member in self.servers
+        return member in ch.ids
+
     def report_server(self, server_id: str, stamp: float, load: float, vehicles_served: float) -> bool:
         """A server's own report of its state (the twin's synchronisation); False for unknown servers."""
         twin = self.servers.get(server_id)
@@ -160,7 +184,7 @@ class LocalTwin:
             self.stats.rejected["stale_server_report"] += 1
             return False
         twin.reported_load, twin.reported_served, twin.last_report = load, vehicles_served, stamp
-        cpu = twin.spec.cpu_hz
+        cpu = twin.server.cpu_hz
         twin.sq_error_sum += ((twin.estimated_load - load) * cpu) ** 2
         twin.error_count += 1
         return True
@@ -173,25 +197,12 @@ class LocalTwin:
         stale = self.config.stale_after_s
         entities = [(e, e.age(t), e.age(t) > stale) for e in self.entities.values()]
         for s in self.servers.values():
-            e = EntityTwin(s.spec.server_id, KIND_EDGE_SERVER, s.spec.x, s.spec.y, 0.0, s.last_report)
+            e = EntityTwin(s.server.server_id, int(EntityKind.EDGE_SERVER), s.server.x, s.server.y, 0.0, s.last_report)
             entities.append((e, e.age(t), e.age(t) > max(stale, 2.0)))
         pending, self._pending = self._pending, []
         return LocalSnapshot(self.config.site_id, t, tracks, entities, list(self.servers.values()), pending)
 
     def _estimate_servers(self, tracks: TrackSet) -> None:
-        servers = list(self.servers.values())
-        if not servers:
-            return
-        for s in servers:
-            s.estimated_served = 0
-        if not len(tracks):
-            return
-        sx = np.array([s.spec.x for s in servers])
-        sy = np.array([s.spec.y for s in servers])
-        radius = np.array([s.spec.coverage_radius for s in servers])
-        d = np.hypot(tracks.x[:, 0, None] - sx[None], tracks.x[:, 1, None] - sy[None])
-        d = np.where(d <= radius[None], d, np.inf)
-        best = np.argmin(d, axis=1)
-        served = np.isfinite(d[np.arange(len(best)), best])
-        for k in best[served]:
-            servers[k].estimated_served += 1
+        counts = self._server_set.served_counts(tracks.x[:, :2]) if len(tracks) else np.zeros(len(self.servers), int)
+        for s, n in zip(self.servers.values(), counts.tolist(), strict=True):
+            s.estimated_served = int(n)

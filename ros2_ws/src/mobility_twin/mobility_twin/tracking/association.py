@@ -1,0 +1,85 @@
+"""Association of one frame's detections to the tracks predicted to its stamp.
+
+Candidates within ``gate_max_m`` come from a KD-tree, the Mahalanobis gate (chi-square, 2 dof) keeps the
+plausible pairs, the pairs are split into connected groups, and each group is solved optimally (Hungarian
+algorithm; a group of one pair directly), so thousands of tracks cost little. A vehicle's self-report goes
+to the track already carrying its id, before any gating.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
+
+from mobility_twin.perception.detections import Detections
+from mobility_twin.tracking.gating import mahalanobis2
+from mobility_twin.tracking.trackset import TrackSet
+
+_BIG = 1e9
+
+
+def associate(tracks: TrackSet, frame: Detections, gate_chi2: float, gate_max_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """(track rows, detection rows) of the assigned pairs."""
+    tr = tracks
+    n, m = len(tr), len(frame)
+    forced_t, forced_d = [], []
+    if (frame.self_report != "").any():
+        owners = {v: k for k, v in enumerate(tr.vehicle_id) if v}
+        for j in np.flatnonzero(frame.self_report != ""):
+            k = owners.get(frame.self_report[j])
+            if k is not None:
+                forced_t.append(k)
+                forced_d.append(j)
+    free_t = np.ones(n, dtype=bool)
+    free_d = np.ones(m, dtype=bool)
+    free_t[forced_t] = False
+    free_d[forced_d] = False
+    tree = cKDTree(frame.xy[free_d])
+    d_index = np.flatnonzero(free_d)
+    t_index = np.flatnonzero(free_t)
+    near = tree.query_ball_point(tr.x[t_index, :2], r=gate_max_m)
+    counts = np.fromiter((len(v) for v in near), dtype=np.int64, count=len(near))
+    ti = np.repeat(t_index, counts)
+    dj = d_index[np.fromiter((j for v in near for j in v), dtype=np.int64, count=int(counts.sum()))]
+    if len(ti):
+        maha, det = mahalanobis2(frame.xy[dj] - tr.x[ti, :2], tr.P[ti, :2, :2] + frame.cov[dj])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ok = (det > 0) & (maha < gate_chi2)  # a degenerate innovation covariance never gates
+            cost = maha + np.log(np.where(ok, det, 1.0))
+        ti, dj, cost = ti[ok], dj[ok], cost[ok]
+    else:
+        cost = np.zeros(0)
+    out_t, out_d = list(forced_t), list(forced_d)
+    if len(ti):
+        graph = coo_matrix((np.ones(len(ti)), (ti, n + dj)), shape=(n + m, n + m))
+        _, label = connected_components(graph, directed=False)
+        group = label[ti]
+        order = np.argsort(group, kind="stable")
+        bounds = np.flatnonzero(np.diff(group[order])) + 1
+        for pairs in np.split(order, bounds):
+            rows, cols = np.unique(ti[pairs]), np.unique(dj[pairs])
+            if len(pairs) == 1:
+                out_t.append(int(ti[pairs[0]]))
+                out_d.append(int(dj[pairs[0]]))
+                continue
+            sub = np.full((len(rows), len(cols)), _BIG)
+            sub[np.searchsorted(rows, ti[pairs]), np.searchsorted(cols, dj[pairs])] = cost[pairs]
+            r, c = linear_sum_assignment(sub)
+            keep = sub[r, c] < _BIG
+            out_t += rows[r[keep]].tolist()
+            out_d += cols[c[keep]].tolist()
+    return np.asarray(out_t, dtype=np.int64), np.asarray(out_d, dtype=np.int64)
+
+
+def assign_gated(maha: np.ndarray, ok: np.ndarray) -> list[tuple[int, int]]:
+    """Optimal assignment on a (rows, cols) matrix of squared distances where ``ok`` marks the gated pairs:
+    the (row, col) pairs chosen, none outside the gate."""
+    if not ok.any():
+        return []
+    cost = np.where(ok, maha, _BIG)
+    rows, cols = linear_sum_assignment(cost)
+    keep = cost[rows, cols] < _BIG
+    return list(zip(rows[keep].tolist(), cols[keep].tolist(), strict=True))

@@ -1,0 +1,185 @@
+"""Track management: measurements applied, misses counted, births, confirmation, deletion, duplicates, and
+re-identification of recently lost tracks.
+
+A track is born tentative from an unassigned detection (confident enough, or a vehicle's self-report, which
+is confirmed at once), confirmed after ``confirm_hits`` hits, dropped as tentative after
+``tentative_misses`` misses or ``tentative_max_age_s``, and deleted as confirmed ``max_coast_s`` after its
+last update. A deleted confirmed track is kept for ``reid_window_s`` (the graveyard): a detection that fits
+where it would be now brings it back under its old id. Two tracks this close with consistent states are one
+vehicle: the younger goes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from mobility_twin.perception.detections import Detections
+from mobility_twin.tracking.association import assign_gated
+from mobility_twin.tracking.gating import mahalanobis2
+from mobility_twin.tracking.motion import update
+from mobility_twin.tracking.trackset import CONFIRMED, TENTATIVE, TrackSet, object_array
+
+
+@dataclass
+class TrackerState:
+    """Everything a frame changes (what the reorder buffer snapshots)."""
+
+    tracks: TrackSet
+    graveyard: TrackSet  # lost confirmed tracks last seen within reid_window_s
+    next_id: int
+    time: float  # sensor time all tracks are predicted to
+
+    def copy(self) -> TrackerState:
+        return TrackerState(self.tracks.copy(), self.graveyard.copy(), self.next_id, self.time)
+
+
+def apply_measurements(tr: TrackSet, frame: Detections, ti: np.ndarray, di: np.ndarray, cfg) -> None:
+    """Kalman update of the assigned tracks (position, and velocity where the source measures it), then their
+    box, hits, sources, existence and confirmation."""
+    if not len(ti):
+        return
+    has_vel = np.isfinite(frame.velocity[di, 0])
+    for with_velocity in (False, True):
+        sel = has_vel == with_velocity
+        if not sel.any():
+            continue
+        t_idx, d_idx = ti[sel], di[sel]
+        if with_velocity:
+            z = np.concatenate([frame.xy[d_idx], frame.velocity[d_idx]], axis=1)
+            R = np.zeros((len(d_idx), 4, 4))
+            R[:, :2, :2] = frame.cov[d_idx]
+            R[:, 2, 2] = R[:, 3, 3] = 0.25
+            H = np.eye(4)
+        else:
+            z = frame.xy[d_idx]
+            R = frame.cov[d_idx]
+            H = np.eye(4)[:2]
+        tr.x[t_idx], tr.P[t_idx] = update(tr.x[t_idx], tr.P[t_idx], z, R, H)
+    alpha = cfg.dims_smoothing
+    tr.dims[ti] = (1 - alpha) * tr.dims[ti] + alpha * frame.dims[di]
+    tr.box_yaw[ti] = frame.yaw[di]
+    tr.hits[ti] += 1
+    tr.misses[ti] = 0
+    tr.last_update[ti] = frame.stamp
+    tr.existence[ti] = np.minimum(1.0, tr.existence[ti] + 0.5 * frame.confidence[di])
+    promote = (tr.status[ti] == TENTATIVE) & (tr.hits[ti] >= cfg.confirm_hits)
+    tr.status[ti[promote]] = CONFIRMED
+    for k, j in zip(ti.tolist(), di.tolist(), strict=True):
+        if frame.source_id not in tr.sources[k]:
+            tr.sources[k] = tr.sources[k] | {frame.source_id}
+        if frame.self_report[j]:
+            tr.vehicle_id[k] = frame.self_report[j]
+            tr.status[k] = CONFIRMED  # a vehicle reporting itself exists
+
+
+def count_misses(tr: TrackSet, frame: Detections, assigned: np.ndarray, cfg) -> None:
+    """Tracks inside the source's coverage (by ``miss_margin_m``) that got no detection count a miss."""
+    if not len(tr):
+        return
+    d_sensor = np.hypot(tr.x[:, 0] - frame.sensor_xy[0], tr.x[:, 1] - frame.sensor_xy[1])
+    missed = d_sensor < frame.sensor_range - cfg.miss_margin_m
+    missed[assigned] = False
+    tr.misses[missed] += 1
+
+
+def reidentify(state: TrackerState, frame: Detections, idx: np.ndarray, cfg, stats) -> np.ndarray:
+    """Detections (of ``idx``) that fit a recently lost track get it back; returns the others."""
+    g = state.graveyard
+    if not len(g) or not len(idx):
+        return idx
+    dt = frame.stamp - g.last_update
+    x, P = g.x.copy(), g.P
+    x[:, :2] += x[:, 2:] * dt[:, None]  # where each would be now, position uncertainty grown below
+    q = cfg.accel_noise**2 * dt**4 / 4
+    S = P[:, None, :2, :2] + frame.cov[None, idx] + (q + (dt * 2.0) ** 2)[:, None, None, None] * np.eye(2)
+    innov = frame.xy[idx][None, :, :] - x[:, None, :2]
+    maha, _ = mahalanobis2(innov, S)
+    ok = (maha < cfg.gate_chi2) & (np.hypot(innov[..., 0], innov[..., 1]) < cfg.reid_max_m)
+    pairs = assign_gated(maha, ok)
+    if not pairs:
+        return idx
+    rows = np.array([r for r, _ in pairs], dtype=np.int64)
+    cols = np.array([c for _, c in pairs], dtype=np.int64)
+    back = g.select(rows)
+    back.x = x[rows]
+    back.x[:, :2] = frame.xy[idx[cols]]
+    back.P = back.P.copy()
+    back.P[:, :2, :2] = frame.cov[idx[cols]]
+    back.last_update = np.full(len(rows), frame.stamp)
+    back.misses = np.zeros(len(rows), dtype=np.int64)
+    back.hits = np.maximum(back.hits, cfg.confirm_hits)
+    back.status = np.full(len(rows), CONFIRMED, dtype=np.int64)
+    back.sources = object_array([s | {frame.source_id} for s in back.sources])
+    state.tracks.extend(back)
+    state.graveyard = g.select(np.setdiff1d(np.arange(len(g)), rows))
+    stats.reidentified += len(rows)
+    return np.delete(idx, cols)
+
+
+def birth(state: TrackerState, frame: Detections, idx: np.ndarray, cfg, stats) -> None:
+    """New tentative tracks (confirmed for self-reports) from the detections ``idx`` no lost track claims."""
+    idx = reidentify(state, frame, idx, cfg, stats)
+    if not len(idx):
+        return
+    k = len(idx)
+    x = np.zeros((k, 4))
+    x[:, :2] = frame.xy[idx]
+    P = np.zeros((k, 4, 4))
+    P[:, :2, :2] = frame.cov[idx]
+    P[:, 2, 2] = P[:, 3, 3] = cfg.initial_speed_sigma**2
+    vel = np.isfinite(frame.velocity[idx, 0])
+    x[vel, 2:] = frame.velocity[idx][vel]
+    P[vel, 2, 2] = P[vel, 3, 3] = 0.25
+    self_report = frame.self_report[idx]
+    born = TrackSet(
+        ids=np.arange(state.next_id, state.next_id + k, dtype=np.int64), x=x, P=P, dims=frame.dims[idx].copy(),
+        box_yaw=frame.yaw[idx].copy(), object_class=frame.object_class[idx].copy(),
+        status=np.where(self_report != "", CONFIRMED, TENTATIVE).astype(np.int64),
+        hits=np.ones(k, dtype=np.int64), misses=np.zeros(k, dtype=np.int64), born=np.full(k, frame.stamp),
+        last_update=np.full(k, frame.stamp), existence=0.5 * frame.confidence[idx],
+        sources=object_array([frozenset((frame.source_id,))] * k),
+        vehicle_id=object_array(self_report.tolist()),
+    )
+    state.next_id += k
+    state.tracks.extend(born)
+    stats.births += k
+
+
+def prune(state: TrackerState, cfg, stats) -> None:
+    """Delete tentative tracks that missed or aged, confirmed tracks that coasted too long (into the
+    graveyard) and duplicates; forget graveyard tracks older than the re-identification window."""
+    tr = state.tracks
+    age = state.time - tr.last_update
+    dead = ((tr.status == TENTATIVE) & ((tr.misses >= cfg.tentative_misses) | (age > cfg.tentative_max_age_s))) \
+        | ((tr.status == CONFIRMED) & (age > cfg.max_coast_s))
+    lost = dead & (tr.status == CONFIRMED)  # not duplicates: those are the same vehicle as a living track
+    dead |= duplicates(tr, cfg)
+    if dead.any():
+        stats.deaths += int(dead.sum())
+        if cfg.reid_window_s > 0 and lost.any():
+            state.graveyard.extend(tr.select(lost))
+        state.tracks = tr.select(~dead)
+    if len(state.graveyard):
+        state.graveyard = state.graveyard.select(state.time - state.graveyard.last_update <= cfg.reid_window_s)
+
+
+def duplicates(tr: TrackSet, cfg) -> np.ndarray:
+    """Tracks that follow the same vehicle as an older track (born when one frame failed the gate; both
+    would then take turns at the vehicle's detections): the younger one goes."""
+    out = np.zeros(len(tr), dtype=bool)
+    if len(tr) < 2:
+        return out
+    pairs = cKDTree(tr.x[:, :2]).query_pairs(cfg.merge_distance_m, output_type="ndarray")
+    if not len(pairs):
+        return out
+    a, b = pairs[:, 0], pairs[:, 1]
+    diff = tr.x[a] - tr.x[b]
+    S = tr.P[a] + tr.P[b]
+    maha = np.einsum("ni,ni->n", diff, np.linalg.solve(S, diff[..., None])[..., 0])
+    same = maha < cfg.merge_chi2
+    older_a = (tr.born[a] < tr.born[b]) | ((tr.born[a] == tr.born[b]) & (tr.ids[a] < tr.ids[b]))
+    out[np.where(older_a, b, a)[same]] = True
+    return out

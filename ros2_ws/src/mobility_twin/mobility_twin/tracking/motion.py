@@ -1,0 +1,52 @@
+"""The motion model of every track in the stack: a constant-velocity Kalman filter over (x, y, vx, vy).
+
+One implementation of prediction (:func:`predict`, used by the tracker, the local twin's publications and
+the global twin) and of the measurement update (:func:`update`). Process noise is white acceleration of
+standard deviation ``accel_noise`` (m/s^2) on each axis:
+
+    F = [[I, dt I], [0, I]],   Q = q [[dt^4/4 I, dt^3/2 I], [dt^3/2 I, dt^2 I]],   q = accel_noise^2.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def transition(dt: float, accel_noise: float) -> tuple[np.ndarray, np.ndarray]:
+    """(F, Q) of one step of ``dt`` seconds."""
+    F = np.eye(4)
+    F[0, 2] = F[1, 3] = dt
+    q = accel_noise**2
+    Q1 = np.array([[dt**4 / 4, dt**3 / 2], [dt**3 / 2, dt**2]]) * q
+    Q = np.zeros((4, 4))
+    Q[np.ix_([0, 2], [0, 2])] = Q1
+    Q[np.ix_([1, 3], [1, 3])] = Q1
+    return F, Q
+
+
+def predict(x: np.ndarray, P: np.ndarray, dt, accel_noise: float) -> tuple[np.ndarray, np.ndarray]:
+    """States ``x`` (N, 4) and covariances ``P`` (N, 4, 4) predicted ``dt`` seconds ahead: one ``dt`` for all
+    (a float) or one per state (an (N,) array; negative steps count as zero)."""
+    if np.ndim(dt) == 0:
+        F, Q = transition(float(dt), accel_noise)
+        return x @ F.T, F @ P @ F.T + Q
+    dt = np.maximum(np.asarray(dt, dtype=float), 0.0)
+    n = len(x)
+    F = np.tile(np.eye(4), (n, 1, 1))
+    F[:, 0, 2] = F[:, 1, 3] = dt
+    q = accel_noise**2
+    Q = np.zeros((n, 4, 4))
+    for pos, vel in ((0, 2), (1, 3)):
+        Q[:, pos, pos] = dt**4 / 4 * q
+        Q[:, pos, vel] = Q[:, vel, pos] = dt**3 / 2 * q
+        Q[:, vel, vel] = dt**2 * q
+    return np.einsum("nij,nj->ni", F, x), F @ P @ F.transpose(0, 2, 1) + Q
+
+
+def update(x: np.ndarray, P: np.ndarray, z: np.ndarray, R: np.ndarray, H: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Kalman update of states ``x`` (N, 4), ``P`` (N, 4, 4) with measurements ``z`` (N, M) of covariance ``R``
+    (N, M, M) through ``H`` (M, 4)."""
+    y = z - x @ H.T
+    S = H @ P @ H.T + R
+    K = P @ H.T @ np.linalg.inv(S)
+    return x + np.einsum("nij,nj->ni", K, y), (np.eye(4) - K @ H) @ P

@@ -1,0 +1,65 @@
+"""Tracks as arrays, one row per track: what the tracker keeps, the twins exchange and the codecs encode."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mobility_twin.tracking.motion import predict
+from mobility_twin_core import TrackState
+
+TENTATIVE, CONFIRMED = int(TrackState.TENTATIVE), int(TrackState.CONFIRMED)
+
+
+def object_array(items: list) -> np.ndarray:
+    """An object array holding ``items`` as they are (numpy would unpack strings or sets otherwise)."""
+    out = np.empty(len(items), dtype=object)
+    out[:] = items
+    return out
+
+
+@dataclass
+class TrackSet:
+    """Tracks as arrays, one row per track. ``x``: (N, 4) x, y, vx, vy in ``map`` (m, m/s); ``P``: (N, 4, 4)
+    its full covariance."""
+
+    ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    x: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))
+    P: np.ndarray = field(default_factory=lambda: np.zeros((0, 4, 4)))
+    dims: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    box_yaw: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    object_class: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    status: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    hits: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    misses: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    born: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    last_update: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    existence: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    sources: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))  # frozenset of recent sources
+    vehicle_id: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
+
+    FIELDS = ("ids", "x", "P", "dims", "box_yaw", "object_class", "status", "hits", "misses", "born",
+              "last_update", "existence", "sources", "vehicle_id")
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def copy(self) -> TrackSet:
+        return TrackSet(**{f: getattr(self, f).copy() for f in self.FIELDS})
+
+    def select(self, mask: np.ndarray) -> TrackSet:
+        return TrackSet(**{f: getattr(self, f)[mask] for f in self.FIELDS})
+
+    def extend(self, other: TrackSet) -> None:
+        for f in self.FIELDS:
+            setattr(self, f, np.concatenate([getattr(self, f), getattr(other, f)]))
+
+    def predicted(self, dt: float, accel_noise: float) -> tuple[np.ndarray, np.ndarray]:
+        """(x, P) predicted ``dt`` seconds ahead with the constant-velocity model."""
+        return predict(self.x, self.P, dt, accel_noise)
+
+    def heading(self) -> np.ndarray:
+        """Heading from the velocity when moving, else the box orientation."""
+        speed = np.hypot(self.x[:, 2], self.x[:, 3])
+        return np.where(speed > 1.0, np.arctan2(self.x[:, 3], self.x[:, 2]), self.box_yaw)
