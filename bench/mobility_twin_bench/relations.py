@@ -24,7 +24,7 @@ an RSU's range, with the serving server known from the network), it measures:
 `--quick` (the default size) uses the bundled CBD subset (1,300 taxis); `--full` trains longer on
 `--data` (default: the whole-city hour at /work/shared/data/tdrive/city when present). Results go to
 <out>/relations.json and relations_accuracy_matrix.png; `--checkpoint PATH` saves the trained k = 30 s
-model (the shipped one: models/checkpoints/relations_gnn.pt).
+model (the shipped one, which ``python -m mobility_twin_models.relations.train`` also writes).
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ SUMMARY = "relation GNN: handover and load prediction, continual learning, proac
 CITY = Path("/work/shared/data/tdrive/city")
 #: the relations ``--ablations`` leaves out of the GNN, one at a time
 ABLATED_RELATIONS = ("near", "follows")
-CBD_ORIGIN = (116.4468, 39.9135)  # lon, lat of the `map` origin (the bundled subset's centre)
 
 
 @dataclass(frozen=True)
@@ -61,7 +60,7 @@ class Preset:
     cl_regimes: tuple[str, ...]
 
 
-#: How the twin sees the fleet (models.relations.observation): exactly, or from GPS reports + RSU LiDAR.
+#: How the twin sees the fleet: from GPS reports + RSU LiDAR, or exactly (the shipped model's training module)
 REGIMES = ("telemetry", "truth")
 
 QUICK = Preset("quick", (-3000.0, 3000.0, -3000.0, 3000.0), (2, 2), 50.0, 5.0, (10.0, 30.0),
@@ -97,19 +96,9 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from mobility_twin_bench.common import format_table, write_results
-    from mobility_twin_models.relations import (
-        Area,
-        GraphConfig,
-        LayoutConfig,
-        MigrationConfig,
-        ModelConfig,
-        TrainConfig,
-        hex_layout,
-        observe_fleet,
-    )
-    from mobility_twin_sim.fleet import Fleet
-    from mobility_twin_sim.geo import LocalENU
-    from mobility_twin_sim.tdrive import BUNDLED, LoadReport, ReaderConfig, iter_tracks
+    from mobility_twin_models.relations import GraphConfig, MigrationConfig, ModelConfig, TrainConfig
+    from mobility_twin_models.relations.train import prepare
+    from mobility_twin_sim.tdrive import BUNDLED
 
     torch.set_num_threads(max(1, args.threads))
     if args.seeds < 1:
@@ -121,27 +110,20 @@ def run(args: argparse.Namespace) -> int:
     log(f"relations benchmark ({preset.name}) on {data_path}")
 
     # ------------------------------------------------------------------ data, layout, observed snapshots
-    report = LoadReport()
-    fleet = Fleet.from_tracks(iter_tracks(data_path, ReaderConfig(), report), LocalENU(*CBD_ORIGIN), max_gap_s=300.0)
-    t0 = _busiest_start(fleet)
-    area = Area(*preset.area_m)
-    layout_cfg = LayoutConfig(seed=args.seed)
-    layout = hex_layout(area, layout_cfg)
+    prepared = prepare(data_path, area_m=preset.area_m, minutes=preset.minutes, slot_s=preset.slot_s, seed=args.seed)
+    fleet, t0, area, layout, layout_cfg = prepared.fleet, prepared.start_s, prepared.area, prepared.layout, \
+        prepared.layout_config
     base_graph = GraphConfig()
-    observed = {
-        regime: observe_fleet(fleet, layout, preset.slot_s, start=t0, end=t0 + preset.minutes * 60.0,
-                              config=base_graph, rsu_range_m=layout_cfg.rsu_range_m, observation=regime)
-        for regime in REGIMES
-    }
+    observed = prepared.observed
     truth = observed["truth"]
     mean_v = float(np.mean([len(o.snapshot.vehicle_ids) for o in truth]))
     fresh = float(np.mean(np.concatenate([o.snapshot.vehicle_age_s <= base_graph.fresh_age_s
                                           for o in observed["telemetry"]])))
-    log(f"  {len(fleet)} taxis, {report.kept} fixes; area {area.size[0] / 1000:.0f} x {area.size[1] / 1000:.0f} km, "
+    log(f"  {len(fleet)} taxis, {prepared.fixes} fixes; area {area.size[0] / 1000:.0f} x {area.size[1] / 1000:.0f} km, "
         f"{len(layout.servers)} servers, {len(layout.rsus)} RSUs; {len(truth)} slots of {preset.slot_s:g} s, "
         f"{mean_v:.0f} served vehicles per slot; telemetry: {fresh:.0%} of vehicle twins fresh (seen by an RSU)")
     results: dict = {
-        "preset": preset.__dict__, "data": str(data_path), "taxis": len(fleet), "fixes": report.kept,
+        "preset": preset.__dict__, "data": str(data_path), "taxis": len(fleet), "fixes": prepared.fixes,
         "start": t0, "servers": len(layout.servers), "rsus": len(layout.rsus), "slots": len(truth),
         "vehicles_per_slot": mean_v, "telemetry_fresh_fraction": fresh, "layout": layout_cfg.__dict__,
         "options": {"seeds": args.seeds, "ablations": args.ablations, "continual": not args.no_continual},
@@ -244,22 +226,10 @@ class _Log:
         print(f"[{time.perf_counter() - self.start:6.0f} s] {text}", flush=True)
 
 
-def _busiest_start(fleet) -> float:
-    """Start of the data's busy hour: the first whole minute after the first five minutes of fixes (the
-    fleet needs a few minutes before every taxi has a fix to interpolate from)."""
-    import numpy as np
-
-    lo, _ = fleet.time_range
-    counts, edges = np.histogram(fleet.t, bins=np.arange(lo, lo + 6 * 3600, 300.0))
-    busy = edges[:-1][counts >= 0.5 * counts.max()]
-    return float(math.ceil((busy[0] + 300.0) / 60.0) * 60.0)
-
-
 def _graph_for(horizon_s: float):
-    from mobility_twin_models.relations import GraphConfig
+    from mobility_twin_models.relations.train import graph_for
 
-    # candidates: everything a vehicle reaches at 20 m/s, plus a cell radius
-    return GraphConfig(horizon_s=horizon_s, candidate_radius_m=200.0 + 20.0 * horizon_s)
+    return graph_for(horizon_s)
 
 
 def _thousand_node_cut(observed, fixed_max: int = 700):
@@ -424,13 +394,12 @@ def _prediction_section(observed, k, graph_cfg, model_cfg, train_cfg, preset, lo
 
 def _shipped_model(trained, graph_cfg, model_cfg, train_cfg, preset, log):
     """Train the k = 30 s GNN on the training data of both regimes; score it on both test sets."""
-    from mobility_twin_models.relations import RelationLearner
     from mobility_twin_models.relations.baselines import HandoverScore, LoadScore
+    from mobility_twin_models.relations.train import fit_shipped
 
-    train = [s for regime in REGIMES for s in trained[(regime, 30.0)]["train"]]
-    learner = RelationLearner(graph_cfg, model_cfg, train_cfg)
     t = time.perf_counter()
-    learner.fit(train, preset.steps * len(REGIMES), graph_of=lambda s: s.graph(graph_cfg))
+    learner = fit_shipped({regime: trained[(regime, 30.0)]["train"] for regime in REGIMES}, preset.steps,
+                          seed=train_cfg.seed, graphs_per_step=train_cfg.graphs_per_step)
     log(f"shipped model (both regimes, {preset.steps * len(REGIMES)} steps) in {time.perf_counter() - t:.0f} s")
     rows, load_rows = [], []
     for regime in REGIMES:

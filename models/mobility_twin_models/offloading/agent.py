@@ -16,7 +16,6 @@ with its feature layout, hyper-parameters and a free-form ``meta`` (training com
 from __future__ import annotations
 
 import itertools
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -24,12 +23,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from mobility_twin_core import checkpoint as core_checkpoint
 from mobility_twin_models.offloading.errors import CheckpointError, OffloadingError
 from mobility_twin_models.offloading.features import FeatureSpec, observation_features
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_KIND, CHECKPOINT_VERSION = "offloading_actor_critic", 1
+RETRAIN = "python -m mobility_twin_models.offloading.train"
 ACTOR_KINDS = ("flat", "shared")
-#: The shipped checkpoint (produced by ``python -m models.offloading.train``, see that module).
+#: The shipped checkpoint (produced by ``python -m mobility_twin_models.offloading.train``, see that module).
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "offloading_actor_critic.pt"
 
 
@@ -218,35 +219,20 @@ class ActorCriticPolicy:
 
 
 def save_checkpoint(path: Path | str, agents: dict[int, ActorCritic], meta: dict | None = None) -> Path:
-    """Write the agents (keyed by N) and ``meta`` to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "format": CHECKPOINT_FORMAT,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "meta": meta or {},
-        "agents": {str(n): agent.state_dict() for n, agent in sorted(agents.items())},
-    }
-    torch.save(payload, path)
-    return path
+    """Write the agents (keyed by N) and ``meta`` to ``path`` (the stack's checkpoint format)."""
+    return core_checkpoint.save_checkpoint(
+        path, kind=CHECKPOINT_KIND, version=CHECKPOINT_VERSION, metadata=meta,
+        state={"agents": {str(n): agent.state_dict() for n, agent in sorted(agents.items())}})
 
 
 def load_checkpoint(path: Path | str = DEFAULT_CHECKPOINT) -> tuple[dict[int, ActorCritic], dict]:
-    """``({N: agent}, meta)`` from a checkpoint written by :func:`save_checkpoint`."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"offloading checkpoint {path} does not exist")
+    """``({N: agent}, metadata)`` from a checkpoint written by :func:`save_checkpoint`."""
+    ckpt = core_checkpoint.load_checkpoint(path, kind=CHECKPOINT_KIND, version=CHECKPOINT_VERSION, retrain=RETRAIN)
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types for a bad file
-        raise CheckpointError(f"cannot read offloading checkpoint {path}: {err}") from None
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path} is not an offloading checkpoint of format {CHECKPOINT_FORMAT}")
-    try:
-        agents = {int(n): ActorCritic.from_state_dict(d) for n, d in payload["agents"].items()}
+        agents = {int(n): ActorCritic.from_state_dict(d) for n, d in ckpt.state["agents"].items()}
     except (KeyError, RuntimeError, ValueError, TypeError) as err:
         raise CheckpointError(f"offloading checkpoint {path} has a malformed agent: {err}") from None
-    return agents, payload.get("meta", {})
+    return agents, ckpt.metadata
 
 
 def agent_for(agents: dict[int, ActorCritic], candidates: int, path: Path | str = "") -> ActorCritic:

@@ -1,9 +1,11 @@
 """Errors of the offloading package."""
 
+from mobility_twin_core import CheckpointError
+
 
 class OffloadingError(ValueError):
     """A configuration, episode or decision input that the offloading model cannot use (the message names it)."""
 
 
-class CheckpointError(OffloadingError):
-    """An actor-critic checkpoint that is missing, unreadable, or does not fit the decision it is asked for."""
+# Checkpoints of every model share one format and one error (mobility_twin_core.checkpoint).
+__all__ = ["CheckpointError", "OffloadingError"]

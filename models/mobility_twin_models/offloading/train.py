@@ -1,7 +1,7 @@
 """Train the DITEN actor-critic agents on the twin of the system and write the shipped checkpoint.
 
-    python -m models.offloading.train                       # N = 5 and 10, writes models/checkpoints/offloading_actor_critic.pt
-    python -m models.offloading.train --candidates 5 --joint-episodes 50 --out /tmp/ac.pt   # a quick one
+    python -m mobility_twin_models.offloading.train                       # N = 5 and 10, writes the shipped offloading_actor_critic.pt
+    python -m mobility_twin_models.offloading.train --candidates 5 --joint-episodes 50 --out /tmp/ac.pt   # a quick one
 
 Each agent is trained by Algorithm 1 (:func:`mobility_twin_models.offloading.training.train`) on journeys of the
 ``train`` half of the busy hour, with latencies from the twins' view; ``--randomise`` draws, per
@@ -60,7 +60,7 @@ def training_episodes(base, *, seed: int, randomise: bool):
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m models.offloading.train", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m mobility_twin_models.offloading.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--candidates", type=int, nargs="+", default=[5, 10], help="N values to train (default 5 10)")
     p.add_argument("--users", type=int, default=100, help="users per training journey (default 100)")
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"N={n}: trained in {log.seconds:.0f} s", flush=True)
     out = args.out or DEFAULT_CHECKPOINT
     meta = {
-        "command": "python -m models.offloading.train " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": "python -m mobility_twin_models.offloading.train " + " ".join(sys.argv[1:] if argv is None else argv),
         "train_config": asdict(tc),
         "env_users": args.users,
         "randomise": args.randomise,

@@ -50,9 +50,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from mobility_twin_core import checkpoint as core_checkpoint
 from mobility_twin_models.placement.config import PlacementSetup, ScenarioConfig, SystemConfig
 from mobility_twin_models.placement.cost import placement_costs, twin_cost_table
-from mobility_twin_models.placement.errors import CheckpointError, PlacementError
+from mobility_twin_models.placement.errors import PlacementError
 from mobility_twin_models.placement.instance import Instance, InstanceGenerator
 
 DEVICE_FEATURES = 4  # present, w / w_scale, x / width, y / height
@@ -519,26 +520,22 @@ class DDLTrainer:
 
 # --- checkpoints --------------------------------------------------------------------------------------
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_KIND, CHECKPOINT_VERSION = "placement_ddl", 1
+RETRAIN = "python -m mobility_twin_models.placement.train"
 
 
 def save_checkpoint(path: str | Path, model: DDLModel, setup: PlacementSetup, *, half: bool = True,
                     extra: dict | None = None) -> Path:
     """Write the model (weights in float16 when ``half``, to keep it small), its spec, config and set-up."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: (v.half() if half and v.is_floating_point() else v) for k, v in model.state_dict().items()}
-    torch.save({
-        "format": CHECKPOINT_FORMAT,
+    return core_checkpoint.save_checkpoint(path, kind=CHECKPOINT_KIND, version=CHECKPOINT_VERSION, metadata=extra, state={
         "spec": asdict(model.spec),
         "config": asdict(model.config),
         "system": asdict(setup.system),
         "scenario": asdict(setup.scenario),
         "alpha": setup.alpha,
         "state_dict": state,
-        "extra": extra or {},
-    }, path)
-    return path
+    })
 
 
 def _tuples(d: dict) -> dict:
@@ -547,19 +544,12 @@ def _tuples(d: dict) -> dict:
 
 def load_checkpoint(path: str | Path) -> tuple[DDLModel, PlacementSetup, dict]:
     """Read a checkpoint written by :func:`save_checkpoint`: ``(model in eval mode, set-up, extra)``."""
-    path = Path(path)
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise CheckpointError(f"no DDL checkpoint at {path}") from None
-    except Exception as err:  # torch raises many kinds for a bad file
-        raise CheckpointError(f"could not read the DDL checkpoint at {path}: {err}") from None
-    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path} is not a placement DDL checkpoint of format {CHECKPOINT_FORMAT}")
+    ckpt = core_checkpoint.load_checkpoint(path, kind=CHECKPOINT_KIND, version=CHECKPOINT_VERSION, retrain=RETRAIN)
+    data = ckpt.state
     spec = InputSpec(**_tuples(data["spec"]))
     config = DDLConfig(**_tuples(data["config"]))
     setup = PlacementSetup(SystemConfig(**_tuples(data["system"])), ScenarioConfig(**_tuples(data["scenario"])),
                            float(data["alpha"]))
     model = DDLModel(spec, config)
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in data["state_dict"].items()})
-    return model.eval(), setup, data.get("extra", {})
+    return model.eval(), setup, ckpt.metadata

@@ -1,9 +1,11 @@
 """Errors of the placement package."""
 
+from mobility_twin_core import CheckpointError
+
 
 class PlacementError(ValueError):
     """A configuration, instance or decision that the placement model cannot use (the message names it)."""
 
 
-class CheckpointError(PlacementError):
-    """A DDL checkpoint that is missing, unreadable or does not fit the scene it is asked to decide."""
+# Checkpoints of every model share one format and one error (mobility_twin_core.checkpoint).
+__all__ = ["CheckpointError", "PlacementError"]

@@ -10,8 +10,6 @@ reference of the continual-learning benchmark); here it behaves like ``naive``.
 
 from __future__ import annotations
 
-import io
-import pickle
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +19,7 @@ import numpy as np
 import torch
 from torch_geometric.data import HeteroData
 
+from mobility_twin_core import checkpoint as core_checkpoint
 from mobility_twin_models.relations.config import GraphConfig, ModelConfig, TrainConfig, from_dict, to_dict
 from mobility_twin_models.relations.continual.buffer import ReservoirBuffer
 from mobility_twin_models.relations.continual.ewc import EWC
@@ -29,6 +28,8 @@ from mobility_twin_models.relations.graph import graph_nbytes
 from mobility_twin_models.relations.nn.model import Predictions, RelationModel
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "relations_gnn.pt"
+CHECKPOINT_KIND = "relations_learner"
+RETRAIN = "python -m mobility_twin_models.relations.train"
 CHECKPOINT_FORMAT = 3  # 2: handover-log features and the follows relation; 3: the log-scale age
 GRAD_CLIP = 5.0
 
@@ -168,28 +169,28 @@ class RelationLearner:
         self._rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
 
-    def save(self, path: Path | str, *, with_buffer: bool = True) -> Path:
-        """Write a checkpoint atomically (temporary file, then rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        buf = io.BytesIO()
-        torch.save(self.state_dict(with_buffer=with_buffer), buf)
-        tmp.write_bytes(buf.getvalue())
-        tmp.replace(path)
-        return path
+    def save(self, path: Path | str, *, with_buffer: bool = True, metadata: dict | None = None) -> Path:
+        """Write a checkpoint (the stack's format: tensors and plain values only, atomic)."""
+        state = self.state_dict(with_buffer=with_buffer)
+        state.pop("format")
+        if state["buffer"] is not None:
+            state["buffer"] = {**state["buffer"], "items": [g.to_dict() for g in state["buffer"]["items"]]}
+        return core_checkpoint.save_checkpoint(path, kind=CHECKPOINT_KIND, version=CHECKPOINT_FORMAT, state=state,
+                                               metadata=metadata)
 
     @classmethod
     def load(cls, path: Path | str, *, train: TrainConfig | None = None) -> RelationLearner:
         """Rebuild a learner from a checkpoint (its configs come from the file; ``train`` overrides the
         training config, e.g. to continue a shipped model with another strategy)."""
         path = Path(path)
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=False)
-        except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as err:
-            raise CheckpointError(f"cannot read checkpoint {path}: {err}") from None
-        if not isinstance(state, dict):
-            raise CheckpointError(f"checkpoint {path} holds a {type(state).__name__}, not a learner state")
+        state = dict(core_checkpoint.load_checkpoint(path, kind=CHECKPOINT_KIND, version=CHECKPOINT_FORMAT,
+                                                     retrain=RETRAIN).state)
+        state["format"] = CHECKPOINT_FORMAT
+        if state.get("buffer") is not None:
+            try:
+                state["buffer"] = {**state["buffer"], "items": [HeteroData.from_dict(g) for g in state["buffer"]["items"]]}
+            except (KeyError, TypeError, ValueError) as err:
+                raise CheckpointError(f"checkpoint {path} has a malformed replay buffer: {err}") from None
         try:
             graph = from_dict(GraphConfig, state["graph_config"])
             model = from_dict(ModelConfig, state["model_config"])
@@ -210,4 +211,4 @@ def _check_format(state: dict, source: str) -> None:
     """Refuse a learner state of another checkpoint format, with the command that retrains one."""
     if state.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{source} has format {state.get('format')!r}, expected {CHECKPOINT_FORMAT} (the graph's "
-                              f"features changed; retrain: mtwin bench relations --checkpoint PATH)")
+                              f"features changed; retrain: {RETRAIN})")

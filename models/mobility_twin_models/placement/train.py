@@ -1,13 +1,12 @@
 #!/usr/bin/env python3
 """Train the placement DDL (Zhang et al., Algorithm 1) and write the checkpoint the placement node loads.
 
-The shipped models/checkpoints/placement_ddl.pt (1 MB, float16 weights) was made with (about 3 minutes
+The shipped placement_ddl.pt of mobility_twin_models (1 MB, float16 weights) was made with (about 3 minutes
 on one core; gap to the optimum on held-out instances at alpha 0.5: 0.99% on the Table 2 servers,
 0.88% on random servers):
 
     source env.sh
-    python scripts/train_placement_ddl.py --alpha 0.5 --iterations 12000 --vary-servers --crossover-labels \\
-        --out models/checkpoints/placement_ddl.pt
+    python -m mobility_twin_models.placement.train --alpha 0.5 --iterations 12000 --vary-servers --crossover-labels
 
 ``--vary-servers`` draws new edge-server positions and clocks for every training instance (the server
 descriptor is part of the network input), so that the node can use the model on the servers of a live
@@ -37,7 +36,7 @@ from mobility_twin_models.placement import (
     twin_cost_table,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = Path(__file__).resolve().parents[1] / "checkpoints" / "placement_ddl.pt"
 
 
 def gap(placer: DDLPlacer, instances, alpha: float) -> float:
@@ -59,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--crossover-labels", action="store_true", help="label = each twin's best host among the K proposals")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch threads")
-    p.add_argument("--out", type=Path, default=REPO / "models" / "checkpoints" / "placement_ddl.pt")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = p.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -80,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
               f"random servers {gap(placer, varied, args.alpha):7.2%}  ({time.perf_counter() - start:.0f} s)",
               flush=True)
     extra = {
-        "command": " ".join(["scripts/train_placement_ddl.py", *(argv if argv is not None else sys.argv[1:])]),
+        "command": " ".join(["python -m mobility_twin_models.placement.train", *(argv if argv is not None else sys.argv[1:])]),
         "gap_fixed_servers": gap(placer, fixed, args.alpha),
         "gap_random_servers": gap(placer, varied, args.alpha),
         "train_seconds": time.perf_counter() - start,
