@@ -52,6 +52,15 @@ def pytest_collection_modifyitems(config, items):
         )
 
 
+@pytest.fixture(autouse=True)
+def state_folder(tmp_path_factory, monkeypatch) -> Path:
+    """Each test's nodes keep their restart state (ids, checkpoints) in a folder of their own, so that no test
+    resumes another's."""
+    folder = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("MTWIN_STATE_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO

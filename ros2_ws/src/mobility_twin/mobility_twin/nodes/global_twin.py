@@ -12,8 +12,11 @@ when silent for ``stale_after_s``, plus the entities the local twins report) and
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass
+from functools import partial
 
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from std_msgs.msg import Header
 
@@ -22,11 +25,14 @@ from mobility_twin.ros.cdr import CdrError, Provenance, decode_tracks, encode_tr
 from mobility_twin.ros.convert import to_time
 from mobility_twin.ros.drain import EventPublication
 from mobility_twin.ros.entry import run_node
+from mobility_twin.ros.guard import guarded
 from mobility_twin.ros.layout_source import LayoutSource
 from mobility_twin.ros.params import bind_dynamic, declare_config, field
 from mobility_twin.ros.qos import TWIN_STATE
+from mobility_twin.ros.state import load_state, resolve_state_path, save_state
 from mobility_twin.ros.tables import table_to_tracks, tracks_to_table
 from mobility_twin.twin import GlobalTwin, GlobalTwinConfig
+from mobility_twin.twin.validation import InputLimits, InputValidator
 from mobility_twin_core import EntityKind, Layout
 from mobility_twin_msgs.msg import EdgeServerStateArray, TrackedObjectArray, TwinEntity, TwinStateArray
 
@@ -52,6 +58,18 @@ class GlobalTwinNodeConfig:
                                high=3600.0, dynamic=True)
     reid_window_s: float = field(5.0, "... and kept hidden this long, so a site finding it again keeps its id (s)",
                                  low=0.0, high=3600.0, dynamic=True)
+    input_area_margin_m: float = field(200.0, "tracks farther than this outside the layout's area are refused (m)",
+                                       low=0.0, high=1e5)
+    max_future_s: float = field(2.0, "local updates stamped later than this after the node's clock are refused (s)",
+                                low=0.0, high=3600.0)
+    max_age_s: float = field(30.0, "local updates stamped earlier than this before the node's clock are refused (s)",
+                             low=0.0, high=86400.0)
+    log_period_s: float = field(10.0, "seconds between summary lines of what was refused", low=0.1, high=86400.0)
+    state_path: str = field("", "where the twin keeps its ids across restarts ('' = global_twin.json in the node's "
+                                "state folder, 'none' = nowhere)")
+    save_period_s: float = field(1.0, "seconds between two saves of that state", low=0.05, high=3600.0)
+    resume_max_age_s: float = field(60.0, "a saved state older than this is not resumed (s, wall time)", low=0.0,
+                                    high=86400.0)
 
 
 class GlobalTwinNode(Node):
@@ -60,13 +78,16 @@ class GlobalTwinNode(Node):
         self.config = declare_config(self, GlobalTwinNodeConfig)
         cfg = self.config
         self.exit_code: int | None = None
-        self.twin = GlobalTwin(self._twin_config(cfg))
+        self.state_file = resolve_state_path(cfg.state_path, self.get_fully_qualified_name(), "global_twin.json")
+        self.twin = self._resume(cfg) or GlobalTwin(self._twin_config(cfg))
         self.last_stamp = -1.0
         self.pending: list[Provenance] = []
         self.local_states: dict[str, TwinStateArray] = {}
         self.local_servers: dict[str, EdgeServerStateArray] = {}
         self.subscribed: set[str] = set()
-        self.bad_messages = 0
+        self.counts: Counter = Counter()
+        self.validator = InputValidator(self._limits(()))
+        self._last_summary = time.monotonic()
         self.objects_pub = self.create_publisher(TrackedObjectArray, topics.GLOBAL_OBJECTS, TWIN_STATE)
         self.state_pub = self.create_publisher(TwinStateArray, topics.GLOBAL_STATE, TWIN_STATE)
         self.servers_pub = self.create_publisher(EdgeServerStateArray, topics.GLOBAL_EDGE_SERVERS, TWIN_STATE)
@@ -80,13 +101,42 @@ class GlobalTwinNode(Node):
         self.events = EventPublication(self, self.publish_objects, cfg.min_publish_interval_s)
         self.create_timer(cfg.publish_period_s, self.on_heartbeat)
         self.create_timer(cfg.state_period_s, self.publish_state)
+        if self.state_file is not None:
+            self.create_timer(cfg.save_period_s, self.save_state, clock=Clock(clock_type=ClockType.STEADY_TIME))
+
+    def _resume(self, cfg: GlobalTwinNodeConfig) -> GlobalTwin | None:
+        saved = load_state(self.state_file, cfg.resume_max_age_s, self.get_logger())
+        if saved is None:
+            return None
+        try:
+            twin = GlobalTwin.from_plain(saved, self._twin_config(cfg))
+        except (KeyError, TypeError, ValueError) as err:
+            self.get_logger().warning(f"saved state {self.state_file} is malformed ({err}): starting afresh")
+            return None
+        self.get_logger().info(f"resumed {len(twin)} global tracks and the links of {len(twin.dormant)} sites from "
+                               f"{self.state_file}")
+        return twin
+
+    def save_state(self) -> None:
+        if self.state_file is not None:
+            save_state(self.state_file, self.twin.to_plain(), self.get_logger())
+
+    def destroy_node(self) -> None:
+        self.save_state()
+        super().destroy_node()
 
     @staticmethod
     def _twin_config(cfg: GlobalTwinNodeConfig) -> GlobalTwinConfig:
         return GlobalTwinConfig(stale_after_s=cfg.stale_after_s, track_ttl_s=cfg.track_ttl_s,
                                 reid_window_s=cfg.reid_window_s)
 
+    def _limits(self, area) -> InputLimits:
+        cfg = self.config
+        return InputLimits(area=area, area_margin_m=cfg.input_area_margin_m, max_future_s=cfg.max_future_s,
+                           max_age_s=cfg.max_age_s)
+
     def _on_layout(self, layout: Layout) -> None:
+        self.validator = InputValidator(self._limits(layout.area))
         for site in layout.sites:
             self._subscribe(site.site_id)
 
@@ -94,28 +144,43 @@ class GlobalTwinNode(Node):
         if site in self.subscribed:
             return
         self.subscribed.add(site)
-        self.create_subscription(TrackedObjectArray, topics.local_objects(site), self.on_local_objects, TWIN_STATE,
-                                 raw=True)
+        guard = guarded(self, self.counts, f"local twin {site}")
+        self.create_subscription(TrackedObjectArray, topics.local_objects(site),
+                                 guard(partial(self.on_local_objects, site)), TWIN_STATE, raw=True)
         self.create_subscription(TwinStateArray, topics.local_state(site),
-                                 lambda m, s=site: self.local_states.__setitem__(s, m), TWIN_STATE)
+                                 guard(lambda m, s=site: self.local_states.__setitem__(s, m)), TWIN_STATE)
         self.create_subscription(EdgeServerStateArray, topics.local_edge_servers(site),
-                                 lambda m, s=site: self.local_servers.__setitem__(s, m), TWIN_STATE)
+                                 guard(lambda m, s=site: self.local_servers.__setitem__(s, m)), TWIN_STATE)
         self.get_logger().info(f"federating local twin {site}")
 
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
-    def on_local_objects(self, data: bytes) -> None:
+    def on_local_objects(self, site: str, data: bytes) -> None:
         received = time.time()
         try:
             table = decode_tracks(data)
         except CdrError as err:
-            self.bad_messages += 1
-            self.get_logger().warning(f"undecodable TrackedObjectArray: {err}", throttle_duration_sec=5.0)
+            self.counts["undecodable"] += 1
+            self.get_logger().warning(f"undecodable TrackedObjectArray of {site}: {err}", throttle_duration_sec=5.0)
             return
-        site = table.twin_id.removeprefix("local/")
+        if table.twin_id != f"local/{site}":  # the topic says which site: a message may not speak for another
+            self.counts["twin_id_mismatch"] += 1
+            self.get_logger().warning(f"/twin/local/{site}/objects carried twin_id {table.twin_id!r}: refused",
+                                      throttle_duration_sec=5.0)
+            return
+        before = sum(self.validator.rejected.values())
+        tracks = self.validator.tracks(table_to_tracks(table), table.stamp, self._now())
+        if sum(self.validator.rejected.values()) > before:
+            self.get_logger().warning(f"implausible update of {site} refused: {self.validator.summary()}",
+                                      throttle_duration_sec=5.0)
+        if tracks is None:
+            return
         was_stale = site in self.twin.sites and self.twin.sites[site].stale
-        if not self.twin.ingest(site, table.stamp, table_to_tracks(table)):
+        if not self.twin.ingest(site, table.stamp, tracks):
+            self.counts["out_of_order"] += 1
+            self.get_logger().warning(f"update of {site} stamped no later than its previous one: dropped",
+                                      throttle_duration_sec=5.0)
             return
         if was_stale:
             self.get_logger().info(f"local twin {site} is back")
@@ -129,6 +194,11 @@ class GlobalTwinNode(Node):
             self.get_logger().warning(f"local twin {site} is silent: stale, its tracks age out")
         if self.events.since_last() >= 0.5 * self.config.publish_period_s:
             self.events.publish()
+        if time.monotonic() - self._last_summary >= self.config.log_period_s:
+            self._last_summary = time.monotonic()
+            refused = self.counts + self.validator.rejected
+            if refused:
+                self.get_logger().info("refused: " + ", ".join(f"{k} {v}" for k, v in sorted(refused.items())))
 
     def publish_objects(self) -> None:
         stamp = max(self._now(), self.last_stamp + 1e-6)

@@ -14,11 +14,14 @@ server twins' estimates and deviations). ``stale_after_s`` may be changed at run
 
 from __future__ import annotations
 
+import math
 import time
+from collections import Counter
 from dataclasses import dataclass, replace
 from functools import partial
 
 from geometry_msgs.msg import Point
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from std_msgs.msg import Header
 
@@ -27,12 +30,15 @@ from mobility_twin.ros.cdr import CdrError, Provenance, decode_detections, encod
 from mobility_twin.ros.convert import from_time, to_time
 from mobility_twin.ros.drain import EventPublication
 from mobility_twin.ros.entry import ConfigurationError, run_node
+from mobility_twin.ros.guard import guarded
 from mobility_twin.ros.layout_source import LayoutSource
 from mobility_twin.ros.params import bind_dynamic, declare_config, field
 from mobility_twin.ros.qos import TWIN_STATE
+from mobility_twin.ros.state import load_state, resolve_state_path, save_state
 from mobility_twin.ros.tables import table_to_detections, tracks_to_table
 from mobility_twin.tracking import TrackerConfig
 from mobility_twin.twin import LocalTwin, LocalTwinConfig, default_channels, load_channels
+from mobility_twin.twin.validation import InputLimits, InputValidator
 from mobility_twin_core import Layout, LayoutError
 from mobility_twin_msgs.msg import (
     DetectedObjectArray,
@@ -74,6 +80,20 @@ class LocalTwinNodeConfig:
                                     low=0.0, high=10.0)
     demand_hz_per_vehicle: float = field(2.0e8, "CPU a served vehicle needs, for the server-load estimate (Hz)",
                                          low=0.0, high=1e12)
+    input_area_margin_m: float = field(200.0, "objects farther than this outside the layout's area are refused (m)",
+                                       low=0.0, high=1e5)
+    max_future_s: float = field(2.0, "frames stamped later than this after the node's clock are refused (s)",
+                                low=0.0, high=3600.0)
+    max_age_s: float = field(30.0, "frames stamped earlier than this before the node's clock are refused (s)",
+                             low=0.0, high=86400.0)
+    log_period_s: float = field(10.0, "seconds between summary lines of what was refused", low=0.1, high=86400.0)
+    state_path: str = field("", "where the twin keeps its tracks across restarts ('' = local_twin.json in the node's "
+                                "state folder, 'none' = nowhere)")
+    save_period_s: float = field(1.0, "seconds between two saves of that state", low=0.05, high=3600.0)
+    resume_max_age_s: float = field(60.0, "a saved state older than this is not resumed (s, wall time)", low=0.0,
+                                    high=86400.0)
+    restore_keep_s: float = field(20.0, "after a restart, saved tracks wait this long to be found again under their "
+                                        "old ids (s)", low=0.0, high=3600.0)
 
     def check(self) -> None:
         if not self.site_id:
@@ -88,7 +108,9 @@ class LocalTwinNode(Node):
         self.exit_code: int | None = None
         self.twin: LocalTwin | None = None
         self.last_stamp = -1.0
-        self.bad_messages = 0
+        self.counts: Counter = Counter()
+        self.validator = InputValidator()
+        self._last_summary = time.monotonic()
         try:
             self.channels = load_channels(cfg.input_channels_file) if cfg.input_channels_file else default_channels()
         except LayoutError as err:
@@ -97,11 +119,15 @@ class LocalTwinNode(Node):
         self.objects_pub = self.create_publisher(TrackedObjectArray, topics.local_objects(site), TWIN_STATE)
         self.state_pub = self.create_publisher(TwinStateArray, topics.local_state(site), TWIN_STATE)
         self.servers_pub = self.create_publisher(EdgeServerStateArray, topics.local_edge_servers(site), TWIN_STATE)
-        self.create_subscription(EdgeServerStateArray, cfg.server_report_topic, self.on_server_reports, TWIN_STATE)
+        self.create_subscription(EdgeServerStateArray, cfg.server_report_topic,
+                                 guarded(self, self.counts, "server report")(self.on_server_reports), TWIN_STATE)
         self.events = EventPublication(self, self.publish_objects, cfg.min_publish_interval_s)
         bind_dynamic(self, on_change=self._apply)
         self.create_timer(cfg.publish_period_s, self.on_heartbeat)
         self.create_timer(cfg.state_period_s, self.publish_state)
+        self.state_file = resolve_state_path(cfg.state_path, self.get_fully_qualified_name(), "local_twin.json")
+        if self.state_file is not None:
+            self.create_timer(cfg.save_period_s, self.save_state, clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.layout = LayoutSource(self, self._start, layout_file=cfg.layout_file, from_topic=cfg.layout_from_topic,
                                    timeout_s=cfg.layout_timeout_s, config_file=cfg.CONFIG_FILE)
 
@@ -121,6 +147,8 @@ class LocalTwinNode(Node):
         rsus = [r.rsu_id for r in layout.rsus_of(cfg.site_id)]
         servers = layout.servers_of(cfg.site_id)
         cavs = list(cfg.cavs) or [c.cav_id for c in layout.cavs]
+        self.validator = InputValidator(InputLimits(area=layout.area, area_margin_m=cfg.input_area_margin_m,
+                                                    max_future_s=cfg.max_future_s, max_age_s=cfg.max_age_s))
         members = {"rsus": rsus, "cavs": cavs, "edge_servers": [s.server_id for s in servers]}
         tracker = TrackerConfig(gate_chi2=cfg.gate_chi2, confirm_hits=cfg.confirm_hits, max_coast_s=cfg.max_coast_s,
                                 reorder_window_s=cfg.reorder_window_s)
@@ -128,14 +156,31 @@ class LocalTwinNode(Node):
                                               stale_after_s=cfg.stale_after_s, tracker=tracker,
                                               demand_hz_per_vehicle=cfg.demand_hz_per_vehicle),
                               servers, channels=self.channels)
+        saved = load_state(self.state_file, cfg.resume_max_age_s, self.get_logger())
+        if saved is not None and saved.get("site_id") == cfg.site_id:
+            try:
+                n = self.twin.tracker.restore(saved["tracker"], cfg.restore_keep_s)
+                self.get_logger().info(f"resumed {n} tracks (and the id counter) from {self.state_file}")
+            except (KeyError, TypeError, ValueError, AttributeError) as err:
+                self.get_logger().warning(f"saved state {self.state_file} is malformed ({err}): starting afresh")
         subscribed = []
         for channel in self.channels:
             for member in (channel.ids if channel.members == "ids" else members[channel.members]):
-                self.create_subscription(DetectedObjectArray, channel.topic_of(member),
-                                         partial(self.on_detections, channel.name, member), TWIN_STATE, raw=True)
+                callback = guarded(self, self.counts, f"{channel.name}/{member}")(
+                    partial(self.on_detections, channel.name, member))
+                self.create_subscription(DetectedObjectArray, channel.topic_of(member), callback, TWIN_STATE, raw=True)
                 subscribed.append(channel.topic_of(member))
         self.get_logger().info(f"site {cfg.site_id}: RSUs {rsus}, CAVs {cavs}, servers {members['edge_servers']}; "
                                f"channels {[c.name for c in self.channels]} ({len(subscribed)} topics)")
+
+    def save_state(self) -> None:
+        if self.state_file is not None and self.twin is not None and hasattr(self.twin.tracker, "saved"):
+            save_state(self.state_file, {"site_id": self.config.site_id, "tracker": self.twin.tracker.saved()},
+                       self.get_logger())
+
+    def destroy_node(self) -> None:
+        self.save_state()
+        super().destroy_node()
 
     # ---------------------------------------------------------------------------------- input
     def on_detections(self, channel: str, member: str, data: bytes) -> None:
@@ -143,9 +188,16 @@ class LocalTwinNode(Node):
         try:
             frame = table_to_detections(decode_detections(data))
         except CdrError as err:
-            self.bad_messages += 1
+            self.counts["undecodable"] += 1
             self.get_logger().warning(f"undecodable DetectedObjectArray on {channel}/{member}: {err}",
                                       throttle_duration_sec=5.0)
+            return
+        before = sum(self.validator.rejected.values())
+        frame = self.validator.detections(frame, self._now())
+        if sum(self.validator.rejected.values()) > before:
+            self.get_logger().warning(f"implausible input on {channel}/{member} refused: {self.validator.summary()}",
+                                      throttle_duration_sec=5.0)
+        if frame is None:
             return
         frame = frame.with_stage("local_received", received)
         if self.twin.ingest(frame, channel, member) and self.config.event_publish:
@@ -155,9 +207,15 @@ class LocalTwinNode(Node):
         if self.twin is None:
             return
         stamp = from_time(msg.header.stamp)
+        if not self.validator.stamp_ok(stamp, self._now()):
+            return
         for s in msg.servers:
-            if s.server_id in self.twin.servers:
-                self.twin.report_server(s.server_id, stamp, s.load, s.vehicles_served)
+            if s.server_id not in self.twin.servers:
+                continue
+            if not (math.isfinite(s.load) and 0.0 <= s.load <= 1.0):
+                self.counts["implausible_server_report"] += 1
+                continue
+            self.twin.report_server(s.server_id, stamp, s.load, s.vehicles_served)
 
     # ---------------------------------------------------------------------------------- output
     def _now(self) -> float:
@@ -166,6 +224,12 @@ class LocalTwinNode(Node):
     def on_heartbeat(self) -> None:
         if self.twin is not None and self.events.since_last() >= 0.5 * self.config.publish_period_s:
             self.events.publish()
+        if time.monotonic() - self._last_summary >= self.config.log_period_s and self.twin is not None:
+            self._last_summary = time.monotonic()
+            refused = self.counts + self.validator.rejected + self.twin.stats.rejected
+            if refused:
+                self.get_logger().info(f"{self.twin.stats.frames} frames fused; refused: "
+                                       + ", ".join(f"{k} {v}" for k, v in sorted(refused.items())))
 
     def publish_objects(self) -> None:
         twin = self.twin

@@ -32,6 +32,7 @@ from mobility_twin.perception.detections import Detections
 from mobility_twin.ros.cdr import CdrError, decode_cloud_xyz, encode_detections
 from mobility_twin.ros.convert import from_time, quaternion_yaw
 from mobility_twin.ros.entry import ConfigurationError, run_node
+from mobility_twin.ros.guard import guarded
 from mobility_twin.ros.layout_source import LayoutSource
 from mobility_twin.ros.params import declare_config, field
 from mobility_twin.ros.qos import SENSOR_STREAM, TWIN_STATE
@@ -93,7 +94,8 @@ class _PerceptionBase(Node):
         self.counts: Counter = Counter()
         self.latency_ms: deque = deque(maxlen=1000)
         self.pub = self.create_publisher(DetectedObjectArray, "detections", TWIN_STATE)
-        self.create_subscription(PointCloud2, "points", self.on_cloud, SENSOR_STREAM, raw=True)
+        self.create_subscription(PointCloud2, "points", guarded(self, self.counts, "cloud")(self.on_cloud), SENSOR_STREAM,
+                                 raw=True)
         self.create_timer(cfg.stats_period_s, self.log_stats)
 
     def _calibrate_from_layout(self, missing: str, example: str) -> None:
@@ -202,7 +204,7 @@ class CavPerception(_PerceptionBase):
         super().__init__("cav_perception", **kwargs)
         self.lidar_height = self.config.lidar_height_m
         self.odometry: deque = deque()  # (stamp, x, y, yaw, speed, yaw_rate, sigma_xy)
-        self.create_subscription(Odometry, "odom", self.on_odometry, SENSOR_STREAM)
+        self.create_subscription(Odometry, "odom", guarded(self, self.counts, "odometry")(self.on_odometry), SENSOR_STREAM)
         if not math.isfinite(self.lidar_height):
             self._calibrate_from_layout("lidar_height_m", "lidar_height_m:=1.9")
 
@@ -225,6 +227,10 @@ class CavPerception(_PerceptionBase):
         p = msg.pose.pose
         sample = (stamp, p.position.x, p.position.y, quaternion_yaw(p.orientation), msg.twist.twist.linear.x,
                   msg.twist.twist.angular.z, math.sqrt(max(msg.pose.covariance[0], 1e-6)))
+        if not all(math.isfinite(v) for v in sample):
+            self.counts["odometry_not_finite"] += 1
+            self.get_logger().warning("odometry with a value that is not finite: skipped", throttle_duration_sec=5.0)
+            return
         if self.odometry and stamp <= self.odometry[-1][0]:
             self.counts["odometry_out_of_order"] += 1
             return

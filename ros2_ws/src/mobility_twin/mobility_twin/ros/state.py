@@ -56,3 +56,40 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def save_state(path: Path, data: dict, logger=None) -> bool:
+    """Write ``data`` (JSON-safe) with the wall time it was saved at, atomically; False (logged) on an I/O error."""
+    import json
+    import time
+
+    try:
+        atomic_write(path, lambda tmp: tmp.write_text(json.dumps({"saved_at": time.time(), "state": data})))
+        return True
+    except OSError as err:
+        if logger is not None:
+            logger.error(f"cannot save state to {path}: {err}", throttle_duration_sec=30.0)
+        return False
+
+
+def load_state(path: Path | None, max_age_s: float, logger=None) -> dict | None:
+    """The state saved at ``path`` if it is there, readable and younger than ``max_age_s`` (wall time), else None
+    (a reason logged when a file was there but could not be used)."""
+    import json
+    import time
+
+    if path is None or not path.exists():
+        return None
+    try:
+        saved = json.loads(path.read_text())
+        age = time.time() - float(saved["saved_at"])
+        state = saved["state"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        if logger is not None:
+            logger.warning(f"saved state {path} is unreadable ({err}): starting afresh")
+        return None
+    if not (0.0 <= age <= max_age_s):
+        if logger is not None:
+            logger.info(f"saved state {path} is {age:.0f} s old (more than {max_age_s:g} s): starting afresh")
+        return None
+    return state

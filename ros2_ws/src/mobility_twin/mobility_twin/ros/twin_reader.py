@@ -25,6 +25,7 @@ import numpy as np
 from rclpy.node import Node
 
 from mobility_twin.ros.cdr import CdrError, TrackTable, decode_tracks
+from mobility_twin.ros.guard import guarded
 from mobility_twin.ros.qos import TWIN_STATE
 from mobility_twin_core import VEHICLE_CLASSES, EntityKind, TrackState, TwinSnapshot
 from mobility_twin_msgs.msg import EdgeServerStateArray, TrackedObjectArray, TwinStateArray
@@ -64,10 +65,11 @@ class TwinReader:
         self._servers: EdgeServerStateArray | None = None
         self._servers_at = -math.inf
         self.rsus: dict[str, tuple[float, float]] = {}
-        node.create_subscription(TrackedObjectArray, config.objects_topic, self._on_objects, TWIN_STATE, raw=True)
-        node.create_subscription(EdgeServerStateArray, config.servers_topic, self._on_servers, TWIN_STATE)
+        guard = guarded(node, self.counts, "twin input")
+        node.create_subscription(TrackedObjectArray, config.objects_topic, guard(self._on_objects), TWIN_STATE, raw=True)
+        node.create_subscription(EdgeServerStateArray, config.servers_topic, guard(self._on_servers), TWIN_STATE)
         if config.state_topic:
-            node.create_subscription(TwinStateArray, config.state_topic, self._on_state, TWIN_STATE)
+            node.create_subscription(TwinStateArray, config.state_topic, guard(self._on_state), TWIN_STATE)
 
     def _now(self) -> float:
         return self.node.get_clock().now().nanoseconds * 1e-9

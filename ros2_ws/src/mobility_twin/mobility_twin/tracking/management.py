@@ -31,9 +31,12 @@ class TrackerState:
     graveyard: TrackSet  # lost confirmed tracks last seen within reid_window_s
     next_id: int
     time: float  # sensor time all tracks are predicted to
+    restored_until: float = -np.inf  # tracks restored after a restart stay in the graveyard until then
+    restored_ids: frozenset = frozenset()
 
     def copy(self) -> TrackerState:
-        return TrackerState(self.tracks.copy(), self.graveyard.copy(), self.next_id, self.time)
+        return TrackerState(self.tracks.copy(), self.graveyard.copy(), self.next_id, self.time, self.restored_until,
+                            self.restored_ids)
 
 
 def apply_measurements(tr: TrackSet, frame: Detections, ti: np.ndarray, di: np.ndarray, cfg) -> None:
@@ -163,7 +166,11 @@ def prune(state: TrackerState, cfg, stats) -> None:
             state.graveyard.extend(tr.select(lost))
         state.tracks = tr.select(~dead)
     if len(state.graveyard):
-        state.graveyard = state.graveyard.select(state.time - state.graveyard.last_update <= cfg.reid_window_s)
+        g = state.graveyard
+        keep = state.time - g.last_update <= cfg.reid_window_s
+        if state.time <= state.restored_until:
+            keep |= np.isin(g.ids, np.fromiter(state.restored_ids, dtype=np.int64, count=len(state.restored_ids)))
+        state.graveyard = g.select(keep)
 
 
 def duplicates(tr: TrackSet, cfg) -> np.ndarray:

@@ -160,6 +160,25 @@ class MultiSourceTracker:
             management.birth(state, frame, np.flatnonzero(free), cfg, self.stats)
         management.prune(state, cfg, self.stats)
 
+    # ---------------------------------------------------------------------------------- restart
+    def saved(self) -> dict:
+        """The confirmed tracks and the id counter as JSON-safe data (what a restart needs to keep the ids)."""
+        tracks = self.state.tracks.select(self.state.tracks.status == CONFIRMED)
+        return {"next_id": self.state.next_id, "time": self.state.time if np.isfinite(self.state.time) else None,
+                "tracks": tracks.to_plain()}
+
+    def restore(self, saved: dict, keep_s: float) -> int:
+        """After a restart: the saved confirmed tracks wait ``keep_s`` (from their last update) to be found
+        again by re-identification under their old ids; new ids continue the saved counter. Returns how many
+        tracks were restored."""
+        tracks = TrackSet.from_plain(saved["tracks"])
+        self.state.next_id = max(self.state.next_id, int(saved["next_id"]))
+        if len(tracks):
+            self.state.graveyard.extend(tracks)
+            self.state.restored_ids = frozenset(tracks.ids.tolist())
+            self.state.restored_until = float(tracks.last_update.max()) + keep_s
+        return len(tracks)
+
     # ---------------------------------------------------------------------------------- output
     def confirmed_at(self, t: float) -> TrackSet:
         """A copy of the confirmed tracks predicted to time ``t`` (not earlier than the last frame).

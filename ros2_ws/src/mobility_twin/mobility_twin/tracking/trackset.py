@@ -63,3 +63,28 @@ class TrackSet:
         """Heading from the velocity when moving, else the box orientation."""
         speed = np.hypot(self.x[:, 2], self.x[:, 3])
         return np.where(speed > 1.0, np.arctan2(self.x[:, 3], self.x[:, 2]), self.box_yaw)
+
+    # ------------------------------------------------------------------------------------------ plain data
+    def to_plain(self) -> dict:
+        """The tracks as JSON-safe lists (what a node persists so that a restart keeps its ids)."""
+        out = {f: getattr(self, f).tolist() for f in self.FIELDS if f not in ("sources", "vehicle_id")}
+        out["sources"] = [sorted(s) for s in self.sources]
+        out["vehicle_id"] = [str(v or "") for v in self.vehicle_id]
+        return out
+
+    @staticmethod
+    def from_plain(data: dict) -> TrackSet:
+        n = len(data["ids"])
+        return TrackSet(
+            ids=np.asarray(data["ids"], dtype=np.int64).reshape(n), x=np.asarray(data["x"], float).reshape(n, 4),
+            P=np.asarray(data["P"], float).reshape(n, 4, 4), dims=np.asarray(data["dims"], float).reshape(n, 3),
+            box_yaw=np.asarray(data["box_yaw"], float).reshape(n),
+            object_class=np.asarray(data["object_class"], dtype=np.int64).reshape(n),
+            status=np.asarray(data["status"], dtype=np.int64).reshape(n),
+            hits=np.asarray(data["hits"], dtype=np.int64).reshape(n),
+            misses=np.asarray(data["misses"], dtype=np.int64).reshape(n), born=np.asarray(data["born"], float).reshape(n),
+            last_update=np.asarray(data["last_update"], float).reshape(n),
+            existence=np.asarray(data["existence"], float).reshape(n),
+            sources=object_array([frozenset(s) for s in data["sources"]]),
+            vehicle_id=object_array([str(v) for v in data["vehicle_id"]]),
+        )

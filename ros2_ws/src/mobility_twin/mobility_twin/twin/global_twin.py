@@ -9,9 +9,13 @@ is a new global id born.
 
 The global estimate of a track is the contribution with the freshest measurement (the other sites'
 views of it are older or equal). A site that falls silent for ``stale_after_s`` is marked stale and its
-links are dropped: its tracks coast and age out of the output after ``track_ttl_s`` while every other
-site keeps working. A track no site reports is kept hidden for ``reid_window_s``: when a site finds the
-vehicle again (after an occlusion, or when a silent site comes back) it gets its global id back.
+links go dormant: its tracks coast and age out of the output after ``track_ttl_s`` while every other
+site keeps working. A track no site reports is kept hidden for ``reid_window_s`` (``dormant_keep_s`` when
+its site fell silent: a local twin restarting takes a few seconds): when a site finds the vehicle again
+(after an occlusion, or when a silent site comes back with the same local ids) it gets its global id back.
+
+:meth:`GlobalTwin.to_plain` and :meth:`GlobalTwin.from_plain` carry the whole state (tracks, links, next
+id) through a restart of the node, so the vehicles keep their global ids.
 
 Global tracks are kept as arrays (one row per track), so a city of thousands of vehicles is a few numpy
 operations per local update.
@@ -37,6 +41,7 @@ class GlobalTwinConfig:
     stale_after_s: float = 1.0
     track_ttl_s: float = 1.5  # a track no site reports any more is shown this long
     reid_window_s: float = 5.0  # ... and kept this long, hidden, so that a site finding it again keeps its id
+    dormant_keep_s: float = 30.0  # ... this long when its site fell silent (the site may be restarting)
     gate_chi2: float = 13.8
     gate_max_m: float = 4.0
     accel_noise: float = 2.5
@@ -58,6 +63,7 @@ class GlobalTwin:
         self.tracks = TrackSet()  # ids are global ids; last_update = freshest measurement; born = time of birth
         self.t = np.zeros(0)  # time each row's state refers to
         self.links: dict[str, dict[int, int]] = {}  # site -> {local id: global id}
+        self.dormant: dict[str, dict[int, int]] = {}  # the links of a site that fell silent, until it is back
         self.next_id = 1
         self.stats = {"snapshots": 0, "handovers": 0, "births": 0, "deaths": 0, "stale_snapshots": 0}
 
@@ -77,6 +83,9 @@ class GlobalTwin:
         site.snapshots += 1
         self.stats["snapshots"] += 1
         links = self.links.setdefault(site_id, {})
+        if site_id in self.dormant:  # back from silence (e.g. restarted): its surviving local ids keep their ids
+            alive = set(self.tracks.ids.tolist())
+            links.update({lid: gid for lid, gid in self.dormant.pop(site_id).items() if gid in alive})
         local_ids = tracks.ids.tolist()
         gids = np.array([links.get(i, -1) for i in local_ids], dtype=np.int64)
         row_of = self._rows(gids)
@@ -179,8 +188,12 @@ class GlobalTwin:
             if not site.stale and now - site.last_stamp > self.config.stale_after_s:
                 site.stale = True
                 newly.append(site.site_id)
+                self.dormant[site.site_id] = self.links.get(site.site_id, {})
                 self.links[site.site_id] = {}
-        dead = ~self._linked_any() & (now - self.tracks.last_update > self.config.reid_window_s)
+        keep_for = np.full(len(self.tracks), self.config.reid_window_s)
+        dormant = self._rows(np.fromiter((g for links in self.dormant.values() for g in links.values()), dtype=np.int64))
+        keep_for[dormant[dormant >= 0]] = max(self.config.reid_window_s, self.config.dormant_keep_s)
+        dead = ~self._linked_any() & (now - self.tracks.last_update > keep_for)
         if dead.any():
             self.stats["deaths"] += int(dead.sum())
             self.tracks = self.tracks.select(~dead)
@@ -204,3 +217,30 @@ class GlobalTwin:
             for gid in links.values():
                 out.setdefault(gid, site)
         return out
+
+    # ---------------------------------------------------------------------------------- persistence
+    def to_plain(self) -> dict:
+        """The whole state as JSON-safe data (tracks, the time each refers to, links, next id, sites)."""
+        return {
+            "next_id": self.next_id, "t": self.t.tolist(), "tracks": self.tracks.to_plain(),
+            "links": {s: {str(k): v for k, v in links.items()} for s, links in self.links.items()},
+            "dormant": {s: {str(k): v for k, v in links.items()} for s, links in self.dormant.items()},
+            "sites": {s.site_id: {"last_stamp": s.last_stamp if np.isfinite(s.last_stamp) else None,
+                                  "snapshots": s.snapshots, "rejected": s.rejected} for s in self.sites.values()},
+        }
+
+    @classmethod
+    def from_plain(cls, data: dict, config: GlobalTwinConfig = GlobalTwinConfig()) -> GlobalTwin:
+        """A twin resumed from :meth:`to_plain`: every site's links go dormant until the site speaks again
+        (it may have restarted too), so the ids of vehicles still present come back."""
+        twin = cls(config)
+        twin.tracks = TrackSet.from_plain(data["tracks"])
+        twin.t = np.asarray(data["t"], dtype=float).reshape(len(twin.tracks))
+        twin.next_id = int(data["next_id"])
+        for source in (data.get("dormant", {}), data.get("links", {})):
+            for site, links in source.items():
+                twin.dormant.setdefault(site, {}).update({int(k): int(v) for k, v in links.items()})
+        for site, s in data.get("sites", {}).items():
+            # the site's clock may have moved (a replay restarted): its next update is taken whatever its stamp
+            twin.sites[site] = SiteState(site, -np.inf, int(s.get("snapshots", 0)), int(s.get("rejected", 0)), stale=True)
+        return twin

@@ -1,0 +1,31 @@
+"""Callbacks that never let an exception out: one bad message must not take a node down.
+
+Every subscription callback of the stack's nodes is wrapped with :func:`guarded`: an exception (a decoder
+that meets bytes it cannot read, a value a library refuses) drops that one input, is counted under
+``callback_error`` and logged with its type and message (throttled), and the node carries on.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import Counter
+from collections.abc import Callable
+
+from rclpy.node import Node
+
+
+def guarded(node: Node, counts: Counter, what: str) -> Callable[[Callable], Callable]:
+    def wrap(callback: Callable) -> Callable:
+        @functools.wraps(callback)
+        def run(*args, **kwargs):
+            try:
+                return callback(*args, **kwargs)
+            except Exception as err:  # the point: any failure drops the input, not the node
+                counts["callback_error"] += 1
+                node.get_logger().error(f"{what}: input dropped after {type(err).__name__}: {err}",
+                                        throttle_duration_sec=5.0)
+                return None
+
+        return run
+
+    return wrap

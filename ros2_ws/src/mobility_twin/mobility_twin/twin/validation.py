@@ -1,0 +1,141 @@
+"""Validation of what enters a twin: one place for each input, every rejection counted with its reason.
+
+A frame of detections (local twin) or a local twin's tracks (global twin) is checked before anything fuses
+it:
+
+* the stamp must lie within ``max_age_s`` before and ``max_future_s`` after the node's clock: a message
+  stamped far in the future would otherwise move the twin's time ahead and make it refuse every real
+  update after it; one far in the past cannot be fused anyway (reasons ``stamp_in_future``, ``stamp_too_old``);
+* each object must be finite (position, velocity, covariance, box, confidence), inside the deployment's
+  area plus ``area_margin_m``, no faster than its class can drive, with a positive-definite position
+  covariance no wider than ``max_position_sigma_m``, and a box no larger than ``max_box_m``; an object that
+  is not is dropped from the frame (reasons ``not_finite``, ``outside_area``, ``implausible_speed``,
+  ``bad_covariance``, ``implausible_box``), the rest of the frame is fused.
+
+The limits are those of a real city, not of a scenario: 70 m/s for cars and motorcycles, 45 m/s for trucks
+and buses, 15 m/s for pedestrians; anything faster is a fault or a forgery.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from shapely import contains_xy
+from shapely.geometry import Polygon
+
+from mobility_twin.perception.detections import Detections
+from mobility_twin.tracking import TrackSet
+from mobility_twin_core import ObjectClass
+
+#: fastest plausible speed per object class, m/s (a class not listed: the first entry's, cars)
+MAX_SPEED_MPS = {int(ObjectClass.UNKNOWN): 70.0, int(ObjectClass.CAR): 70.0, int(ObjectClass.MOTORCYCLE): 70.0,
+                 int(ObjectClass.TRUCK): 45.0, int(ObjectClass.BUS): 45.0, int(ObjectClass.PEDESTRIAN): 15.0}
+
+
+@dataclass(frozen=True)
+class InputLimits:
+    area: tuple[tuple[float, float], ...] = ()  # the deployment's polygon in map; () = no area check
+    area_margin_m: float = 200.0
+    max_future_s: float = 2.0
+    max_age_s: float = 30.0
+    max_position_sigma_m: float = 50.0
+    max_box_m: float = 30.0
+    max_speed_mps: dict = field(default_factory=lambda: dict(MAX_SPEED_MPS))
+
+
+class InputValidator:
+    """Checks frames and track sets against :class:`InputLimits`; :attr:`rejected` counts by reason."""
+
+    def __init__(self, limits: InputLimits = InputLimits()) -> None:
+        self.limits = limits
+        self.rejected: Counter = Counter()
+        self._area = Polygon(limits.area).buffer(limits.area_margin_m) if limits.area else None
+        speeds = limits.max_speed_mps
+        self._speed_table = np.full(256, speeds.get(int(ObjectClass.CAR), 70.0))
+        for cls, v in speeds.items():
+            self._speed_table[int(cls) % 256] = v
+
+    # ------------------------------------------------------------------------------------------ stamps
+    def stamp_ok(self, stamp: float, now: float) -> bool:
+        """Whether ``stamp`` is within the window around ``now`` (a clock at 0 has not started: only
+        finiteness is checked then)."""
+        if now <= 0.0:
+            if np.isfinite(stamp):
+                return True
+            self.rejected["not_finite"] += 1
+            return False
+        if not np.isfinite(stamp) or stamp > now + self.limits.max_future_s:
+            self.rejected["stamp_in_future" if np.isfinite(stamp) else "not_finite"] += 1
+            return False
+        if stamp < now - self.limits.max_age_s:
+            self.rejected["stamp_too_old"] += 1
+            return False
+        return True
+
+    # ------------------------------------------------------------------------------------------ objects
+    def _keep(self, xy, vel, cov, dims, cls, extra_finite) -> np.ndarray:
+        lim = self.limits
+        finite = np.isfinite(xy).all(axis=1) & np.isfinite(cov).all(axis=(1, 2)) & np.isfinite(dims).all(axis=1) \
+            & extra_finite
+        has_vel = np.isfinite(vel).all(axis=1)
+        finite &= has_vel | np.isnan(vel).all(axis=1)  # velocity: measured (finite) or not (both NaN), never inf
+        keep = finite.copy()
+        self.rejected["not_finite"] += int(np.count_nonzero(~finite))
+        if self._area is not None and keep.any():
+            inside = np.zeros(len(xy), dtype=bool)
+            inside[keep] = contains_xy(self._area, xy[keep, 0], xy[keep, 1])
+            self.rejected["outside_area"] += int(np.count_nonzero(keep & ~inside))
+            keep &= inside
+        speed = np.where(has_vel, np.hypot(vel[:, 0], vel[:, 1]), 0.0)
+        fast = keep & (speed > self._speed_table[np.asarray(cls, dtype=np.int64) % 256])
+        self.rejected["implausible_speed"] += int(np.count_nonzero(fast))
+        keep &= ~fast
+        a, b, d = cov[:, 0, 0], cov[:, 0, 1], cov[:, 1, 1]
+        with np.errstate(invalid="ignore"):
+            pd = (a > 0) & (d > 0) & (a * d - b * b > 0) & (np.maximum(a, d) <= lim.max_position_sigma_m**2)
+        bad_cov = keep & ~pd
+        self.rejected["bad_covariance"] += int(np.count_nonzero(bad_cov))
+        keep &= pd
+        with np.errstate(invalid="ignore"):
+            box = (dims >= 0).all(axis=1) & (dims <= lim.max_box_m).all(axis=1)
+        self.rejected["implausible_box"] += int(np.count_nonzero(keep & ~box))
+        return keep & box
+
+    def detections(self, frame: Detections, now: float) -> Detections | None:
+        """The frame without its implausible objects, or None when the whole frame is refused."""
+        if not self.stamp_ok(frame.stamp, now):
+            return None
+        if not (np.isfinite(frame.sensor_xy[0]) and np.isfinite(frame.sensor_xy[1]) and np.isfinite(frame.sensor_range)
+                and frame.sensor_range >= 0):
+            self.rejected["bad_sensor_pose"] += 1
+            return None
+        if not len(frame):
+            return frame
+        conf_ok = np.isfinite(frame.confidence) & (frame.confidence >= 0) & (frame.confidence <= 1) \
+            & np.isfinite(frame.yaw)
+        keep = self._keep(frame.xy, frame.velocity, frame.cov, frame.dims, frame.object_class, conf_ok)
+        if keep.all():
+            return frame
+        return replace(frame, xy=frame.xy[keep], cov=frame.cov[keep], yaw=frame.yaw[keep], dims=frame.dims[keep],
+                       velocity=frame.velocity[keep], confidence=frame.confidence[keep],
+                       num_points=frame.num_points[keep], object_class=frame.object_class[keep],
+                       self_report=frame.self_report[keep])
+
+    def tracks(self, tracks: TrackSet, stamp: float, now: float) -> TrackSet | None:
+        """A local twin's tracks without the implausible ones, or None when the message is refused."""
+        if not self.stamp_ok(stamp, now):
+            return None
+        if not len(tracks):
+            return tracks
+        P = tracks.P
+        finite_p = np.isfinite(P).all(axis=(1, 2)) & np.isfinite(tracks.last_update) & np.isfinite(tracks.box_yaw)
+        keep = self._keep(tracks.x[:, :2], tracks.x[:, 2:], P[:, :2, :2], tracks.dims, tracks.object_class, finite_p)
+        future = keep & (tracks.last_update > now + self.limits.max_future_s)
+        self.rejected["stamp_in_future"] += int(np.count_nonzero(future))
+        keep &= ~future
+        return tracks if keep.all() else tracks.select(keep)
+
+    def summary(self) -> str:
+        return ", ".join(f"{k} {v}" for k, v in sorted(self.rejected.items())) or "none"
