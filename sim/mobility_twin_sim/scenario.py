@@ -13,6 +13,7 @@ key path (``rsus.lidar.channels``). See ``sim/scenarios/default.yaml`` for a doc
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -237,9 +238,12 @@ def _convert(tp, value, where: str, origin: str):
         try:
             if isinstance(value, bool):
                 raise ValueError
-            return float(value)
+            number = float(value)
         except (TypeError, ValueError):
             raise ScenarioError(f"{origin}: {where}: expected a number, got {value!r}") from None
+        if not math.isfinite(number):
+            raise ScenarioError(f"{origin}: {where}: expected a finite number, got {value!r}")
+        return number
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ScenarioError(f"{origin}: {where}: expected an integer, got {value!r}")
@@ -251,9 +255,52 @@ def _convert(tp, value, where: str, origin: str):
     raise ScenarioError(f"{origin}: {where}: unsupported type {tp}")  # pragma: no cover
 
 
+#: Bounds of single values: key path -> (lowest allowed, whether the lowest itself is allowed).
+_LOWER_BOUNDS: dict[str, tuple[float, bool]] = {
+    "data.max_speed_mps": (0.0, False),
+    "area.load_margin_m": (0.0, True),
+    "rsus.layout.count": (0, True),
+    "rsus.layout.min_separation_m": (0.0, True),
+    "rsus.layout.spacing_m": (0.0, False),
+    "rsus.mount_height_m": (0.0, True),
+    "rsus.lidar.range_noise_m": (0.0, True),
+    "cavs.count": (0, True),
+    "cavs.mount_height_m": (0.0, True),
+    "cavs.lidar.range_noise_m": (0.0, True),
+    "cavs.odometry_rate_hz": (0.0, False),
+    "cavs.odometry_noise.position_m": (0.0, True),
+    "cavs.odometry_noise.heading_rad": (0.0, True),
+    "cavs.odometry_noise.speed_mps": (0.0, True),
+    "v2x.position_noise_m": (0.0, True),
+    "v2x.speed_noise_mps": (0.0, True),
+    "edge_servers.grid_spacing_m": (0.0, False),
+    "edge_servers.coverage_radius_m": (0.0, False),
+    "edge_servers.demand_hz_per_vehicle": (0.0, True),
+    "cloud.cpu_hz": (0.0, False),
+}
+
+
+def _value_at(s: Scenario, path: str):
+    value = s
+    for part in path.split("."):
+        value = getattr(value, part)
+    return value
+
+
 def _validate(s: Scenario, origin: str) -> None:
     def bad(where: str, msg: str) -> ScenarioError:
         return ScenarioError(f"{origin}: {where}: {msg}")
+
+    for where, (low, inclusive) in _LOWER_BOUNDS.items():
+        value = _value_at(s, where)
+        if value < low or (value == low and not inclusive):
+            raise bad(where, f"must be {'>=' if inclusive else '>'} {low}, got {value!r}")
+    for name, c in s.vehicles.classes.items():
+        for dim in ("length_m", "width_m", "height_m"):
+            mean, std = getattr(c, dim)
+            if not (mean > 0 and std >= 0):
+                raise bad(f"vehicles.classes.{name}.{dim}", f"needs a mean > 0 and a standard deviation >= 0, got "
+                                                            f"{getattr(c, dim)}")
 
     if s.format_version != FORMAT_VERSION:
         raise bad("format_version", f"this simulator reads version {FORMAT_VERSION}, the file is {s.format_version}")

@@ -134,3 +134,19 @@ def test_v2x_reports_reach_the_serving_server_only_from_connected_vehicles():
     assert 0.1 < np.median(err) < 3.0  # GNSS noise of 1 m
     served = world.serving_server(truth.x[idx], truth.y[idx])
     assert all(world.edge_servers[k].server_id == r.server_id for k in served)
+
+
+@pytest.mark.parametrize(("patch", "message"), [
+    ({"edge_servers": {"coverage_radius_m": -50.0}}, r"edge_servers.coverage_radius_m: must be > 0.0, got -50.0"),
+    ({"cavs": {"count": -2}}, r"cavs.count: must be >= 0, got -2"),
+    ({"v2x": {"position_noise_m": -1.0}}, r"v2x.position_noise_m: must be >= 0.0"),
+    ({"edge_servers": {"grid_spacing_m": 0.0}}, r"edge_servers.grid_spacing_m: must be > 0.0, got 0.0"),
+    ({"data": {"max_speed_mps": float("nan")}}, r"data.max_speed_mps: expected a finite number"),
+    ({"v2x": {"rate_hz": float("inf")}}, r"v2x.rate_hz: expected a finite number"),
+    ({"vehicles": {"classes": {"car": {"length_m": [-4.0, 0.1]}}}}, r"vehicles.classes.car.length_m: needs a mean > 0"),
+])
+def test_out_of_range_scenario_values_are_refused_naming_the_key(patch, message):
+    from mobility_twin_sim.scenario import ScenarioError, scenario_from_dict
+
+    with pytest.raises(ScenarioError, match=message):
+        scenario_from_dict(patch)
