@@ -172,14 +172,16 @@ def test_the_compose_sites_and_rsus_exist_in_the_scenario(scenario, tmp_path):
     from mobility_twin_sim.world import build_world
 
     world = build_world(load_scenario("default") if scenario == "default" else scenario_from_dict(SMALL_SITE_1))
-    layout = world.describe()
-    site_of = {r["id"]: r["site"] for r in layout["rsus"]}
+    site_of = {r.rsu_id: r.site_id for r in world.layout.rsus}
     roles = role_launches({})
     rsus = sorted(r.arguments["rsu_id"] for r in roles.values() if r.launch_file.name == "rsu.launch.xml")
     (edge,) = [r for r in roles.values() if r.launch_file.name == "edge.launch.xml"]
     (cloud,) = [r for r in roles.values() if r.launch_file.name == "cloud.launch.xml"]
     site = edge.arguments["site_id"]
-    assert sorted(edge.arguments["rsus"].split(",")) == rsus
+    assert edge.arguments["layout_from_topic"] == "true"  # the simulator's layout: the edge site has all its RSUs
+    assert all(r.arguments["calibration_from_layout"] == "true" for r in roles.values()
+               if r.launch_file.name == "rsu.launch.xml")
+    assert set(rsus) <= {r.rsu_id for r in world.layout.rsus_of(site)}
     assert site in cloud.arguments["sites"].split(",")
     assert {site_of.get(r) for r in rsus} == {site}, f"{rsus} are not all RSUs of {site} in {scenario}: {site_of}"
 
@@ -233,6 +235,44 @@ def test_the_image_runs_the_steps_of_the_full_ros_install_section():
     cmd = json.loads(next(rest for keyword, rest in dockerfile_instructions() if keyword == "CMD"))
     assert cmd[:3] == ["ros2", "launch", "mobility_twin"] and (REPO / "launch" / cmd[3]).is_file(), cmd
     assert os.access(DOCKER / "entrypoint.sh", os.X_OK) and os.access(DOCKER / "setup_ros.sh", os.X_OK)
+
+
+def _resolve_args(text: str, instructions: list[tuple[str, str]]) -> str:
+    """``text`` with ``${NAME}`` / ``$NAME`` of the Dockerfile's ARG defaults substituted."""
+    args = dict(rest.split("=", 1) for keyword, rest in instructions if keyword == "ARG" and "=" in rest)
+    return re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: args.get(m.group(1) or m.group(2), m.group(0)), text)
+
+
+def test_the_image_runs_as_an_unprivileged_user_from_after_the_system_packages_on():
+    instructions = dockerfile_instructions()
+    users = [(i, _resolve_args(rest, instructions)) for i, (keyword, rest) in enumerate(instructions)
+             if keyword == "USER"]
+    assert users, "no USER instruction: the image would run as root"
+    switch, user = users[-1]
+    uid, _, gid = user.partition(":")
+    assert uid.isdigit() and int(uid) >= 1000 and gid.isdigit() and int(gid) >= 1000, user  # numeric: verifiable
+    assert len(users) == 1, "one switch, never back to root"
+    created = [_resolve_args(rest, instructions) for keyword, rest in instructions[:switch]
+               if keyword == "RUN" and "useradd" in rest]
+    assert created and re.search(rf"useradd --uid \"?{uid}\"? --gid \"?{gid}\"?", created[0]), created
+    assert re.search(rf"groupadd --gid \"?{gid}\"?", created[0]) and re.search(
+        rf"chown -R \"?{uid}:{gid}\"? /opt/mobility_twin", created[0]), "the user owns the working folder"
+    before = " ".join(rest for keyword, rest in instructions[:switch] if keyword == "RUN")
+    after = " ".join(rest for keyword, rest in instructions[switch:] if keyword == "RUN")
+    assert setup_ros_phases(before) == ["system"] and setup_ros_phases(after) == ["python", "build"]
+    for keyword, rest in instructions[switch:]:
+        if keyword in ("COPY", "ADD"):
+            assert f"--chown={uid}:{gid}" in _resolve_args(rest, instructions), f"{keyword} {rest}: owned by root"
+    assert [k for k, _ in instructions].index("ENTRYPOINT") > switch
+    entrypoint = (DOCKER / "entrypoint.sh").read_text()
+    assert not re.search(r"\b(sudo|su|chown|gosu|setpriv)\b", entrypoint), "the entrypoint needs no privileges"
+
+
+def test_no_compose_service_runs_as_root_or_gains_privileges():
+    for name, service in load_compose(env={})["services"].items():
+        assert "user" not in service or str(service["user"]).split(":")[0] not in ("root", "0"), name
+        assert "no-new-privileges:true" in service.get("security_opt", []), name
+        assert not service.get("privileged", False), name
 
 
 def test_the_workspace_is_built_with_the_same_colcon_command_as_make_setup():

@@ -99,8 +99,36 @@ def test_unsupported_tag_is_an_error_naming_file_and_line(tmp_path):
 
 
 def test_unsupported_attribute_is_an_error_naming_file_and_line(tmp_path):
-    f = write(tmp_path / "bad.launch.xml", "<launch>\n\n  <node pkg='p' exec='e' respawn='true'/>\n</launch>")
-    with pytest.raises(LaunchError, match=r"bad\.launch\.xml:3: unsupported attribute\(s\) respawn on <node>"):
+    f = write(tmp_path / "bad.launch.xml", "<launch>\n\n  <node pkg='p' exec='e' launch-prefix='gdb'/>\n</launch>")
+    with pytest.raises(LaunchError, match=r"bad\.launch\.xml:3: unsupported attribute\(s\) launch-prefix on <node>"):
+        load_launch_file(f)
+
+
+def test_respawn_attributes_reach_the_plan_as_ros2_launch_reads_them(tmp_path):
+    f = write(tmp_path / "a.launch.xml", """<launch>
+  <arg name="supervise" default="true"/>
+  <node pkg="p" exec="e" name="plain"/>
+  <node pkg="p" exec="e" name="kept" respawn="$(var supervise)" respawn_delay="1.5"/>
+  <node pkg="p" exec="e" name="bounded" respawn="True" respawn_max_retries="3" on_exit="shutdown"/>
+</launch>""")
+    plain, kept, bounded = load_launch_file(f).nodes
+    assert (plain.respawn, plain.respawn_delay, plain.respawn_max_retries) == (False, 0.0, -1)
+    assert (kept.respawn, kept.respawn_delay, kept.respawn_max_retries) == (True, 1.5, -1)
+    assert (bounded.respawn, bounded.respawn_max_retries, bounded.shutdown_on_exit) == (True, 3, True)
+    assert not load_launch_file(f, {"supervise": "false"}).nodes[1].respawn
+
+
+@pytest.mark.parametrize(("attribute", "message"), [
+    ('respawn="sometimes"', r"respawn='sometimes' is not a boolean"),
+    ('respawn="true" respawn_delay="-1"', r"respawn_delay=-1 must be a non-negative number of seconds"),
+    ('respawn="true" respawn_delay="soon"', r"respawn_delay='soon' is not a number"),
+    ('respawn="true" respawn_delay="nan"', r"respawn_delay='nan' is not a number"),
+    ('respawn="true" respawn_max_retries="2.5"', r"respawn_max_retries='2.5' is not an integer"),
+    ('on_exit="restart"', r"on_exit='restart': only 'shutdown' is supported"),
+])
+def test_bad_supervision_attributes_are_errors_naming_file_and_line(tmp_path, attribute, message):
+    f = write(tmp_path / "bad.launch.xml", f"<launch>\n  <node pkg='p' exec='e' {attribute}/>\n</launch>")
+    with pytest.raises(LaunchError, match=r"bad\.launch\.xml:2: " + message):
         load_launch_file(f)
 
 

@@ -128,7 +128,11 @@ def test_offered_qos_round_trips_in_rosbag2_integer_form_and_reads_named_form():
     offers = [OfferedQos(reliability=BEST_EFFORT, depth=5), OfferedQos(durability=TRANSIENT_LOCAL, depth=1,
                                                                        deadline_ns=2_500_000_000)]
     text = serialize_qos(offers)
-    assert "reliability: 2" in text and "sec: 2\n" in text
+    import yaml
+
+    first, second = yaml.safe_load(text)
+    assert first["reliability"] == 2 and second["durability"] == 1  # rosbag2 version 8: integer policies
+    assert second["deadline"] == {"sec": 2, "nsec": 500_000_000}
     assert parse_qos(text) == offers
     named = ("- history: keep_last\n  depth: 1\n  reliability: reliable\n  durability: transient_local\n"
              "  deadline: {sec: 0, nsec: 0}\n  lifespan: {sec: 0, nsec: 0}\n  liveliness: automatic\n"
@@ -185,3 +189,48 @@ def test_rosbag2_metadata_record_declares_version_8_with_every_field_rosbag2_rea
     assert topics["/test/RelationGraph"]["message_count"] == len(SEQS)
     assert topics["/test/RelationGraph"]["topic_metadata"]["type_description_hash"].startswith("RIHS01_")
     assert meta["files"][0]["path"] == "all.mcap"
+
+
+def test_rosbags_reads_our_file_as_a_rosbag2_mcap_bag(tmp_path):
+    """rosbags (a rosbag2 reader/writer): topics, types, QoS, counts, and every message decoded from the
+    file's own definitions equal to what was written."""
+    import yaml
+    from rclpy.serialization import serialize_message
+    from rosbags.rosbag2 import Reader
+    from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+
+    from mobility_twin.recording.definitions import type_hash
+    from mobility_twin.ros.interface_samples import SAMPLES
+
+    path = tmp_path / "bag.mcap"
+    with RecordingWriter(path) as w:
+        w.add_topic("/twin/global/objects", "mobility_twin_msgs/msg/TrackedObjectArray",
+                    offered_qos=[OfferedQos(durability=TRANSIENT_LOCAL, depth=1)])
+        w.add_topic("/placement/migrations", "mobility_twin_msgs/msg/MigrationEvent")
+        for seq in SEQS:
+            w.write("/twin/global/objects", serialize_message(SAMPLES["TrackedObjectArray"].build(seq)), 10 + seq)
+            w.write("/placement/migrations", serialize_message(SAMPLES["MigrationEvent"].build(seq)), 10 + seq)
+    store = get_typestore(Stores.EMPTY)
+    with Reader(path) as bag:
+        assert bag.message_count == 2 * len(SEQS)
+        conns = {c.topic: c for c in bag.connections}
+        for conn in conns.values():
+            store.register(get_types_from_msg(conn.msgdef.data, conn.msgtype))
+        objects = conns["/twin/global/objects"]
+        assert objects.msgtype == "mobility_twin_msgs/msg/TrackedObjectArray" and objects.msgcount == len(SEQS)
+        (qos,) = objects.ext.offered_qos_profiles
+        assert (qos.durability.name, qos.depth) == ("TRANSIENT_LOCAL", 1)
+        got = [(c.topic, store.deserialize_cdr(raw, c.msgtype)) for c, _t, raw in bag.messages()]
+    migrations = [m for topic, m in got if topic == "/placement/migrations"]
+    assert [(m.twin_id, m.to_host) for m in migrations] == [(f"twin_{s}", "cloud") for s in SEQS]
+    arrays = [m for topic, m in got if topic == "/twin/global/objects"]
+    for seq, msg in zip(SEQS, arrays, strict=True):
+        original = SAMPLES["TrackedObjectArray"].build(seq)
+        assert msg.twin_id == original.twin_id and len(msg.objects) == len(original.objects)
+        assert [o.track_id for o in msg.objects] == [o.track_id for o in original.objects]
+        assert list(msg.objects[0].pose.covariance) == list(original.objects[0].pose.covariance)
+    with Recording(path) as rec:
+        meta = yaml.safe_load(rec.metadata["rosbag2"]["serialized_metadata"])
+    hashes = {t["topic_metadata"]["name"]: t["topic_metadata"]["type_description_hash"]
+              for t in meta["topics_with_message_count"]}
+    assert hashes["/twin/global/objects"] == type_hash("mobility_twin_msgs/msg/TrackedObjectArray")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -19,7 +20,11 @@ GROUP = "mobility_twin.benchmarks"
 def _benchmarks() -> dict[str, object]:
     found = {}
     for ep in entry_points(group=GROUP):
-        module = importlib.import_module(ep.value)
+        try:
+            module = importlib.import_module(ep.value)
+        except ImportError as err:  # a plugin that cannot load must not take the command line down
+            print(f"mtwin bench: benchmark {ep.name!r} ({ep.value}) cannot be loaded: {err}", file=sys.stderr)
+            continue
         if hasattr(module, "configure") and hasattr(module, "run"):
             found[ep.name] = module
     return found

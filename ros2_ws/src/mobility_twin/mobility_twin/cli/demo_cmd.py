@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -184,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
     world = build_world(load_scenario("default"))
     layout = world.describe()
     launch = package_share("mobility_twin") / "launch" / "demo.launch.xml"
-    collector = RunCollector(layout, recording=run_dir / "demo.mcap")
+    collector = RunCollector(layout, run_dir / "demo.mcap", record_others=True)  # decoded after the run
     builder = SceneBuilder()
     LiveScene(collector.node, builder)
     for site in layout["sites"]:  # the offloading links of every site's offloading node
@@ -194,6 +195,7 @@ def run(args: argparse.Namespace) -> int:
                                            received=time.time()), EVENTS)
     extras = _Extras(collector.node, layout)
     log = (run_dir / "stack.log").open("w")
+    os.environ["MTWIN_STATE_DIR"] = str(run_dir / "state")  # a run never resumes another's ids
     proc = subprocess.Popen(
         [sys.executable, "-m", "mobility_twin.cli", "launch", str(launch), f"duration_s:={args.duration}",
          f"start_offset_s:={args.start}", "hil:=true", "--duration", str(args.duration + 90.0)],
@@ -207,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
         while proc.poll() is None:
             collector.spin(0.5)
             now = time.monotonic()
-            if now - last_scene > 2.0 and collector.record.twins.get("global"):
+            if now - last_scene > 2.0 and collector.received[topics.GLOBAL_OBJECTS]:
                 last_scene = now  # the picture of the last moment the stack was fully running
                 scene = builder.scene()
             if now - last > 10.0:
@@ -227,7 +229,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"the stack ended with status {proc.returncode}: see {run_dir / 'stack.log'}")
         status = status or proc.returncode
     render(scene, run_dir / "snapshot.png")
-    results = score_run(collector.record)
+    results = score_run(collector.decode())
     results.update(scenario="default", duration_s=args.duration, run_folder=str(run_dir), extras=extras.summary())
     (run_dir / "report.json").write_text(json.dumps(results, indent=2, default=str))
     report = _markdown(results, run_dir)

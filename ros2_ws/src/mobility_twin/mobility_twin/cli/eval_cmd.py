@@ -4,6 +4,8 @@ Runs replay (hardware-in-the-loop: wall-clock pacing and stamps, so latencies ar
 process per RSU and CAV, a local twin per site and the global twin, from a launch file written into the
 output folder; records ground truth, every twin's tracks and every RSU's detections; then scores each
 RSU alone, each local twin and the global twin with py-motmetrics, and the latency of every stage.
+The messages go to disk as they arrive (a spool in the output folder, removed after scoring) and are
+decoded after the run in one pass, so the evaluator's memory does not grow with the raw stream.
 
 With --record the run is also written to an MCAP recording (the scored messages exactly as received,
 plus the other twin outputs); --recording FILE scores such a recording instead of running the stack,
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -71,15 +74,18 @@ def run_tracking(args: argparse.Namespace) -> int:
     duration = args.duration or (world.end_s - world.start_s - args.start)
     launch = out / "stack.launch.xml"
     # perception and twins only: the offloading, relation and placement nodes are not scored here
-    launch.write_text(stack_launch_xml(layout, StackOptions(
+    launch.write_text(stack_launch_xml(world.layout, StackOptions(
         scenario=scenario.source, duration_s=duration, start_offset_s=args.start, hil=True, offloading=False,
         relations=False, placement=False, viz=False)))
     say(f"mtwin eval tracking: scenario {scenario.name!r}, {duration:g} s, {len(world.rsus)} RSUs, "
         f"{len(world.cavs)} CAVs, {len(world.sites)} sites; run folder {out}")
     eval_range = 60.0 if args.eval_range is None else args.eval_range
     recording = None if args.record is None else (Path(args.record) if args.record else out / "recording.mcap")
-    collector = RunCollector(layout, recording=recording, defer_decoding=True)
+    # every scored message goes to disk as it arrives (the recording, or a spool removed after scoring)
+    spool = recording if recording is not None else out / "collected.mcap"
+    collector = RunCollector(layout, spool, record_others=recording is not None)
     log = (out / "stack.log").open("w")
+    os.environ["MTWIN_STATE_DIR"] = str(out / "state")  # a run never resumes another's ids
     proc = subprocess.Popen([sys.executable, "-m", "mobility_twin.cli", "launch", str(launch), "--duration",
                              str(duration + 60.0)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     collector.yield_to_stack()
@@ -102,7 +108,12 @@ def run_tracking(args: argparse.Namespace) -> int:
         log.close()
     if proc.returncode not in (0, None):
         say(f"the stack ended with status {proc.returncode}: see {out / 'stack.log'}")
-    record = collector.record
+    say(f"decoding the {spool.stat().st_size / 1e6:.0f} MB of {spool.name}")
+    record = collector.decode()
+    if recording is None:
+        spool.unlink()
+    if collector.bad:
+        say(f"{collector.bad} message(s) could not be decoded: not scored")
     results = score_run(record, eval_range_m=eval_range)
     results["scenario"] = scenario.name
     results["duration_s"] = duration

@@ -12,7 +12,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "launch",
         help="run an XML launch file: nodes as processes, parameters, remaps, namespaces, args, includes",
         description="Run a ROS 2 XML launch file as `ros2 launch` would. FILE is a path, or PACKAGE FILE "
-        "(looked up in the package's share/launch folder). Launch arguments are given as name:=value.",
+        "(looked up in the package's share/launch folder). Launch arguments are given as name:=value. Nodes with "
+        "respawn=\"true\" are started again respawn_delay seconds after they exit; one that keeps exiting "
+        "(--respawn-limit times within --respawn-window seconds) is reported and given up, and the others keep "
+        "running.",
     )
     p.add_argument("target", nargs="+", metavar="FILE | PACKAGE FILE [name:=value ...]")
     p.add_argument("--duration", type=float, default=None, metavar="S", help="stop everything after S seconds")
@@ -21,6 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="print the command of every node and exit without starting anything")
     p.add_argument("--shutdown-timeout", type=float, default=5.0, metavar="S",
                    help="seconds between SIGINT and SIGTERM at shutdown (default 5)")
+    p.add_argument("--respawn-limit", type=int, default=5, metavar="N",
+                   help="give up on a respawning node (report it, do not start it again) once it has exited N times "
+                   "within the respawn window (default 5)")
+    p.add_argument("--respawn-window", type=float, default=60.0, metavar="S",
+                   help="the window of --respawn-limit, in seconds (default 60)")
     p.set_defaults(func=run)
 
 
@@ -78,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
                     print(f"# {node.label} ({node.origin})")
                     print(" ".join(node_command(node, Path(tmp), i)))
             return 0
-        options = RunOptions(duration=args.duration, shutdown_timeout=args.shutdown_timeout)
+        options = RunOptions(duration=args.duration, shutdown_timeout=args.shutdown_timeout,
+                             respawn_limit=args.respawn_limit, respawn_window=args.respawn_window)
         return LaunchRunner(plan, options).run()
     except LaunchError as err:
         print(f"mtwin launch: error: {err}", file=sys.stderr)

@@ -1,7 +1,9 @@
 """`mtwin record`: run the recorder node here: chosen topics of the live graph into an MCAP file.
 
 The same node as `ros2 launch mobility_twin record.launch.xml` (config/recorder.yaml describes it);
-Ctrl-C (or --duration) closes the file with its summary. Play it back with `mtwin play FILE`.
+Ctrl-C, SIGTERM (or --duration) closes the file with its summary; a `kill -9` loses at most the last
+--flush-interval seconds, and `mtwin recording repair FILE` makes such a file whole again. Play it back
+with `mtwin play FILE`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--clouds", action="store_true", help="also record the point clouds (big)")
     p.add_argument("--duration", type=float, default=0.0, metavar="S", help="stop after S seconds (0: Ctrl-C)")
     p.add_argument("--use-sim-time", action="store_true", help="log times from /clock")
+    p.add_argument("--flush-interval", type=float, default=1.0, metavar="S",
+                   help="write and flush the chunk in progress once its oldest message has waited S seconds: at "
+                   "most S seconds of messages are lost if the recorder is killed (default 1; 0: when full)")
     p.set_defaults(func=run)
 
 
@@ -29,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from mobility_twin.ros.entry import run_node
 
     params: dict[str, object] = {"output": args.output, "clouds": args.clouds, "duration_s": args.duration,
-                                 "use_sim_time": args.use_sim_time}
+                                 "use_sim_time": args.use_sim_time, "flush_interval_s": float(args.flush_interval)}
     if args.topics is not None:
         params["topics"] = ",".join(args.topics)
     if args.exclude is not None:

@@ -2,9 +2,9 @@
 
 :class:`RunRecordBuilder` knows which topics a run is scored from (ground truth, every twin's objects,
 every RSU's detections, for the layout of the run) and turns each raw CDR message of those topics into
-the record's frames, in the order it is given them. The live evaluator (:mod:`.live`) feeds it from its
-subscriptions; :func:`record_from_recording` from an MCAP file. Given the same messages in the same
-order, both build the same record, so a recorded run re-scores to the same numbers. ROS-free.
+the record's frames, in the order it is given them. :func:`record_from_recording` feeds it from an MCAP
+file: a recording, or the spool the live evaluator (:mod:`.live`) writes while the stack runs, so a run
+and its recording are scored by the same code from the same messages. ROS-free.
 """
 
 from __future__ import annotations
@@ -100,11 +100,15 @@ def _layout_of(recording) -> dict:
     return json.loads(decode_string(world.data))
 
 
-def record_from_recording(path: str | Path, *, hil: bool | None = None) -> tuple[RunRecord, dict[str, str]]:
-    """The RunRecord of a recorded run and the evaluation metadata the recording carries (may be empty).
+def builder_from_recording(path: str | Path, *, hil: bool | None = None,
+                           layout: dict | None = None) -> tuple[RunRecordBuilder, dict[str, str]]:
+    """The RunRecordBuilder fed with every scored message of a recording, in log-time order (arrival order
+    for the project's recordings), and the evaluation metadata the recording carries (may be empty).
 
-    The layout comes from the recorded /sim/world; ``hil`` (hardware-in-the-loop stamps) from the
-    evaluation metadata, else from the recording: no /clock means wall-clock stamps.
+    One pass over the file, chunk by chunk: memory holds the decoded record, never the raw messages. The
+    layout comes from ``layout``, else from the recorded /sim/world; ``hil`` (hardware-in-the-loop stamps)
+    from ``hil``, else from the evaluation metadata, else from the recording: no /clock means wall-clock
+    stamps.
     """
     from mobility_twin.recording import Recording
 
@@ -112,7 +116,15 @@ def record_from_recording(path: str | Path, *, hil: bool | None = None) -> tuple
         meta = rec.metadata.get(EVAL_METADATA, {})
         if hil is None:
             hil = meta["hil"] == "true" if "hil" in meta else topics.CLOCK not in rec.topics
-        builder = RunRecordBuilder(_layout_of(rec), hil=hil)
+        builder = RunRecordBuilder(layout if layout is not None else _layout_of(rec), hil=hil)
         for msg in rec.messages(builder.topics):
             builder.add(msg.topic, msg.data)
+    return builder, meta
+
+
+def record_from_recording(path: str | Path, *, hil: bool | None = None,
+                          layout: dict | None = None) -> tuple[RunRecord, dict[str, str]]:
+    """The RunRecord of a recorded run and the evaluation metadata the recording carries (may be empty);
+    see :func:`builder_from_recording`."""
+    builder, meta = builder_from_recording(path, hil=hil, layout=layout)
     return builder.record, meta

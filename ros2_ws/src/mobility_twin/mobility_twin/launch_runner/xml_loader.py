@@ -4,7 +4,8 @@ The subset supported is the one ``ros2 launch`` reads with launch_xml + launch_r
 on a full ROS 2 install:
 
 * ``<launch>`` (root), ``<arg name default description>``, ``<let name value>``
-* ``<node pkg exec name namespace args output on_exit>`` with ``<param name value [value-sep]>``,
+* ``<node pkg exec name namespace args output on_exit respawn respawn_delay respawn_max_retries>`` with
+  ``<param name value [value-sep]>``,
   ``<param from>``, nested ``<param name>`` groups, ``<remap from to>``, ``<env name value>``
 * ``<include file>`` with ``<arg name value>``
 * ``<group [scoped]>``, ``<push-ros-namespace namespace>`` (or ``push_ros_namespace``),
@@ -55,6 +56,9 @@ class NodeAction:
     env: tuple[tuple[str, str], ...] = ()
     output: str = "screen"
     shutdown_on_exit: bool = False
+    respawn: bool = False  # start the process again whenever it exits (any status), as ros2 launch does
+    respawn_delay: float = 0.0  # seconds between an exit and the new start
+    respawn_max_retries: int = -1  # respawns allowed (negative: no limit but the runner's crash-loop bound)
     origin: str = ""  # file:line
 
     @property
@@ -123,7 +127,8 @@ ACTION_CONDITIONS = frozenset({"if", "unless"})
 ALLOWED = {
     "arg": {"name", "default", "description"},
     "let": {"name", "value"} | ACTION_CONDITIONS,
-    "node": {"pkg", "exec", "name", "namespace", "args", "output", "on_exit", "ros_args"} | ACTION_CONDITIONS,
+    "node": {"pkg", "exec", "name", "namespace", "args", "output", "on_exit", "ros_args", "respawn", "respawn_delay",
+             "respawn_max_retries"} | ACTION_CONDITIONS,
     "include": {"file"} | ACTION_CONDITIONS,
     "group": {"scoped", "forwarding"} | ACTION_CONDITIONS,
     "push-ros-namespace": {"namespace"} | ACTION_CONDITIONS,
@@ -184,6 +189,21 @@ class _Loader:
                 raise LaunchError(f"<{el.tag}> needs the attribute {name!r}", ctx.path, el.line)
             return default
         return substitute(el.attrib[name], ctx, el.line)
+
+    def _number(self, el: _Element, name: str, ctx: Context, kind: type, default: float) -> float:
+        """A numeric attribute (``kind`` int or float), or ``default`` when absent; an error naming it when it
+        is not a finite number of that kind."""
+        text = self._attr(el, name, ctx, required=False)
+        if text is None:
+            return default
+        try:
+            value = kind(text.strip())
+        except ValueError:
+            value = None
+        if value is None or value != value or value in (float("inf"), float("-inf")):
+            what = "an integer" if kind is int else "a number"
+            raise LaunchError(f"{name}={text!r} is not {what}", ctx.path, el.line)
+        return value
 
     def _enabled(self, el: _Element, ctx: Context) -> bool:
         if "if" in el.attrib and not as_bool(self._attr(el, "if", ctx), ctx, el.line, "if"):
@@ -270,6 +290,12 @@ class _Loader:
             raise LaunchError(f"on_exit={on_exit!r}: only 'shutdown' is supported", ctx.path, el.line)
         if "ros_args" in el.attrib:
             raise LaunchError("ros_args is not supported by mtwin launch: use <param> and <remap>", ctx.path, el.line)
+        respawn = as_bool(self._attr(el, "respawn", ctx, required=False, default="false"), ctx, el.line, "respawn")
+        respawn_delay = self._number(el, "respawn_delay", ctx, float, 0.0)
+        if respawn_delay < 0.0:
+            raise LaunchError(f"respawn_delay={respawn_delay:g} must be a non-negative number of seconds",
+                              ctx.path, el.line)
+        respawn_max_retries = self._number(el, "respawn_max_retries", ctx, int, -1)
         namespace = self._attr(el, "namespace", ctx, required=False, default="")
         parameters: list[ParamValue | ParamFile] = list(scope.parameters)
         remappings = list(scope.remappings)
@@ -300,6 +326,9 @@ class _Loader:
             env=tuple(env),
             output=output,
             shutdown_on_exit=on_exit == "shutdown",
+            respawn=respawn,
+            respawn_delay=respawn_delay,
+            respawn_max_retries=respawn_max_retries,
             origin=self._origin(el, ctx),
         )
 

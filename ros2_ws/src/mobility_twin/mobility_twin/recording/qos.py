@@ -1,11 +1,11 @@
 """Offered QoS profiles as rosbag2 stores them per MCAP channel (``offered_qos_profiles`` metadata).
 
 rosbag2 keeps, for every recorded topic, the QoS each publisher offered, so that playback offers the
-same (a latched topic replays latched, a best-effort stream best effort). The YAML here uses the integer
-policy values of rosbag2's metadata version 8, the version our files declare in their ``rosbag2``
-metadata record (rosbag2 reads the policies as integers or as names according to that version); the
-parser also takes the names of version 9 and later (``reliable``, ``transient_local``, ...). ROS-free:
-policies are rmw's enum values.
+same (a latched topic replays latched, a best-effort stream best effort). The YAML is written and read
+by rosbags (``rosbags.rosbag2.metadata``): written with the integer policy values of rosbag2's metadata
+version 8, the version our files declare in their ``rosbag2`` metadata record; read in that form or with
+the names of version 9 and later (``reliable``, ``transient_local``, ...). A policy rosbags cannot place
+is an error here. ROS-free: policies are rmw's enum values.
 """
 
 from __future__ import annotations
@@ -13,6 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import yaml
+from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
+from rosbags.rosbag2.errors import ReaderError
+from rosbags.rosbag2.metadata import dump_qos_v8
+from rosbags.rosbag2.metadata import parse_qos as _rosbags_parse_qos
 
 from mobility_twin.recording.errors import RecordingError
 
@@ -21,13 +25,6 @@ SYSTEM_DEFAULT, KEEP_LAST, KEEP_ALL, UNKNOWN = 0, 1, 2, 3
 RELIABLE, BEST_EFFORT = 1, 2
 TRANSIENT_LOCAL, VOLATILE = 1, 2
 AUTOMATIC, MANUAL_BY_TOPIC = 1, 3
-
-_NAMES = {
-    "history": {"system_default": 0, "keep_last": 1, "keep_all": 2, "unknown": 3},
-    "reliability": {"system_default": 0, "reliable": 1, "best_effort": 2, "unknown": 3, "best_available": 4},
-    "durability": {"system_default": 0, "transient_local": 1, "volatile": 2, "unknown": 3, "best_available": 4},
-    "liveliness": {"system_default": 0, "automatic": 1, "manual_by_topic": 3, "unknown": 4, "best_available": 5},
-}
 
 
 @dataclass(frozen=True)
@@ -53,35 +50,53 @@ class OfferedQos:
         return self.durability == TRANSIENT_LOCAL
 
 
-def _duration(ns: int) -> dict:
+def _time(ns: int) -> QosTime:
     sec, nsec = divmod(max(0, int(ns)), 1_000_000_000)
-    return {"sec": sec, "nsec": nsec}
+    return QosTime(sec, nsec)
+
+
+def _ns(value: QosTime) -> int:
+    return int(value.sec) * 1_000_000_000 + int(value.nsec)
+
+
+def to_rosbags(p: OfferedQos) -> Qos:
+    """The rosbags form of an offered profile."""
+    return Qos(QosHistory(p.history), p.depth, QosReliability(p.reliability), QosDurability(p.durability),
+               _time(p.deadline_ns), _time(p.lifespan_ns), QosLiveliness(p.liveliness),
+               _time(p.liveliness_lease_ns), bool(p.avoid_ros_namespace_conventions))
+
+
+def from_rosbags(q: Qos) -> OfferedQos:
+    return OfferedQos(history=q.history.value, depth=int(q.depth), reliability=q.reliability.value,
+                      durability=q.durability.value, deadline_ns=_ns(q.deadline), lifespan_ns=_ns(q.lifespan),
+                      liveliness=q.liveliness.value, liveliness_lease_ns=_ns(q.liveliness_lease_duration),
+                      avoid_ros_namespace_conventions=bool(q.avoid_ros_namespace_conventions))
 
 
 def serialize_qos(profiles: list[OfferedQos] | tuple[OfferedQos, ...]) -> str:
-    """The ``offered_qos_profiles`` YAML of a channel ("" for none, as rosbag2 writes it)."""
-    if not profiles:
-        return ""
-    return yaml.safe_dump([{
-        "history": p.history, "depth": p.depth, "reliability": p.reliability, "durability": p.durability,
-        "deadline": _duration(p.deadline_ns), "lifespan": _duration(p.lifespan_ns), "liveliness": p.liveliness,
-        "liveliness_lease_duration": _duration(p.liveliness_lease_ns),
-        "avoid_ros_namespace_conventions": p.avoid_ros_namespace_conventions,
-    } for p in profiles], sort_keys=False)
+    """The ``offered_qos_profiles`` YAML of a channel, rosbag2 version 8 ("" for none, as rosbag2 writes it)."""
+    try:
+        return dump_qos_v8([to_rosbags(p) for p in profiles])
+    except ValueError as err:  # a policy value rmw does not have
+        raise RecordingError(f"offered QoS cannot be written: {err}") from None
 
 
-def _policy(kind: str, value) -> int:
-    if isinstance(value, bool):
-        raise ValueError(value)
-    if isinstance(value, int):
-        return value
-    return _NAMES[kind][str(value).lower()]
+_POLICIES = {"history": QosHistory, "reliability": QosReliability, "durability": QosDurability,
+             "liveliness": QosLiveliness}
 
 
-def _ns(value) -> int:
-    if not value:
-        return 0
-    return int(value.get("sec", 0)) * 1_000_000_000 + int(value.get("nsec", 0))
+def _check_policies(items) -> None:
+    """Every policy an rmw value (int) or name, as rosbag2 writes them (rosbags reads anything else as
+    'unknown': here it is an error)."""
+    if not isinstance(items, list):
+        raise TypeError(f"expected a list of profiles, got {type(items).__name__}")
+    for item in items:
+        for name, enum in _POLICIES.items():
+            value = item[name]
+            known = value in {m.value for m in enum} if isinstance(value, int) and not isinstance(value, bool) \
+                else str(value).upper() in enum.__members__
+            if not known:
+                raise ValueError(f"{name}: {value!r} is not a {name} policy")
 
 
 def parse_qos(text: str) -> list[OfferedQos]:
@@ -90,14 +105,8 @@ def parse_qos(text: str) -> list[OfferedQos]:
         return []
     try:
         items = yaml.safe_load(text)
-        return [OfferedQos(
-            history=_policy("history", item.get("history", KEEP_LAST)), depth=int(item.get("depth", 0)),
-            reliability=_policy("reliability", item.get("reliability", RELIABLE)),
-            durability=_policy("durability", item.get("durability", VOLATILE)),
-            deadline_ns=_ns(item.get("deadline")), lifespan_ns=_ns(item.get("lifespan")),
-            liveliness=_policy("liveliness", item.get("liveliness", AUTOMATIC)),
-            liveliness_lease_ns=_ns(item.get("liveliness_lease_duration")),
-            avoid_ros_namespace_conventions=bool(item.get("avoid_ros_namespace_conventions", False)),
-        ) for item in items or []]
-    except (yaml.YAMLError, AttributeError, KeyError, TypeError, ValueError) as err:
+        _check_policies(items)
+        parsed = _rosbags_parse_qos(items)
+    except (yaml.YAMLError, ReaderError, AttributeError, KeyError, TypeError, ValueError) as err:
         raise RecordingError(f"offered_qos_profiles not understood: {err}: {text[:200]!r}") from None
+    return [from_rosbags(q) for q in parsed]

@@ -7,7 +7,15 @@ received (nothing is re-serialised). Log time is when the message was received a
 header stamp when the message starts with a ``std_msgs/Header`` (else the log time), both in ns.
 Closing writes the summary (schemas, channels, statistics with per-channel counts, chunk indexes), a
 ``rosbag2`` metadata record (the bag metadata rosbag2's MCAP plugin reads back: format version 8, whose
-integer QoS policies every rosbag2 since Humble reads) and a ``mobility_twin`` metadata record. ROS-free.
+integer QoS policies every rosbag2 since Humble reads) and a ``mobility_twin`` metadata record.
+Definitions, type hashes and QoS YAML come from rosbags (:mod:`.definitions`, :mod:`.qos`).
+
+What a crash (``kill -9``) of the writing process can lose is bounded by ``flush_interval_s``: messages
+wait in memory until their chunk is written, and the chunk in progress is written and the file flushed
+to the operating system once its oldest message has waited that long (at the next ``write``, or at the
+next :meth:`RecordingWriter.flush_if_due` a timer calls). Such a file has no summary; the project's
+reader reads it up to where it ends, and ``mtwin recording repair`` (:mod:`.repair`) rewrites it whole.
+ROS-free.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from pathlib import Path
 import yaml
 from mcap.writer import CompressionType
 from mcap.writer import Writer as McapWriter
+from rosbags.rosbag2.metadata import Metadata as Rosbag2Metadata
 
 from mobility_twin.recording.definitions import (
     full_type_name,
@@ -64,6 +73,41 @@ class _Channel:
     sequence: int = 0
 
 
+@dataclass(frozen=True)
+class ChannelRecord:
+    """What the ``rosbag2`` metadata record says of one topic."""
+
+    topic: str
+    type: str
+    offered_qos: str  # offered_qos_profiles YAML (rosbag2 version 8)
+    type_hash: str
+    count: int
+    first_ns: int = 0
+    last_ns: int = 0
+
+
+def rosbag2_metadata(file_name: str, channels: list[ChannelRecord], ros_distro: str = "") -> str:
+    """The ``serialized_metadata`` of rosbag2's metadata record: its BagMetadata (version 8) as YAML, in the
+    shape of ``rosbags.rosbag2.metadata.Metadata`` (what rosbags' own writer puts in that record)."""
+    seen = [c for c in channels if c.count]
+    start = min((c.first_ns for c in seen), default=0)
+    end = max((c.last_ns for c in seen), default=0)
+    count = sum(c.count for c in seen)
+    metadata: Rosbag2Metadata = {
+        "version": 8, "storage_identifier": "mcap", "relative_file_paths": [file_name],
+        "starting_time": {"nanoseconds_since_epoch": start}, "duration": {"nanoseconds": end - start},
+        "message_count": count, "compression_format": "", "compression_mode": "",
+        "topics_with_message_count": [{
+            "topic_metadata": {"name": c.topic, "type": c.type, "serialization_format": "cdr",
+                               "offered_qos_profiles": c.offered_qos, "type_description_hash": c.type_hash},
+            "message_count": c.count} for c in channels],
+        "files": [{"path": file_name, "starting_time": {"nanoseconds_since_epoch": start},
+                   "duration": {"nanoseconds": end - start}, "message_count": count}],
+        "custom_data": {}, "ros_distro": ros_distro,
+    }
+    return yaml.safe_dump(dict(metadata), sort_keys=False)
+
+
 @dataclass
 class RecordingSummary:
     path: Path
@@ -86,11 +130,20 @@ class RecordingWriter:
         path: the ``.mcap`` file (its folder is created).
         compression: chunk compression, ``"zstd"`` (default), ``"lz4"`` or ``"none"``.
         chunk_size: bytes of messages per chunk (default 1 MiB).
+        flush_interval_s: write the chunk in progress and flush the file once its oldest message has waited
+            this long (s): what a crash can lose. None (default): chunks are written when full.
     """
 
-    def __init__(self, path: str | Path, *, compression: str = "zstd", chunk_size: int = 1 << 20) -> None:
+    def __init__(self, path: str | Path, *, compression: str = "zstd", chunk_size: int = 1 << 20,
+                 flush_interval_s: float | None = None) -> None:
         if compression not in _COMPRESSION:
             raise RecordingError(f"compression {compression!r}: expected one of {', '.join(_COMPRESSION)}")
+        if chunk_size < 1:
+            raise RecordingError(f"chunk size {chunk_size} bytes: must be positive")
+        if flush_interval_s is not None and not flush_interval_s > 0:
+            raise RecordingError(f"flush interval {flush_interval_s} s: must be positive (or None: when full)")
+        self.flush_interval_s = flush_interval_s
+        self._unflushed_since: float | None = None  # monotonic time of the oldest message not yet written
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -99,6 +152,7 @@ class RecordingWriter:
             raise RecordingError(f"cannot write a recording at {self.path}: {err.strerror}") from None
         self._mcap = McapWriter(self._stream, chunk_size=chunk_size, compression=_COMPRESSION[compression])
         self._mcap.start(profile="ros2", library=LIBRARY)
+        self._stream.flush()  # a valid (empty) MCAP file on disk from the start
         self._schemas: dict[str, int] = {}
         self._channels: dict[str, _Channel] = {}
         self.started_ns = time.time_ns()
@@ -138,12 +192,27 @@ class RecordingWriter:
         channel.sequence += 1
         self._mcap.add_message(channel.id, log_time=log_time_ns, data=bytes(data), publish_time=publish_time_ns,
                                sequence=channel.sequence)
+        if self._unflushed_since is None:
+            self._unflushed_since = time.monotonic()
         s = channel.stats
         if not s.count:
             s.first_ns = log_time_ns
         s.count += 1
         s.bytes += len(data)
         s.last_ns = max(s.last_ns, log_time_ns)
+        self.flush_if_due()
+
+    def flush(self) -> None:
+        """Write the chunk in progress and flush the file to the operating system: what a crash of this
+        process can no longer lose."""
+        self._mcap.flush()
+        self._unflushed_since = None
+
+    def flush_if_due(self) -> None:
+        """:meth:`flush` when the oldest message not yet written has waited ``flush_interval_s``."""
+        if (self.flush_interval_s is not None and self._unflushed_since is not None and not self.closed
+                and time.monotonic() - self._unflushed_since >= self.flush_interval_s):
+            self.flush()
 
     def add_metadata(self, name: str, data: dict[str, str]) -> None:
         """A named key-value record (values are strings)."""
@@ -153,23 +222,10 @@ class RecordingWriter:
         return RecordingSummary(self.path, {t: c.stats for t, c in self._channels.items()})
 
     def rosbag2_metadata(self) -> str:
-        """The ``serialized_metadata`` of rosbag2's metadata record: its BagMetadata as YAML (version 8)."""
-        seen = [c.stats for c in self._channels.values() if c.stats.count]
-        start = min((s.first_ns for s in seen), default=0)
-        end = max((s.last_ns for s in seen), default=0)
-        count = sum(s.count for s in seen)
-        return yaml.safe_dump({
-            "version": 8, "storage_identifier": "mcap", "duration": {"nanoseconds": end - start},
-            "starting_time": {"nanoseconds_since_epoch": start}, "message_count": count,
-            "topics_with_message_count": [{
-                "topic_metadata": {"name": topic, "type": c.stats.type, "serialization_format": "cdr",
-                                   "offered_qos_profiles": c.qos, "type_description_hash": type_hash(c.stats.type)},
-                "message_count": c.stats.count} for topic, c in self._channels.items()],
-            "compression_format": "", "compression_mode": "", "relative_file_paths": [self.path.name],
-            "files": [{"path": self.path.name, "starting_time": {"nanoseconds_since_epoch": start},
-                       "duration": {"nanoseconds": end - start}, "message_count": count}],
-            "custom_data": {}, "ros_distro": os.environ.get("ROS_DISTRO", ""),
-        }, sort_keys=False)
+        """The ``serialized_metadata`` of rosbag2's metadata record (:func:`rosbag2_metadata`)."""
+        return rosbag2_metadata(self.path.name, [
+            ChannelRecord(topic, c.stats.type, c.qos, type_hash(c.stats.type), c.stats.count, c.stats.first_ns,
+                          c.stats.last_ns) for topic, c in self._channels.items()], os.environ.get("ROS_DISTRO", ""))
 
     def close(self, metadata: dict[str, str] | None = None) -> RecordingSummary:
         """Write the ``rosbag2`` metadata record, the ``mobility_twin`` one (recording times, per-topic counts,

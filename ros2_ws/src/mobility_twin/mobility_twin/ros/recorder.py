@@ -97,11 +97,13 @@ class TopicRecorder:
         discovery_period_s: how often to look for new topics (s).
         depth: queue depth of the subscriptions.
         use_node_clock: log times from the node's clock (sim time under ``use_sim_time``), else wall clock.
+        discover: look for the selected topics on the graph; False: record only what :meth:`write` is given.
     """
 
     def __init__(self, node: Node, writer: RecordingWriter, selection: TopicSelection | None = None, *,
                  skip: set[str] | frozenset[str] = frozenset(), discovery_period_s: float = 0.5, depth: int = 100,
-                 use_node_clock: bool = True, on_new_topic: Callable[[str, str], None] | None = None) -> None:
+                 use_node_clock: bool = True, on_new_topic: Callable[[str, str], None] | None = None,
+                 discover: bool = True) -> None:
         self.node = node
         self.writer = writer
         self.selection = selection or TopicSelection.default()
@@ -114,8 +116,11 @@ class TopicRecorder:
         self._last_ns = 0
         self._early: list[tuple[str, bytes]] = []  # received before the node's clock started (sim time)
         self.closed = False
-        self.discover()
-        self.timer = node.create_timer(discovery_period_s, self.discover, clock=Clock(clock_type=ClockType.STEADY_TIME))
+        self.timer = None
+        if discover:
+            self.discover()
+            self.timer = node.create_timer(discovery_period_s, self.discover,
+                                           clock=Clock(clock_type=ClockType.STEADY_TIME))
 
     def now_ns(self) -> int:
         """Receive time: the node's clock (or wall clock), never going backwards within a recording."""
@@ -181,6 +186,7 @@ class TopicRecorder:
         for early in self._early:  # the clock never started: wall time
             self.writer.write(*early, time.time_ns())
         self._early.clear()
-        self.node.destroy_timer(self.timer)
+        if self.timer is not None:
+            self.node.destroy_timer(self.timer)
         for sub in self.subscriptions.values():
             self.node.destroy_subscription(sub)
