@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 ENV := source env.sh &&
 
-.PHONY: help setup test test-fast demo lint lock clean
+.PHONY: help setup test test-fast demo lint lock clean peers-env
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -27,6 +27,9 @@ lock:  ## re-pin requirements/constraints.txt from the current .venv
 	@$(ENV) ( echo "# Lock file: exact versions of every package in .venv, from 'pip freeze --all' of a working setup."; \
 	  echo "# Regenerate with: make lock   (after changing requirements/requirements.txt)"; \
 	  pip freeze --all --exclude-editable | grep -v -E "^(-e|#|pip==)" | sort -f ) > requirements/constraints.txt
+
+peers-env:  ## create .venv-peers/ with the peer trackers (norfair, motpy) for `mtwin bench trackers`
+	@bash scripts/peers/setup_peers.sh
 
 clean:  ## remove the build (keeps .venv)
 	rm -rf ros2_ws/build ros2_ws/install ros2_ws/log

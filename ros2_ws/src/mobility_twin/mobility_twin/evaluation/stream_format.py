@@ -1,0 +1,233 @@
+"""Recorded per-RSU detection streams and the hypotheses of a tracker run on them, as ``.npz`` files.
+
+The format is read and written by two environments: the project's (numpy 2) and the peers' (numpy 1.26,
+for norfair 2.3). So this module imports numpy and the standard library only, works with numpy >= 1.26,
+and files are read with ``allow_pickle=False``: every array is numeric or fixed-width unicode, and the
+metadata is a JSON string in a 0-d unicode array. The peers' runner imports it as a top-level module
+(``sys.path`` set to this folder), so it must not import anything of ``mobility_twin``.
+
+A stream (one RSU, frames in stamp order): per frame the detections of that RSU's LiDAR and the ground
+truth at the frame's stamp, stored ragged (flat arrays plus ``F + 1`` offsets):
+
+============  =========  ====================================================
+key           shape      meaning
+============  =========  ====================================================
+stamps        (F,)       sensor time of each frame, s
+det_offsets   (F+1,)     detections of frame k are rows det_offsets[k]:det_offsets[k+1]
+xy            (N, 2)     box centre in `map`, m
+cov           (N, 2, 2)  position covariance, m^2
+yaw           (N,)       rad
+dims          (N, 3)     length, width, height, m
+velocity      (N, 2)     m/s, NaN where not measured
+confidence    (N,)       [0, 1]
+num_points    (N,)       LiDAR points in the cluster
+object_class  (N,)       DetectedObject.CLASS_*
+self_report   (N,)       the reporting vehicle's id for a self-report, else ""
+gt_offsets    (F+1,)     ground truth of frame k is rows gt_offsets[k]:gt_offsets[k+1]
+gt_ids        (G,)       vehicle ids
+gt_xy         (G, 2)     vehicle centres at the frame's stamp, m
+meta          ()         JSON: format, version, rsu_id, sensor_xy, sensor_range_m, source_type, scenario, ...
+============  =========  ====================================================
+
+Hypotheses (one tracker on one stream, frames aligned with the stream's): ``stamps``, ``offsets``,
+``ids`` (H,), ``xy`` (H, 2), ``update_ms`` (F,) (wall time of the tracker's step for that frame) and
+``meta`` (tracker, rsu_id, settings, versions).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+STREAM_FORMAT = "mobility_twin.rsu_stream"
+HYPOTHESES_FORMAT = "mobility_twin.hypotheses"
+FORMAT_VERSION = 1
+
+_DET_KEYS = ("xy", "cov", "yaw", "dims", "velocity", "confidence", "num_points", "object_class", "self_report")
+
+
+class StreamFormatError(ValueError):
+    """A stream or hypotheses file that is not of this format or version."""
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One frame of a stream: the detections and the ground truth at ``stamp``."""
+
+    stamp: float
+    xy: np.ndarray
+    cov: np.ndarray
+    yaw: np.ndarray
+    dims: np.ndarray
+    velocity: np.ndarray
+    confidence: np.ndarray
+    num_points: np.ndarray
+    object_class: np.ndarray
+    self_report: np.ndarray
+    gt_ids: np.ndarray
+    gt_xy: np.ndarray
+
+
+@dataclass(frozen=True)
+class RsuStream:
+    """Every frame of one RSU (see the module docstring for the arrays)."""
+
+    rsu_id: str
+    sensor_xy: tuple[float, float]
+    sensor_range_m: float
+    stamps: np.ndarray
+    det_offsets: np.ndarray
+    detections: dict[str, np.ndarray]
+    gt_offsets: np.ndarray
+    gt_ids: np.ndarray
+    gt_xy: np.ndarray
+    meta: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.stamps)
+
+    def frame(self, k: int) -> Frame:
+        a, b = int(self.det_offsets[k]), int(self.det_offsets[k + 1])
+        g0, g1 = int(self.gt_offsets[k]), int(self.gt_offsets[k + 1])
+        d = self.detections
+        return Frame(float(self.stamps[k]), *(d[key][a:b] for key in _DET_KEYS), self.gt_ids[g0:g1],
+                     self.gt_xy[g0:g1])
+
+    def frames(self):
+        for k in range(len(self)):
+            yield self.frame(k)
+
+    @property
+    def frame_period_s(self) -> float:
+        """The median interval between frames (the sensor's period), s."""
+        return float(np.median(np.diff(self.stamps))) if len(self.stamps) > 1 else 0.1
+
+    @staticmethod
+    def from_frames(rsu_id: str, sensor_xy, sensor_range_m: float, frames: list[Frame], meta: dict | None = None
+                    ) -> RsuStream:
+        """A stream from frames given one by one (the recorder's and the tests' way)."""
+        det = {key: _concat([getattr(f, key) for f in frames], _DET_SHAPES[key])
+               .astype(_DET_DTYPES.get(key, np.float64)) for key in _DET_KEYS}
+        return RsuStream(
+            rsu_id, (float(sensor_xy[0]), float(sensor_xy[1])), float(sensor_range_m),
+            np.array([f.stamp for f in frames], dtype=np.float64),
+            _offsets([len(f.xy) for f in frames]), det,
+            _offsets([len(f.gt_ids) for f in frames]),
+            _concat([f.gt_ids for f in frames], (0,)).astype(np.int64),
+            _concat([f.gt_xy for f in frames], (0, 2)).astype(np.float64),
+            dict(meta or {}),
+        )
+
+
+@dataclass(frozen=True)
+class Hypotheses:
+    """A tracker's confirmed tracks after each frame of one stream, and the time it took per frame."""
+
+    tracker: str
+    rsu_id: str
+    stamps: np.ndarray
+    offsets: np.ndarray
+    ids: np.ndarray
+    xy: np.ndarray
+    update_ms: np.ndarray
+    meta: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.stamps)
+
+    def frame(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Track ids (H,) and positions (H, 2) after frame ``k``."""
+        a, b = int(self.offsets[k]), int(self.offsets[k + 1])
+        return self.ids[a:b], self.xy[a:b]
+
+    @staticmethod
+    def from_frames(tracker: str, rsu_id: str, stamps, frames: list[tuple[np.ndarray, np.ndarray]], update_ms,
+                    meta: dict | None = None) -> Hypotheses:
+        return Hypotheses(
+            tracker, rsu_id, np.asarray(stamps, dtype=np.float64), _offsets([len(ids) for ids, _ in frames]),
+            _concat([ids for ids, _ in frames], (0,)).astype(np.int64),
+            _concat([xy for _, xy in frames], (0, 2)).astype(np.float64),
+            np.asarray(update_ms, dtype=np.float64), dict(meta or {}),
+        )
+
+
+_DET_SHAPES = {"xy": (0, 2), "cov": (0, 2, 2), "yaw": (0,), "dims": (0, 3), "velocity": (0, 2), "confidence": (0,),
+               "num_points": (0,), "object_class": (0,), "self_report": (0,)}
+_DET_DTYPES = {"num_points": np.int64, "object_class": np.int64, "self_report": str}
+
+
+def _offsets(counts) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum(np.asarray(counts, dtype=np.int64))]).astype(np.int64)
+
+
+def _concat(parts, empty_shape) -> np.ndarray:
+    parts = [np.asarray(p) for p in parts if len(p)]
+    if not parts:
+        return np.zeros(empty_shape)
+    return np.concatenate(parts)
+
+
+def _meta_array(meta: dict) -> np.ndarray:
+    return np.array(json.dumps(meta, sort_keys=True))
+
+
+def _read(path: Path, kind: str) -> tuple[dict, dict]:
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError) as err:
+        raise StreamFormatError(f"Could not read {kind} file {path}: {err}.") from None
+    if "meta" not in arrays:
+        raise StreamFormatError(f"{path} has no metadata: not a {kind} file.")
+    meta = json.loads(str(arrays.pop("meta")))
+    if meta.get("format") != kind or meta.get("version") != FORMAT_VERSION:
+        raise StreamFormatError(f"{path} is {meta.get('format')!r} version {meta.get('version')!r}, "
+                                f"expected {kind!r} version {FORMAT_VERSION}.")
+    return arrays, meta
+
+
+def save_stream(path: Path | str, stream: RsuStream) -> Path:
+    """Write ``stream`` to ``path`` (.npz, compressed); return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {**stream.meta, "format": STREAM_FORMAT, "version": FORMAT_VERSION, "rsu_id": stream.rsu_id,
+            "sensor_xy": list(stream.sensor_xy), "sensor_range_m": stream.sensor_range_m}
+    det = {k: np.asarray(v) for k, v in stream.detections.items()}
+    det["self_report"] = det["self_report"].astype(str)
+    with open(path, "wb") as fh:
+        np.savez_compressed(fh, stamps=stream.stamps, det_offsets=stream.det_offsets, gt_offsets=stream.gt_offsets,
+                            gt_ids=stream.gt_ids, gt_xy=stream.gt_xy, meta=_meta_array(meta), **det)
+    return path
+
+
+def load_stream(path: Path | str) -> RsuStream:
+    arrays, meta = _read(path, STREAM_FORMAT)
+    return RsuStream(meta["rsu_id"], tuple(meta["sensor_xy"]), float(meta["sensor_range_m"]), arrays["stamps"],
+                     arrays["det_offsets"], {k: arrays[k] for k in _DET_KEYS}, arrays["gt_offsets"],
+                     arrays["gt_ids"], arrays["gt_xy"], meta)
+
+
+def save_hypotheses(path: Path | str, hyps: Hypotheses) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {**hyps.meta, "format": HYPOTHESES_FORMAT, "version": FORMAT_VERSION, "tracker": hyps.tracker,
+            "rsu_id": hyps.rsu_id}
+    with open(path, "wb") as fh:
+        np.savez_compressed(fh, stamps=hyps.stamps, offsets=hyps.offsets, ids=hyps.ids, xy=hyps.xy,
+                            update_ms=hyps.update_ms, meta=_meta_array(meta))
+    return path
+
+
+def load_hypotheses(path: Path | str) -> Hypotheses:
+    arrays, meta = _read(path, HYPOTHESES_FORMAT)
+    return Hypotheses(meta["tracker"], meta["rsu_id"], arrays["stamps"], arrays["offsets"], arrays["ids"],
+                      arrays["xy"], arrays["update_ms"], meta)
+
+
+def stream_paths(folder: Path | str) -> list[Path]:
+    """The stream files of a folder, in RSU order."""
+    return sorted(Path(folder).glob("*.npz"))
