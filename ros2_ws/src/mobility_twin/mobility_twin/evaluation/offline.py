@@ -1,6 +1,7 @@
 """The whole perception-to-global-twin pipeline in one process, without ROS, scored against ground truth.
 
-The same library code the nodes run (detector, local twins, global twin), driven by the replay engine,
+The same library code the nodes run (detector, local twins with every input channel: RSUs, CAVs with their
+self-reports, V2X reports relayed by the edge servers; global twin), driven by the replay engine,
 so tracking quality can be measured quickly and deterministically, and so that each RSU *alone* (one
 tracker fed by that RSU only) can be compared with the fused twins on the same ground truth: the gain
 from fusion. The ROS evaluation (``mtwin eval tracking``) scores the real multi-process run.
@@ -19,6 +20,7 @@ import numpy as np
 
 from mobility_twin.evaluation.mot import DiscRegion, MotEvaluator
 from mobility_twin.perception import SOURCE_CAV, SOURCE_RSU, LidarDetector, SensorPose2D
+from mobility_twin.perception.reports import self_report, v2x_report_detections
 from mobility_twin.tracking import MultiSourceTracker, TrackerConfig
 from mobility_twin.twin import GlobalTwin, LocalTwin, LocalTwinConfig
 from mobility_twin.twin.channels import default_channels
@@ -76,8 +78,16 @@ def run_offline(world, options: OfflineOptions = OfflineOptions(), progress=None
     timings: dict[str, list[float]] = {"perception": [], "local_twin": [], "global_twin": []}
     last_snapshot = -np.inf
     wall0 = time.monotonic()
+    site_of_rsu = {r.rsu_id: r.site_id for r in world.rsus}
+    site_of_server = {e.server_id: e.site_id for e in world.edge_servers}
+    odometry: dict[str, object] = {}  # newest odometry of each CAV (its self-report, as cav_perception sends it)
     while not replay.finished and replay.position <= end:
         tick = replay.step()
+        for odo in tick.odometry:
+            odometry[odo.cav_id] = odo
+        for report in tick.v2x:
+            local[site_of_server[report.server_id]].ingest(v2x_report_detections(world, report, tick.t), "v2x",
+                                                           report.server_id)
         for f in tick.frames:
             det = detectors.setdefault(f.sensor_id, LidarDetector())
             p = f.pose
@@ -87,11 +97,14 @@ def run_offline(world, options: OfflineOptions = OfflineOptions(), progress=None
             timings["perception"].append(1000 * (time.perf_counter() - t0))
             if f.kind == "rsu":
                 rsu_alone[f.sensor_id].update(d)
-                twin = local[next(r.site_id for r in world.rsus if r.rsu_id == f.sensor_id)]
+                twin = local[site_of_rsu[f.sensor_id]]
                 t0 = time.perf_counter()
                 twin.ingest(d, "rsu_lidar", f.sensor_id)
                 timings["local_twin"].append(1000 * (time.perf_counter() - t0))
             else:
+                odo = odometry.get(f.sensor_id)
+                if odo is not None:
+                    d = self_report(d, f.sensor_id, odo.x, odo.y, odo.yaw, odo.speed, odo.sigma_position)
                 for twin in local.values():
                     twin.ingest(replace(d), "cav_lidar", f.sensor_id)
         if tick.t - last_snapshot >= options.snapshot_period_s - 1e-9:

@@ -232,5 +232,9 @@ class GlobalTwinNode(Node):
         self.servers_pub.publish(servers)
 
 
+#: the parameters of each entry point (what `mtwin launch` checks a launch file against before it starts)
+ENTRY_CONFIGS = {"main": GlobalTwinNodeConfig}
+
+
 def main() -> int:
     return run_node(GlobalTwinNode)

@@ -53,5 +53,9 @@ class LayoutNode(Node):
         self.get_logger().info(f"{describe(self.layout)} from {path}, published latched on {topics.LAYOUT}")
 
 
+#: the parameters of each entry point (what `mtwin launch` checks a launch file against before it starts)
+ENTRY_CONFIGS = {"main": LayoutNodeConfig}
+
+
 def main() -> int:
     return run_node(LayoutNode)

@@ -74,7 +74,8 @@ class LocalTwinNodeConfig:
     area_margin_m: float = field(30.0, "frames of moving sensors (CAVs) are fused this far outside the site (m)",
                                  low=0.0, high=10000.0)
     gate_chi2: float = field(13.8, "tracker: Mahalanobis gate (chi-square, 2 dof)", low=0.1, high=1000.0)
-    confirm_hits: int = field(3, "tracker: hits to confirm a track", low=1, high=100)
+    confirm_existence: float = field(0.85, "tracker: existence probability at which a track is confirmed", low=0.01,
+                                     high=0.999)
     max_coast_s: float = field(1.5, "tracker: a track lives this long without detections (s)", low=0.0, high=60.0)
     reorder_window_s: float = field(0.5, "tracker: late frames up to this age are fused in time order (s)",
                                     low=0.0, high=10.0)
@@ -150,7 +151,7 @@ class LocalTwinNode(Node):
         self.validator = InputValidator(InputLimits(area=layout.area, area_margin_m=cfg.input_area_margin_m,
                                                     max_future_s=cfg.max_future_s, max_age_s=cfg.max_age_s))
         members = {"rsus": rsus, "cavs": cavs, "edge_servers": [s.server_id for s in servers]}
-        tracker = TrackerConfig(gate_chi2=cfg.gate_chi2, confirm_hits=cfg.confirm_hits, max_coast_s=cfg.max_coast_s,
+        tracker = TrackerConfig(gate_chi2=cfg.gate_chi2, confirm_existence=cfg.confirm_existence, max_coast_s=cfg.max_coast_s,
                                 reorder_window_s=cfg.reorder_window_s)
         self.twin = LocalTwin(LocalTwinConfig(cfg.site_id, tuple(rsus), site.polygon, area_margin_m=cfg.area_margin_m,
                                               stale_after_s=cfg.stale_after_s, tracker=tracker,
@@ -271,6 +272,10 @@ class LocalTwinNode(Node):
                 vehicles_served=int(s.estimated_served),
             ))
         self.servers_pub.publish(servers)
+
+
+#: the parameters of each entry point (what `mtwin launch` checks a launch file against before it starts)
+ENTRY_CONFIGS = {"main": LocalTwinNodeConfig}
 
 
 def main() -> int:

@@ -138,5 +138,9 @@ class OffloadingNode(Node):
                                f"skipped: {skipped}")
 
 
+#: the parameters of each entry point (what `mtwin launch` checks a launch file against before it starts)
+ENTRY_CONFIGS = {"main": OffloadingNodeConfig}
+
+
 def main() -> int:
     return run_node(OffloadingNode)

@@ -22,13 +22,13 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass
 
-import numpy as np
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
 from sensor_msgs.msg import PointCloud2
 
 from mobility_twin.perception import SOURCE_CAV, SOURCE_RSU, DetectorConfig, LidarDetector, SensorPose2D
 from mobility_twin.perception.detections import Detections
+from mobility_twin.perception.reports import self_report
 from mobility_twin.ros.cdr import CdrError, decode_cloud_xyz, encode_detections
 from mobility_twin.ros.convert import from_time, quaternion_yaw
 from mobility_twin.ros.entry import ConfigurationError, run_node
@@ -37,7 +37,6 @@ from mobility_twin.ros.layout_source import LayoutSource
 from mobility_twin.ros.params import declare_config, field
 from mobility_twin.ros.qos import SENSOR_STREAM, TWIN_STATE
 from mobility_twin.ros.tables import detections_to_table
-from mobility_twin.tracking.tracker import object_array
 from mobility_twin_core import Layout, LayoutError
 from mobility_twin_msgs.msg import DetectedObjectArray
 
@@ -266,13 +265,11 @@ class CavPerception(_PerceptionBase):
 
     def add_self_report(self, det: Detections, stamp: float) -> Detections:
         _, x, y, yaw, speed, _, sigma = self._self_state
-        me = Detections(
-            det.source_id, det.source_type, det.stamp, det.sensor_xy, det.sensor_range, np.array([[x, y]]),
-            np.array([np.eye(2) * max(sigma, 0.05) ** 2]), np.array([yaw]), np.array([[4.6, 1.8, 1.5]]),
-            np.array([[speed * math.cos(yaw), speed * math.sin(yaw)]]), np.array([0.99]), np.array([0]),
-            np.array([1]), object_array([self.config.sensor_id]), det.provenance,
-        )
-        return Detections.concat([det, me]) if len(det) else me
+        return self_report(det, self.config.sensor_id, x, y, yaw, speed, sigma)
+
+
+#: the parameters of each entry point (what `mtwin launch` checks a launch file against before it starts)
+ENTRY_CONFIGS = {"rsu_main": RsuPerceptionConfig, "cav_main": CavPerceptionConfig}
 
 
 def rsu_main() -> int:

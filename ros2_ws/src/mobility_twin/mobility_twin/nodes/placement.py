@@ -173,5 +173,9 @@ class PlacementNode(Node):
             f"skipped: {skipped}")
 
 
+#: the parameters of each entry point (what `mtwin launch` checks a launch file against before it starts)
+ENTRY_CONFIGS = {"main": PlacementNodeConfig}
+
+
 def main() -> int:
     return run_node(PlacementNode)

@@ -261,6 +261,10 @@ def relation_message(result, online, publish_edges: bool, frame_id: str) -> Rela
     return msg
 
 
+#: the parameters of each entry point (what `mtwin launch` checks a launch file against before it starts)
+ENTRY_CONFIGS = {"main": RelationLearnerConfig}
+
+
 def main() -> int:
     return run_node(RelationLearnerNode)
 

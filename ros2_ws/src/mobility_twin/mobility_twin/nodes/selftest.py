@@ -106,6 +106,10 @@ class SelfTestListener(Node):
         self.exit_code = 0 if ok else 1
 
 
+#: the parameters of each entry point (what `mtwin launch` checks a launch file against before it starts)
+ENTRY_CONFIGS = {"talker_main": TalkerConfig, "listener_main": ListenerConfig}
+
+
 def talker_main() -> int:
     return run_node(SelfTestTalker)
 

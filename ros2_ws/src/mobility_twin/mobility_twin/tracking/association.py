@@ -2,8 +2,11 @@
 
 Candidates within ``gate_max_m`` come from a KD-tree, the Mahalanobis gate (chi-square, 2 dof) keeps the
 plausible pairs, the pairs are split into connected groups, and each group is solved optimally (Hungarian
-algorithm; a group of one pair directly), so thousands of tracks cost little. A vehicle's self-report goes
-to the track already carrying its id, before any gating.
+algorithm; a group of one pair directly), so thousands of tracks cost little. Identity is evidence: a
+vehicle's self-report goes to the track already carrying its id, before any gating; a self-report whose id
+no track carries yet binds to the track without an id it clearly fits (inside the gate with the report's
+own covariance, and far more likely than any other such track): the vehicle the other sensors already
+track, so one vehicle seen by LiDAR and reporting itself is one track.
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ from mobility_twin.tracking.trackset import TrackSet
 _BIG = 1e9
 
 
-def associate(tracks: TrackSet, frame: Detections, gate_chi2: float, gate_max_m: float) -> tuple[np.ndarray, np.ndarray]:
-    """(track rows, detection rows) of the assigned pairs."""
+def associate(tracks: TrackSet, frame: Detections, gate_chi2: float, gate_max_m: float
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(track rows, detection rows) of the assigned pairs, and the detections withheld: self-reports that fit
+    several tracks without telling which (neither assigned nor a new track; the next report will tell)."""
     tr = tracks
     n, m = len(tr), len(frame)
     forced_t, forced_d = [], []
@@ -37,6 +42,28 @@ def associate(tracks: TrackSet, frame: Detections, gate_chi2: float, gate_max_m:
     free_d = np.ones(m, dtype=bool)
     free_t[forced_t] = False
     free_d[forced_d] = False
+    unowned = np.flatnonzero(free_d & (frame.self_report != ""))
+    anonymous = np.flatnonzero(free_t & np.array([not v for v in tr.vehicle_id], dtype=bool))
+    if len(unowned) and len(anonymous):
+        innov = frame.xy[unowned, None, :] - tr.x[None, anonymous, :2]
+        S = tr.P[None, anonymous, :2, :2] + frame.cov[unowned, None]
+        maha, det = mahalanobis2(innov, S)
+        with np.errstate(invalid="ignore"):
+            ok = (det > 0) & (maha < gate_chi2) & (np.hypot(innov[..., 0], innov[..., 1]) <= gate_max_m)
+        # bind only where it is unambiguous: the report's best track clearly better than its second best
+        masked = np.where(ok, maha, np.inf)
+        second = np.sort(masked, axis=1)[:, 1] if masked.shape[1] > 1 else np.full(len(unowned), np.inf)
+        clear = ok & (masked <= np.minimum(masked.min(axis=1), 0.25 * second)[:, None])
+        for r, c in assign_gated(np.where(clear, maha, _BIG), clear):
+            forced_t.append(int(anonymous[c]))
+            forced_d.append(int(unowned[r]))
+            free_t[anonymous[c]] = False
+            free_d[unowned[r]] = False
+        withheld = unowned[ok.any(axis=1) & free_d[unowned]]
+        free_d[withheld] = False
+    else:
+        withheld = np.zeros(0, dtype=np.int64)
+    free_d &= frame.self_report == ""  # an unbound self-report starts its own track (merged later if it is one)
     tree = cKDTree(frame.xy[free_d])
     d_index = np.flatnonzero(free_d)
     t_index = np.flatnonzero(free_t)
@@ -71,7 +98,7 @@ def associate(tracks: TrackSet, frame: Detections, gate_chi2: float, gate_max_m:
             keep = sub[r, c] < _BIG
             out_t += rows[r[keep]].tolist()
             out_d += cols[c[keep]].tolist()
-    return np.asarray(out_t, dtype=np.int64), np.asarray(out_d, dtype=np.int64)
+    return np.asarray(out_t, dtype=np.int64), np.asarray(out_d, dtype=np.int64), withheld
 
 
 def assign_gated(maha: np.ndarray, ok: np.ndarray) -> list[tuple[int, int]]:

@@ -1,10 +1,14 @@
 """Track management: measurements applied, misses counted, births, confirmation, deletion, duplicates, and
 re-identification of recently lost tracks.
 
-A track is born tentative from an unassigned detection (confident enough, or a vehicle's self-report, which
-is confirmed at once), confirmed after ``confirm_hits`` hits, dropped as tentative after
-``tentative_misses`` misses or ``tentative_max_age_s``, and deleted as confirmed ``max_coast_s`` after its
-last update. A deleted confirmed track is kept for ``reid_window_s`` (the graveyard): a detection that fits
+A track's existence is the evidence accumulated over frames, as log-odds: a new track starts at
+``birth_existence`` (plus more for a confident detection; a vehicle's self-report is confirmed at once), each
+detection assigned to it adds ``existence_hit`` (plus more for confidence), each frame of a source that covers
+its place without detecting it removes ``existence_miss``. A tentative track is confirmed once its existence
+reaches ``confirm_existence``, so a vehicle detected consistently is tracked whatever one frame's confidence,
+and dropped below ``delete_existence`` (or at ``tentative_max_age_s``), so clutter dies out; a confirmed
+track is deleted ``max_coast_s`` after its last update. The existence probability is published with the
+track. A deleted confirmed track is kept for ``reid_window_s`` (the graveyard): a detection that fits
 where it would be now brings it back under its old id. Two tracks this close with consistent states are one
 vehicle: the younger goes.
 """
@@ -21,6 +25,15 @@ from mobility_twin.tracking.association import assign_gated
 from mobility_twin.tracking.gating import mahalanobis2
 from mobility_twin.tracking.motion import update
 from mobility_twin.tracking.trackset import CONFIRMED, TENTATIVE, TrackSet, object_array
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1.0 - 1e-6)
+    return np.log(p / (1.0 - p))
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
 
 
 @dataclass
@@ -67,8 +80,9 @@ def apply_measurements(tr: TrackSet, frame: Detections, ti: np.ndarray, di: np.n
     tr.hits[ti] += 1
     tr.misses[ti] = 0
     tr.last_update[ti] = frame.stamp
-    tr.existence[ti] = np.minimum(1.0, tr.existence[ti] + 0.5 * frame.confidence[di])
-    promote = (tr.status[ti] == TENTATIVE) & (tr.hits[ti] >= cfg.confirm_hits)
+    gain = cfg.existence_hit + cfg.existence_hit_confidence * frame.confidence[di]
+    tr.existence[ti] = _sigmoid(_logit(tr.existence[ti]) + gain)
+    promote = (tr.status[ti] == TENTATIVE) & (tr.existence[ti] >= cfg.confirm_existence)
     tr.status[ti[promote]] = CONFIRMED
     for k, j in zip(ti.tolist(), di.tolist(), strict=True):
         if frame.source_id not in tr.sources[k]:
@@ -76,6 +90,7 @@ def apply_measurements(tr: TrackSet, frame: Detections, ti: np.ndarray, di: np.n
         if frame.self_report[j]:
             tr.vehicle_id[k] = frame.self_report[j]
             tr.status[k] = CONFIRMED  # a vehicle reporting itself exists
+            tr.existence[k] = max(tr.existence[k], cfg.confirm_existence)
 
 
 def count_misses(tr: TrackSet, frame: Detections, assigned: np.ndarray, cfg) -> None:
@@ -86,6 +101,7 @@ def count_misses(tr: TrackSet, frame: Detections, assigned: np.ndarray, cfg) -> 
     missed = d_sensor < frame.sensor_range - cfg.miss_margin_m
     missed[assigned] = False
     tr.misses[missed] += 1
+    tr.existence[missed] = _sigmoid(_logit(tr.existence[missed]) - cfg.existence_miss)
 
 
 def reidentify(state: TrackerState, frame: Detections, idx: np.ndarray, cfg, stats) -> np.ndarray:
@@ -111,10 +127,12 @@ def reidentify(state: TrackerState, frame: Detections, idx: np.ndarray, cfg, sta
     back.x[:, :2] = frame.xy[idx[cols]]
     back.P = back.P.copy()
     back.P[:, :2, :2] = frame.cov[idx[cols]]
+    back.P[:, :2, 2:] = back.P[:, 2:, :2] = 0.0  # the old cross terms do not fit the new position: keep P positive
     back.last_update = np.full(len(rows), frame.stamp)
     back.misses = np.zeros(len(rows), dtype=np.int64)
-    back.hits = np.maximum(back.hits, cfg.confirm_hits)
+    back.hits = back.hits + 1
     back.status = np.full(len(rows), CONFIRMED, dtype=np.int64)
+    back.existence = np.maximum(back.existence, cfg.confirm_existence)
     back.sources = object_array([s | {frame.source_id} for s in back.sources])
     state.tracks.extend(back)
     state.graveyard = g.select(np.setdiff1d(np.arange(len(g)), rows))
@@ -142,7 +160,10 @@ def birth(state: TrackerState, frame: Detections, idx: np.ndarray, cfg, stats) -
         box_yaw=frame.yaw[idx].copy(), object_class=frame.object_class[idx].copy(),
         status=np.where(self_report != "", CONFIRMED, TENTATIVE).astype(np.int64),
         hits=np.ones(k, dtype=np.int64), misses=np.zeros(k, dtype=np.int64), born=np.full(k, frame.stamp),
-        last_update=np.full(k, frame.stamp), existence=0.5 * frame.confidence[idx],
+        last_update=np.full(k, frame.stamp),
+        existence=np.where(self_report != "", max(cfg.confirm_existence, 0.99),
+                           np.clip(cfg.birth_existence + cfg.birth_existence_confidence * frame.confidence[idx],
+                                   1e-3, 0.999)),
         sources=object_array([frozenset((frame.source_id,))] * k),
         vehicle_id=object_array(self_report.tolist()),
     )
@@ -153,10 +174,15 @@ def birth(state: TrackerState, frame: Detections, idx: np.ndarray, cfg, stats) -
 
 def prune(state: TrackerState, cfg, stats) -> None:
     """Delete tentative tracks that missed or aged, confirmed tracks that coasted too long (into the
-    graveyard) and duplicates; forget graveyard tracks older than the re-identification window."""
+    graveyard) and duplicates; forget graveyard tracks older than the re-identification window. A track
+    whose state is no longer finite (an input that slipped past validation) is dropped and counted."""
     tr = state.tracks
+    diverged = ~(np.isfinite(tr.x).all(axis=1) & np.isfinite(tr.P).all(axis=(1, 2)))
+    if diverged.any():
+        stats.diverged += int(diverged.sum())
+        state.tracks = tr = tr.select(~diverged)
     age = state.time - tr.last_update
-    dead = ((tr.status == TENTATIVE) & ((tr.misses >= cfg.tentative_misses) | (age > cfg.tentative_max_age_s))) \
+    dead = ((tr.status == TENTATIVE) & ((tr.existence < cfg.delete_existence) | (age > cfg.tentative_max_age_s))) \
         | ((tr.status == CONFIRMED) & (age > cfg.max_coast_s))
     lost = dead & (tr.status == CONFIRMED)  # not duplicates: those are the same vehicle as a living track
     dead |= duplicates(tr, cfg)
@@ -174,19 +200,34 @@ def prune(state: TrackerState, cfg, stats) -> None:
 
 
 def duplicates(tr: TrackSet, cfg) -> np.ndarray:
-    """Tracks that follow the same vehicle as an older track (born when one frame failed the gate; both
-    would then take turns at the vehicle's detections): the younger one goes."""
+    """Tracks that follow the same vehicle as an older track (born when one frame failed the gate, or from
+    another kind of source: a vehicle's GNSS report next to its LiDAR detections; both would then take turns
+    at the vehicle's measurements): the younger one goes, and its vehicle id passes to the one that stays.
+    Candidates lie within ``merge_distance_m``, or ``merge_sigmas`` position standard deviations of the less
+    certain of the two; they merge when their states agree (chi-square, 4 dof) and they do not carry two
+    different vehicle ids."""
     out = np.zeros(len(tr), dtype=bool)
     if len(tr) < 2:
         return out
-    pairs = cKDTree(tr.x[:, :2]).query_pairs(cfg.merge_distance_m, output_type="ndarray")
+    sigma = np.sqrt(np.maximum(tr.P[:, 0, 0], tr.P[:, 1, 1]))
+    radius = max(cfg.merge_distance_m, min(cfg.merge_sigmas * float(sigma.max()), 10.0))
+    pairs = cKDTree(tr.x[:, :2]).query_pairs(radius, output_type="ndarray")
     if not len(pairs):
         return out
     a, b = pairs[:, 0], pairs[:, 1]
+    dist = np.hypot(tr.x[a, 0] - tr.x[b, 0], tr.x[a, 1] - tr.x[b, 1])
+    near = dist <= np.maximum(cfg.merge_distance_m, cfg.merge_sigmas * np.maximum(sigma[a], sigma[b]))
     diff = tr.x[a] - tr.x[b]
     S = tr.P[a] + tr.P[b]
     maha = np.einsum("ni,ni->n", diff, np.linalg.solve(S, diff[..., None])[..., 0])
-    same = maha < cfg.merge_chi2
+    va, vb = tr.vehicle_id[a], tr.vehicle_id[b]
+    other_vehicle = np.array([bool(x) and bool(y) and x != y for x, y in zip(va, vb, strict=True)], dtype=bool)
+    same = near & (maha < cfg.merge_chi2) & ~other_vehicle
     older_a = (tr.born[a] < tr.born[b]) | ((tr.born[a] == tr.born[b]) & (tr.ids[a] < tr.ids[b]))
-    out[np.where(older_a, b, a)[same]] = True
+    keep, drop = np.where(older_a, a, b)[same], np.where(older_a, b, a)[same]
+    for k, d in zip(keep.tolist(), drop.tolist(), strict=True):
+        if not tr.vehicle_id[k] and tr.vehicle_id[d]:
+            tr.vehicle_id[k] = tr.vehicle_id[d]
+            tr.status[k] = CONFIRMED
+    out[drop] = True
     return out

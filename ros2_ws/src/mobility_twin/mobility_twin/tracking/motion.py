@@ -45,8 +45,12 @@ def predict(x: np.ndarray, P: np.ndarray, dt, accel_noise: float) -> tuple[np.nd
 
 def update(x: np.ndarray, P: np.ndarray, z: np.ndarray, R: np.ndarray, H: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Kalman update of states ``x`` (N, 4), ``P`` (N, 4, 4) with measurements ``z`` (N, M) of covariance ``R``
-    (N, M, M) through ``H`` (M, 4)."""
-    y = z - x @ H.T
-    S = H @ P @ H.T + R
-    K = P @ H.T @ np.linalg.inv(S)
-    return x + np.einsum("nij,nj->ni", K, y), (np.eye(4) - K @ H) @ P
+    (N, M, M) through ``H`` (M, 4). The covariance in Joseph form, ``(I - KH) P (I - KH)' + K R K'``, which
+    stays symmetric and positive definite whatever the rounding."""
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverged state is the caller's to drop (not finite)
+        y = z - x @ H.T
+        S = H @ P @ H.T + R
+        K = P @ H.T @ np.linalg.inv(S)
+        A = np.eye(4) - K @ H
+        P_new = A @ P @ A.transpose(0, 2, 1) + K @ R @ K.transpose(0, 2, 1)
+        return x + np.einsum("nij,nj->ni", K, y), 0.5 * (P_new + P_new.transpose(0, 2, 1))

@@ -39,11 +39,17 @@ __all__ = ["CONFIRMED", "TENTATIVE", "MultiSourceTracker", "TrackSet", "Tracker"
 class TrackerConfig:
     accel_noise: float = 2.5  # m/s^2, white-acceleration process noise
     gate_chi2: float = 13.8  # 99.9 % of chi-square with 2 dof
-    gate_max_m: float = 5.0  # never associate farther than this, whatever the covariances
+    gate_max_m: float = 5.0  # never associate farther than this ...
+    gate_sigmas: float = 3.0  # ... or than this many of a source's position standard deviations (GNSS: wider)
     initial_speed_sigma: float = 6.0  # m/s
-    birth_min_confidence: float = 0.2
-    confirm_hits: int = 3
-    tentative_misses: int = 2
+    birth_min_confidence: float = 0.0  # below this a detection starts no track (evidence decides; see management)
+    birth_existence: float = 0.2  # existence probability of a new track: this + the next times its confidence
+    birth_existence_confidence: float = 0.3
+    existence_hit: float = 0.6  # log-odds of existence added by a detection: this + the next times its confidence
+    existence_hit_confidence: float = 1.2
+    existence_miss: float = 0.9  # log-odds removed by a frame of a source that sees the track's place but not it
+    confirm_existence: float = 0.85  # a tentative track is confirmed at this existence probability ...
+    delete_existence: float = 0.05  # ... and deleted below this one
     max_coast_s: float = 1.5  # a confirmed track lives this long without updates
     tentative_max_age_s: float = 1.0
     miss_margin_m: float = 3.0  # a track this far inside a source's coverage edge counts misses
@@ -51,7 +57,8 @@ class TrackerConfig:
     reorder_window_s: float = 0.5
     reid_window_s: float = 5.0  # a confirmed track lost this recently gives its id back to a new one that fits
     reid_max_m: float = 10.0  # ... within this distance of where it was predicted to be
-    merge_distance_m: float = 1.5  # two tracks this close with consistent states are one vehicle
+    merge_distance_m: float = 1.5  # two tracks this close with consistent states are one vehicle (or farther, up
+    merge_sigmas: float = 3.0  # to this many standard deviations of the less certain one: a GNSS-born track)
     merge_chi2: float = 9.5  # 95 % of chi-square with 4 dof, on the difference of the two states
 
 
@@ -67,6 +74,7 @@ class TrackerStats:
     dropped_stale: int = 0
     dropped_duplicate: int = 0
     reidentified: int = 0
+    diverged: int = 0  # tracks dropped because their state stopped being finite
 
 
 class Tracker(Protocol):
@@ -146,13 +154,17 @@ class MultiSourceTracker:
         n, m = len(tr), len(frame)
         assigned_t = np.zeros(0, dtype=np.int64)
         assigned_d = np.zeros(0, dtype=np.int64)
+        withheld = np.zeros(0, dtype=np.int64)
         if n and m:
-            assigned_t, assigned_d = associate(tr, frame, cfg.gate_chi2, cfg.gate_max_m)
+            sigma = float(np.sqrt(np.max(frame.cov[:, [0, 1], [0, 1]]))) if m else 0.0
+            assigned_t, assigned_d, withheld = associate(tr, frame, cfg.gate_chi2,
+                                                         max(cfg.gate_max_m, cfg.gate_sigmas * sigma))
             management.apply_measurements(tr, frame, assigned_t, assigned_d, cfg)
         self.stats.associated += len(assigned_t)
         management.count_misses(tr, frame, assigned_t, cfg)
         free = np.ones(m, dtype=bool)
         free[assigned_d] = False
+        free[withheld] = False
         free &= (frame.confidence >= cfg.birth_min_confidence) | (frame.self_report != "")
         if not self._spawn.get(ReorderBuffer.key(frame), True):
             free &= frame.self_report != ""

@@ -7,8 +7,12 @@ to: a vehicle in the overlap of two sites gets one global track, and a vehicle c
 into the next keeps its global id (the handover between neighbouring sites). Only when nothing matches
 is a new global id born.
 
-The global estimate of a track is the contribution with the freshest measurement (the other sites'
-views of it are older or equal). A site that falls silent for ``stale_after_s`` is marked stale and its
+The global estimate of a track fuses what every site reporting it says: the local tracks of two sites are
+correlated estimates of the same vehicle (they may share sensors, and each is the output of a filter), so
+they are fused by covariance intersection, each predicted to the publication time, with the weight that
+minimises the trace of the fused covariance (a site whose vehicle is only seen through GNSS reports weighs
+little next to one that sees it with LiDAR), never as independent measurements. Identity is evidence here
+too: a new local track that carries a vehicle's own id joins the global track with that id. A site that falls silent for ``stale_after_s`` is marked stale and its
 links go dormant: its tracks coast and age out of the output after ``track_ttl_s`` while every other
 site keeps working. A track no site reports is kept hidden for ``reid_window_s`` (``dormant_keep_s`` when
 its site fell silent: a local twin restarting takes a few seconds): when a site finds the vehicle again
@@ -63,6 +67,7 @@ class GlobalTwin:
         self.tracks = TrackSet()  # ids are global ids; last_update = freshest measurement; born = time of birth
         self.t = np.zeros(0)  # time each row's state refers to
         self.links: dict[str, dict[int, int]] = {}  # site -> {local id: global id}
+        self.latest: dict[str, tuple[float, TrackSet, np.ndarray]] = {}  # site -> (stamp, its tracks, their gids)
         self.dormant: dict[str, dict[int, int]] = {}  # the links of a site that fell silent, until it is back
         self.next_id = 1
         self.stats = {"snapshots": 0, "handovers": 0, "births": 0, "deaths": 0, "stale_snapshots": 0}
@@ -97,6 +102,7 @@ class GlobalTwin:
         new = np.flatnonzero(~known)
         if len(new):
             self._match_new(site_id, stamp, tracks, new)
+        self.latest[site_id] = (stamp, tracks, np.array([links.get(i, -1) for i in local_ids], dtype=np.int64))
         return True
 
     def _rows(self, gids: np.ndarray) -> np.ndarray:
@@ -140,7 +146,17 @@ class GlobalTwin:
         g = self.tracks
         candidates = np.flatnonzero(~self._linked_to(site_id))
         assigned: dict[int, int] = {}  # local row -> global row
-        if len(candidates):
+        if len(candidates) and any(tracks.vehicle_id[i] for i in new):  # a vehicle's own id: that global track
+            row_of_vehicle = {g.vehicle_id[c]: int(c) for c in candidates if g.vehicle_id[c]}
+            for i in new.tolist():
+                row = row_of_vehicle.pop(tracks.vehicle_id[i], None) if tracks.vehicle_id[i] else None
+                if row is not None:
+                    assigned[i] = row
+            if assigned:
+                taken = set(assigned.values())
+                candidates = np.array([c for c in candidates if int(c) not in taken], dtype=np.int64)
+                new = np.array([i for i in new.tolist() if i not in assigned], dtype=np.int64)
+        if len(candidates) and len(new):
             cx, cP = predict(g.x[candidates], g.P[candidates], stamp - self.t[candidates], cfg.accel_noise)
             near = cKDTree(cx[:, :2]).query_ball_point(tracks.x[new, :2], r=cfg.gate_max_m)
             rows = [(i, c) for i, cand in enumerate(near) for c in cand]
@@ -190,6 +206,7 @@ class GlobalTwin:
                 newly.append(site.site_id)
                 self.dormant[site.site_id] = self.links.get(site.site_id, {})
                 self.links[site.site_id] = {}
+                self.latest.pop(site.site_id, None)
         keep_for = np.full(len(self.tracks), self.config.reid_window_s)
         dormant = self._rows(np.fromiter((g for links in self.dormant.values() for g in links.values()), dtype=np.int64))
         keep_for[dormant[dormant >= 0]] = max(self.config.reid_window_s, self.config.dormant_keep_s)
@@ -208,7 +225,36 @@ class GlobalTwin:
         out = self.tracks.select(order)
         if len(out):
             out.x, out.P = predict(out.x, out.P, t - self.t[order], self.config.accel_noise)
+            self._fuse_sites(out, t)
         return out
+
+    def _fuse_sites(self, out: TrackSet, t: float) -> None:
+        """Replace the estimate of every shown track that two or more sites report by the covariance
+        intersection of their reports, each predicted to ``t``."""
+        if len(self.latest) < 2:
+            return
+        gids = np.concatenate([g for _, _, g in self.latest.values()])
+        counts = np.bincount(np.searchsorted(out.ids, gids[np.isin(gids, out.ids)]), minlength=len(out))
+        shared = np.flatnonzero(counts >= 2)
+        if not len(shared):
+            return
+        wanted = out.ids[shared]
+        xs, Ps, ts, owner = [], [], [], []
+        for stamp, tracks, g in self.latest.values():
+            pick = np.flatnonzero(np.isin(g, wanted))
+            if len(pick):
+                xs.append(tracks.x[pick])
+                Ps.append(tracks.P[pick])
+                ts.append(np.full(len(pick), stamp))
+                owner.append(g[pick])
+        x, P = predict(np.concatenate(xs), np.concatenate(Ps), t - np.concatenate(ts), self.config.accel_noise)
+        owner = np.concatenate(owner)
+        for row, gid in zip(shared.tolist(), wanted.tolist(), strict=True):
+            parts = np.flatnonzero(owner == gid)
+            fx, fP = x[parts[0]], P[parts[0]]
+            for k in parts[1:]:
+                fx, fP = covariance_intersection(fx, fP, x[k], P[k])
+            out.x[row], out.P[row] = fx, fP
 
     def site_of_track(self) -> dict[int, str]:
         """For each global id linked to a site, one such site."""
@@ -244,3 +290,27 @@ class GlobalTwin:
             # the site's clock may have moved (a replay restarted): its next update is taken whatever its stamp
             twin.sites[site] = SiteState(site, -np.inf, int(s.get("snapshots", 0)), int(s.get("rejected", 0)), stale=True)
         return twin
+
+
+_OMEGAS = np.linspace(0.05, 0.95, 19)
+
+
+def covariance_intersection(xa: np.ndarray, Pa: np.ndarray, xb: np.ndarray, Pb: np.ndarray
+                            ) -> tuple[np.ndarray, np.ndarray]:
+    """Fuse two estimates of one state whose errors may be correlated in an unknown way (Julier and
+    Uhlmann's covariance intersection): ``P^-1 = w Pa^-1 + (1 - w) Pb^-1``, ``x = P (w Pa^-1 xa + (1 - w)
+    Pb^-1 xb)``, with ``w`` the one of a fine grid that minimises the trace of ``P``. Consistent whatever the
+    correlation, so the same measurements reaching the global twin through two sites are not counted twice."""
+    try:
+        Ia, Ib = np.linalg.inv(Pa), np.linalg.inv(Pb)
+    except np.linalg.LinAlgError:
+        return (xa, Pa) if np.trace(Pa) <= np.trace(Pb) else (xb, Pb)
+    info = _OMEGAS[:, None, None] * Ia + (1.0 - _OMEGAS)[:, None, None] * Ib
+    try:
+        Ps = np.linalg.inv(info)
+    except np.linalg.LinAlgError:
+        return (xa, Pa) if np.trace(Pa) <= np.trace(Pb) else (xb, Pb)
+    best = int(np.argmin(np.trace(Ps, axis1=1, axis2=2)))
+    w, P = _OMEGAS[best], Ps[best]
+    x = P @ (w * Ia @ xa + (1.0 - w) * Ib @ xb)
+    return x, 0.5 * (P + P.T)

@@ -8,7 +8,8 @@ it:
   update after it; one far in the past cannot be fused anyway (reasons ``stamp_in_future``, ``stamp_too_old``);
 * each object must be finite (position, velocity, covariance, box, confidence), inside the deployment's
   area plus ``area_margin_m``, no faster than its class can drive, with a positive-definite position
-  covariance no wider than ``max_position_sigma_m``, and a box no larger than ``max_box_m``; an object that
+  covariance no wider than ``max_position_sigma_m`` and no narrower than ``min_position_sigma_m`` (a
+  covariance of 1e-300 m^2 claims an impossible certainty and overflows the filter's gain), and a box no larger than ``max_box_m``; an object that
   is not is dropped from the frame (reasons ``not_finite``, ``outside_area``, ``implausible_speed``,
   ``bad_covariance``, ``implausible_box``), the rest of the frame is fused.
 
@@ -41,6 +42,7 @@ class InputLimits:
     max_future_s: float = 2.0
     max_age_s: float = 30.0
     max_position_sigma_m: float = 50.0
+    min_position_sigma_m: float = 0.005
     max_box_m: float = 30.0
     max_speed_mps: dict = field(default_factory=lambda: dict(MAX_SPEED_MPS))
 
@@ -93,8 +95,10 @@ class InputValidator:
         self.rejected["implausible_speed"] += int(np.count_nonzero(fast))
         keep &= ~fast
         a, b, d = cov[:, 0, 0], cov[:, 0, 1], cov[:, 1, 1]
-        with np.errstate(invalid="ignore"):
-            pd = (a > 0) & (d > 0) & (a * d - b * b > 0) & (np.maximum(a, d) <= lim.max_position_sigma_m**2)
+        with np.errstate(invalid="ignore", over="ignore"):
+            # the smaller eigenvalue of [[a, b], [b, d]]: the narrowest direction of the ellipse
+            low = 0.5 * (a + d) - np.hypot(0.5 * (a - d), b)
+            pd = (low >= lim.min_position_sigma_m**2) & (np.maximum(a, d) <= lim.max_position_sigma_m**2)
         bad_cov = keep & ~pd
         self.rejected["bad_covariance"] += int(np.count_nonzero(bad_cov))
         keep &= pd

@@ -1,0 +1,104 @@
+"""Fusion that holds on mixed traffic: LiDAR and V2X of one vehicle are one track, evidence decides what
+exists, and the global twin fuses correlated local tracks without counting them twice."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mobility_twin.perception.reports import v2x_detections
+from mobility_twin.tracking import MultiSourceTracker, TrackerConfig
+from mobility_twin.twin.global_twin import covariance_intersection
+from tests.twin.test_tracker import frame
+
+
+def _v2x(t, x, y, vx, sigma=1.5, vid="1059", rng=None):
+    rng = rng or np.random.default_rng(0)
+    nx, ny = rng.normal(0, sigma, 2)
+    return v2x_detections("edge_0", (0.0, 0.0), t, [int(vid)], [x + nx], [y + ny], [0.0], [vx], [0.0], sigma,
+                          np.array([[4.6, 1.8, 1.5]]), [1])
+
+
+def test_one_vehicle_seen_by_lidar_and_reporting_itself_is_one_track():
+    tracker = MultiSourceTracker(TrackerConfig())
+    rng = np.random.default_rng(4)
+    for k in range(60):  # 6 s at 10 m/s; LiDAR and GNSS reports (1.5 m noise) interleaved, 50 ms apart
+        t = 0.1 * k
+        tracker.update(frame("rsu_0", t, [(10.0 * t, 3.0)], sensor=(20.0, 0.0), sensor_range=80))
+        tracker.update(_v2x(t + 0.05, 10.0 * (t + 0.05), 3.0, 10.0, rng=rng))
+    tracks = tracker.confirmed_at(6.0)
+    assert len(tracks) == 1, f"{len(tracks)} tracks for one vehicle"
+    assert tracks.vehicle_id[0] == "1059" and tracks.sources[0] >= {"rsu_0", "edge_0/v2x"}
+    assert np.hypot(tracks.x[0, 0] - 60.0, tracks.x[0, 1] - 3.0) < 0.5  # LiDAR's precision, not GNSS's
+
+
+def test_a_report_next_to_two_tracked_vehicles_binds_to_neither_when_it_cannot_tell():
+    tracker = MultiSourceTracker(TrackerConfig())
+    for k in range(10):  # two vehicles 2.5 m apart
+        tracker.update(frame("rsu_0", 0.1 * k, [(10.0, 0.0), (12.5, 0.0)], sensor=(0.0, 0.0)))
+    tracker.update(_v2x(1.0, 11.25, 0.0, 0.0, sigma=1.5, rng=np.random.default_rng(99)))
+    assert not any(tracker.tracks.vehicle_id[tracker.tracks.status == 1][:2])
+
+
+def test_a_stationary_vehicle_with_weak_detections_is_tracked():
+    tracker = MultiSourceTracker(TrackerConfig())
+    for k in range(20):  # 55 m away, confidence 0.12 in every frame (too weak for a one-frame birth gate)
+        f = frame("rsu_0", 0.1 * k, [(55.0, 0.0)], sensor=(0.0, 0.0))
+        tracker.update(f.__class__(**{**f.__dict__, "confidence": np.array([0.12])}))
+    tracks = tracker.confirmed_at(2.0)
+    assert len(tracks) == 1 and tracks.existence[0] > 0.85
+
+
+def test_clutter_is_not_confirmed():
+    tracker = MultiSourceTracker(TrackerConfig())
+    rng = np.random.default_rng(7)
+    for k in range(50):  # a spurious detection at a new place in every frame, confident ones too
+        f = frame("rsu_0", 0.1 * k, [tuple(rng.uniform(-40, 40, 2))], sensor=(0.0, 0.0))
+        tracker.update(f.__class__(**{**f.__dict__, "confidence": np.array([0.9])}))
+    assert len(tracker.confirmed_at(5.0)) == 0
+
+
+def test_correlated_estimates_are_fused_without_counting_them_twice():
+    x = np.array([10.0, 5.0, 1.0, 0.0])
+    P = np.diag([1.0, 1.0, 0.5, 0.5])
+    fx, fP = covariance_intersection(x, P, x.copy(), P.copy())  # the same estimate reached the cloud twice
+    assert np.allclose(fx, x) and np.allclose(fP, P)  # not P / 2: nothing is learnt from a copy
+    lidar = (np.array([10.0, 5.0, 1.0, 0.0]), np.diag([0.04, 0.04, 0.3, 0.3]))
+    gnss = (np.array([11.5, 4.0, 1.1, 0.0]), np.diag([2.25, 2.25, 0.3, 0.3]))
+    fx, fP = covariance_intersection(*lidar, *gnss)
+    assert np.hypot(fx[0] - 10.0, fx[1] - 5.0) < 0.3  # the precise site dominates
+    assert np.trace(fP) <= np.trace(gnss[1]) and np.all(np.linalg.eigvalsh(fP) > 0)
+
+
+@pytest.mark.parametrize("offset", [0.0, 0.8])
+def test_a_track_only_gnss_saw_merges_into_the_lidar_track_of_the_same_vehicle(offset):
+    tracker = MultiSourceTracker(TrackerConfig())
+    rng = np.random.default_rng(1)
+    for k in range(10):  # first only GNSS reports (LiDAR occluded) ...
+        tracker.update(_v2x(0.1 * k, 10.0 * 0.1 * k, 3.0, 10.0, rng=rng))
+    for k in range(10, 30):  # ... then the LiDAR sees it too
+        t = 0.1 * k
+        tracker.update(frame("rsu_0", t, [(10.0 * t + offset, 3.0)], sensor=(20.0, 0.0), sensor_range=80))
+        tracker.update(_v2x(t + 0.05, 10.0 * (t + 0.05), 3.0, 10.0, rng=rng))
+    assert len(tracker.confirmed_at(3.0)) == 1
+
+
+def test_a_covariance_claiming_impossible_certainty_is_refused_and_a_diverged_track_dropped():
+    from dataclasses import replace
+
+    from mobility_twin.twin.validation import InputValidator
+
+    f = frame("rsu_00", 1.0, [(10.0, 5.0), (20.0, 5.0)])
+    f.cov[0] = np.diag([1e-300, 1e-300])  # positive definite, but would overflow the Kalman gain
+    v = InputValidator()
+    kept = v.detections(f, 1.0)
+    assert len(kept) == 1 and kept.xy[0, 0] == 20.0 and v.rejected["bad_covariance"] == 1
+
+    # past validation (a tracker fed directly), a track that stops being finite is dropped and counted
+    tracker = MultiSourceTracker(TrackerConfig())
+    for k in range(5):
+        tracker.update(frame("rsu_00", k * 0.1, [(10.0, 5.0)]))
+    tracker.tracks.P[:] = np.inf
+    tracker.update(replace(frame("rsu_00", 0.5, [(10.0, 5.0)])))
+    assert tracker.stats.diverged == 1
+    assert np.isfinite(tracker.tracks.x).all() and np.isfinite(tracker.tracks.P).all()
