@@ -42,6 +42,9 @@ def make_executor(context=None) -> Executor:
 def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
     """Create the node with ``factory`` and spin it until Ctrl-C, external shutdown, or the node asks to stop.
 
+    On a host set up by ``mtwin security init`` (``MTWIN_TLS_HOST_DIR`` set) the process first claims its
+    TLS profile; a host folder that cannot be used is fatal (exit 2), never a fallback to plain DDS.
+
     A :class:`ConfigurationError` (or :class:`~mobility_twin.ros.params.ParameterError`) raised while the
     node is built is logged as one fatal line and the process exits with status 2.
 
@@ -49,6 +52,13 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
     spin loop checks it, so nodes never call rclpy.shutdown themselves. A node with a ``close()`` method
     (to stop its own threads) has it called before it is destroyed. Returns the process exit status.
     """
+    from mobility_twin.security import SecurityError, use_host_profile
+
+    try:  # on a TLS host (MTWIN_TLS_HOST_DIR): this process's own port and profile, before DDS starts
+        use_host_profile()
+    except SecurityError as err:  # never start unprotected on a host that is meant to be protected
+        rclpy.logging.get_logger(getattr(factory, "__name__", "node")).fatal(str(err))
+        return 2
     rclpy.init(args=sys.argv if args is None else args)
     node = None
     exit_code = 0
