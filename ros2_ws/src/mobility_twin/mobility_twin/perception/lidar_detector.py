@@ -53,6 +53,8 @@ class DetectorConfig:
     vertical_resolution_rad: float = np.radians(42.0 / 31)  # beam spacing, for the ring gaps on roofs
     merge_max_length_m: float = 6.5  # radially stacked pieces are merged only up to this extent
     inferred_scale_m: float = 3.0  # confidence falls by e for every this much box inferred rather than seen
+    split_min_length_m: float = 6.5  # a cluster longer than a car ...
+    split_gap_m: float = 0.35  # ... with a gap this wide across its length is two vehicles in a queue
 
 
 @dataclass
@@ -209,8 +211,10 @@ class LidarDetector:
         ends = np.searchsorted(sorted_labels, np.arange(n_clusters), side="right")
         out = {k: [] for k in ("xy", "cov", "yaw", "dims", "conf", "n", "cls")}
         sensor = np.array([pose.x, pose.y])
+        pieces = []
         for k in range(n_clusters):
-            idx = order[starts[k]:ends[k]]
+            pieces += self._split_queued(xy, order[starts[k]:ends[k]])
+        for idx in pieces:
             if len(idx) < cfg.min_points:
                 st.rejected_size += 1
                 continue
@@ -249,6 +253,26 @@ class LidarDetector:
             np.full((m, 2), np.nan), np.array(out["conf"]), np.array(out["n"], dtype=np.int64),
             np.array(out["cls"], dtype=np.int64), np.full(m, "", dtype=object), provenance,
         )
+
+    def _split_queued(self, xy: np.ndarray, idx: np.ndarray) -> list[np.ndarray]:
+        """A cluster longer than a car whose points leave a gap of ``split_gap_m`` across its length is the
+        vehicles of a queue, bumper to bumper (closer than the clustering radius): split at the widest gap,
+        and again in each part. A bus's side is continuous: it stays whole."""
+        cfg = self.config
+        if len(idx) < 2 * cfg.min_points:
+            return [idx]
+        _, yaw, (length, width) = self._l_shape(xy[idx])
+        if max(length, width) <= cfg.split_min_length_m:
+            return [idx]
+        axis = yaw if length >= width else yaw + np.pi / 2
+        along = xy[idx] @ np.array([np.cos(axis), np.sin(axis)])
+        order = np.argsort(along)
+        gaps = np.diff(along[order])
+        cut = int(np.argmax(gaps))
+        if gaps[cut] < cfg.split_gap_m or min(cut + 1, len(idx) - cut - 1) < cfg.min_points:
+            return [idx]
+        self.stats.counters["queue_splits"] = self.stats.counters.get("queue_splits", 0) + 1
+        return self._split_queued(xy, idx[order[: cut + 1]]) + self._split_queued(xy, idx[order[cut + 1:]])
 
     def _l_shape(self, pts: np.ndarray) -> tuple[np.ndarray, float, tuple[float, float]]:
         """Rectangle fitting by the closeness criterion (Zhang et al., 2017) over headings in [0, 90)."""
