@@ -115,25 +115,6 @@ class World:
             return None
         return SensorPose(pose[0], pose[1], cav.lidar_height_m, pose[2])
 
-    def describe(self) -> dict:
-        """The static layout as plain data (the legacy /sim/world JSON; the Layout message replaces it)."""
-        return {
-            "scenario": self.scenario.name,
-            "origin": list(self.scenario.area.origin),
-            "area": [list(p) for p in self.area.exterior.coords],
-            "start_s": self.start_s,
-            "end_s": self.end_s,
-            "rsus": [{"id": r.rsu_id, "x": r.x, "y": r.y, "z": r.z, "site": r.site_id, "frame": r.frame_id,
-                      "range": r.range_m} for r in self.rsus],
-            "cavs": [{"id": c.cav_id, "taxi_id": self.taxi_of(c), "frame": c.frame_id, "base_frame": c.base_frame,
-                      "range": c.range_m, "lidar_height": c.lidar_height_m} for c in self.cavs],
-            "edge_servers": [{"id": e.server_id, "x": e.x, "y": e.y, "radius": e.coverage_radius_m, "cpu_hz": e.cpu_hz,
-                              "site": e.site_id} for e in self.edge_servers],
-            "sites": [{"id": s.site_id, "polygon": [list(p) for p in s.polygon]} for s in self.sites],
-            "cloud": {"x": self.scenario.cloud.position[0], "y": self.scenario.cloud.position[1],
-                      "cpu_hz": self.scenario.cloud.cpu_hz},
-        }
-
     def serving_server(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Index into ``edge_servers`` of the server serving each position (the association rule), or -1."""
         return self.layout.server_set.serving(np.column_stack([np.asarray(x, float), np.asarray(y, float)]))

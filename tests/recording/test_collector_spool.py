@@ -2,7 +2,7 @@
 
 import pytest
 
-from mobility_twin.evaluation.decoding import RunRecordBuilder
+from mobility_twin.evaluation.decoding import RunRecordBuilder, record_from_recording
 from mobility_twin.evaluation.scoring import score_run
 from mobility_twin.recording import Recording
 from tests.recording.test_offline_rescoring import LAYOUT, _run_messages
@@ -48,8 +48,11 @@ def test_collector_spools_every_message_and_decodes_the_run_after_it_to_the_same
     expected = RunRecordBuilder(LAYOUT)  # the same messages, decoded in memory in the order they were sent
     for topic, data in messages:
         expected.add(topic, data)
-    assert record.layout == LAYOUT and collector.bad == 0  # the layout given, not a recorded /sim/world
+    assert record.layout == LAYOUT and collector.bad == 0  # the layout given
     assert score_run(record) == score_run(expected.record)
     assert score_run(record)["tracking"]["global"]["num_frames"] > 0
-    with Recording(spool) as rec:
-        assert rec.complete and rec.message_count == len(messages)
+    with Recording(spool) as rec:  # the layout first, then every message received
+        assert rec.complete and rec.message_count == len(messages) + 1
+        assert next(m.topic for m in rec.messages()) == "/infrastructure/layout"
+    rescored, _meta = record_from_recording(spool)  # a spool is scored on its own, with its own layout
+    assert rescored.layout == LAYOUT and score_run(rescored) == score_run(expected.record)

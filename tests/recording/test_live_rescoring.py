@@ -35,7 +35,7 @@ def test_recording_of_a_live_evaluation_rescores_to_the_same_metrics(tmp_path):
 
     with Recording(recording) as rec:
         assert rec.complete
-        for topic in ("/sim/world", "/sim/ground_truth", "/twin/global/objects", "/twin/local/site_0/objects",
+        for topic in ("/infrastructure/layout", "/sim/ground_truth", "/twin/global/objects", "/twin/local/site_0/objects",
                       "/rsu/rsu_00/detections", "/rsu/rsu_01/detections", "/twin/global/state"):
             assert rec.topics[topic].count > 0, topic
         assert not any(t.endswith("/points") for t in rec.topics)

@@ -149,14 +149,15 @@ def test_channel_metadata_carries_the_offered_qos_and_the_type_hash(tmp_path):
 
     path = tmp_path / "qos.mcap"
     with RecordingWriter(path) as w:
-        w.add_topic("/sim/world", "std_msgs/msg/String", offered_qos=[OfferedQos(durability=TRANSIENT_LOCAL)])
+        w.add_topic("/infrastructure/layout", "mobility_twin_msgs/msg/Layout",
+                    offered_qos=[OfferedQos(durability=TRANSIENT_LOCAL)])
     with path.open("rb") as f:
         (channel,) = make_reader(f).get_summary().channels.values()
     assert parse_qos(channel.metadata["offered_qos_profiles"])[0].latched
     assert channel.metadata["topic_type_hash"].startswith("RIHS01_")
     with Recording(path) as rec:
-        assert rec.topics["/sim/world"].offered_qos[0].latched
-        assert rec.topics["/sim/world"].count == 0
+        assert rec.topics["/infrastructure/layout"].offered_qos[0].latched
+        assert rec.topics["/infrastructure/layout"].count == 0
 
 
 def test_writing_errors_name_the_file_or_topic(tmp_path):

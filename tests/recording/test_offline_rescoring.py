@@ -1,4 +1,5 @@
-"""A recorded run builds the same RunRecord, and the same scores, as the messages fed to the live decoder."""
+"""A recorded run builds the same RunRecord, and the same scores, as the messages fed to the live decoder; its
+layout is the recorded Layout message, or the /sim/world JSON of an older recording, to the same scores."""
 
 import json
 
@@ -15,11 +16,18 @@ from mobility_twin.ros.cdr import (
     encode_detections,
     encode_tracks,
 )
+from mobility_twin_core import Layout, Rsu, Site
 
 pytestmark = pytest.mark.ros  # schemas from the installed workspace
 
-LAYOUT = {"scenario": "hand_made", "rsus": [{"id": "rsu_a", "x": 0.0, "y": 0.0, "z": 5.0, "site": "site_0"}],
-          "sites": [{"id": "site_0"}], "cavs": []}
+SQUARE = ((-100.0, -100.0), (100.0, -100.0), (100.0, 100.0), (-100.0, 100.0), (-100.0, -100.0))
+LAYOUT = Layout(rsus=(Rsu("rsu_a", 0.0, 0.0, 5.0, 0.0, "site_0", 80.0),), sites=(Site("site_0", SQUARE),),
+                origin=(39.9, 116.4), name="hand_made").validated()
+#: the same layout as an older simulator published it, JSON on /sim/world (what older recordings hold)
+LEGACY_WORLD = {"scenario": "hand_made", "origin": [116.4, 39.9], "start_s": 1.7e9, "end_s": 1.7e9 + 60,
+                "rsus": [{"id": "rsu_a", "x": 0.0, "y": 0.0, "z": 5.0, "site": "site_0", "range": 80.0}],
+                "sites": [{"id": "site_0", "polygon": [list(p) for p in SQUARE]}], "cavs": [], "edge_servers": [],
+                "cloud": {"x": 0.0, "y": 0.0, "cpu_hz": 3.5e9}}
 T0 = 1_700_000_000_000_000_000
 
 
@@ -64,16 +72,23 @@ def _run_messages() -> list[tuple[str, bytes]]:
     return out
 
 
-def _record(path, messages, *, world: bool = True) -> None:
+def _record(path, messages, *, layout: str = "message", legacy: dict = LEGACY_WORLD) -> None:
+    """A recording of ``messages``; its layout: ``message`` (the Layout message), ``legacy`` (the JSON of
+    ``legacy`` on /sim/world, as older recordings hold it) or ``none``."""
     from rclpy.serialization import serialize_message
     from std_msgs.msg import String
+
+    from mobility_twin.ros.layout_msg import layout_to_msg
 
     types = {"/sim/ground_truth": "TrackedObjectArray", "/twin/local/site_0/objects": "TrackedObjectArray",
              "/twin/global/objects": "TrackedObjectArray", "/rsu/rsu_a/detections": "DetectedObjectArray"}
     with RecordingWriter(path) as w:
-        if world:
+        if layout == "message":
+            w.add_topic("/infrastructure/layout", "mobility_twin_msgs/msg/Layout")
+            w.write("/infrastructure/layout", serialize_message(layout_to_msg(LAYOUT)), T0 - 1)
+        elif layout == "legacy":
             w.add_topic("/sim/world", "std_msgs/msg/String")
-            w.write("/sim/world", serialize_message(String(data=json.dumps(LAYOUT))), T0 - 1)
+            w.write("/sim/world", serialize_message(String(data=json.dumps(legacy))), T0 - 1)
         for topic, type_name in types.items():
             w.add_topic(topic, f"mobility_twin_msgs/msg/{type_name}")
         for i, (topic, data) in enumerate(messages):
@@ -101,7 +116,25 @@ def test_builder_ignores_other_topics_and_counts_undecodable_messages():
     assert builder.bad == 1 and builder.record.twins == {}
 
 
+def test_an_older_recording_with_the_json_layout_scores_to_the_same_numbers(tmp_path):
+    messages = _run_messages()
+    _record(tmp_path / "new.mcap", messages)
+    _record(tmp_path / "old.mcap", messages, layout="legacy")
+    new, _ = record_from_recording(tmp_path / "new.mcap")
+    old, _ = record_from_recording(tmp_path / "old.mcap")
+    assert old.layout == new.layout == LAYOUT
+    assert score_run(old) == score_run(new)
+    assert score_run(old)["tracking"]["local/site_0"]["num_frames"] > 0
+
+
 def test_a_recording_without_the_layout_cannot_be_scored(tmp_path):
-    _record(tmp_path / "no_world.mcap", _run_messages()[:8], world=False)
-    with pytest.raises(RecordingError, match="no /sim/world message"):
+    _record(tmp_path / "no_world.mcap", _run_messages()[:8], layout="none")
+    with pytest.raises(RecordingError, match="no /infrastructure/layout message"):
         record_from_recording(tmp_path / "no_world.mcap")
+
+
+def test_an_older_recording_whose_json_layout_is_incomplete_is_refused_naming_what_is_missing(tmp_path):
+    broken = {**LEGACY_WORLD, "sites": [{"id": "site_0"}]}
+    _record(tmp_path / "broken.mcap", _run_messages()[:8], layout="legacy", legacy=broken)
+    with pytest.raises(RecordingError, match=r"/sim/world .*no 'polygon'"):
+        record_from_recording(tmp_path / "broken.mcap")

@@ -13,20 +13,20 @@ T0 = 1_700_000_000_000_000_000
 
 
 def _recording(path, *, span_s: float = 0.4, n: int = 5) -> list:
-    """Objects (n, spread over span_s), migrations (n), one latched /sim/world, best-effort clouds."""
+    """Objects (n, spread over span_s), migrations (n), one latched layout, best-effort clouds."""
     from rclpy.serialization import serialize_message
     from sensor_msgs.msg import PointCloud2
-    from std_msgs.msg import String
 
     from mobility_twin.ros.interface_samples import SAMPLES
 
     objects = [SAMPLES["TrackedObjectArray"].build(s) for s in range(n)]
     with RecordingWriter(path) as w:
-        w.add_topic("/sim/world", "std_msgs/msg/String", offered_qos=[OfferedQos(durability=TRANSIENT_LOCAL, depth=1)])
+        w.add_topic("/infrastructure/layout", "mobility_twin_msgs/msg/Layout",
+                    offered_qos=[OfferedQos(durability=TRANSIENT_LOCAL, depth=1)])
         w.add_topic("/twin/global/objects", "mobility_twin_msgs/msg/TrackedObjectArray", offered_qos=[OfferedQos()])
         w.add_topic("/placement/migrations", "mobility_twin_msgs/msg/MigrationEvent")
         w.add_topic("/rsu/r1/points", "sensor_msgs/msg/PointCloud2", offered_qos=[OfferedQos(reliability=BEST_EFFORT)])
-        w.write("/sim/world", serialize_message(String(data='{"scenario": "x"}')), T0)
+        w.write("/infrastructure/layout", serialize_message(SAMPLES["Layout"].build(0)), T0)
         for k, msg in enumerate(objects):
             t = T0 + round(k * span_s / max(n - 1, 1) * 1e9)
             w.write("/twin/global/objects", serialize_message(msg), t)
@@ -36,18 +36,20 @@ def _recording(path, *, span_s: float = 0.4, n: int = 5) -> list:
 
 
 def test_play_publishes_only_the_selected_topics_with_their_messages(tmp_path):
-    from std_msgs.msg import String
-
+    from mobility_twin.ros.interface_samples import SAMPLES
     from mobility_twin.ros.qos import EVENTS, LATCHED
-    from mobility_twin_msgs.msg import MigrationEvent, TrackedObjectArray
+    from mobility_twin_msgs.msg import Layout, MigrationEvent, TrackedObjectArray
 
     objects = _recording(tmp_path / "run.mcap")
-    wanted = {"/twin/global/objects": TrackedObjectArray, "/sim/world": String, "/placement/migrations": MigrationEvent}
-    with Collector(wanted, qos={"/sim/world": LATCHED, "/placement/migrations": EVENTS}) as c:
-        proc = start_mtwin("play", str(tmp_path / "run.mcap"), "--topics", "/twin/global/objects", "/sim/.*",
+    wanted = {"/twin/global/objects": TrackedObjectArray, "/infrastructure/layout": Layout,
+              "/placement/migrations": MigrationEvent}
+    with Collector(wanted, qos={"/infrastructure/layout": LATCHED, "/placement/migrations": EVENTS}) as c:
+        proc = start_mtwin("play", str(tmp_path / "run.mcap"), "--topics", "/twin/global/objects",
+                           "/infrastructure/.*",
                            "--rate", "0", "--delay", "0.5", "--wait-for-subscribers", log=tmp_path / "play.log")
         try:
-            got = c.wait_for(lambda m: len(m["/twin/global/objects"]) >= 5 and len(m["/sim/world"]) >= 1, 60)
+            got = c.wait_for(lambda m: len(m["/twin/global/objects"]) >= 5 and len(m["/infrastructure/layout"]) >= 1,
+                             60)
             proc.wait(timeout=60)
             c.spin(0.5)
         finally:
@@ -55,7 +57,7 @@ def test_play_publishes_only_the_selected_topics_with_their_messages(tmp_path):
     log = (tmp_path / "play.log").read_text()
     assert got and proc.returncode == 0, log
     assert c.messages["/twin/global/objects"] == objects
-    assert [m.data for m in c.messages["/sim/world"]] == ['{"scenario": "x"}']
+    assert c.messages["/infrastructure/layout"] == [SAMPLES["Layout"].build(0)]
     assert c.messages["/placement/migrations"] == []  # not selected
     assert "published 6 messages" in log
 

@@ -25,16 +25,15 @@ def _wait_subscribed(c: Collector, *topics: str, timeout: float = 30.0, pubs=())
 def test_recorder_launch_records_selected_topics_with_schemas_qos_and_counts(tmp_path):
     from rclpy.serialization import deserialize_message, serialize_message
     from sensor_msgs.msg import PointCloud2
-    from std_msgs.msg import String
 
     from mobility_twin.ros.interface_samples import SAMPLES
     from mobility_twin.ros.qos import EVENTS, LATCHED, SENSOR_STREAM, TWIN_STATE
-    from mobility_twin_msgs.msg import MigrationEvent, TrackedObjectArray, TwinStateArray
+    from mobility_twin_msgs.msg import Layout, MigrationEvent, TrackedObjectArray, TwinStateArray
 
     out = tmp_path / "run.mcap"
     with Collector({}, name="recorder_test_publishers") as c:
-        world = c.node.create_publisher(String, "/sim/world", LATCHED)
-        world.publish(String(data='{"rsus": []}'))  # before the recorder exists: latched, still recorded
+        layout = c.node.create_publisher(Layout, "/infrastructure/layout", LATCHED)
+        layout.publish(SAMPLES["Layout"].build(0))  # before the recorder exists: latched, still recorded
         objects = c.node.create_publisher(TrackedObjectArray, "/twin/global/objects", TWIN_STATE)
         clouds = c.node.create_publisher(PointCloud2, "/rsu/r1/points", SENSOR_STREAM)
         markers = c.node.create_publisher(TwinStateArray, "/twin/markers", TWIN_STATE)  # excluded by default
@@ -59,14 +58,15 @@ def test_recorder_launch_records_selected_topics_with_schemas_qos_and_counts(tmp
     assert status in (0, 130), log
     with Recording(out) as rec:
         assert rec.complete, log
-        assert set(rec.topics) == {"/sim/world", "/twin/global/objects", "/rsu/r1/points", "/placement/migrations"}
+        assert set(rec.topics) == {"/infrastructure/layout", "/twin/global/objects", "/rsu/r1/points",
+                                   "/placement/migrations"}
         counts = {t: i.count for t, i in rec.topics.items()}
         assert counts["/twin/global/objects"] == 20 and counts["/placement/migrations"] == 5
-        assert counts["/sim/world"] == 1 and 1 <= counts["/rsu/r1/points"] <= 20
+        assert counts["/infrastructure/layout"] == 1 and 1 <= counts["/rsu/r1/points"] <= 20
         for info in rec.topics.values():
             assert rec.definitions[info.type] == message_definition(info.type)
         assert not rec.topics["/rsu/r1/points"].offered_qos[0].reliable
-        assert rec.topics["/sim/world"].offered_qos[0].latched
+        assert rec.topics["/infrastructure/layout"].offered_qos[0].latched
         got = [deserialize_message(m.data, TrackedObjectArray) for m in rec.messages(["/twin/global/objects"])]
     assert got == [SAMPLES["TrackedObjectArray"].build(s) for s in range(20)]  # as received, in order
 
@@ -100,18 +100,21 @@ def test_under_sim_time_log_times_are_sim_times_and_early_messages_wait_for_the_
     from rosgraph_msgs.msg import Clock
     from std_msgs.msg import String
 
+    from mobility_twin.ros.interface_samples import SAMPLES
     from mobility_twin.ros.qos import CLOCK, LATCHED, TWIN_STATE
+    from mobility_twin_msgs.msg import Layout
 
     out = tmp_path / "sim.mcap"
     with Collector({}, name="sim_time_publishers") as c:
-        world = c.node.create_publisher(String, "/sim/world", LATCHED)
-        world.publish(String(data="{}"))
+        layout = c.node.create_publisher(Layout, "/infrastructure/layout", LATCHED)
+        layout.publish(SAMPLES["Layout"].build(0))
         clock = c.node.create_publisher(Clock, "/clock", CLOCK)
         objects = c.node.create_publisher(String, "/twin/global/note", TWIN_STATE)
         proc = start_mtwin("launch", str(REPO / "launch" / "record.launch.xml"), f"output:={out}",
                            "use_sim_time:=true", log=tmp_path / "recorder.log")
         try:
-            assert _wait_subscribed(c, "/twin/global/note", "/sim/world"), (tmp_path / "recorder.log").read_text()
+            assert _wait_subscribed(c, "/twin/global/note", "/infrastructure/layout"), \
+                (tmp_path / "recorder.log").read_text()
             c.spin(1.0)  # the latched layout has arrived, before any /clock
             for k in range(5):
                 msg = Clock()
@@ -125,7 +128,7 @@ def test_under_sim_time_log_times_are_sim_times_and_early_messages_wait_for_the_
             stop(proc)
     with Recording(out) as rec:
         assert rec.topics["/twin/global/note"].count == 5, (tmp_path / "recorder.log").read_text()
-        times = {m.topic: m.log_time_ns for m in rec.messages(["/sim/world", "/twin/global/note"])}
+        times = {m.topic: m.log_time_ns for m in rec.messages(["/infrastructure/layout", "/twin/global/note"])}
         assert rec.start_ns >= 1_202_000_000 * 10**9  # never 0: the layout waited for the first clock
         assert 1_202_000_000 * 10**9 <= times["/twin/global/note"] < 1_202_000_005 * 10**9  # the last note, sim time
 

@@ -7,9 +7,9 @@ from mobility_twin.recording.playback import PlaybackClock, schedule
 
 
 def test_names_and_regular_expressions_match_whole_topic_names():
-    pick = TopicSelection(("/sim/world", "/twin/.*"), ("/twin/markers",))
-    assert pick("/sim/world") and pick("/twin/global/objects") and pick("/twin/local/site_0/state")
-    assert not pick("/sim/world_extra")  # whole name: a name is not a prefix
+    pick = TopicSelection(("/infrastructure/layout", "/twin/.*"), ("/twin/markers",))
+    assert pick("/infrastructure/layout") and pick("/twin/global/objects") and pick("/twin/local/site_0/state")
+    assert not pick("/infrastructure/layout_extra")  # whole name: a name is not a prefix
     assert not pick("/twin/markers")  # excluded wins
     assert not pick("/rsu/rsu_00/points")
 
@@ -21,11 +21,13 @@ def test_an_empty_include_list_selects_everything_not_excluded():
 
 def test_default_selection_records_the_twin_and_leaves_clouds_and_markers_out():
     pick = TopicSelection.default()
-    for topic in ("/sim/world", "/sim/ground_truth", "/twin/global/objects", "/twin/local/site_0/objects",
+    for topic in ("/infrastructure/layout", "/infrastructure/edge_servers/reports", "/sim/ground_truth",
+                  "/twin/global/objects", "/twin/local/site_0/objects",
                   "/twin/global/state", "/twin/relations", "/offloading/decisions", "/placement/migrations",
                   "/rsu/rsu_03/detections", "/cav/cav_1/detections", "/edge/edge_2/v2x", "/cav/cav_1/odom", "/clock"):
         assert pick(topic), topic
-    for topic in ("/rsu/rsu_03/points", "/cav/cav_1/points", "/twin/markers", "/rosout", "/parameter_events"):
+    for topic in ("/rsu/rsu_03/points", "/cav/cav_1/points", "/twin/markers", "/rosout", "/parameter_events",
+                  "/sim/world"):  # the JSON layout is no longer published: nothing to record
         assert not pick(topic), topic
     assert TopicSelection.default(clouds=True)("/rsu/rsu_03/points")
 

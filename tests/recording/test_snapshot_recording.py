@@ -5,13 +5,13 @@ import json
 import numpy as np
 import pytest
 
-from mobility_twin.recording import RecordingWriter
+from mobility_twin.recording import RecordingError, RecordingWriter
 from mobility_twin.ros.cdr import TrackTable, encode_tracks
 from mobility_twin.viz.builder import BuilderConfig, SceneBuilder
 from mobility_twin.viz.recorded import feed_from_recording
 from mobility_twin.viz.scene import ServerView
 from tests.conftest import run_mtwin
-from tests.viz.scenes import LAYOUT, tracks_at
+from tests.viz.scenes import LAYOUT, LAYOUT_STAMP, LEGACY_WORLD, tracks_at
 
 pytestmark = pytest.mark.ros
 
@@ -32,12 +32,15 @@ def _encoded_tracks(k: int) -> bytes:
                                     a["vehicle_ids"]))
 
 
-def _write(path) -> None:
+def _write(path, *, legacy: bool = False) -> None:
+    """A recording of the hand-made scene; ``legacy``: its layout as an older recording holds it (the JSON on
+    /sim/world) instead of the Layout message."""
     from builtin_interfaces.msg import Time
     from geometry_msgs.msg import Point
     from rclpy.serialization import serialize_message
     from std_msgs.msg import Header, String
 
+    from mobility_twin.ros.layout_msg import layout_to_msg
     from mobility_twin_msgs.msg import (
         EdgeServerState,
         EdgeServerStateArray,
@@ -49,13 +52,17 @@ def _write(path) -> None:
     last = T0 + (STEPS - 1) * 500_000_000
     header = Header(stamp=Time(sec=1000 + (STEPS - 1) // 2, nanosec=500_000_000 * ((STEPS - 1) % 2)), frame_id="map")
     with RecordingWriter(path) as w:
-        for topic, type_name in (("/sim/world", "std_msgs/msg/String"),
-                                 ("/twin/global/objects", "mobility_twin_msgs/msg/TrackedObjectArray"),
+        if legacy:
+            w.add_topic("/sim/world", "std_msgs/msg/String")
+            w.write("/sim/world", serialize_message(String(data=json.dumps(LEGACY_WORLD))), T0)
+        else:
+            w.add_topic("/infrastructure/layout", "mobility_twin_msgs/msg/Layout")
+            w.write("/infrastructure/layout", serialize_message(layout_to_msg(LAYOUT, LAYOUT_STAMP)), T0)
+        for topic, type_name in (("/twin/global/objects", "mobility_twin_msgs/msg/TrackedObjectArray"),
                                  ("/twin/global/edge_servers", "mobility_twin_msgs/msg/EdgeServerStateArray"),
                                  ("/offloading/decisions", "mobility_twin_msgs/msg/OffloadDecisionArray"),
                                  ("/placement/migrations", "mobility_twin_msgs/msg/MigrationEvent")):
             w.add_topic(topic, type_name)
-        w.write("/sim/world", serialize_message(String(data=json.dumps(LAYOUT))), T0)
         for k in range(STEPS):
             w.write("/twin/global/objects", _encoded_tracks(k), T0 + k * 500_000_000)
         w.write("/twin/global/edge_servers", serialize_message(EdgeServerStateArray(header=header, servers=[
@@ -72,7 +79,7 @@ def _expected(upto: int, window_steps: int) -> SceneBuilder:
     """The same messages fed as the live subscriptions would, arriving at their log times."""
     b = SceneBuilder(BuilderConfig(trail_s=window_steps * 0.5))
     first = max(0, upto - window_steps)
-    b.on_world(LAYOUT, received=(T0 + first * 500_000_000) * 1e-9)
+    b.on_layout(LAYOUT, stamp=LAYOUT_STAMP, received=(T0 + first * 500_000_000) * 1e-9)
     for k in range(first, upto + 1):
         b.on_tracks(**tracks_at(k), received=(T0 + k * 500_000_000) * 1e-9)
     return b
@@ -89,7 +96,7 @@ def test_a_recording_draws_the_picture_the_same_messages_draw_live(tmp_path):
     expected.on_decisions(stamp, [("veh_1", 1, "edge_0")], received=last + 2e-9)
     expected.on_migration(stamp, "group_3", "edge_0", "edge_1", received=last + 3e-9)
     a, b = got.scene(), expected.scene()
-    assert a.layout == b.layout
+    assert a.layout == b.layout and a.layout_stamp == b.layout_stamp == LAYOUT_STAMP
     np.testing.assert_array_equal(a.tracks.ids, b.tracks.ids)
     np.testing.assert_allclose(a.tracks.xy, b.tracks.xy)
     assert a.tracks.sources == b.tracks.sources
@@ -98,6 +105,21 @@ def test_a_recording_draws_the_picture_the_same_messages_draw_live(tmp_path):
         np.testing.assert_allclose(a.trails[tid], b.trails[tid])
     assert a.servers == b.servers and a.links == b.links == [(1, "edge_0")]
     assert a.migrations == b.migrations == [("group_3", "edge_0", "edge_1")]
+
+
+def test_an_older_recording_with_the_json_layout_draws_the_same_layout(tmp_path):
+    _write(tmp_path / "old.mcap", legacy=True)
+    got = SceneBuilder()
+    assert feed_from_recording(got, tmp_path / "old.mcap") == 0
+    assert got.scene().layout == LAYOUT
+
+
+def test_a_recording_without_a_layout_is_refused_naming_the_topic(tmp_path):
+    with RecordingWriter(tmp_path / "none.mcap") as w:
+        w.add_topic("/twin/global/objects", "mobility_twin_msgs/msg/TrackedObjectArray")
+        w.write("/twin/global/objects", _encoded_tracks(0), T0)
+    with pytest.raises(RecordingError, match="has no /infrastructure/layout message"):
+        feed_from_recording(SceneBuilder(), tmp_path / "none.mcap")
 
 
 def test_at_picks_the_moment_and_the_trails_cover_the_window_before_it(tmp_path):

@@ -44,11 +44,10 @@ def rviz_subscriptions(path: Path = RVIZ_CONFIG) -> list[tuple[str, str, str]]:
     return found
 
 
-def stack_publications(layout: dict) -> dict[str, tuple[str, str]]:
-    """Topic -> (message type, reliability) of what the demo stack publishes for ``layout`` (World.describe())."""
+def stack_publications(layout) -> dict[str, tuple[str, str]]:
+    """Topic -> (message type, reliability) of what the demo stack publishes for ``layout`` (the twin model's)."""
     msgs = "mobility_twin_msgs/msg/"
     out = {
-        topics.SIM_WORLD: ("std_msgs/msg/String", "Reliable"),
         topics.GROUND_TRUTH: (msgs + "TrackedObjectArray", "Reliable"),
         topics.EDGE_SERVER_REPORTS: (msgs + "EdgeServerStateArray", "Reliable"),
         topics.LAYOUT: (msgs + "Layout", "Reliable"),
@@ -61,15 +60,15 @@ def stack_publications(layout: dict) -> dict[str, tuple[str, str]]:
         topics.MIGRATIONS: (msgs + "MigrationEvent", "Reliable"),
         topics.VIZ_MARKERS: ("visualization_msgs/msg/MarkerArray", "Reliable"),
     }
-    for r in layout["rsus"]:
-        out[topics.rsu_points(r["id"])] = ("sensor_msgs/msg/PointCloud2", "Best Effort")
-        out[topics.rsu_detections(r["id"])] = (msgs + "DetectedObjectArray", "Reliable")
-    for c in layout["cavs"]:
-        out[topics.cav_points(c["id"])] = ("sensor_msgs/msg/PointCloud2", "Best Effort")
-        out[topics.cav_odometry(c["id"])] = ("nav_msgs/msg/Odometry", "Best Effort")
-        out[topics.cav_detections(c["id"])] = (msgs + "DetectedObjectArray", "Reliable")
-    for s in layout["sites"]:
-        out[topics.local_objects(s["id"])] = (msgs + "TrackedObjectArray", "Reliable")
-        out[topics.local_state(s["id"])] = (msgs + "TwinStateArray", "Reliable")
-        out[topics.local_edge_servers(s["id"])] = (msgs + "EdgeServerStateArray", "Reliable")
+    for r in layout.rsus:
+        out[topics.rsu_points(r.rsu_id)] = ("sensor_msgs/msg/PointCloud2", "Best Effort")
+        out[topics.rsu_detections(r.rsu_id)] = (msgs + "DetectedObjectArray", "Reliable")
+    for c in layout.cavs:
+        out[topics.cav_points(c.cav_id)] = ("sensor_msgs/msg/PointCloud2", "Best Effort")
+        out[topics.cav_odometry(c.cav_id)] = ("nav_msgs/msg/Odometry", "Best Effort")
+        out[topics.cav_detections(c.cav_id)] = (msgs + "DetectedObjectArray", "Reliable")
+    for s in layout.sites:
+        out[topics.local_objects(s.site_id)] = (msgs + "TrackedObjectArray", "Reliable")
+        out[topics.local_state(s.site_id)] = (msgs + "TwinStateArray", "Reliable")
+        out[topics.local_edge_servers(s.site_id)] = (msgs + "EdgeServerStateArray", "Reliable")
     return out

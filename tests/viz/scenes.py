@@ -6,10 +6,28 @@ import numpy as np
 
 from mobility_twin.viz.builder import SceneBuilder
 from mobility_twin.viz.scene import ServerView
+from mobility_twin_core import Cav, Cloud, EdgeServer, Layout, Rsu, Site
 
-LAYOUT = {
-    "scenario": "hand_made",
-    "start_s": 1000.0,
+#: The hand-made layout: two sites side by side, three RSUs, one CAV, two edge servers (the twin model's type).
+LAYOUT = Layout(
+    rsus=(Rsu("rsu_00", 100.0, 150.0, 6.0, 0.0, "site_0", 60.0), Rsu("rsu_01", 150.0, 150.0, 6.0, 0.0, "site_0", 60.0),
+          Rsu("rsu_02", 300.0, 150.0, 6.0, 0.0, "site_1", 60.0)),
+    cavs=(Cav("cav_7", 1.9, 50.0),),
+    servers=(EdgeServer("edge_0", 100.0, 250.0, 220.0, 1e10, "site_0"),
+             EdgeServer("edge_1", 300.0, 250.0, 220.0, 1e10, "site_1")),
+    sites=(Site("site_0", ((0.0, 0.0), (200.0, 0.0), (200.0, 300.0), (0.0, 300.0), (0.0, 0.0))),
+           Site("site_1", ((200.0, 0.0), (400.0, 0.0), (400.0, 300.0), (200.0, 300.0), (200.0, 0.0)))),
+    cloud=Cloud(200.0, 20.0, 3.5e9),
+    area=((0.0, 0.0), (400.0, 0.0), (400.0, 300.0), (0.0, 300.0), (0.0, 0.0)),
+    origin=(39.9, 116.4),
+    name="hand_made",
+).validated()
+#: The stamp of its Layout message: the scenario start, as the simulator stamps it (s).
+LAYOUT_STAMP = 1000.0
+
+#: The same layout as the JSON an older simulator published on /sim/world (what older recordings hold).
+LEGACY_WORLD = {
+    "scenario": "hand_made", "origin": [116.4, 39.9], "start_s": 1000.0, "end_s": 1600.0,
     "area": [[0.0, 0.0], [400.0, 0.0], [400.0, 300.0], [0.0, 300.0], [0.0, 0.0]],
     "sites": [
         {"id": "site_0", "polygon": [[0.0, 0.0], [200.0, 0.0], [200.0, 300.0], [0.0, 300.0], [0.0, 0.0]]},
@@ -20,7 +38,8 @@ LAYOUT = {
         {"id": "rsu_01", "x": 150.0, "y": 150.0, "z": 6.0, "site": "site_0", "frame": "rsu_01/lidar", "range": 60.0},
         {"id": "rsu_02", "x": 300.0, "y": 150.0, "z": 6.0, "site": "site_1", "frame": "rsu_02/lidar", "range": 60.0},
     ],
-    "cavs": [{"id": "cav_7", "taxi_id": 7, "frame": "cav_7/lidar", "base_frame": "cav_7/base_link", "range": 50.0}],
+    "cavs": [{"id": "cav_7", "taxi_id": 7, "frame": "cav_7/lidar", "base_frame": "cav_7/base_link", "range": 50.0,
+              "lidar_height": 1.9}],
     "edge_servers": [
         {"id": "edge_0", "x": 100.0, "y": 250.0, "radius": 220.0, "cpu_hz": 1e10, "site": "site_0"},
         {"id": "edge_1", "x": 300.0, "y": 250.0, "radius": 220.0, "cpu_hz": 1e10, "site": "site_1"},
@@ -48,7 +67,7 @@ def tracks_at(k: int, ids=tuple(SOURCES)) -> dict:
 def hand_builder(steps: int = 10, ids=tuple(SOURCES)) -> SceneBuilder:
     """A builder fed the layout, ``steps`` track updates, servers, one slot of decisions and a migration."""
     b = SceneBuilder()
-    b.on_world(LAYOUT)
+    b.on_layout(LAYOUT, stamp=LAYOUT_STAMP)
     for k in range(steps):
         b.on_tracks(**tracks_at(k, ids))
         b.on_ground_truth(1000.0 + 0.5 * k, [101, 102], [[70 + 4.0 * k, 101.0], [90 + 4.0 * k, 121.0]],

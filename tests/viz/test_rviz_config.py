@@ -8,11 +8,11 @@ from tests.viz.rviz_config import RVIZ_CONFIG, rviz_subscriptions, stack_publica
 
 
 @pytest.fixture(scope="module")
-def default_layout() -> dict:
+def default_layout():
     from mobility_twin_sim.scenario import load_scenario
     from mobility_twin_sim.world import build_world
 
-    return build_world(load_scenario("default")).describe()
+    return build_world(load_scenario("default")).layout
 
 
 def test_every_rviz_topic_is_published_by_the_default_stack_with_the_displays_type(default_layout):
@@ -45,6 +45,6 @@ def test_the_default_layout_rsu_frames_have_static_transform_commands(default_la
     from mobility_twin.viz.frames import static_transform_commands
 
     commands = static_transform_commands(default_layout)
-    assert len(commands) == len(default_layout["rsus"])
+    assert len(commands) == len(default_layout.rsus)
     assert commands[0] == ("ros2 run tf2_ros static_transform_publisher --x 450 --y 350 --z 6 --yaw 0 "
                            "--frame-id map --child-frame-id rsu_00/lidar")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from mobility_twin.viz.builder import BuilderConfig, SceneBuilder, source_kind
-from tests.viz.scenes import LAYOUT, hand_builder, tracks_at
+from tests.viz.scenes import LAYOUT, LAYOUT_STAMP, hand_builder, tracks_at
 
 
 def test_source_kind_tells_rsu_cav_v2x_and_fused_apart():
@@ -69,12 +69,13 @@ def test_stale_entities_come_and_go():
     assert b.scene().stale == set()
 
 
-def test_layout_is_accepted_as_json_text():
-    import json
-
+def test_the_layout_is_the_twin_models_layout_and_nothing_else():
     b = SceneBuilder()
-    b.on_world(json.dumps(LAYOUT))
-    assert b.scene().layout["rsus"][0]["id"] == "rsu_00"
+    b.on_layout(LAYOUT, stamp=LAYOUT_STAMP)
+    scene = b.scene()
+    assert scene.layout is LAYOUT and scene.layout_stamp == LAYOUT_STAMP
+    with pytest.raises(TypeError, match=r"mobility_twin_core\.Layout, not dict"):
+        b.on_layout({"rsus": []})  # the JSON of the old /sim/world is not a layout any more
 
 
 def test_mismatched_track_arrays_are_refused():

@@ -32,7 +32,7 @@ def test_the_picture_is_not_blank(tmp_path):
 
 @pytest.mark.parametrize("detail", [True, False])
 def test_empty_and_map_only_scenes_render(tmp_path, detail):
-    assert _png_size(render(TwinScene(layout={}), tmp_path / "empty.png", size_px=(400, 300), detail=detail)) == (400, 300)
+    assert _png_size(render(TwinScene(), tmp_path / "empty.png", size_px=(400, 300), detail=detail)) == (400, 300)
     scene = hand_builder().scene()
     scene.tracks = None
     scene.links = []

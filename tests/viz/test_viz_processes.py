@@ -3,8 +3,6 @@ running stack (which also checks that the topics config/mobility_twin.rviz subsc
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import yaml
@@ -12,7 +10,7 @@ import yaml
 from tests.ros_helpers import Collector, start_mtwin, stop
 from tests.twin.test_nodes import TWO_RSUS
 from tests.viz.rviz_config import rviz_subscriptions
-from tests.viz.scenes import LAYOUT, tracks_at
+from tests.viz.scenes import LAYOUT, LAYOUT_STAMP, tracks_at
 
 pytestmark = pytest.mark.ros
 
@@ -44,10 +42,10 @@ def _link_count(msg) -> int:
 
 
 def test_twin_viz_draws_the_tracks_it_is_sent_and_deletes_those_that_vanish(tmp_path):
-    from std_msgs.msg import String
     from visualization_msgs.msg import Marker, MarkerArray
 
     from mobility_twin.ros import topics
+    from mobility_twin.ros.layout_msg import layout_to_msg
     from mobility_twin.ros.qos import EVENTS, LATCHED, TWIN_STATE
     from mobility_twin_msgs.msg import (
         EdgeServerState,
@@ -56,19 +54,20 @@ def test_twin_viz_draws_the_tracks_it_is_sent_and_deletes_those_that_vanish(tmp_
         OffloadDecisionArray,
         TrackedObjectArray,
     )
+    from mobility_twin_msgs.msg import Layout as LayoutMsg
 
     log = tmp_path / "viz.log"
     proc = start_mtwin("launch", "launch/viz.launch.xml", log=log)
     try:
         with Collector({topics.VIZ_MARKERS: MarkerArray}) as c:
-            world = c.node.create_publisher(String, topics.SIM_WORLD, LATCHED)
+            layout = c.node.create_publisher(LayoutMsg, topics.LAYOUT, LATCHED)
             tracks = c.node.create_publisher(TrackedObjectArray, topics.GLOBAL_OBJECTS, TWIN_STATE)
             servers = c.node.create_publisher(EdgeServerStateArray, topics.GLOBAL_EDGE_SERVERS, TWIN_STATE)
             decisions = c.node.create_publisher(OffloadDecisionArray, topics.OFFLOAD_DECISIONS, EVENTS)
             # a site's offloading node decides on its local twin, whose track ids are its own
             local = c.node.create_publisher(TrackedObjectArray, topics.local_objects("site_1"), TWIN_STATE)
             site_decisions = c.node.create_publisher(OffloadDecisionArray, topics.offload_decisions("site_1"), EVENTS)
-            world.publish(String(data=json.dumps(LAYOUT)))
+            layout.publish(layout_to_msg(LAYOUT, LAYOUT_STAMP))
             markers = c.messages[topics.VIZ_MARKERS]
 
             def feed(k: int, ids) -> None:
@@ -147,7 +146,7 @@ def test_a_running_stack_with_twin_viz_gives_marker_boxes_for_its_tracks(small_s
     array = next(a for a in c.messages["/twin/markers"] if _ids(a, "tracks"))
     boxes = [m for m in array.markers if m.ns == "tracks" and m.action == Marker.ADD]
     assert boxes and all(m.type == Marker.CUBE and m.header.frame_id == "map" for m in boxes)
-    assert {m.id for m in array.markers if m.ns == "rsus"} == {0, 1}  # the layout came from /sim/world
+    assert {m.id for m in array.markers if m.ns == "rsus"} == {0, 1}  # the layout came from /infrastructure/layout
 
 
 def test_the_topics_the_rviz_config_subscribes_to_exist_with_the_types_and_qos_rviz_expects(small_stack):

@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 class _Extras:
     """What the demo reports beyond tracking: offloading, relations, placement (on the collector's node)."""
 
-    def __init__(self, node, layout: dict) -> None:
+    def __init__(self, node, layout) -> None:
         from mobility_twin.ros import topics
         from mobility_twin.ros.cdr import CdrError, decode_tracks
         from mobility_twin.ros.qos import EVENTS, TWIN_STATE
@@ -57,9 +57,9 @@ class _Extras:
         self.predictions: list[tuple[float, str, str, str, float]] = []  # stamp, vehicle, current, predicted, h
         self.migrations: list[dict] = []
         self.positions: list[tuple[float, dict[str, tuple[float, float]]]] = []  # global twin, 1 Hz
-        for site in layout["sites"]:
-            node.create_subscription(OffloadDecisionArray, topics.offload_decisions(site["id"]),
-                                     lambda m, s=site["id"]: self._on_decisions(s, m), EVENTS)
+        for site in layout.sites:
+            node.create_subscription(OffloadDecisionArray, topics.offload_decisions(site.site_id),
+                                     lambda m, s=site.site_id: self._on_decisions(s, m), EVENTS)
         node.create_subscription(RelationGraph, topics.RELATIONS, self._on_relations, TWIN_STATE)
         node.create_subscription(MigrationEvent, topics.MIGRATIONS, self._on_migration, EVENTS)
         node.create_subscription(TrackedObjectArray, topics.GLOBAL_OBJECTS, self._on_global, TWIN_STATE, raw=True)
@@ -95,12 +95,10 @@ class _Extras:
                                                                 strict=True), strict=True))))
 
     def _serving(self, x: float, y: float) -> str:
-        best, best_d = "", np.inf
-        for s in self.layout["edge_servers"]:
-            d = float(np.hypot(x - s["x"], y - s["y"]))
-            if d <= s["radius"] and d < best_d:
-                best, best_d = s["id"], d
-        return best
+        """The server serving a vehicle at (x, y) by the twin model's association rule ("" when none)."""
+        servers = self.layout.server_set
+        k = int(servers.serving(np.array([[x, y]]))[0])
+        return servers.ids[k] if k >= 0 else ""
 
     def summary(self) -> dict:
         out: dict = {}
@@ -182,15 +180,14 @@ def run(args: argparse.Namespace) -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     print(f"mtwin demo: the whole stack on the default scenario for {args.duration:g} s; run folder {run_dir}",
           flush=True)
-    world = build_world(load_scenario("default"))
-    layout = world.describe()
+    layout = build_world(load_scenario("default")).layout
     launch = package_share("mobility_twin") / "launch" / "demo.launch.xml"
     collector = RunCollector(layout, run_dir / "demo.mcap", record_others=True)  # decoded after the run
     builder = SceneBuilder()
     LiveScene(collector.node, builder)
-    for site in layout["sites"]:  # the offloading links of every site's offloading node
+    for site in layout.sites:  # the offloading links of every site's offloading node
         collector.node.create_subscription(
-            OffloadDecisionArray, topics.offload_decisions(site["id"]),
+            OffloadDecisionArray, topics.offload_decisions(site.site_id),
             lambda m: builder.on_decisions(m.header.stamp.sec + m.header.stamp.nanosec * 1e-9, decision_args(m),
                                            received=time.time()), EVENTS)
     extras = _Extras(collector.node, layout)

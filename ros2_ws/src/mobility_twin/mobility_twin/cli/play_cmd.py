@@ -3,7 +3,7 @@
 Messages go out as recorded (raw CDR bytes: no message is rebuilt, custom types cost nothing), paced by
 their log times scaled by --rate (0: as fast as possible), on the topics picked by --topics/--exclude
 (names or regular expressions matched against the whole name), with each topic's QoS: its kind's
-profile (sensor streams best effort, /sim/world latched, ...) with the reliability and durability its
+profile (sensor streams best effort, the layout latched, ...) with the reliability and durability its
 publishers offered when it was recorded. --clock publishes /clock from the recording's log times (and
 leaves out a recorded /clock), for nodes run with use_sim_time.
 """

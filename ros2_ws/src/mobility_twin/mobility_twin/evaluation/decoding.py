@@ -4,22 +4,24 @@
 every RSU's detections, for the layout of the run) and turns each raw CDR message of those topics into
 the record's frames, in the order it is given them. :func:`record_from_recording` feeds it from an MCAP
 file: a recording, or the spool the live evaluator (:mod:`.live`) writes while the stack runs, so a run
-and its recording are scored by the same code from the same messages. ROS-free.
+and its recording are scored by the same code from the same messages. The layout of a recorded run is its
+latched ``Layout`` message (:func:`recorded_layout`; older recordings: their ``/sim/world`` JSON). No ROS
+runtime is needed but rclpy's deserialiser for that one message.
 """
 
 from __future__ import annotations
 
-import json
-import struct
 from pathlib import Path
 
 import numpy as np
 
 from mobility_twin.evaluation.scoring import RunRecord, TrackFrame
 from mobility_twin.recording.errors import RecordingError
+from mobility_twin.recording.legacy_world import LEGACY_WORLD_TOPIC, decode_string, layout_from_world_json
 from mobility_twin.ros import topics
 from mobility_twin.ros.cdr import CdrError, TrackTable, decode_detections, decode_tracks
 from mobility_twin.ros.tables import table_to_detections
+from mobility_twin_core import Layout, LayoutError
 
 TRACKS = "mobility_twin_msgs/msg/TrackedObjectArray"
 DETECTIONS = "mobility_twin_msgs/msg/DetectedObjectArray"
@@ -36,14 +38,14 @@ def track_frame(table: TrackTable, *, vehicle_ids: bool = False) -> TrackFrame:
 
 
 class RunRecordBuilder:
-    """Builds the :class:`RunRecord` of a run of ``layout`` (World.describe()) from its raw messages."""
+    """Builds the :class:`RunRecord` of a run of ``layout`` (the twin model's layout) from its raw messages."""
 
-    def __init__(self, layout: dict, *, hil: bool = True) -> None:
+    def __init__(self, layout: Layout, *, hil: bool = True) -> None:
         self.record = RunRecord(layout, hil=hil)
         self.bad = 0  # undecodable messages
         self.topics: dict[str, str] = {topics.GROUND_TRUTH: TRACKS, topics.GLOBAL_OBJECTS: TRACKS}
-        self.topics.update({topics.local_objects(site["id"]): TRACKS for site in layout["sites"]})
-        self.topics.update({topics.rsu_detections(rsu["id"]): DETECTIONS for rsu in layout["rsus"]})
+        self.topics.update({topics.local_objects(site.site_id): TRACKS for site in layout.sites})
+        self.topics.update({topics.rsu_detections(rsu.rsu_id): DETECTIONS for rsu in layout.rsus})
 
     def add(self, topic: str, data: bytes) -> None:
         """One message of ``topic`` (a key of ``topics``; others are ignored)."""
@@ -83,30 +85,46 @@ class RunRecordBuilder:
         self.record.detections.setdefault(frame.source_id, []).append(frame)
 
 
-def decode_string(data: bytes) -> str:
-    """The text of a CDR std_msgs/String."""
-    if len(data) < 8 or data[:2] not in (b"\x00\x01", b"\x00\x00"):
-        raise CdrError("not a CDR std_msgs/String")
-    (n,) = struct.unpack_from("<I" if data[1] == 1 else ">I", data, 4)
-    if n == 0 or 8 + n > len(data):
-        raise CdrError(f"std_msgs/String of {n} bytes in a message of {len(data)}")
-    return bytes(data[8:8 + n - 1]).decode("utf-8")
+def layout_from_cdr(data: bytes) -> Layout:
+    """The validated layout of a CDR ``mobility_twin_msgs/Layout`` (LayoutError when it is not a valid one)."""
+    from rclpy.serialization import deserialize_message
+
+    from mobility_twin.ros.layout_msg import layout_from_msg
+    from mobility_twin_msgs.msg import Layout as LayoutMsg
+
+    try:
+        msg = deserialize_message(bytes(data), LayoutMsg)
+    except Exception as err:  # rclpy raises its RMWError (a RuntimeError) or a ValueError for bad bytes
+        raise LayoutError(f"not a CDR mobility_twin_msgs/Layout: {err}") from None
+    return layout_from_msg(msg)
 
 
-def _layout_of(recording) -> dict:
-    world = recording.first(topics.SIM_WORLD)
-    if world is None:
-        raise RecordingError(f"{recording.path} has no {topics.SIM_WORLD} message: the layout of the run is unknown")
-    return json.loads(decode_string(world.data))
+def recorded_layout(recording, topic: str = topics.LAYOUT) -> Layout:
+    """The layout of a recorded run: its first Layout message on ``topic`` (``/infrastructure/layout``), or,
+    for a recording made before the simulator published that message, the JSON of its first ``/sim/world``
+    message (converted by :func:`~mobility_twin.recording.legacy_world.layout_from_world_json`).
+    RecordingError when it has neither, or when the one it has is not a valid layout."""
+    message = recording.first(topic)
+    if message is not None:
+        try:
+            return layout_from_cdr(message.data)
+        except LayoutError as err:
+            raise RecordingError(f"{recording.path}: the recorded {topic} is not a valid layout: {err}") from None
+    legacy = recording.first(LEGACY_WORLD_TOPIC)
+    if legacy is not None:
+        where = f"{recording.path}: {LEGACY_WORLD_TOPIC} (a recording older than the Layout message)"
+        return layout_from_world_json(decode_string(legacy.data), source=where)
+    raise RecordingError(f"{recording.path} has no {topic} message (nor the {LEGACY_WORLD_TOPIC} JSON of "
+                         "older recordings): the layout of the run is unknown")
 
 
 def builder_from_recording(path: str | Path, *, hil: bool | None = None,
-                           layout: dict | None = None) -> tuple[RunRecordBuilder, dict[str, str]]:
+                           layout: Layout | None = None) -> tuple[RunRecordBuilder, dict[str, str]]:
     """The RunRecordBuilder fed with every scored message of a recording, in log-time order (arrival order
     for the project's recordings), and the evaluation metadata the recording carries (may be empty).
 
     One pass over the file, chunk by chunk: memory holds the decoded record, never the raw messages. The
-    layout comes from ``layout``, else from the recorded /sim/world; ``hil`` (hardware-in-the-loop stamps)
+    layout comes from ``layout``, else from the recording (:func:`recorded_layout`); ``hil`` (hardware-in-the-loop stamps)
     from ``hil``, else from the evaluation metadata, else from the recording: no /clock means wall-clock
     stamps.
     """
@@ -116,14 +134,14 @@ def builder_from_recording(path: str | Path, *, hil: bool | None = None,
         meta = rec.metadata.get(EVAL_METADATA, {})
         if hil is None:
             hil = meta["hil"] == "true" if "hil" in meta else topics.CLOCK not in rec.topics
-        builder = RunRecordBuilder(layout if layout is not None else _layout_of(rec), hil=hil)
+        builder = RunRecordBuilder(layout if layout is not None else recorded_layout(rec), hil=hil)
         for msg in rec.messages(builder.topics):
             builder.add(msg.topic, msg.data)
     return builder, meta
 
 
 def record_from_recording(path: str | Path, *, hil: bool | None = None,
-                          layout: dict | None = None) -> tuple[RunRecord, dict[str, str]]:
+                          layout: Layout | None = None) -> tuple[RunRecord, dict[str, str]]:
     """The RunRecord of a recorded run and the evaluation metadata the recording carries (may be empty);
     see :func:`builder_from_recording`."""
     builder, meta = builder_from_recording(path, hil=hil, layout=layout)

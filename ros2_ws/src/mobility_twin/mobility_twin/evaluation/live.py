@@ -7,9 +7,11 @@ memory does not grow with the run. After the run, :meth:`RunCollector.decode` re
 one pass (chunk by chunk, in the order the messages arrived) through the same decoding as a recording
 (:func:`record_from_recording`): a run scores to the same numbers live and from its recording.
 
-With ``record_others`` the same file also gets the other default topics of the recorder (twin state,
-decisions, migrations, ...): the spool is then the run's recording, which ``mtwin eval tracking
---recording FILE`` re-scores. Without, the spool holds the scored topics only.
+The spool starts with the run's layout, as the latched ``Layout`` message on ``/infrastructure/layout``
+(the one the collector was given, which is what the simulator publishes), so that every spool can be
+re-scored on its own. With ``record_others`` the same file also gets the other default topics of the
+recorder (twin state, decisions, migrations, ...): the spool is then the run's recording, which ``mtwin
+eval tracking --recording FILE`` re-scores. Without, the spool holds the layout and the scored topics only.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from mobility_twin.evaluation.decoding import (
     track_frame,
 )
 from mobility_twin.evaluation.scoring import RunRecord
+from mobility_twin_core import Layout
 
 __all__ = ["RunCollector", "track_frame"]
 
@@ -32,18 +35,25 @@ class RunCollector:
     """Spools the scored topics of a run of ``layout`` into ``spool`` (an MCAP file).
 
     Args:
-        layout: the run's layout (World.describe()): which sites and RSUs are scored.
+        layout: the run's layout (the twin model's; ``World.layout`` under the simulator): which sites and
+            RSUs are scored. It is written first into the spool (``/infrastructure/layout``).
         spool: the MCAP file to write (its folder is created).
         hil: hardware-in-the-loop stamps (wall clock), for the decoding.
         record_others: also record the recorder's other default topics (the spool is a full recording).
     """
 
-    def __init__(self, layout: dict, spool: Path, *, hil: bool = True, record_others: bool = False) -> None:
+    def __init__(self, layout: Layout, spool: Path, *, hil: bool = True, record_others: bool = False) -> None:
+        import time
+
         import rclpy
         from rclpy.context import Context
+        from rclpy.serialization import serialize_message
 
-        from mobility_twin.recording import RecordingWriter, TopicSelection
+        from mobility_twin.recording import OfferedQos, RecordingWriter, TopicSelection
+        from mobility_twin.recording.qos import TRANSIENT_LOCAL
+        from mobility_twin.ros import topics
         from mobility_twin.ros.entry import make_executor
+        from mobility_twin.ros.layout_msg import layout_to_msg
         from mobility_twin.ros.qos import TWIN_STATE
         from mobility_twin.ros.recorder import TopicRecorder, message_class
 
@@ -60,9 +70,12 @@ class RunCollector:
         self.executor = make_executor(self.context)
         self.executor.add_node(self.node)
         self.writer = RecordingWriter(self.spool)
+        self.writer.add_topic(topics.LAYOUT, "mobility_twin_msgs/msg/Layout",
+                              offered_qos=[OfferedQos(depth=1, durability=TRANSIENT_LOCAL)])
+        self.writer.write(topics.LAYOUT, serialize_message(layout_to_msg(layout)), time.time_ns())
         # log times: wall clock, never going backwards, so that log-time order is arrival order
-        self.recorder = TopicRecorder(self.node, self.writer, TopicSelection.default(), skip=set(self.topics),
-                                      use_node_clock=False, discover=record_others)
+        self.recorder = TopicRecorder(self.node, self.writer, TopicSelection.default(),
+                                      skip={*self.topics, topics.LAYOUT}, use_node_clock=False, discover=record_others)
         self._closed = False
         for topic, type_name in self.topics.items():
             self.node.create_subscription(message_class(type_name), topic,

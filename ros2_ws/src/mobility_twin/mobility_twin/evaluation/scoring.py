@@ -22,6 +22,7 @@ import numpy as np
 from mobility_twin.evaluation.mot import DiscRegion, MotEvaluator
 from mobility_twin.perception.detections import Detections
 from mobility_twin.tracking import MultiSourceTracker, TrackerConfig
+from mobility_twin_core import Layout
 
 STAGES = ["sensor", "received", "perception", "local_received", "local_twin", "global_received", "global_twin"]
 
@@ -41,7 +42,7 @@ class TrackFrame:
 
 @dataclass
 class RunRecord:
-    layout: dict  # World.describe()
+    layout: Layout  # the run's infrastructure: which RSUs and sites are scored
     ground_truth: list[TrackFrame] = field(default_factory=list)
     twins: dict[str, list[TrackFrame]] = field(default_factory=dict)  # "global", "local/site_0", ...
     detections: dict[str, list[Detections]] = field(default_factory=dict)  # per RSU id
@@ -57,13 +58,14 @@ def _as_of(frames: list[TrackFrame], stamps: np.ndarray, t: float) -> TrackFrame
 def score_run(record: RunRecord, *, eval_range_m: float = 60.0, warmup_s: float = 3.0,
               tracker: TrackerConfig = TrackerConfig()) -> dict:
     """Metrics per RSU alone, per local twin, for the global twin (overall and per RSU disc), and latency."""
-    rsus = {r["id"]: (r["x"], r["y"]) for r in record.layout["rsus"]}
+    rsus = {r.rsu_id: (r.x, r.y) for r in record.layout.rsus}
     evaluators = {f"rsu/{rid}": MotEvaluator(f"rsu/{rid}", DiscRegion.of([xy], eval_range_m))
                   for rid, xy in rsus.items() if rid in record.detections}
-    for site in record.layout["sites"]:
-        centres = [rsus[r["id"]] for r in record.layout["rsus"] if r["site"] == site["id"]]
-        if f"local/{site['id']}" in record.twins and centres:
-            evaluators[f"local/{site['id']}"] = MotEvaluator(f"local/{site['id']}", DiscRegion.of(centres, eval_range_m))
+    for site in record.layout.sites:
+        name = f"local/{site.site_id}"
+        centres = [rsus[r.rsu_id] for r in record.layout.rsus_of(site.site_id)]
+        if name in record.twins and centres:
+            evaluators[name] = MotEvaluator(name, DiscRegion.of(centres, eval_range_m))
     if "global" in record.twins:
         evaluators["global"] = MotEvaluator("global", DiscRegion.of(list(rsus.values()), eval_range_m))
         for rid, xy in rsus.items():

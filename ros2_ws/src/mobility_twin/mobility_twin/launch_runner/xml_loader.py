@@ -12,7 +12,9 @@ on a full ROS 2 install:
   ``<set_env name value>`` / ``<set-env>``, ``<set_parameter name value>``, ``<set_remap from to>``
 * ``if`` / ``unless`` on every action.
 
-Any other tag or attribute is a LaunchError naming the file and line: never silently ignored.
+Any other tag or attribute is a LaunchError naming the file and line: never silently ignored. Once
+loaded, every node's parameter values are checked against the parameters its executable declares
+(:mod:`.param_values`): a value the node would refuse is a LaunchError before anything starts.
 """
 
 from __future__ import annotations
@@ -380,8 +382,11 @@ def _join_namespace(current: str, pushed: str) -> str:
     return "/" + "/".join(part for part in joined.split("/") if part) if joined.strip("/") else "/"
 
 
-def load_launch_file(path: Path | str, arguments: dict[str, str] | None = None) -> LaunchPlan:
-    """Load ``path`` with launch arguments ``name -> value``; every node resolved, nothing started."""
+def load_launch_file(path: Path | str, arguments: dict[str, str] | None = None, *,
+                     check_parameters: bool = True) -> LaunchPlan:
+    """Load ``path`` with launch arguments ``name -> value``; every node resolved, nothing started. With
+    ``check_parameters`` every node's parameter values are checked as the node would check them
+    (:func:`.param_values.check_plan`): a LaunchError names the file, node and parameter of each bad one."""
     path = Path(path).resolve()
     if not path.name.endswith(".xml"):
         raise LaunchError("only XML launch files (*.launch.xml) are supported by mtwin launch", path)
@@ -395,6 +400,10 @@ def load_launch_file(path: Path | str, arguments: dict[str, str] | None = None) 
             f"argument(s) {', '.join(unknown)} given but not declared by the launch file"
             f" (declared: {', '.join(sorted(declared)) or 'none'})", path,
         )
+    if check_parameters:
+        from .param_values import check_plan
+
+        check_plan(plan, path)
     return plan
 
 

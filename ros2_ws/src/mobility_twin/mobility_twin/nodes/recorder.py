@@ -4,7 +4,7 @@ Records, raw (the CDR bytes as received), every topic whose name matches ``topic
 expressions; default: the layout, ground truth, twins, relations, state, offloading decisions, migrations,
 detections, odometry and /clock) and not ``exclude``, plus the point clouds with ``clouds: true``. Topics
 are discovered on the graph, also those that appear later; each is subscribed with the QoS its publishers
-offer (best effort for clouds, transient local for /sim/world). The file is closed, with its summary and
+offer (best effort for clouds, transient local for the layout on /infrastructure/layout). The file is closed, with its summary and
 statistics, on Ctrl-C, SIGTERM, shutdown, or after ``duration_s``. See mobility_twin.recording for the format.
 
 A crash (``kill -9``) loses at most the last ``flush_interval_s`` of messages: the chunk in progress is

@@ -5,7 +5,7 @@ only), the scenario's layout on /infrastructure/layout (latched, as a site's lay
 edge servers' own state reports on /infrastructure/edge_servers/reports (what real servers report of
 themselves), and per sensor /rsu/<id>/points, /cav/<id>/points, /cav/<id>/odom, at the scenario's rates;
 with V2X on, /edge/<server>/v2x carries the connected vehicles' own reports relayed by each edge server.
-(/sim/world still carries the layout as JSON for the tools that have not moved to the Layout message.)
+The layout message is stamped with the scenario start (sim time).
 
 Pacing: ``rate`` is the real-time factor (0: as fast as possible). At run time, set the parameter
 ``paused`` (true/false) to pause and resume, ``seek_to_s`` (>= 0) to jump to that offset from the
@@ -20,7 +20,6 @@ when it measures), and the schedule slips by its lateness: the total slip is rep
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from dataclasses import dataclass
@@ -33,12 +32,11 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import PointCloud2
-from std_msgs.msg import Header, String
+from std_msgs.msg import Header
 
+from mobility_twin.perception.reports import v2x_report_detections
 from mobility_twin.ros import topics
 from mobility_twin.ros.cdr import (
-    DetectionTable,
-    Provenance,
     TrackTable,
     encode_cloud,
     encode_detections,
@@ -50,6 +48,7 @@ from mobility_twin.ros.entry import ConfigurationError, run_node
 from mobility_twin.ros.layout_msg import layout_to_msg
 from mobility_twin.ros.params import declare_config, field
 from mobility_twin.ros.qos import CLOCK, LATCHED, SENSOR_STREAM, TWIN_STATE
+from mobility_twin.ros.tables import detections_to_table
 from mobility_twin_msgs.msg import (
     DetectedObjectArray,
     EdgeServerState,
@@ -115,7 +114,6 @@ class ReplayNode(Node):
         self.clock_pub = None if self.config.hil else self.create_publisher(Clock, topics.CLOCK, CLOCK)
         self.gt_pub = self.create_publisher(TrackedObjectArray, topics.GROUND_TRUTH, TWIN_STATE)
         self.server_pub = self.create_publisher(EdgeServerStateArray, topics.EDGE_SERVER_REPORTS, TWIN_STATE)
-        self.world_pub = self.create_publisher(String, topics.SIM_WORLD, LATCHED)
         self.layout_pub = self.create_publisher(LayoutMsg, topics.LAYOUT, LATCHED)
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", TWIN_STATE)
         self.cloud_pubs = {r.rsu_id: self.create_publisher(PointCloud2, topics.rsu_points(r.rsu_id), SENSOR_STREAM)
@@ -129,7 +127,6 @@ class ReplayNode(Node):
         if scenario.v2x.penetration > 0:
             self.v2x_pubs = {e.server_id: self.create_publisher(DetectedObjectArray, topics.edge_v2x(e.server_id),
                                                                 TWIN_STATE) for e in self.world.edge_servers}
-        self.world_pub.publish(String(data=json.dumps(self.world.describe())))
         self.layout_pub.publish(layout_to_msg(self.world.layout, self.world.start_s))
         self._stopping = False
         self.stats = {"ticks": 0, "frames": 0, "points": 0, "deadline_misses": 0, "max_lateness_s": 0.0,
@@ -302,24 +299,7 @@ class ReplayNode(Node):
 
     def _v2x(self, report, stamp: float) -> bytes:
         """Self-reports of the connected vehicles a server relays (DetectedObjectArray, SOURCE_V2X)."""
-        n = len(report.ids)
-        rec = DetectionTable.allocate(n)
-        rec["px"], rec["py"] = report.x, report.y
-        rec["qz"], rec["qw"] = np.sin(report.heading / 2), np.cos(report.heading / 2)
-        rec["pose_cov"][:, 0] = rec["pose_cov"][:, 7] = report.position_sigma**2
-        rec["vx"], rec["vy"] = report.vx, report.vy
-        rec["twist_cov"][:, 0] = rec["twist_cov"][:, 7] = 0.09
-        rec["has_twist"] = 1
-        dims = np.array([self.world.dimensions(int(i)) for i in report.ids]).reshape(n, 3)
-        rec["length"], rec["width"], rec["height"] = dims[:, 0], dims[:, 1], dims[:, 2]
-        rec["confidence"] = 0.99
-        rec["object_class"] = [self.world.class_id(int(i)) for i in report.ids]
-        server = next(e for e in self.world.edge_servers if e.server_id == report.server_id)
-        ns = seconds_to_ns(stamp)
-        table = DetectionTable(ns, "map", f"{report.server_id}/v2x", DetectedObjectArray.SOURCE_V2X,
-                               (server.x, server.y, 0.0, 0.0), 0.0, rec, [str(int(i)) for i in report.ids],
-                               Provenance(f"{report.server_id}/v2x", ns, ()))
-        return encode_detections(table)
+        return encode_detections(detections_to_table(v2x_report_detections(self.world, report, stamp)))
 
     def _servers(self, servers: list[dict], stamp: float) -> EdgeServerStateArray:
         msg = EdgeServerStateArray(header=Header(stamp=to_time(stamp), frame_id="map"))
@@ -333,5 +313,10 @@ class ReplayNode(Node):
         return msg
 
 
+#: the parameters of each entry point (what `mtwin launch` checks a launch file against before it starts)
+ENTRY_CONFIGS = {"main": ReplayConfig}
+
+
 def main() -> int:
     return run_node(ReplayNode)
+

@@ -1,6 +1,6 @@
 """twin_viz: the twin as rviz markers (``visualization_msgs/MarkerArray`` on /twin/markers, frame ``map``).
 
-Subscribes to the layout (/sim/world, latched), a twin's tracks (default /twin/global/objects), its
+Subscribes to the layout (the Layout message on /infrastructure/layout, latched), a twin's tracks (default /twin/global/objects), its
 entity twins (/twin/global/state) and edge-server twins (/twin/global/edge_servers), the offloading
 decisions and the migrations; every ``period_s`` it publishes the markers of the current
 :class:`~mobility_twin.viz.scene.TwinScene` (see :mod:`mobility_twin.viz.markers` for the namespaces).
@@ -62,7 +62,7 @@ class TwinVizNode(Node):
                            decisions=cfg.decisions_topic, migrations=cfg.migrations_topic,
                            ground_truth=topics.GROUND_TRUTH if cfg.ground_truth else "")
         self.live = LiveScene(self, self.builder, names, on_update=self.on_update)
-        self.layout_told: dict | None = None
+        self.layout_told = None  # the layout whose static transforms were last logged
         self.pub = self.create_publisher(MarkerArray, cfg.markers_topic, TWIN_STATE)
         self.published = 0
         self.next_build = 0.0  # time.monotonic() before which the next build would exceed max_busy
@@ -72,7 +72,7 @@ class TwinVizNode(Node):
 
     def on_update(self) -> None:
         layout = self.builder.layout
-        if layout and layout is not self.layout_told:
+        if layout is not None and layout is not self.layout_told:
             self.layout_told = layout
             commands = static_transform_commands(layout)
             if commands:
@@ -95,6 +95,10 @@ class TwinVizNode(Node):
     def close(self) -> None:
         if self.published and self.context.ok():
             self.pub.publish(self.markers.clear())  # rviz drops the twin's markers at once
+
+
+#: the parameters of each entry point (what `mtwin launch` checks a launch file against before it starts)
+ENTRY_CONFIGS = {"main": TwinVizConfig}
 
 
 def main() -> int:

@@ -1,7 +1,7 @@
 """Which topics to record or play: names or regular expressions, each matched against the whole name.
 
 A plain topic name is its own regular expression (ROS names have no regex metacharacters), so one list
-holds both: ``["/sim/world", "/twin/.*"]``.
+holds both: ``["/infrastructure/layout", "/twin/.*"]``.
 """
 
 from __future__ import annotations
@@ -11,13 +11,14 @@ from dataclasses import dataclass
 
 from mobility_twin.recording.errors import RecordingError
 
-#: What the recorder records by default: the layout, ground truth and true server state, every twin
-#: output (objects, state, edge servers, relations), offloading decisions, migrations, detections (RSU,
-#: CAV and V2X self-reports relayed by edge servers), CAV odometry and /clock. Point clouds are big:
-#: ``CLOUDS`` adds them.
+#: What the recorder records by default: the infrastructure (the latched layout, the edge servers' own
+#: reports), the simulator's ground truth, every twin output (objects, state, edge servers, relations),
+#: offloading decisions, migrations, detections (RSU, CAV and V2X self-reports relayed by edge servers),
+#: CAV odometry and /clock. Point clouds are big: ``CLOUDS`` adds them.
 DEFAULT_TOPICS = (
     "/clock",
-    "/sim/(world|ground_truth|edge_servers)",
+    "/infrastructure/.*",
+    "/sim/ground_truth",
     "/twin/.*",
     "/offloading/.*",
     "/placement/.*",

@@ -4,7 +4,8 @@ A :class:`TopicRecorder` attaches to any node (the recorder node's own, or the e
 ``discovery_period_s`` it looks at the graph and subscribes, raw, to each selected topic that has a
 publisher, with a QoS that matches what the publishers offer (as rosbag2 does: reliable only if every
 publisher is reliable, so best-effort clouds are received; transient local only if every publisher is,
-so the latched /sim/world is received even when it was published before the recorder started).
+so the latched layout on /infrastructure/layout is received even when it was published before the
+recorder started).
 Topics that appear later are picked up at the next look. Messages are written as received.
 
 Log times come from the node's clock: wall time, or sim time under ``use_sim_time`` (as rosbag2 records
@@ -63,12 +64,14 @@ def subscription_qos(offers: list[OfferedQos], depth: int = 100) -> QoSProfile:
 
 def publisher_qos(topic: str, offers: list[OfferedQos] | tuple[OfferedQos, ...] = ()) -> QoSProfile:
     """The QoS to play ``topic`` back with: the named profile of its kind (sensor stream, twin state,
-    events, latched, clock), with the reliability and durability the recorded publishers offered."""
+    events, latched, clock), with the reliability and durability the recorded publishers offered. A topic
+    every recorded publisher offered transient local (the layout, or the /sim/world of older recordings)
+    plays latched."""
     from mobility_twin.ros import qos, topics
 
     if topic == topics.CLOCK:
         base = qos.CLOCK
-    elif topic == topics.SIM_WORLD:
+    elif topic == topics.LAYOUT or (offers and all(o.latched for o in offers)):
         base = qos.LATCHED
     elif topic.endswith(("/points", "/odom")):
         base = qos.SENSOR_STREAM

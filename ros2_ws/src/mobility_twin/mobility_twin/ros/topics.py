@@ -12,7 +12,6 @@ EDGE_SERVER_REPORTS = "/infrastructure/edge_servers/reports"  # EdgeServerStateA
 
 # Simulator (evaluation-only topics are under /sim and must never be fused)
 GROUND_TRUTH = "/sim/ground_truth"  # TrackedObjectArray, vehicle_id = taxi id
-SIM_WORLD = "/sim/world"  # std_msgs/String: JSON of the resolved layout (RSUs, CAVs, servers, sites), latched
 
 
 def rsu_points(rsu_id: str) -> str:
@@ -60,6 +59,15 @@ OFFLOAD_DECISIONS = "/offloading/decisions"  # OffloadDecisionArray (one offload
 
 def offload_decisions(site_id: str) -> str:
     return f"/offloading/{site_id}/decisions"  # OffloadDecisionArray of a site's offloading node (edge role)
+
+
+def task_requests(site_id: str) -> str:
+    return f"/allocation/{site_id}/tasks"  # TaskRequestArray: the vehicles' tasks relayed by the site's stations
+
+
+def resource_allocations(site_id: str) -> str:
+    return f"/allocation/{site_id}/allocations"  # ResourceAllocationArray of a site's resource_allocator
+
 
 MIGRATIONS = "/placement/migrations"  # MigrationEvent
 VIZ_MARKERS = "/twin/markers"  # visualization_msgs/MarkerArray

@@ -9,12 +9,13 @@ serves which vehicle, recent migrations and stale entities. ROS-free.
 
 from __future__ import annotations
 
-import json
 import math
 from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
+
+from mobility_twin_core import Layout
 
 from .scene import ServerView, TrackView, TwinScene
 
@@ -83,7 +84,8 @@ class SceneBuilder:
 
     def __init__(self, config: BuilderConfig = BuilderConfig()) -> None:
         self.config = config
-        self.layout: dict = {}
+        self.layout: Layout | None = None
+        self.layout_stamp: float | None = None  # the layout message's stamp (the scenario start under replay)
         self.tracks: TrackView | None = None
         self.ground_truth: TrackView | None = None
         self.servers: dict[str, ServerView] = {}
@@ -97,9 +99,14 @@ class SceneBuilder:
         self.now = 0.0
 
     # ---------------------------------------------------------------------------------- input
-    def on_world(self, world: str | dict, received: float | None = None) -> None:
-        """The layout (``World.describe()``, or its JSON as published on /sim/world)."""
-        self.layout = json.loads(world) if isinstance(world, str) else dict(world)
+    def on_layout(self, layout: Layout, stamp: float | None = None, received: float | None = None) -> None:
+        """The infrastructure (the twin model's layout, as the latched Layout message carries it); ``stamp``
+        is the message's stamp: the scenario start when the simulator publishes it (the title counts the
+        time from there), the publication time when a site's layout node does."""
+        if not isinstance(layout, Layout):
+            raise TypeError(f"on_layout takes a mobility_twin_core.Layout, not {type(layout).__name__}")
+        self.layout = layout
+        self.layout_stamp = float(stamp) if stamp is not None and stamp > 0 else None
         self.messages += 1
         if received is not None:
             self.now = max(self.now, received)
@@ -219,7 +226,7 @@ class SceneBuilder:
         links = self._resolve_links()
         trails = {tid: np.array([(x, y) for _, x, y in trail]) for tid, trail in self._trails.items() if len(trail) > 1}
         return TwinScene(
-            layout=self.layout, tracks=self.tracks, trails=trails,
+            layout=self.layout, layout_stamp=self.layout_stamp, tracks=self.tracks, trails=trails,
             servers=sorted(self.servers.values(), key=lambda s: s.server_id), links=links,
             migrations=[(twin, a, b) for _, twin, a, b in self.migrations],
             migration_age_s=[max(0.0, now - t) for t, *_ in self.migrations],

@@ -9,14 +9,15 @@ not covered.
 
 from __future__ import annotations
 
-
-def rsu_transforms(layout: dict) -> list[tuple[str, str, float, float, float, float]]:
-    """(parent, child, x, y, z, yaw) of the static transform of every RSU LiDAR of ``layout`` (World.describe())."""
-    return [("map", r.get("frame", f"{r['id']}/lidar"), float(r["x"]), float(r["y"]), float(r.get("z", 0.0)),
-             float(r.get("yaw", 0.0))) for r in layout.get("rsus", [])]
+from mobility_twin_core import Layout
 
 
-def static_transform_commands(layout: dict) -> list[str]:
+def rsu_transforms(layout: Layout) -> list[tuple[str, str, float, float, float, float]]:
+    """(parent, child, x, y, z, yaw) of the static transform of every RSU LiDAR of ``layout``."""
+    return [("map", r.frame_id, float(r.x), float(r.y), float(r.z), float(r.yaw)) for r in layout.rsus]
+
+
+def static_transform_commands(layout: Layout) -> list[str]:
     """One ``ros2 run tf2_ros static_transform_publisher`` command per RSU of ``layout``."""
     return [f"ros2 run tf2_ros static_transform_publisher --x {x:g} --y {y:g} --z {z:g} --yaw {yaw:g} "
             f"--frame-id {parent} --child-frame-id {child}" for parent, child, x, y, z, yaw in rsu_transforms(layout)]

@@ -15,6 +15,8 @@ import numpy as np
 from mobility_twin.ros import topics
 from mobility_twin.ros.cdr import CdrError, TrackTable, decode_tracks
 from mobility_twin.ros.convert import from_time
+from mobility_twin.ros.layout_msg import layout_from_msg
+from mobility_twin_core import LayoutError
 
 from .builder import SceneBuilder
 from .scene import ServerView
@@ -55,7 +57,7 @@ class LiveTopics:
     state: str = topics.GLOBAL_STATE
     decisions: str = topics.OFFLOAD_DECISIONS
     migrations: str = topics.MIGRATIONS
-    world: str = topics.SIM_WORLD
+    layout: str = topics.LAYOUT  # mobility_twin_msgs/Layout, latched
     ground_truth: str = ""  # "" = do not subscribe (topics.GROUND_TRUTH to draw the simulator's truth)
     site_decisions: bool = True  # also the per-site offloading decisions (edge role) of the layout's sites
     local_period_s: float = 0.2  # with site_decisions: use a site's local tracks at most this often, s
@@ -66,8 +68,6 @@ class LiveScene:
 
     def __init__(self, node, builder: SceneBuilder, names: LiveTopics = LiveTopics(),
                  on_update: Callable[[], None] | None = None) -> None:
-        from std_msgs.msg import String
-
         from mobility_twin.ros.qos import EVENTS, LATCHED, TWIN_STATE
         from mobility_twin_msgs.msg import (
             EdgeServerStateArray,
@@ -76,13 +76,14 @@ class LiveScene:
             TrackedObjectArray,
             TwinStateArray,
         )
+        from mobility_twin_msgs.msg import Layout as LayoutMsg
 
         self.node, self.builder, self.names = node, builder, names
         self.sites: set[str] = set()
         self.local_fed: dict[str, float] = {}
         self.bad_messages = 0
         self.on_update = on_update or (lambda: None)
-        node.create_subscription(String, names.world, self._on_world, LATCHED)
+        node.create_subscription(LayoutMsg, names.layout, self._on_layout, LATCHED)
         node.create_subscription(TrackedObjectArray, names.objects, self._on_tracks, TWIN_STATE, raw=True)
         node.create_subscription(EdgeServerStateArray, names.servers, self._on_servers, TWIN_STATE)
         node.create_subscription(TwinStateArray, names.state, self._on_state, TWIN_STATE)
@@ -96,15 +97,16 @@ class LiveScene:
         self.bad_messages += 1
         self.node.get_logger().warning(f"ignored a bad {what}: {err}", throttle_duration_sec=5.0)
 
-    def _on_world(self, msg) -> None:
+    def _on_layout(self, msg) -> None:
         try:
-            self.builder.on_world(msg.data, received=time.time())
-        except ValueError as err:
-            self._bad("/sim/world", err)
+            layout = layout_from_msg(msg)
+        except LayoutError as err:
+            self._bad(f"layout on {self.names.layout}", err)
             return
+        self.builder.on_layout(layout, stamp=from_time(msg.header.stamp), received=time.time())
         if self.names.site_decisions:
-            for site in self.builder.layout.get("sites", []):
-                self._subscribe_site(site["id"])
+            for site in layout.sites:
+                self._subscribe_site(site.site_id)
         self.on_update()
 
     def _subscribe_site(self, site: str) -> None:

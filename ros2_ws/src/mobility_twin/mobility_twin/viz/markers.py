@@ -114,11 +114,10 @@ class MarkerBuilder:
 
     def _host_positions(self, scene: TwinScene) -> dict[str, tuple[float, float, float]]:
         hosts = {s.server_id: (s.x, s.y, self._server_height(s.load)) for s in scene.servers}
-        for e in scene.layout.get("edge_servers", []):
-            hosts.setdefault(e["id"], (e["x"], e["y"], self._server_height(0.0)))
-        cloud = scene.layout.get("cloud")
-        if cloud:
-            hosts["cloud"] = (cloud["x"], cloud["y"], 60.0)
+        if scene.layout is not None:
+            for e in scene.layout.servers:
+                hosts.setdefault(e.server_id, (e.x, e.y, self._server_height(0.0)))
+            hosts["cloud"] = (scene.layout.cloud.x, scene.layout.cloud.y, 60.0)
         return hosts
 
     def _server_height(self, load: float) -> float:
@@ -127,45 +126,43 @@ class MarkerBuilder:
     # ------------------------------------------------------------------------------------------ parts
     def _layout(self, scene: TwinScene) -> None:
         layout = scene.layout
-        if not layout:
+        if layout is None:
             return
-        if layout.get("area"):
+        if layout.area:
             self._add("area", 0, Marker.LINE_STRIP, colour=(0.8, 0.8, 0.8), alpha=0.8, scale=(1.5, 0, 0),
-                      points=[_pt(x, y) for x, y in layout["area"]])
-        for k, site in enumerate(layout.get("sites", [])):
-            poly = site["polygon"]
+                      points=[_pt(x, y) for x, y in layout.area])
+        for k, site in enumerate(layout.sites):
+            poly = site.polygon
             self._add("sites", k, Marker.LINE_STRIP, colour=(0.6, 0.6, 0.9), alpha=0.6, scale=(1.0, 0, 0),
                       points=[_pt(x, y, 0.05) for x, y in poly])
             cx = float(np.mean([p[0] for p in poly[:-1]]))
             cy = float(np.max([p[1] for p in poly]))
-            stale = site["id"] in scene.stale
+            stale = site.site_id in scene.stale
             self._add("site_labels", k, Marker.TEXT_VIEW_FACING, colour=(0.7, 0.7, 1.0), scale=(0, 0, 25.0),
-                      position=(cx, cy - 30.0, 5.0), text=site["id"] + (" (stale)" if stale else ""))
-        for k, r in enumerate(layout.get("rsus", [])):
-            colour = style.STALE_COLOUR if r["id"] in scene.stale else style.RSU_COLOUR
-            self._add("rsus", k, Marker.CYLINDER, colour=colour, scale=(3.0, 3.0, r.get("z", 6.0)),
-                      position=(r["x"], r["y"], r.get("z", 6.0) / 2))
+                      position=(cx, cy - 30.0, 5.0), text=site.site_id + (" (stale)" if stale else ""))
+        for k, r in enumerate(layout.rsus):
+            stale = r.rsu_id in scene.stale
+            colour = style.STALE_COLOUR if stale else style.RSU_COLOUR
+            self._add("rsus", k, Marker.CYLINDER, colour=colour, scale=(3.0, 3.0, r.z), position=(r.x, r.y, r.z / 2))
             self._add("rsu_coverage", k, Marker.LINE_STRIP, colour=colour, alpha=0.5, scale=(0.5, 0, 0),
-                      points=_circle(r["x"], r["y"], r.get("range", 80.0), 0.1))
+                      points=_circle(r.x, r.y, r.range_m, 0.1))
             self._add("rsu_labels", k, Marker.TEXT_VIEW_FACING, colour=colour, scale=(0, 0, 6.0),
-                      position=(r["x"], r["y"] + 6.0, r.get("z", 6.0) + 6.0),
-                      text=r["id"] + (" (stale)" if r["id"] in scene.stale else ""))
-        cloud = layout.get("cloud")
-        if cloud:
-            self._add("cloud", 0, Marker.SPHERE, colour=(0.9, 0.9, 0.9), alpha=0.8, scale=(20.0, 20.0, 20.0),
-                      position=(cloud["x"], cloud["y"], 60.0))
-            self._add("cloud", 1, Marker.TEXT_VIEW_FACING, colour=(0.9, 0.9, 0.9), scale=(0, 0, 14.0),
-                      position=(cloud["x"], cloud["y"] + 22.0, 80.0), text="cloud")
+                      position=(r.x, r.y + 6.0, r.z + 6.0), text=r.rsu_id + (" (stale)" if stale else ""))
+        cloud = layout.cloud
+        self._add("cloud", 0, Marker.SPHERE, colour=(0.9, 0.9, 0.9), alpha=0.8, scale=(20.0, 20.0, 20.0),
+                  position=(cloud.x, cloud.y, 60.0))
+        self._add("cloud", 1, Marker.TEXT_VIEW_FACING, colour=(0.9, 0.9, 0.9), scale=(0, 0, 14.0),
+                  position=(cloud.x, cloud.y + 22.0, 80.0), text="cloud")
 
     def _servers(self, scene: TwinScene) -> None:
         servers = {s.server_id: s for s in scene.servers}
-        ids = sorted({e["id"] for e in scene.layout.get("edge_servers", [])} | set(servers))
-        specs = {e["id"]: e for e in scene.layout.get("edge_servers", [])}
+        specs = {e.server_id: e for e in scene.layout.servers} if scene.layout is not None else {}
+        ids = sorted(set(specs) | set(servers))
         for k, sid in enumerate(ids):
             s = servers.get(sid)
-            spec = specs.get(sid, {})
-            x, y = (s.x, s.y) if s else (spec["x"], spec["y"])
-            radius = s.radius if s else spec.get("radius", 0.0)
+            spec = specs.get(sid)
+            x, y = (s.x, s.y) if s else (spec.x, spec.y)
+            radius = s.radius if s else spec.coverage_radius_m
             h = self._server_height(s.load if s else 0.0)
             colour = style.load_colour(s.load) if s else style.STALE_COLOUR
             self._add("servers", k, Marker.CYLINDER, colour=colour, alpha=0.9, scale=(14.0, 14.0, h),
@@ -181,8 +178,8 @@ class MarkerBuilder:
         t = scene.tracks
         if self.style.color_by == "age":
             return [style.age_colour(float(a), self.style.age_max_s) for a in t.age]
-        rsus = {r["id"] for r in scene.layout.get("rsus", [])}
-        cavs = {c["id"] for c in scene.layout.get("cavs", [])}
+        rsus = {r.rsu_id for r in scene.layout.rsus} if scene.layout is not None else set()
+        cavs = {c.cav_id for c in scene.layout.cavs} if scene.layout is not None else set()
         return [style.SOURCE_COLOURS[source_kind(s, rsus, cavs)] for s in t.sources]
 
     def _tracks(self, scene: TwinScene) -> None:

@@ -3,7 +3,8 @@
 The same topics as the live subscriptions (:class:`mobility_twin.viz.live.LiveTopics`) and the same
 builder calls, through the same message helpers of :mod:`mobility_twin.viz.live`; the arrival time of a
 message is its log time in the recording, so links and migrations age as they did live. Only the messages
-logged in a window are fed (the trails cover the window), plus the layout, whenever it was recorded.
+logged in a window are fed (the trails cover the window), plus the layout, whenever it was recorded (a
+recording older than the Layout message gives its ``/sim/world`` JSON instead).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mobility_twin.recording import Recording, RecordingError
+from mobility_twin.recording import Recording, header_stamp_ns
 from mobility_twin.ros import topics
 from mobility_twin.ros.cdr import CdrError, decode_tracks
 from mobility_twin.ros.convert import from_time
@@ -27,7 +28,7 @@ def feed_from_recording(builder: SceneBuilder, path: str | Path, names: LiveTopi
     to ``at_s`` seconds into the recording (default: its end). Returns the number of bad messages skipped."""
     from rclpy.serialization import deserialize_message
 
-    from mobility_twin.evaluation.decoding import decode_string
+    from mobility_twin.evaluation.decoding import recorded_layout
     from mobility_twin_msgs.msg import (
         EdgeServerStateArray,
         MigrationEvent,
@@ -37,13 +38,13 @@ def feed_from_recording(builder: SceneBuilder, path: str | Path, names: LiveTopi
 
     bad = 0
     with Recording(path) as rec:
-        world = rec.first(names.world)
-        if world is None:
-            raise RecordingError(f"{rec.path} has no {names.world} message: the layout to draw is unknown")
+        layout = recorded_layout(rec, names.layout)  # older recordings: their /sim/world JSON
+        layout_msg = rec.first(names.layout)
+        stamp_ns = header_stamp_ns(layout_msg.data) if layout_msg is not None else None
         end_ns = rec.end_ns if at_s is None else rec.start_ns + round(at_s * 1e9)
         start_ns = max(rec.start_ns, end_ns - round(window_s * 1e9))
-        builder.on_world(decode_string(world.data), received=start_ns * 1e-9)
-        sites = [s["id"] for s in builder.layout.get("sites", [])] if names.site_decisions else []
+        builder.on_layout(layout, stamp=None if stamp_ns is None else stamp_ns / 1e9, received=start_ns * 1e-9)
+        sites = [s.site_id for s in layout.sites] if names.site_decisions else []
         local = {topics.local_objects(s): s for s in sites}
         site_decisions = {topics.offload_decisions(s): s for s in sites}
         messages = {names.servers: EdgeServerStateArray, names.state: TwinStateArray,

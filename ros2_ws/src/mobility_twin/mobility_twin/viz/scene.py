@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mobility_twin_core import Layout
+
 
 @dataclass
 class TrackView:
@@ -44,7 +46,7 @@ class TwinScene:
     """Everything one picture shows: the static layout, the twin's tracks with their recent trails, the
     edge servers' twins, which server serves which vehicle, and recent migrations."""
 
-    layout: dict  # sim.world.World.describe(): area, rsus, cavs, edge_servers, sites, cloud
+    layout: Layout | None = None  # the infrastructure: area, RSUs, CAVs, edge servers, sites, cloud (None: unknown)
     tracks: TrackView | None = None
     trails: dict[int, np.ndarray] = field(default_factory=dict)  # track id -> (K, 2) past positions, oldest first
     servers: list[ServerView] = field(default_factory=list)
@@ -54,3 +56,4 @@ class TwinScene:
     title: str = ""
     migration_age_s: list[float] = field(default_factory=list)  # per migration, s since it happened (empty: all new)
     stale: set[str] = field(default_factory=set)  # entity twins (RSUs, CAVs, sites) whose information is stale
+    layout_stamp: float | None = None  # stamp of the layout message (s): the scenario start under the simulator

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mobility_twin_core import Layout, Rsu
+
 from . import style
 from .builder import source_kind
 from .scene import TrackView, TwinScene
@@ -72,12 +74,12 @@ def render(scene: TwinScene, path: str | Path, *, size_px: tuple[int, int] = (18
 
 
 def default_title(scene: TwinScene) -> str:
-    name = scene.layout.get("scenario", "twin")
+    name = scene.layout.name if scene.layout is not None and scene.layout.name else "twin"
     tracks = scene.tracks
     parts = [f"mobility_twin · {name}"]
     if tracks is not None:
-        start, end = scene.layout.get("start_s"), scene.layout.get("end_s")
-        if start is not None and start <= tracks.stamp <= (end if end is not None else start + 86400.0) + 60.0:
+        start = scene.layout_stamp  # the scenario start under the simulator
+        if start is not None and start <= tracks.stamp <= start + 86400.0 + 60.0:
             parts.append(f"t = {tracks.stamp - start:.1f} s")
         elif tracks.stamp > 0:
             parts.append(time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(tracks.stamp)))
@@ -105,13 +107,13 @@ def _pad(x0: float, x1: float, y0: float, y1: float, frac: float = 0.04, minimum
 def _overview_extent(scene: TwinScene) -> Extent:
     xs, ys = [], []
     layout = scene.layout
-    for x, y in layout.get("area", []):
+    for x, y in layout.area if layout is not None else ():
         xs.append(x)
         ys.append(y)
     if not xs:
-        for r in layout.get("rsus", []):
-            xs += [r["x"] - r.get("range", 0), r["x"] + r.get("range", 0)]
-            ys += [r["y"] - r.get("range", 0), r["y"] + r.get("range", 0)]
+        for r in layout.rsus if layout is not None else ():
+            xs += [r.x - r.range_m, r.x + r.range_m]
+            ys += [r.y - r.range_m, r.y + r.range_m]
         for view in (scene.tracks, scene.ground_truth):
             if view is not None and len(view):
                 xs += [float(view.xy[:, 0].min()), float(view.xy[:, 0].max())]
@@ -121,7 +123,7 @@ def _overview_extent(scene: TwinScene) -> Extent:
     return _pad(min(xs), max(xs), min(ys), max(ys))
 
 
-def _rsu_clusters(rsus: list[dict]) -> list[list[dict]]:
+def _rsu_clusters(rsus: tuple[Rsu, ...]) -> list[list[Rsu]]:
     """RSUs grouped by overlapping coverage (connected components), in layout order."""
     parent = list(range(len(rsus)))
 
@@ -134,9 +136,9 @@ def _rsu_clusters(rsus: list[dict]) -> list[list[dict]]:
     for i, a in enumerate(rsus):
         for j in range(i):
             b = rsus[j]
-            if math.hypot(a["x"] - b["x"], a["y"] - b["y"]) < a.get("range", 50) + b.get("range", 50):
+            if math.hypot(a.x - b.x, a.y - b.y) < a.range_m + b.range_m:
                 parent[root(i)] = root(j)
-    groups: dict[int, list[dict]] = {}
+    groups: dict[int, list[Rsu]] = {}
     for i, r in enumerate(rsus):
         groups.setdefault(root(i), []).append(r)
     return list(groups.values())
@@ -147,21 +149,21 @@ def _detail_extents(scene: TwinScene) -> list[tuple[str, Extent]]:
     inside their coverage."""
     tracks = scene.tracks
     panels = []
-    for group in _rsu_clusters(scene.layout.get("rsus", [])):
-        xs = [r["x"] for r in group]
-        ys = [r["y"] for r in group]
+    for group in _rsu_clusters(scene.layout.rsus if scene.layout is not None else ()):
+        xs = [r.x for r in group]
+        ys = [r.y for r in group]
         count = 0
         if tracks is not None and len(tracks):
             covered = np.zeros(len(tracks), dtype=bool)
             for r in group:
-                covered |= np.hypot(tracks.xy[:, 0] - r["x"], tracks.xy[:, 1] - r["y"]) <= r.get("range", 50)
+                covered |= np.hypot(tracks.xy[:, 0] - r.x, tracks.xy[:, 1] - r.y) <= r.range_m
             count = int(covered.sum())
             xs += tracks.xy[covered, 0].tolist()
             ys += tracks.xy[covered, 1].tolist()
         cx, cy = (min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2
         half = max(max(xs) - min(xs), max(ys) - min(ys), 2 * DETAIL_MIN_HALF_M) / 2 + DETAIL_MARGIN_M
-        sites = sorted({r.get("site", "") for r in group} - {""})
-        name = (", ".join(sites) + ": " if sites else "") + ", ".join(r["id"] for r in group)
+        sites = sorted({r.site_id for r in group} - {""})
+        name = (", ".join(sites) + ": " if sites else "") + ", ".join(r.rsu_id for r in group)
         panels.append((count, len(group), name, (cx - half, cx + half, cy - half, cy + half)))
     panels.sort(key=lambda p: (-p[0], -p[1], p[2]))
     return [(name, extent) for _, _, name, extent in panels[:MAX_DETAIL_PANELS]]
@@ -206,15 +208,17 @@ def _box_polygons(view: TrackView, grow: float = 0.0) -> np.ndarray:
 class _Painter:
     def __init__(self, scene: TwinScene) -> None:
         self.scene = scene
-        layout = scene.layout
-        self.rsu_ids = {r["id"] for r in layout.get("rsus", [])}
-        self.cav_ids = {c["id"] for c in layout.get("cavs", [])}
-        ids = sorted({e["id"] for e in layout.get("edge_servers", [])} | {s.server_id for s in scene.servers})
+        layout = scene.layout if scene.layout is not None else Layout()
+        self.layout = layout
+        self.rsu_ids = {r.rsu_id for r in layout.rsus}
+        self.cav_ids = {c.cav_id for c in layout.cavs}
+        self.specs = {e.server_id: e for e in layout.servers}
+        ids = sorted(set(self.specs) | {s.server_id for s in scene.servers})
         self.server_index = {sid: k for k, sid in enumerate(ids)}
-        self.hosts: dict[str, tuple[float, float]] = {e["id"]: (e["x"], e["y"]) for e in layout.get("edge_servers", [])}
+        self.hosts: dict[str, tuple[float, float]] = {e.server_id: (e.x, e.y) for e in layout.servers}
         self.hosts.update({s.server_id: (s.x, s.y) for s in scene.servers})
-        if layout.get("cloud"):
-            self.hosts["cloud"] = (layout["cloud"]["x"], layout["cloud"]["y"])
+        if scene.layout is not None:
+            self.hosts["cloud"] = (layout.cloud.x, layout.cloud.y)
         t = scene.tracks
         self.kinds = [] if t is None else [source_kind(s, self.rsu_ids, self.cav_ids) for s in t.sources]
         self.kinds_present: set[str] = set(self.kinds)
@@ -223,7 +227,7 @@ class _Painter:
         from matplotlib.collections import PolyCollection
         from matplotlib.patches import Circle, Polygon
 
-        scene, layout = self.scene, self.scene.layout
+        scene, layout = self.scene, self.layout
         x0, x1, y0, y1 = _fit(extent, ax)
         span = max(x1 - x0, y1 - y0)
         ax.set_xlim(x0, x1)
@@ -233,34 +237,34 @@ class _Painter:
         ax.tick_params(labelsize=7)
         ax.grid(True, color="#e4e4e0", linewidth=0.6, zorder=0)
         ax.set_xlabel("x (m, east)", fontsize=7)
-        if not layout and scene.tracks is None:
+        if scene.layout is None and scene.tracks is None:
             ax.text(0.5, 0.5, "nothing received yet", transform=ax.transAxes, ha="center", va="center", fontsize=14,
                     color="#888888")
             return
-        if layout.get("area"):
-            ax.add_patch(Polygon(layout["area"], closed=True, facecolor="#f1f1ec", edgecolor="#9a9a90", linewidth=1.2,
-                                 zorder=1))
-        for site in layout.get("sites", []):
-            stale = site["id"] in scene.stale
-            ax.add_patch(Polygon(site["polygon"], closed=True, fill=False, edgecolor="#8888bb", linewidth=0.9,
+        if layout.area:
+            ax.add_patch(Polygon(np.asarray(layout.area, dtype=float), closed=True, facecolor="#f1f1ec",
+                                 edgecolor="#9a9a90", linewidth=1.2, zorder=1))
+        for site in layout.sites:
+            stale = site.site_id in scene.stale
+            poly = np.asarray(site.polygon, dtype=float)
+            ax.add_patch(Polygon(poly, closed=True, fill=False, edgecolor="#8888bb", linewidth=0.9,
                                  linestyle="--", zorder=2))
             if not detail:
-                poly = np.asarray(site["polygon"], dtype=float)
                 cx, cy = poly[:-1, 0].mean(), poly[:, 1].max() - 0.03 * span
-                ax.text(cx, cy, site["id"] + (" (stale)" if stale else ""), ha="center", va="top", fontsize=9,
+                ax.text(cx, cy, site.site_id + (" (stale)" if stale else ""), ha="center", va="top", fontsize=9,
                         color="#6666aa", zorder=9)
         for sid, k in self.server_index.items():
-            spec = next((e for e in layout.get("edge_servers", []) if e["id"] == sid), None)
-            radius = spec.get("radius", 0.0) if spec else next(s.radius for s in scene.servers if s.server_id == sid)
+            spec = self.specs.get(sid)
+            radius = spec.coverage_radius_m if spec else next(s.radius for s in scene.servers if s.server_id == sid)
             if radius > 0 and not detail and sid in self.hosts:
                 ax.add_patch(Circle(self.hosts[sid], radius, fill=False, edgecolor=style.server_colour(k),
                                     linewidth=0.8, linestyle=(0, (4, 4)), alpha=0.45, zorder=2))
-        for r in layout.get("rsus", []):
-            if r["id"] in scene.stale:  # an outline only: its coverage is not what the twin sees now
-                ax.add_patch(Circle((r["x"], r["y"]), r.get("range", 80.0), fill=False, linestyle=(0, (3, 3)),
+        for r in layout.rsus:
+            if r.rsu_id in scene.stale:  # an outline only: its coverage is not what the twin sees now
+                ax.add_patch(Circle((r.x, r.y), r.range_m, fill=False, linestyle=(0, (3, 3)),
                                     edgecolor=(*style.STALE_COLOUR, 0.8), linewidth=0.8, zorder=3))
             else:
-                ax.add_patch(Circle((r["x"], r["y"]), r.get("range", 80.0), facecolor=(*style.RSU_COLOUR, 0.09),
+                ax.add_patch(Circle((r.x, r.y), r.range_m, facecolor=(*style.RSU_COLOUR, 0.09),
                                     edgecolor=(*style.RSU_COLOUR, 0.45), linewidth=0.7, zorder=3))
         if scene.ground_truth is not None and len(scene.ground_truth):
             g = scene.ground_truth
@@ -272,12 +276,12 @@ class _Painter:
                 ax.scatter(g.xy[:, 0], g.xy[:, 1], s=4, color="#c8c8c8", zorder=4, linewidths=0)
         self._links(ax, detail)
         self._tracks(ax, extent, detail, span)
-        for r in layout.get("rsus", []):
-            colour = style.STALE_COLOUR if r["id"] in scene.stale else style.RSU_COLOUR
-            ax.plot(r["x"], r["y"], marker="^", markersize=7 if detail else 5, color=colour, markeredgecolor="#205060",
+        for r in layout.rsus:
+            colour = style.STALE_COLOUR if r.rsu_id in scene.stale else style.RSU_COLOUR
+            ax.plot(r.x, r.y, marker="^", markersize=7 if detail else 5, color=colour, markeredgecolor="#205060",
                     linestyle="none", zorder=8)
             if detail:
-                ax.annotate(r["id"] + (" (stale)" if r["id"] in scene.stale else ""), (r["x"], r["y"]),
+                ax.annotate(r.rsu_id + (" (stale)" if r.rsu_id in scene.stale else ""), (r.x, r.y),
                             xytext=(5, 5), textcoords="offset points", fontsize=7, color="#205060", zorder=9)
         self._servers(ax, extent)
         if not detail:
@@ -375,10 +379,10 @@ class _Painter:
 
         handles = [Patch(facecolor=style.SOURCE_COLOURS[k], edgecolor="#202020", label=f"track: {style.SOURCE_LABELS[k]}")
                    for k in style.SOURCE_LABELS if k in self.kinds_present]
-        if self.scene.layout.get("rsus"):
+        if self.layout.rsus:
             handles.append(Line2D([], [], marker="^", color=style.RSU_COLOUR, markeredgecolor="#205060",
                                   linestyle="none", label="RSU and LiDAR coverage"))
-        if self.scene.stale & {r["id"] for r in self.scene.layout.get("rsus", [])}:
+        if self.scene.stale & self.rsu_ids:
             handles.append(Line2D([], [], marker="^", color=style.STALE_COLOUR, markeredgecolor="#205060",
                                   linestyle=(0, (3, 3)), label="stale RSU (no recent data)"))
         if self.server_index:
