@@ -90,3 +90,56 @@ def test_local_twin_counts_foreign_sources_and_estimates_server_load():
     assert not west.report_server("edge_9", 0.5, 0.1, 1) and west.stats.rejected["unknown_server"] == 1
     ages = {e.entity_id: age for e, age, _ in snap.entities}
     assert ages["rsu_w"] == pytest.approx(0.1)
+
+
+def test_a_sensor_outage_keeps_the_ids_of_the_vehicles_it_saw():
+    """An RSU silent for 8 s (crashed, or its link down) while another RSU of the site keeps sending: the
+    vehicles only it saw are lost, and when it is back they get their local and global ids back; a vehicle
+    that leaves a working sensor's view is forgotten after the re-identification window as before."""
+    from mobility_twin.tracking import MultiSourceTracker, TrackerConfig
+
+    tracker = MultiSourceTracker(TrackerConfig(reid_window_s=5.0, outage_keep_s=30.0))
+    glob = GlobalTwin(GlobalTwinConfig(reid_window_s=5.0, dormant_keep_s=30.0))
+    parked, leaving = (10.0, 5.0), (-20.0, 5.0)
+    for k in range(30):  # both RSUs see their vehicle
+        t = k * 0.1
+        tracker.update(frame("rsu_a", t, [parked], sensor=(0.0, 0.0), sensor_range=30.0))
+        tracker.update(frame("rsu_b", t + 0.01, [leaving], sensor=(-30.0, 0.0), sensor_range=30.0))
+        glob.ingest("site_0", t + 0.02, tracker.confirmed_at(t + 0.02))
+    local_before = {tuple(np.round(x[:2])): i for i, x in zip(tracker.tracks.ids, tracker.tracks.x, strict=True)}
+    global_before = glob.tracks_at(3.0)
+    gid_parked = int(global_before.ids[np.argmin(np.hypot(*(global_before.x[:, :2] - parked).T))])
+    for k in range(30, 110):  # rsu_a silent for 8 s; the vehicle seen by rsu_b drives out of its view
+        t = k * 0.1
+        tracker.update(frame("rsu_b", t + 0.01, [], sensor=(-30.0, 0.0), sensor_range=30.0))
+        glob.ingest("site_0", t + 0.02, tracker.confirmed_at(t + 0.02))
+        glob.update_staleness(t + 0.02)
+    assert len(tracker.confirmed_at(11.0)) == 0
+    for k in range(110, 115):  # rsu_a is back and sees the parked vehicle again
+        t = k * 0.1
+        tracker.update(frame("rsu_a", t, [parked], sensor=(0.0, 0.0), sensor_range=30.0))
+        tracker.update(frame("rsu_b", t + 0.01, [], sensor=(-30.0, 0.0), sensor_range=30.0))
+        glob.ingest("site_0", t + 0.02, tracker.confirmed_at(t + 0.02))
+        glob.update_staleness(t + 0.02)
+    now = tracker.confirmed_at(11.5)
+    assert now.ids.tolist() == [local_before[parked]]  # the same local id ...
+    assert glob.tracks_at(11.5).ids.tolist() == [gid_parked]  # ... and the same global id
+    # the vehicle that left rsu_b's view (rsu_b kept working) is not kept past the window
+    tracker.update(frame("rsu_b", 11.6, [(-20.0, 5.0)], sensor=(-30.0, 0.0), sensor_range=30.0))
+    assert local_before[leaving] not in tracker.tracks.ids
+
+
+def test_refused_tracks_keep_their_link_to_the_global_id():
+    from mobility_twin.tracking import MultiSourceTracker
+
+    tracker = MultiSourceTracker()
+    glob = GlobalTwin()
+    for k in range(20):
+        tracker.update(frame("rsu_a", k * 0.1, [(10.0, 5.0), (20.0, 5.0)]))
+        glob.ingest("site_0", k * 0.1 + 0.02, tracker.confirmed_at(k * 0.1 + 0.02))
+    gids = glob.tracks_at(2.0).ids.tolist()
+    tracks = tracker.confirmed_at(2.02)
+    refused = tracks.ids[:1]  # validation refused one track of this update (a bad value): the site did report it
+    assert glob.ingest("site_0", 2.02, tracks.select(np.array([False, True])), keep_linked=refused)
+    assert glob.ingest("site_0", 2.12, tracker.confirmed_at(2.12))
+    assert glob.tracks_at(2.12).ids.tolist() == gids

@@ -102,3 +102,25 @@ def test_a_covariance_claiming_impossible_certainty_is_refused_and_a_diverged_tr
     tracker.update(replace(frame("rsu_00", 0.5, [(10.0, 5.0)])))
     assert tracker.stats.diverged == 1
     assert np.isfinite(tracker.tracks.x).all() and np.isfinite(tracker.tracks.P).all()
+
+
+def test_a_vehicle_only_one_of_three_covering_sensors_sees_is_confirmed_and_clutter_is_not():
+    """Three RSUs cover a place; a parked vehicle there is hidden from two of them (behind what they do not
+    detect) and seen by the third in every frame: it is confirmed. A one-frame blob from one sensor is not."""
+    tracker = MultiSourceTracker(TrackerConfig())
+    parked = (20.0, 5.0)
+    for k in range(20):
+        t = k * 0.1
+        tracker.update(frame("rsu_a", t, [parked], sensor=(0.0, 0.0), sensor_range=60.0))
+        tracker.update(frame("rsu_b", t + 0.01, [], sensor=(40.0, 0.0), sensor_range=60.0))
+        tracker.update(frame("rsu_c", t + 0.02, [(-30.0, -20.0)] if k == 3 else [], sensor=(20.0, 40.0),
+                             sensor_range=60.0))
+    confirmed = tracker.confirmed_at(2.0)
+    assert len(confirmed) == 1 and np.hypot(*(confirmed.x[0, :2] - parked)) < 0.5
+
+
+def test_a_track_hidden_behind_a_detected_vehicle_counts_no_miss():
+    from mobility_twin.tracking.management import shadowed
+
+    f = frame("rsu_a", 0.0, [(10.0, 0.0)], sensor=(0.0, 0.0), sensor_range=60.0)
+    assert shadowed(np.array([[20.0, 0.5], [20.0, 6.0], [5.0, 0.0]]), f).tolist() == [True, False, False]

@@ -44,6 +44,25 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="score a recorded run (made with --record, or by the recorder) instead of running the stack")
     t.set_defaults(func=run_tracking)
 
+    w = what.add_parser(
+        "sweep", help="generate scenarios across districts, times and sensor mixes of the city; score each and the worst",
+        description="Generate scenarios across districts and times of the T-Drive city extract, V2X penetration, "
+                    "GNSS noise, RSU density, CAV count, LiDAR noise and dropout (a Latin hypercube over the levels), "
+                    "run each and report each scenario, the worst case and the targets (table, DIR/sweep.json, "
+                    "DIR/sweep.png; one tracking.json and scenario.yaml per scenario).",
+    )
+    w.add_argument("--quick", action="store_true", help="8 scenarios of 60 s (under 20 minutes on 2 cores)")
+    w.add_argument("--count", type=int, default=None, help="scenarios (default 8 with --quick, else 24)")
+    w.add_argument("--duration", type=float, default=None, metavar="S",
+                   help="sim seconds per scenario (default 60 with --quick, else 120)")
+    w.add_argument("--seed", type=int, default=2008, help="the design's seed (another seed: other pairings)")
+    w.add_argument("--data", type=Path, default=None,
+                   help="T-Drive city extract (default $MTWIN_TDRIVE_CITY, else shared/data/tdrive/city beside the clone)")
+    w.add_argument("--ros", action="store_true",
+                   help="run each scenario through the real stack (mtwin eval tracking) instead of the offline pipeline")
+    w.add_argument("--out", type=Path, default=None, help="output folder (default runs/sweep-<time>)")
+    w.set_defaults(func=run_sweep)
+
     def no_what(_args: argparse.Namespace) -> int:
         p.print_help()
         return 2
@@ -70,7 +89,6 @@ def run_tracking(args: argparse.Namespace) -> int:
     out = (args.out or Path("runs") / time.strftime("eval-%Y%m%d-%H%M%S")).resolve()
     out.mkdir(parents=True, exist_ok=True)
     world = build_world(scenario)
-    layout = world.describe()
     duration = args.duration or (world.end_s - world.start_s - args.start)
     launch = out / "stack.launch.xml"
     # perception and twins only: the offloading, relation and placement nodes are not scored here
@@ -83,7 +101,7 @@ def run_tracking(args: argparse.Namespace) -> int:
     recording = None if args.record is None else (Path(args.record) if args.record else out / "recording.mcap")
     # every scored message goes to disk as it arrives (the recording, or a spool removed after scoring)
     spool = recording if recording is not None else out / "collected.mcap"
-    collector = RunCollector(layout, spool, record_others=recording is not None)
+    collector = RunCollector(world.layout, spool, record_others=recording is not None)
     log = (out / "stack.log").open("w")
     os.environ["MTWIN_STATE_DIR"] = str(out / "state")  # a run never resumes another's ids
     proc = subprocess.Popen([sys.executable, "-m", "mobility_twin.cli", "launch", str(launch), "--duration",
@@ -130,6 +148,39 @@ def run_tracking(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def run_sweep(args: argparse.Namespace) -> int:
+    from mobility_twin.evaluation import sweep
+
+    data = args.data or sweep.city_extract()
+    if data is None or not Path(data).is_dir():
+        print("mtwin eval sweep: error: the T-Drive city extract was not found: pass --data DIR or set "
+              "MTWIN_TDRIVE_CITY (the sweep's districts lie across the whole city)", file=sys.stderr)
+        return 2
+    count = args.count or (8 if args.quick else 24)
+    duration = args.duration or (60.0 if args.quick else 120.0)
+    try:
+        scenarios = sweep.design(count, args.seed)
+    except ValueError as err:
+        print(f"mtwin eval sweep: error: {err}", file=sys.stderr)
+        return 2
+    out = (args.out or Path("runs") / time.strftime("sweep-%Y%m%d-%H%M%S")).resolve()
+    print(f"mtwin eval sweep: {count} scenarios of {duration:g} s ({'the ROS stack' if args.ros else 'offline pipeline'}), "
+          f"data {data}, output {out}", flush=True)
+    os.environ.setdefault("MTWIN_STATE_DIR", str(out / "state"))
+    result = sweep.run_sweep(scenarios, Path(data).resolve(), out, duration, ros=args.ros,
+                             say=lambda *a: print(*a, flush=True))
+    print()
+    print(sweep.sweep_table(result["scenarios"]))
+    w = result["worst"]
+    if w:
+        print(f"\nworst: MOTA {w['mota']:.3f} ({w['mota_scenario']}), IDF1 {w['idf1']:.3f} ({w['idf1_scenario']}), "
+              f"disc {w['disc_margin']:+.3f} ({w['disc_scenario']} {w['disc_rsu']})")
+    for t in result["targets"]:
+        print(f"  [{t['verdict']}] {t['target']}")
+    print(f"\nwrote {out / 'sweep.json'} and {out / 'sweep.png'} ({result['wall_s'] / 60:.1f} min)")
+    return 0 if all("error" not in r for r in result["scenarios"]) else 1
+
+
 def score_recording(args: argparse.Namespace) -> int:
     """Score a recorded run: the same decoding and scoring as a live run, fed from the MCAP file."""
     from mobility_twin.evaluation.decoding import record_from_recording
@@ -144,7 +195,7 @@ def score_recording(args: argparse.Namespace) -> int:
         return 2
     eval_range = args.eval_range if args.eval_range is not None else float(meta.get("eval_range_m", 60.0))
     results = score_run(record, eval_range_m=eval_range)
-    results["scenario"] = meta.get("scenario", record.layout.get("scenario", "?"))
+    results["scenario"] = meta.get("scenario", record.layout.name or "?")
     if "duration_s" in meta:
         results["duration_s"] = float(meta["duration_s"])
     results["recording"] = str(args.recording)

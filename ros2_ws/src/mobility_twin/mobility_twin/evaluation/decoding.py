@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mobility_twin.evaluation.mot import overlapping_bodies
 from mobility_twin.evaluation.scoring import RunRecord, TrackFrame
 from mobility_twin.recording.errors import RecordingError
 from mobility_twin.recording.legacy_world import LEGACY_WORLD_TOPIC, decode_string, layout_from_world_json
@@ -64,7 +65,10 @@ class RunRecordBuilder:
             return
         inside = np.array([s != "outside" for s in table.site_id], dtype=bool)
         frame = track_frame(table, vehicle_ids=True)
-        self.record.ground_truth.append(TrackFrame(frame.stamp, frame.ids[inside], frame.xy[inside], frame.v[inside]))
+        rec = table.records
+        overlap = overlapping_bodies(frame.xy, 2 * np.arctan2(rec["qz"], rec["qw"]), rec["length"], rec["width"])
+        self.record.ground_truth.append(TrackFrame(frame.stamp, frame.ids[inside], frame.xy[inside], frame.v[inside],
+                                                   overlap[inside]))
 
     def add_twin(self, data: bytes) -> None:
         try:

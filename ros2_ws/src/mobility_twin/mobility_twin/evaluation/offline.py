@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from mobility_twin.evaluation.mot import DiscRegion, MotEvaluator
+from mobility_twin.evaluation.mot import DiscRegion, MotEvaluator, overlapping_bodies
 from mobility_twin.perception import SOURCE_CAV, SOURCE_RSU, LidarDetector, SensorPose2D
 from mobility_twin.perception.reports import self_report, v2x_report_detections
 from mobility_twin.tracking import MultiSourceTracker, TrackerConfig
@@ -80,6 +80,7 @@ def run_offline(world, options: OfflineOptions = OfflineOptions(), progress=None
     wall0 = time.monotonic()
     site_of_rsu = {r.rsu_id: r.site_id for r in world.rsus}
     site_of_server = {e.server_id: e.site_id for e in world.edge_servers}
+    body: dict[int, tuple[float, float]] = {}  # length and width of each vehicle (for the don't-care test)
     odometry: dict[str, object] = {}  # newest odometry of each CAV (its self-report, as cav_perception sends it)
     while not replay.finished and replay.position <= end:
         tick = replay.step()
@@ -119,16 +120,21 @@ def run_offline(world, options: OfflineOptions = OfflineOptions(), progress=None
             continue
         gt = tick.ground_truth.state
         gxy = np.stack([gt.x, gt.y], axis=1)
+        for i in gt.ids.tolist():
+            if i not in body:
+                body[i] = world.dimensions(int(i))[:2]
+        lw = np.array([body[i] for i in gt.ids.tolist()]).reshape(-1, 2)
+        ignore = overlapping_bodies(gxy, gt.heading, lw[:, 0], lw[:, 1])
         for rid, tracker in rsu_alone.items():
             h = tracker.confirmed_at(tick.t)
-            evaluators[f"rsu/{rid}"].add(gt.ids, gxy, h.ids, h.x[:, :2])
+            evaluators[f"rsu/{rid}"].add(gt.ids, gxy, h.ids, h.x[:, :2], ignore)
         for sid, twin in local.items():
             h = twin.tracker.confirmed_at(tick.t)
-            evaluators[f"local/{sid}"].add(gt.ids, gxy, h.ids, h.x[:, :2])
+            evaluators[f"local/{sid}"].add(gt.ids, gxy, h.ids, h.x[:, :2], ignore)
         h = global_twin.tracks_at(tick.t)
         for name, ev in evaluators.items():
             if name.startswith("global"):
-                ev.add(gt.ids, gxy, h.ids, h.x[:, :2])
+                ev.add(gt.ids, gxy, h.ids, h.x[:, :2], ignore)
         if progress is not None:
             progress(replay.position - options.start_s, options.duration_s, time.monotonic() - wall0)
     metrics = {name: ev.summary() for name, ev in evaluators.items()}

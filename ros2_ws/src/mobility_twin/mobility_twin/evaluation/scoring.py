@@ -35,6 +35,7 @@ class TrackFrame:
     ids: np.ndarray
     xy: np.ndarray
     v: np.ndarray
+    ignore: np.ndarray | None = None  # ground truth: vehicles whose bodies overlap another's ("don't care")
 
     def at(self, t: float) -> np.ndarray:
         return self.xy + self.v * max(0.0, t - self.stamp)
@@ -93,7 +94,7 @@ def score_run(record: RunRecord, *, eval_range_m: float = 60.0, warmup_s: float 
                 trk.update(frames[cursor[0]])
                 cursor[0] += 1
             h = trk.confirmed_at(gt.stamp)
-            evaluators[f"rsu/{rid}"].add(gt.ids, gt.xy, h.ids, h.x[:, :2])
+            evaluators[f"rsu/{rid}"].add(gt.ids, gt.xy, h.ids, h.x[:, :2], gt.ignore)
         for name, frames in record.twins.items():
             pub = _as_of(frames, twin_stamps[name], gt.stamp)
             if pub is None:
@@ -101,7 +102,7 @@ def score_run(record: RunRecord, *, eval_range_m: float = 60.0, warmup_s: float 
             hyp = pub.at(gt.stamp)
             for key, ev in evaluators.items():
                 if key == name or (name == "global" and key.startswith("global@")):
-                    ev.add(gt.ids, gt.xy, pub.ids, hyp)
+                    ev.add(gt.ids, gt.xy, pub.ids, hyp, gt.ignore)
             if name == "global":
                 tracked.append(len(pub.ids))
     metrics = {name: ev.summary() for name, ev in evaluators.items()}

@@ -16,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import partial
 
+import numpy as np
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from std_msgs.msg import Header
@@ -46,6 +47,12 @@ class GlobalTwinNodeConfig:
     layout_from_topic: bool = field(False, "take the site ids from the latched /infrastructure/layout instead")
     layout_timeout_s: float = field(30.0, "with layout_from_topic: stop when no valid layout came this long (s)",
                                     low=0.1, high=86400.0)
+    layout_name: str = field("", "the deployment's layout name: a layout of another name is refused ('' = any)")
+    layout_cache_path: str = field("", "with layout_from_topic: the last layout received is kept here and used at once "
+                                       "after a restart ('' = layout.json in the node's state folder, 'none' = no "
+                                       "cache)")
+    layout_cache_max_age_s: float = field(300.0, "the cached layout is not used when the node held it longer ago than "
+                                                 "this (s, wall time)", low=0.0, high=1e7)
     publish_period_s: float = field(0.1, "publish at least this often (s)", low=0.005, high=60.0)
     event_publish: bool = field(True, "also publish right after each local twin update (lowest latency)")
     min_publish_interval_s: float = field(0.0, "event publications at least this far apart (s; 0: right after "
@@ -97,7 +104,8 @@ class GlobalTwinNode(Node):
         if not cfg.sites:
             self.layout = LayoutSource(self, self._on_layout, layout_file=cfg.layout_file,
                                        from_topic=cfg.layout_from_topic, timeout_s=cfg.layout_timeout_s,
-                                       config_file=cfg.CONFIG_FILE)
+                                       config_file=cfg.CONFIG_FILE, name=cfg.layout_name, cache=cfg.layout_cache_path,
+                                       cache_max_age_s=cfg.layout_cache_max_age_s)
         self.events = EventPublication(self, self.publish_objects, cfg.min_publish_interval_s)
         self.create_timer(cfg.publish_period_s, self.on_heartbeat)
         self.create_timer(cfg.state_period_s, self.publish_state)
@@ -170,14 +178,17 @@ class GlobalTwinNode(Node):
                                       throttle_duration_sec=5.0)
             return
         before = sum(self.validator.rejected.values())
-        tracks = self.validator.tracks(table_to_tracks(table), table.stamp, self._now())
+        received_tracks = table_to_tracks(table)
+        tracks = self.validator.tracks(received_tracks, table.stamp, self._now())
         if sum(self.validator.rejected.values()) > before:
             self.get_logger().warning(f"implausible update of {site} refused: {self.validator.summary()}",
                                       throttle_duration_sec=5.0)
         if tracks is None:
             return
+        # the local ids of refused tracks keep their links: one bad value must not unlink (renumber) a vehicle
+        refused_ids = np.setdiff1d(received_tracks.ids, tracks.ids)
         was_stale = site in self.twin.sites and self.twin.sites[site].stale
-        if not self.twin.ingest(site, table.stamp, tracks):
+        if not self.twin.ingest(site, table.stamp, tracks, keep_linked=refused_ids):
             self.counts["out_of_order"] += 1
             self.get_logger().warning(f"update of {site} stamped no later than its previous one: dropped",
                                       throttle_duration_sec=5.0)

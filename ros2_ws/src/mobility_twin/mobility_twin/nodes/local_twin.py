@@ -59,6 +59,12 @@ class LocalTwinNodeConfig:
     layout_from_topic: bool = field(False, "take the layout from the latched /infrastructure/layout instead")
     layout_timeout_s: float = field(30.0, "with layout_from_topic: stop when no valid layout came this long (s)",
                                     low=0.1, high=86400.0)
+    layout_name: str = field("", "the deployment's layout name: a layout of another name is refused ('' = any)")
+    layout_cache_path: str = field("", "with layout_from_topic: the last layout received is kept here and used at once "
+                                       "after a restart ('' = layout.json in the node's state folder, 'none' = no "
+                                       "cache)")
+    layout_cache_max_age_s: float = field(300.0, "the cached layout is not used when the node held it longer ago than "
+                                                 "this (s, wall time)", low=0.0, high=1e7)
     input_channels_file: str = field("", "input-channel file: the sensors this twin fuses ('' = the shipped "
                                          "config/input_channels.yaml)")
     cavs: tuple[str, ...] = field([], "CAV ids to listen to (empty: every CAV of the layout)")
@@ -77,6 +83,10 @@ class LocalTwinNodeConfig:
     confirm_existence: float = field(0.85, "tracker: existence probability at which a track is confirmed", low=0.01,
                                      high=0.999)
     max_coast_s: float = field(1.5, "tracker: a track lives this long without detections (s)", low=0.0, high=60.0)
+    reid_window_s: float = field(5.0, "tracker: a lost track gives its id back to a detection that fits it this long (s)",
+                                 low=0.0, high=600.0)
+    outage_keep_s: float = field(30.0, "tracker: ... this long when it was lost while a sensor that saw it was silent "
+                                 "(s)", low=0.0, high=3600.0)
     reorder_window_s: float = field(0.5, "tracker: late frames up to this age are fused in time order (s)",
                                     low=0.0, high=10.0)
     demand_hz_per_vehicle: float = field(2.0e8, "CPU a served vehicle needs, for the server-load estimate (Hz)",
@@ -108,6 +118,7 @@ class LocalTwinNode(Node):
         cfg = self.config
         self.exit_code: int | None = None
         self.twin: LocalTwin | None = None
+        self._inputs: list = []  # the subscriptions of the layout's sensors
         self.last_stamp = -1.0
         self.counts: Counter = Counter()
         self.validator = InputValidator()
@@ -130,7 +141,8 @@ class LocalTwinNode(Node):
         if self.state_file is not None:
             self.create_timer(cfg.save_period_s, self.save_state, clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.layout = LayoutSource(self, self._start, layout_file=cfg.layout_file, from_topic=cfg.layout_from_topic,
-                                   timeout_s=cfg.layout_timeout_s, config_file=cfg.CONFIG_FILE)
+                                   timeout_s=cfg.layout_timeout_s, config_file=cfg.CONFIG_FILE, name=cfg.layout_name,
+                                   cache=cfg.layout_cache_path, cache_max_age_s=cfg.layout_cache_max_age_s)
 
     def _apply(self, cfg: LocalTwinNodeConfig) -> None:
         if self.twin is not None:
@@ -145,6 +157,11 @@ class LocalTwinNode(Node):
             self.get_logger().fatal(f"parameter 'site_id': {err}")
             self.exit_code = 2
             return
+        if self.twin is not None:  # the topic's layout replaces the cached one the node started with: the tracks go
+            self.save_state()      # on, under their ids, through the saved state (resumed below)
+            for sub in self._inputs:
+                self.destroy_subscription(sub)
+            self._inputs = []
         rsus = [r.rsu_id for r in layout.rsus_of(cfg.site_id)]
         servers = layout.servers_of(cfg.site_id)
         cavs = list(cfg.cavs) or [c.cav_id for c in layout.cavs]
@@ -152,7 +169,8 @@ class LocalTwinNode(Node):
                                                     max_future_s=cfg.max_future_s, max_age_s=cfg.max_age_s))
         members = {"rsus": rsus, "cavs": cavs, "edge_servers": [s.server_id for s in servers]}
         tracker = TrackerConfig(gate_chi2=cfg.gate_chi2, confirm_existence=cfg.confirm_existence, max_coast_s=cfg.max_coast_s,
-                                reorder_window_s=cfg.reorder_window_s)
+                                reorder_window_s=cfg.reorder_window_s, reid_window_s=cfg.reid_window_s,
+                                outage_keep_s=cfg.outage_keep_s)
         self.twin = LocalTwin(LocalTwinConfig(cfg.site_id, tuple(rsus), site.polygon, area_margin_m=cfg.area_margin_m,
                                               stale_after_s=cfg.stale_after_s, tracker=tracker,
                                               demand_hz_per_vehicle=cfg.demand_hz_per_vehicle),
@@ -169,7 +187,8 @@ class LocalTwinNode(Node):
             for member in (channel.ids if channel.members == "ids" else members[channel.members]):
                 callback = guarded(self, self.counts, f"{channel.name}/{member}")(
                     partial(self.on_detections, channel.name, member))
-                self.create_subscription(DetectedObjectArray, channel.topic_of(member), callback, TWIN_STATE, raw=True)
+                self._inputs.append(self.create_subscription(DetectedObjectArray, channel.topic_of(member), callback,
+                                                             TWIN_STATE, raw=True))
                 subscribed.append(channel.topic_of(member))
         self.get_logger().info(f"site {cfg.site_id}: RSUs {rsus}, CAVs {cavs}, servers {members['edge_servers']}; "
                                f"channels {[c.name for c in self.channels]} ({len(subscribed)} topics)")

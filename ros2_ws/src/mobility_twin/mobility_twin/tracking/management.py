@@ -9,13 +9,15 @@ reaches ``confirm_existence``, so a vehicle detected consistently is tracked wha
 and dropped below ``delete_existence`` (or at ``tentative_max_age_s``), so clutter dies out; a confirmed
 track is deleted ``max_coast_s`` after its last update. The existence probability is published with the
 track. A deleted confirmed track is kept for ``reid_window_s`` (the graveyard): a detection that fits
-where it would be now brings it back under its old id. Two tracks this close with consistent states are one
+where it would be now brings it back under its old id; one lost while a source that saw it was silent (the
+sensor or its link down, the sensor restarting) is kept for ``outage_keep_s``, so the vehicles keep their ids
+when the sensor is back. Two tracks this close with consistent states are one
 vehicle: the younger goes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -24,7 +26,7 @@ from mobility_twin.perception.detections import Detections
 from mobility_twin.tracking.association import assign_gated
 from mobility_twin.tracking.gating import mahalanobis2
 from mobility_twin.tracking.motion import update
-from mobility_twin.tracking.trackset import CONFIRMED, TENTATIVE, TrackSet, object_array
+from mobility_twin.tracking.trackset import CONFIRMED, TENTATIVE, TrackSet, object_array, source_bit
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -44,12 +46,14 @@ class TrackerState:
     graveyard: TrackSet  # lost confirmed tracks last seen within reid_window_s
     next_id: int
     time: float  # sensor time all tracks are predicted to
-    restored_until: float = -np.inf  # tracks restored after a restart stay in the graveyard until then
-    restored_ids: frozenset = frozenset()
+    # graveyard tracks kept past reid_window_s, until the time given: restored after a restart, or lost while
+    # one of their sources was silent (a sensor or its link down: the vehicle did not leave, it went unseen)
+    keep_until: dict = field(default_factory=dict)
+    source_last: dict = field(default_factory=dict)  # source id -> stamp of its newest frame
 
     def copy(self) -> TrackerState:
-        return TrackerState(self.tracks.copy(), self.graveyard.copy(), self.next_id, self.time, self.restored_until,
-                            self.restored_ids)
+        return TrackerState(self.tracks.copy(), self.graveyard.copy(), self.next_id, self.time, dict(self.keep_until),
+                            dict(self.source_last))
 
 
 def apply_measurements(tr: TrackSet, frame: Detections, ti: np.ndarray, di: np.ndarray, cfg) -> None:
@@ -79,6 +83,7 @@ def apply_measurements(tr: TrackSet, frame: Detections, ti: np.ndarray, di: np.n
     tr.box_yaw[ti] = frame.yaw[di]
     tr.hits[ti] += 1
     tr.misses[ti] = 0
+    tr.seen_by[ti] |= source_bit(frame.source_id)
     tr.last_update[ti] = frame.stamp
     gain = cfg.existence_hit + cfg.existence_hit_confidence * frame.confidence[di]
     tr.existence[ti] = _sigmoid(_logit(tr.existence[ti]) + gain)
@@ -94,14 +99,41 @@ def apply_measurements(tr: TrackSet, frame: Detections, ti: np.ndarray, di: np.n
 
 
 def count_misses(tr: TrackSet, frame: Detections, assigned: np.ndarray, cfg) -> None:
-    """Tracks inside the source's coverage (by ``miss_margin_m``) that got no detection count a miss."""
+    """Tracks inside the source's coverage (by ``miss_margin_m``) that got no detection count a miss, unless
+    an object the source did detect, nearer to it, hides them (a sensor cannot see through a vehicle: in a
+    queue or a car park, the second row is hidden from one RSU and visible to the next)."""
     if not len(tr):
         return
     d_sensor = np.hypot(tr.x[:, 0] - frame.sensor_xy[0], tr.x[:, 1] - frame.sensor_xy[1])
     missed = d_sensor < frame.sensor_range - cfg.miss_margin_m
     missed[assigned] = False
-    tr.misses[missed] += 1
-    tr.existence[missed] = _sigmoid(_logit(tr.existence[missed]) - cfg.existence_miss)
+    if missed.any() and len(frame):
+        cand = np.flatnonzero(missed)
+        missed[cand[shadowed(tr.x[cand, :2], frame)]] = False
+    if not missed.any():
+        return
+    k = np.flatnonzero(missed)
+    tr.misses[k] += 1
+    # a source that has never detected the track may simply not see its place (hidden by what it did not
+    # detect, beyond its beams): each of its misses weighs less than the one before, so one sensor's
+    # consistent detections confirm a vehicle the others cannot see, while clutter dies out
+    blind = (tr.seen_by[k] & source_bit(frame.source_id)) == 0
+    weight = np.where(blind, 1.0 / (1.0 + tr.blind_misses[k]), 1.0)
+    tr.blind_misses[k[blind]] += 1
+    tr.existence[k] = _sigmoid(_logit(tr.existence[k]) - cfg.existence_miss * weight)
+
+
+def shadowed(xy: np.ndarray, frame: Detections, clearance_m: float = 1.0) -> np.ndarray:
+    """Whether each position lies in the shadow of a detection of ``frame``: behind it (by ``clearance_m``)
+    as the sensor sees it, within the angle its box spans."""
+    sx, sy = frame.sensor_xy
+    r_t = np.hypot(xy[:, 0] - sx, xy[:, 1] - sy)
+    b_t = np.arctan2(xy[:, 1] - sy, xy[:, 0] - sx)
+    r_d = np.hypot(frame.xy[:, 0] - sx, frame.xy[:, 1] - sy)
+    b_d = np.arctan2(frame.xy[:, 1] - sy, frame.xy[:, 0] - sx)
+    half = np.arctan2(0.5 * np.hypot(frame.dims[:, 0], frame.dims[:, 1]), np.maximum(r_d, 1e-3))
+    dbear = np.abs((b_t[:, None] - b_d[None, :] + np.pi) % (2 * np.pi) - np.pi)
+    return ((dbear < half[None, :]) & (r_d[None, :] < r_t[:, None] - clearance_m)).any(axis=1)
 
 
 def reidentify(state: TrackerState, frame: Detections, idx: np.ndarray, cfg, stats) -> np.ndarray:
@@ -134,6 +166,7 @@ def reidentify(state: TrackerState, frame: Detections, idx: np.ndarray, cfg, sta
     back.status = np.full(len(rows), CONFIRMED, dtype=np.int64)
     back.existence = np.maximum(back.existence, cfg.confirm_existence)
     back.sources = object_array([s | {frame.source_id} for s in back.sources])
+    back.seen_by = back.seen_by | source_bit(frame.source_id)
     state.tracks.extend(back)
     state.graveyard = g.select(np.setdiff1d(np.arange(len(g)), rows))
     stats.reidentified += len(rows)
@@ -166,6 +199,7 @@ def birth(state: TrackerState, frame: Detections, idx: np.ndarray, cfg, stats) -
                                    1e-3, 0.999)),
         sources=object_array([frozenset((frame.source_id,))] * k),
         vehicle_id=object_array(self_report.tolist()),
+        seen_by=np.full(k, source_bit(frame.source_id), dtype=np.uint64),
     )
     state.next_id += k
     state.tracks.extend(born)
@@ -189,13 +223,18 @@ def prune(state: TrackerState, cfg, stats) -> None:
     if dead.any():
         stats.deaths += int(dead.sum())
         if cfg.reid_window_s > 0 and lost.any():
+            for k in np.flatnonzero(lost).tolist():  # lost because a source that saw it fell silent?
+                if any(state.source_last.get(s, -np.inf) <= tr.last_update[k] for s in tr.sources[k]):
+                    state.keep_until[int(tr.ids[k])] = float(tr.last_update[k]) + cfg.outage_keep_s
             state.graveyard.extend(tr.select(lost))
         state.tracks = tr.select(~dead)
     if len(state.graveyard):
         g = state.graveyard
         keep = state.time - g.last_update <= cfg.reid_window_s
-        if state.time <= state.restored_until:
-            keep |= np.isin(g.ids, np.fromiter(state.restored_ids, dtype=np.int64, count=len(state.restored_ids)))
+        if state.keep_until:
+            until = np.array([state.keep_until.get(int(i), -np.inf) for i in g.ids])
+            keep |= state.time <= until
+            state.keep_until = {i: t for i, t in state.keep_until.items() if t >= state.time}
         state.graveyard = g.select(keep)
 
 
@@ -226,6 +265,7 @@ def duplicates(tr: TrackSet, cfg) -> np.ndarray:
     older_a = (tr.born[a] < tr.born[b]) | ((tr.born[a] == tr.born[b]) & (tr.ids[a] < tr.ids[b]))
     keep, drop = np.where(older_a, a, b)[same], np.where(older_a, b, a)[same]
     for k, d in zip(keep.tolist(), drop.tolist(), strict=True):
+        tr.seen_by[k] |= tr.seen_by[d]
         if not tr.vehicle_id[k] and tr.vehicle_id[d]:
             tr.vehicle_id[k] = tr.vehicle_id[d]
             tr.status[k] = CONFIRMED

@@ -57,6 +57,7 @@ class TrackerConfig:
     reorder_window_s: float = 0.5
     reid_window_s: float = 5.0  # a confirmed track lost this recently gives its id back to a new one that fits
     reid_max_m: float = 10.0  # ... within this distance of where it was predicted to be
+    outage_keep_s: float = 30.0  # ... or this long when it was lost while a source that saw it was silent
     merge_distance_m: float = 1.5  # two tracks this close with consistent states are one vehicle (or farther, up
     merge_sigmas: float = 3.0  # to this many standard deviations of the less certain one: a GNSS-born track)
     merge_chi2: float = 9.5  # 95 % of chi-square with 4 dof, on the difference of the two states
@@ -150,6 +151,7 @@ class MultiSourceTracker:
         if np.isfinite(state.time) and len(state.tracks):
             state.tracks.x, state.tracks.P = state.tracks.predicted(frame.stamp - state.time, cfg.accel_noise)
         state.time = frame.stamp
+        state.source_last[frame.source_id] = max(state.source_last.get(frame.source_id, -np.inf), frame.stamp)
         tr = state.tracks
         n, m = len(tr), len(frame)
         assigned_t = np.zeros(0, dtype=np.int64)
@@ -187,8 +189,8 @@ class MultiSourceTracker:
         self.state.next_id = max(self.state.next_id, int(saved["next_id"]))
         if len(tracks):
             self.state.graveyard.extend(tracks)
-            self.state.restored_ids = frozenset(tracks.ids.tolist())
-            self.state.restored_until = float(tracks.last_update.max()) + keep_s
+            until = float(tracks.last_update.max()) + keep_s
+            self.state.keep_until.update({int(i): until for i in tracks.ids.tolist()})
         return len(tracks)
 
     # ---------------------------------------------------------------------------------- output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -10,6 +11,12 @@ from mobility_twin.tracking.motion import predict
 from mobility_twin_core import TrackState
 
 TENTATIVE, CONFIRMED = int(TrackState.TENTATIVE), int(TrackState.CONFIRMED)
+
+
+def source_bit(source_id: str) -> np.uint64:
+    """The bit of a source in :attr:`TrackSet.seen_by` (64 bits: two sources may share one, which only makes
+    the tracker count one's misses as the other's, as it did before it kept the bits)."""
+    return np.uint64(1) << np.uint64(zlib.crc32(source_id.encode()) % 64)
 
 
 def object_array(items: list) -> np.ndarray:
@@ -38,9 +45,20 @@ class TrackSet:
     existence: np.ndarray = field(default_factory=lambda: np.zeros(0))
     sources: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))  # frozenset of recent sources
     vehicle_id: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
+    # the tracker's bookkeeping (zeros when a track set is built from a message): the sources that have
+    # detected the track, as bits (:func:`source_bit`), and the misses counted by the others
+    seen_by: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
+    blind_misses: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     FIELDS = ("ids", "x", "P", "dims", "box_yaw", "object_class", "status", "hits", "misses", "born",
-              "last_update", "existence", "sources", "vehicle_id")
+              "last_update", "existence", "sources", "vehicle_id", "seen_by", "blind_misses")
+
+    def __post_init__(self) -> None:
+        n = len(self.ids)
+        if len(self.seen_by) != n:
+            self.seen_by = np.zeros(n, dtype=np.uint64)
+        if len(self.blind_misses) != n:
+            self.blind_misses = np.zeros(n, dtype=np.int64)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -87,4 +105,6 @@ class TrackSet:
             existence=np.asarray(data["existence"], float).reshape(n),
             sources=object_array([frozenset(s) for s in data["sources"]]),
             vehicle_id=object_array([str(v) for v in data["vehicle_id"]]),
+            seen_by=np.asarray(data.get("seen_by", [0] * n), dtype=np.uint64).reshape(n),
+            blind_misses=np.asarray(data.get("blind_misses", [0] * n), dtype=np.int64).reshape(n),
         )

@@ -69,6 +69,10 @@ class GlobalTwin:
         self.links: dict[str, dict[int, int]] = {}  # site -> {local id: global id}
         self.latest: dict[str, tuple[float, TrackSet, np.ndarray]] = {}  # site -> (stamp, its tracks, their gids)
         self.dormant: dict[str, dict[int, int]] = {}  # the links of a site that fell silent, until it is back
+        # links whose local track the site stopped reporting: site -> {local id: (global id, when)}. A local id
+        # names one track of one local twin, so when the site reports it again (its tracker found the vehicle
+        # again, e.g. after its sensor's outage) it is the same vehicle: it gets its global id back
+        self.released: dict[str, dict[int, tuple[int, float]]] = {}
         self.next_id = 1
         self.stats = {"snapshots": 0, "handovers": 0, "births": 0, "deaths": 0, "stale_snapshots": 0}
 
@@ -76,8 +80,11 @@ class GlobalTwin:
         return len(self.tracks)
 
     # ---------------------------------------------------------------------------------- input
-    def ingest(self, site_id: str, stamp: float, tracks: TrackSet) -> bool:
-        """One local twin's tracks at ``stamp`` (their last_update is the sensor time of their newest data)."""
+    def ingest(self, site_id: str, stamp: float, tracks: TrackSet, keep_linked=()) -> bool:
+        """One local twin's tracks at ``stamp`` (their last_update is the sensor time of their newest data).
+
+        A local id absent from ``tracks`` ends its link to its global track, except those in ``keep_linked``:
+        tracks the site did report but validation refused (the next good update finds its global id again)."""
         site = self.sites.setdefault(site_id, SiteState(site_id))
         if stamp <= site.last_stamp:
             site.rejected += 1
@@ -92,13 +99,19 @@ class GlobalTwin:
             alive = set(self.tracks.ids.tolist())
             links.update({lid: gid for lid, gid in self.dormant.pop(site_id).items() if gid in alive})
         local_ids = tracks.ids.tolist()
+        released = self.released.setdefault(site_id, {})
+        if released:
+            taken = set(links.values())  # (unless the site has linked that global track to another of its tracks)
+            for lid in local_ids:
+                if lid not in links and lid in released and released[lid][0] not in taken:
+                    links[lid] = released.pop(lid)[0]
         gids = np.array([links.get(i, -1) for i in local_ids], dtype=np.int64)
         row_of = self._rows(gids)
         known = row_of >= 0
         self._contribute(row_of[known], tracks, np.flatnonzero(known), stamp)
-        present = set(local_ids)
+        present = set(local_ids) | {int(i) for i in keep_linked}
         for lid in [lid for lid in links if lid not in present]:
-            del links[lid]
+            released[lid] = (links.pop(lid), stamp)
         new = np.flatnonzero(~known)
         if len(new):
             self._match_new(site_id, stamp, tracks, new)
@@ -208,7 +221,12 @@ class GlobalTwin:
                 self.links[site.site_id] = {}
                 self.latest.pop(site.site_id, None)
         keep_for = np.full(len(self.tracks), self.config.reid_window_s)
-        dormant = self._rows(np.fromiter((g for links in self.dormant.values() for g in links.values()), dtype=np.int64))
+        waiting = [g for links in self.dormant.values() for g in links.values()]
+        for site_id, released in self.released.items():  # forget releases older than dormant_keep_s
+            self.released[site_id] = released = {lid: (g, t) for lid, (g, t) in released.items()
+                                                 if now - t <= self.config.dormant_keep_s}
+            waiting += [g for g, _ in released.values()]
+        dormant = self._rows(np.fromiter(waiting, dtype=np.int64))
         keep_for[dormant[dormant >= 0]] = max(self.config.reid_window_s, self.config.dormant_keep_s)
         dead = ~self._linked_any() & (now - self.tracks.last_update > keep_for)
         if dead.any():

@@ -43,6 +43,7 @@ class InputLimits:
     max_age_s: float = 30.0
     max_position_sigma_m: float = 50.0
     min_position_sigma_m: float = 0.005
+    max_velocity_sigma_mps: float = 50.0
     max_box_m: float = 30.0
     max_speed_mps: dict = field(default_factory=lambda: dict(MAX_SPEED_MPS))
 
@@ -135,7 +136,19 @@ class InputValidator:
             return tracks
         P = tracks.P
         finite_p = np.isfinite(P).all(axis=(1, 2)) & np.isfinite(tracks.last_update) & np.isfinite(tracks.box_yaw)
+        # the whole state covariance: finite, symmetric, positive semi-definite, velocity sigma at most
+        # max_velocity_sigma_mps (a finite 1e308 cross term would overflow the first prediction)
+        with np.errstate(invalid="ignore", over="ignore"):
+            Pf = np.where(finite_p[:, None, None], P, 0.0)
+            sym = np.abs(Pf - Pf.transpose(0, 2, 1)).max(axis=(1, 2)) <= 1e-6 * (1.0 + np.abs(Pf).max(axis=(1, 2)))
+            vel_ok = np.maximum(Pf[:, 2, 2], Pf[:, 3, 3]) <= self.limits.max_velocity_sigma_mps**2
+            eig_ok = np.zeros(len(P), dtype=bool)
+            cand = finite_p & sym & vel_ok & (np.abs(Pf).max(axis=(1, 2)) <= self.limits.max_position_sigma_m**2 * 4)
+            if cand.any():
+                eig_ok[cand] = np.linalg.eigvalsh(Pf[cand]).min(axis=1) >= -1e-9
         keep = self._keep(tracks.x[:, :2], tracks.x[:, 2:], P[:, :2, :2], tracks.dims, tracks.object_class, finite_p)
+        self.rejected["bad_covariance"] += int(np.count_nonzero(keep & ~eig_ok))
+        keep &= eig_ok
         future = keep & (tracks.last_update > now + self.limits.max_future_s)
         self.rejected["stamp_in_future"] += int(np.count_nonzero(future))
         keep &= ~future
