@@ -131,3 +131,91 @@ def test_requests_from_a_twin_snapshot():
     assert reqs[1].wired_s == pytest.approx(100.0 * SiteConfig().wired_s_per_m)
     decision = SiteAllocator(SiteConfig(), AGENT).decide(servers, reqs)
     assert {a.vehicle_id for a in decision.allocations} == {"a", "b"}
+
+
+def test_one_slow_step_does_not_stop_learning_for_good():
+    servers, reqs = _site(n_servers=2, n_vehicles=6)
+    allocator = SiteAllocator(SiteConfig(), AGENT)
+    allocator.decide(servers, reqs)
+    assert allocator.learn(1.0)["steps"] >= 1
+    allocator.learner._recent_step_s.append(10.0)  # as if one step had been preempted for 10 s
+    allocator._slot_s.append(10.0)  # and one slot's scoring too
+    allocator.decide(servers, reqs)
+    first = allocator.learn(0.5)
+    assert first["steps"] == 0 and first["slots"] == 0  # the outliers stop this round, and are forgotten
+    allocator.decide(servers, reqs)
+    second = allocator.learn(0.5)
+    assert second["slots"] >= 1 and second["steps"] >= 1
+
+
+def test_decisions_act_with_the_weights_of_the_last_learning_round():
+    servers, reqs = _site(n_servers=3, n_vehicles=9)
+    allocator = SiteAllocator(SiteConfig(), AGENT)
+    before = allocator.decide(servers, reqs)
+    allocator.learner.train(20)  # trained outside learn(): the decisions keep the weights they act with
+    assert allocator.decide(servers, reqs).allocations == before.allocations
+    allocator.learn(1.0)  # a learning round hands its weights over
+    obs = np.stack([allocator.features.encode(p) for _, _, p in [
+        (None, None, allocator._problem(s, [r for r in reqs if r.server_id == s.server_id])) for s in servers]])
+    assert np.array_equal(allocator.learner.act(obs, allocator._acting), allocator.learner.act(obs))
+
+
+def test_checkpoints_are_in_the_stacks_one_format(tmp_path):
+    from mobility_twin_core.checkpoint import load_checkpoint, save_checkpoint
+    from mobility_twin_models.allocation import CheckpointError
+
+    servers, reqs = _site(n_servers=2, n_vehicles=4)
+    allocator = SiteAllocator(SiteConfig(max_vehicles=6), AGENT)
+    allocator.decide(servers, reqs)
+    allocator.learn(1.0)
+    path = allocator.save(tmp_path / "site.pt")
+    saved = load_checkpoint(path, kind="allocation_site", version=1)
+    assert saved.metadata["site"]["max_vehicles"] == 6 and saved.state["updates"] == 2
+    assert SiteAllocator.load(path).config.max_vehicles == 6
+    other = save_checkpoint(tmp_path / "other.pt", kind="relations_gnn", version=3, state={})
+    with pytest.raises(CheckpointError, match=r"other\.pt"):
+        SiteAllocator.load(other)
+    with pytest.raises(AllocationError, match="sizes"):
+        SiteAllocator.load(path, SiteConfig(max_vehicles=8))
+
+
+def test_a_vehicle_sent_to_a_far_server_uplinks_through_its_nearest_station():
+    snap = TwinSnapshot(
+        t=0.0, vehicle_ids=np.array(["near", "far"], dtype=object), vehicle_xy=np.array([[20.0, 0.0], [20.0, 0.0]]),
+        vehicle_vel=np.zeros((2, 2)), server_ids=np.array(["s0", "s1"], dtype=object),
+        server_xy=np.array([[0.0, 0.0], [600.0, 0.0]]), server_coverage_m=np.array([150.0, 150.0]),
+        server_capacity_ghz=np.array([20.0, 20.0]), rsu_ids=np.array([], dtype=object), rsu_xy=np.zeros((0, 2)),
+        vehicle_server=np.array([0, 1]))  # offloading sent "far" to s1, 580 m away
+    tasks = {"near": (5.6e6, 1.7e9, 0.2), "far": (5.6e6, 1.7e9, 0.2)}
+    _, (near, far), _ = requests_from_snapshot(snap, tasks)
+    assert (near.server_id, far.server_id) == ("s0", "s1")
+    assert far.spectral_eff == pytest.approx(near.spectral_eff)  # the radio link is to s0 either way (DITEN)
+    assert far.wired_s == pytest.approx(580.0 * SiteConfig().wired_s_per_m)  # then the backhaul to s1 (eq. 7)
+
+
+def test_a_machine_too_slow_for_the_budget_is_retried_ever_less_often():
+    servers, reqs = _site(n_servers=2, n_vehicles=6)
+    allocator = SiteAllocator(SiteConfig(), AGENT)
+    allocator.decide(servers, reqs)
+    allocator.learn(1.0)
+    learner = allocator.learner
+    times = learner._recent_step_s
+    times.append(10.0)
+    learner.after_round(0, 0.05)  # the first stopped round forgets the slow step at once
+    assert max(times) < 10.0
+    stopped = []
+    for _ in range(3):  # the step tried again is still slow: it stops 2, then 4 rounds before the next try
+        times.append(10.0)
+        learner.after_round(1, 0.05)
+        n = 0
+        while max(times) >= 10.0:
+            learner.after_round(0, 0.05)
+            n += 1
+        stopped.append(n)
+    assert stopped == [2, 4, 8]
+    times.append(0.001)
+    learner.after_round(1, 0.05)  # a step that fits: patience is back to one round
+    times.append(10.0)
+    learner.after_round(1, 0.05)
+    learner.after_round(0, 0.05)
+    assert max(times) < 10.0

@@ -32,6 +32,7 @@ Checkpoints (:meth:`ContinualDDPG.state_dict`) are dicts of tensors and plain va
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from collections import deque
@@ -192,6 +193,7 @@ class ContinualDDPG:
         self.gradient_steps = 0
         self.step_s = 2e-3  # running estimate of one gradient step's time
         self._recent_step_s: deque[float] = deque(maxlen=32)
+        self._blocked, self._patience = 0, 1  # rounds stopped by a step time over the budget (after_round)
         self.fisher: dict[str, torch.Tensor] = {}
         self.anchor: dict[str, torch.Tensor] = {}
         self._hooks = []
@@ -208,15 +210,29 @@ class ContinualDDPG:
         return self.model.replay_buffer
 
     @torch.no_grad()
-    def act(self, obs: np.ndarray) -> np.ndarray:
-        """Greedy actions [B, act_dim] for observations [B, obs_dim] (or one observation -> [act_dim])."""
+    def act(self, obs: np.ndarray, actor: torch.nn.Module | None = None) -> np.ndarray:
+        """Greedy actions [B, act_dim] for observations [B, obs_dim] (or one observation -> [act_dim]), from the
+        actor or from ``actor``, a copy made by :meth:`acting_copy`."""
         x = np.asarray(obs, dtype=np.float32)
         single = x.ndim == 1
         x = np.atleast_2d(x)
         if x.shape[1] != self.obs_dim:
             raise AllocationError(f"observations have {x.shape[1]} features, the agent expects {self.obs_dim}")
-        out = self.actor(torch.from_numpy(x)).numpy()
+        out = (self.actor if actor is None else actor)(torch.from_numpy(x)).numpy()
         return out[0] if single else out
+
+    def acting_copy(self) -> torch.nn.Module:
+        """A copy of the actor (without its optimiser) to act with while the actor trains in another thread;
+        ``copy.load_state_dict(agent.actor.state_dict())`` brings it up to date between two training rounds."""
+        optimizer = self.actor.optimizer
+        self.actor.optimizer = None  # not copied: an acting copy never trains
+        try:
+            out = copy.deepcopy(self.actor)
+        finally:
+            self.actor.optimizer = optimizer
+        out.set_training_mode(False)
+        out.requires_grad_(False)
+        return out
 
     def explore(self, action: np.ndarray, n: int) -> np.ndarray:
         """``n`` exploratory actions around ``action`` (Gaussian, clipped to [-1, 1])."""
@@ -288,6 +304,28 @@ class ContinualDDPG:
     def worst_step_s(self) -> float:
         """The slowest of the recent gradient steps (the running estimate before any)."""
         return max(self._recent_step_s) if self._recent_step_s else self.step_s
+
+    def after_round(self, steps: int, budget_s: float) -> None:
+        """Book-keeping of a round of ``budget_s`` seconds that took ``steps`` gradient steps.
+
+        A recorded step longer than the whole budget (the first, cold step; one the machine preempted) would stop
+        every later round before its first step, for good, since only the steps taken renew the times. So after
+        ``patience`` rounds it stopped, the times over the budget are forgotten and a step is tried again; the
+        patience doubles (up to 64 rounds) while the tried steps are still too slow, and is 1 again once they
+        fit: a machine that is really too slow overruns the budget by one step at ever longer intervals."""
+        if steps:
+            if self.worst_step_s <= budget_s:
+                self._patience = 1
+            return
+        if not self.buffer.size() or self.worst_step_s <= budget_s:
+            return
+        self._blocked += 1
+        if self._blocked >= self._patience:
+            kept = [s for s in self._recent_step_s if s <= budget_s]
+            self._recent_step_s.clear()
+            self._recent_step_s.extend(kept)
+            self._blocked = 0
+            self._patience = min(2 * self._patience, 64)
 
     def fit_offline(self, logged, *, epochs: int | None = None, steps_per_state: int | None = None) -> int:
         """DDPG's offline training on the data of the first DT updates, through the twin.

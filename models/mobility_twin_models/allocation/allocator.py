@@ -7,8 +7,13 @@ bandwidth (Hz) and CPU (Hz) at once, from one batched pass of the actor over the
 what it decided; :meth:`SiteAllocator.learn` then spends at most ``budget_s`` of wall time turning the
 pending slots into transitions (the decided allocation and the twin's emulated alternatives, scored on
 the twin's model) and taking gradient steps, so the node can call it in its timer without ever blocking
-the twin. :meth:`SiteAllocator.save` / :meth:`SiteAllocator.load` checkpoint and resume (a dict of tensors
-and plain values, ``torch.load(weights_only=True)``).
+the twin. :meth:`SiteAllocator.save` / :meth:`SiteAllocator.load` checkpoint and resume, in the stack's one
+checkpoint format (:mod:`mobility_twin_core.checkpoint`: kind ``allocation_site``, atomic writes, read with
+``weights_only=True``).
+
+``decide`` and ``learn`` may run in two threads (a node decides in its executor and learns in a thread of its
+own): decisions act with a copy of the actor that ``learn`` brings up to date at the end of each round, and
+the pending slots are handed over under a lock, so a decision never waits for a learning round.
 
 Bad input never raises: a server with an empty or repeated id or a non-positive or non-finite frequency or
 band, a task with a non-finite or non-positive field, an unknown server or a repeated vehicle is skipped
@@ -19,6 +24,7 @@ and counted in :attr:`SiteDecision.skipped`; tasks beyond a server's ``max_vehic
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -27,14 +33,19 @@ from pathlib import Path
 
 import numpy as np
 
+from mobility_twin_core import checkpoint as core_checkpoint
+from mobility_twin_core.errors import CheckpointError as CoreCheckpointError
 from mobility_twin_models.allocation import equations as eq
-from mobility_twin_models.allocation.agent import ContinualDDPG, load_state
+from mobility_twin_models.allocation.agent import ContinualDDPG
 from mobility_twin_models.allocation.config import AgentConfig, ContinualConfig, SiteConfig
 from mobility_twin_models.allocation.errors import AllocationError, CheckpointError
 from mobility_twin_models.allocation.exact import ServerProblem
 from mobility_twin_models.allocation.site import SiteFeatures, equal_share, exact_shares
 
 POLICIES = ("cddpg", "equal_share", "exact")
+CHECKPOINT_KIND = "allocation_site"
+CHECKPOINT_VERSION = 1
+RETRAIN = "mtwin bench allocation --quick --checkpoint PATH"
 
 
 @dataclass(frozen=True)
@@ -121,6 +132,8 @@ class SiteAllocator:
         self.max_pending = max_pending
         self.totals: Counter = Counter()
         self._slot_s: list[float] = []  # recent times to turn one pending slot into transitions
+        self._lock = threading.Lock()  # the pending slots and the acting copy of the actor
+        self._acting = self.learner.acting_copy() if self.learner is not None else None
 
     # -------------------------------------------------------------------------------- decide
     def decide(self, servers: Sequence[ServerState], tasks: Sequence[TaskRequest]) -> SiteDecision:
@@ -152,13 +165,14 @@ class SiteAllocator:
         if batch:
             if self.policy == "cddpg":
                 obs = np.stack([self.features.encode(p) for _, _, p in batch])
-                actions = self.learner.act(obs)
+                with self._lock:
+                    actions = self.learner.act(obs, self._acting)
+                    for o, a, (_, _, p) in zip(obs, actions, batch, strict=True):
+                        self.pending.append(_Pending(o, a, p))
+                    if len(self.pending) > self.max_pending:
+                        skipped["learning_backlog_dropped"] += len(self.pending) - self.max_pending
+                        del self.pending[:len(self.pending) - self.max_pending]
                 shares = [self.features.decode(a, p) for a, (_, _, p) in zip(actions, batch, strict=True)]
-                for o, a, (_, _, p) in zip(obs, actions, batch, strict=True):
-                    self.pending.append(_Pending(o, a, p))
-                if len(self.pending) > self.max_pending:
-                    skipped["learning_backlog_dropped"] += len(self.pending) - self.max_pending
-                    del self.pending[:len(self.pending) - self.max_pending]
             elif self.policy == "equal_share":
                 shares = [equal_share(p) for _, _, p in batch]
             else:
@@ -185,7 +199,12 @@ class SiteAllocator:
     # -------------------------------------------------------------------------------- learn
     def learn(self, budget_s: float) -> dict:
         """Within ``budget_s`` seconds: score the pending slots on the twin's model (the decided allocation and
-        the emulated ones) into the replay, then gradient steps with the time left. Returns counts."""
+        the emulated ones) into the replay, then gradient steps with the time left; then the decisions act with
+        the new weights. Returns counts. Call it from one thread at a time (``decide`` may run meanwhile).
+
+        A slot or step time recorded once that alone exceeds the budget (a cold start, a preempted step) is
+        forgotten when it stops rounds (:meth:`ContinualDDPG.after_round`), so one outlier never stops learning
+        for good."""
         if not (isinstance(budget_s, int | float) and math.isfinite(budget_s) and budget_s >= 0):
             raise AllocationError(f"budget_s must be a finite number >= 0, got {budget_s!r}")
         if self.learner is None:
@@ -195,30 +214,46 @@ class SiteAllocator:
         # half of the budget at most for scoring slots, each started only if the slowest recent one would fit
         while self.pending and time.perf_counter() - start + max(self._slot_s, default=0.0) <= 0.5 * budget_s:
             t0 = time.perf_counter()
-            item = self.pending.pop(0)
+            with self._lock:
+                if not self.pending:
+                    break
+                item = self.pending.pop(0)
             emulate = self.features.emulator(item.problem)
             reward = float(emulate(item.action[None, :])[0])
             self.learner.observe_update(item.obs, item.action, reward, item.obs, emulate)
             self._slot_s = [*self._slot_s[-31:], time.perf_counter() - t0]
             slots += 1
+        if not slots and self.pending:  # outliers alone over the budget stopped the round: forget them
+            self._slot_s = [s for s in self._slot_s if s <= 0.5 * budget_s]
         steps = self.learner.learn(max(0.0, budget_s - (time.perf_counter() - start)))
+        self.learner.after_round(steps, budget_s)
+        if steps:
+            with self._lock:
+                self._acting.load_state_dict(self.learner.actor.state_dict())
         return {"slots": slots, "steps": steps, "pending": len(self.pending)}
 
     # -------------------------------------------------------------------------------- checkpoints
     def save(self, path: Path | str, *, with_buffer: bool = True) -> Path:
+        """Write the learner (networks, optimisers, EWC state, counters and, ``with_buffer``, the replay) as an
+        ``allocation_site`` checkpoint, atomically. Call it from the thread that calls ``learn``."""
         if self.learner is None:
             raise AllocationError(f"policy {self.policy!r} has nothing to save")
         meta = {"site": _plain(asdict(self.config)), "policy": self.policy}
-        return self.learner.save(path, with_buffer=with_buffer, meta=meta)
+        return core_checkpoint.save_checkpoint(path, kind=CHECKPOINT_KIND, version=CHECKPOINT_VERSION,
+                                               state=self.learner.state_dict(with_buffer=with_buffer), metadata=meta)
 
     @classmethod
     def load(cls, path: Path | str, config: SiteConfig | None = None) -> SiteAllocator:
         """Resume a saved allocator. ``config`` (default: the saved one's ``max_vehicles`` and
         ``latency_weight`` on default radio and tasks) must give the learner's sizes."""
-        state = load_state(path)
-        learner = ContinualDDPG.from_state_dict(state)
+        try:
+            saved = core_checkpoint.load_checkpoint(path, kind=CHECKPOINT_KIND, version=CHECKPOINT_VERSION,
+                                                    retrain=RETRAIN)
+        except CoreCheckpointError as err:
+            raise CheckpointError(str(err)) from None
+        learner = ContinualDDPG.from_state_dict(saved.state)
         if config is None:
-            site = state.get("meta", {}).get("site", {})
+            site = saved.metadata.get("site", {})
             try:
                 config = SiteConfig(max_vehicles=int(site.get("max_vehicles", 8)),
                                     latency_weight=float(site.get("latency_weight", 0.5)))
@@ -254,9 +289,11 @@ def requests_from_snapshot(snapshot, tasks: Mapping[str, tuple[float, float, flo
     ``tasks`` maps a vehicle id to its task ``(size_bits, cycles, deadline_s)``. A vehicle's server is the one
     the network reports (``vehicle_server``, what offloading chose) or else the association rule
     (:meth:`~mobility_twin_core.ServerSet.serving`); its spectral efficiency follows DITEN eq. 5-6 from its
-    distance to that server with the mean transmit power (the twin does not know each device's) and the
-    configured interference; its wired latency is eq. 7. A server's frequency is the twin's estimate plus its
-    deviation (DITEN eq. 9-10). Vehicles with no task, no server or a malformed task are counted, not raised.
+    distance to its access station, the nearest (DITEN Sec. III-C: a user always uplinks through its nearest
+    station; the offloading package's rule), with the mean transmit power (the twin does not know each
+    device's) and the configured interference; its wired latency is eq. 7 over its distance to the serving
+    server. A server's frequency is the twin's estimate plus its deviation (DITEN eq. 9-10). Vehicles with no
+    task, no server or a malformed task are counted, not raised.
     """
     config = config or SiteConfig()
     radio = config.radio
@@ -268,6 +305,9 @@ def requests_from_snapshot(snapshot, tasks: Mapping[str, tuple[float, float, flo
     unknown = serving < 0
     if unknown.any() and len(snapshot.server_ids):
         serving[unknown] = snapshot.server_set().serving(snapshot.vehicle_xy[unknown])
+    xy = np.asarray(snapshot.vehicle_xy, dtype=float).reshape(-1, 2)
+    sxy = np.asarray(snapshot.server_xy, dtype=float).reshape(-1, 2)
+    to_access = np.linalg.norm(xy[:, None, :] - sxy[None, :, :], axis=-1).min(axis=1, initial=np.inf)
     requests: list[TaskRequest] = []
     for i, vid in enumerate(snapshot.vehicle_ids):
         vid = str(vid)
@@ -282,8 +322,9 @@ def requests_from_snapshot(snapshot, tasks: Mapping[str, tuple[float, float, flo
         except (TypeError, ValueError):
             skipped["bad_task"] += 1
             continue
-        d = max(config.min_distance_m, float(np.hypot(*(snapshot.vehicle_xy[i] - snapshot.server_xy[serving[i]]))))
-        sinr = p * d ** (-radio.path_loss_exponent) / (radio.noise_w + config.interference_w)
+        d = max(config.min_distance_m, float(np.hypot(*(xy[i] - sxy[serving[i]]))))
+        d_access = max(config.min_distance_m, float(to_access[i]))
+        sinr = p * d_access ** (-radio.path_loss_exponent) / (radio.noise_w + config.interference_w)
         requests.append(TaskRequest(vid, servers[serving[i]].server_id, size, cycles, deadline,
                                     float(eq.spectral_efficiency(sinr)), config.wired_s_per_m * d))
     return servers, requests, skipped

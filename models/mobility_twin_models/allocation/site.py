@@ -110,9 +110,7 @@ class SiteTrace:
             shadow = np.array([v["shadow"] for v in vehicles])
             gain = d ** (-r.path_loss_exponent) * 10.0 ** (-(shadow + regime.extra_loss_db) / 10.0)
             sinr = p * gain / (r.noise_w + c.interference_w)
-            size = 8.0 * rng.uniform(*task.size_bytes, n)
-            cycles = size * rng.uniform(*task.cycles_per_bit, n)
-            deadline = rng.uniform(*task.deadline_s, n)
+            size, cycles, deadline = task.draw(rng, n)
             self.problems.append(ServerProblem(size, cycles, deadline, eq.spectral_efficiency(sinr),
                                                c.wired_s_per_m * d, r.bandwidth_hz, self.server_hz * regime.cpu_scale,
                                                c.latency_weight))

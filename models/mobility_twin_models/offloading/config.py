@@ -161,6 +161,14 @@ class TaskConfig:
         _range("cycles_per_bit", self.cycles_per_bit)
         _range("deadline_s", self.deadline_s)
 
+    def draw(self, rng, n) -> tuple:
+        """``n`` tasks (an int or a shape), uniform in the ranges: ``(size_bits, cycles, deadline_s)`` arrays,
+        drawn from ``rng`` (a ``numpy.random.Generator``) in that order."""
+        size_bits = 8.0 * rng.uniform(*self.size_bytes, n)
+        cycles = size_bits * rng.uniform(*self.cycles_per_bit, n)
+        deadline_s = rng.uniform(*self.deadline_s, n)
+        return size_bits, cycles, deadline_s
+
     @property
     def mean_bits(self) -> float:
         return 8.0 * sum(self.size_bytes) / 2.0

@@ -24,6 +24,7 @@ NODES = {
     "selftest_listener": "selftest:listener_main",
     "placement": "placement:main",
     "offloading": "offloading:main",
+    "resource_allocator": "resource_allocator:main",
     "relation_learner": "relation_learner:main",
     "twin_viz": "twin_viz:main",
     "recorder": "recorder:main",

@@ -22,6 +22,7 @@ DEFAULT_TOPICS = (
     "/twin/.*",
     "/offloading/.*",
     "/placement/.*",
+    "/allocation/.*",
     "/(rsu|cav)/[^/]+/detections",
     "/edge/[^/]+/v2x",
     "/cav/[^/]+/odom",

@@ -95,6 +95,15 @@ def _decision(seq: int) -> m.OffloadDecision:
     )
 
 
+def _task(seq: int) -> m.TaskRequest:
+    return m.TaskRequest(vehicle_id=f"v_{seq}", size_bits=5.6e6 + seq, cycles=1.68e9, deadline=0.1875)
+
+
+def _allocation(seq: int) -> m.ResourceAllocation:
+    return m.ResourceAllocation(vehicle_id=f"v_{seq}", server_id="edge_3", bandwidth=2.5e6 + seq, cpu_frequency=7.5e9,
+                                expected_latency=0.125, deadline=0.1875)
+
+
 def _layout(seq: int) -> m.Layout:
     return m.Layout(
         header=_header(seq), name=f"pilot_{seq}", origin_latitude=39.9087, origin_longitude=116.46,
@@ -215,4 +224,21 @@ SAMPLES: dict[str, InterfaceSample] = {
         lambda x: int(x.site_id.split("_")[1]),
     ),
     "Layout": InterfaceSample(m.Layout, _layout, lambda x: int(x.name.split("_")[1])),
+    "TaskRequest": InterfaceSample(m.TaskRequest, _task, lambda x: int(x.vehicle_id.split("_")[1])),
+    "TaskRequestArray": InterfaceSample(
+        m.TaskRequestArray, lambda s: m.TaskRequestArray(header=_header(s), tasks=[_task(s), _task(s + 1)]),
+        lambda x: int(x.tasks[0].vehicle_id.split("_")[1]),
+    ),
+    "ResourceAllocation": InterfaceSample(m.ResourceAllocation, _allocation,
+                                          lambda x: int(x.vehicle_id.split("_")[1])),
+    "ResourceAllocationArray": InterfaceSample(
+        m.ResourceAllocationArray,
+        lambda s: m.ResourceAllocationArray(
+            header=_header(s), site_id="site_0", policy="cddpg", task_source="diten", slot_duration=1.0,
+            decision_time=0.0009765625, model_updates=s, server_ids=["edge_3", "edge_4"],
+            server_cpu_frequency=[2.0e10, 1.5e10], server_bandwidth=[2.0e7, 2.0e7],
+            allocations=[_allocation(s), _allocation(s + 1)],
+        ),
+        lambda x: x.model_updates,
+    ),
 }

@@ -23,7 +23,7 @@ ROLE_LAUNCH = {"rsu": "rsu", "vehicle": "vehicle", "edge": "edge", "cloud": "clo
 ROLE_EXECUTABLES = {
     "rsu": ("rsu_perception",),
     "vehicle": ("cav_perception",),
-    "edge": ("local_twin", "offloading"),
+    "edge": ("local_twin", "offloading", "resource_allocator"),
     "cloud": ("global_twin", "relation_learner", "placement"),
     "sim": ("replay",),
 }
@@ -60,12 +60,13 @@ def _vehicle(i: str) -> tuple[list[str], list[str], list[str]]:
 
 def _edge(site: str) -> tuple[list[str], list[str], list[str]]:
     publish = [topics.local_objects(site), topics.local_state(site), topics.local_edge_servers(site),
-               topics.offload_decisions(site),
+               topics.offload_decisions(site), topics.resource_allocations(site),
                topics.edge_v2x(ANY),  # the site's base stations relay the vehicles' own reports
                topics.EDGE_SERVER_REPORTS]  # the site's servers report their own state
     subscribe = [topics.rsu_detections(ANY), topics.cav_detections(ANY), topics.edge_v2x(ANY),
                  topics.EDGE_SERVER_REPORTS, topics.LAYOUT,
-                 topics.local_objects(site), topics.local_edge_servers(site)]  # the site's offloading node
+                 topics.local_objects(site), topics.local_edge_servers(site),  # the site's offloading node
+                 topics.offload_decisions(site), topics.task_requests(site)]  # the site's resource allocator
     return publish, subscribe, [f"/edge/{site}"]
 
 
