@@ -8,13 +8,12 @@ tests/launch_runner/test_demo_launch.py checks that the files in the repository 
 
 from pathlib import Path
 
-from mobility_twin.deploy.stack import StackOptions, stack_launch_xml
-from mobility_twin_sim.scenario import load_scenario
-from mobility_twin_sim.world import build_world
-
 import yaml
 
+from mobility_twin.deploy.stack import StackOptions, stack_launch_xml
 from mobility_twin_core.layout_io import layout_to_dict
+from mobility_twin_sim.scenario import load_scenario
+from mobility_twin_sim.world import build_world
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "launch" / "demo.launch.xml"

@@ -301,7 +301,7 @@ def run_sweep(scenarios: list[SweepScenario], data_path: Path, out: Path, durati
                 record = run_offline_record(scenario_file, duration_s, progress)
                 (folder / "tracking.json").write_text(json.dumps(record, indent=2))
             row.update(summarise(record))
-        except Exception as err:  # noqa: BLE001 - one scenario's failure is reported, the sweep goes on
+        except Exception as err:
             row["error"] = f"{type(err).__name__}: {err}"
         row["wall_s"] = time.monotonic() - t0
         rows.append(row)
