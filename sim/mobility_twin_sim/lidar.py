@@ -1,4 +1,4 @@
-"""Synthetic rotating LiDAR: ray casting against the ground and the oriented boxes of all vehicles.
+"""Synthetic rotating LiDAR: ray casting against the ground, static structures and the boxes of all vehicles.
 
 The beam pattern is ``channels`` elevations evenly spread over the vertical field of view times
 ``azimuth_steps`` azimuths over 360 degrees (a 32 x 1024 sensor casts 32,768 rays per frame). Rays are
@@ -8,12 +8,19 @@ casting: the first hit wins. Range noise (Gaussian) and dropout are drawn from a
 (scenario seed, sensor index, frame index), so the same seed gives identical clouds whatever order
 sensors are simulated in.
 
+Static structures (:class:`Structures`: buildings, walls, as vertical prisms on the ground) are an optional
+second mesh, built once per :class:`Lidar`; what a sensor at a fixed pose (an RSU) sees of them is cast
+once and remembered, so buildings cost a roadside sensor nothing per frame. They occlude vehicles and
+return points of their own (``hit_vehicle == STRUCTURE``): clutter that is not a vehicle.
+
 Points are returned in the sensor frame (x forward, y left, z up, REP 103), with intensity and ring,
 plus which vehicle each point hit (for evaluation only; a real sensor does not know it).
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +30,8 @@ from mobility_twin_sim.scenario import LidarSection
 
 NO_HIT = np.uint32(0xFFFFFFFF)
 GROUND = -1  # hit_vehicle value of ground points
+STRUCTURE = -2  # hit_vehicle value of points on static structures (buildings)
+STATIC_CACHE = 64  # sensor poses whose static-structure ranges are remembered (RSUs do not move)
 # 12 triangles of a box whose 8 corners are ordered (x-, x+) x (y-, y+) x (z-, z+), z fastest
 _BOX_TRIANGLES = np.array(
     [[0, 1, 3], [0, 3, 2], [4, 6, 7], [4, 7, 5], [0, 4, 5], [0, 5, 1],
@@ -60,6 +69,53 @@ class Boxes:
 
 
 @dataclass(frozen=True)
+class Structures:
+    """Static structures as vertical prisms standing on the ground: footprint rings in the map frame (m,
+    each an (k, 2) array, not closed, any orientation), heights (m) and ids."""
+
+    footprints: tuple[np.ndarray, ...]
+    heights: np.ndarray
+    ids: tuple[str, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.footprints)
+
+    @classmethod
+    def from_polygons(cls, polygons: Sequence, heights: Sequence[float], ids: Sequence[str] = ()) -> Structures:
+        """From shapely polygons (their exterior rings; holes are filled)."""
+        rings = tuple(np.asarray(p.exterior.coords, dtype=np.float64)[:-1, :2] for p in polygons)
+        return cls(rings, np.asarray(heights, dtype=np.float64), tuple(ids))
+
+    def mesh(self) -> tuple[np.ndarray, np.ndarray]:
+        """(vertices (V, 3) float32, triangles (T, 3) uint32): walls and roofs of every prism."""
+        import shapely
+        from shapely.geometry import Polygon
+
+        verts: list[np.ndarray] = []
+        tris: list[np.ndarray] = []
+        base = 0
+        for ring, h in zip(self.footprints, self.heights, strict=True):
+            k = len(ring)
+            if k < 3 or h <= 0:
+                continue
+            bottom = np.column_stack([ring, np.zeros(k)])
+            top = np.column_stack([ring, np.full(k, float(h))])
+            i = np.arange(k)
+            j = (i + 1) % k
+            walls = np.concatenate([np.stack([i, j, k + j], 1), np.stack([i, k + j, k + i], 1)])
+            roof = shapely.constrained_delaunay_triangles(Polygon(ring))
+            roof_xy = [np.asarray(t.exterior.coords)[:3, :2] for t in roof.geoms]
+            roof_v = np.array([[x, y, float(h)] for tri in roof_xy for x, y in tri]).reshape(-1, 3)
+            roof_t = 2 * k + np.arange(len(roof_v)).reshape(-1, 3)
+            verts.append(np.concatenate([bottom, top, roof_v]))
+            tris.append(np.concatenate([walls, roof_t]) + base)
+            base += 2 * k + len(roof_v)
+        if not verts:
+            return np.zeros((0, 3), np.float32), np.zeros((0, 3), np.uint32)
+        return np.concatenate(verts).astype(np.float32), np.concatenate(tris).astype(np.uint32)
+
+
+@dataclass(frozen=True)
 class SensorPose:
     """Sensor origin in the map frame (m) and yaw (rad); the sensor is level (no roll or pitch)."""
 
@@ -85,10 +141,22 @@ class Scan:
 
 
 class Lidar:
-    """A beam pattern; :meth:`scan_many` casts several sensors' frames in one call."""
+    """A beam pattern; :meth:`scan_many` casts several sensors' frames in one call. ``structures``: static
+    buildings that every frame of this LiDAR also sees (None: an empty plane with vehicles)."""
 
-    def __init__(self, config: LidarSection) -> None:
+    def __init__(self, config: LidarSection, structures: Structures | None = None) -> None:
         self.config = config
+        self.structures = structures
+        self._static_scene = None
+        self._static_cache: OrderedDict[tuple[float, float, float, float], np.ndarray] = OrderedDict()
+        if structures is not None and len(structures):
+            vertices, triangles = structures.mesh()
+            if len(triangles):
+                self._static_scene = o3d.t.geometry.RaycastingScene()
+                self._static_scene.add_triangles(o3d.core.Tensor(vertices), o3d.core.Tensor(triangles))
+                rings = [r for r, h in zip(structures.footprints, structures.heights, strict=True)
+                         if len(r) >= 3 and h > 0]
+                self._walls = (np.concatenate([r for r in rings]), np.concatenate([np.roll(r, -1, axis=0) for r in rings]))
         lo, hi = np.radians(config.vertical_fov_deg)
         elevation = np.linspace(lo, hi, config.channels) if config.channels > 1 else np.array([lo])
         azimuth = np.arange(config.azimuth_steps) * (2 * np.pi / config.azimuth_steps)
@@ -115,15 +183,20 @@ class Lidar:
         box's nearest horizontal distance. The others hit the ground (intersected analytically) or
         nothing. The sensor's own box is intersected analytically for every ray. The result is the same
         as casting every ray (``cull=False``, kept for that check); a frame costs a fraction of it.
+
+        With static structures, every ray is also cast against them (once per pose, remembered for poses
+        that repeat); a ray that meets a structure before a box's nearest distance is not cast at the boxes.
         """
         exclude = exclude or [None] * len(poses)
         n = self.rays_per_frame
         if not poses:
             return []
-        rays = [self._candidates(pose, boxes, own) if cull else np.arange(n) for pose, own in zip(poses, exclude, strict=True)]
+        static = [self.static_ranges(p, cull) for p in poses] if self._static_scene is not None else [None] * len(poses)
+        rays = [self._candidates(pose, boxes, own, ts) if cull else np.arange(n)
+                for pose, own, ts in zip(poses, exclude, static, strict=True)]
         origins = np.concatenate([np.broadcast_to([p.x, p.y, p.z], (len(r), 3)) for p, r in zip(poses, rays, strict=True)])
         dirs = np.concatenate([self._world_directions(p, r) for p, r in zip(poses, rays, strict=True)])
-        t_cast, box_cast = self._cast_boxes(origins, dirs, boxes)
+        t_cast, box_cast = self._cast_boxes(origins, dirs, boxes, self._within_range(poses, boxes))
         scans, start = [], 0
         for i, pose in enumerate(poses):
             cand = rays[i]
@@ -140,9 +213,15 @@ class Lidar:
                 t_own[near_own] = _ray_box_entry(np.array([pose.x, pose.y, pose.z]),
                                                  self._world_directions(pose, near_own), boxes, own)
                 lost = (bi == own) | (t_own < tb)  # the own box comes first
+                if static[i] is not None:
+                    lost &= ~(static[i] < t_own)  # unless a structure stands in between
                 tb[lost] = np.inf  # self-returns filtered: the ray is lost, not continued
                 bi[lost] = GROUND
             tg = pose.z * self._ground_per_metre  # the ground plane, analytically
+            if static[i] is not None:
+                hit_static = (static[i] < tb) & (static[i] < tg)
+                tb = np.where(hit_static, static[i], tb)
+                bi = np.where(hit_static, STRUCTURE, bi)
             hit_box = tb < tg
             t = np.where(hit_box, tb, tg)
             ok = np.isfinite(t) & ~lost & (t >= self.config.min_range_m) & (t <= self.config.max_range_m)
@@ -153,10 +232,70 @@ class Lidar:
             index, noisy = index[keep], t[index[keep]].astype(np.float32) + noise[keep]
             pts = self._directions32[index] * noisy[:, None]
             vehicle = np.where(hit_box[index], bi[index], GROUND)
-            intensity = np.where(vehicle == GROUND, 0.1, 0.6).astype(np.float32)
+            intensity = np.select([vehicle == GROUND, vehicle == STRUCTURE], [0.1, 0.3], 0.6).astype(np.float32)
             intensity += np.float32(0.05) * rng.random(len(index), dtype=np.float32)
             scans.append(Scan(pts, intensity, self.ring[index], vehicle.astype(np.int32), n))
         return scans
+
+    def static_ranges(self, pose: SensorPose, cull: bool = True) -> np.ndarray | None:
+        """Distance (m) along every ray of a sensor at ``pose`` to the first static structure (inf: none);
+        None without structures. Remembered for the last poses seen (RSUs stand still).
+
+        With ``cull``, only rays that can reach a structure are cast: those in an azimuth column some wall
+        within range covers that do not meet the ground before that wall's nearest horizontal distance
+        (the same argument as for the boxes; the result equals casting every ray)."""
+        if self._static_scene is None:
+            return None
+        key = (pose.x, pose.y, pose.z, pose.yaw)
+        hit = self._static_cache.get(key) if cull else None
+        if hit is not None:
+            self._static_cache.move_to_end(key)
+            return hit
+        rays = self._static_candidates(pose) if cull else np.arange(self.rays_per_frame)
+        t = np.full(self.rays_per_frame, np.inf)
+        if len(rays):
+            dirs = self._world_directions(pose, rays)
+            origins = np.broadcast_to(np.array([pose.x, pose.y, pose.z]), dirs.shape)
+            cast = o3d.core.Tensor(np.hstack([origins, dirs]).astype(np.float32))
+            t[rays] = self._static_scene.cast_rays(cast)["t_hit"].numpy()
+        t.setflags(write=False)
+        if cull:
+            self._static_cache[key] = t
+            if len(self._static_cache) > STATIC_CACHE:
+                self._static_cache.popitem(last=False)
+        return t
+
+    def _static_candidates(self, pose: SensorPose) -> np.ndarray:
+        """Rays (ring-major) of a sensor at ``pose`` that may hit a structure's wall or roof."""
+        a, b = self._walls
+        steps = self.config.azimuth_steps
+        p = np.array([pose.x, pose.y])
+        d = b - a
+        length2 = np.maximum((d * d).sum(1), 1e-12)
+        u = np.clip(((p - a) * d).sum(1) / length2, 0.0, 1.0)
+        dist = np.hypot(*(a + u[:, None] * d - p).T)  # nearest horizontal distance to each wall segment
+        near = np.flatnonzero(dist <= self.config.max_range_m)
+        if len(near) == 0:
+            return np.zeros(0, dtype=np.int64)
+        nearest = np.full(steps, np.inf)
+        step = 2 * np.pi / steps
+        ang_a = np.arctan2(a[near, 1] - pose.y, a[near, 0] - pose.x) - pose.yaw
+        ang_b = np.arctan2(b[near, 1] - pose.y, b[near, 0] - pose.x) - pose.yaw
+        span = (ang_b - ang_a + np.pi) % (2 * np.pi) - np.pi  # signed, |span| < pi: a wall seen from outside
+        lo = np.where(span >= 0, ang_a, ang_a + span)
+        for start, width, reach in zip(lo.tolist(), np.abs(span).tolist(), dist[near].tolist(), strict=True):
+            if reach <= 1e-6:  # standing on the wall: every direction
+                np.minimum(nearest, 0.0, out=nearest)
+                continue
+            first = int(np.floor(start / step)) - 1  # one column of margin on each side
+            last = int(np.ceil((start + width) / step)) + 1
+            cols = np.arange(first, last + 1) % steps
+            nearest[cols] = np.minimum(nearest[cols], reach)
+        el = self._elevation
+        with np.errstate(divide="ignore"):
+            ground_reach = np.where(el < 0, pose.z / np.tan(-el), np.inf)
+        mask = (ground_reach[:, None] >= nearest[None, :] - 1e-6) & np.isfinite(nearest)[None, :]
+        return np.flatnonzero(mask)
 
     def _world_directions(self, pose: SensorPose, rays) -> np.ndarray:
         c, s = np.cos(pose.yaw), np.sin(pose.yaw)
@@ -176,8 +315,10 @@ class Lidar:
         steps = self.config.azimuth_steps
         return (rings[:, None] * steps + np.arange(steps)[None, :]).ravel()
 
-    def _candidates(self, pose: SensorPose, boxes: Boxes, own: int | None) -> np.ndarray:
-        """Indices (ring-major) of the rays of a sensor at ``pose`` that may hit a box other than ``own``."""
+    def _candidates(self, pose: SensorPose, boxes: Boxes, own: int | None,
+                    static: np.ndarray | None = None) -> np.ndarray:
+        """Indices (ring-major) of the rays of a sensor at ``pose`` that may hit a box other than ``own``
+        (``static``: ranges to structures; a ray that meets one before a box's nearest distance cannot)."""
         steps = self.config.azimuth_steps
         if len(boxes) == 0:
             return np.zeros(0, dtype=np.int64)
@@ -211,26 +352,42 @@ class Lidar:
         top = float(boxes.height[near].max())
         rises_above = (el >= 0) & (pose.z > top)  # climbs from above every box: never meets one
         mask = (ground_reach[:, None] >= nearest[None, :]) & ~rises_above[:, None] & np.isfinite(nearest)[None, :]
+        if static is not None:  # a structure nearer than the nearest box of the column hides every box in it
+            mask &= static.reshape(mask.shape) >= nearest[None, :] - 1e-6
         return np.flatnonzero(mask)
 
     def scan(self, pose: SensorPose, boxes: Boxes, rng: np.random.Generator, exclude: int | None = None) -> Scan:
         return self.scan_many([pose], boxes, [rng], [exclude])[0]
 
     @staticmethod
-    def _cast_boxes(origins: np.ndarray, dirs: np.ndarray, boxes: Boxes) -> tuple[np.ndarray, np.ndarray]:
+    def _cast_boxes(origins: np.ndarray, dirs: np.ndarray, boxes: Boxes, which: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """First box hit along each ray (distance, box index) among the boxes ``which`` (None: all)."""
         n = len(origins)
-        if len(boxes) == 0 or n == 0:
+        which = np.arange(len(boxes)) if which is None else which
+        if len(which) == 0 or n == 0:
             return np.full(n, np.inf), np.full(n, GROUND, dtype=np.int64)
-        vertices = boxes.corners().reshape(-1, 3).astype(np.float32)
-        triangles = (_BOX_TRIANGLES[None, :, :] + 8 * np.arange(len(boxes), dtype=np.uint32)[:, None, None])
+        vertices = boxes.corners()[which].reshape(-1, 3).astype(np.float32)
+        triangles = (_BOX_TRIANGLES[None, :, :] + 8 * np.arange(len(which), dtype=np.uint32)[:, None, None])
         scene = o3d.t.geometry.RaycastingScene()
         scene.add_triangles(o3d.core.Tensor(vertices), o3d.core.Tensor(triangles.reshape(-1, 3)))
         rays = o3d.core.Tensor(np.hstack([origins, dirs]).astype(np.float32))
         hit = scene.cast_rays(rays)
         t = hit["t_hit"].numpy().astype(np.float64)
         prim = hit["primitive_ids"].numpy()
-        index = np.where(prim == NO_HIT, GROUND, prim.astype(np.int64) // 12)
+        index = np.where(prim == NO_HIT, GROUND, which[np.minimum(prim.astype(np.int64) // 12, len(which) - 1)])
         return t, index
+
+    def _within_range(self, poses: list[SensorPose], boxes: Boxes) -> np.ndarray:
+        """Boxes some sensor of ``poses`` can reach (a hit beyond the range is dropped anyway, and a box beyond
+        it hides nothing within it): the scene is built from these only."""
+        if len(boxes) == 0:
+            return np.zeros(0, dtype=np.int64)
+        reach = self.config.max_range_m + 0.5 * np.hypot(boxes.length, boxes.width)
+        keep = np.zeros(len(boxes), dtype=bool)
+        for p in poses:
+            keep |= np.hypot(boxes.x - p.x, boxes.y - p.y) <= reach
+        return np.flatnonzero(keep)
 
 
 def _footprint(boxes: Boxes, which: np.ndarray) -> np.ndarray:
