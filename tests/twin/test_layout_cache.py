@@ -88,6 +88,29 @@ def test_a_restarted_node_starts_from_its_cached_layout_before_any_layout_messag
     assert "Traceback" not in log_path.read_text()
 
 
+def test_a_cached_layout_the_topic_confirms_is_kept_without_starting_the_node_again(state_folder):
+    import rclpy
+
+    from mobility_twin.ros.layout_source import LayoutSource
+    from mobility_twin.ros.qos import LATCHED
+    from mobility_twin_msgs.msg import Layout
+
+    with Collector({}) as c:
+        c.node.create_publisher(Layout, "/infrastructure/layout", LATCHED).publish(_layout_msg(LAYOUT))
+        sources, calls = [], []
+        for run in range(2):  # the node, then the node restarted (a new node of the same name)
+            node = rclpy.create_node("layout_user", namespace="/cache_test", context=c.context)
+            c.executor.add_node(node)
+            sources.append(LayoutSource(node, calls.append, layout_file="", from_topic=True, timeout_s=30.0,
+                                        config_file="config/test.yaml", cache=""))
+            assert len(calls) == 2 * run  # the first start waits for the topic, the restart starts from the cache
+            assert c.wait_for(lambda m, s=sources[-1]: s.origin == "topic", 30.0)
+            c.executor.remove_node(node)
+            node.destroy_node()
+    assert len(calls) == 2 and calls[0].name == calls[1].name == "cbd_pilot"  # the topic's copy was the same: kept
+    assert (state_folder / "cache_test__layout_user" / "layout.json").exists()
+
+
 @pytest.mark.parametrize(("case", "params", "why"), [
     ("another deployment", ["layout_name:=cbd_pilot"],
      r"cached layout harbour_test \(.*\) not used: layout 'harbour_test' is not this deployment's: parameter "

@@ -31,7 +31,6 @@ from enum import IntEnum
 from functools import cached_property
 
 import numpy as np
-from scipy.spatial import cKDTree
 from shapely.geometry import Point, Polygon
 
 from mobility_twin_core.errors import LayoutError
@@ -267,6 +266,14 @@ def nearest_site(sites: Sequence[Site], x: float, y: float) -> str:
 ASSOCIATION_CANDIDATES = 8
 
 
+def _kdtree(xy: np.ndarray):
+    """scipy's cKDTree of ``xy``. scipy.spatial is imported on first use, not with this module: a node that never
+    builds a ServerSet (perception) starts without it (0.2-0.4 s)."""
+    from scipy.spatial import cKDTree
+
+    return cKDTree(xy)
+
+
 class ServerSet:
     """Edge servers as arrays, with a k-d tree answering the association and radius queries.
 
@@ -306,7 +313,7 @@ class ServerSet:
             raise LayoutError("server positions must be finite")
         if np.any(~(self.coverage_m > 0)):
             raise LayoutError(f"coverage radii must be > 0, got min {self.coverage_m.min() if n else None}")
-        self.tree = cKDTree(self.xy) if n else None
+        self.tree = _kdtree(self.xy) if n else None
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -17,17 +17,21 @@ clouds in an unexpected frame, unreadable clouds, clouds without odometry at the
 from __future__ import annotations
 
 import bisect
+import importlib
 import math
+import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass
 
 from nav_msgs.msg import Odometry
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from sensor_msgs.msg import PointCloud2
 
 from mobility_twin.perception import SOURCE_CAV, SOURCE_RSU, DetectorConfig, LidarDetector, SensorPose2D
 from mobility_twin.perception.detections import Detections
+from mobility_twin.perception.lidar_detector import load_backend
 from mobility_twin.perception.reports import self_report
 from mobility_twin.ros.cdr import CdrError, decode_cloud_xyz, encode_detections
 from mobility_twin.ros.convert import from_time, quaternion_yaw
@@ -52,6 +56,12 @@ class PerceptionConfig:
                                                  "/infrastructure/layout")
     layout_timeout_s: float = field(30.0, "with calibration_from_layout: stop when no valid layout came this "
                                           "long (s)", low=0.1, high=86400.0)
+    layout_name: str = field("", "the deployment's layout name: a layout of another name is refused ('' = any)")
+    layout_cache_path: str = field("", "with calibration_from_layout: the last layout received is kept here and used "
+                                       "at once after a restart ('' = layout.json in the node's state folder, 'none' "
+                                       "= no cache)")
+    layout_cache_max_age_s: float = field(300.0, "the cached layout is not used when the node held it longer ago "
+                                                 "than this (s, wall time)", low=0.0, high=1e7)
     max_range_m: float = field(80.0, "detector: farthest point used (m); also the coverage announced", low=1.0,
                                high=1000.0)
     ground_height_m: float = field(0.3, "detector: points at most this high above the ground are ground (m)",
@@ -96,6 +106,32 @@ class _PerceptionBase(Node):
         self.create_subscription(PointCloud2, "points", guarded(self, self.counts, "cloud")(self.on_cloud), SENSOR_STREAM,
                                  raw=True)
         self.create_timer(cfg.stats_period_s, self.log_stats)
+        self._preloading: threading.Thread | None = None  # started once the node is built (it may yet fail)
+        self._preload_timer = self.create_timer(0.01, self._start_preload, clock=Clock(clock_type=ClockType.STEADY_TIME))
+
+    #: modules the first frame needs besides the detector's (imported in the background, as the detector's are)
+    first_frame_modules: tuple[str, ...] = ()
+
+    def _start_preload(self) -> None:
+        self._preload_timer.cancel()
+        if self._preloading is None:
+            self._preloading = threading.Thread(target=self._preload, name="preload", daemon=True)
+            self._preloading.start()
+
+    def close(self) -> None:
+        """Called by run_node before the node is destroyed: an import is not left running into the interpreter's exit."""
+        if self._preloading is not None:
+            self._preloading.join()
+
+    def _preload(self) -> None:
+        """Import what the first frame needs (open3d, ...) while the node connects: imported before, it would delay
+        the node's start; at the first frame, its first output. A failure is left to the first frame to report."""
+        try:
+            load_backend()
+            for module in self.first_frame_modules:
+                importlib.import_module(module)
+        except Exception as err:  # reported again, with its traceback, where it is used
+            self.get_logger().warning(f"preloading the detector failed: {err!r}")
 
     def _calibrate_from_layout(self, missing: str, example: str) -> None:
         """Take the calibration the parameters lack from the layout, or stop naming the parameter."""
@@ -106,7 +142,8 @@ class _PerceptionBase(Node):
                 f"{example} (or give 'layout_file', or 'calibration_from_layout: true' where the layout is published)")
         self.layout = LayoutSource(self, self.on_layout, layout_file=cfg.layout_file,
                                    from_topic=cfg.calibration_from_layout, timeout_s=cfg.layout_timeout_s,
-                                   config_file=cfg.CONFIG_FILE)
+                                   config_file=cfg.CONFIG_FILE, name=cfg.layout_name, cache=cfg.layout_cache_path,
+                                   cache_max_age_s=cfg.layout_cache_max_age_s)
 
     def on_layout(self, layout: Layout) -> None:
         """The deployment's calibration of this sensor."""
@@ -198,6 +235,7 @@ class RsuPerception(_PerceptionBase):
 class CavPerception(_PerceptionBase):
     kind = SOURCE_CAV
     config_class = CavPerceptionConfig
+    first_frame_modules = ("mobility_twin.tracking.trackset",)  # the self-report's
 
     def __init__(self, **kwargs) -> None:
         super().__init__("cav_perception", **kwargs)

@@ -16,6 +16,11 @@ mobility_twin_models). ``learn`` and ``update_budget_s`` may be changed at run t
 
 Bad inputs never stop the node: a slot without servers or vehicles is skipped, a malformed entity is
 skipped; both are counted and logged (throttled).
+
+The model is loaded in the background (importing torch and torch_geometric alone takes seconds): the node
+subscribes and connects at once, and skips the slots before the model is there (counted as
+``model_loading``), so that a restarted node's first graph waits for the slowest of the two, not their sum.
+A checkpoint that cannot be loaded then stops the node (exit status 2) as a bad parameter does.
 """
 
 from __future__ import annotations
@@ -83,11 +88,9 @@ class RelationLearnerNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("relation_learner", **kwargs)
         self.config = cfg = declare_config(self, RelationLearnerConfig)
-        import torch
-
-        torch.set_num_threads(1)
+        self.exit_code: int | None = None
         self.checkpoint = resolve_state_path(cfg.checkpoint_path, self.get_fully_qualified_name(), "relations.pt")
-        self.online, origin = self._make_learner()
+        self.online = None  # the learner, once loaded by the background thread
         bind_dynamic(self)
         self.counts: Counter = Counter()
         self.twin = TwinReader(self, TwinReaderConfig(
@@ -98,18 +101,41 @@ class RelationLearnerNode(Node):
         self.last_t: float | None = None
         self.pub = self.create_publisher(RelationGraph, cfg.relations_topic, TWIN_STATE)
         self.timer = self.create_timer(cfg.slot_s, self.on_slot)
+        # one extra slot as soon as the model is there, so that the first graph need not wait for the next slot
+        self._loaded_timer = self.create_timer(min(0.05, cfg.slot_s), self._on_loaded)
         self.last_log = time.monotonic()
         self._stop = threading.Event()
         self._saved_at = time.monotonic()
-        self._thread = threading.Thread(target=self._train_loop, name="relation_updates", daemon=True)
+        self._thread = threading.Thread(target=self._load_and_train, name="relation_updates", daemon=True)
         self._thread.start()
         self.get_logger().info(
-            f"{origin}; horizon {self.online.horizon_s:g} s, slot {cfg.slot_s:g} s, "
-            f"{'learning (' + self.online.learner.train_config.strategy + ')' if cfg.learn else 'not learning'}, "
-            f"checkpoints {self.checkpoint or 'off'}: "
+            f"loading the model; slot {cfg.slot_s:g} s, checkpoints {self.checkpoint or 'off'}: "
             f"{cfg.objects_topic} + {cfg.servers_topic} + {cfg.state_topic} -> {cfg.relations_topic}")
 
     # ------------------------------------------------------------------------------------------ setup
+    def _load_and_train(self) -> None:
+        """The background thread: load the model (torch, the checkpoint), then keep learning."""
+        cfg = self.config
+        started = time.monotonic()
+        try:
+            import torch
+
+            torch.set_num_threads(1)
+            online, origin = self._make_learner()
+        except ConfigurationError as err:  # as run_node does for one raised while the node is built
+            self.get_logger().fatal(str(err))
+            self.exit_code = 2
+            return
+        except Exception as err:  # no model, no node: stop as a failed start would, not skip slots for ever
+            self.get_logger().fatal(f"cannot load the model: {err!r}")
+            self.exit_code = 1
+            return
+        self.online = online
+        self.get_logger().info(
+            f"{origin} in {time.monotonic() - started:.1f} s; horizon {online.horizon_s:g} s, "
+            f"{'learning (' + online.learner.train_config.strategy + ')' if cfg.learn else 'not learning'}")
+        self._train_loop()
+
     def _make_learner(self):
         from mobility_twin_models.relations import CheckpointError, GraphConfig, RelationLearner, TrainConfig
         from mobility_twin_models.relations.online import OnlineRelationLearner
@@ -139,7 +165,15 @@ class RelationLearnerNode(Node):
         return OnlineRelationLearner(learner), "fresh model"
 
     # ------------------------------------------------------------------------------------------ callbacks
+    def _on_loaded(self) -> None:
+        if self.online is not None:
+            self._loaded_timer.cancel()
+            self.on_slot()
+
     def on_slot(self) -> None:
+        if self.online is None:
+            self.counts["model_loading"] += 1
+            return
         snapshot, skip = self.twin.snapshot()
         if snapshot is None:
             self.get_logger().warning(f"slot skipped: {skip}", throttle_duration_sec=10.0)
@@ -204,9 +238,9 @@ class RelationLearnerNode(Node):
 
     def destroy_node(self) -> None:
         self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=10.0)
-        if self.checkpoint is not None:
+        if self._thread.is_alive():  # still loading the model (an import cannot be stopped) or in an update round
+            self._thread.join(timeout=10.0 if self.online is not None else 120.0)
+        if self.checkpoint is not None and self.online is not None:  # never a checkpoint of a model not loaded
             self._checkpoint()
         super().destroy_node()
 

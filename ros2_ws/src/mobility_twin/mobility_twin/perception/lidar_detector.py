@@ -22,11 +22,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import open3d as o3d
 
 from mobility_twin.perception.detections import Detections
 
 CLASS_UNKNOWN, CLASS_CAR, CLASS_TRUCK, CLASS_BUS = 0, 1, 2, 3
+
+
+def _open3d():
+    """open3d, imported on first use rather than with this module: it brings its visualisation stack along
+    (0.5-0.8 s of a node's start, most of it not needed here)."""
+    import open3d
+
+    return open3d
+
+
+def load_backend() -> None:
+    """Import what :meth:`LidarDetector.detect` needs now (a node calls it in a background thread as it starts,
+    so that neither its start nor its first frame waits for the import)."""
+    _open3d()
 
 
 @dataclass(frozen=True)
@@ -125,6 +138,7 @@ class LidarDetector:
         top = np.full(len(first), -np.inf)
         np.maximum.at(top, inverse.ravel(), obj_h)
         xy = obj[first, :2]
+        o3d = _open3d()
         bev = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.column_stack([xy, np.zeros(len(xy))])))
         labels = np.asarray(bev.cluster_dbscan(cfg.cluster_eps_m, cfg.cluster_min_points, print_progress=False))
         labels = self._merge_ring_pieces(xy, labels, pose)
@@ -191,6 +205,7 @@ class LidarDetector:
     def _height_above_ground(self, world: np.ndarray) -> np.ndarray:
         if not self.config.fit_ground_plane or len(world) < 50:
             return world[:, 2]
+        o3d = _open3d()
         pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(world))
         (a, b, c, d), _ = pcd.segment_plane(distance_threshold=0.15, ransac_n=3, num_iterations=60)
         if abs(c) < 0.9:  # not a ground-like plane: keep the map's ground

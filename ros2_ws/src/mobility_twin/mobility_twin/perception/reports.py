@@ -8,7 +8,18 @@ import math
 import numpy as np
 
 from mobility_twin.perception.detections import SOURCE_V2X, Detections
-from mobility_twin.tracking.trackset import object_array
+
+
+def _object_array(items: list) -> np.ndarray:
+    # imported here, not with this module: mobility_twin.tracking (with scipy) is not needed to start a node
+    from mobility_twin.tracking.trackset import object_array
+
+    return object_array(items)
+
+
+def load_backend() -> None:
+    """Import what the reports need now (a real-time loop calls it before it starts, not at its first report)."""
+    _object_array([])
 
 
 def v2x_detections(server_id: str, server_xy: tuple[float, float], stamp: float, vehicle_ids, x, y, heading, vx, vy,
@@ -21,7 +32,7 @@ def v2x_detections(server_id: str, server_xy: tuple[float, float], stamp: float,
         np.column_stack([x, y]).astype(float).reshape(n, 2), np.tile(np.eye(2) * position_sigma_m**2, (n, 1, 1)),
         np.asarray(heading, float).reshape(n), np.asarray(dims, float).reshape(n, 3),
         np.column_stack([vx, vy]).astype(float).reshape(n, 2), np.full(n, 0.99), np.zeros(n, dtype=np.int64),
-        np.asarray(object_class, dtype=np.int64).reshape(n), object_array([str(int(i)) for i in vehicle_ids]),
+        np.asarray(object_class, dtype=np.int64).reshape(n), _object_array([str(int(i)) for i in vehicle_ids]),
     )
 
 
@@ -32,7 +43,7 @@ def self_report(frame: Detections, vehicle_id: str, x: float, y: float, yaw: flo
         frame.source_id, frame.source_type, frame.stamp, frame.sensor_xy, frame.sensor_range, np.array([[x, y]]),
         np.array([np.eye(2) * max(sigma_xy, 0.05) ** 2]), np.array([yaw]), np.array([list(dims)], dtype=float),
         np.array([[speed * math.cos(yaw), speed * math.sin(yaw)]]), np.array([0.99]), np.array([0]),
-        np.array([1]), object_array([vehicle_id]), frame.provenance,
+        np.array([1]), _object_array([vehicle_id]), frame.provenance,
     )
     return Detections.concat([frame, me]) if len(frame) else me
 

@@ -72,19 +72,27 @@ def save_state(path: Path, data: dict, logger=None) -> bool:
         return False
 
 
-def load_state(path: Path | None, max_age_s: float, logger=None) -> dict | None:
-    """The state saved at ``path`` if it is there, readable and younger than ``max_age_s`` (wall time), else None
-    (a reason logged when a file was there but could not be used)."""
+def read_state(path: Path) -> tuple[dict, float]:
+    """The state saved at ``path`` by :func:`save_state` and its age (s, wall time); OSError or ValueError (with
+    the reason) when it cannot be read."""
     import json
     import time
 
+    try:
+        saved = json.loads(path.read_text())
+        return saved["state"], time.time() - float(saved["saved_at"])
+    except (KeyError, TypeError) as err:
+        raise ValueError(f"not a saved state: {err!r}") from None
+
+
+def load_state(path: Path | None, max_age_s: float, logger=None) -> dict | None:
+    """The state saved at ``path`` if it is there, readable and younger than ``max_age_s`` (wall time), else None
+    (a reason logged when a file was there but could not be used)."""
     if path is None or not path.exists():
         return None
     try:
-        saved = json.loads(path.read_text())
-        age = time.time() - float(saved["saved_at"])
-        state = saved["state"]
-    except (OSError, ValueError, KeyError, TypeError) as err:
+        state, age = read_state(path)
+    except (OSError, ValueError) as err:
         if logger is not None:
             logger.warning(f"saved state {path} is unreadable ({err}): starting afresh")
         return None

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from mobility_twin.perception.detections import Detections
 from mobility_twin.ros.cdr import DetectionTable, Provenance, TrackTable, seconds_to_ns
-from mobility_twin.tracking import TrackSet
-from mobility_twin.tracking.tracker import object_array
+
+if TYPE_CHECKING:
+    from mobility_twin.tracking import TrackSet
+
+# mobility_twin.tracking (and the scipy it needs) is imported where a function needs it, not with this module: a
+# perception node only encodes detections and should not wait for the tracker's imports as it starts
 
 _COV_XY = [0, 1, 6, 7]  # (x, y) block of a row-major 6x6 covariance
 
@@ -40,6 +46,8 @@ def detections_to_table(d: Detections, sensor_z: float = 0.0, sensor_yaw: float 
 
 
 def table_to_detections(t: DetectionTable) -> Detections:
+    from mobility_twin.tracking.tracker import object_array
+
     rec = t.records
     n = len(rec)
     has_twist = rec["has_twist"].astype(bool)
@@ -84,6 +92,9 @@ def tracks_to_table(tracks: TrackSet, stamp: float, twin_id: str, *, site_id: st
 
 
 def table_to_tracks(t: TrackTable) -> TrackSet:
+    from mobility_twin.tracking import TrackSet
+    from mobility_twin.tracking.tracker import object_array
+
     rec = t.records
     n = len(rec)
     x = np.stack([rec["px"], rec["py"], rec["vx"], rec["vy"]], axis=1)
