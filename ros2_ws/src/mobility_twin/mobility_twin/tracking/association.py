@@ -24,10 +24,14 @@ from mobility_twin.tracking.trackset import TrackSet
 _BIG = 1e9
 
 
-def associate(tracks: TrackSet, frame: Detections, gate_chi2: float, gate_max_m: float
+def associate(tracks: TrackSet, frame: Detections, gate_chi2: float, gate_max_m: float, rescue_m: float = 0.0
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(track rows, detection rows) of the assigned pairs, and the detections withheld: self-reports that fit
-    several tracks without telling which (neither assigned nor a new track; the next report will tell)."""
+    several tracks without telling which (neither assigned nor a new track; the next report will tell).
+
+    ``rescue_m``: after the gated assignment, a track and a detection left over that are each other's nearest
+    within this distance are paired anyway: a source whose stated covariance is too small (or a vehicle
+    that changed speed) would otherwise fail the gate and start a second track of the same vehicle."""
     tr = tracks
     n, m = len(tr), len(frame)
     forced_t, forced_d = [], []
@@ -98,7 +102,29 @@ def associate(tracks: TrackSet, frame: Detections, gate_chi2: float, gate_max_m:
             keep = sub[r, c] < _BIG
             out_t += rows[r[keep]].tolist()
             out_d += cols[c[keep]].tolist()
+    if rescue_m > 0:
+        free_t[out_t] = False
+        free_d[out_d] = False
+        rt, rd = _mutual_nearest(tr.x[:, :2], frame.xy, np.flatnonzero(free_t), np.flatnonzero(free_d), rescue_m)
+        out_t += rt
+        out_d += rd
     return np.asarray(out_t, dtype=np.int64), np.asarray(out_d, dtype=np.int64), withheld
+
+
+def _mutual_nearest(txy: np.ndarray, dxy: np.ndarray, t_index: np.ndarray, d_index: np.ndarray, radius: float
+                    ) -> tuple[list[int], list[int]]:
+    """Pairs (track, detection) among the given rows that are each other's nearest, within ``radius``."""
+    if not len(t_index) or not len(d_index):
+        return [], []
+    dist_t, near_d = cKDTree(dxy[d_index]).query(txy[t_index], distance_upper_bound=radius)
+    dist_d, near_t = cKDTree(txy[t_index]).query(dxy[d_index], distance_upper_bound=radius)
+    out_t, out_d = [], []
+    for a in np.flatnonzero(np.isfinite(dist_t)).tolist():
+        b = int(near_d[a])
+        if np.isfinite(dist_d[b]) and int(near_t[b]) == a:
+            out_t.append(int(t_index[a]))
+            out_d.append(int(d_index[b]))
+    return out_t, out_d
 
 
 def assign_gated(maha: np.ndarray, ok: np.ndarray) -> list[tuple[int, int]]:

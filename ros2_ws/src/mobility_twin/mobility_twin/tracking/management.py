@@ -25,7 +25,7 @@ from scipy.spatial import cKDTree
 from mobility_twin.perception.detections import Detections
 from mobility_twin.tracking.association import assign_gated
 from mobility_twin.tracking.gating import mahalanobis2
-from mobility_twin.tracking.motion import update
+from mobility_twin.tracking.motion import position_variance, update
 from mobility_twin.tracking.trackset import CONFIRMED, TENTATIVE, TrackSet, object_array, source_bit
 
 
@@ -144,7 +144,7 @@ def reidentify(state: TrackerState, frame: Detections, idx: np.ndarray, cfg, sta
     dt = frame.stamp - g.last_update
     x, P = g.x.copy(), g.P
     x[:, :2] += x[:, 2:] * dt[:, None]  # where each would be now, position uncertainty grown below
-    q = cfg.accel_noise**2 * dt**4 / 4
+    q = position_variance(dt, cfg.accel_noise)
     S = P[:, None, :2, :2] + frame.cov[None, idx] + (q + (dt * 2.0) ** 2)[:, None, None, None] * np.eye(2)
     innov = frame.xy[idx][None, :, :] - x[:, None, :2]
     maha, _ = mahalanobis2(innov, S)
@@ -244,7 +244,10 @@ def duplicates(tr: TrackSet, cfg) -> np.ndarray:
     at the vehicle's measurements): the younger one goes, and its vehicle id passes to the one that stays.
     Candidates lie within ``merge_distance_m``, or ``merge_sigmas`` position standard deviations of the less
     certain of the two; they merge when their states agree (chi-square, 4 dof) and they do not carry two
-    different vehicle ids."""
+    different vehicle ids. A track not updated since a younger one was born within ``merge_distance_m`` of it
+    has been taken over (the vehicle turned or braked harder than the motion model allows, the gate failed,
+    and the new track has had its detections since): they merge whatever their velocities, the old id with
+    the young track's state."""
     out = np.zeros(len(tr), dtype=bool)
     if len(tr) < 2:
         return out
@@ -261,10 +264,17 @@ def duplicates(tr: TrackSet, cfg) -> np.ndarray:
     maha = np.einsum("ni,ni->n", diff, np.linalg.solve(S, diff[..., None])[..., 0])
     va, vb = tr.vehicle_id[a], tr.vehicle_id[b]
     other_vehicle = np.array([bool(x) and bool(y) and x != y for x, y in zip(va, vb, strict=True)], dtype=bool)
-    same = near & (maha < cfg.merge_chi2) & ~other_vehicle
+    takeover = (dist <= cfg.merge_distance_m) & (np.minimum(tr.last_update[a], tr.last_update[b])
+                                                 < np.maximum(tr.born[a], tr.born[b]))
+    same = (near & (maha < cfg.merge_chi2) | takeover) & ~other_vehicle
     older_a = (tr.born[a] < tr.born[b]) | ((tr.born[a] == tr.born[b]) & (tr.ids[a] < tr.ids[b]))
     keep, drop = np.where(older_a, a, b)[same], np.where(older_a, b, a)[same]
-    for k, d in zip(keep.tolist(), drop.tolist(), strict=True):
+    for k, d, taken in zip(keep.tolist(), drop.tolist(), takeover[same].tolist(), strict=True):
+        if taken and tr.last_update[d] > tr.last_update[k]:  # the young track holds the vehicle's state now
+            for f in ("x", "P", "dims", "box_yaw", "last_update"):
+                getattr(tr, f)[k] = getattr(tr, f)[d]
+            tr.existence[k] = max(tr.existence[k], tr.existence[d])
+            tr.misses[k] = tr.misses[d]
         tr.seen_by[k] |= tr.seen_by[d]
         if not tr.vehicle_id[k] and tr.vehicle_id[d]:
             tr.vehicle_id[k] = tr.vehicle_id[d]

@@ -1,27 +1,39 @@
 """The motion model of every track in the stack: a constant-velocity Kalman filter over (x, y, vx, vy).
 
 One implementation of prediction (:func:`predict`, used by the tracker, the local twin's publications and
-the global twin) and of the measurement update (:func:`update`). Process noise is white acceleration of
-standard deviation ``accel_noise`` (m/s^2) on each axis:
+the global twin) and of the measurement update (:func:`update`). Process noise is continuous white
+acceleration on each axis, of spectral density ``q = accel_noise^2 * REFERENCE_PERIOD_S`` (m^2/s^3):
 
-    F = [[I, dt I], [0, I]],   Q = q [[dt^4/4 I, dt^3/2 I], [dt^3/2 I, dt^2 I]],   q = accel_noise^2.
+    F = [[I, dt I], [0, I]],   Q = q [[dt^3/3 I, dt^2/2 I], [dt^2/2 I, dt I]].
+
+Over one 0.1 s frame period it adds the velocity variance ``(accel_noise * 0.1)^2`` that a discrete
+white-acceleration model of ``accel_noise`` would; unlike that model, two steps of dt/2 add exactly what
+one step of dt does, so a track's uncertainty does not depend on how many sensors' frames arrive between
+two instants (a twin fed by ten sensors would otherwise believe its motion model ten times more).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+REFERENCE_PERIOD_S = 0.1  # the frame period at which accel_noise has its discrete-model meaning
+
 
 def transition(dt: float, accel_noise: float) -> tuple[np.ndarray, np.ndarray]:
     """(F, Q) of one step of ``dt`` seconds."""
     F = np.eye(4)
     F[0, 2] = F[1, 3] = dt
-    q = accel_noise**2
-    Q1 = np.array([[dt**4 / 4, dt**3 / 2], [dt**3 / 2, dt**2]]) * q
+    q = accel_noise**2 * REFERENCE_PERIOD_S
+    Q1 = np.array([[dt**3 / 3, dt**2 / 2], [dt**2 / 2, dt]]) * q
     Q = np.zeros((4, 4))
     Q[np.ix_([0, 2], [0, 2])] = Q1
     Q[np.ix_([1, 3], [1, 3])] = Q1
     return F, Q
+
+
+def position_variance(dt, accel_noise: float):
+    """The position variance (per axis) the process noise adds over ``dt`` seconds (scalar or array)."""
+    return accel_noise**2 * REFERENCE_PERIOD_S * np.asarray(dt, dtype=float) ** 3 / 3
 
 
 def predict(x: np.ndarray, P: np.ndarray, dt, accel_noise: float) -> tuple[np.ndarray, np.ndarray]:
@@ -34,12 +46,12 @@ def predict(x: np.ndarray, P: np.ndarray, dt, accel_noise: float) -> tuple[np.nd
     n = len(x)
     F = np.tile(np.eye(4), (n, 1, 1))
     F[:, 0, 2] = F[:, 1, 3] = dt
-    q = accel_noise**2
+    q = accel_noise**2 * REFERENCE_PERIOD_S
     Q = np.zeros((n, 4, 4))
     for pos, vel in ((0, 2), (1, 3)):
-        Q[:, pos, pos] = dt**4 / 4 * q
-        Q[:, pos, vel] = Q[:, vel, pos] = dt**3 / 2 * q
-        Q[:, vel, vel] = dt**2 * q
+        Q[:, pos, pos] = dt**3 / 3 * q
+        Q[:, pos, vel] = Q[:, vel, pos] = dt**2 / 2 * q
+        Q[:, vel, vel] = dt * q
     return np.einsum("nij,nj->ni", F, x), F @ P @ F.transpose(0, 2, 1) + Q
 
 

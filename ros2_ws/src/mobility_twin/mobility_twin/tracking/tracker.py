@@ -41,6 +41,7 @@ class TrackerConfig:
     gate_chi2: float = 13.8  # 99.9 % of chi-square with 2 dof
     gate_max_m: float = 5.0  # never associate farther than this ...
     gate_sigmas: float = 3.0  # ... or than this many of a source's position standard deviations (GNSS: wider)
+    rescue_m: float = 3.0  # a track and a detection outside the gate but each other's nearest within this: one vehicle
     initial_speed_sigma: float = 6.0  # m/s
     birth_min_confidence: float = 0.0  # below this a detection starts no track (evidence decides; see management)
     birth_existence: float = 0.2  # existence probability of a new track: this + the next times its confidence
@@ -160,7 +161,7 @@ class MultiSourceTracker:
         if n and m:
             sigma = float(np.sqrt(np.max(frame.cov[:, [0, 1], [0, 1]]))) if m else 0.0
             assigned_t, assigned_d, withheld = associate(tr, frame, cfg.gate_chi2,
-                                                         max(cfg.gate_max_m, cfg.gate_sigmas * sigma))
+                                                         max(cfg.gate_max_m, cfg.gate_sigmas * sigma), cfg.rescue_m)
             management.apply_measurements(tr, frame, assigned_t, assigned_d, cfg)
         self.stats.associated += len(assigned_t)
         management.count_misses(tr, frame, assigned_t, cfg)
