@@ -8,7 +8,7 @@ setup(
     name=PACKAGE,
     version="0.2.0",
     packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),
-    package_data={PACKAGE: ["scenarios/*.yaml", "sumo/scenarios/*.yaml", "data/**/*"]},
+    package_data={PACKAGE: ["scenarios/*.yaml", "data/**/*"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),

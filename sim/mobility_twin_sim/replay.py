@@ -12,6 +12,15 @@ Event streams, each at its own rate, merged by time:
 
 Randomness (range noise, dropout, odometry noise) comes from generators seeded by (scenario seed,
 stream, index), so a run is reproducible and a seek lands on the same data as a straight run.
+
+The engine talks to its world through the :class:`~mobility_twin_sim.backend.WorldBackend` protocol
+(:func:`mobility_twin_sim.world.build_world`): the T-Drive replay, or SUMO. With SUMO, the LiDARs also see
+the buildings (points with ``hit_vehicle == STRUCTURE``), the ground-truth ticks carry the traffic signals,
+:meth:`Replay.command` changes a vehicle's route (applied before the next step: the world is advanced and
+commanded from one thread), and :meth:`Replay.seek` only goes forward. SUMO has a state at its steps only
+(the slot): an event between two slots (the staggered LiDARs, 20 Hz odometry) sees the road users of the
+slot before it moved on by their speed and heading for the time since (at most one slot), so that every
+frame's content matches its stamp. :meth:`Replay.close` ends the world (SUMO writes its outputs).
 """
 
 from __future__ import annotations
@@ -19,13 +28,13 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from mobility_twin_sim.fleet import FleetState
+from mobility_twin_sim.backend import Command, CommandResult, SignalStates, VehicleStates
 from mobility_twin_sim.lidar import Boxes, Lidar, Scan, SensorPose
-from mobility_twin_sim.world import World
+from mobility_twin_sim.world import SumoScenarioWorld, World
 
 SERVER_PERIOD_S = 1.0
 
@@ -62,9 +71,10 @@ class Odometry:
 @dataclass(frozen=True)
 class GroundTruth:
     stamp: float
-    state: FleetState  # every vehicle on the road (inside the loaded area) at the stamp
+    state: VehicleStates  # every road user (T-Drive: inside the loaded area) at the stamp, with class and size
     boxes: Boxes
     in_area: np.ndarray  # bool per vehicle: inside the scenario area
+    signals: SignalStates | None = None  # the traffic signals at the stamp (SUMO; empty for the T-Drive replay)
 
 
 @dataclass(frozen=True)
@@ -105,12 +115,13 @@ class ReplayOptions:
 class Replay:
     """Iterates the world's events from ``start`` (offset in s from the scenario start)."""
 
-    def __init__(self, world: World, options: ReplayOptions = ReplayOptions()) -> None:
+    def __init__(self, world: World | SumoScenarioWorld, options: ReplayOptions = ReplayOptions()) -> None:
         self.world = world
         self.options = options
         sc = world.scenario
-        self.rsu_lidar = Lidar(sc.rsus.lidar)
-        self.cav_lidar = Lidar(sc.cavs.lidar)
+        structures = world.statics.structures  # buildings occlude and return points of their own
+        self.rsu_lidar = Lidar(sc.rsus.lidar, structures)
+        self.cav_lidar = Lidar(sc.cavs.lidar, structures)
         self.duration = world.end_s - world.start_s
         self.slot = sc.time.slot_s
         self._streams: list[tuple[str, str, float, float]] = []  # (kind, id, period, phase)
@@ -129,12 +140,19 @@ class Replay:
         self._rsus = {r.rsu_id: r for r in world.rsus}
         self._cavs = {c.cav_id: c for c in world.cavs}
         self._sensor_index = {sid: i for i, (_, sid, _) in enumerate(sensors)}
+        self._cav_vehicles: set[int] | None = None  # ground-truth ids of the CAVs (V2X leaves them out)
+        self._closed: dict | None = None
+        self.position = 0.0
         self.seek(0.0)
 
     # ---------------------------------------------------------------------------------- control
     def seek(self, offset_s: float) -> None:
-        """Continue from ``offset_s`` seconds after the scenario start (clamped to the scenario)."""
+        """Continue from ``offset_s`` seconds after the scenario start (clamped to the scenario). A world that
+        is not ``seekable`` (SUMO) only goes forward: an earlier offset is a ValueError."""
         offset_s = min(max(0.0, offset_s), self.duration)
+        if not self.world.seekable and offset_s < self.position - 1e-9:
+            raise ValueError(f"the {self.world.kind} world only goes forward: cannot seek back to {offset_s:.1f} s "
+                             f"from {self.position:.1f} s")
         self.position = offset_s
         self._heap: list[tuple[float, int, int]] = []  # (time offset, stream, index)
         for s, (_, _, period, phase) in enumerate(self._streams):
@@ -148,6 +166,17 @@ class Replay:
     def next_time(self) -> float | None:
         """Offset (s) of the next tick, None when the scenario is over."""
         return None if self.finished else self._heap[0][0]
+
+    def command(self, command: Command) -> CommandResult:
+        """Apply a control command to the world now (between two steps); a bad one is rejected, never raised."""
+        return self.world.command(command)
+
+    def close(self) -> dict:
+        """End the run: the world stops (SUMO writes its trip info and ssm files); returns what it wrote and
+        counted. Idempotent."""
+        if self._closed is None:
+            self._closed = self.world.close()
+        return self._closed
 
     # ---------------------------------------------------------------------------------- stepping
     def __iter__(self) -> Iterator[Tick]:
@@ -167,15 +196,18 @@ class Replay:
             heapq.heappush(self._heap, (phase + (index + 1) * period, s, index + 1))
         self.position = offset
         t = self.world.start_s + offset
-        state = self.world.state_at(t)
+        world_state = self.world.advance(t)
+        state = world_state.vehicles
+        if world_state.t < t - 1e-9:  # between two steps of a world that has none (SUMO)
+            state = _moved_on(state, t)
         needs_boxes = any(self._streams[s][0] in ("gt", "rsu", "cav") for s, _ in due)
-        boxes = self.world.boxes(state) if needs_boxes else None
+        boxes = state.boxes() if needs_boxes else None
         tick = Tick(t)
         scans: list[tuple[str, str, int]] = []
         for s, index in due:
             kind, sid = self._streams[s][0], self._streams[s][1]
             if kind == "gt":
-                tick.ground_truth = GroundTruth(t, state, boxes, self.world.in_area(state.x, state.y))
+                tick.ground_truth = GroundTruth(t, state, boxes, world_state.in_area, world_state.signals)
             elif kind == "servers":
                 tick.servers = self.world.server_truth(state)
             elif kind == "v2x":
@@ -190,7 +222,7 @@ class Replay:
             tick.frames = self._scan(scans, state, boxes, t)
         return tick
 
-    def _scan(self, due: list[tuple[str, str, int]], state: FleetState, boxes: Boxes, t: float) -> list[SensorFrame]:
+    def _scan(self, due: list[tuple[str, str, int]], state: VehicleStates, boxes: Boxes, t: float) -> list[SensorFrame]:
         frames: list[SensorFrame] = []
         for lidar, kind in ((self.rsu_lidar, "rsu"), (self.cav_lidar, "cav")):
             poses, rngs, exclude, meta = [], [], [], []
@@ -203,10 +235,11 @@ class Replay:
                     frame_id = self._rsus[sid].frame_id
                 else:
                     cav = self._cavs[sid]
-                    pose = self.world.cav_lidar_pose(cav, state)
-                    if pose is None:
+                    own = self.world.cav_vehicle(sid, state)  # its LiDAR does not see its own body
+                    if own is None:
                         continue  # the CAV is not on the road now
-                    own = int(np.flatnonzero(state.ids == self.world.taxi_of(cav))[0])
+                    pose = SensorPose(float(state.x[own]), float(state.y[own]), cav.lidar_height_m,
+                                      float(state.heading[own]))
                     frame_id = cav.frame_id
                 poses.append(pose)
                 rngs.append(np.random.default_rng([self.world.scenario.seed, 1, self._sensor_index[sid], index]))
@@ -217,11 +250,14 @@ class Replay:
                 frames.append(SensorFrame(sid, kind, frame_id, t, index, pose, scan))
         return frames
 
-    def _v2x(self, state: FleetState, t: float, index: int) -> list[V2xReport]:
+    def _v2x(self, state: VehicleStates, t: float, index: int) -> list[V2xReport]:
         cfg = self.world.scenario.v2x
-        cav_taxis = {self.world.taxi_of(c) for c in self.world.cavs}  # CAVs report themselves through their own perception
-        connected = np.array([self.world.is_connected(int(i)) and int(i) not in cav_taxis for i in state.ids],
+        if self._cav_vehicles is None or not self.world.seekable:  # SUMO: a CAV has an id once it departed
+            self._cav_vehicles = self.world.cav_vehicle_ids()
+        cav_ids = self._cav_vehicles  # CAVs report themselves through their own perception
+        connected = np.array([self.world.is_connected(int(i)) and int(i) not in cav_ids for i in state.ids],
                              dtype=bool)
+        connected &= state.vehicles_only()  # pedestrians carry no V2X unit
         if not connected.any():
             return []
         serving = self.world.serving_server(state.x[connected], state.y[connected])
@@ -241,15 +277,14 @@ class Replay:
                                          cfg.position_noise_m))
         return reports
 
-    def _odometry(self, cav, state: FleetState, t: float, index: int) -> Odometry | None:
-        pose = self.world.cav_pose(cav, state)
-        if pose is None:
+    def _odometry(self, cav, state: VehicleStates, t: float, index: int) -> Odometry | None:
+        row = self.world.cav_vehicle(cav.cav_id, state)
+        if row is None:
             return None
-        x, y, yaw, speed = pose
+        x, y, yaw, speed = float(state.x[row]), float(state.y[row]), float(state.heading[row]), float(state.speed[row])
         noise = self.world.scenario.cavs.odometry_noise
-        rng = np.random.default_rng([self.world.scenario.seed, 2, self.world.taxi_of(cav), index])
-        later = self.world.cav_pose(cav, self.world.state_at(t + 0.5))
-        yaw_rate = 0.0 if later is None else _wrap(later[2] - yaw) / 0.5
+        rng = np.random.default_rng([self.world.scenario.seed, 2, self.world.cav_key(cav.cav_id), index])
+        yaw_rate = 0.0 if state.yaw_rate is None else float(state.yaw_rate[row])  # the world's (T-Drive: next 0.5 s)
         return Odometry(
             cav.cav_id, cav.base_frame, t,
             x + rng.normal(0, noise.position_m), y + rng.normal(0, noise.position_m),
@@ -260,3 +295,12 @@ class Replay:
 
 def _wrap(angle: float) -> float:
     return (angle + math.pi) % (2 * math.pi) - math.pi
+
+
+def _moved_on(v: VehicleStates, t: float) -> VehicleStates:
+    """The road users of ``v`` moved on to ``t`` (a fraction of a slot later) along their heading at their speed,
+    turning at their yaw rate: the state of a world that has one only at its steps, at a time between two."""
+    dt = t - v.t
+    heading = v.heading if v.yaw_rate is None else v.heading + v.yaw_rate * dt
+    mid = 0.5 * (v.heading + heading)
+    return replace(v, t=t, x=v.x + v.speed * dt * np.cos(mid), y=v.y + v.speed * dt * np.sin(mid), heading=heading)

@@ -6,6 +6,11 @@ taxis are connected automated vehicles (CAVs) with LiDAR and odometry noise, the
 their CPU (DITEN Table II ranges) and the edge sites (local twins) they belong to, the cloud, and the
 random seed: same file and seed, same run. Shapely is used for areas and coverage.
 
+The ``world:`` section says which world runs the traffic: ``kind: tdrive_replay`` (the default: the T-Drive
+fixes interpolated, as every scenario without the section has it) or ``kind: sumo`` (microscopic traffic on
+a road network, :mod:`mobility_twin_sim.sumo`; see ``scenarios/city.yaml``). Its paths are taken relative to
+the scenario file.
+
 Every key is checked; an unknown or ill-typed key is a :class:`ScenarioError` naming the file and the
 key path (``rsus.lidar.channels``). See ``sim/scenarios/default.yaml`` for a documented example.
 """
@@ -22,6 +27,8 @@ from typing import Any
 
 import yaml
 from shapely.geometry import Polygon, box
+
+from mobility_twin_sim.sumo.config import SumoConfigError, WorldSection
 
 FORMAT_VERSION = 1
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
@@ -178,6 +185,7 @@ class Scenario:
     edge_servers: EdgeServersSection = EdgeServersSection()
     sites: SitesSection = SitesSection()
     cloud: CloudSection = CloudSection()
+    world: WorldSection = WorldSection()  # tdrive_replay (default) | sumo
     source: str = ""  # the file it was read from (set by load_scenario)
 
     def data_path(self) -> Path:
@@ -194,6 +202,8 @@ class Scenario:
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out.pop("source")
+        if self.world == WorldSection():  # the T-Drive replay: written as before the section existed
+            out.pop("world")
         return out
 
 
@@ -333,6 +343,10 @@ def _validate(s: Scenario, origin: str) -> None:
         raise bad("edge_servers.cpu_hz", f"needs 0 < low <= high, got {s.edge_servers.cpu_hz}")
     if s.sites.count < 1 and not s.sites.polygons:
         raise bad("sites", "needs count >= 1 or polygons")
+    try:
+        s.world.validate("world")
+    except SumoConfigError as err:  # names the key: world.demand.kind: ...
+        raise ScenarioError(f"{origin}: {err}") from None
 
 
 def load_scenario(path: Path | str) -> Scenario:
@@ -348,9 +362,9 @@ def load_scenario(path: Path | str) -> Scenario:
     except yaml.YAMLError as err:
         raise ScenarioError(f"{p}: not valid YAML: {err}") from None
     scenario = _build(Scenario, raw, "", str(p))
-    scenario = dataclasses.replace(scenario, source=str(p.resolve()))
     _validate(scenario, str(p))
-    return scenario
+    # the world's network, data and polygon paths are taken next to the scenario file
+    return dataclasses.replace(scenario, source=str(p.resolve()), world=scenario.world.resolve(p.resolve().parent))
 
 
 def scenario_from_dict(raw: dict, origin: str = "<dict>") -> Scenario:

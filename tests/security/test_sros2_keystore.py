@@ -44,8 +44,8 @@ NEEDS = {
                             topics.GLOBAL_STATE, topics.LAYOUT]},
     "sim": {"publish": [topics.CLOCK, topics.GROUND_TRUTH, topics.LAYOUT, topics.EDGE_SERVER_REPORTS,
                         topics.rsu_points("rsu_00"), topics.cav_points("cav_3171"), topics.cav_odometry("cav_3171"),
-                        topics.edge_v2x("edge_2")],
-            "subscribe": []},
+                        topics.edge_v2x("edge_2"), topics.SIGNALS, topics.cav_route_status("cav_0")],
+            "subscribe": [topics.cav_route_command("cav_0")]},
 }
 # What a role must not publish: another role's output (a compromised RSU must not speak for the twins)
 FORBIDDEN = {

@@ -1,5 +1,6 @@
 """The replay node's topics reach a real subscriber in another process."""
 
+import numpy as np
 import pytest
 import yaml
 
@@ -102,3 +103,102 @@ def test_replay_pauses_resumes_and_seeks_on_parameter_changes(tmp_path):
     after = clock()
     back = next(i for i in range(1, len(after)) if after[i] < after[i - 1])  # the clock jumped back once
     assert after[back] - start == pytest.approx(2.0, abs=0.6)
+
+
+# a SUMO world small enough to start in seconds: no demand but the CAV, one RSU, small LiDARs
+SMALL_SUMO = {
+    "name": "small_sumo", "seed": 5,
+    "world": {"kind": "sumo", "demand": {"kind": "none"}, "buildings": {"kind": "none"}, "warmup_s": 70.0},
+    "area": {"box_m": [-300, -300, 300, 300]},
+    "time": {"start": "2008-02-02 16:10:00", "duration_s": 400.0, "slot_s": 0.1},
+    "rsus": {"layout": {"kind": "positions"}, "positions": [[0, 0]],
+             "lidar": {"channels": 8, "azimuth_steps": 256, "rate_hz": 2.0}},
+    "cavs": {"count": 1, "lidar": {"channels": 8, "azimuth_steps": 256, "rate_hz": 2.0}},
+}
+
+
+def test_a_route_command_through_ros_makes_the_cav_take_the_new_road(tmp_path, monkeypatch):
+    sumolib = pytest.importorskip("sumolib")
+    pytest.importorskip("libsumo")
+    from nav_msgs.msg import Odometry
+    from shapely.geometry import LineString, Point
+    from std_msgs.msg import Header
+
+    from mobility_twin.ros.convert import to_time
+    from mobility_twin.ros.qos import EVENTS
+    from mobility_twin_msgs.msg import RouteCommand, RouteCommandStatus, SignalStateArray
+    from mobility_twin_sim.sumo import load_network
+
+    monkeypatch.setenv("MTWIN_SUMO_CACHE", str(tmp_path / "cache"))  # the replay process inherits it
+    network = load_network("beijing_cbd")  # built once here, read from the cache by the replay process
+    net = sumolib.net.readNet(str(network.net_file))
+    scenario = tmp_path / "small_sumo.yaml"
+    scenario.write_text(yaml.safe_dump(SMALL_SUMO))
+    status_topic, odom_topic = "/cav/cav_0/route_command/status", "/cav/cav_0/odom"
+    topics = {status_topic: RouteCommandStatus, "/infrastructure/signals": SignalStateArray, odom_topic: Odometry}
+    with Collector(topics, qos={status_topic: EVENTS}) as c:
+        pub = c.node.create_publisher(RouteCommand, "/cav/cav_0/route_command", EVENTS)
+
+        def ask(command_id: str, timeout: float = 30.0, **fields) -> RouteCommandStatus | None:
+            """Send a command stamped with the newest odometry stamp (sim time); wait for its answer."""
+            msg = RouteCommand(command_id=command_id, **fields)
+            if "header" not in fields:
+                msg.header.stamp = c.messages[odom_topic][-1].header.stamp
+            pub.publish(msg)
+            c.wait_for(lambda m: any(s.command_id == command_id for s in m[status_topic]), timeout=timeout)
+            return next((s for s in c.messages[status_topic] if s.command_id == command_id), None)
+
+        proc = start_mtwin("replay", "--scenario", str(scenario), "--rate", "5", "--out", str(tmp_path / "out"),
+                           log=tmp_path / "replay.log")
+        try:
+            started = c.wait_for(lambda m: len(m[odom_topic]) >= 2 and m["/infrastructure/signals"], timeout=120)
+            assert started, (tmp_path / "replay.log").read_text()
+            # where is it going? a speed release changes nothing and answers with the road and the route
+            for k in range(200):
+                probe = ask(f"probe-{k}", set_speed=True, speed=-1.0)
+                assert probe is not None and probe.status == RouteCommandStatus.STATUS_ACCEPTED, probe
+                if len(probe.route) >= 3 and not probe.road.startswith(":"):
+                    break
+                c.spin(0.3)
+            old = list(probe.route)
+            # keep its current and next road, then turn off the planned route at the next junction
+            turn = net.getEdge(old[1]).getToNode()
+            alternatives = [e.getID() for e in net.getEdge(old[1]).getOutgoing()
+                            if e.getID() != old[2] and e.getToNode() != net.getEdge(old[1]).getFromNode()
+                            and e.getID() not in old]
+            assert alternatives, f"no other road out of junction {turn.getID()}"
+            new_road = alternatives[0]
+            answer = ask("guidance-1", edges=[old[0], old[1], new_road], validity=30.0)
+            assert answer.status == RouteCommandStatus.STATUS_ACCEPTED, answer.reason
+            assert new_road in answer.route and answer.vehicle_id == "cav_0"
+            # bad commands: a clear status each, and the simulation carries on
+            bad = ask("bad-edge", edges=["no_such_road"])
+            assert bad.status == RouteCommandStatus.STATUS_UNKNOWN_EDGE and "unknown edge" in bad.reason
+            other = ask("other-cav", vehicle_id="cav_7", target_edge=new_road)
+            assert other.status == RouteCommandStatus.STATUS_INVALID
+            long_ago = Header(stamp=to_time(1.0))  # valid for a second, issued decades ago
+            assert ask("stale", header=long_ago, target_edge=new_road, validity=1.0).status == \
+                RouteCommandStatus.STATUS_EXPIRED
+            # it drives along the new road: its odometry runs along that road's lanes
+            lanes = [LineString(np.column_stack(network.frame.to_map(*np.asarray(lane.getShape()).T)))
+                     for lane in net.getEdge(new_road).getLanes()]
+
+            def on_new_road(m) -> bool:
+                for o in m[odom_topic][-20:]:
+                    p = Point(o.pose.pose.position.x, o.pose.pose.position.y)
+                    for lane in lanes:
+                        along = lane.project(p)
+                        if lane.distance(p) < 2.0 and 0.2 * lane.length < along < 0.8 * lane.length:
+                            return True
+                return False
+
+            took = c.wait_for(on_new_road, timeout=120)
+            signals = c.messages["/infrastructure/signals"][-1]
+        finally:
+            status = stop(proc)
+    log = (tmp_path / "replay.log").read_text()
+    assert took, f"cav_0 never drove along {new_road} (old route {old[:4]})\n{log[-3000:]}"
+    assert status in (0, -2, 130), log
+    assert len(signals.signals) > 10 and all(set(s.state) <= set("GgyrRuoOs") for s in signals.signals)
+    assert "refused (unknown_edge)" in log and "refused (expired)" in log
+    assert (tmp_path / "out" / "tripinfo.xml").exists()  # SUMO's outputs went to the run folder

@@ -150,3 +150,43 @@ def test_out_of_range_scenario_values_are_refused_naming_the_key(patch, message)
 
     with pytest.raises(ScenarioError, match=message):
         scenario_from_dict(patch)
+
+
+def test_world_section_defaults_to_the_tdrive_replay_and_names_a_bad_key(tmp_path):
+    assert load_scenario("default").world.kind == "tdrive_replay"  # existing scenarios are unchanged
+    with pytest.raises(ScenarioError, match=r"world\.kind: 'carla' is not one of tdrive_replay, sumo"):
+        scenario_from_dict({"world": {"kind": "carla"}})
+    with pytest.raises(ScenarioError, match=r"world\.demand\.kind: 'taxis' is not one of"):
+        scenario_from_dict({"world": {"kind": "sumo", "demand": {"kind": "taxis"}}})
+    with pytest.raises(ScenarioError, match=r"world\.demand\.scal: unknown key"):
+        scenario_from_dict({"world": {"kind": "sumo", "demand": {"scal": 2}}})
+    # a network path is taken next to the scenario file
+    (tmp_path / "mine.net.xml").write_text("<net/>")
+    path = tmp_path / "mine.yaml"
+    path.write_text("world: {kind: sumo, network: mine.net.xml}\n")
+    assert load_scenario(path).world.network == str((tmp_path / "mine.net.xml").resolve())
+
+
+def test_the_tdrive_replay_is_a_world_backend_that_refuses_commands():
+    from mobility_twin_sim.backend import RouteCommand, WorldBackend
+
+    world = build_world(scenario_from_dict(SMALL))
+    assert isinstance(world, WorldBackend) and world.kind == "tdrive_replay" and world.seekable
+    assert world.statics.structures is None and world.slot_s == 0.5
+    t = world.start_s + 7.3
+    state = world.advance(t)
+    fleet = world.state_at(t)
+    v = state.vehicles
+    assert np.array_equal(v.ids, fleet.ids) and np.array_equal(v.x, fleet.x) and len(state.signals) == 0
+    assert [tuple(row) for row in np.column_stack([v.length, v.width, v.height])] == \
+        [world.dimensions(int(i)) for i in v.ids]
+    assert np.array_equal(state.in_area, world.in_area(v.x, v.y))
+    cav = world.cavs[0].cav_id
+    row = world.cav_vehicle(cav, state)
+    later = world.state_at(t + 0.5)
+    k = int(np.flatnonzero(later.ids == v.ids[row])[0])
+    turn = (later.heading[k] - v.heading[row] + np.pi) % (2 * np.pi) - np.pi
+    assert v.yaw_rate[row] == pytest.approx(turn / 0.5)  # what the odometry reports
+    result = world.command(RouteCommand(cav, ("E1",)))
+    assert not result.accepted and "does not take commands" in result.reason
+    assert world.close() == {}

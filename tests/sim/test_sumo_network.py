@@ -128,15 +128,26 @@ def test_build_world_from_osm_writes_network_buildings_and_scenario(tmp_path):
         build_world_from_osm(out_dir=tmp_path)
 
 
-def test_the_scenario_drafts_world_sections_parse_with_the_scenario_parser():
-    import yaml
+def test_the_shipped_sumo_scenarios_load_with_their_world_sections():
+    from mobility_twin_sim.scenario import load_scenario
 
-    from mobility_twin_sim.scenario import _build
-    from mobility_twin_sim.sumo import SumoWorldConfig
-
-    folder = Path(__file__).resolve().parents[2] / "sim" / "mobility_twin_sim" / "sumo" / "scenarios"
     for name in ("city", "real_streets"):
-        raw = yaml.safe_load((folder / f"{name}.yaml").read_text())
-        config = _build(SumoWorldConfig, raw["world"], "world", name)
-        config.validate()
-        assert config.kind == "sumo" and config.network in ("beijing_cbd", "real_streets")
+        scenario = load_scenario(name)
+        assert scenario.world.kind == "sumo" and scenario.world.network in ("beijing_cbd", "real_streets")
+
+
+def test_mtwin_world_build_writes_a_scenario_that_loads_and_refuses_a_bad_file(tmp_path, capsys):
+    from mobility_twin.cli.main import main
+    from mobility_twin_sim.scenario import load_scenario
+
+    osm = tools.sumo_home() / "tools" / "game" / "racing" / "spreewaldring.osm"
+    assert main(["world", "build", "--osm", str(osm), "--out", str(tmp_path / "a")]) == 0
+    built = load_scenario(tmp_path / "a" / "spreewaldring.yaml")
+    assert built.world.kind == "sumo" and built.world.network == str((tmp_path / "a" / "spreewaldring.net.xml").resolve())
+    # a network elsewhere is named by its absolute path in the skeleton
+    assert main(["world", "build", "--net", built.world.network, "--out", str(tmp_path / "b"), "--name", "ring"]) == 0
+    assert load_scenario(tmp_path / "b" / "ring.yaml").world.network == built.world.network
+    (tmp_path / "broken.net.xml").write_text("<net><edge id='x'></net>")
+    capsys.readouterr()
+    assert main(["world", "build", "--net", str(tmp_path / "broken.net.xml"), "--out", str(tmp_path / "c")]) == 2
+    assert "broken.net.xml" in capsys.readouterr().err

@@ -184,3 +184,72 @@ def test_real_streets_runs_with_random_trips_and_pedestrians(tmp_path):
         assert not world.statics.synthetic and "OpenStreetMap" in world.statics.label
         assert world.frame.residual_m < 0.05
         assert len(state.vehicles) > 20 and ObjectClass.PEDESTRIAN in state.vehicles.object_class
+
+
+# ------------------------------------------------------------------------------------------------ the scenario's world
+# the world above as a scenario (same demand: read from this module's cache), with a small LiDAR
+SCENARIO = {
+    "name": "small_city", "seed": 3,
+    "world": {"kind": "sumo", "demand": {"scale": 2.0, "pedestrians_period_s": 10.0, "bicycles_period_s": 60.0},
+              "ssm_probability": 0.05},
+    "area": {"box_m": [-450, -450, 450, 450]},
+    "time": {"start": "2008-02-02 16:02:00", "duration_s": 30.0, "slot_s": 0.1},
+    "rsus": {"layout": {"kind": "hotspots", "count": 2, "min_separation_m": 100.0},
+             "lidar": {"channels": 16, "azimuth_steps": 512, "rate_hz": 5.0, "vertical_fov_deg": [-30.0, 10.0]}},
+    "cavs": {"count": 2, "lidar": {"channels": 8, "azimuth_steps": 256, "rate_hz": 5.0}},
+}
+
+
+def test_a_sumo_scenario_replays_with_junction_rsus_buildings_and_signals(tmp_path, monkeypatch):
+    from mobility_twin_sim.lidar import STRUCTURE
+    from mobility_twin_sim.replay import Replay
+    from mobility_twin_sim.scenario import scenario_from_dict
+    from mobility_twin_sim.world import SumoScenarioWorld, build_world
+
+    monkeypatch.chdir(tmp_path)  # nothing may be written into the working directory
+    world = build_world(scenario_from_dict(SCENARIO), run_dir=tmp_path / "run" / "sumo", log=quiet)
+    try:
+        assert isinstance(world, SumoScenarioWorld) and isinstance(world, WorldBackend) and not world.seekable
+        assert [r.rsu_id for r in world.rsus] == ["rsu_00", "rsu_01"] and len(world.junctions) == 2
+        assert [c.cav_id for c in world.layout.cavs] == ["cav_0", "cav_1"] and len(world.layout.servers) >= 1
+        replay = Replay(world)
+        frames, signals, structure_points = 0, None, 0
+        while replay.position < 3.0:
+            tick = replay.step()
+            for f in tick.frames:
+                frames += 1
+                structure_points += int(np.sum(f.scan.hit_vehicle == STRUCTURE))
+                assert f.stamp == tick.t
+            if tick.ground_truth is not None:
+                gt = tick.ground_truth
+                signals = gt.signals
+                assert gt.state.t == pytest.approx(tick.t) and len(gt.boxes) == len(gt.state)
+        assert frames >= 2 * 3 * 5 and structure_points > 0  # the RSUs see buildings
+        assert len(signals) > 10
+        with pytest.raises(ValueError, match="only goes forward"):
+            replay.seek(1.0)
+        replay.seek(5.0)  # forward is fine
+        assert replay.step().t == pytest.approx(world.start_s + 5.0)
+        # a command through the replay reaches the world; a bad one is a reason, not an exception
+        result = replay.command(SpeedCommand("cav_0", 3.0))
+        assert result.accepted, result.reason
+        assert not replay.command(TargetCommand("cav_0", "no_such_edge")).accepted
+        written = replay.close()
+    finally:
+        world.close()
+    assert set(written["outputs"]) >= {"tripinfo.xml", "ssm.xml"}
+    assert all(str(tmp_path / "run" / "sumo") in p for p in written["outputs"].values())
+    assert list(tmp_path.glob("*.xml")) == []  # no stray ssm_*.xml or routes.rou.xml in the working directory
+
+
+def test_the_layout_of_a_sumo_scenario_is_known_without_starting_sumo():
+    from mobility_twin_sim.scenario import scenario_from_dict
+    from mobility_twin_sim.world import build_world
+
+    prepared = build_world(scenario_from_dict(SCENARIO), start=False, log=quiet)
+    assert not prepared.is_open
+    running = build_world(scenario_from_dict(SCENARIO), log=quiet)  # as the replay process builds it
+    try:
+        assert running.is_open and running.layout == prepared.layout  # eval process and replay agree on the RSUs
+    finally:
+        running.close()

@@ -73,3 +73,28 @@ def test_a_roof_cut_by_ring_gaps_stays_one_detection():
     det = LidarDetector().detect(scan.points, SENSOR, source_id="r", source_type=0, stamp=0.0)
     assert len(det) == 1
     assert np.hypot(det.xy[0, 0] - 14.0, det.xy[0, 1] + 9.0) < 0.5
+
+
+def test_a_building_is_clutter_not_a_vehicle():
+    """The LiDAR's returns from buildings (hit_vehicle == STRUCTURE) make no detection, not even a tower as
+    small as a truck: its walls go on up above any vehicle's height. The car in front is still detected."""
+    from dataclasses import replace
+
+    from shapely.geometry import box
+
+    from mobility_twin.perception import DetectorConfig
+    from mobility_twin_sim.lidar import STRUCTURE, SensorPose, Structures
+
+    buildings = [box(20.0, -30.0, 50.0, 30.0), box(-30.0, 25.0, -5.0, 27.0), box(-20.0, -12.0, -17.0, -9.0)]
+    lidar = Lidar(LidarSection(channels=32, azimuth_steps=1024, vertical_fov_deg=(-40.0, 2.0)),
+                  Structures.from_polygons(buildings, [30.0, 8.0, 12.0]))
+    cars = Boxes(np.array([1]), np.array([14.0]), np.array([-6.0]), np.array([0.0]), np.array([4.6]),
+                 np.array([1.8]), np.array([1.5]))
+    scan = lidar.scan(SensorPose(0.0, 0.0, 6.0, 0.0), cars, np.random.default_rng(0))
+    assert (scan.hit_vehicle == STRUCTURE).sum() > 1000
+    detector = LidarDetector()
+    det = detector.detect(scan.points, SENSOR, source_id="rsu_00", source_type=SOURCE_RSU, stamp=0.0)
+    assert len(det) == 1 and np.hypot(det.xy[0, 0] - 14.0, det.xy[0, 1] + 6.0) < 1.0
+    assert detector.stats.rejected_structure >= 1
+    blind = LidarDetector(replace(DetectorConfig(), structure_share=1.01))  # the structure test off
+    assert len(blind.detect(scan.points, SENSOR, source_id="rsu_00", source_type=SOURCE_RSU, stamp=0.0)) > 1

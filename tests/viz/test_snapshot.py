@@ -48,3 +48,22 @@ def test_the_default_title_counts_what_is_drawn():
 def test_a_tiny_image_is_refused(tmp_path):
     with pytest.raises(SnapshotError, match="too small"):
         render(hand_builder().scene(), tmp_path / "x.png", size_px=(50, 50))
+
+
+def test_traffic_signals_are_drawn_in_their_state(tmp_path):
+    from PIL import Image
+
+    from mobility_twin.viz.scene import SignalView
+    from mobility_twin.viz.style import SIGNAL_COLOURS
+
+    states = {"GGgrrr": "green", "yyyrrr": "yellow", "rrrrrr": "red", "": "off"}
+    assert {s: SignalView("J", 0.0, 0.0, s).colour_name for s in states} == states
+    builder = hand_builder()
+    builder.on_signals(4.0, [SignalView("J1", 380.0, 20.0, "GGgrrr"), SignalView("J2", 20.0, 280.0, "rrrrrr")])
+    scene = builder.scene()
+    assert [s.signal_id for s in scene.signals] == ["J1", "J2"]
+    path = render(scene, tmp_path / "signals.png", size_px=(900, 600), detail=False)
+    pixels = np.asarray(Image.open(path).convert("RGB"), dtype=int).reshape(-1, 3)
+    for name in ("green", "red"):
+        colour = np.round(np.array(SIGNAL_COLOURS[name]) * 255).astype(int)
+        assert np.any(np.all(np.abs(pixels - colour) <= 3, axis=1)), f"no {name} signal in the picture"

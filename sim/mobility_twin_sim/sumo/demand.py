@@ -503,8 +503,13 @@ def random_trips(network: Network, folder: Path, *, prefix: str, begin: float, e
     info = {"mode": mode, "period_s": period_s, "trips": 0, "routed": 0}
     if period_s <= 0:
         return None, info
+    folder = Path(folder).resolve()  # the tool runs in the folder: every path absolute
     trips_file = folder / f"{prefix}.trips.xml"
-    args = ["-n", str(network.net_file), "-o", str(trips_file), "-b", f"{begin:g}", "-e", f"{end:g}",
+    # -r: randomTrips.py validates the trips with duarouter and, without -r, writes those routes to
+    # routes.rou.xml in the working directory (strays in the repository): keep them in the folder
+    validated = folder / f"{prefix}.validated.rou.xml"
+    args = ["-n", str(Path(network.net_file).resolve()), "-o", str(trips_file), "-r", str(validated),
+            "-b", f"{begin:g}", "-e", f"{end:g}",
             "-p", f"{period_s:g}", "--seed", str(seed), "--prefix", prefix, "--min-distance", f"{min_distance_m:g}",
             "--fringe-factor", "5"]
     if mode == "pedestrian":
@@ -514,7 +519,7 @@ def random_trips(network: Network, folder: Path, *, prefix: str, begin: float, e
     else:
         args += ["--trip-attributes", f'type="{trip_type}" departLane="best" departSpeed="max"']
     try:
-        tools.run("randomTrips.py", args, what=f"drawing {mode} trips")
+        tools.run("randomTrips.py", args, cwd=folder, what=f"drawing {mode} trips")
     except SumoToolError as err:
         raise DemandError(f"randomTrips.py failed on {network.net_file}: {err}") from None
     root = ET.parse(trips_file).getroot()

@@ -482,12 +482,15 @@ def build_world_from_osm(*, osm: Path | None = None, net: Path | None = None, ou
                       label=f"user network {name} (from {src.name})", poly_file=poly_file,
                       sidewalks=has_sidewalks(net_file), location=loc)
     scenario_file = out_dir / f"{name}.yaml"
-    scenario_file.write_text(scenario_skeleton(network), encoding="utf-8")
+    scenario_file.write_text(scenario_skeleton(network, out_dir), encoding="utf-8")
     return BuiltWorld(network, scenario_file, poly_file)
 
 
-def scenario_skeleton(network: Network) -> str:
-    """A scenario file for ``network``: the keys to edit, each with a comment (same layout as default.yaml)."""
+def scenario_skeleton(network: Network, folder: Path | None = None) -> str:
+    """A scenario file for ``network`` to be written into ``folder``: the keys to edit, each with a comment
+    (same layout as default.yaml). The network is named relative to the folder when it lies there."""
+    inside = folder is not None and network.net_file.resolve().parent == Path(folder).resolve()
+    net_ref = network.net_file.name if inside else str(network.net_file.resolve())
     x0, y0, x1, y1 = network.location.conv_boundary if network.location else (0, 0, 1000, 1000)
     half_w, half_h = max(100.0, (x1 - x0) / 2 - 100.0), max(100.0, (y1 - y0) / 2 - 100.0)
     poly = (f"\n  buildings: {{kind: osm, poly_file: {network.poly_file.name}}}   # OSM building polygons (LiDAR occlusion)"
@@ -501,7 +504,7 @@ seed: 1
 
 world:
   kind: sumo                  # the SUMO world (tdrive_replay: the T-Drive replay)
-  network: {network.net_file.name}     # relative to this file, or beijing_cbd / real_streets{poly}
+  network: {net_ref}     # relative to this file, or beijing_cbd / real_streets{poly}
   demand: {{kind: random_trips, period_s: 1.0, pedestrians_period_s: 4.0, bicycles_period_s: 20.0}}
   warmup_s: 300.0             # simulated before the scenario starts (traffic builds up)
 

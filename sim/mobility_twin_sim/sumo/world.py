@@ -108,6 +108,7 @@ class SumoWorld:
         self._layout_in = layout
         self._run_dir = Path(run_dir) if run_dir else None
         self.is_open = False
+        self.prepared = False
         self.counters: Counter = Counter()  # commands accepted / rejected by reason, incidents, CAV re-plans
         self.network: Network | None = None
         self.demand: DemandBundle | None = None
@@ -121,11 +122,12 @@ class SumoWorld:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def open(self) -> SumoWorld:
-        """Build (or read from the cache) network and demand, start libsumo, simulate the warm-up."""
-        if _OPEN:
-            raise SumoError("a SUMO world is already open in this process (libsumo runs one simulation per "
-                            "process): close it first")
+    def prepare(self) -> SumoWorld:
+        """Network, frame, demand, buildings and the planned layout, without starting the simulation: what
+        :meth:`busiest_junctions` and a layout need (another process can place the RSUs of the world a
+        simulator process will run). :meth:`open` prepares first when this was not called."""
+        if self.prepared:
+            return self
         cfg, setup = self.config, self.setup
         self.network = load_network(cfg.network)
         origin = tuple(setup.origin) if setup.origin else self.network.origin
@@ -139,13 +141,34 @@ class SumoWorld:
         if self.begin_s > self.start_s:
             raise SumoError(f"world.demand.begin ({cfg.demand.begin}) is after the scenario start ({setup.start})")
         if frame is None:  # fit the frame through SUMO's projection (needs the network loaded once)
+            if _OPEN:
+                raise SumoError("a SUMO world is already open in this process: the frame of another network "
+                                "cannot be fitted now (libsumo runs one simulation per process)")
             frame = _fit_frame(self.network, self.projection)
         self.frame = frame
         self.demand = build_demand(self.network, frame, cfg.demand, seed=setup.seed, begin_s=self.begin_s,
                                    log=self.log) if cfg.demand.kind != "none" else None
-        self.run_dir = self._run_dir or tools.cache_dir() / "runs" / f"{self.network.name}-{setup.seed}-{os.getpid()}"
-        self.run_dir.mkdir(parents=True, exist_ok=True)
         self.statics = StaticScene(self._structures(), self.network.label, self.network.synthetic, self.network.name)
+        self._area = box(*self.setup.area_box_m)
+        self._types = {t.type_id: t for t in VEHICLE_TYPES}
+        self._cavs = [f"cav_{k}" for k in range(max(0, self.setup.cav_count))]  # inserted by open()
+        self._tls = ()
+        self._tl_xy = np.zeros((2, 0))
+        self.layout = self._layout()
+        self.prepared = True
+        return self
+
+    def open(self) -> SumoWorld:
+        """Prepare (network, demand, buildings: built or read from the cache), start libsumo, simulate the
+        warm-up."""
+        if _OPEN:
+            raise SumoError("a SUMO world is already open in this process (libsumo runs one simulation per "
+                            "process): close it first")
+        self.prepare()
+        setup = self.setup
+        default_dir = tools.cache_dir() / "runs" / f"{self.network.name}-{setup.seed}-{os.getpid()}"
+        self.run_dir = Path(self._run_dir or default_dir).resolve()  # never the working directory
+        self.run_dir.mkdir(parents=True, exist_ok=True)
         self._start_libsumo()
         self.is_open = True
         _OPEN.append(self)
@@ -197,7 +220,6 @@ class SumoWorld:
         self._present_veh: set[str] = set()
         self._present_per: set[str] = set()
         self._last_heading: tuple[np.ndarray, np.ndarray] = (np.zeros(0, dtype=np.int64), np.zeros(0))
-        self._area = box(*self.setup.area_box_m)
         libsumo.simulation.subscribe([libsumo.VAR_DEPARTED_VEHICLES_IDS, libsumo.VAR_ARRIVED_VEHICLES_IDS,
                                       libsumo.VAR_DEPARTED_PERSONS_IDS, libsumo.VAR_ARRIVED_PERSONS_IDS])
         self._tls = tuple(sorted(libsumo.trafficlight.getIDList()))
@@ -288,9 +310,11 @@ class SumoWorld:
 
     def set_layout(self, layout: Layout) -> None:
         """Take the scenario's infrastructure (RSUs, edge servers, sites, cloud, area) once it is placed (RSUs
-        typically at :meth:`busiest_junctions`); the CAVs stay this world's own."""
+        typically at :meth:`busiest_junctions`); the CAVs stay this world's own. May be called once prepared,
+        before or after :meth:`open`."""
         from dataclasses import replace
 
+        self._layout_in = layout
         self.layout = replace(layout, cavs=self.layout.cavs).validated()
 
     def busiest_junctions(self, count: int, min_separation_m: float = 60.0, *, signalised: bool = True
@@ -358,6 +382,7 @@ class SumoWorld:
                                    departPos="random_free", departSpeed="0")
             ids.append(cav)
         self._cav_rng = {c: np.random.default_rng([self.setup.seed, 37, k]) for k, c in enumerate(ids)}
+        self._commanded: set[str] = set()  # CAVs driving a commanded route or to a commanded destination
         self._cav_next_check = 0.0
         for c in ids:
             self._new_target(c)
@@ -380,12 +405,16 @@ class SumoWorld:
         self.counters["cav_no_destination"] += 1
 
     def _replan_cavs(self) -> None:
+        """A CAV nearing the end of its route gets a new destination in the area (so it stays); one whose route
+        was commanded drives it to its last road first (the command is kept whole)."""
         sumo = self._sumo
         for cav in self._cavs:
             if cav not in self._present_veh:
                 continue
             route = sumo.vehicle.getRoute(cav)
-            if sumo.vehicle.getRouteIndex(cav) >= len(route) - 2:
+            last = len(route) - (1 if cav in self._commanded else 2)
+            if sumo.vehicle.getRouteIndex(cav) >= last:
+                self._commanded.discard(cav)
                 self._new_target(cav)
 
     # ------------------------------------------------------------------------------------------ stepping
@@ -520,6 +549,11 @@ class SumoWorld:
     def sumo_id(self, vehicle_id: int) -> str | None:
         return self._names.get(int(vehicle_id))
 
+    def body(self, vehicle_id: int) -> tuple[int, float, float, float] | None:
+        """(object class, length, width, height in m) of a road user by ground-truth id; None if never seen."""
+        name = self._names.get(int(vehicle_id))
+        return None if name is None else self._rows[name]
+
     # ------------------------------------------------------------------------------------------ control
     def command(self, command: Command) -> CommandResult:
         """Apply ``command``; an unknown vehicle or edge, or a route SUMO refuses, is a counted rejection."""
@@ -571,6 +605,8 @@ class SumoWorld:
             edges = [current, *edges]
         try:
             sumo.vehicle.setRoute(name, edges)
+            if name in self._cavs:
+                self._commanded.add(name)
         except sumo.TraCIException as err:
             raise ControlError(f"route refused: {err}") from None
 
@@ -583,6 +619,7 @@ class SumoWorld:
             raise ControlError(f"no route: {err}") from None
         if name in self._cavs:
             self.counters["cav_commanded_target"] += 1
+            self._commanded.add(name)
 
     def set_speed(self, vehicle: int | str, speed_mps: float) -> None:
         name = self._vehicle(vehicle)

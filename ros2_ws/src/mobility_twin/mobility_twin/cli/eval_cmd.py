@@ -88,13 +88,17 @@ def run_tracking(args: argparse.Namespace) -> int:
     say = (lambda *a: print(*a, file=sys.stderr, flush=True)) if args.json else (lambda *a: print(*a, flush=True))
     out = (args.out or Path("runs") / time.strftime("eval-%Y%m%d-%H%M%S")).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    world = build_world(scenario)
+    # the layout only: a SUMO world is prepared (network, demand, RSU junctions) but runs in the replay process
+    world = build_world(scenario, start=False, log=say)
     duration = args.duration or (world.end_s - world.start_s - args.start)
     launch = out / "stack.launch.xml"
+    sumo = world.kind == "sumo"
     # perception and twins only: the offloading, relation and placement nodes are not scored here
     launch.write_text(stack_launch_xml(world.layout, StackOptions(
         scenario=scenario.source, duration_s=duration, start_offset_s=args.start, hil=True, offloading=False,
-        relations=False, placement=False, viz=False)))
+        relations=False, placement=False, viz=False, output_dir=str(out / "sumo") if sumo else "")))
+    # the launch's safety timeout; SUMO first simulates its warm-up (world.demand.begin -> the scenario start)
+    startup_s = 60.0 + (120.0 + world.start_s - world.backend.begin_s if sumo else 0.0)
     say(f"mtwin eval tracking: scenario {scenario.name!r}, {duration:g} s, {len(world.rsus)} RSUs, "
         f"{len(world.cavs)} CAVs, {len(world.sites)} sites; run folder {out}")
     eval_range = 60.0 if args.eval_range is None else args.eval_range
@@ -105,7 +109,7 @@ def run_tracking(args: argparse.Namespace) -> int:
     log = (out / "stack.log").open("w")
     os.environ["MTWIN_STATE_DIR"] = str(out / "state")  # a run never resumes another's ids
     proc = subprocess.Popen([sys.executable, "-m", "mobility_twin.cli", "launch", str(launch), "--duration",
-                             str(duration + 60.0)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                             str(duration + startup_s)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     collector.yield_to_stack()
     try:
         started = time.monotonic()
@@ -136,6 +140,9 @@ def run_tracking(args: argparse.Namespace) -> int:
     results["scenario"] = scenario.name
     results["duration_s"] = duration
     results["run_folder"] = str(out)
+    results["world"] = {"kind": world.kind, "label": world.statics.label}
+    if sumo:  # SUMO's own outputs of the run (trip info, surrogate-safety conflicts, statistics)
+        results["world"]["outputs"] = sorted(str(p) for p in (out / "sumo").glob("*.xml"))
     if recording is not None:
         results["recording"] = str(recording)
     (out / "tracking.json").write_text(json.dumps(results, indent=2))

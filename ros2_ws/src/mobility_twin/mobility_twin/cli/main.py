@@ -13,7 +13,7 @@ import sys
 from mobility_twin import __version__
 
 # Modules under mobility_twin.cli, each with register(subparsers) -> None.
-COMMANDS = ["launch_cmd", "demo_cmd", "bench_cmd", "data_cmd", "replay_cmd", "topic_cmd", "eval_cmd", "snapshot_cmd", "record_cmd", "play_cmd", "recording_cmd", "security_cmd"]
+COMMANDS = ["launch_cmd", "demo_cmd", "bench_cmd", "data_cmd", "replay_cmd", "topic_cmd", "eval_cmd", "snapshot_cmd", "record_cmd", "play_cmd", "recording_cmd", "security_cmd", "world_cmd"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -37,6 +37,7 @@ class StackOptions:
     placement: bool = True
     viz: bool = True
     record: str = ""  # MCAP path ('' records nothing)
+    output_dir: str = ""  # the world's own outputs (SUMO: tripinfo, ssm), e.g. <run>/sumo ('' : not an argument)
     extra: str = ""  # further XML inserted before </launch> (other nodes of a run)
 
 
@@ -71,9 +72,13 @@ def stack_launch_xml(layout: Layout, options: StackOptions = StackOptions()) -> 
         _arg("viz", o.viz, "publish rviz markers on /twin/markers"),
         _arg("record", o.record, "MCAP file to record the twin's topics to (empty: no recording)"),
         '  <let name="use_sim_time" value="$(eval \'$(var hil)\' == \'false\')"/>',
-        _include("replay", scenario="$(var scenario)", rate="$(var rate)", duration_s="$(var duration_s)",
-                 start_offset_s="$(var start_offset_s)", hil="$(var hil)"),
     ]
+    replay = {"scenario": "$(var scenario)", "rate": "$(var rate)", "duration_s": "$(var duration_s)",
+              "start_offset_s": "$(var start_offset_s)", "hil": "$(var hil)"}
+    if o.output_dir:  # a run folder for the world's outputs (SUMO)
+        parts.insert(-1, _arg("output_dir", o.output_dir, "folder for the world's own outputs (SUMO: tripinfo, ssm)"))
+        replay["output_dir"] = "$(var output_dir)"
+    parts.append(_include("replay", **replay))
     for rsu in layout.rsus:
         extrinsic = f"{rsu.x:.3f},{rsu.y:.3f},{rsu.z:.3f},{rsu.yaw:.4f}"
         parts.append(_include("rsu", rsu_id=rsu.rsu_id, extrinsic=extrinsic, use_sim_time="$(var use_sim_time)"))

@@ -80,7 +80,6 @@ def run_offline(world, options: OfflineOptions = OfflineOptions(), progress=None
     wall0 = time.monotonic()
     site_of_rsu = {r.rsu_id: r.site_id for r in world.rsus}
     site_of_server = {e.server_id: e.site_id for e in world.edge_servers}
-    body: dict[int, tuple[float, float]] = {}  # length and width of each vehicle (for the don't-care test)
     odometry: dict[str, object] = {}  # newest odometry of each CAV (its self-report, as cav_perception sends it)
     while not replay.finished and replay.position <= end:
         tick = replay.step()
@@ -118,13 +117,9 @@ def run_offline(world, options: OfflineOptions = OfflineOptions(), progress=None
             timings["global_twin"].append(1000 * (time.perf_counter() - t0))
         if tick.ground_truth is None or replay.position < options.start_s + options.warmup_s:
             continue
-        gt = tick.ground_truth.state
+        gt, boxes = tick.ground_truth.state, tick.ground_truth.boxes
         gxy = np.stack([gt.x, gt.y], axis=1)
-        for i in gt.ids.tolist():
-            if i not in body:
-                body[i] = world.dimensions(int(i))[:2]
-        lw = np.array([body[i] for i in gt.ids.tolist()]).reshape(-1, 2)
-        ignore = overlapping_bodies(gxy, gt.heading, lw[:, 0], lw[:, 1])
+        ignore = overlapping_bodies(gxy, gt.heading, boxes.length, boxes.width)
         for rid, tracker in rsu_alone.items():
             h = tracker.confirmed_at(tick.t)
             evaluators[f"rsu/{rid}"].add(gt.ids, gxy, h.ids, h.x[:, :2], ignore)

@@ -60,7 +60,7 @@ class StreamOptions:
 def record_streams(world, out_dir: Path | str, options: StreamOptions = StreamOptions(),
                    progress: Callable[[float, float], None] | None = None) -> list[Path]:
     """Run the replay engine and the detector of each RSU over ``options.duration_s`` of
-    ``world`` (a :func:`mobility_twin_sim.world.build_world` result); write one stream per RSU to
+    ``world`` (a :func:`mobility_twin_sim.world.build_world` result, either world); write one stream per RSU to
     ``out_dir/<rsu_id>.npz``. Returns the paths, in RSU order. ``progress(done_s, total_s)`` is called
     once per simulated second."""
     from mobility_twin_sim.replay import Replay, ReplayOptions
@@ -81,7 +81,7 @@ def record_streams(world, out_dir: Path | str, options: StreamOptions = StreamOp
         tick = replay.step()
         if not tick.frames:
             continue
-        state = world.state_at(tick.t)
+        state = world.advance(tick.t).vehicles  # the replay is there already: nothing moves
         gxy_all = np.stack([state.x, state.y], axis=1)
         for f in tick.frames:
             if f.kind != "rsu":

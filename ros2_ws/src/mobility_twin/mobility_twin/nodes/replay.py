@@ -1,15 +1,31 @@
-"""replay: the CARLA-free simulator as a ROS node (T-Drive city, synthetic LiDAR, odometry, clock).
+"""replay: the CARLA-free simulator as a ROS node (T-Drive replay or SUMO city, synthetic LiDAR, odometry, clock).
 
 Publishes /clock (other nodes run with use_sim_time), ground truth on /sim/ground_truth (evaluation
 only), the scenario's layout on /infrastructure/layout (latched, as a site's layout node publishes it), the
 edge servers' own state reports on /infrastructure/edge_servers/reports (what real servers report of
 themselves), and per sensor /rsu/<id>/points, /cav/<id>/points, /cav/<id>/odom, at the scenario's rates;
 with V2X on, /edge/<server>/v2x carries the connected vehicles' own reports relayed by each edge server.
-The layout message is stamped with the scenario start (sim time).
+The layout message is stamped with the scenario start (sim time). The world is the scenario's (``world:``
+section): the T-Drive replay, or SUMO (``mtwin replay --scenario city``), whose LiDARs also see buildings.
+
+Co-simulation (SUMO worlds; the T-Drive replay answers every command "not supported"):
+
+* ``/infrastructure/signals`` (SignalStateArray): the traffic signals' states, when one changes and at
+  least once a sim second: the twin of the signals for route guidance and collision warning.
+* ``/cav/<id>/route_command`` (RouteCommand, per CAV): a new route (``edges``, from where the vehicle is), a
+  destination (``target_edge``, by the fastest route) and/or a speed, as route guidance sends it. The
+  command is queued and applied between two simulation steps (libsumo is not thread-safe), then answered on
+  ``/cav/<id>/route_command/status`` (RouteCommandStatus: accepted with the new route, or the reason:
+  unknown vehicle or road, no route, expired, invalid). A bad command is counted by status (on /diagnostics
+  and in the final summary) and never stops the node. ``mobility_twin.ros.route_commands`` has the details.
+
+SUMO's own outputs (trip info, surrogate-safety conflicts, statistics) are written into ``output_dir`` (the
+run folder: ``mtwin replay`` and ``mtwin eval tracking`` pass one), else the scenario's
+``world.output_dir``, else a run folder under the SUMO cache; never the working directory.
 
 Pacing: ``rate`` is the real-time factor (0: as fast as possible). At run time, set the parameter
 ``paused`` (true/false) to pause and resume, ``seek_to_s`` (>= 0) to jump to that offset from the
-scenario start, and ``rate`` to change the pace.
+scenario start (SUMO: forward only), and ``rate`` to change the pace.
 
 Hardware-in-the-loop (``hil: true``): wall-clock pacing at rate 1, stamps in wall-clock time and no
 /clock, so processes on another host consume the topics as from real sensors; an event published later
@@ -20,8 +36,10 @@ when it measures), and the schedule slips by its lateness: the total slip is rep
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,7 +52,7 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header
 
-from mobility_twin.perception.reports import v2x_report_detections
+from mobility_twin.perception.reports import load_backend, v2x_report_detections
 from mobility_twin.ros import topics
 from mobility_twin.ros.cdr import (
     TrackTable,
@@ -47,12 +65,16 @@ from mobility_twin.ros.convert import to_time, yaw_quaternion
 from mobility_twin.ros.entry import ConfigurationError, run_node
 from mobility_twin.ros.layout_msg import layout_to_msg
 from mobility_twin.ros.params import declare_config, field
-from mobility_twin.ros.qos import CLOCK, LATCHED, SENSOR_STREAM, TWIN_STATE
+from mobility_twin.ros.qos import CLOCK, EVENTS, LATCHED, SENSOR_STREAM, TWIN_STATE
+from mobility_twin.ros.route_commands import STATUS_NAMES, Refusal, signals_msg, status_msg, world_commands
 from mobility_twin.ros.tables import detections_to_table
 from mobility_twin_msgs.msg import (
     DetectedObjectArray,
     EdgeServerState,
     EdgeServerStateArray,
+    RouteCommand,
+    RouteCommandStatus,
+    SignalStateArray,
     TrackedObjectArray,
 )
 from mobility_twin_msgs.msg import Layout as LayoutMsg
@@ -75,6 +97,10 @@ class ReplayConfig:
     paused: bool = field(False, "pause (true) / resume (false) at run time", dynamic=True)
     seek_to_s: float = field(-1.0, "set to an offset >= 0 at run time to jump there", dynamic=True)
     exit_when_done: bool = field(True, "end the process when the scenario is over (else idle)")
+    output_dir: str = field("", "folder for the world's own outputs (SUMO: tripinfo.xml, ssm.xml, stats.xml); "
+                                "empty: the scenario's world.output_dir, else a run folder under the SUMO cache")
+    signal_period_s: float = field(1.0, "sim seconds between two traffic-signal messages when no signal changes",
+                                   low=0.01, high=3600.0)
 
 
 class ReplayNode(Node):
@@ -84,6 +110,7 @@ class ReplayNode(Node):
         self.exit_code: int | None = None
         from mobility_twin_sim.replay import Replay, ReplayOptions
         from mobility_twin_sim.scenario import ScenarioError, load_scenario
+        from mobility_twin_sim.sumo.errors import SumoError
         from mobility_twin_sim.world import build_world
 
         started = time.monotonic()
@@ -91,14 +118,22 @@ class ReplayNode(Node):
             scenario = load_scenario(self.config.scenario)
         except ScenarioError as err:
             raise ConfigurationError(f"parameter 'scenario': {err}") from None
-        self.world = build_world(scenario)
-        report = self.world.load_report.to_dict()
-        self.get_logger().info(
-            f"scenario {scenario.name!r}: {len(self.world.fleet)} taxis, {len(self.world.rsus)} RSUs, "
-            f"{len(self.world.cavs)} CAVs, {len(self.world.edge_servers)} edge servers; T-Drive lines read "
-            f"{report['lines_read']}, kept {report['kept']}, skipped {report['skipped']} "
-            f"(built in {time.monotonic() - started:.1f} s)"
-        )
+        log = self.get_logger()
+        try:
+            self.world = build_world(scenario, run_dir=self.config.output_dir or None,
+                                     log=lambda *parts: log.info(" ".join(str(p) for p in parts)))
+        except SumoError as err:  # a network that does not load, an unknown network or edge: a clear line
+            raise ConfigurationError(f"parameter 'scenario': {scenario.source}: {err}") from None
+        if self.world.kind == "tdrive_replay":
+            report = self.world.load_report.to_dict()
+            loaded = (f"{len(self.world.fleet)} taxis; T-Drive lines read {report['lines_read']}, kept "
+                      f"{report['kept']}, skipped {report['skipped']}")
+        else:
+            loaded = (f"SUMO on {self.world.statics.label}, {len(self.world.statics.structures or ())} buildings, "
+                      f"RSUs at junctions {', '.join(self.world.junctions) or '(given positions)'}, outputs to "
+                      f"{self.world.backend.run_dir}")
+        log.info(f"scenario {scenario.name!r}: {len(self.world.rsus)} RSUs, {len(self.world.cavs)} CAVs, "
+                 f"{len(self.world.edge_servers)} edge servers; {loaded} (built in {time.monotonic() - started:.1f} s)")
         self.replay = Replay(self.world, ReplayOptions(lidar=self.config.lidar))
         if self.config.start_offset_s:
             self.replay.seek(self.config.start_offset_s)
@@ -125,12 +160,27 @@ class ReplayNode(Node):
                           for c in self.world.cavs}
         self.v2x_pubs = {}
         if scenario.v2x.penetration > 0:
+            load_backend()  # now, not in the paced loop at the first report
             self.v2x_pubs = {e.server_id: self.create_publisher(DetectedObjectArray, topics.edge_v2x(e.server_id),
                                                                 TWIN_STATE) for e in self.world.edge_servers}
+        self.signals_pub = None
+        if self.world.kind == "sumo":
+            self.signals_pub = self.create_publisher(SignalStateArray, topics.SIGNALS, TWIN_STATE)
+        # the control interface: commands queue up here and are applied by the worker between two steps
+        self._commands: queue.Queue[tuple[str, RouteCommand]] = queue.Queue()
+        self.status_pubs = {c.cav_id: self.create_publisher(RouteCommandStatus, topics.cav_route_status(c.cav_id),
+                                                            EVENTS) for c in self.world.cavs}
+        for cav in self.world.cavs:
+            self.create_subscription(RouteCommand, topics.cav_route_command(cav.cav_id),
+                                     lambda msg, cav_id=cav.cav_id: self._commands.put((cav_id, msg)), EVENTS)
+        self.command_counts: Counter = Counter()  # route commands by status name
+        self._last_signals: tuple[float, tuple[str, ...]] | None = None  # (stamp, states) last published
+        self._now_stamp = self.world.start_s + self.replay.position  # the clock commands are stamped in
+        self.outputs: dict = {}
         self.layout_pub.publish(layout_to_msg(self.world.layout, self.world.start_s))
         self._stopping = False
         self.stats = {"ticks": 0, "frames": 0, "points": 0, "deadline_misses": 0, "max_lateness_s": 0.0,
-                      "slip_s": 0.0}
+                      "slip_s": 0.0, "route_commands": 0}
         self._worker = threading.Thread(target=self._run, name="replay", daemon=True)
         self._worker.start()
 
@@ -147,6 +197,9 @@ class ReplayNode(Node):
                     self._paused = bool(p.value)
                     self.get_logger().info("paused" if self._paused else "resumed")
                 elif p.name == "seek_to_s" and p.value is not None and float(p.value) >= 0:
+                    if not self.world.seekable and float(p.value) < self.replay.position:
+                        return SetParametersResult(successful=False, reason=f"the {self.world.kind} world only goes "
+                                                   f"forward (now at {self.replay.position:.1f} s)")
                     self._seek = float(p.value)
                 elif p.name == "rate" and not self.config.hil:
                     if float(p.value) < 0:
@@ -163,6 +216,19 @@ class ReplayNode(Node):
                 return  # shutting down (Ctrl-C): publishing into a closed context is expected, not a failure
             self.get_logger().error(f"replay failed: {err!r}")
             self.exit_code = 1
+        finally:
+            self._close_world()
+
+    def _close_world(self) -> None:
+        """End the world from the thread that advanced it (SUMO writes its outputs now)."""
+        try:
+            self.outputs = self.replay.close()
+        except Exception as err:  # a world that cannot write its outputs: say so, the run itself is done
+            self.get_logger().error(f"closing the world failed: {err!r}")
+            return
+        if self.outputs.get("outputs"):
+            files = ", ".join(self.outputs["outputs"].values())
+            self.get_logger().info(f"world outputs: {files}; counters {self.outputs.get('counters', {})}")
 
     def _loop(self) -> None:
         wall0, sim0 = time.monotonic(), self.replay.position
@@ -172,8 +238,13 @@ class ReplayNode(Node):
             with self._control:
                 paused, seek, rate = self._paused, self._seek, self._rate
                 self._seek = None
+            self._apply_commands()
             if seek is not None:
-                self.replay.seek(seek)
+                try:
+                    self.replay.seek(seek)
+                except ValueError as err:  # a backward seek in a world that only goes forward
+                    self.get_logger().warning(f"seek refused: {err}")
+                    continue
                 self.get_logger().info(f"seek to {self.replay.position:.1f} s")
                 wall0, sim0 = time.monotonic(), self.replay.position
                 stamp_offset = time.time() - self.world.start_s - sim0
@@ -189,7 +260,9 @@ class ReplayNode(Node):
             # due: the sensors' data leave on schedule, as a real sensor's would
             tick = self.replay.step()
             stamp = tick.t + stamp_offset if self.config.hil else tick.t
-            batch = self._encode(tick, stamp)
+            self._now_stamp = stamp
+            signals = self._signals_due(tick, stamp)
+            batch = self._encode(tick, stamp, signals)
             if rate > 0:
                 due = wall0 + (nxt - sim0) / rate
                 delay = due - time.monotonic()
@@ -204,7 +277,7 @@ class ReplayNode(Node):
                         wall0 += lateness
                         stamp_offset += lateness
                         self.stats["slip_s"] += lateness
-                        batch = self._encode(tick, tick.t + stamp_offset)
+                        batch = self._encode(tick, tick.t + stamp_offset, signals)
             for publisher, message in batch:
                 publisher.publish(message)
             self.stats["ticks"] += 1
@@ -215,10 +288,51 @@ class ReplayNode(Node):
                 last_progress = now
                 self._progress(now - wall0, self.replay.position - sim0)
 
-    def _encode(self, tick, stamp: float) -> list[tuple]:
+    # ---------------------------------------------------------------------------------- co-simulation control
+    def _apply_commands(self) -> None:
+        """Apply the route commands that arrived since the last step (in the worker: between two steps)."""
+        while True:
+            try:
+                cav_id, msg = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            now = self._now_stamp
+            commands = world_commands(msg, cav_id, now)
+            if isinstance(commands, Refusal):
+                result = commands
+            else:
+                for command in commands:
+                    result = self.replay.command(command)
+                    if not result.accepted:
+                        break
+            status = status_msg(msg, cav_id, now, result, self.world.route_of(cav_id), self.world.road_of(cav_id))
+            name = STATUS_NAMES.get(status.status, str(status.status))
+            self.command_counts[name] += 1
+            self.stats["route_commands"] += 1
+            if status.status == RouteCommandStatus.STATUS_ACCEPTED:
+                self.get_logger().info(f"route command {msg.command_id!r} for {cav_id} applied: now on "
+                                       f"{status.road or '?'}, route {' '.join(status.route[:6])}"
+                                       f"{' ...' if len(status.route) > 6 else ''}")
+            else:
+                self.get_logger().warning(f"route command {msg.command_id!r} for {cav_id} refused ({name}): "
+                                          f"{status.reason}")
+            self.status_pubs[cav_id].publish(status)
+
+    def _signals_due(self, tick, stamp: float):
+        """The signals of this tick when they are to be published: a state changed, or a period has passed."""
+        gt = tick.ground_truth
+        if self.signals_pub is None or gt is None or gt.signals is None or not len(gt.signals):
+            return None
+        last = self._last_signals
+        if last is not None and last[1] == gt.signals.state and tick.t - last[0] < self.config.signal_period_s - 1e-9:
+            return None
+        self._last_signals = (tick.t, gt.signals.state)
+        return gt.signals
+
+    def _encode(self, tick, stamp: float, signals=None) -> list[tuple]:
         """(publisher, message) pairs of a tick, in publishing order: the clock (sim time: it advances before
         the data of its instant), what the stack consumes (V2X relays, odometry, clouds), the server reports,
-        then the evaluation-only ground truth."""
+        the traffic signals, then the evaluation-only ground truth."""
         batch = [] if self.clock_pub is None else [(self.clock_pub, Clock(clock=to_time(stamp)))]
         batch += [(self.v2x_pubs[report.server_id], self._v2x(report, stamp)) for report in tick.v2x]
         batch += [(self.odom_pubs[odo.cav_id], self._odometry(odo, stamp)) for odo in tick.odometry]
@@ -228,6 +342,8 @@ class ReplayNode(Node):
                           encode_cloud(s.points, s.intensity, s.ring, frame.frame_id, seconds_to_ns(stamp))))
         if tick.servers is not None:
             batch.append((self.server_pub, self._servers(tick.servers, stamp)))
+        if signals is not None:
+            batch.append((self.signals_pub, signals_msg(signals, stamp)))
         if tick.ground_truth is not None:
             batch.append((self.gt_pub, self._ground_truth(tick.ground_truth, stamp)))
         return batch
@@ -245,6 +361,7 @@ class ReplayNode(Node):
         diag.status.append(DiagnosticStatus(
             level=level, name="replay", message=f"{100 * pos / max(total, 1e-9):.0f}% done, RTF {rtf:.2f}",
             values=[KeyValue(key=k, value=str(v)) for k, v in self.stats.items()] + [
+                KeyValue(key=f"route_commands_{k}", value=str(v)) for k, v in sorted(self.command_counts.items())] + [
                 KeyValue(key="position_s", value=f"{pos:.3f}"), KeyValue(key="rtf", value=f"{rtf:.3f}")],
         ))
         self.diag_pub.publish(diag)
@@ -254,6 +371,7 @@ class ReplayNode(Node):
             f"scenario done at {self.replay.position:.1f} s: {self.stats['ticks']} ticks, {self.stats['frames']} "
             f"LiDAR frames, {self.stats['points']} points, deadline misses {self.stats['deadline_misses']} "
             f"(max lateness {1000 * self.stats['max_lateness_s']:.1f} ms, total slip {self.stats['slip_s']:.2f} s)"
+            + (f"; route commands {dict(self.command_counts)}" if self.command_counts else "")
         )
         if self.config.exit_when_done:
             self.exit_code = 0
@@ -279,12 +397,13 @@ class ReplayNode(Node):
         return msg
 
     def _ground_truth(self, gt, stamp: float) -> bytes:
-        """TrackedObjectArray of every vehicle (vehicle_id = taxi id; site_id 'outside' outside the area)."""
+        """TrackedObjectArray of every road user (vehicle_id = the world's id: the taxi id for the T-Drive
+        replay; site_id 'outside' outside the area)."""
         s, b = gt.state, gt.boxes
         n = len(s)
         rec = TrackTable.allocate(n)
         rec["track_id"] = s.ids
-        rec["object_class"] = [self.world.class_id(int(i)) for i in s.ids]
+        rec["object_class"] = s.object_class
         rec["state"] = 1
         rec["existence"] = 1.0
         rec["px"], rec["py"], rec["pz"] = s.x, s.y, b.height / 2

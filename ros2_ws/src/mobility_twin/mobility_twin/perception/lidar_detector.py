@@ -9,7 +9,8 @@ Pipeline for one frame (points in the sensor frame, the sensor's pose in `map`):
 3. open3d voxel downsampling, then open3d DBSCAN clustering in bird's-eye view (z flattened, so the
    sparse rings of a distant car still form one cluster);
 4. per cluster an oriented box by L-shape fitting (search over headings, closeness criterion), its height
-   from the highest point; size filtering; a class from the size;
+   from the highest point; size filtering; a class from the size; a cluster standing under returns higher
+   than ``max_height_m`` (a wall that goes on up: a building) is a static structure, not a vehicle;
 5. box completion: a partly seen car (one or two faces) is extended away from the sensor to the prior
    size of its class, so that sensors seeing different faces agree on its centre;
 6. a position covariance that grows with range (range noise and angular resolution) and with the part
@@ -68,6 +69,7 @@ class DetectorConfig:
     inferred_scale_m: float = 3.0  # confidence falls by e for every this much box inferred rather than seen
     split_min_length_m: float = 6.5  # a cluster longer than a car ...
     split_gap_m: float = 0.35  # ... with a gap this wide across its length is two vehicles in a queue
+    structure_share: float = 0.3  # a cluster this much of whose cells have returns above max_height_m is a structure
 
 
 @dataclass
@@ -80,6 +82,7 @@ class DetectorStats:
     points_ground: int = 0
     clusters: int = 0
     rejected_size: int = 0
+    rejected_structure: int = 0  # clusters under returns higher than any vehicle (buildings, walls)
     detections: int = 0
     empty_frames: int = 0
     counters: dict[str, int] = field(default_factory=dict)
@@ -128,6 +131,7 @@ class LidarDetector:
         world[:, 2] = pose.z + points[:, 2]
         height = self._height_above_ground(world)
         objects = (height > cfg.ground_height_m) & (height < cfg.max_height_m)
+        tall = _cell_keys(world[height >= cfg.max_height_m, :2], cfg.voxel_m, grow=1)  # above any vehicle
         st.points_ground += int((~objects).sum())
         obj, obj_h = world[objects], height[objects]
         if len(obj) < cfg.min_points:
@@ -142,7 +146,7 @@ class LidarDetector:
         bev = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.column_stack([xy, np.zeros(len(xy))])))
         labels = np.asarray(bev.cluster_dbscan(cfg.cluster_eps_m, cfg.cluster_min_points, print_progress=False))
         labels = self._merge_ring_pieces(xy, labels, pose)
-        return self._boxes(xy, top, labels, pose, source_id, source_type, stamp, provenance) or empty
+        return self._boxes(xy, top, labels, pose, source_id, source_type, stamp, provenance, tall) or empty
 
     def _merge_ring_pieces(self, xy: np.ndarray, labels: np.ndarray, pose: SensorPose2D) -> np.ndarray:
         """Join clusters that are pieces of one roof cut apart by the gaps between LiDAR rings.
@@ -213,7 +217,10 @@ class LidarDetector:
         sign = 1.0 if c > 0 else -1.0
         return sign * (world @ np.array([a, b, c]) + d) / np.linalg.norm([a, b, c])
 
-    def _boxes(self, xy, top, labels, pose, source_id, source_type, stamp, provenance) -> Detections | None:
+    def _boxes(self, xy, top, labels, pose, source_id, source_type, stamp, provenance,
+               tall: np.ndarray | None = None) -> Detections | None:
+        """Boxes of the clusters; ``tall``: sorted keys of the cells (and their neighbours) with returns above
+        ``max_height_m``: a cluster mostly under them is part of something taller than any vehicle."""
         cfg = self.config
         st = self.stats
         n_clusters = int(labels.max()) + 1 if len(labels) else 0
@@ -242,6 +249,10 @@ class LidarDetector:
             if (h < cfg.min_height_m or length > cfg.max_length_m or width > cfg.max_width_m
                     or length < cfg.min_extent_m):
                 st.rejected_size += 1
+                continue
+            if tall is not None and len(tall) and \
+                    np.isin(_cell_keys(pts, cfg.voxel_m), tall).mean() >= cfg.structure_share:
+                st.rejected_structure += 1
                 continue
             centre, full_len, full_wid, inferred, yaw = self._complete(centre, yaw, length, width, sensor)
             los = centre - sensor
@@ -331,3 +342,15 @@ class LidarDetector:
 
 def _wrap(a: float) -> float:
     return float((a + np.pi) % (2 * np.pi) - np.pi)
+
+
+def _cell_keys(xy: np.ndarray, cell_m: float, grow: int = 0) -> np.ndarray:
+    """Sorted unique integer keys of the BEV cells of ``xy`` (N, 2), with their neighbours ``grow`` cells around."""
+    if not len(xy):
+        return np.zeros(0, dtype=np.int64)
+    ij = np.floor(np.asarray(xy, dtype=np.float64) / cell_m).astype(np.int64)
+    if grow:
+        steps = np.arange(-grow, grow + 1)
+        shifts = np.stack(np.meshgrid(steps, steps), axis=-1).reshape(-1, 2)
+        ij = (ij[None, :, :] + shifts[:, None, :]).reshape(-1, 2)
+    return np.unique(ij[:, 0] * 4_194_304 + ij[:, 1])  # cells of 0.2 m: unique within +-400 km

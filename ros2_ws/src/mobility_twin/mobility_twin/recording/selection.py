@@ -14,7 +14,8 @@ from mobility_twin.recording.errors import RecordingError
 #: What the recorder records by default: the infrastructure (the latched layout, the edge servers' own
 #: reports), the simulator's ground truth, every twin output (objects, state, edge servers, relations),
 #: offloading decisions, migrations, detections (RSU, CAV and V2X self-reports relayed by edge servers),
-#: CAV odometry and /clock. Point clouds are big: ``CLOUDS`` adds them.
+#: CAV odometry, the CAVs' route commands and their answers, and /clock (the traffic signals are under
+#: /infrastructure). Point clouds are big: ``CLOUDS`` adds them.
 DEFAULT_TOPICS = (
     "/clock",
     "/infrastructure/.*",
@@ -26,6 +27,7 @@ DEFAULT_TOPICS = (
     "/(rsu|cav)/[^/]+/detections",
     "/edge/[^/]+/v2x",
     "/cav/[^/]+/odom",
+    "/cav/[^/]+/route_command(/status)?",
 )
 #: Derived for display only (rebuilt by twin_viz from the twin): not recorded by default.
 DEFAULT_EXCLUDE = ("/twin/markers",)

@@ -117,6 +117,24 @@ def _layout(seq: int) -> m.Layout:
     )
 
 
+def _signal(seq: int) -> m.SignalState:
+    return m.SignalState(signal_id=f"J{seq}", position=Point(x=225.0 * (seq % 5), y=-450.0, z=0.0),
+                         state="GGgrrrGGgrrr", phase=seq % 8, time_to_switch=12.5)
+
+
+def _route_command(seq: int) -> m.RouteCommand:
+    return m.RouteCommand(header=_header(seq), command_id=f"guidance-{seq}", vehicle_id="cav_1",
+                          edges=["C2D2", "D2E2", "E2E3"], target_edge="", set_speed=True, speed=8.5,
+                          validity=2.0)
+
+
+def _route_status(seq: int) -> m.RouteCommandStatus:
+    return m.RouteCommandStatus(header=_header(seq), command_id=f"guidance-{seq}", vehicle_id="cav_1",
+                                status=m.RouteCommandStatus.STATUS_UNKNOWN_EDGE,
+                                reason="unknown edge: 'X9' is not a road of beijing_cbd", route=["C2D2", "D2E2"],
+                                road="C2D2")
+
+
 @dataclass(frozen=True)
 class InterfaceSample:
     """How to build message ``seq`` of one interface, and how to read ``seq`` back from a received one."""
@@ -241,4 +259,12 @@ SAMPLES: dict[str, InterfaceSample] = {
         ),
         lambda x: x.model_updates,
     ),
+    "SignalState": InterfaceSample(m.SignalState, _signal, lambda x: int(x.signal_id[1:])),
+    "SignalStateArray": InterfaceSample(
+        m.SignalStateArray, lambda s: m.SignalStateArray(header=_header(s), signals=[_signal(s), _signal(s + 1)]),
+        lambda x: int(x.signals[0].signal_id[1:]),
+    ),
+    "RouteCommand": InterfaceSample(m.RouteCommand, _route_command, lambda x: int(x.command_id.split("-")[1])),
+    "RouteCommandStatus": InterfaceSample(m.RouteCommandStatus, _route_status,
+                                          lambda x: int(x.command_id.split("-")[1])),
 }

@@ -9,6 +9,7 @@ CLOCK = "/clock"
 # Infrastructure (deployment): the layout (latched) and the edge servers' own state reports
 LAYOUT = "/infrastructure/layout"  # mobility_twin_msgs/Layout, transient local: RSUs, CAVs, servers, sites, cloud
 EDGE_SERVER_REPORTS = "/infrastructure/edge_servers/reports"  # EdgeServerStateArray: what each server reports of itself
+SIGNALS = "/infrastructure/signals"  # SignalStateArray: the traffic signals' states (SPaT), on change and every second
 
 # Simulator (evaluation-only topics are under /sim and must never be fused)
 GROUND_TRUTH = "/sim/ground_truth"  # TrackedObjectArray, vehicle_id = taxi id
@@ -28,6 +29,14 @@ def cav_points(cav_id: str) -> str:
 
 def cav_odometry(cav_id: str) -> str:
     return f"/cav/{cav_id}/odom"  # nav_msgs/Odometry, map -> base_link
+
+
+def cav_route_command(cav_id: str) -> str:
+    return f"/cav/{cav_id}/route_command"  # RouteCommand: a new route, destination or speed for the CAV
+
+
+def cav_route_status(cav_id: str) -> str:
+    return f"/cav/{cav_id}/route_command/status"  # RouteCommandStatus: the CAV's answer to each RouteCommand
 
 
 def cav_detections(cav_id: str) -> str:

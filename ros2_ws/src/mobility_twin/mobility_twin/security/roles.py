@@ -54,8 +54,10 @@ def _rsu(i: str) -> tuple[list[str], list[str], list[str]]:
 
 
 def _vehicle(i: str) -> tuple[list[str], list[str], list[str]]:
-    return ([topics.cav_detections(i), topics.cav_points(i), topics.cav_odometry(i)],
-            [topics.cav_points(i), topics.cav_odometry(i), topics.LAYOUT], [f"/cav/{i}"])
+    # the vehicle takes its route commands and answers them (route guidance)
+    return ([topics.cav_detections(i), topics.cav_points(i), topics.cav_odometry(i), topics.cav_route_status(i)],
+            [topics.cav_points(i), topics.cav_odometry(i), topics.LAYOUT, topics.cav_route_command(i),
+             topics.SIGNALS], [f"/cav/{i}"])
 
 
 def _edge(site: str) -> tuple[list[str], list[str], list[str]]:
@@ -66,26 +68,28 @@ def _edge(site: str) -> tuple[list[str], list[str], list[str]]:
     subscribe = [topics.rsu_detections(ANY), topics.cav_detections(ANY), topics.edge_v2x(ANY),
                  topics.EDGE_SERVER_REPORTS, topics.LAYOUT,
                  topics.local_objects(site), topics.local_edge_servers(site),  # the site's offloading node
-                 topics.offload_decisions(site), topics.task_requests(site)]  # the site's resource allocator
+                 topics.offload_decisions(site), topics.task_requests(site),  # the site's resource allocator
+                 topics.SIGNALS]  # the traffic signals' twin (collision warning)
     return publish, subscribe, [f"/edge/{site}"]
 
 
 def _cloud(_: str) -> tuple[list[str], list[str], list[str]]:
     publish = [topics.GLOBAL_OBJECTS, topics.GLOBAL_STATE, topics.GLOBAL_EDGE_SERVERS, topics.RELATIONS,
                topics.MIGRATIONS, topics.OFFLOAD_DECISIONS, topics.VIZ_MARKERS,
-               topics.LAYOUT]  # the layout node runs with the cloud
+               topics.LAYOUT,  # the layout node runs with the cloud
+               topics.cav_route_command(ANY)]  # route guidance sends the CAVs their routes
     subscribe = [topics.local_objects(ANY), topics.local_state(ANY), topics.local_edge_servers(ANY),
                  topics.GLOBAL_OBJECTS, topics.GLOBAL_STATE, topics.GLOBAL_EDGE_SERVERS, topics.RELATIONS,
                  topics.MIGRATIONS, topics.OFFLOAD_DECISIONS, topics.offload_decisions(ANY),
-                 topics.LAYOUT, topics.EDGE_SERVER_REPORTS]
+                 topics.LAYOUT, topics.EDGE_SERVER_REPORTS, topics.SIGNALS, topics.cav_route_status(ANY)]
     return publish, subscribe, ["/cloud", "/infrastructure"]
 
 
 def _sim(_: str) -> tuple[list[str], list[str], list[str]]:
     publish = [topics.CLOCK, topics.GROUND_TRUTH, topics.LAYOUT, topics.EDGE_SERVER_REPORTS,
                "/diagnostics", topics.rsu_points(ANY), topics.cav_points(ANY), topics.cav_odometry(ANY),
-               topics.edge_v2x(ANY)]
-    return publish, [], ["/sim"]
+               topics.edge_v2x(ANY), topics.SIGNALS, topics.cav_route_status(ANY)]
+    return publish, [topics.cav_route_command(ANY)], ["/sim"]  # the simulated CAVs take route commands
 
 
 _BUILDERS = {"rsu": _rsu, "vehicle": _vehicle, "edge": _edge, "cloud": _cloud, "sim": _sim}

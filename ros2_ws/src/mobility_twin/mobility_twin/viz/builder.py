@@ -17,7 +17,7 @@ import numpy as np
 
 from mobility_twin_core import Layout
 
-from .scene import ServerView, TrackView, TwinScene
+from .scene import ServerView, SignalView, TrackView, TwinScene
 
 SOURCE_KINDS = ("rsu", "cav", "v2x", "fused", "none")
 
@@ -88,6 +88,7 @@ class SceneBuilder:
         self.layout_stamp: float | None = None  # the layout message's stamp (the scenario start under replay)
         self.tracks: TrackView | None = None
         self.ground_truth: TrackView | None = None
+        self.signals: list[SignalView] = []
         self.servers: dict[str, ServerView] = {}
         self.links: dict[tuple[str, str], tuple[int, str, float]] = {}  # (site, vehicle) -> (track, server, time)
         self.local_tracks: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # site -> (ids, (N, 2) xy) of its twin
@@ -135,6 +136,11 @@ class SceneBuilder:
     def on_ground_truth(self, stamp: float, ids, xy, v, yaw, dims, received: float | None = None) -> None:
         self.ground_truth = track_view(stamp, ids, xy, v, yaw, dims)
         self._tick(float(stamp), received)
+
+    def on_signals(self, stamp: float, signals: list[SignalView], received: float | None = None) -> None:
+        """The traffic signals (SignalStateArray of /infrastructure/signals): the newest replace the last."""
+        self._tick(stamp, received)
+        self.signals = list(signals)
 
     def on_servers(self, stamp: float, servers: list[ServerView], received: float | None = None) -> None:
         """The twins of the edge servers (replaces those with the same id)."""
@@ -230,5 +236,5 @@ class SceneBuilder:
             servers=sorted(self.servers.values(), key=lambda s: s.server_id), links=links,
             migrations=[(twin, a, b) for _, twin, a, b in self.migrations],
             migration_age_s=[max(0.0, now - t) for t, *_ in self.migrations],
-            ground_truth=self.ground_truth, title=title, stale=set(self.stale),
+            ground_truth=self.ground_truth, title=title, stale=set(self.stale), signals=list(self.signals),
         )

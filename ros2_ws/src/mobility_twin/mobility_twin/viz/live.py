@@ -19,7 +19,7 @@ from mobility_twin.ros.layout_msg import layout_from_msg
 from mobility_twin_core import LayoutError
 
 from .builder import SceneBuilder
-from .scene import ServerView
+from .scene import ServerView, SignalView
 
 
 def track_args(table: TrackTable) -> dict:
@@ -40,6 +40,11 @@ def server_views(msg) -> list[ServerView]:
                        float(min(max(s.load, 0.0), 1.0)), int(s.vehicles_served)) for s in msg.servers]
 
 
+def signal_views(msg) -> list[SignalView]:
+    """The signals of a SignalStateArray."""
+    return [SignalView(s.signal_id, s.position.x, s.position.y, s.state) for s in msg.signals]
+
+
 def decision_args(msg) -> list[tuple[str, int, str]]:
     """(vehicle id, track id, serving server id) per decision of an OffloadDecisionArray."""
     return [(d.vehicle_id or f"track_{d.track_id}", int(d.track_id), d.server_id) for d in msg.decisions]
@@ -58,6 +63,7 @@ class LiveTopics:
     decisions: str = topics.OFFLOAD_DECISIONS
     migrations: str = topics.MIGRATIONS
     layout: str = topics.LAYOUT  # mobility_twin_msgs/Layout, latched
+    signals: str = topics.SIGNALS  # SignalStateArray of a SUMO world ("" = do not subscribe)
     ground_truth: str = ""  # "" = do not subscribe (topics.GROUND_TRUTH to draw the simulator's truth)
     site_decisions: bool = True  # also the per-site offloading decisions (edge role) of the layout's sites
     local_period_s: float = 0.2  # with site_decisions: use a site's local tracks at most this often, s
@@ -73,6 +79,7 @@ class LiveScene:
             EdgeServerStateArray,
             MigrationEvent,
             OffloadDecisionArray,
+            SignalStateArray,
             TrackedObjectArray,
             TwinStateArray,
         )
@@ -92,6 +99,8 @@ class LiveScene:
         if names.ground_truth:
             node.create_subscription(TrackedObjectArray, names.ground_truth, self._on_ground_truth, TWIN_STATE,
                                      raw=True)
+        if names.signals:
+            node.create_subscription(SignalStateArray, names.signals, self._on_signals, TWIN_STATE)
 
     def _bad(self, what: str, err: Exception) -> None:
         self.bad_messages += 1
@@ -152,6 +161,9 @@ class LiveScene:
             return
         self.builder.on_ground_truth(args["stamp"], args["ids"], args["xy"], args["v"], args["yaw"], args["dims"],
                                      received=time.time())
+
+    def _on_signals(self, msg) -> None:
+        self.builder.on_signals(from_time(msg.header.stamp), signal_views(msg), received=time.time())
 
     def _on_servers(self, msg) -> None:
         self.builder.on_servers(from_time(msg.header.stamp), server_views(msg), received=time.time())

@@ -19,7 +19,7 @@ from mobility_twin.ros.cdr import CdrError, decode_tracks
 from mobility_twin.ros.convert import from_time
 
 from .builder import SceneBuilder
-from .live import LiveTopics, decision_args, server_views, stale_args, track_args
+from .live import LiveTopics, decision_args, server_views, signal_views, stale_args, track_args
 
 
 def feed_from_recording(builder: SceneBuilder, path: str | Path, names: LiveTopics = LiveTopics(), *,
@@ -33,6 +33,7 @@ def feed_from_recording(builder: SceneBuilder, path: str | Path, names: LiveTopi
         EdgeServerStateArray,
         MigrationEvent,
         OffloadDecisionArray,
+        SignalStateArray,
         TwinStateArray,
     )
 
@@ -50,6 +51,8 @@ def feed_from_recording(builder: SceneBuilder, path: str | Path, names: LiveTopi
         messages = {names.servers: EdgeServerStateArray, names.state: TwinStateArray,
                     names.decisions: OffloadDecisionArray, names.migrations: MigrationEvent,
                     **dict.fromkeys(site_decisions, OffloadDecisionArray)}
+        if names.signals:
+            messages[names.signals] = SignalStateArray
         wanted = {names.objects, names.ground_truth, *local, *messages} - {""}
         local_fed: dict[str, float] = {}
         for msg in rec.messages(wanted, start_ns=start_ns, end_ns=end_ns + 1):
@@ -79,6 +82,8 @@ def feed_from_recording(builder: SceneBuilder, path: str | Path, names: LiveTopi
                         builder.on_state(stamp, stale_args(m), received=received)
                     elif msg.topic == names.migrations:
                         builder.on_migration(stamp, m.twin_id, m.from_host, m.to_host, received=received)
+                    elif msg.topic == names.signals:
+                        builder.on_signals(stamp, signal_views(m), received=received)
                     else:
                         builder.on_decisions(stamp, decision_args(m), received=received,
                                              site=site_decisions.get(msg.topic, ""))

@@ -42,6 +42,28 @@ class ServerView:
 
 
 @dataclass
+class SignalView:
+    """One traffic signal (a signalised junction) at an instant: ``state`` one character per controlled link
+    (SUMO's convention: G/g green, y yellow, r red, ...)."""
+
+    signal_id: str
+    x: float
+    y: float
+    state: str
+
+    @property
+    def colour_name(self) -> str:
+        """yellow when a link is changing (yellow, red-yellow), else green when some link has green, else red
+        (all red); "off" when the signal is dark."""
+        s = self.state
+        if not s or all(c in "oO" for c in s):
+            return "off"
+        if any(c in "yYu" for c in s):
+            return "yellow"
+        return "green" if any(c in "Gg" for c in s) else "red"
+
+
+@dataclass
 class TwinScene:
     """Everything one picture shows: the static layout, the twin's tracks with their recent trails, the
     edge servers' twins, which server serves which vehicle, and recent migrations."""
@@ -57,3 +79,4 @@ class TwinScene:
     migration_age_s: list[float] = field(default_factory=list)  # per migration, s since it happened (empty: all new)
     stale: set[str] = field(default_factory=set)  # entity twins (RSUs, CAVs, sites) whose information is stale
     layout_stamp: float | None = None  # stamp of the layout message (s): the scenario start under the simulator
+    signals: list[SignalView] = field(default_factory=list)  # the traffic signals' twin (SUMO worlds), newest

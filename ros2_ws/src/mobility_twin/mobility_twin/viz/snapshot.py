@@ -266,6 +266,7 @@ class _Painter:
             else:
                 ax.add_patch(Circle((r.x, r.y), r.range_m, facecolor=(*style.RSU_COLOUR, 0.09),
                                     edgecolor=(*style.RSU_COLOUR, 0.45), linewidth=0.7, zorder=3))
+        self._signals(ax, detail)
         if scene.ground_truth is not None and len(scene.ground_truth):
             g = scene.ground_truth
             if detail:
@@ -287,6 +288,16 @@ class _Painter:
         if not detail:
             self._migrations(ax)
         ax.set_ylabel("y (m, north)", fontsize=7)
+
+    def _signals(self, ax, detail: bool) -> None:
+        """Traffic signals as dots at their junctions, coloured by their state (SignalView.colour_name)."""
+        signals = self.scene.signals
+        if not signals:
+            return
+        xy = np.array([(s.x, s.y) for s in signals], dtype=float)
+        colours = [style.SIGNAL_COLOURS[s.colour_name] for s in signals]
+        ax.scatter(xy[:, 0], xy[:, 1], s=28 if detail else 10, c=colours, edgecolors="#303030",
+                   linewidths=0.4, marker="o", zorder=5)
 
     def _links(self, ax, detail: bool) -> None:
         from matplotlib.collections import LineCollection
@@ -395,5 +406,8 @@ class _Painter:
         if self.scene.ground_truth is not None:
             handles.append(Line2D([], [], marker="o", color="#c8c8c8", linestyle="none", markersize=4,
                                   label="ground truth"))
+        if self.scene.signals:
+            handles.append(Line2D([], [], marker="o", color=style.SIGNAL_COLOURS["green"], markeredgecolor="#303030",
+                                  linestyle="none", markersize=5, label="traffic signal (a link green / changing / all red)"))
         if handles:
             ax.legend(handles=handles, loc="lower left", fontsize=7, framealpha=0.9)
