@@ -1,7 +1,5 @@
 """Buildings for the LiDAR: city blocks between the roads, prisms in the ray caster, occlusion and clutter."""
 
-import os
-
 import numpy as np
 import pytest
 from shapely.geometry import Point, box
@@ -17,15 +15,7 @@ EXACT = LidarSection(channels=16, azimuth_steps=720, vertical_fov_deg=(-15.0, 5.
                      range_noise_m=0.0, dropout=0.0)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def sumo_cache(tmp_path_factory):
-    old = os.environ.get("MTWIN_SUMO_CACHE")
-    os.environ["MTWIN_SUMO_CACHE"] = str(tmp_path_factory.mktemp("sumo_cache"))
-    yield
-    if old is None:
-        os.environ.pop("MTWIN_SUMO_CACHE", None)
-    else:
-        os.environ["MTWIN_SUMO_CACHE"] = old
+pytestmark = pytest.mark.usefixtures("sumo_cache")  # a SUMO cache of this module's own (conftest)
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,5 @@
 """T-Drive as SUMO demand: every fix accounted for, trips map-matched and routed, unroutable trips counted."""
 
-import os
-
 import numpy as np
 import pytest
 
@@ -24,16 +22,7 @@ from mobility_twin_sim.sumo.demand import (
 from mobility_twin_sim.sumo.prepare import network_box
 from mobility_twin_sim.tdrive import BUNDLED
 
-
-@pytest.fixture(scope="module", autouse=True)
-def sumo_cache(tmp_path_factory):
-    old = os.environ.get("MTWIN_SUMO_CACHE")
-    os.environ["MTWIN_SUMO_CACHE"] = str(tmp_path_factory.mktemp("sumo_cache"))
-    yield
-    if old is None:
-        os.environ.pop("MTWIN_SUMO_CACHE", None)
-    else:
-        os.environ["MTWIN_SUMO_CACHE"] = old
+pytestmark = pytest.mark.usefixtures("sumo_cache")  # a SUMO cache of this module's own (conftest)
 
 
 @pytest.fixture(scope="module")

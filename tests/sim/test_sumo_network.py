@@ -20,17 +20,7 @@ from mobility_twin_sim.sumo import (
 )
 from mobility_twin_sim.sumo.network import CbdGridSpec, NetFrame, read_location
 
-
-@pytest.fixture(scope="module", autouse=True)
-def sumo_cache(tmp_path_factory):
-    """A cache of generated networks for this module only."""
-    old = os.environ.get("MTWIN_SUMO_CACHE")
-    os.environ["MTWIN_SUMO_CACHE"] = str(tmp_path_factory.mktemp("sumo_cache"))
-    yield
-    if old is None:
-        os.environ.pop("MTWIN_SUMO_CACHE", None)
-    else:
-        os.environ["MTWIN_SUMO_CACHE"] = old
+pytestmark = pytest.mark.usefixtures("sumo_cache")  # a SUMO cache of this module's own (conftest)
 
 
 def _geo(net_file: Path, xy: np.ndarray) -> np.ndarray:

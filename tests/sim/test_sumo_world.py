@@ -1,6 +1,5 @@
 """The SUMO world: deterministic, reacts to route commands, rejects bad ones, closes roads, and is labelled."""
 
-import os
 from dataclasses import replace
 
 import numpy as np
@@ -32,15 +31,7 @@ CONFIG = SumoWorldConfig(demand=DemandSection(scale=2.0, pedestrians_period_s=10
 SETUP = SumoSetup(start="2008-02-02 16:02:00", duration_s=120.0, seed=3, cav_count=2)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def sumo_cache(tmp_path_factory):
-    old = os.environ.get("MTWIN_SUMO_CACHE")
-    os.environ["MTWIN_SUMO_CACHE"] = str(tmp_path_factory.mktemp("sumo_cache"))
-    yield
-    if old is None:
-        os.environ.pop("MTWIN_SUMO_CACHE", None)
-    else:
-        os.environ["MTWIN_SUMO_CACHE"] = old
+pytestmark = pytest.mark.usefixtures("sumo_cache")  # a SUMO cache of this module's own (conftest)
 
 
 def quiet(*_args) -> None:
