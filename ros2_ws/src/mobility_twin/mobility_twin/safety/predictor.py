@@ -1,0 +1,331 @@
+"""Pairwise conflict prediction from tracks with their covariance (ROS-free).
+
+Every road user is a state ``(x, y, vx, vy)`` in ``map`` with its 4x4 covariance, a body (length, width) and a
+heading. Over a horizon of a few seconds each is moved on at constant velocity (a yaw rate, when given, turns
+the velocity: constant turn), and its body is three discs along its heading (a box seen as discs: a rear-end
+touch and a crossing both show, two cars in neighbouring lanes do not).
+
+* **Candidate pairs** come from a KD-tree of the positions (pairs closer than what two road users can close in
+  the horizon), then a closed-form gate on the mean motion (closest approach of the two centres, widened by
+  the uncertainty): only the pairs that pass are sampled.
+* **Probability**: Monte Carlo. ``samples`` draws from each track's Gaussian, each with a random constant
+  acceleration (``accel_sigma``: the driver may brake or speed up); the probability of a conflict is the share
+  of draws whose bodies touch within the horizon (draws that touch at once count as no conflict: two tracks
+  of one vehicle, or stopped cars bumper to bumper under position noise).
+* **Time to collision**: the median first-touch time of the colliding draws (the mean motion's when no
+  draw collides: ``inf``). **Post-encroachment time** (crossing paths): on the mean motion, the time between
+  the first road user leaving the crossing point and the second arriving (NaN when the paths do not cross in
+  the horizon).
+* **Who yields**: the party the other is further ahead of along its own heading (the follower of a rear-end
+  conflict, the one farther from the crossing point); both when it is close (head-on).
+
+Bad input never raises: rows that are not finite, stale (``max_age_s``), with an unusable covariance or an
+unknown class are skipped and counted by reason (:attr:`ConflictPredictor.counts`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+REAR_END, CROSSING, HEAD_ON = 0, 1, 2
+KIND_NAMES = {REAR_END: "rear_end", CROSSING: "crossing", HEAD_ON: "head_on"}
+
+
+@dataclass(frozen=True)
+class PredictorConfig:
+    horizon_s: float = 4.0  # how far ahead conflicts are predicted (s)
+    step_s: float = 0.1  # time step of the prediction (s)
+    samples: int = 32  # Monte Carlo draws per road user (0: the mean motion only, probability 0 or 1)
+    accel_sigma: float = 1.0  # random constant acceleration of each draw along its heading (m/s^2)
+    lateral_sigma: float = 0.3  # ... and across it (m/s^2: drivers keep their lane)
+    margin_m: float = 0.2  # added to each body disc's radius (m)
+    max_speed_mps: float = 25.0  # speeds above are treated as bad tracks (m/s)
+    max_age_s: float = 1.0  # a track whose last measurement is older than this is skipped (s)
+    gate_sigmas: float = 3.0  # closed-form pre-gate: closest approach within this many standard deviations
+    min_speed_mps: float = 0.5  # a pair where both are slower than this is not a conflict
+    seed: int = 0
+
+    def check(self) -> None:
+        if not (0 < self.step_s <= self.horizon_s <= 30 and self.samples >= 0 and min(self.accel_sigma,
+                                                                                       self.lateral_sigma) >= 0
+                and self.margin_m >= 0 and self.max_age_s > 0 and self.gate_sigmas > 0):
+            raise ValueError("predictor: 0 < step_s <= horizon_s <= 30, samples >= 0, accel_sigma >= 0, "
+                             "margin_m >= 0, max_age_s > 0, gate_sigmas > 0")
+
+
+@dataclass(frozen=True)
+class Motion:
+    """Road users at ``t``, aligned arrays. ``P`` None: no covariance (the raw-detection baseline)."""
+
+    t: float
+    ids: np.ndarray  # [N] int64
+    x: np.ndarray  # [N, 4] x, y, vx, vy
+    P: np.ndarray | None  # [N, 4, 4]
+    length: np.ndarray  # [N] m
+    width: np.ndarray  # [N] m
+    heading: np.ndarray | None = None  # [N] rad (None: from the velocity)
+    last_update: np.ndarray | None = None  # [N] s (None: fresh)
+    yaw_rate: np.ndarray | None = None  # [N] rad/s (None: straight)
+
+    @staticmethod
+    def from_tracks(tracks, t: float, yaw_rate: np.ndarray | None = None) -> Motion:
+        """From a :class:`mobility_twin.tracking.TrackSet` (or anything with its fields)."""
+        dims = np.asarray(tracks.dims, float).reshape(-1, 3)
+        return Motion(float(t), np.asarray(tracks.ids, np.int64), np.asarray(tracks.x, float).reshape(-1, 4),
+                      np.asarray(tracks.P, float).reshape(-1, 4, 4), dims[:, 0], dims[:, 1],
+                      np.asarray(tracks.heading(), float), np.asarray(tracks.last_update, float), yaw_rate)
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A predicted conflict between road users ``a`` and ``b`` (ids of the input), ``a < b``."""
+
+    a: int
+    b: int
+    probability: float
+    ttc_s: float  # median time to the first touch of the colliding draws
+    pet_s: float  # post-encroachment time of the mean motion (NaN: paths do not cross)
+    min_distance_m: float  # closest approach of the mean motion's bodies (m, <= 0: they touch)
+    kind: int  # REAR_END, CROSSING, HEAD_ON
+    yield_a: bool  # a should brake
+    yield_b: bool
+    point: tuple[float, float]  # where (mean motion, at ttc), map m
+
+
+def _body_discs(length: np.ndarray, width: np.ndarray, margin: float) -> tuple[np.ndarray, np.ndarray]:
+    """Offsets [N, 3] of three discs along the heading and their radius [N]."""
+    length = np.maximum(length, 0.3)
+    width = np.maximum(width, 0.3)
+    offsets = np.stack([-length / 3, np.zeros_like(length), length / 3], axis=1)
+    radius = np.hypot(length / 6, width / 2) + margin
+    return offsets, radius
+
+
+class ConflictPredictor:
+    """``predict(motion)`` -> conflicts of the pairs that may touch within the horizon."""
+
+    def __init__(self, config: PredictorConfig = PredictorConfig()) -> None:
+        config.check()
+        self.config = config
+        self.counts: Counter = Counter()  # skipped rows and pairs by reason, pairs considered / sampled
+        self.rng = np.random.default_rng(config.seed)
+
+    # ------------------------------------------------------------------------------------------ input checks
+    def usable(self, m: Motion) -> np.ndarray:
+        """[N] bool: rows to predict; the others are counted by reason."""
+        cfg = self.config
+        n = len(m.ids)
+        ok = np.ones(n, dtype=bool)
+        finite = np.isfinite(m.x).all(axis=1) & np.isfinite(m.length) & np.isfinite(m.width)
+        if m.heading is not None:
+            finite &= np.isfinite(m.heading)
+        self.counts["not_finite"] += int((~finite).sum())
+        ok &= finite
+        speed = np.hypot(m.x[:, 2], m.x[:, 3])
+        fast = ok & (speed > cfg.max_speed_mps)
+        self.counts["implausible_speed"] += int(fast.sum())
+        ok &= ~fast
+        if m.last_update is not None:
+            age = m.t - np.asarray(m.last_update, float)
+            stale = ok & ~(age <= cfg.max_age_s)  # (NaN ages are stale)
+            self.counts["stale"] += int(stale.sum())
+            ok &= ~stale
+        if m.P is not None:
+            P = m.P
+            good = np.isfinite(P).all(axis=(1, 2))
+            diag = np.diagonal(P, axis1=1, axis2=2)
+            good &= (diag >= 0).all(axis=1) & (diag < 1e4).all(axis=1)
+            bad = ok & ~good
+            self.counts["bad_covariance"] += int(bad.sum())
+            ok &= good
+        _, first = np.unique(m.ids, return_index=True)
+        dup = np.ones(n, dtype=bool)
+        dup[first] = False
+        dup &= ok
+        self.counts["duplicate_id"] += int(dup.sum())
+        ok &= ~dup
+        return ok
+
+    # ------------------------------------------------------------------------------------------ prediction
+    def predict(self, m: Motion) -> list[Conflict]:
+        cfg = self.config
+        n = len(m.ids)
+        if n < 2:
+            return []
+        keep = np.flatnonzero(self.usable(m))
+        if len(keep) < 2:
+            return []
+        x = m.x[keep]
+        speed = np.hypot(x[:, 2], x[:, 3])
+        heading = np.arctan2(x[:, 3], x[:, 2]) if m.heading is None else np.asarray(m.heading, float)[keep]
+        heading = np.where(speed > 1.0, np.arctan2(x[:, 3], x[:, 2]), heading)
+        length, width = np.asarray(m.length, float)[keep], np.asarray(m.width, float)[keep]
+        offsets, radius = _body_discs(length, width, cfg.margin_m)
+        reach = speed * cfg.horizon_s + 0.5 * 3 * cfg.accel_sigma * cfg.horizon_s ** 2 + length / 2 + radius
+        tree = cKDTree(x[:, :2])
+        pairs = tree.query_pairs(float(2 * reach.max()), output_type="ndarray")
+        if not len(pairs):
+            return []
+        i, j = pairs[:, 0], pairs[:, 1]
+        d = np.hypot(*(x[i, :2] - x[j, :2]).T)
+        near = d <= reach[i] + reach[j]
+        moving = (speed[i] >= cfg.min_speed_mps) | (speed[j] >= cfg.min_speed_mps)
+        self.counts["pairs_considered"] += int(near.sum())
+        i, j = i[near & moving], j[near & moving]
+        if not len(i):
+            return []
+        # closed-form gate on the mean motion: closest approach of the centres within the horizon
+        dp = x[j, :2] - x[i, :2]
+        dv = x[j, 2:] - x[i, 2:]
+        vv = (dv ** 2).sum(axis=1)
+        tstar = np.clip(np.where(vv > 1e-9, -(dp * dv).sum(axis=1) / np.maximum(vv, 1e-9), 0.0), 0.0, cfg.horizon_s)
+        closest = np.hypot(*(dp + dv * tstar[:, None]).T)
+        if m.P is not None:
+            Pi, Pj = m.P[keep][i], m.P[keep][j]
+            var_p = np.trace(Pi[:, :2, :2] + Pj[:, :2, :2], axis1=1, axis2=2) / 2
+            var_v = np.trace(Pi[:, 2:, 2:] + Pj[:, 2:, 2:], axis1=1, axis2=2) / 2
+            spread = np.sqrt(np.maximum(var_p + var_v * tstar ** 2, 0.0))
+        else:
+            spread = np.zeros(len(i))
+        spread = spread + 0.5 * math.sqrt(2) * max(cfg.accel_sigma, cfg.lateral_sigma) * tstar ** 2
+        body = length[i] / 2 + length[j] / 2 + radius[i] + radius[j]
+        gate = closest <= body + cfg.gate_sigmas * spread
+        i, j = i[gate], j[gate]
+        self.counts["pairs_sampled"] += len(i)
+        if not len(i):
+            return []
+        return self._sample(m, keep, x, heading, offsets, radius, i, j)
+
+    def _sample(self, m: Motion, keep, x, heading, offsets, radius, i, j) -> list[Conflict]:
+        cfg = self.config
+        users = np.unique(np.concatenate([i, j]))
+        idx = {int(u): k for k, u in enumerate(users)}
+        S = max(cfg.samples, 0)
+        steps = np.arange(0, round(cfg.horizon_s / cfg.step_s) + 1) * cfg.step_s  # [K]
+        mean = x[users]  # [U, 4]
+        yaw_rate = np.zeros(len(users)) if m.yaw_rate is None else np.nan_to_num(np.asarray(m.yaw_rate, float)[keep][users])
+        if S > 0:
+            if m.P is not None:
+                P = m.P[keep][users]
+                P = 0.5 * (P + np.swapaxes(P, 1, 2))
+                w, V = np.linalg.eigh(P)
+                L = V * np.sqrt(np.clip(w, 0.0, None))[:, None, :]
+                z = self.rng.standard_normal((len(users), S, 4))
+                draws = mean[:, None, :] + np.einsum("uij,usj->usi", L, z)
+            else:
+                draws = np.repeat(mean[:, None, :], S, axis=1)
+            accel = self.rng.standard_normal((len(users), S, 2)) * np.array([cfg.accel_sigma, cfg.lateral_sigma])
+            draws = np.concatenate([mean[:, None, :], draws], axis=1)  # draw 0: the mean motion
+            accel = np.concatenate([np.zeros((len(users), 1, 2)), accel], axis=1)
+        else:
+            draws = mean[:, None, :]
+            accel = np.zeros((len(users), 1, 2))
+        pos, hd = _propagate(draws, accel, yaw_rate, heading[users], steps)  # [U, S+1, K, 2], [U, S+1, K]
+        # body discs: [U, S+1, K, 3, 2]
+        off = offsets[users][:, None, None, :, None]
+        discs = pos[:, :, :, None, :] + off * np.stack([np.cos(hd), np.sin(hd)], axis=-1)[:, :, :, None, :]
+        ui = np.array([idx[int(a)] for a in i])
+        uj = np.array([idx[int(b)] for b in j])
+        out: list[Conflict] = []
+        chunk = 64
+        for c0 in range(0, len(ui), chunk):
+            a, b = ui[c0:c0 + chunk], uj[c0:c0 + chunk]
+            diff = discs[a][:, :, :, :, None, :] - discs[b][:, :, :, None, :, :]  # [M, S+1, K, 3, 3, 2]
+            dist = np.sqrt((diff ** 2).sum(-1)).min(axis=(-1, -2))  # [M, S+1, K]
+            clear = dist - (radius[users][a] + radius[users][b])[:, None, None]
+            touch = clear <= 0
+            at_once = touch[:, :, 0]
+            hit = touch.any(axis=2) & ~at_once
+            first = np.where(hit, touch.argmax(axis=2), -1)  # first touching step
+            for k in range(len(a)):
+                gi, gj = users[a[k]], users[b[k]]
+                draws_hit = hit[k, 1:] if S > 0 else hit[k]
+                n_draws = draws_hit.size
+                if S > 0 and at_once[k, 1:].mean() > 0.5:
+                    self.counts["overlapping_pair"] += 1  # most draws touch already: one vehicle twice?
+                    continue
+                p = float(draws_hit.mean()) if n_draws else 0.0
+                if p <= 0:
+                    continue
+                fk = first[k, 1:][draws_hit] if S > 0 else first[k][draws_hit]
+                ttc = float(np.median(steps[fk]))
+                mk = round(ttc / cfg.step_s)
+                out.append(self._conflict(m, keep, x, gi, gj, p, ttc, float(clear[k, 0].min()),
+                                          pos[a[k], 0], pos[b[k], 0], mk, steps, radius[gi] + radius[gj]))
+        return out
+
+    def _conflict(self, m, keep, x, gi, gj, p, ttc, min_clear, traj_a, traj_b, mk, steps, radii) -> Conflict:
+        ida, idb = int(m.ids[keep][gi]), int(m.ids[keep][gj])
+        va, vb = x[gi, 2:], x[gj, 2:]
+        sa, sb = np.hypot(*va), np.hypot(*vb)
+        cos = float(va @ vb / (sa * sb)) if sa > 0.5 and sb > 0.5 else 1.0
+        kind = REAR_END if cos > math.cos(math.radians(35)) else HEAD_ON if cos < -math.cos(math.radians(35)) \
+            else CROSSING
+        dp = x[gj, :2] - x[gi, :2]
+        ahead_a = float(dp @ va / sa) if sa > 0.5 else -math.inf  # how far b is ahead of a along a's heading
+        ahead_b = float(-dp @ vb / sb) if sb > 0.5 else -math.inf
+        if abs(ahead_a - ahead_b) < 2.0 and kind == HEAD_ON:
+            ya = yb = True
+        else:
+            ya, yb = ahead_a >= ahead_b, ahead_b > ahead_a
+        mk = min(mk, len(steps) - 1)
+        point = 0.5 * (traj_a[mk] + traj_b[mk])
+        pet = _pet(traj_a, traj_b, steps, float(m.length[keep][gi]), float(m.length[keep][gj]))
+        if ida > idb:
+            ida, idb, ya, yb = idb, ida, yb, ya
+        return Conflict(ida, idb, p, ttc, pet, min_clear, kind, bool(ya), bool(yb), (float(point[0]), float(point[1])))
+
+
+def _propagate(draws: np.ndarray, accel: np.ndarray, yaw_rate: np.ndarray, heading0: np.ndarray, steps: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Positions [U, S, K, 2] and headings [U, S, K] of draws [U, S, 4] with constant acceleration [U, S, 2]
+    (along, across the heading) and yaw rate [U] (constant turn of the velocity). A draw never reverses: a
+    braking draw stops."""
+    t = steps[None, None, :]
+    v = draws[..., 2:]
+    speed0 = np.hypot(v[..., 0], v[..., 1])  # [U, S]
+    hd0 = np.where(speed0 > 1.0, np.arctan2(v[..., 1], v[..., 0]), heading0[:, None])
+    # longitudinal acceleration along the heading, lateral ignored beyond the turn: a speed profile that stops
+    along, lateral = accel[..., 0], accel[..., 1]  # [U, S]
+    spd = speed0[..., None] + along[..., None] * t  # [U, S, K]
+    t_stop = np.where(along < 0, speed0 / np.maximum(-along, 1e-9), np.inf)[..., None]
+    te = np.minimum(t, t_stop)
+    dist = speed0[..., None] * te + 0.5 * along[..., None] * te ** 2  # travelled along the path
+    omega = yaw_rate[:, None, None] + np.where(speed0 > 1.0, lateral / np.maximum(speed0, 1.0), 0.0)[..., None]
+    hd = hd0[..., None] + omega * te
+    small = np.abs(omega) < 1e-3
+    # integrate the path: straight where the turn is negligible, else the arc of a turn (mean heading approximation)
+    mid = hd0[..., None] + 0.5 * omega * te
+    dx = np.where(small, dist * np.cos(hd0[..., None]), dist * np.cos(mid) * np.sinc(omega * te / (2 * np.pi)))
+    dy = np.where(small, dist * np.sin(hd0[..., None]), dist * np.sin(mid) * np.sinc(omega * te / (2 * np.pi)))
+    pos = np.stack([draws[..., 0, None] + dx, draws[..., 1, None] + dy], axis=-1)
+    del spd
+    return pos, hd
+
+
+def _pet(traj_a: np.ndarray, traj_b: np.ndarray, steps: np.ndarray, len_a: float, len_b: float) -> float:
+    """Post-encroachment time of two mean paths [K, 2]: the second's arrival at the crossing point minus the
+    first's leaving it (NaN when the paths do not cross within the horizon)."""
+    pa, pb = traj_a, traj_b
+    da = pa[-1] - pa[0]
+    db = pb[-1] - pb[0]
+    den = da[0] * db[1] - da[1] * db[0]
+    if abs(den) < 1e-6 or np.hypot(*da) < 0.5 or np.hypot(*db) < 0.5:
+        return math.nan
+    w = pb[0] - pa[0]
+    ua = (w[0] * db[1] - w[1] * db[0]) / den
+    ub = (w[0] * da[1] - w[1] * da[0]) / den
+    if not (0 <= ua <= 1 and 0 <= ub <= 1):
+        return math.nan
+    horizon = steps[-1]
+    ta, tb = ua * horizon, ub * horizon  # (mean motion: constant speed along the chord)
+    va = np.hypot(*da) / horizon
+    vb = np.hypot(*db) / horizon
+    if ta <= tb:
+        return max(0.0, tb - (ta + len_a / max(va, 0.1)))
+    return max(0.0, ta - (tb + len_b / max(vb, 0.1)))
