@@ -27,56 +27,30 @@ from mobility_twin.ros.convert import to_time
 from mobility_twin.ros.drain import EventPublication
 from mobility_twin.ros.entry import run_node
 from mobility_twin.ros.guard import guarded
-from mobility_twin.ros.layout_source import LayoutSource
+from mobility_twin.ros.node_params import InputCheckParams, LayoutParams, StateParams, TwinOutputParams
 from mobility_twin.ros.params import bind_dynamic, declare_config, field
 from mobility_twin.ros.qos import TWIN_STATE
-from mobility_twin.ros.state import load_state, resolve_state_path, save_state
+from mobility_twin.ros.state import load_state, save_state
 from mobility_twin.ros.tables import table_to_tracks, tracks_to_table
 from mobility_twin.twin import GlobalTwin, GlobalTwinConfig
-from mobility_twin.twin.validation import InputLimits, InputValidator
+from mobility_twin.twin.validation import InputValidator
 from mobility_twin_core import EntityKind, Layout
 from mobility_twin_msgs.msg import EdgeServerStateArray, TrackedObjectArray, TwinEntity, TwinStateArray
 
 
 @dataclass(frozen=True)
-class GlobalTwinNodeConfig:
+class GlobalTwinNodeConfig(LayoutParams, TwinOutputParams, InputCheckParams, StateParams):
     CONFIG_FILE = "config/global_twin.yaml"
+    STATE_FILE = "global_twin.json"
 
     sites: tuple[str, ...] = field([], "site ids of the local twins (empty: every site of the layout)")
     layout_file: str = field("", "the deployment's layout.yaml, for the site ids when sites is empty")
-    layout_from_topic: bool = field(False, "take the site ids from the latched /infrastructure/layout instead")
-    layout_timeout_s: float = field(30.0, "with layout_from_topic: stop when no valid layout came this long (s)",
-                                    low=0.1, high=86400.0)
-    layout_name: str = field("", "the deployment's layout name: a layout of another name is refused ('' = any)")
-    layout_cache_path: str = field("", "with layout_from_topic: the last layout received is kept here and used at once "
-                                       "after a restart ('' = layout.json in the node's state folder, 'none' = no "
-                                       "cache)")
-    layout_cache_max_age_s: float = field(300.0, "the cached layout is not used when the node held it longer ago than "
-                                                 "this (s, wall time)", low=0.0, high=1e7)
-    publish_period_s: float = field(0.1, "publish at least this often (s)", low=0.005, high=60.0)
-    event_publish: bool = field(True, "also publish right after each local twin update (lowest latency)")
-    min_publish_interval_s: float = field(0.0, "event publications at least this far apart (s; 0: right after "
-                                               "the queued input is fused); inputs in between go out together",
-                                          low=0.0, high=60.0)
-    state_period_s: float = field(0.5, "period of the state and edge-server outputs (s)", low=0.01, high=3600.0)
     stale_after_s: float = field(1.0, "a local twin silent this long is stale (s)", low=0.0, high=3600.0,
                                  dynamic=True)
     track_ttl_s: float = field(1.5, "a track no site reports any more is shown this long (s)", low=0.0,
                                high=3600.0, dynamic=True)
     reid_window_s: float = field(5.0, "... and kept hidden this long, so a site finding it again keeps its id (s)",
                                  low=0.0, high=3600.0, dynamic=True)
-    input_area_margin_m: float = field(200.0, "tracks farther than this outside the layout's area are refused (m)",
-                                       low=0.0, high=1e5)
-    max_future_s: float = field(2.0, "local updates stamped later than this after the node's clock are refused (s)",
-                                low=0.0, high=3600.0)
-    max_age_s: float = field(30.0, "local updates stamped earlier than this before the node's clock are refused (s)",
-                             low=0.0, high=86400.0)
-    log_period_s: float = field(10.0, "seconds between summary lines of what was refused", low=0.1, high=86400.0)
-    state_path: str = field("", "where the twin keeps its ids across restarts ('' = global_twin.json in the node's "
-                                "state folder, 'none' = nowhere)")
-    save_period_s: float = field(1.0, "seconds between two saves of that state", low=0.05, high=3600.0)
-    resume_max_age_s: float = field(60.0, "a saved state older than this is not resumed (s, wall time)", low=0.0,
-                                    high=86400.0)
 
 
 class GlobalTwinNode(Node):
@@ -85,7 +59,7 @@ class GlobalTwinNode(Node):
         self.config = declare_config(self, GlobalTwinNodeConfig)
         cfg = self.config
         self.exit_code: int | None = None
-        self.state_file = resolve_state_path(cfg.state_path, self.get_fully_qualified_name(), "global_twin.json")
+        self.state_file = cfg.state_file(self)
         self.twin = self._resume(cfg) or GlobalTwin(self._twin_config(cfg))
         self.last_stamp = -1.0
         self.pending: list[Provenance] = []
@@ -93,7 +67,7 @@ class GlobalTwinNode(Node):
         self.local_servers: dict[str, EdgeServerStateArray] = {}
         self.subscribed: set[str] = set()
         self.counts: Counter = Counter()
-        self.validator = InputValidator(self._limits(()))
+        self.validator = InputValidator(cfg.input_limits())
         self._last_summary = time.monotonic()
         self.objects_pub = self.create_publisher(TrackedObjectArray, topics.GLOBAL_OBJECTS, TWIN_STATE)
         self.state_pub = self.create_publisher(TwinStateArray, topics.GLOBAL_STATE, TWIN_STATE)
@@ -102,10 +76,7 @@ class GlobalTwinNode(Node):
         for site in cfg.sites:
             self._subscribe(site)
         if not cfg.sites:
-            self.layout = LayoutSource(self, self._on_layout, layout_file=cfg.layout_file,
-                                       from_topic=cfg.layout_from_topic, timeout_s=cfg.layout_timeout_s,
-                                       config_file=cfg.CONFIG_FILE, name=cfg.layout_name, cache=cfg.layout_cache_path,
-                                       cache_max_age_s=cfg.layout_cache_max_age_s)
+            self.layout = cfg.layout_source(self, self._on_layout)
         self.events = EventPublication(self, self.publish_objects, cfg.min_publish_interval_s)
         self.create_timer(cfg.publish_period_s, self.on_heartbeat)
         self.create_timer(cfg.state_period_s, self.publish_state)
@@ -138,13 +109,8 @@ class GlobalTwinNode(Node):
         return GlobalTwinConfig(stale_after_s=cfg.stale_after_s, track_ttl_s=cfg.track_ttl_s,
                                 reid_window_s=cfg.reid_window_s)
 
-    def _limits(self, area) -> InputLimits:
-        cfg = self.config
-        return InputLimits(area=area, area_margin_m=cfg.input_area_margin_m, max_future_s=cfg.max_future_s,
-                           max_age_s=cfg.max_age_s)
-
     def _on_layout(self, layout: Layout) -> None:
-        self.validator = InputValidator(self._limits(layout.area))
+        self.validator = InputValidator(self.config.input_limits(layout.area))
         for site in layout.sites:
             self._subscribe(site.site_id)
 

@@ -31,14 +31,14 @@ from mobility_twin.ros.convert import from_time, to_time
 from mobility_twin.ros.drain import EventPublication
 from mobility_twin.ros.entry import ConfigurationError, run_node
 from mobility_twin.ros.guard import guarded
-from mobility_twin.ros.layout_source import LayoutSource
+from mobility_twin.ros.node_params import InputCheckParams, LayoutParams, StateParams, TwinOutputParams
 from mobility_twin.ros.params import bind_dynamic, declare_config, field
 from mobility_twin.ros.qos import TWIN_STATE
-from mobility_twin.ros.state import load_state, resolve_state_path, save_state
+from mobility_twin.ros.state import load_state, save_state
 from mobility_twin.ros.tables import table_to_detections, tracks_to_table
 from mobility_twin.tracking import TrackerConfig
 from mobility_twin.twin import LocalTwin, LocalTwinConfig, default_channels, load_channels
-from mobility_twin.twin.validation import InputLimits, InputValidator
+from mobility_twin.twin.validation import InputValidator
 from mobility_twin_core import Layout, LayoutError
 from mobility_twin_msgs.msg import (
     DetectedObjectArray,
@@ -51,30 +51,15 @@ from mobility_twin_msgs.msg import (
 
 
 @dataclass(frozen=True)
-class LocalTwinNodeConfig:
+class LocalTwinNodeConfig(LayoutParams, TwinOutputParams, InputCheckParams, StateParams):
     CONFIG_FILE = "config/local_twin.yaml"
+    STATE_FILE = "local_twin.json"
 
     site_id: str = field("", "the edge site this twin covers (required)")
-    layout_file: str = field("", "the site's layout.yaml (RSUs, edge servers, sites, CAVs); '' = none")
-    layout_from_topic: bool = field(False, "take the layout from the latched /infrastructure/layout instead")
-    layout_timeout_s: float = field(30.0, "with layout_from_topic: stop when no valid layout came this long (s)",
-                                    low=0.1, high=86400.0)
-    layout_name: str = field("", "the deployment's layout name: a layout of another name is refused ('' = any)")
-    layout_cache_path: str = field("", "with layout_from_topic: the last layout received is kept here and used at once "
-                                       "after a restart ('' = layout.json in the node's state folder, 'none' = no "
-                                       "cache)")
-    layout_cache_max_age_s: float = field(300.0, "the cached layout is not used when the node held it longer ago than "
-                                                 "this (s, wall time)", low=0.0, high=1e7)
     input_channels_file: str = field("", "input-channel file: the sensors this twin fuses ('' = the shipped "
                                          "config/input_channels.yaml)")
     cavs: tuple[str, ...] = field([], "CAV ids to listen to (empty: every CAV of the layout)")
     server_report_topic: str = field(topics.EDGE_SERVER_REPORTS, "EdgeServerStateArray with the servers' own reports")
-    publish_period_s: float = field(0.1, "publish tracks at least this often (s)", low=0.005, high=60.0)
-    event_publish: bool = field(True, "also publish right after each fused frame (lowest latency)")
-    min_publish_interval_s: float = field(0.0, "event publications at least this far apart (s; 0: right after "
-                                               "the queued input is fused); inputs in between go out together",
-                                          low=0.0, high=60.0)
-    state_period_s: float = field(0.5, "period of the state and edge-server twins (s)", low=0.01, high=3600.0)
     stale_after_s: float = field(1.0, "an entity twin older than this is stale (s)", low=0.0, high=3600.0,
                                  dynamic=True)
     area_margin_m: float = field(30.0, "frames of moving sensors (CAVs) are fused this far outside the site (m)",
@@ -91,18 +76,6 @@ class LocalTwinNodeConfig:
                                     low=0.0, high=10.0)
     demand_hz_per_vehicle: float = field(2.0e8, "CPU a served vehicle needs, for the server-load estimate (Hz)",
                                          low=0.0, high=1e12)
-    input_area_margin_m: float = field(200.0, "objects farther than this outside the layout's area are refused (m)",
-                                       low=0.0, high=1e5)
-    max_future_s: float = field(2.0, "frames stamped later than this after the node's clock are refused (s)",
-                                low=0.0, high=3600.0)
-    max_age_s: float = field(30.0, "frames stamped earlier than this before the node's clock are refused (s)",
-                             low=0.0, high=86400.0)
-    log_period_s: float = field(10.0, "seconds between summary lines of what was refused", low=0.1, high=86400.0)
-    state_path: str = field("", "where the twin keeps its tracks across restarts ('' = local_twin.json in the node's "
-                                "state folder, 'none' = nowhere)")
-    save_period_s: float = field(1.0, "seconds between two saves of that state", low=0.05, high=3600.0)
-    resume_max_age_s: float = field(60.0, "a saved state older than this is not resumed (s, wall time)", low=0.0,
-                                    high=86400.0)
     restore_keep_s: float = field(20.0, "after a restart, saved tracks wait this long to be found again under their "
                                         "old ids (s)", low=0.0, high=3600.0)
 
@@ -137,12 +110,10 @@ class LocalTwinNode(Node):
         bind_dynamic(self, on_change=self._apply)
         self.create_timer(cfg.publish_period_s, self.on_heartbeat)
         self.create_timer(cfg.state_period_s, self.publish_state)
-        self.state_file = resolve_state_path(cfg.state_path, self.get_fully_qualified_name(), "local_twin.json")
+        self.state_file = cfg.state_file(self)
         if self.state_file is not None:
             self.create_timer(cfg.save_period_s, self.save_state, clock=Clock(clock_type=ClockType.STEADY_TIME))
-        self.layout = LayoutSource(self, self._start, layout_file=cfg.layout_file, from_topic=cfg.layout_from_topic,
-                                   timeout_s=cfg.layout_timeout_s, config_file=cfg.CONFIG_FILE, name=cfg.layout_name,
-                                   cache=cfg.layout_cache_path, cache_max_age_s=cfg.layout_cache_max_age_s)
+        self.layout = cfg.layout_source(self, self._start)
 
     def _apply(self, cfg: LocalTwinNodeConfig) -> None:
         if self.twin is not None:
@@ -165,8 +136,7 @@ class LocalTwinNode(Node):
         rsus = [r.rsu_id for r in layout.rsus_of(cfg.site_id)]
         servers = layout.servers_of(cfg.site_id)
         cavs = list(cfg.cavs) or [c.cav_id for c in layout.cavs]
-        self.validator = InputValidator(InputLimits(area=layout.area, area_margin_m=cfg.input_area_margin_m,
-                                                    max_future_s=cfg.max_future_s, max_age_s=cfg.max_age_s))
+        self.validator = InputValidator(cfg.input_limits(layout.area))
         members = {"rsus": rsus, "cavs": cavs, "edge_servers": [s.server_id for s in servers]}
         tracker = TrackerConfig(gate_chi2=cfg.gate_chi2, confirm_existence=cfg.confirm_existence, max_coast_s=cfg.max_coast_s,
                                 reorder_window_s=cfg.reorder_window_s, reid_window_s=cfg.reid_window_s,

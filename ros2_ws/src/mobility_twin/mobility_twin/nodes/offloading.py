@@ -24,15 +24,14 @@ from std_msgs.msg import Header
 
 from mobility_twin.ros import topics
 from mobility_twin.ros.entry import ConfigurationError, run_node
+from mobility_twin.ros.node_params import TwinInputParams
 from mobility_twin.ros.params import bind_dynamic, declare_config, field
 from mobility_twin.ros.qos import EVENTS
-from mobility_twin.ros.twin_reader import TwinReader, TwinReaderConfig
-from mobility_twin_core import VEHICLE_CLASSES
 from mobility_twin_msgs.msg import OffloadDecision, OffloadDecisionArray
 
 
 @dataclass(frozen=True)
-class OffloadingNodeConfig:
+class OffloadingNodeConfig(TwinInputParams):
     CONFIG_FILE = "config/offloading.yaml"
 
     policy: str = field("actor_critic", "decision policy, registered by name (mobility_twin_models.offloading."
@@ -46,19 +45,9 @@ class OffloadingNodeConfig:
     migration_cost: float = field(1.0, "C: cost of one service migration (eq. 3)", low=0.0, high=1e6, dynamic=True)
     latency_weight: float = field(10.0, "v: weight of latency (s) against migration cost (eq. 13, 16)", low=0.0,
                                   high=1e6, dynamic=True)
-    objects_topic: str = field(topics.GLOBAL_OBJECTS, "TrackedObjectArray with the vehicles of the twin")
-    servers_topic: str = field(topics.GLOBAL_EDGE_SERVERS, "EdgeServerStateArray with the twins of the edge servers")
     decisions_topic: str = field(topics.OFFLOAD_DECISIONS, "where the OffloadDecisionArray of each slot goes")
-    vehicle_classes: tuple[int, ...] = field(
-        [int(c) for c in VEHICLE_CLASSES], "TrackedObject.object_class values that are vehicles (1 car, 2 truck, "
-                                           "3 bus, 4 motorcycle)", low=0, high=255)
-    objects_timeout_s: float = field(3.0, "skip the slot when the newest vehicles are older than this (s)",
-                                     low=0.0, high=3600.0)
-    servers_timeout_s: float = field(5.0, "skip the slot when the newest server twins are older than this (s)",
-                                     low=0.0, high=3600.0)
     vehicle_timeout_s: float = field(10.0, "forget a vehicle's server and deficit queue after this long unseen (s)",
                                      low=0.0, high=86400.0)
-    log_period_s: float = field(10.0, "seconds between summary log lines", low=0.1, high=86400.0)
 
 
 class OffloadingNode(Node):
@@ -76,9 +65,7 @@ class OffloadingNode(Node):
             raise ConfigurationError(f"offloading: {err} (parameters policy, candidates, checkpoint in "
                                      f"{cfg.CONFIG_FILE})") from None
         bind_dynamic(self, on_change=self._apply)
-        self.twin = TwinReader(self, TwinReaderConfig(
-            objects_topic=cfg.objects_topic, servers_topic=cfg.servers_topic, vehicle_classes=cfg.vehicle_classes,
-            objects_timeout_s=cfg.objects_timeout_s, servers_timeout_s=cfg.servers_timeout_s))
+        self.twin = cfg.twin_reader(self)
         self.counts: Counter = Counter()
         self.slots = self.decisions = self.migrations = 0
         self.pub = self.create_publisher(OffloadDecisionArray, cfg.decisions_topic, EVENTS)

@@ -27,15 +27,14 @@ from std_msgs.msg import Header
 
 from mobility_twin.ros import topics
 from mobility_twin.ros.entry import ConfigurationError, run_node
+from mobility_twin.ros.node_params import TwinInputParams
 from mobility_twin.ros.params import bind_dynamic, declare_config, field
 from mobility_twin.ros.qos import EVENTS
-from mobility_twin.ros.twin_reader import TwinReader, TwinReaderConfig
-from mobility_twin_core import VEHICLE_CLASSES
 from mobility_twin_msgs.msg import MigrationEvent
 
 
 @dataclass(frozen=True)
-class PlacementNodeConfig:
+class PlacementNodeConfig(TwinInputParams):
     CONFIG_FILE = "config/placement.yaml"
 
     period_s: float = field(2.0, "seconds between two placement rounds", low=0.01, high=86400.0)
@@ -63,17 +62,11 @@ class PlacementNodeConfig:
     e_t_cloud_mj_per_mb: float = field(0.15, "e_t^c, transmission energy to the cloud, mJ per MB", low=0.0, high=1e6)
     e_t_edge_mj_per_mb: float = field(0.125, "e_t^e, transmission energy to an edge server, mJ per MB", low=0.0,
                                       high=1e6)
-    objects_topic: str = field(topics.GLOBAL_OBJECTS, "TrackedObjectArray with the vehicles of the twin")
-    servers_topic: str = field(topics.GLOBAL_EDGE_SERVERS, "EdgeServerStateArray with the twins of the edge servers")
     migrations_topic: str = field(topics.MIGRATIONS, "where MigrationEvents go")
-    vehicle_classes: tuple[int, ...] = field(
-        [int(c) for c in VEHICLE_CLASSES], "TrackedObject.object_class values that are vehicles (1 car, 2 truck, "
-                                           "3 bus, 4 motorcycle)", low=0, high=255)
     objects_timeout_s: float = field(5.0, "skip the round when the newest vehicles are older than this (s)",
                                      low=0.0, high=86400.0)
     servers_timeout_s: float = field(10.0, "skip the round when the newest server twins are older than this (s)",
                                      low=0.0, high=86400.0)
-    log_period_s: float = field(10.0, "seconds between summary log lines", low=0.1, high=86400.0)
 
 
 class PlacementNode(Node):
@@ -101,9 +94,7 @@ class PlacementNode(Node):
             raise ConfigurationError(f"placement: {err} (parameters solver, checkpoint in {cfg.CONFIG_FILE})") from None
         self._warn_alpha(cfg.alpha)
         bind_dynamic(self, on_change=self._apply)
-        self.twin = TwinReader(self, TwinReaderConfig(
-            objects_topic=cfg.objects_topic, servers_topic=cfg.servers_topic, vehicle_classes=cfg.vehicle_classes,
-            objects_timeout_s=cfg.objects_timeout_s, servers_timeout_s=cfg.servers_timeout_s))
+        self.twin = cfg.twin_reader(self)
         self.counts: Counter = Counter()
         self.rounds = self.migrations = self.twins = 0
         self.decision_s = 0.0

@@ -39,20 +39,18 @@ from std_msgs.msg import Header
 from mobility_twin.ros import topics
 from mobility_twin.ros.convert import to_time
 from mobility_twin.ros.entry import ConfigurationError, run_node
+from mobility_twin.ros.node_params import TwinInputParams
 from mobility_twin.ros.params import bind_dynamic, declare_config, field
 from mobility_twin.ros.qos import TWIN_STATE
 from mobility_twin.ros.state import resolve_state_path
-from mobility_twin.ros.twin_reader import TwinReader, TwinReaderConfig
-from mobility_twin_core import VEHICLE_CLASSES, EntityKind
+from mobility_twin_core import EntityKind
 from mobility_twin_msgs.msg import HandoverPrediction, LoadForecast, RelationGraph
 
 
 @dataclass(frozen=True)
-class RelationLearnerConfig:
+class RelationLearnerConfig(TwinInputParams):
     CONFIG_FILE = "config/relation_learner.yaml"
 
-    objects_topic: str = field(topics.GLOBAL_OBJECTS, "TrackedObjectArray with the vehicle twins")
-    servers_topic: str = field(topics.GLOBAL_EDGE_SERVERS, "EdgeServerStateArray with the edge-server twins")
     state_topic: str = field(topics.GLOBAL_STATE, "TwinStateArray; its RSU entities join the graph")
     relations_topic: str = field(topics.RELATIONS, "where the RelationGraph of each slot goes")
     slot_s: float = field(1.0, "seconds between two graphs (and predictions)", low=0.01, high=3600.0)
@@ -74,14 +72,8 @@ class RelationLearnerConfig:
     publish_edges: bool = field(True, "include the graph's nodes and edges, not only the predictions")
     default_coverage_m: float = field(200.0, "coverage radius of a server twin that reports none (m)", low=1.0,
                                       high=1e5)
-    objects_timeout_s: float = field(3.0, "skip the slot when the newest vehicles arrived longer ago than this (s)",
-                                     low=0.0, high=3600.0)
     servers_timeout_s: float = field(10.0, "skip the slot when the newest server twins arrived longer ago than this "
                                            "(s)", low=0.0, high=3600.0)
-    vehicle_classes: tuple[int, ...] = field(
-        [int(c) for c in VEHICLE_CLASSES], "TrackedObject.object_class values that are vehicles (1 car, 2 truck, "
-                                           "3 bus, 4 motorcycle)", low=0, high=255)
-    log_period_s: float = field(10.0, "seconds between summary log lines", low=0.1, high=86400.0)
 
 
 class RelationLearnerNode(Node):
@@ -93,10 +85,7 @@ class RelationLearnerNode(Node):
         self.online = None  # the learner, once loaded by the background thread
         bind_dynamic(self)
         self.counts: Counter = Counter()
-        self.twin = TwinReader(self, TwinReaderConfig(
-            objects_topic=cfg.objects_topic, servers_topic=cfg.servers_topic, state_topic=cfg.state_topic,
-            vehicle_classes=cfg.vehicle_classes, objects_timeout_s=cfg.objects_timeout_s,
-            servers_timeout_s=cfg.servers_timeout_s, default_coverage_m=cfg.default_coverage_m))
+        self.twin = cfg.twin_reader(self, state_topic=cfg.state_topic, default_coverage_m=cfg.default_coverage_m)
         self.slots = 0
         self.last_t: float | None = None
         self.pub = self.create_publisher(RelationGraph, cfg.relations_topic, TWIN_STATE)
