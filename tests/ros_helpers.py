@@ -88,3 +88,55 @@ def stop(proc: subprocess.Popen, timeout: float = 15.0) -> int:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     return proc.returncode
+
+
+def node_launch_file(path: Path, executable: str, name: str, **params) -> Path:
+    """Write a launch file at ``path`` that starts one ``mobility_twin`` node: ``name`` running ``executable``
+    with the shipped ``config/<executable>.yaml``, then ``params`` (name=value) over it."""
+    lines = "".join(f'\n    <param name="{k}" value="{v}"/>' for k, v in params.items())
+    path.write_text(f"""<launch>
+  <node pkg="mobility_twin" exec="{executable}" name="{name}">
+    <param from="$(find-pkg-share mobility_twin)/config/{executable}.yaml"/>{lines}
+  </node>
+</launch>""")
+    return path
+
+
+def server_twins(servers: dict[str, tuple[float, float]], **fields):
+    """An EdgeServerStateArray (frame map) of the servers at ``servers`` (id -> x, y); ``fields`` are
+    EdgeServerState fields, each a value or a function of the server id."""
+    from geometry_msgs.msg import Point
+    from std_msgs.msg import Header
+
+    from mobility_twin_msgs.msg import EdgeServerState, EdgeServerStateArray
+
+    msg = EdgeServerStateArray(header=Header(frame_id="map"))
+    for sid, (x, y) in servers.items():
+        values = {k: v(sid) if callable(v) else v for k, v in fields.items()}
+        msg.servers.append(EdgeServerState(server_id=sid, position=Point(x=x, y=y), **values))
+    return msg
+
+
+def vehicle_twins(cars: dict[str, tuple[float, float]], twin_id: str = "global"):
+    """A TrackedObjectArray (frame map) of confirmed cars at ``cars`` (vehicle id -> x, y), track ids 1, 2..."""
+    from std_msgs.msg import Header
+
+    from mobility_twin_msgs.msg import TrackedObject, TrackedObjectArray
+
+    msg = TrackedObjectArray(header=Header(frame_id="map"), twin_id=twin_id)
+    for k, (vid, (x, y)) in enumerate(cars.items()):
+        o = TrackedObject(track_id=k + 1, object_class=1, state=1, vehicle_id=vid)
+        o.pose.pose.position.x, o.pose.pose.position.y = x, y
+        msg.objects.append(o)
+    return msg
+
+
+def publish_twin(collector: Collector, prefix: str, objects, servers: Callable[[], object], period_s: float = 0.2):
+    """Publish a twin from ``collector``'s node every ``period_s``: ``objects`` on ``<prefix>/objects`` and
+    ``servers()`` (the server twins of the moment) on ``<prefix>/edge_servers``, as a twin node does."""
+    from mobility_twin.ros.qos import TWIN_STATE
+    from mobility_twin_msgs.msg import EdgeServerStateArray, TrackedObjectArray
+
+    pub_o = collector.node.create_publisher(TrackedObjectArray, f"{prefix}/objects", TWIN_STATE)
+    pub_s = collector.node.create_publisher(EdgeServerStateArray, f"{prefix}/edge_servers", TWIN_STATE)
+    return collector.node.create_timer(period_s, lambda: (pub_o.publish(objects), pub_s.publish(servers())))

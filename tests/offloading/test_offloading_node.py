@@ -5,7 +5,15 @@ import math
 import numpy as np
 import pytest
 
-from tests.ros_helpers import Collector, start_mtwin, stop
+from tests.ros_helpers import (
+    Collector,
+    node_launch_file,
+    publish_twin,
+    server_twins,
+    start_mtwin,
+    stop,
+    vehicle_twins,
+)
 
 pytestmark = pytest.mark.ros
 
@@ -18,44 +26,13 @@ def server_positions():
     return {f"edge_{i}_{j}": (SPACING * i, SPACING * j) for i in range(4) for j in range(4)}
 
 
-def launch_file(tmp_path, policy: str, prefix: str):
-    path = tmp_path / f"offloading_{policy}.launch.xml"
-    path.write_text(f"""<launch>
-  <node pkg="mobility_twin" exec="offloading" name="offloading_{policy}">
-    <param from="$(find-pkg-share mobility_twin)/config/offloading.yaml"/>
-    <param name="policy" value="{policy}"/>
-    <param name="slot_s" value="0.5"/>
-    <param name="log_period_s" value="2.0"/>
-    <param name="objects_topic" value="{prefix}/objects"/>
-    <param name="servers_topic" value="{prefix}/edge_servers"/>
-    <param name="decisions_topic" value="{prefix}/decisions"/>
-  </node>
-</launch>""")
-    return path
-
-
 def twin_messages():
-    from geometry_msgs.msg import Point
-    from std_msgs.msg import Header
+    from mobility_twin_msgs.msg import TrackedObject
 
-    from mobility_twin_msgs.msg import (
-        EdgeServerState,
-        EdgeServerStateArray,
-        TrackedObject,
-        TrackedObjectArray,
-    )
-
-    servers = EdgeServerStateArray(header=Header(frame_id="map"))
-    for sid, (x, y) in server_positions().items():
-        free = 1e9 if sid == BUSY else 18e9
-        servers.servers.append(EdgeServerState(server_id=sid, position=Point(x=x, y=y), coverage_radius=150.0,
-                                               cpu_frequency_max=20e9, cpu_frequency_estimate=free,
-                                               cpu_frequency_deviation=0.5e9, load=0.1))
-    objects = TrackedObjectArray(header=Header(frame_id="map"), twin_id="global")
-    for k, (vid, (x, y)) in enumerate(CARS.items()):
-        o = TrackedObject(track_id=k + 1, object_class=1, state=1, vehicle_id=vid)
-        o.pose.pose.position.x, o.pose.pose.position.y = x, y
-        objects.objects.append(o)
+    servers = server_twins(server_positions(), coverage_radius=150.0, cpu_frequency_max=20e9,
+                           cpu_frequency_estimate=lambda sid: 1e9 if sid == BUSY else 18e9,
+                           cpu_frequency_deviation=0.5e9, load=0.1)
+    objects = vehicle_twins(CARS)
     bad = TrackedObject(track_id=90, object_class=1, state=1, vehicle_id="lost")  # no position
     bad.pose.pose.position.x = math.nan
     walker = TrackedObject(track_id=91, object_class=5)  # a pedestrian is not a vehicle
@@ -65,18 +42,18 @@ def twin_messages():
 
 @pytest.mark.parametrize("policy", ["actor_critic", "greedy"])
 def test_node_publishes_sensible_decisions_for_the_vehicles_of_a_running_twin(tmp_path, policy):
-    from mobility_twin.ros.qos import EVENTS, TWIN_STATE
-    from mobility_twin_msgs.msg import EdgeServerStateArray, OffloadDecisionArray, TrackedObjectArray
+    from mobility_twin.ros.qos import EVENTS
+    from mobility_twin_msgs.msg import OffloadDecisionArray
 
     prefix = f"/test_offloading_{policy}"
     objects, servers = twin_messages()
     with Collector({f"{prefix}/decisions": OffloadDecisionArray}, qos={f"{prefix}/decisions": EVENTS},
                    name=f"offloading_test_{policy}") as c:
-        pub_o = c.node.create_publisher(TrackedObjectArray, f"{prefix}/objects", TWIN_STATE)
-        pub_s = c.node.create_publisher(EdgeServerStateArray, f"{prefix}/edge_servers", TWIN_STATE)
-        c.node.create_timer(0.2, lambda: (pub_o.publish(objects), pub_s.publish(servers)))
-        proc = start_mtwin("launch", str(launch_file(tmp_path, policy, prefix)), "--duration", "90",
-                           log=tmp_path / "node.log")
+        publish_twin(c, prefix, objects, lambda: servers)
+        launch = node_launch_file(tmp_path / f"offloading_{policy}.launch.xml", "offloading", f"offloading_{policy}",
+                                  policy=policy, slot_s=0.5, log_period_s=2.0, objects_topic=f"{prefix}/objects",
+                                  servers_topic=f"{prefix}/edge_servers", decisions_topic=f"{prefix}/decisions")
+        proc = start_mtwin("launch", str(launch), "--duration", "90", log=tmp_path / "node.log")
         try:
             got = c.wait_for(lambda m: sum(bool(a.decisions) for a in m[f"{prefix}/decisions"]) >= 4, timeout=75)
             c.spin(2.5)  # past one summary line
