@@ -92,18 +92,6 @@ def test_if_and_unless_select_actions(tmp_path):
     assert [n.name for n in load_launch_file(f, {"on": "true"}).nodes] == ["a", "c"]
 
 
-def test_unsupported_tag_is_an_error_naming_file_and_line(tmp_path):
-    f = write(tmp_path / "bad.launch.xml", "<launch>\n  <node pkg='p' exec='e'/>\n  <executable cmd='ls'/>\n</launch>")
-    with pytest.raises(LaunchError, match=r"bad\.launch\.xml:3: unsupported tag <executable>"):
-        load_launch_file(f)
-
-
-def test_unsupported_attribute_is_an_error_naming_file_and_line(tmp_path):
-    f = write(tmp_path / "bad.launch.xml", "<launch>\n\n  <node pkg='p' exec='e' launch-prefix='gdb'/>\n</launch>")
-    with pytest.raises(LaunchError, match=r"bad\.launch\.xml:3: unsupported attribute\(s\) launch-prefix on <node>"):
-        load_launch_file(f)
-
-
 def test_respawn_attributes_reach_the_plan_as_ros2_launch_reads_them(tmp_path):
     f = write(tmp_path / "a.launch.xml", """<launch>
   <arg name="supervise" default="true"/>
@@ -118,54 +106,45 @@ def test_respawn_attributes_reach_the_plan_as_ros2_launch_reads_them(tmp_path):
     assert not load_launch_file(f, {"supervise": "false"}).nodes[1].respawn
 
 
-@pytest.mark.parametrize(("attribute", "message"), [
+BAD_SUPERVISION = [
     ('respawn="sometimes"', r"respawn='sometimes' is not a boolean"),
     ('respawn="true" respawn_delay="-1"', r"respawn_delay=-1 must be a non-negative number of seconds"),
     ('respawn="true" respawn_delay="soon"', r"respawn_delay='soon' is not a number"),
     ('respawn="true" respawn_delay="nan"', r"respawn_delay='nan' is not a number"),
     ('respawn="true" respawn_max_retries="2.5"', r"respawn_max_retries='2.5' is not an integer"),
     ('on_exit="restart"', r"on_exit='restart': only 'shutdown' is supported"),
-])
-def test_bad_supervision_attributes_are_errors_naming_file_and_line(tmp_path, attribute, message):
-    f = write(tmp_path / "bad.launch.xml", f"<launch>\n  <node pkg='p' exec='e' {attribute}/>\n</launch>")
-    with pytest.raises(LaunchError, match=r"bad\.launch\.xml:2: " + message):
-        load_launch_file(f)
+]
+
+#: launch files the reader refuses: (file name, text, launch arguments, the error it must name)
+LOAD_ERRORS = [
+    pytest.param("bad", "<launch>\n  <node pkg='p' exec='e'/>\n  <executable cmd='ls'/>\n</launch>", {},
+                 r"bad\.launch\.xml:3: unsupported tag <executable>", id="unsupported_tag"),
+    pytest.param("bad", "<launch>\n\n  <node pkg='p' exec='e' launch-prefix='gdb'/>\n</launch>", {},
+                 r"bad\.launch\.xml:3: unsupported attribute\(s\) launch-prefix on <node>", id="unsupported_attribute"),
+    *(pytest.param("bad", f"<launch>\n  <node pkg='p' exec='e' {attribute}/>\n</launch>", {},
+                   r"bad\.launch\.xml:2: " + message, id=f"bad_supervision:{attribute}")
+      for attribute, message in BAD_SUPERVISION),
+    pytest.param("bad", "<launch>\n<node pkg='p' exec='e'>\n<rosparam/>\n</node>\n</launch>", {},
+                 r":3: unsupported tag <rosparam> inside <node>", id="unsupported_tag_inside_node"),
+    pytest.param("a", '<launch>\n<arg name="rsu_id" description="which RSU"/>\n</launch>', {},
+                 r"a\.launch\.xml:2: launch argument 'rsu_id' is required.*which RSU", id="missing_required_argument"),
+    pytest.param("a", '<launch><arg name="x" default="1"/><node pkg="p" exec="e"/></launch>', {"typo": "1"},
+                 r"argument.*typo given but not declared", id="undeclared_argument"),
+    pytest.param("a", '<launch>\n<node pkg="p" exec="$(var nope)"/>\n</launch>', {},
+                 r":2: \$\(var nope\): no launch argument", id="unknown_variable"),
+    pytest.param("b", "<launch>\n<node pkg='p'\n</launch>", {}, r"b\.launch\.xml:3: malformed XML", id="malformed_xml"),
+    pytest.param("a", '<launch>\n<node pkg="p" exec="e"><param from="nope.yaml"/></node>\n</launch>', {},
+                 r":2: parameter file .*nope\.yaml does not exist", id="missing_param_file"),
+    pytest.param("b", '<launch>\n<include file="missing.launch.xml"/>\n</launch>', {},
+                 r":2: included launch file .*missing\.launch\.xml does not exist", id="missing_include"),
+]
 
 
-def test_unsupported_tag_inside_node_is_an_error(tmp_path):
-    f = write(tmp_path / "bad.launch.xml", "<launch>\n<node pkg='p' exec='e'>\n<rosparam/>\n</node>\n</launch>")
-    with pytest.raises(LaunchError, match=r":3: unsupported tag <rosparam> inside <node>"):
-        load_launch_file(f)
-
-
-def test_missing_required_argument_names_it(tmp_path):
-    f = write(tmp_path / "a.launch.xml", '<launch>\n<arg name="rsu_id" description="which RSU"/>\n</launch>')
-    with pytest.raises(LaunchError, match=r"a\.launch\.xml:2: launch argument 'rsu_id' is required.*which RSU"):
-        load_launch_file(f)
-
-
-def test_undeclared_argument_on_the_command_line_is_an_error(tmp_path):
-    f = write(tmp_path / "a.launch.xml", '<launch><arg name="x" default="1"/><node pkg="p" exec="e"/></launch>')
-    with pytest.raises(LaunchError, match=r"argument.*typo given but not declared"):
-        load_launch_file(f, {"typo": "1"})
-
-
-def test_unknown_variable_and_bad_xml_are_errors_with_lines(tmp_path):
-    f = write(tmp_path / "a.launch.xml", '<launch>\n<node pkg="p" exec="$(var nope)"/>\n</launch>')
-    with pytest.raises(LaunchError, match=r":2: \$\(var nope\): no launch argument"):
-        load_launch_file(f)
-    g = write(tmp_path / "b.launch.xml", "<launch>\n<node pkg='p'\n</launch>")
-    with pytest.raises(LaunchError, match=r"b\.launch\.xml:3: malformed XML"):
-        load_launch_file(g)
-
-
-def test_missing_param_file_and_include_are_errors(tmp_path):
-    f = write(tmp_path / "a.launch.xml", '<launch>\n<node pkg="p" exec="e"><param from="nope.yaml"/></node>\n</launch>')
-    with pytest.raises(LaunchError, match=r":2: parameter file .*nope\.yaml does not exist"):
-        load_launch_file(f)
-    g = write(tmp_path / "b.launch.xml", '<launch>\n<include file="missing.launch.xml"/>\n</launch>')
-    with pytest.raises(LaunchError, match=r":2: included launch file .*missing\.launch\.xml does not exist"):
-        load_launch_file(g)
+@pytest.mark.parametrize(("name", "text", "args", "message"), LOAD_ERRORS)
+def test_a_launch_file_that_cannot_run_is_an_error_naming_file_and_line(tmp_path, name, text, args, message):
+    f = write(tmp_path / f"{name}.launch.xml", text)
+    with pytest.raises(LaunchError, match=message):
+        load_launch_file(f, args)
 
 
 def test_substitutions_nest_and_evaluate(tmp_path):
