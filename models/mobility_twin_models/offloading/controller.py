@@ -16,12 +16,12 @@ over the servers there are (counted as ``too_few_servers``).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from mobility_twin_core import ServerSet, TwinSnapshot
+from mobility_twin_core.registry import Registry
 from mobility_twin_models.offloading import equations as eq
 from mobility_twin_models.offloading.agent import (
     DEFAULT_CHECKPOINT,
@@ -42,7 +42,7 @@ from mobility_twin_models.offloading.rollout import (
 
 #: name -> factory(config, agent) of a :class:`~mobility_twin_models.offloading.rollout.Policy`: the policies the
 #: controller (and the node's ``policy`` parameter) can use. Add one with :func:`register_policy`.
-POLICIES: dict[str, Callable[[ControllerConfig, ActorCritic | None], Policy]] = {}
+POLICIES: Registry = Registry()  # name -> Callable[[ControllerConfig, ActorCritic | None], Policy]
 
 
 def register_policy(name: str):
@@ -52,11 +52,7 @@ def register_policy(name: str):
         def _random(config, agent):
             return MyRandomPolicy(seed=0)
     """
-    def add(factory):
-        POLICIES[name] = factory
-        return factory
-
-    return add
+    return POLICIES.register(name)
 
 
 @dataclass(frozen=True)

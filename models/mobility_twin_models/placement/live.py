@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from mobility_twin_core import ServerSet, TwinSnapshot
+from mobility_twin_core.registry import Registry
 from mobility_twin_models.placement.config import SystemConfig
 from mobility_twin_models.placement.cost import delay_matrices, twin_cost_table
 from mobility_twin_models.placement.errors import CheckpointError, PlacementError
@@ -62,16 +63,12 @@ class Hosts:
 #: name -> factory(config) of a solver: an object with ``decide(instance, table, twin_ids, hosts) -> (chosen
 #: host index per twin, label)`` and a ``model_alpha`` (None when it has no model). Add one with
 #: :func:`register_solver`.
-SOLVERS: dict = {}
+SOLVERS: Registry = Registry()
 
 
 def register_solver(name: str):
     """Register a placement solver factory ``factory(config) -> solver`` under ``name`` (a decorator)."""
-    def add(factory):
-        SOLVERS[name] = factory
-        return factory
-
-    return add
+    return SOLVERS.register(name)
 
 
 @dataclass(frozen=True)
