@@ -152,15 +152,22 @@ def layout_to_dict(layout: Layout) -> dict:
     return out
 
 
-def load_layout(path: str | Path) -> Layout:
-    """Read a layout file (YAML with a top-level ``layout:`` mapping)."""
+def read_section(path: str | Path, key: str, what: str, error: type[Exception] = LayoutError) -> tuple[Any, str]:
+    """The top-level ``key:`` mapping of the YAML file at ``path`` (a ``what``: "layout file"...) and where it is
+    (``<path>: <key>``, for errors); ``error`` naming the file when it cannot be read, is not YAML or lacks ``key``."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text())
     except OSError as err:
-        raise LayoutError(f"cannot read layout file {path}: {err.strerror}") from None
+        raise error(f"cannot read {what} {path}: {err.strerror}") from None
     except yaml.YAMLError as err:
-        raise LayoutError(f"layout file {path} is not valid YAML: {err}") from None
-    if not isinstance(data, dict) or "layout" not in data:
-        raise LayoutError(f"layout file {path}: expected a top-level 'layout:' mapping")
-    return layout_from_dict(data["layout"], source=f"{path}: layout")
+        raise error(f"{what} {path} is not valid YAML: {err}") from None
+    if not isinstance(data, dict) or key not in data:
+        raise error(f"{what} {path}: expected a top-level '{key}:' mapping")
+    return data[key], f"{path}: {key}"
+
+
+def load_layout(path: str | Path) -> Layout:
+    """Read a layout file (YAML with a top-level ``layout:`` mapping)."""
+    section, source = read_section(path, "layout", "layout file")
+    return layout_from_dict(section, source=source)

@@ -71,8 +71,20 @@ class Frame:
     gt_xy: np.ndarray
 
 
+class _PerFrame:
+    """Arrays stored per frame: ``stamps`` (F,), and flat arrays whose rows of frame k lie between two of ``F + 1``
+    offsets."""
+
+    def __len__(self) -> int:
+        return len(self.stamps)
+
+    @staticmethod
+    def _rows(offsets: np.ndarray, k: int) -> slice:
+        return slice(int(offsets[k]), int(offsets[k + 1]))
+
+
 @dataclass(frozen=True)
-class RsuStream:
+class RsuStream(_PerFrame):
     """Every frame of one RSU (see the module docstring for the arrays)."""
 
     rsu_id: str
@@ -86,15 +98,10 @@ class RsuStream:
     gt_xy: np.ndarray
     meta: dict = field(default_factory=dict)
 
-    def __len__(self) -> int:
-        return len(self.stamps)
-
     def frame(self, k: int) -> Frame:
-        a, b = int(self.det_offsets[k]), int(self.det_offsets[k + 1])
-        g0, g1 = int(self.gt_offsets[k]), int(self.gt_offsets[k + 1])
-        d = self.detections
-        return Frame(float(self.stamps[k]), *(d[key][a:b] for key in _DET_KEYS), self.gt_ids[g0:g1],
-                     self.gt_xy[g0:g1])
+        det, gt = self._rows(self.det_offsets, k), self._rows(self.gt_offsets, k)
+        return Frame(float(self.stamps[k]), *(self.detections[key][det] for key in _DET_KEYS), self.gt_ids[gt],
+                     self.gt_xy[gt])
 
     def frames(self):
         for k in range(len(self)):
@@ -123,7 +130,7 @@ class RsuStream:
 
 
 @dataclass(frozen=True)
-class Hypotheses:
+class Hypotheses(_PerFrame):
     """A tracker's confirmed tracks after each frame of one stream, and the time it took per frame."""
 
     tracker: str
@@ -135,13 +142,10 @@ class Hypotheses:
     update_ms: np.ndarray
     meta: dict = field(default_factory=dict)
 
-    def __len__(self) -> int:
-        return len(self.stamps)
-
     def frame(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Track ids (H,) and positions (H, 2) after frame ``k``."""
-        a, b = int(self.offsets[k]), int(self.offsets[k + 1])
-        return self.ids[a:b], self.xy[a:b]
+        rows = self._rows(self.offsets, k)
+        return self.ids[rows], self.xy[rows]
 
     @staticmethod
     def from_frames(tracker: str, rsu_id: str, stamps, frames: list[tuple[np.ndarray, np.ndarray]], update_ms,

@@ -279,9 +279,30 @@ def seconds_to_ns(seconds: float) -> int:
     return round(seconds * 1e9)
 
 
+class _RecordTable:
+    """What a message held as arrays shares: one fixed-size record per element (``RECORD``, a structured dtype
+    of the message's fixed fields), and its header stamp in integer nanoseconds."""
+
+    RECORD: np.dtype
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @property
+    def stamp(self) -> float:
+        return self.stamp_ns * 1e-9
+
+    @classmethod
+    def allocate(cls, n: int) -> np.ndarray:
+        """``n`` zeroed records with the identity orientation."""
+        rec = np.zeros(n, dtype=cls.RECORD)
+        rec["qw"] = 1.0
+        return rec
+
+
 # --------------------------------------------------------------------------------------------- tracks
 @dataclass
-class TrackTable:
+class TrackTable(_RecordTable):
     """A TrackedObjectArray as arrays. ``records`` holds the fixed part of every track (TRACK_FIXED fields:
     track_id, object_class, state, existence, px..qw, pose_cov, vx..wz, twist_cov, length, width, height,
     lm_sec, lm_nanosec, age); ``sources``, ``site_id`` and ``vehicle_id`` the strings per track."""
@@ -295,18 +316,7 @@ class TrackTable:
     vehicle_id: list[str]
     provenance: list[Provenance] = field(default_factory=list)
 
-    def __len__(self) -> int:
-        return len(self.records)
-
-    @property
-    def stamp(self) -> float:
-        return self.stamp_ns * 1e-9
-
-    @staticmethod
-    def allocate(n: int) -> np.ndarray:
-        rec = np.zeros(n, dtype=TRACK_FIXED)
-        rec["qw"] = 1.0
-        return rec
+    RECORD = TRACK_FIXED
 
 
 def encode_tracks(table: TrackTable) -> bytes:
@@ -342,7 +352,7 @@ def decode_tracks(data: bytes) -> TrackTable:
 
 # --------------------------------------------------------------------------------------------- detections
 @dataclass
-class DetectionTable:
+class DetectionTable(_RecordTable):
     """A DetectedObjectArray as arrays (DETECTION_FIXED records plus the self_report_id strings)."""
 
     stamp_ns: int
@@ -355,18 +365,7 @@ class DetectionTable:
     self_report_id: list[str]
     provenance: Provenance
 
-    def __len__(self) -> int:
-        return len(self.records)
-
-    @property
-    def stamp(self) -> float:
-        return self.stamp_ns * 1e-9
-
-    @staticmethod
-    def allocate(n: int) -> np.ndarray:
-        rec = np.zeros(n, dtype=DETECTION_FIXED)
-        rec["qw"] = 1.0
-        return rec
+    RECORD = DETECTION_FIXED
 
 
 def encode_detections(table: DetectionTable) -> bytes:

@@ -7,32 +7,28 @@ from rclpy.qos import (
     ReliabilityPolicy,
 )
 
+
+def keep_last(depth: int, *, reliable: bool = True, latched: bool = False) -> QoSProfile:
+    """A profile keeping the last ``depth`` messages: reliable or best effort; volatile, or transient local
+    (``latched``: late joiners get the last ``depth`` messages)."""
+    return QoSProfile(
+        history=HistoryPolicy.KEEP_LAST, depth=depth,
+        reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT,
+        durability=DurabilityPolicy.TRANSIENT_LOCAL if latched else DurabilityPolicy.VOLATILE,
+    )
+
+
 #: High-rate sensor streams (point clouds, odometry): newest data wins, losing a frame is fine.
-SENSOR_STREAM = QoSProfile(
-    history=HistoryPolicy.KEEP_LAST, depth=5, reliability=ReliabilityPolicy.BEST_EFFORT,
-    durability=DurabilityPolicy.VOLATILE,
-)
+SENSOR_STREAM = keep_last(5, reliable=False)
 
 #: Twin state (detections, tracks, server twins, relations): every message matters, short history.
-TWIN_STATE = QoSProfile(
-    history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE,
-    durability=DurabilityPolicy.VOLATILE,
-)
+TWIN_STATE = keep_last(10)
 
 #: Discrete events (offloading decisions, migrations): reliable with a deep queue so bursts are not lost.
-EVENTS = QoSProfile(
-    history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE,
-    durability=DurabilityPolicy.VOLATILE,
-)
+EVENTS = keep_last(100)
 
 #: Scenario and map data published once: late joiners still get the last message.
-LATCHED = QoSProfile(
-    history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
-    durability=DurabilityPolicy.TRANSIENT_LOCAL,
-)
+LATCHED = keep_last(1, latched=True)
 
 #: /clock under replay: reliable, shallow (as rosbag2 and gazebo publish it).
-CLOCK = QoSProfile(
-    history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
-    durability=DurabilityPolicy.VOLATILE,
-)
+CLOCK = keep_last(1)

@@ -21,9 +21,10 @@ from collections.abc import Callable
 
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from mobility_twin.recording import OfferedQos, RecordingError, RecordingWriter, TopicSelection
+from mobility_twin.ros.qos import keep_last
 
 
 def message_class(type_name: str):
@@ -57,9 +58,7 @@ def subscription_qos(offers: list[OfferedQos], depth: int = 100) -> QoSProfile:
     """A subscription QoS compatible with every offer: reliable / transient local only when all offer it."""
     reliable = bool(offers) and all(o.reliable for o in offers)
     latched = bool(offers) and all(o.latched for o in offers)
-    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,
-                      reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT,
-                      durability=DurabilityPolicy.TRANSIENT_LOCAL if latched else DurabilityPolicy.VOLATILE)
+    return keep_last(depth, reliable=reliable, latched=latched)
 
 
 def publisher_qos(topic: str, offers: list[OfferedQos] | tuple[OfferedQos, ...] = ()) -> QoSProfile:

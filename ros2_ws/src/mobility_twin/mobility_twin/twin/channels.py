@@ -21,9 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from mobility_twin_core import EntityKind, LayoutError
+from mobility_twin_core.layout_io import read_section
 
 MEMBERS = ("rsus", "cavs", "edge_servers", "ids")
 KINDS = {"rsu": EntityKind.RSU, "cav": EntityKind.CAV, "edge_server": EntityKind.EDGE_SERVER,
@@ -99,16 +98,8 @@ def channels_from_dict(data: dict, *, source: str = "input_channels") -> tuple[I
 
 def load_channels(path: str | Path) -> tuple[InputChannel, ...]:
     """The channels of an input-channel file (YAML with a top-level ``input_channels:`` mapping)."""
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as err:
-        raise ChannelError(f"cannot read input-channel file {path}: {err.strerror}") from None
-    except yaml.YAMLError as err:
-        raise ChannelError(f"input-channel file {path} is not valid YAML: {err}") from None
-    if not isinstance(data, dict) or "input_channels" not in data:
-        raise ChannelError(f"input-channel file {path}: expected a top-level 'input_channels:' mapping")
-    return channels_from_dict(data["input_channels"], source=f"{path}: input_channels")
+    section, source = read_section(path, "input_channels", "input-channel file", ChannelError)
+    return channels_from_dict(section, source=source)
 
 
 def default_channels_file() -> Path:
