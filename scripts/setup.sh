@@ -16,25 +16,13 @@ LOCK="$ROOT/requirements/constraints.txt"
 STAMP="$VENV/.mobility_twin_requirements.sha256"
 T0=$(date +%s)
 
-step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
-fail() {
-  printf '\n\033[31msetup failed:\033[0m %s\n' "$1" >&2
-  [ $# -gt 1 ] && printf 'what to do: %s\n' "$2" >&2
-  exit 1
-}
+SETUP_NAME=setup
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"  # step, fail, find_python311
 
 # ---------------------------------------------------------------------------------------------- python
 step "Python 3.11"
-PYTHON="${PYTHON:-}"
-if [ -z "$PYTHON" ]; then
-  for cand in python3.11 python3; do
-    if command -v "$cand" >/dev/null 2>&1 && "$cand" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
-      PYTHON="$(command -v "$cand")"; break
-    fi
-  done
-fi
-[ -n "$PYTHON" ] || fail "no Python 3.11 found (the ROS 2 Kilted wheels and the torch file on disk are for CPython 3.11)" \
-  "install Python 3.11 (e.g. apt-get install python3.11 python3.11-venv) or set PYTHON=/path/to/python3.11"
+find_python311 "the ROS 2 Kilted wheels and the torch file on disk are for CPython 3.11"
 echo "using $PYTHON ($("$PYTHON" --version 2>&1))"
 
 # ---------------------------------------------------------------------------------------------- system libraries

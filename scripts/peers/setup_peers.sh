@@ -14,22 +14,11 @@ VENV="${PEERS_VENV:-$ROOT/.venv-peers}"
 REQ="$ROOT/requirements/peers.txt"
 STAMP="$VENV/.peers_requirements.sha256"
 
-fail() {
-  printf '\n\033[31mpeers-env failed:\033[0m %s\n' "$1" >&2
-  [ $# -gt 1 ] && printf 'what to do: %s\n' "$2" >&2
-  exit 1
-}
+SETUP_NAME=peers-env
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"  # fail, find_python311
 
-PYTHON="${PYTHON:-}"
-if [ -z "$PYTHON" ]; then
-  for cand in python3.11 python3; do
-    if command -v "$cand" >/dev/null 2>&1 && "$cand" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
-      PYTHON="$(command -v "$cand")"; break
-    fi
-  done
-fi
-[ -n "$PYTHON" ] || fail "no Python 3.11 found" \
-  "install Python 3.11 (e.g. apt-get install python3.11 python3.11-venv) or set PYTHON=/path/to/python3.11"
+find_python311
 
 if [ -x "$VENV/bin/python" ] && ! "$VENV/bin/python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
   fail "$VENV exists but is not Python 3.11" "remove it (rm -rf $VENV) and re-run make peers-env"
