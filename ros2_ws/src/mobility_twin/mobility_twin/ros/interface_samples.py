@@ -135,6 +135,14 @@ def _route_status(seq: int) -> m.RouteCommandStatus:
                                 road="C2D2")
 
 
+def _warning(seq: int) -> m.CollisionWarning:
+    return m.CollisionWarning(header=_header(seq), warning_id=f"{seq}-7-1202000000.5", state=seq % 3,
+                              track_id=seq, vehicle_id="cav_2", other_track_id=7, other_vehicle_id="",
+                              kind=m.CollisionWarning.KIND_CROSSING, time_to_conflict=2.25, post_encroachment_time=0.5,
+                              probability=0.875, min_distance=-1.25, conflict_point=Point(x=12.5, y=-3.0, z=0.0),
+                              should_yield=True)
+
+
 @dataclass(frozen=True)
 class InterfaceSample:
     """How to build message ``seq`` of one interface, and how to read ``seq`` back from a received one."""
@@ -267,4 +275,9 @@ SAMPLES: dict[str, InterfaceSample] = {
     "RouteCommand": InterfaceSample(m.RouteCommand, _route_command, lambda x: int(x.command_id.split("-")[1])),
     "RouteCommandStatus": InterfaceSample(m.RouteCommandStatus, _route_status,
                                           lambda x: int(x.command_id.split("-")[1])),
+    "CollisionWarning": InterfaceSample(m.CollisionWarning, _warning, lambda x: x.track_id),
+    "CollisionWarningArray": InterfaceSample(
+        m.CollisionWarningArray, lambda s: m.CollisionWarningArray(
+            header=_header(s), twin_id="global", warnings=[_warning(s), _warning(s + 1)], tracks=40, pairs_sampled=3,
+            decision_time=0.0078125), lambda x: x.warnings[0].track_id),
 }

@@ -57,19 +57,22 @@ def _vehicle(i: str) -> tuple[list[str], list[str], list[str]]:
     # the vehicle takes its route commands and answers them (route guidance)
     return ([topics.cav_detections(i), topics.cav_points(i), topics.cav_odometry(i), topics.cav_route_status(i)],
             [topics.cav_points(i), topics.cav_odometry(i), topics.LAYOUT, topics.cav_route_command(i),
-             topics.SIGNALS], [f"/cav/{i}"])
+             topics.SIGNALS, f"/cav/{i}/collision_warning"], [f"/cav/{i}"])
 
 
 def _edge(site: str) -> tuple[list[str], list[str], list[str]]:
     publish = [topics.local_objects(site), topics.local_state(site), topics.local_edge_servers(site),
                topics.offload_decisions(site), topics.resource_allocations(site),
                topics.edge_v2x(ANY),  # the site's base stations relay the vehicles' own reports
-               topics.EDGE_SERVER_REPORTS]  # the site's servers report their own state
+               topics.EDGE_SERVER_REPORTS,  # the site's servers report their own state
+               "/safety/collision_warnings", f"/cav/{ANY}/collision_warning",  # collision warning ...
+               topics.cav_route_command(ANY)]  # ... and a warned CAV's brake command
     subscribe = [topics.rsu_detections(ANY), topics.cav_detections(ANY), topics.edge_v2x(ANY),
                  topics.EDGE_SERVER_REPORTS, topics.LAYOUT,
                  topics.local_objects(site), topics.local_edge_servers(site),  # the site's offloading node
                  topics.offload_decisions(site), topics.task_requests(site),  # the site's resource allocator
-                 topics.SIGNALS]  # the traffic signals' twin (collision warning)
+                 topics.SIGNALS,  # the traffic signals' twin (collision warning)
+                 topics.GLOBAL_OBJECTS]  # collision warning on the global twin
     return publish, subscribe, [f"/edge/{site}"]
 
 

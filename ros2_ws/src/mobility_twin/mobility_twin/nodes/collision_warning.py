@@ -1,0 +1,280 @@
+"""collision_warning (edge): predicts conflicts between the twin's road users and warns the vehicles involved.
+
+Issue 18, "Collision warning". Every ``period_s`` the node takes the newest ``TrackedObjectArray`` of a twin
+(``objects_topic``: the global twin by default, or a site's local twin), keeps the confirmed road users of
+``classes`` whose last measurement is at most ``max_age_s`` old, and runs the ROS-free predictor
+(:mod:`mobility_twin.safety`): candidate pairs from a KD-tree, Monte Carlo over each track's covariance and
+a random acceleration over ``horizon_s``, time to collision, post-encroachment time, a conflict probability.
+Warnings start and end with hysteresis (:class:`mobility_twin.safety.WarningTracker`) and go out
+
+* on ``warnings_topic`` (``CollisionWarningArray``, every cycle that has a warning new, ongoing or cleared):
+  one ``CollisionWarning`` per party;
+* to a connected automated vehicle involved (a track whose ``vehicle_id`` starts with ``cav_prefix``), on its
+  V2X topic ``/cav/<id>/collision_warning``;
+* with ``brake``: a CAV told to yield gets a ``RouteCommand`` (``set_speed``: its speed less
+  ``brake_drop_mps``, valid ``command_validity_s``) on ``/cav/<id>/route_command``, and its own speed back
+  (``speed`` -1) when the warning ends. In simulation the replay node applies it between two steps.
+
+Nothing the input carries stops the node: a track array older than ``objects_timeout_s`` on the node's clock,
+in another frame, or not decodable skips the cycle; tracks that are not finite, stale, with a bad covariance
+or a repeated id are skipped; every skip is counted by reason and summarised every ``log_period_s``.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+from geometry_msgs.msg import Point
+from rclpy.node import Node
+from std_msgs.msg import Header
+
+from mobility_twin.ros.convert import to_time
+from mobility_twin.ros.entry import ConfigurationError, run_node
+from mobility_twin.ros.guard import guarded
+from mobility_twin.ros.params import declare_config, field
+from mobility_twin.ros.qos import EVENTS, TWIN_STATE
+from mobility_twin_core import VEHICLE_CLASSES
+from mobility_twin_msgs.msg import CollisionWarning, CollisionWarningArray, RouteCommand, TrackedObjectArray
+
+WARNINGS_TOPIC = "/safety/collision_warnings"
+
+
+def cav_warning_topic(cav_id: str) -> str:
+    return f"/cav/{cav_id}/collision_warning"
+
+
+@dataclass(frozen=True)
+class CollisionWarningConfig:
+    CONFIG_FILE = "config/collision_warning.yaml"
+
+    objects_topic: str = field("/twin/global/objects", "TrackedObjectArray of the twin whose road users are watched")
+    twin_id: str = field("global", "the twin's name in the warnings (e.g. global, local/site_0)")
+    warnings_topic: str = field(WARNINGS_TOPIC, "where every cycle's CollisionWarningArray goes")
+    period_s: float = field(0.1, "seconds between two predictions", low=0.02, high=10.0)
+    horizon_s: float = field(4.0, "how far ahead conflicts are predicted (s)", low=0.5, high=10.0)
+    step_s: float = field(0.1, "time step of the prediction (s)", low=0.02, high=1.0)
+    samples: int = field(32, "Monte Carlo draws per road user (0: the mean motion only)", low=0, high=1024)
+    accel_sigma: float = field(1.0, "random constant acceleration of a draw along its heading (m/s^2)", low=0.0,
+                               high=10.0)
+    lateral_sigma: float = field(0.3, "... across its heading (m/s^2)", low=0.0, high=10.0)
+    margin_m: float = field(0.2, "added to each body disc's radius (m)", low=0.0, high=5.0)
+    p_on: float = field(0.5, "a warning starts at this conflict probability ...", low=0.01, high=1.0)
+    ttc_on_s: float = field(3.0, "... and a time to collision at most this (s)", low=0.1, high=10.0)
+    p_off: float = field(0.25, "a warning holds while the probability stays at this ...", low=0.01, high=1.0)
+    ttc_off_s: float = field(4.0, "... and the time to collision at most this (s)", low=0.1, high=10.0)
+    confirm: int = field(2, "consecutive cycles above the start bars before a warning starts", low=1, high=100)
+    hold_s: float = field(1.0, "a warning ends after this long below the hold bars (s)", low=0.0, high=60.0)
+    refractory_s: float = field(2.0, "an ended pair is not warned again this soon (s)", low=0.0, high=600.0)
+    max_age_s: float = field(1.0, "tracks whose last measurement is older than this are skipped (s)", low=0.01,
+                             high=60.0)
+    objects_timeout_s: float = field(1.0, "skip the cycle when the newest track array is older than this (s)", low=0.01,
+                                     high=3600.0)
+    classes: tuple[int, ...] = field([int(c) for c in VEHICLE_CLASSES], "TrackedObject.object_class values "
+                                     "watched (1 car, 2 truck, 3 bus, 4 motorcycle; 5 pedestrian)", low=0, high=255)
+    cav_prefix: str = field("cav_", "vehicle ids starting with this have a V2X topic /cav/<id>/collision_warning")
+    brake: bool = field(False, "send a CAV told to yield a speed command (/cav/<id>/route_command)")
+    brake_drop_mps: float = field(4.0, "brake: the commanded speed is the CAV's speed less this (m/s)", low=0.0,
+                                  high=40.0)
+    command_validity_s: float = field(1.0, "brake: validity of the speed command (s)", low=0.0, high=60.0)
+    seed: int = field(0, "seed of the Monte Carlo draws", low=0, high=2**31 - 1)
+    log_period_s: float = field(10.0, "seconds between summary log lines", low=0.1, high=86400.0)
+
+    def check(self) -> None:
+        if self.p_off > self.p_on or self.ttc_off_s < self.ttc_on_s:
+            raise ValueError("p_off must be <= p_on and ttc_off_s >= ttc_on_s (hysteresis)")
+        if self.step_s > self.horizon_s:
+            raise ValueError("step_s must be <= horizon_s")
+
+
+def warning_messages(w, state: int, stamp, frame_id: str, ids: dict[int, str]) -> list[CollisionWarning]:
+    """The two parties' ``CollisionWarning`` of one :class:`~mobility_twin.safety.ActiveWarning`."""
+    c = w.conflict
+    out = []
+    for me, other, yields in ((c.a, c.b, c.yield_a), (c.b, c.a, c.yield_b)):
+        out.append(CollisionWarning(
+            header=Header(stamp=stamp, frame_id=frame_id), warning_id=f"{w.a}-{w.b}-{w.started:.1f}", state=state,
+            track_id=int(me), vehicle_id=ids.get(int(me), ""), other_track_id=int(other),
+            other_vehicle_id=ids.get(int(other), ""), kind=int(c.kind), time_to_conflict=float(c.ttc_s),
+            post_encroachment_time=float(c.pet_s), probability=float(c.probability),
+            min_distance=float(c.min_distance_m), conflict_point=Point(x=c.point[0], y=c.point[1], z=0.0),
+            should_yield=bool(yields)))
+    return out
+
+
+class CollisionWarningNode(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("collision_warning", **kwargs)
+        self.config = cfg = declare_config(self, CollisionWarningConfig)
+        from mobility_twin.safety import ConflictPredictor, PredictorConfig, WarningConfig, WarningTracker
+
+        try:
+            self.predictor = ConflictPredictor(PredictorConfig(
+                horizon_s=cfg.horizon_s, step_s=cfg.step_s, samples=cfg.samples, accel_sigma=cfg.accel_sigma,
+                lateral_sigma=cfg.lateral_sigma, margin_m=cfg.margin_m, max_age_s=cfg.max_age_s, seed=cfg.seed))
+            self.warnings = WarningTracker(WarningConfig(
+                p_on=cfg.p_on, ttc_on_s=cfg.ttc_on_s, p_off=cfg.p_off, ttc_off_s=cfg.ttc_off_s, confirm=cfg.confirm,
+                hold_s=cfg.hold_s, refractory_s=cfg.refractory_s))
+        except ValueError as err:
+            raise ConfigurationError(f"collision_warning: {err} (parameters in {cfg.CONFIG_FILE})") from None
+        self.counts: Counter = Counter()
+        self._raw: bytes | None = None
+        self._raw_at = -math.inf
+        self._last_stamp = -math.inf
+        self._last_ids: dict[int, str] = {}
+        self._last_tracks = None
+        guard = guarded(self, self.counts, "twin tracks")
+        self.create_subscription(TrackedObjectArray, cfg.objects_topic, guard(self._on_objects), TWIN_STATE, raw=True)
+        self.pub = self.create_publisher(CollisionWarningArray, cfg.warnings_topic, EVENTS)
+        self.cav_pubs: dict[str, object] = {}
+        self.cmd_pubs: dict[str, object] = {}
+        self.braking: dict[str, tuple[int, int]] = {}  # CAV -> the warning pair it brakes for
+        self.cycles = self.predicted = self.started = self.commands = 0
+        self.decide_s = 0.0
+        self.timer = self.create_timer(cfg.period_s, guarded(self, self.counts, "cycle")(self.on_cycle))
+        self.last_log = time.monotonic()
+        self.get_logger().info(
+            f"{cfg.objects_topic} -> {cfg.warnings_topic} + /cav/<id>/collision_warning every {cfg.period_s:g} s, "
+            f"horizon {cfg.horizon_s:g} s, {cfg.samples} draws, warn at p >= {cfg.p_on:g} and TTC <= "
+            f"{cfg.ttc_on_s:g} s{', CAVs told to yield brake' if cfg.brake else ''}")
+
+    def now_s(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _on_objects(self, data: bytes) -> None:
+        self._raw, self._raw_at = data, self.now_s()
+
+    # ------------------------------------------------------------------------------------------ the cycle
+    def on_cycle(self) -> None:
+        from mobility_twin.ros.cdr import CdrError, decode_tracks
+        from mobility_twin.ros.tables import table_to_tracks
+        from mobility_twin.safety import Motion
+
+        cfg = self.config
+        self._maybe_log()
+        if self._raw is None:
+            self.counts["no_tracks_yet"] += 1
+            return
+        try:
+            table = decode_tracks(self._raw)
+        except (CdrError, ValueError, IndexError) as err:
+            self.counts["undecodable_tracks"] += 1
+            self.get_logger().warning(f"track array not decodable: {err}", throttle_duration_sec=10.0)
+            self._raw = None
+            return
+        stamp = table.stamp
+        if self.now_s() - stamp > cfg.objects_timeout_s:
+            self.counts["tracks_stale"] += 1
+            self.get_logger().warning(f"cycle skipped: the newest tracks are {self.now_s() - stamp:.1f} s old",
+                                      throttle_duration_sec=10.0)
+            if self.warnings.active:  # no warning outlives the data it stands on: end them (and release brakes)
+                ended = self.warnings.forget(set(self.warnings_ids()))
+                self._publish(ended, table.stamp_ns, table.frame_id or "map", self._last_ids, self._last_tracks, 0,
+                              0.0)
+            return
+        if stamp <= self._last_stamp:
+            return  # nothing new since the last cycle
+        self._last_stamp = stamp
+        t0 = time.perf_counter()
+        tracks = table_to_tracks(table)
+        rec = table.records
+        watched = np.isin(tracks.object_class, np.asarray(cfg.classes, dtype=np.int64)) & (rec["state"] != 0)
+        self.counts["other_class_or_tentative"] += int((~watched).sum())
+        tracks = tracks.select(watched)
+        yaw_rate = rec["wz"][watched].astype(float) if "wz" in rec.dtype.names else None
+        conflicts = self.predictor.predict(Motion.from_tracks(tracks, stamp, yaw_rate))
+        events = self.warnings.update(stamp, conflicts)
+        events += self.warnings.forget(set(self.warnings_ids()) - set(int(i) for i in tracks.ids))
+        ids = {int(i): str(v or "") for i, v in zip(tracks.ids, tracks.vehicle_id, strict=True)}
+        self._last_ids, self._last_tracks = ids, tracks
+        self.decide_s += time.perf_counter() - t0
+        self.cycles += 1
+        self.predicted += len(tracks)
+        self._publish(events, table.stamp_ns, table.frame_id or "map", ids, tracks, len(conflicts),
+                      time.perf_counter() - t0)
+
+    def warnings_ids(self):
+        for a, b in self.warnings.active:
+            yield a
+            yield b
+
+    def _publish(self, events, stamp_ns: int, frame_id: str, ids: dict[int, str], tracks, n_conflicts: int,
+                 decide_s: float) -> None:
+        cfg = self.config
+        if not events:
+            return
+        stamp = to_time(stamp_ns * 1e-9)
+        state = {"start": CollisionWarning.STATE_NEW, "update": CollisionWarning.STATE_ONGOING,
+                 "end": CollisionWarning.STATE_CLEARED}
+        msg = CollisionWarningArray(header=Header(stamp=stamp, frame_id=frame_id), twin_id=cfg.twin_id,
+                                    tracks=len(tracks) if tracks is not None else 0, pairs_sampled=n_conflicts,
+                                    decision_time=float(decide_s))
+        speed = {} if tracks is None else \
+            {int(i): float(np.hypot(x[2], x[3])) for i, x in zip(tracks.ids, tracks.x, strict=True)}
+        for ev in events:
+            self.started += ev.kind == "start"
+            for w in warning_messages(ev.warning, state[ev.kind], stamp, frame_id, ids):
+                msg.warnings.append(w)
+                if w.vehicle_id and w.vehicle_id.startswith(cfg.cav_prefix):
+                    self._to_cav(w, ev, speed.get(int(w.track_id), math.nan))
+        self.pub.publish(msg)
+
+    def _to_cav(self, w: CollisionWarning, ev, speed: float) -> None:
+        cfg = self.config
+        cav = w.vehicle_id
+        pub = self.cav_pubs.get(cav)
+        if pub is None:
+            pub = self.cav_pubs[cav] = self.create_publisher(CollisionWarning, cav_warning_topic(cav), EVENTS)
+        pub.publish(w)
+        if not cfg.brake:
+            return
+        key = (ev.warning.a, ev.warning.b)
+        if ev.kind == "start" and w.should_yield and math.isfinite(speed):
+            self._command(cav, max(0.0, speed - cfg.brake_drop_mps), w)
+            self.braking[cav] = key
+        elif ev.kind == "end" and self.braking.get(cav) == key:
+            self._command(cav, -1.0, w)
+            del self.braking[cav]
+
+    def _command(self, cav: str, speed: float, w: CollisionWarning) -> None:
+        pub = self.cmd_pubs.get(cav)
+        if pub is None:
+            pub = self.cmd_pubs[cav] = self.create_publisher(RouteCommand, f"/cav/{cav}/route_command", EVENTS)
+        pub.publish(RouteCommand(header=Header(stamp=self.get_clock().now().to_msg(), frame_id=""),
+                                 command_id=f"collision-{w.warning_id}-{'brake' if speed >= 0 else 'release'}",
+                                 vehicle_id=cav, set_speed=True, speed=float(speed),
+                                 validity=float(self.config.command_validity_s)))
+        self.commands += 1
+
+    def _maybe_log(self, force: bool = False) -> None:
+        if not force and time.monotonic() - self.last_log < self.config.log_period_s:
+            return
+        self.last_log = time.monotonic()
+        counts = self.counts + self.predictor.counts
+        skipped = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()) if v) or "none"
+        mean_ms = 1e3 * self.decide_s / self.cycles if self.cycles else 0.0
+        self.get_logger().info(
+            f"{self.cycles} cycles ({mean_ms:.1f} ms each), {self.predicted} track predictions, {self.started} "
+            f"warnings started, {len(self.warnings.active)} active, {self.commands} speed commands; counts: {skipped}")
+
+
+    def destroy_node(self) -> None:
+        if self.context.ok():  # (after Ctrl-C the context is shut down already)
+            self._maybe_log(force=True)
+        super().destroy_node()
+
+
+#: the parameters of each entry point (what `mtwin launch` checks a launch file against before it starts)
+ENTRY_CONFIGS = {"main": CollisionWarningConfig}
+
+
+def main() -> int:
+    return run_node(CollisionWarningNode)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

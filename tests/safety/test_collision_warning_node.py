@@ -1,0 +1,102 @@
+"""The collision_warning node as a real process over DDS: twin tracks in, warnings (and a CAV's brake) out."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+import time
+
+import pytest
+
+msgs = pytest.importorskip("mobility_twin_msgs.msg")
+node_module = pytest.importorskip("mobility_twin.nodes.collision_warning")
+
+from tests.ros_helpers import Collector, stop  # noqa: E402
+
+pytestmark = pytest.mark.ros
+
+
+def test_config_rejects_hysteresis_the_wrong_way_round():
+    with pytest.raises(ValueError):
+        node_module.CollisionWarningConfig(p_on=0.3, p_off=0.6).check()
+    node_module.CollisionWarningConfig().check()
+
+
+def tracks_message(stamp_s: float, topic_twin: str = "global"):
+    from mobility_twin.ros.convert import to_time
+
+    msg = msgs.TrackedObjectArray(twin_id=topic_twin)
+    msg.header.frame_id, msg.header.stamp = "map", to_time(stamp_s)
+
+    def track(tid, x, y, vx, vy, vehicle="", last=stamp_s, cls=1):
+        o = msgs.TrackedObject(track_id=tid, object_class=cls, state=msgs.TrackedObject.STATE_CONFIRMED,
+                               existence_probability=0.99, vehicle_id=vehicle)
+        o.pose.pose.position.x, o.pose.pose.position.y = x, y
+        o.pose.pose.orientation.z, o.pose.pose.orientation.w = math.sin(math.atan2(vy, vx) / 2), \
+            math.cos(math.atan2(vy, vx) / 2)
+        o.twist.twist.linear.x, o.twist.twist.linear.y = vx, vy
+        cov = [0.0] * 16
+        cov[0] = cov[5] = 0.09
+        cov[10] = cov[15] = 0.09
+        o.state_covariance = cov
+        o.dimensions.x, o.dimensions.y, o.dimensions.z = 4.5, 1.8, 1.5
+        o.last_measurement = to_time(last)
+        return o
+
+    msg.objects = [
+        track(11, 0.0, 0.0, 10.0, 0.0, vehicle="cav_7"),  # a CAV closing in on ...
+        track(12, 22.0, 0.0, 0.0, 0.0),  # ... a stopped car: about 1.7 s
+        track(13, 100.0, 50.0, 10.0, 0.0),  # alone
+        track(14, math.nan, 0.0, 1.0, 0.0),  # broken
+        track(15, 120.0, 50.0, -10.0, 0.0, last=stamp_s - 30.0),  # stale (would be head-on with 13)
+        track(16, 10.0, 0.5, 3.0, 0.0, cls=5),  # a pedestrian: not watched
+    ]
+    return msg
+
+
+def test_node_warns_both_parties_and_brakes_the_cav(tmp_path):
+    from mobility_twin.ros.qos import EVENTS, TWIN_STATE
+
+    log = (tmp_path / "node.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "mobility_twin.nodes.collision_warning", "--ros-args",
+                             "-p", "objects_topic:=/twin/cw_test/objects", "-p", "warnings_topic:=/cw_test/warnings",
+                             "-p", "brake:=true", "-p", "log_period_s:=1.0"],
+                            stdout=log, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    topics = {"/cw_test/warnings": msgs.CollisionWarningArray, "/cav/cav_7/collision_warning": msgs.CollisionWarning,
+              "/cav/cav_7/route_command": msgs.RouteCommand}
+    try:
+        with Collector(topics, qos={t: EVENTS for t in topics}, name="cw_test") as c:
+            pub = c.node.create_publisher(msgs.TrackedObjectArray, "/twin/cw_test/objects", TWIN_STATE)
+            end = time.monotonic() + 45.0
+            while time.monotonic() < end:
+                pub.publish(tracks_message(time.time()))
+                c.spin(0.1)
+                if c.messages["/cav/cav_7/route_command"] and c.messages["/cav/cav_7/collision_warning"]:
+                    break
+            assert c.messages["/cw_test/warnings"], (tmp_path / "node.log").read_text()
+            arrays = c.messages["/cw_test/warnings"]
+            warnings = [w for a in arrays for w in a.warnings]
+            assert {(w.track_id, w.other_track_id) for w in warnings} == {(11, 12), (12, 11)}
+            first = [w for w in warnings if w.state == msgs.CollisionWarning.STATE_NEW]
+            assert len(first) == 2  # one warning, both parties told once
+            mine = next(w for w in first if w.track_id == 11)
+            assert mine.vehicle_id == "cav_7" and mine.should_yield and mine.kind == msgs.CollisionWarning.KIND_REAR_END
+            assert 1.2 <= mine.time_to_conflict <= 2.2 and mine.probability >= 0.5
+            assert not next(w for w in first if w.track_id == 12).should_yield
+            cav = c.messages["/cav/cav_7/collision_warning"]
+            assert cav and all(w.vehicle_id == "cav_7" for w in cav)
+            cmd = c.messages["/cav/cav_7/route_command"][0]
+            assert cmd.set_speed and 0.0 <= cmd.speed <= 6.5 and cmd.vehicle_id == "cav_7" and not cmd.edges
+            # the conflict goes away (the tracks stop coming): the warning ends and the CAV gets its speed back
+            assert c.wait_for(lambda m: any(w.state == msgs.CollisionWarning.STATE_CLEARED
+                                            for a in m["/cw_test/warnings"] for w in a.warnings), 10.0)
+            assert c.wait_for(lambda m: any(x.speed < 0 for x in m["/cav/cav_7/route_command"]), 5.0)
+            c.spin(1.5)  # a summary line with the skips
+            assert proc.poll() is None
+    finally:
+        assert stop(proc) == 0
+    text = (tmp_path / "node.log").read_text()
+    for reason in ("not_finite", "other_class_or_tentative", "stale", "tracks_stale"):
+        assert reason in text, text
+    assert "Traceback" not in text
