@@ -75,6 +75,19 @@ class BuildingsSection:
 
 
 @dataclass(frozen=True)
+class DriversSection:
+    """Imperfect drivers (collision-warning scenarios): SUMO's driver imperfection ``sigma`` (0-1) and desired
+    headway ``tau`` (s) for every vehicle type but CAVs, bicycles and pedestrians (negative: the types' own
+    values), and a share of vehicles that keep driving through a light that turned red up to
+    ``red_light_time_s`` after it did (SUMO's junction-model parameter ``jmDriveAfterRedTime``)."""
+
+    sigma: float = -1.0
+    tau: float = -1.0
+    red_light_share: float = 0.0
+    red_light_time_s: float = 2.0
+
+
+@dataclass(frozen=True)
 class SumoWorldConfig:
     kind: str = "sumo"
     network: str = "beijing_cbd"  # beijing_cbd | real_streets | path to a .net.xml
@@ -83,6 +96,7 @@ class SumoWorldConfig:
     warmup_s: float = 600.0  # random_trips: simulated before the scenario starts (T-Drive: begin -> start)
     ssm_probability: float = 0.02  # share of vehicles with SUMO's surrogate-safety device (CAVs always)
     incidents: tuple[IncidentSection, ...] = ()
+    drivers: DriversSection = DriversSection()  # imperfect drivers (defaults: the vehicle types as they are)
     teleport_s: float = 300.0  # SUMO's time-to-teleport for vehicles stuck in a jam (0 or less: never)
     action_step_s: float = 0.5  # drivers decide every action_step_s (SUMO's reaction interval); motion every slot
     output_dir: str = ""  # SUMO's tripinfo and ssm outputs; empty: a run folder under the cache
@@ -109,6 +123,10 @@ class SumoWorldConfig:
             raise SumoConfigError(f"{where}.buildings.height_m: needs 0 < low <= high, got {self.buildings.height_m}")
         if self.warmup_s < 0 or not 0 <= self.ssm_probability <= 1 or self.action_step_s <= 0:
             raise SumoConfigError(f"{where}: warmup_s >= 0, 0 <= ssm_probability <= 1 and action_step_s > 0")
+        dr = self.drivers
+        if dr.sigma > 1 or dr.tau == 0 or not 0 <= dr.red_light_share <= 1 or dr.red_light_time_s < 0:
+            raise SumoConfigError(f"{where}.drivers: sigma <= 1, tau != 0 (negative: keep), 0 <= red_light_share <= 1, "
+                                  "red_light_time_s >= 0")
         for i, inc in enumerate(self.incidents):
             if inc.kind not in INCIDENT_KINDS:
                 raise SumoConfigError(f"{where}.incidents[{i}].kind: {inc.kind!r} is not one of {', '.join(INCIDENT_KINDS)}")

@@ -203,6 +203,9 @@ class SumoWorld:
             from mobility_twin_sim.sumo.demand import write_vtypes
 
             args += ["-a", str(write_vtypes(self.run_dir / "vtypes.add.xml"))]
+        self._red_types = self._write_red_light_types()
+        if self._red_types:
+            args[-1] += f",{self.run_dir / 'drivers.add.xml'}"
         try:
             libsumo.start(args)
         except libsumo.TraCIException as err:
@@ -245,6 +248,7 @@ class SumoWorld:
         self._restore: list[tuple[float, str]] = []  # (UNIX time, edge) of scheduled reopenings
         self._open_incidents: dict[str, list] = {}  # edge -> [(kind, saved permissions or speeds, lane)]
         self._cavs = self._insert_cavs()
+        self._imperfect_drivers()
         self.layout = self._layout()
         self._t = self.begin_s
         self._state: WorldState | None = None
@@ -255,6 +259,46 @@ class SumoWorld:
             self.advance(self.start_s, read=False)
             self.log(f"  warm-up done in {time.perf_counter() - started:.1f} s, "
                      f"{libsumo.vehicle.getIDCount()} vehicles, {libsumo.person.getIDCount()} persons on the road")
+
+    def _write_red_light_types(self) -> tuple[str, ...]:
+        """``drivers.red_light_share`` > 0: ``<type>_red`` for each driven type, the same vehicle with SUMO's
+        ``jmDriveAfterRedTime`` (a junction-model attribute of the type: a vehicle cannot be given it alone),
+        written to the run folder; a departing vehicle drawn as a violator is switched to it."""
+        import xml.etree.ElementTree as ET
+
+        dr = self.config.drivers
+        if dr.red_light_share <= 0:
+            return ()
+        root = ET.Element("additional")
+        names = []
+        for t in VEHICLE_TYPES:
+            if t.type_id in (CAV_TYPE, "bicycle", "pedestrian"):
+                continue
+            el = ET.SubElement(root, "vType", id=f"{t.type_id}_red", vClass=t.vclass, length=f"{t.length_m}",
+                               width=f"{t.width_m}", height=f"{t.height_m}",
+                               jmDriveAfterRedTime=f"{dr.red_light_time_s:g}")
+            if t.max_speed_mps:
+                el.set("maxSpeed", f"{t.max_speed_mps}")
+            if dr.sigma >= 0:
+                el.set("sigma", f"{dr.sigma:g}")
+            if dr.tau > 0:
+                el.set("tau", f"{dr.tau:g}")
+            names.append(t.type_id)
+        ET.ElementTree(root).write(self.run_dir / "drivers.add.xml", encoding="UTF-8", xml_declaration=True)
+        return tuple(names)
+
+    def _imperfect_drivers(self) -> None:
+        """The ``drivers`` section: sigma and tau on every vehicle type but CAVs, bicycles and pedestrians; the
+        red-light share is drawn per departing vehicle (seeded) in :meth:`_track_departures`."""
+        sumo, dr = self._sumo, self.config.drivers
+        for vt in VEHICLE_TYPES:
+            if vt.type_id in (CAV_TYPE, "bicycle", "pedestrian") or vt.type_id not in sumo.vehicletype.getIDList():
+                continue
+            if dr.sigma >= 0:
+                sumo.vehicletype.setImperfection(vt.type_id, dr.sigma)
+            if dr.tau > 0:
+                sumo.vehicletype.setTau(vt.type_id, dr.tau)
+        self._red_rng = np.random.default_rng([self.setup.seed, 41]) if self._red_types else None
 
     def close(self) -> dict:
         """Stop SUMO (it writes its trip info and ssm files) and report what was written and counted."""
@@ -456,6 +500,11 @@ class SumoWorld:
             sumo.vehicle.subscribe(vid, [sumo.VAR_POSITION, sumo.VAR_ANGLE, sumo.VAR_SPEED])
             self._register(vid, sumo.vehicle.getTypeID(vid))
             self._present_veh.add(vid)
+            if self._red_rng is not None and self._red_rng.random() < self.config.drivers.red_light_share:
+                base = sumo.vehicle.getTypeID(vid).split("@")[0]
+                if base in self._red_types:  # the same type with jmDriveAfterRedTime (drivers.add.xml)
+                    sumo.vehicle.setType(vid, f"{base}_red")
+                    self.counters["red_light_violators"] += 1
         for vid in res[sumo.VAR_ARRIVED_VEHICLES_IDS]:
             self._present_veh.discard(vid)
         for pid in res[sumo.VAR_DEPARTED_PERSONS_IDS]:
