@@ -25,6 +25,7 @@ NODES = {
     "placement": "placement:main",
     "offloading": "offloading:main",
     "resource_allocator": "resource_allocator:main",
+    "route_guidance": "route_guidance:main",
     "collision_warning": "collision_warning:main",
     "relation_learner": "relation_learner:main",
     "twin_viz": "twin_viz:main",

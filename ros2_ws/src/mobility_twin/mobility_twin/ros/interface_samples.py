@@ -135,6 +135,17 @@ def _route_status(seq: int) -> m.RouteCommandStatus:
                                 road="C2D2")
 
 
+def _route_request(seq: int) -> m.RouteRequest:
+    return m.RouteRequest(header=_header(seq), request_id=f"req-{seq}", vehicle_id="cav_1", destination_edge="E2E3",
+                          current_edge="C2D2", cancel=False)
+
+
+def _guidance_status(seq: int) -> m.RouteGuidanceStatus:
+    return m.RouteGuidanceStatus(header=_header(seq), request_id=f"req-{seq}", vehicle_id="cav_1",
+                                 status=m.RouteGuidanceStatus.STATUS_REROUTED, reason="", command_id=f"guidance-{seq}",
+                                 edges=["C2D2", "D2E2", "E2E3"], expected_travel_time=95.5, gain=31.25)
+
+
 def _warning(seq: int) -> m.CollisionWarning:
     return m.CollisionWarning(header=_header(seq), warning_id=f"{seq}-7-1202000000.5", state=seq % 3,
                               track_id=seq, vehicle_id="cav_2", other_track_id=7, other_vehicle_id="",
@@ -275,6 +286,9 @@ SAMPLES: dict[str, InterfaceSample] = {
     "RouteCommand": InterfaceSample(m.RouteCommand, _route_command, lambda x: int(x.command_id.split("-")[1])),
     "RouteCommandStatus": InterfaceSample(m.RouteCommandStatus, _route_status,
                                           lambda x: int(x.command_id.split("-")[1])),
+    "RouteRequest": InterfaceSample(m.RouteRequest, _route_request, lambda x: int(x.request_id.split("-")[1])),
+    "RouteGuidanceStatus": InterfaceSample(m.RouteGuidanceStatus, _guidance_status,
+                                           lambda x: int(x.request_id.split("-")[1])),
     "CollisionWarning": InterfaceSample(m.CollisionWarning, _warning, lambda x: x.track_id),
     "CollisionWarningArray": InterfaceSample(
         m.CollisionWarningArray, lambda s: m.CollisionWarningArray(

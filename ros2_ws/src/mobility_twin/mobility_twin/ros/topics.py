@@ -78,5 +78,7 @@ def resource_allocations(site_id: str) -> str:
     return f"/allocation/{site_id}/allocations"  # ResourceAllocationArray of a site's resource_allocator
 
 
+ROUTE_REQUESTS = "/guidance/route_requests"  # RouteRequest: CAVs ask the route guidance for a route
+GUIDANCE_STATUS = "/guidance/status"  # RouteGuidanceStatus: the route guidance's answers and decisions
 MIGRATIONS = "/placement/migrations"  # MigrationEvent
 VIZ_MARKERS = "/twin/markers"  # visualization_msgs/MarkerArray

@@ -24,7 +24,7 @@ ROLE_EXECUTABLES = {
     "rsu": ("rsu_perception",),
     "vehicle": ("cav_perception",),
     "edge": ("local_twin", "offloading", "resource_allocator"),
-    "cloud": ("global_twin", "relation_learner", "placement"),
+    "cloud": ("global_twin", "relation_learner", "placement", "route_guidance"),
     "sim": ("replay",),
 }
 #: roles whose launch file serves one entity, and the launch argument naming it
@@ -55,9 +55,10 @@ def _rsu(i: str) -> tuple[list[str], list[str], list[str]]:
 
 def _vehicle(i: str) -> tuple[list[str], list[str], list[str]]:
     # the vehicle takes its route commands and answers them (route guidance)
-    return ([topics.cav_detections(i), topics.cav_points(i), topics.cav_odometry(i), topics.cav_route_status(i)],
+    return ([topics.cav_detections(i), topics.cav_points(i), topics.cav_odometry(i), topics.cav_route_status(i),
+             topics.ROUTE_REQUESTS],
             [topics.cav_points(i), topics.cav_odometry(i), topics.LAYOUT, topics.cav_route_command(i),
-             topics.SIGNALS, f"/cav/{i}/collision_warning"], [f"/cav/{i}"])
+             topics.SIGNALS, f"/cav/{i}/collision_warning", topics.GUIDANCE_STATUS], [f"/cav/{i}"])
 
 
 def _edge(site: str) -> tuple[list[str], list[str], list[str]]:
@@ -80,11 +81,12 @@ def _cloud(_: str) -> tuple[list[str], list[str], list[str]]:
     publish = [topics.GLOBAL_OBJECTS, topics.GLOBAL_STATE, topics.GLOBAL_EDGE_SERVERS, topics.RELATIONS,
                topics.MIGRATIONS, topics.OFFLOAD_DECISIONS, topics.VIZ_MARKERS,
                topics.LAYOUT,  # the layout node runs with the cloud
-               topics.cav_route_command(ANY)]  # route guidance sends the CAVs their routes
+               topics.cav_route_command(ANY), topics.GUIDANCE_STATUS]  # route guidance sends the CAVs their routes
     subscribe = [topics.local_objects(ANY), topics.local_state(ANY), topics.local_edge_servers(ANY),
                  topics.GLOBAL_OBJECTS, topics.GLOBAL_STATE, topics.GLOBAL_EDGE_SERVERS, topics.RELATIONS,
                  topics.MIGRATIONS, topics.OFFLOAD_DECISIONS, topics.offload_decisions(ANY),
-                 topics.LAYOUT, topics.EDGE_SERVER_REPORTS, topics.SIGNALS, topics.cav_route_status(ANY)]
+                 topics.LAYOUT, topics.EDGE_SERVER_REPORTS, topics.SIGNALS, topics.cav_route_status(ANY),
+                 topics.ROUTE_REQUESTS]
     return publish, subscribe, ["/cloud", "/infrastructure"]
 
 

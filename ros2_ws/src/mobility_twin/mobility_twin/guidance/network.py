@@ -1,0 +1,146 @@
+"""The road network as the route guidance sees it: edges, their free-flow times and successors, and a
+map-matcher that puts a twin track (position, heading) on a road edge.
+
+ROS-free. Built from a SUMO network file with ``sumolib``; coordinates are SUMO's (``x, y`` of the network).
+A caller holding ``map`` coordinates converts them first (:class:`mobility_twin_sim.sumo.network.NetFrame`
+``to_net``/``from_map``, see :meth:`RoadGraph.from_network`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+VCLASS = "passenger"
+
+
+@dataclass(frozen=True)
+class RoadGraph:
+    """Edges that ``vclass`` may drive, as arrays indexed 0..E-1, and the edge-to-edge successor relation
+    (a junction connection) in CSR form (``succ_ptr``, ``succ``)."""
+
+    ids: tuple[str, ...]
+    length: np.ndarray  # [E] m
+    speed: np.ndarray  # [E] m/s, the speed limit
+    lanes: np.ndarray  # [E] lanes vclass may use
+    succ_ptr: np.ndarray  # [E+1]
+    succ: np.ndarray  # successors' indices
+    shapes: tuple[tuple[np.ndarray, ...], ...]  # [E] the centre lines (k, 2) of its lanes vclass uses, SUMO xy
+    net_file: str = ""
+
+    @property
+    def index(self) -> dict[str, int]:
+        idx = self.__dict__.get("_index")
+        if idx is None:
+            idx = {e: i for i, e in enumerate(self.ids)}
+            object.__setattr__(self, "_index", idx)
+        return idx
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def free_flow_s(self) -> np.ndarray:
+        """[E] s to drive each edge at its speed limit."""
+        return self.length / np.maximum(self.speed, 0.1)
+
+    def successors(self, i: int) -> np.ndarray:
+        return self.succ[self.succ_ptr[i]:self.succ_ptr[i + 1]]
+
+    def predecessors(self, i: int) -> np.ndarray:
+        rows = np.repeat(np.arange(len(self)), np.diff(self.succ_ptr))
+        return rows[self.succ == i]
+
+    @classmethod
+    def from_net_file(cls, net_file: str | Path, vclass: str = VCLASS) -> RoadGraph:
+        import sumolib
+
+        net = sumolib.net.readNet(str(net_file), withInternal=False)
+        edges = [e for e in net.getEdges() if e.getFunction() != "internal" and e.allows(vclass)]
+        index = {e.getID(): i for i, e in enumerate(edges)}
+        ptr, succ, length, speed, lanes, shapes = [0], [], [], [], [], []
+        for e in edges:
+            nxt = set()
+            for target, conns in e.getOutgoing().items():
+                if target.getID() in index and any(c.getFromLane().allows(vclass) and c.getToLane().allows(vclass)
+                                                   for c in conns):
+                    nxt.add(index[target.getID()])
+            succ.extend(sorted(nxt))
+            ptr.append(len(succ))
+            length.append(e.getLength())
+            speed.append(e.getSpeed())
+            usable = [ln for ln in e.getLanes() if ln.allows(vclass)]
+            lanes.append(len(usable))
+            shapes.append(tuple(np.asarray(ln.getShape(), float).reshape(-1, 2) for ln in usable))
+        return cls(tuple(index), np.asarray(length, float), np.asarray(speed, float), np.asarray(lanes, np.int64),
+                   np.asarray(ptr, np.int64), np.asarray(succ, np.int64), tuple(shapes), str(net_file))
+
+    def route_indices(self, edges) -> list[int] | None:
+        """Indices of a route's edge ids (None when one is not in the graph)."""
+        idx = self.index
+        out = [idx.get(e) for e in edges]
+        return None if any(i is None for i in out) else out
+
+    def connected(self, route: list[int]) -> bool:
+        return all(b in self.successors(a) for a, b in itertools.pairwise(route))
+
+
+class EdgeMatcher:
+    """Map-matching of points with a heading onto the graph's edges: the nearest lane centre-line sample of
+    an edge whose direction agrees with the heading (within ``max_heading_rad``), no farther than ``max_m``.
+    Vectorised with a k-d tree over samples every ``step_m`` along each lane."""
+
+    def __init__(self, graph: RoadGraph, *, step_m: float = 2.0, max_m: float = 12.0,
+                 max_heading_rad: float = math.radians(50.0), candidates: int = 16) -> None:
+        from scipy.spatial import cKDTree
+
+        pts, owner, ang, along = [], [], [], []
+        for i, shape in ((i, lane) for i, lanes in enumerate(graph.shapes) for lane in lanes):
+            done = 0.0
+            drawn = sum(float(np.hypot(*(b - a))) for a, b in itertools.pairwise(shape)) or 1.0
+            for a, b in itertools.pairwise(shape):
+                seg = b - a
+                seg_len = float(np.hypot(*seg))
+                n = max(1, math.ceil(seg_len / step_m))
+                s = (np.arange(n) + 0.5) / n
+                pts.append(a + s[:, None] * seg)
+                owner.append(np.full(n, i))
+                ang.append(np.full(n, math.atan2(seg[1], seg[0])))
+                along.append((done + s * seg_len) / drawn)  # share of the edge's drawn length
+                done += seg_len
+        self.points = np.concatenate(pts)
+        self.owner = np.concatenate(owner)
+        self.angle = np.concatenate(ang)
+        self.along = np.clip(np.concatenate(along), 0.0, 1.0)
+        self.tree = cKDTree(self.points)
+        self.max_m = max_m
+        self.max_heading = max_heading_rad
+        self.k = candidates
+
+    def match(self, x: np.ndarray, y: np.ndarray, heading: np.ndarray) -> np.ndarray:
+        """[N] edge index of each point (-1: no edge near enough in that direction). ``heading`` in rad (ENU,
+        0 = east, counter-clockwise; SUMO xy are ENU too)."""
+        return self.locate(x, y, heading)[0]
+
+    def locate(self, x: np.ndarray, y: np.ndarray, heading: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """([N] edge index or -1, [N] position along it as a share of its length, 0 = start, 1 = end)."""
+        x, y, heading = (np.atleast_1d(np.asarray(a, float)) for a in (x, y, heading))
+        if len(x) == 0:
+            return np.zeros(0, np.int64), np.zeros(0)
+        k = min(self.k, len(self.points))
+        dist, cand = self.tree.query(np.column_stack([x, y]), k=k, distance_upper_bound=self.max_m)
+        dist, cand = dist.reshape(len(x), k), cand.reshape(len(x), k)
+        valid = cand < len(self.points)
+        safe = np.where(valid, cand, 0)
+        turn = np.abs((self.angle[safe] - heading[:, None] + math.pi) % (2 * math.pi) - math.pi)
+        ok = valid & (turn <= self.max_heading)
+        score = np.where(ok, dist + 3.0 * turn, np.inf)
+        best = np.argmin(score, axis=1)
+        rows = np.arange(len(x))
+        hit = safe[rows, best]
+        found = np.isfinite(score[rows, best])
+        return np.where(found, self.owner[hit], -1).astype(np.int64), np.where(found, self.along[hit], 0.0)
