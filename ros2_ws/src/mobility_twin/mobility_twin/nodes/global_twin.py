@@ -26,7 +26,7 @@ from mobility_twin.ros.cdr import CdrError, Provenance, decode_tracks, encode_tr
 from mobility_twin.ros.convert import to_time
 from mobility_twin.ros.drain import EventPublication
 from mobility_twin.ros.entry import run_node
-from mobility_twin.ros.guard import guarded
+from mobility_twin.ros.guard import Every, count_summary, guarded
 from mobility_twin.ros.node_params import InputCheckParams, LayoutParams, StateParams, TwinOutputParams
 from mobility_twin.ros.params import bind_dynamic, declare_config, field
 from mobility_twin.ros.qos import TWIN_STATE
@@ -68,7 +68,7 @@ class GlobalTwinNode(Node):
         self.subscribed: set[str] = set()
         self.counts: Counter = Counter()
         self.validator = InputValidator(cfg.input_limits())
-        self._last_summary = time.monotonic()
+        self.log_every = Every(cfg.log_period_s)
         self.objects_pub = self.create_publisher(TrackedObjectArray, topics.GLOBAL_OBJECTS, TWIN_STATE)
         self.state_pub = self.create_publisher(TwinStateArray, topics.GLOBAL_STATE, TWIN_STATE)
         self.servers_pub = self.create_publisher(EdgeServerStateArray, topics.GLOBAL_EDGE_SERVERS, TWIN_STATE)
@@ -171,11 +171,10 @@ class GlobalTwinNode(Node):
             self.get_logger().warning(f"local twin {site} is silent: stale, its tracks age out")
         if self.events.since_last() >= 0.5 * self.config.publish_period_s:
             self.events.publish()
-        if time.monotonic() - self._last_summary >= self.config.log_period_s:
-            self._last_summary = time.monotonic()
+        if self.log_every.due():
             refused = self.counts + self.validator.rejected
             if refused:
-                self.get_logger().info("refused: " + ", ".join(f"{k} {v}" for k, v in sorted(refused.items())))
+                self.get_logger().info("refused: " + count_summary(refused))
 
     def publish_objects(self) -> None:
         stamp = max(self._now(), self.last_stamp + 1e-6)

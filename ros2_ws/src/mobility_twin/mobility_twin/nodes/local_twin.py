@@ -30,7 +30,7 @@ from mobility_twin.ros.cdr import CdrError, Provenance, decode_detections, encod
 from mobility_twin.ros.convert import from_time, to_time
 from mobility_twin.ros.drain import EventPublication
 from mobility_twin.ros.entry import ConfigurationError, run_node
-from mobility_twin.ros.guard import guarded
+from mobility_twin.ros.guard import Every, count_summary, guarded
 from mobility_twin.ros.node_params import InputCheckParams, LayoutParams, StateParams, TwinOutputParams
 from mobility_twin.ros.params import bind_dynamic, declare_config, field
 from mobility_twin.ros.qos import TWIN_STATE
@@ -95,7 +95,7 @@ class LocalTwinNode(Node):
         self.last_stamp = -1.0
         self.counts: Counter = Counter()
         self.validator = InputValidator()
-        self._last_summary = time.monotonic()
+        self.log_every = Every(cfg.log_period_s)
         try:
             self.channels = load_channels(cfg.input_channels_file) if cfg.input_channels_file else default_channels()
         except LayoutError as err:
@@ -214,12 +214,10 @@ class LocalTwinNode(Node):
     def on_heartbeat(self) -> None:
         if self.twin is not None and self.events.since_last() >= 0.5 * self.config.publish_period_s:
             self.events.publish()
-        if time.monotonic() - self._last_summary >= self.config.log_period_s and self.twin is not None:
-            self._last_summary = time.monotonic()
+        if self.twin is not None and self.log_every.due():
             refused = self.counts + self.validator.rejected + self.twin.stats.rejected
             if refused:
-                self.get_logger().info(f"{self.twin.stats.frames} frames fused; refused: "
-                                       + ", ".join(f"{k} {v}" for k, v in sorted(refused.items())))
+                self.get_logger().info(f"{self.twin.stats.frames} frames fused; refused: {count_summary(refused)}")
 
     def publish_objects(self) -> None:
         twin = self.twin

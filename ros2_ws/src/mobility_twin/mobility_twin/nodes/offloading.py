@@ -15,15 +15,14 @@ vehicles and servers are skipped; both are counted, logged (throttled) and summa
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from dataclasses import dataclass
 
 from rclpy.node import Node
-from std_msgs.msg import Header
 
 from mobility_twin.ros import topics
 from mobility_twin.ros.entry import ConfigurationError, run_node
+from mobility_twin.ros.guard import Every, count_summary
 from mobility_twin.ros.node_params import TwinInputParams
 from mobility_twin.ros.params import bind_dynamic, declare_config, field
 from mobility_twin.ros.qos import EVENTS
@@ -70,7 +69,7 @@ class OffloadingNode(Node):
         self.slots = self.decisions = self.migrations = 0
         self.pub = self.create_publisher(OffloadDecisionArray, cfg.decisions_topic, EVENTS)
         self.timer = self.create_timer(cfg.slot_s, self.on_slot)
-        self.last_log = time.monotonic()
+        self.log_every = Every(cfg.log_period_s)
         self.get_logger().info(
             f"policy {cfg.policy}, N={cfg.candidates}, slot {cfg.slot_s:g} s, beta {cfg.budget_rate:g}: "
             f"{cfg.objects_topic} + {cfg.servers_topic} -> {cfg.decisions_topic}")
@@ -88,9 +87,8 @@ class OffloadingNode(Node):
         return self.get_clock().now().nanoseconds * 1e-9
 
     def on_slot(self) -> None:
-        twin, skip = self.twin.snapshot()
+        twin = self.twin.take("slot")
         if twin is None:
-            self.get_logger().warning(f"slot skipped: {skip}", throttle_duration_sec=10.0)
             self._maybe_log()
             return
         result = self.controller.decide(self.now_s(), twin)
@@ -98,8 +96,7 @@ class OffloadingNode(Node):
             self.counts[reason] += n
             if n and reason not in ("vehicle_expired",):
                 self.get_logger().warning(f"{n} skipped this slot: {reason}", throttle_duration_sec=10.0)
-        msg = OffloadDecisionArray(header=Header(stamp=self.get_clock().now().to_msg(),
-                                                 frame_id=self.twin.servers_frame or "map"))
+        msg = OffloadDecisionArray(header=self.twin.header())
         msg.policy = result.policy
         msg.slot_duration = float(self.config.slot_s)
         msg.deficit_queue = float(result.mean_queue)
@@ -116,10 +113,9 @@ class OffloadingNode(Node):
         self._maybe_log()
 
     def _maybe_log(self) -> None:
-        if time.monotonic() - self.last_log < self.config.log_period_s:
+        if not self.log_every.due():
             return
-        self.last_log = time.monotonic()
-        skipped = ", ".join(f"{k} {v}" for k, v in sorted((self.counts + self.twin.counts).items())) or "none"
+        skipped = count_summary(self.counts + self.twin.counts)
         rate = self.migrations / self.decisions if self.decisions else 0.0
         self.get_logger().info(f"{self.slots} slots, {self.decisions} decisions, migration rate {rate:.3f}; "
                                f"skipped: {skipped}")

@@ -37,7 +37,7 @@ from mobility_twin.ros.cdr import CdrError, decode_cloud_xyz, encode_detections
 from mobility_twin.ros.convert import from_time, quaternion_yaw
 from mobility_twin.ros.entry import ConfigurationError, run_node
 from mobility_twin.ros.guard import guarded
-from mobility_twin.ros.layout_source import LayoutSource
+from mobility_twin.ros.node_params import LayoutFileParams
 from mobility_twin.ros.params import declare_config, field
 from mobility_twin.ros.qos import SENSOR_STREAM, TWIN_STATE
 from mobility_twin.ros.tables import detections_to_table
@@ -46,7 +46,7 @@ from mobility_twin_msgs.msg import DetectedObjectArray
 
 
 @dataclass(frozen=True)
-class PerceptionConfig:
+class PerceptionConfig(LayoutFileParams):
     sensor_id: str = field("", "the sensor's id: source_id of its detections (required)")
     frame_id: str = field("", "expected frame of the clouds ('' = <sensor_id>/lidar); others are counted, skipped")
     extrinsic: tuple[float, ...] = field([], "RSU: LiDAR pose in map x, y, z, yaw (m, rad); CAV: unused")
@@ -54,14 +54,6 @@ class PerceptionConfig:
     layout_file: str = field("", "take a missing extrinsic / LiDAR height from this layout.yaml ('' = none)")
     calibration_from_layout: bool = field(False, "take a missing extrinsic / LiDAR height from the latched "
                                                  "/infrastructure/layout")
-    layout_timeout_s: float = field(30.0, "with calibration_from_layout: stop when no valid layout came this "
-                                          "long (s)", low=0.1, high=86400.0)
-    layout_name: str = field("", "the deployment's layout name: a layout of another name is refused ('' = any)")
-    layout_cache_path: str = field("", "with calibration_from_layout: the last layout received is kept here and used "
-                                       "at once after a restart ('' = layout.json in the node's state folder, 'none' "
-                                       "= no cache)")
-    layout_cache_max_age_s: float = field(300.0, "the cached layout is not used when the node held it longer ago "
-                                                 "than this (s, wall time)", low=0.0, high=1e7)
     max_range_m: float = field(80.0, "detector: farthest point used (m); also the coverage announced", low=1.0,
                                high=1000.0)
     ground_height_m: float = field(0.3, "detector: points at most this high above the ground are ground (m)",
@@ -140,10 +132,7 @@ class _PerceptionBase(Node):
             raise ConfigurationError(
                 f"parameter '{missing}' is required: set it in {cfg.CONFIG_FILE} or as the launch argument "
                 f"{example} (or give 'layout_file', or 'calibration_from_layout: true' where the layout is published)")
-        self.layout = LayoutSource(self, self.on_layout, layout_file=cfg.layout_file,
-                                   from_topic=cfg.calibration_from_layout, timeout_s=cfg.layout_timeout_s,
-                                   config_file=cfg.CONFIG_FILE, name=cfg.layout_name, cache=cfg.layout_cache_path,
-                                   cache_max_age_s=cfg.layout_cache_max_age_s)
+        self.layout = cfg.layout_source(self, self.on_layout, from_topic=cfg.calibration_from_layout)
 
     def on_layout(self, layout: Layout) -> None:
         """The deployment's calibration of this sensor."""

@@ -18,15 +18,14 @@ servers are skipped; all are counted, logged (throttled) and summarised every ``
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from dataclasses import dataclass, replace
 
 from rclpy.node import Node
-from std_msgs.msg import Header
 
 from mobility_twin.ros import topics
 from mobility_twin.ros.entry import ConfigurationError, run_node
+from mobility_twin.ros.guard import Every, count_summary
 from mobility_twin.ros.node_params import TwinInputParams
 from mobility_twin.ros.params import bind_dynamic, declare_config, field
 from mobility_twin.ros.qos import EVENTS
@@ -102,7 +101,7 @@ class PlacementNode(Node):
         self.solver = cfg.solver
         self.pub = self.create_publisher(MigrationEvent, cfg.migrations_topic, EVENTS)
         self.timer = self.create_timer(cfg.period_s, self.on_round)
-        self.last_log = time.monotonic()
+        self.log_every = Every(cfg.log_period_s)
         self.get_logger().info(
             f"solver {cfg.solver}{' + refine' if cfg.solver == 'ddl' and cfg.refine else ''}, alpha {cfg.alpha:g}, "
             f"every {cfg.period_s:g} s, <= {cfg.max_devices_per_twin} vehicles per twin: "
@@ -121,9 +120,8 @@ class PlacementNode(Node):
     def on_round(self) -> None:
         from mobility_twin_models.placement.errors import PlacementError
 
-        twin, skip = self.twin.snapshot()
+        twin = self.twin.take("round")
         if twin is None:
-            self.get_logger().warning(f"round skipped: {skip}", throttle_duration_sec=10.0)
             self._maybe_log()
             return
         before = self.controller.skipped_servers
@@ -137,7 +135,7 @@ class PlacementNode(Node):
         if self.controller.skipped_servers > before:
             self.counts["bad_server"] += self.controller.skipped_servers - before
             self.get_logger().warning("servers without a usable clock skipped", throttle_duration_sec=10.0)
-        header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.twin.servers_frame or "map")
+        header = self.twin.header()
         for m in result.migrations:
             self.pub.publish(MigrationEvent(header=header, twin_id=m.twin_id, from_host=m.from_host,
                                             to_host=m.to_host, size_bytes=float(m.size_bytes),
@@ -152,10 +150,9 @@ class PlacementNode(Node):
         self._maybe_log()
 
     def _maybe_log(self) -> None:
-        if time.monotonic() - self.last_log < self.config.log_period_s:
+        if not self.log_every.due():
             return
-        self.last_log = time.monotonic()
-        skipped = ", ".join(f"{k} {v}" for k, v in sorted((self.counts + self.twin.counts).items())) or "none"
+        skipped = count_summary(self.counts + self.twin.counts)
         mean_ms = 1e3 * self.decision_s / self.rounds if self.rounds else 0.0
         gap = self.cost / self.optimal_cost - 1.0 if self.optimal_cost > 0 else 0.0
         self.get_logger().info(

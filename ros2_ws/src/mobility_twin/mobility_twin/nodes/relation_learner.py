@@ -39,6 +39,7 @@ from std_msgs.msg import Header
 from mobility_twin.ros import topics
 from mobility_twin.ros.convert import to_time
 from mobility_twin.ros.entry import ConfigurationError, run_node
+from mobility_twin.ros.guard import Every, count_summary
 from mobility_twin.ros.node_params import TwinInputParams
 from mobility_twin.ros.params import bind_dynamic, declare_config, field
 from mobility_twin.ros.qos import TWIN_STATE
@@ -92,7 +93,7 @@ class RelationLearnerNode(Node):
         self.timer = self.create_timer(cfg.slot_s, self.on_slot)
         # one extra slot as soon as the model is there, so that the first graph need not wait for the next slot
         self._loaded_timer = self.create_timer(min(0.05, cfg.slot_s), self._on_loaded)
-        self.last_log = time.monotonic()
+        self.log_every = Every(cfg.log_period_s)
         self._stop = threading.Event()
         self._saved_at = time.monotonic()
         self._thread = threading.Thread(target=self._load_and_train, name="relation_updates", daemon=True)
@@ -163,9 +164,8 @@ class RelationLearnerNode(Node):
         if self.online is None:
             self.counts["model_loading"] += 1
             return
-        snapshot, skip = self.twin.snapshot()
+        snapshot = self.twin.take("slot")
         if snapshot is None:
-            self.get_logger().warning(f"slot skipped: {skip}", throttle_duration_sec=10.0)
             return
         if self.last_t is not None and snapshot.t == self.last_t:
             self.counts["no_new_twin_state"] += 1  # the twin has not published since the last slot
@@ -190,10 +190,9 @@ class RelationLearnerNode(Node):
         self.get_logger().warning(f"slot skipped: {reason}", throttle_duration_sec=10.0)
 
     def _maybe_log(self, seconds: float) -> None:
-        if time.monotonic() - self.last_log < self.config.log_period_s:
+        if not self.log_every.due():
             return
-        self.last_log = time.monotonic()
-        skipped = ", ".join(f"{k} {v}" for k, v in sorted((self.counts + self.twin.counts).items())) or "none"
+        skipped = count_summary(self.counts + self.twin.counts)
         self.get_logger().info(
             f"{self.slots} graphs published (last built and predicted in {seconds * 1e3:.1f} ms), "
             f"{self.online.labelled_total} labelled, {self.online.updates} updates; skipped: {skipped}")

@@ -3,7 +3,9 @@
 A node's config dataclass (see :mod:`mobility_twin.ros.params`) inherits the groups it needs, and each group
 builds what its parameters configure, so that a node neither re-declares nor re-wires them:
 
-* :class:`LayoutParams`: where the deployment's layout comes from (:meth:`LayoutParams.layout_source`);
+* :class:`LayoutParams`: where the deployment's layout comes from (:meth:`LayoutParams.layout_source`); a node
+  whose switch to the topic has a name of its own (perception's ``calibration_from_layout``) inherits
+  :class:`LayoutFileParams` and gives the switch to :meth:`LayoutFileParams.layout_source`;
 * :class:`TwinOutputParams`: how often a twin publishes its objects, state and server twins;
 * :class:`InputCheckParams`: what a twin refuses as implausible (:meth:`InputCheckParams.input_limits`) and how
   often it sums up what it refused;
@@ -39,25 +41,33 @@ def _config_file(params) -> str:
 
 
 @dataclass(frozen=True)
-class LayoutParams:
+class LayoutFileParams:
     layout_file: str = field("", "the deployment's layout.yaml (RSUs, edge servers, sites, CAVs); '' = none")
-    layout_from_topic: bool = field(False, "take the layout from the latched /infrastructure/layout instead")
-    layout_timeout_s: float = field(30.0, "with layout_from_topic: stop when no valid layout came this long (s)",
-                                    low=0.1, high=86400.0)
+    layout_timeout_s: float = field(30.0, "with the layout from the topic: stop when no valid layout came this long "
+                                          "(s)", low=0.1, high=86400.0)
     layout_name: str = field("", "the deployment's layout name: a layout of another name is refused ('' = any)")
-    layout_cache_path: str = field("", "with layout_from_topic: the last layout received is kept here and used at once "
-                                       "after a restart ('' = layout.json in the node's state folder, 'none' = no "
-                                       "cache)")
+    layout_cache_path: str = field("", "with the layout from the topic: the last layout received is kept here and used "
+                                       "at once after a restart ('' = layout.json in the node's state folder, 'none' "
+                                       "= no cache)")
     layout_cache_max_age_s: float = field(300.0, "the cached layout is not used when the node held it longer ago than "
                                                  "this (s, wall time)", low=0.0, high=1e7)
 
-    def layout_source(self, node: Node, on_layout: Callable[[Layout], None]) -> LayoutSource:
-        """The node's :class:`LayoutSource`, calling ``on_layout`` with the layout these parameters name."""
+    def layout_source(self, node: Node, on_layout: Callable[[Layout], None], from_topic: bool) -> LayoutSource:
+        """The node's :class:`LayoutSource`, calling ``on_layout`` with the layout of ``layout_file``, or of the
+        latched topic when ``from_topic``."""
         from mobility_twin.ros.layout_source import LayoutSource
 
-        return LayoutSource(node, on_layout, layout_file=self.layout_file, from_topic=self.layout_from_topic,
+        return LayoutSource(node, on_layout, layout_file=self.layout_file, from_topic=from_topic,
                             timeout_s=self.layout_timeout_s, config_file=_config_file(self), name=self.layout_name,
                             cache=self.layout_cache_path, cache_max_age_s=self.layout_cache_max_age_s)
+
+
+@dataclass(frozen=True)
+class LayoutParams(LayoutFileParams):
+    layout_from_topic: bool = field(False, "take the layout from the latched /infrastructure/layout instead")
+
+    def layout_source(self, node: Node, on_layout: Callable[[Layout], None]) -> LayoutSource:
+        return super().layout_source(node, on_layout, self.layout_from_topic)
 
 
 @dataclass(frozen=True)

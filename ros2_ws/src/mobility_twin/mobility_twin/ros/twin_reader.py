@@ -23,9 +23,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from rclpy.node import Node
+from std_msgs.msg import Header
 
 from mobility_twin.ros.cdr import CdrError, TrackTable, decode_tracks
-from mobility_twin.ros.guard import guarded
+from mobility_twin.ros.guard import count_summary, guarded
 from mobility_twin.ros.qos import TWIN_STATE
 from mobility_twin_core import VEHICLE_CLASSES, EntityKind, TrackState, TwinSnapshot
 from mobility_twin_msgs.msg import EdgeServerStateArray, TrackedObjectArray, TwinStateArray
@@ -94,6 +95,11 @@ class TwinReader:
     def servers_frame(self) -> str:
         return self._servers.header.frame_id if self._servers is not None else ""
 
+    def header(self) -> Header:
+        """A header for an output about this twin: stamped now (the node's clock), in the server twins' frame
+        ('map' when they name none)."""
+        return Header(stamp=self.node.get_clock().now().to_msg(), frame_id=self.servers_frame or "map")
+
     # ------------------------------------------------------------------------------------------ snapshot
     def skip_reason(self) -> str | None:
         """Why no snapshot can be built now (None: one can)."""
@@ -132,8 +138,15 @@ class TwinReader:
             return None, reason
         return snap, None
 
+    def take(self, what: str = "slot") -> TwinSnapshot | None:
+        """:meth:`snapshot`, or None with the reason the ``what`` is skipped logged (throttled)."""
+        snap, reason = self.snapshot()
+        if snap is None:
+            self.node.get_logger().warning(f"{what} skipped: {reason}", throttle_duration_sec=10.0)
+        return snap
+
     def summary(self) -> str:
-        return ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items())) or "none"
+        return count_summary(self.counts)
 
 
 def snapshot_from_messages(tracks: TrackTable, servers: EdgeServerStateArray, rsus: dict[str, tuple[float, float]],
