@@ -8,6 +8,8 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+from mobility_twin.cli import help_without_verb
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("data", help="inspect T-Drive data", description="Inspect T-Drive trajectory data.")
@@ -28,11 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="implied speed above which a fix is a GPS jump (default 50 m/s)")
     c.set_defaults(func=run_check)
 
-    def no_verb(_args: argparse.Namespace) -> int:
-        p.print_help()
-        return 2
-
-    p.set_defaults(func=no_verb)
+    help_without_verb(p)
 
 
 def reader_config(area: str, start: str | None, end: str | None, max_speed: float):

@@ -22,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 
+from mobility_twin.cli import help_without_verb
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="evaluate the running stack against the simulator's ground truth",
@@ -63,11 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     w.add_argument("--out", type=Path, default=None, help="output folder (default runs/sweep-<time>)")
     w.set_defaults(func=run_sweep)
 
-    def no_what(_args: argparse.Namespace) -> int:
-        p.print_help()
-        return 2
-
-    p.set_defaults(func=no_what)
+    help_without_verb(p)
 
 
 def run_tracking(args: argparse.Namespace) -> int:

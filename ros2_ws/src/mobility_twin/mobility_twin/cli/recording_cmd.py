@@ -13,6 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from mobility_twin.cli import help_without_verb
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("recording", help="inspect or repair an MCAP recording", description=__doc__,
@@ -30,11 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="where to write (default: FILE.repaired.mcap beside FILE)")
     fix.set_defaults(func=run_repair)
 
-    def no_what(_args: argparse.Namespace) -> int:
-        p.print_help()
-        return 2
-
-    p.set_defaults(func=no_what)
+    help_without_verb(p)
 
 
 def run_info(args: argparse.Namespace) -> int:

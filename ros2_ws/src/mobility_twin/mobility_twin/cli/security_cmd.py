@@ -14,6 +14,8 @@ import os
 import sys
 from pathlib import Path
 
+from mobility_twin.cli import help_without_verb
+
 
 def _error(verb: str, err: Exception) -> int:
     print(f"mtwin security {verb}: error: {err}", file=sys.stderr)
@@ -89,11 +91,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="the ROS domain the permissions grant (default: ROS_DOMAIN_ID or 0)")
     s.set_defaults(func=run_sros2)
 
-    def no_verb(_args: argparse.Namespace) -> int:
-        p.print_help()
-        return 2
-
-    p.set_defaults(func=no_verb)
+    help_without_verb(p)
 
 
 def run_init(args: argparse.Namespace) -> int:

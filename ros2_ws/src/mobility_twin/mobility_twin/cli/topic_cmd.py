@@ -8,6 +8,8 @@ import json
 import sys
 import time
 
+from mobility_twin.cli import help_without_verb
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("topic", help="list topics, measure their rate and latency, print messages",
@@ -33,11 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     echo.add_argument("--timeout", type=float, default=10.0, metavar="S")
     echo.set_defaults(func=run_echo)
 
-    def no_verb(_args: argparse.Namespace) -> int:
-        p.print_help()
-        return 2
-
-    p.set_defaults(func=no_verb)
+    help_without_verb(p)
 
 
 def _message_class(type_name: str):

@@ -13,6 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from mobility_twin.cli import help_without_verb
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("world", help="build SUMO worlds (road network, buildings, scenario) from your own city",
@@ -27,11 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--name", default="", help="name of the world and its scenario (default: from the file name)")
     b.set_defaults(func=run_build)
 
-    def no_what(_args: argparse.Namespace) -> int:
-        p.print_help()
-        return 2
-
-    p.set_defaults(func=no_what)
+    help_without_verb(p)
 
 
 def run_build(args: argparse.Namespace) -> int:
