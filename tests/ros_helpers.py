@@ -8,7 +8,9 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -140,3 +142,35 @@ def publish_twin(collector: Collector, prefix: str, objects, servers: Callable[[
     pub_o = collector.node.create_publisher(TrackedObjectArray, f"{prefix}/objects", TWIN_STATE)
     pub_s = collector.node.create_publisher(EdgeServerStateArray, f"{prefix}/edge_servers", TWIN_STATE)
     return collector.node.create_timer(period_s, lambda: (pub_o.publish(objects), pub_s.publish(servers())))
+
+
+@dataclass
+class LaunchRun:
+    """A launch file run by :func:`launched`: ``alive`` (still running at the end of the with-block) and
+    ``status`` (its exit status once stopped) are set when the block ends."""
+
+    proc: subprocess.Popen
+    log_path: Path
+    alive: bool = False
+    status: int | None = None
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def assert_ran_cleanly(self) -> None:
+        """It ran through the block and stopped on SIGINT as a node should (its log is the message)."""
+        log = self.log
+        assert self.alive, log
+        assert self.status in (0, -2, 130), log
+
+
+@contextmanager
+def launched(launch: Path, duration_s: float, log: Path) -> Iterator[LaunchRun]:
+    """Run `mtwin launch LAUNCH --duration S` (output to ``log``) for the with-block, then stop it."""
+    run = LaunchRun(start_mtwin("launch", str(launch), "--duration", f"{duration_s:g}", log=log), log)
+    try:
+        yield run
+        run.alive = run.proc.poll() is None
+    finally:
+        run.status = stop(run.proc)

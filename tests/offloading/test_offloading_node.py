@@ -5,15 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from tests.ros_helpers import (
-    Collector,
-    node_launch_file,
-    publish_twin,
-    server_twins,
-    start_mtwin,
-    stop,
-    vehicle_twins,
-)
+from tests.ros_helpers import Collector, launched, node_launch_file, publish_twin, server_twins, vehicle_twins
 
 pytestmark = pytest.mark.ros
 
@@ -53,17 +45,12 @@ def test_node_publishes_sensible_decisions_for_the_vehicles_of_a_running_twin(tm
         launch = node_launch_file(tmp_path / f"offloading_{policy}.launch.xml", "offloading", f"offloading_{policy}",
                                   policy=policy, slot_s=0.5, log_period_s=2.0, objects_topic=f"{prefix}/objects",
                                   servers_topic=f"{prefix}/edge_servers", decisions_topic=f"{prefix}/decisions")
-        proc = start_mtwin("launch", str(launch), "--duration", "90", log=tmp_path / "node.log")
-        try:
+        with launched(launch, 90, tmp_path / "node.log") as run:
             got = c.wait_for(lambda m: sum(bool(a.decisions) for a in m[f"{prefix}/decisions"]) >= 4, timeout=75)
             c.spin(2.5)  # past one summary line
-            alive = proc.poll() is None
-        finally:
-            status = stop(proc)
-    log = (tmp_path / "node.log").read_text()
+    log = run.log
     assert got, log
-    assert alive, log
-    assert status in (0, -2, 130), log
+    run.assert_ran_cleanly()
     arrays = [a for a in c.messages[f"{prefix}/decisions"] if a.decisions]
     positions = server_positions()
     ids = np.array(list(positions))

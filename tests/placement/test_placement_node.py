@@ -2,15 +2,7 @@
 
 import pytest
 
-from tests.ros_helpers import (
-    Collector,
-    node_launch_file,
-    publish_twin,
-    server_twins,
-    start_mtwin,
-    stop,
-    vehicle_twins,
-)
+from tests.ros_helpers import Collector, launched, node_launch_file, publish_twin, server_twins, vehicle_twins
 
 pytestmark = pytest.mark.ros
 
@@ -45,21 +37,16 @@ def test_node_places_every_twin_then_moves_twins_off_a_server_that_slows_down(tm
         launch = node_launch_file(tmp_path / "placement.launch.xml", "placement", "placement_test", period_s=0.5,
                                   log_period_s=2.0, device_workload_mb=WORKLOAD_MB, objects_topic=f"{PREFIX}/objects",
                                   servers_topic=f"{PREFIX}/edge_servers", migrations_topic=topic)
-        proc = start_mtwin("launch", str(launch), "--duration", "120", log=tmp_path / "node.log")
-        try:
+        with launched(launch, 120, tmp_path / "node.log") as run:
             placed = c.wait_for(lambda m: {e.twin_id for e in m[topic]} >= set(TWINS), timeout=75)
             first = list(c.messages[topic])
             current["servers"] = slowed
             moved = c.wait_for(lambda m: any(e.from_host == "edge_a" for e in m[topic]), timeout=30)
             c.spin(2.5)  # past one summary line
-            alive = proc.poll() is None
-        finally:
-            status = stop(proc)
-    log = (tmp_path / "node.log").read_text()
+    log = run.log
     assert placed, log
     assert moved, log
-    assert alive, log
-    assert status in (0, -2, 130), log
+    run.assert_ran_cleanly()
 
     hosts = {*SERVERS, "cloud"}
     for e in first:  # first placements: one per twin, its size, its upload time
