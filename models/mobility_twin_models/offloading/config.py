@@ -25,6 +25,7 @@ import math
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from mobility_twin_core.checks import check_non_negative, check_positive
 from mobility_twin_models.offloading.errors import OffloadingError
 
 
@@ -37,13 +38,11 @@ def _range(name: str, value: tuple[float, float], *, low: float = 0.0, strict: b
 
 
 def _positive(name: str, value: float) -> None:
-    if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-        raise OffloadingError(f"{name} must be a finite number > 0, got {value!r}")
+    check_positive(name, value, OffloadingError)
 
 
 def _non_negative(name: str, value: float) -> None:
-    if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
-        raise OffloadingError(f"{name} must be a finite number >= 0, got {value!r}")
+    check_non_negative(name, value, OffloadingError)
 
 
 @dataclass(frozen=True)

@@ -15,17 +15,9 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from mobility_twin_core.checks import check_non_negative, check_positive
+
 STRATEGIES = ("naive", "replay", "ewc", "joint")
-
-
-def _positive(name: str, value: float) -> None:
-    if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-
-
-def _non_negative(name: str, value: float) -> None:
-    if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
 
 
 def from_dict(cls, values: dict[str, Any]):
@@ -70,11 +62,11 @@ class LayoutConfig:
     allow_holes: bool = False
 
     def __post_init__(self) -> None:
-        _positive("spacing_m", self.spacing_m)
-        _positive("coverage_m", self.coverage_m)
-        _non_negative("jitter_m", self.jitter_m)
-        _non_negative("rsus_per_server", self.rsus_per_server)
-        _positive("rsu_range_m", self.rsu_range_m)
+        check_positive("spacing_m", self.spacing_m)
+        check_positive("coverage_m", self.coverage_m)
+        check_non_negative("jitter_m", self.jitter_m)
+        check_non_negative("rsus_per_server", self.rsus_per_server)
+        check_positive("rsu_range_m", self.rsu_range_m)
         lo, hi = self.capacity_ghz
         if not 0 < lo <= hi:
             raise ValueError(f"capacity_ghz must be an increasing pair of positive numbers, got {self.capacity_ghz!r}")
@@ -136,13 +128,13 @@ class GraphConfig:
     max_leaders: int = 8
 
     def __post_init__(self) -> None:
-        _non_negative("fresh_age_s", self.fresh_age_s)
-        _positive("follow_window_s", self.follow_window_s)
+        check_non_negative("fresh_age_s", self.fresh_age_s)
+        check_positive("follow_window_s", self.follow_window_s)
         if not (isinstance(self.max_leaders, int) and self.max_leaders >= 1):
             raise ValueError(f"max_leaders must be an int >= 1, got {self.max_leaders!r}")
         for name in ("vehicle_radius_m", "server_adjacency_factor", "candidate_radius_m", "horizon_s",
                      "position_scale_m", "speed_scale_mps", "load_scale", "motion_change_mps", "leg_scale_s"):
-            _positive(name, getattr(self, name))
+            check_positive(name, getattr(self, name))
         if not (isinstance(self.max_vehicle_neighbours, int) and self.max_vehicle_neighbours >= 1):
             raise ValueError(f"max_vehicle_neighbours must be an int >= 1, got {self.max_vehicle_neighbours!r}")
         if not (isinstance(self.max_candidates, int) and self.max_candidates >= 1):
@@ -178,7 +170,7 @@ class ModelConfig:
             raise ValueError(f"hidden must be an int >= 4, got {self.hidden!r}")
         if not (isinstance(self.layers, int) and self.layers >= 1):
             raise ValueError(f"layers must be an int >= 1, got {self.layers!r}")
-        _non_negative("load_weight", self.load_weight)
+        check_non_negative("load_weight", self.load_weight)
         if not (isinstance(self.without_relations, tuple) and all(isinstance(r, str) for r in self.without_relations)):
             raise ValueError(f"without_relations must be a tuple of relation names, got {self.without_relations!r}")
 
@@ -217,8 +209,8 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        _positive("lr", self.lr)
-        _non_negative("weight_decay", self.weight_decay)
+        check_positive("lr", self.lr)
+        check_non_negative("weight_decay", self.weight_decay)
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
         for name in ("graphs_per_step", "buffer_graphs", "ewc_fisher_graphs"):
@@ -227,6 +219,6 @@ class TrainConfig:
                 raise ValueError(f"{name} must be an int >= 1, got {value!r}")
         if not (isinstance(self.replay_graphs, int) and self.replay_graphs >= 0):
             raise ValueError(f"replay_graphs must be an int >= 0, got {self.replay_graphs!r}")
-        _non_negative("ewc_lambda", self.ewc_lambda)
+        check_non_negative("ewc_lambda", self.ewc_lambda)
         if not 0 <= self.ewc_decay <= 1:
             raise ValueError(f"ewc_decay must be in [0, 1], got {self.ewc_decay!r}")
