@@ -25,7 +25,7 @@ import math
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from mobility_twin_core.checks import check_non_negative, check_positive
+from mobility_twin_core.checks import check_fraction, check_non_negative, check_positive
 from mobility_twin_models.offloading.errors import OffloadingError
 
 
@@ -213,8 +213,7 @@ class LoadConfig:
 
     def __post_init__(self) -> None:
         _range("background_mean", self.background_mean, strict=False)
-        if not 0.0 <= self.persistence <= 1.0:
-            raise OffloadingError(f"persistence must be in [0, 1], got {self.persistence!r}")
+        check_fraction("persistence", self.persistence, OffloadingError)
         _non_negative("innovation_std", self.innovation_std)
         if not 0.0 < self.max_utilisation < 1.0:
             raise OffloadingError(f"max_utilisation must be in (0, 1), got {self.max_utilisation!r}")
@@ -273,8 +272,7 @@ class MigrationConfig:
 
     def __post_init__(self) -> None:
         _positive("cost", self.cost)
-        if not 0.0 <= self.budget_rate <= 1.0:
-            raise OffloadingError(f"budget_rate (beta) must be in [0, 1], got {self.budget_rate!r}")
+        check_fraction("budget_rate (beta)", self.budget_rate, OffloadingError)
         _positive("latency_weight", self.latency_weight)
 
     def budget_migrations(self, slots: int) -> int:

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from mobility_twin_core.checks import check_fraction
 from mobility_twin_models.offloading import equations as eq
 from mobility_twin_models.offloading.agent import ActorCritic
 from mobility_twin_models.offloading.env import Episode
@@ -88,10 +89,8 @@ class TrainConfig:
                                   f"K2={self.joint_episodes}")
         if self.actor_update not in ACTOR_UPDATES:
             raise OffloadingError(f"actor_update must be one of {ACTOR_UPDATES}, got {self.actor_update!r}")
-        if not 0.0 <= self.discount <= 1.0:
-            raise OffloadingError(f"discount must be in [0, 1], got {self.discount}")
-        if not 0.0 <= self.target_rate <= 1.0:
-            raise OffloadingError(f"target_rate must be in [0, 1], got {self.target_rate}")
+        check_fraction("discount", self.discount, OffloadingError)
+        check_fraction("target_rate", self.target_rate, OffloadingError)
 
 
 @dataclass

@@ -15,7 +15,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from mobility_twin_core.checks import check_non_negative, check_positive
+from mobility_twin_core.checks import check_fraction, check_int_at_least, check_non_negative, check_positive
 
 STRATEGIES = ("naive", "replay", "ewc", "joint")
 
@@ -130,17 +130,12 @@ class GraphConfig:
     def __post_init__(self) -> None:
         check_non_negative("fresh_age_s", self.fresh_age_s)
         check_positive("follow_window_s", self.follow_window_s)
-        if not (isinstance(self.max_leaders, int) and self.max_leaders >= 1):
-            raise ValueError(f"max_leaders must be an int >= 1, got {self.max_leaders!r}")
+        check_int_at_least("max_leaders", self.max_leaders, 1)
         for name in ("vehicle_radius_m", "server_adjacency_factor", "candidate_radius_m", "horizon_s",
                      "position_scale_m", "speed_scale_mps", "load_scale", "motion_change_mps", "leg_scale_s"):
             check_positive(name, getattr(self, name))
-        if not (isinstance(self.max_vehicle_neighbours, int) and self.max_vehicle_neighbours >= 1):
-            raise ValueError(f"max_vehicle_neighbours must be an int >= 1, got {self.max_vehicle_neighbours!r}")
-        if not (isinstance(self.max_candidates, int) and self.max_candidates >= 1):
-            raise ValueError(f"max_candidates must be an int >= 1, got {self.max_candidates!r}")
-        if not (isinstance(self.load_lags, int) and self.load_lags >= 1):
-            raise ValueError(f"load_lags must be an int >= 1, got {self.load_lags!r}")
+        for name in ("max_vehicle_neighbours", "max_candidates", "load_lags"):
+            check_int_at_least(name, getattr(self, name), 1)
         if len(self.origin_m) != 2:
             raise ValueError(f"origin_m must be (x, y), got {self.origin_m!r}")
 
@@ -166,10 +161,8 @@ class ModelConfig:
     without_relations: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.hidden, int) and self.hidden >= 4):
-            raise ValueError(f"hidden must be an int >= 4, got {self.hidden!r}")
-        if not (isinstance(self.layers, int) and self.layers >= 1):
-            raise ValueError(f"layers must be an int >= 1, got {self.layers!r}")
+        check_int_at_least("hidden", self.hidden, 4)
+        check_int_at_least("layers", self.layers, 1)
         check_non_negative("load_weight", self.load_weight)
         if not (isinstance(self.without_relations, tuple) and all(isinstance(r, str) for r in self.without_relations)):
             raise ValueError(f"without_relations must be a tuple of relation names, got {self.without_relations!r}")
@@ -214,11 +207,7 @@ class TrainConfig:
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
         for name in ("graphs_per_step", "buffer_graphs", "ewc_fisher_graphs"):
-            value = getattr(self, name)
-            if not (isinstance(value, int) and value >= 1):
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-        if not (isinstance(self.replay_graphs, int) and self.replay_graphs >= 0):
-            raise ValueError(f"replay_graphs must be an int >= 0, got {self.replay_graphs!r}")
+            check_int_at_least(name, getattr(self, name), 1)
+        check_int_at_least("replay_graphs", self.replay_graphs, 0)
         check_non_negative("ewc_lambda", self.ewc_lambda)
-        if not 0 <= self.ewc_decay <= 1:
-            raise ValueError(f"ewc_decay must be in [0, 1], got {self.ewc_decay!r}")
+        check_fraction("ewc_decay", self.ewc_decay)

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mobility_twin_core.checks import check_fraction, check_int_at_least
+
 
 @dataclass(frozen=True)
 class MigrationConfig:
@@ -62,10 +64,8 @@ class MigrationConfig:
         for name in ("hop_latency_ms", "dirty_rate_mb_s"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
-        if not (isinstance(self.hops, int) and self.hops >= 0):
-            raise ValueError(f"hops must be an int >= 0, got {self.hops!r}")
-        if not 0 <= self.threshold <= 1:
-            raise ValueError(f"threshold must be in [0, 1], got {self.threshold!r}")
+        check_int_at_least("hops", self.hops, 0)
+        check_fraction("threshold", self.threshold)
 
     def transfer_s(self, megabytes: float) -> float:
         """T(b): seconds to move ``megabytes`` between neighbouring servers."""

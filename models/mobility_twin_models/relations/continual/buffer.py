@@ -6,6 +6,8 @@ import random
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from mobility_twin_core.checks import check_int_at_least
+
 T = TypeVar("T")
 
 
@@ -20,8 +22,7 @@ class ReservoirBuffer(Generic[T]):
     """
 
     def __init__(self, capacity: int, *, seed: int = 0, nbytes: Callable[[T], int] | None = None) -> None:
-        if not (isinstance(capacity, int) and capacity >= 1):
-            raise ValueError(f"capacity must be an int >= 1, got {capacity!r}")
+        check_int_at_least("capacity", capacity, 1)
         self.capacity = capacity
         self.items: list[T] = []
         self.seen = 0
