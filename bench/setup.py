@@ -4,7 +4,7 @@
 from setuptools import find_packages, setup
 
 PACKAGE = "mobility_twin_bench"
-BENCHMARKS = ["sim", "twin", "offloading", "placement", "relations", "allocation", "trackers", "chaos"]
+BENCHMARKS = ["sim", "twin", "offloading", "placement", "relations", "allocation", "trackers", "chaos", "guidance", "collision"]
 
 setup(
     name=PACKAGE,
