@@ -22,7 +22,7 @@ class RawDetections:
     def __init__(self, match_m: float = 3.0, max_age_s: float = 0.25) -> None:
         self.match_m = match_m
         self.max_age_s = max_age_s
-        self._frames: dict[str, tuple[float, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._frames: dict[str, tuple] = {}
         self._ids = itertools.count(1)
         self.source_of: dict[int, str] = {}
 
@@ -51,16 +51,19 @@ class RawDetections:
             ids[r] = next(self._ids)
             self.source_of[int(ids[r])] = d.source_id
         dims = np.asarray(d.dims, float).reshape(n, 3)
-        self._frames[d.source_id] = (float(d.stamp), xy, ids, vel, dims)
+        cls = np.asarray(d.object_class, dtype=np.int64).reshape(n)
+        self._frames[d.source_id] = (float(d.stamp), xy, ids, vel, dims, cls)
 
     def motion(self, t: float, classes=None) -> Motion:
         """Every source's newest frame (not older than ``max_age_s``), moved on to ``t``; detections without a
-        velocity yet (first sight) are left out."""
+        velocity yet (first sight), and of other ``classes`` than those given, are left out."""
         rows = []
-        for stamp, xy, ids, vel, dims in self._frames.values():
+        for stamp, xy, ids, vel, dims, cls in self._frames.values():
             if t - stamp > self.max_age_s or not len(xy):
                 continue
             ok = np.isfinite(vel).all(axis=1)
+            if classes is not None:
+                ok &= np.isin(cls, np.asarray(list(classes), dtype=np.int64))
             if not ok.any():
                 continue
             dt = t - stamp
