@@ -47,16 +47,27 @@ TTC_CRITICAL_S = 1.5
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--quick", action="store_true", help="a shorter run (60 s of traffic per run)")
-    parser.add_argument("--duration", type=float, default=0.0, help="seconds of traffic per run (default 60 quick, "
+    parser.add_argument("--quick", action="store_true", help="a shorter run (45 s of traffic per run)")
+    parser.add_argument("--duration", type=float, default=0.0, help="seconds of traffic per run (default 45 quick, "
                                                                      "180 full)")
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="scenario seeds (default 7 and 8)")
-    parser.add_argument("--jobs", type=int, default=2, help="runs in parallel (one process each)")
+    parser.add_argument("--jobs", type=int, default=4, help="runs in parallel (one process each)")
     parser.add_argument("--rescore", action="store_true", help="score the runs saved by the last run again "
                                                               "(<out>/collision_runs/*/result.json), no simulation")
 
 
 # ------------------------------------------------------------------------------------------------ one run
+def _prepare(job: dict) -> str:
+    """Build (or find in the cache) the network and the seed's demand, once per seed, before the runs start: two
+    runs building the same demand at once would each clear the other's folder."""
+    from mobility_twin_sim.scenario import load_scenario
+    from mobility_twin_sim.world import build_world
+
+    scenario = replace(load_scenario(job["scenario"]), seed=job["seed"])
+    world = build_world(scenario, start=False, log=lambda *a, **k: None)
+    return str(world.backend.demand.folder if world.backend.demand is not None else "")
+
+
 def _run(job: dict) -> dict:
     """One SUMO run through the twins with the twin's and the baseline's warnings (in a process of its own)."""
     import os
@@ -357,10 +368,10 @@ def conflicts_involving(run: dict, ids=None) -> int:
 def run(args: argparse.Namespace) -> int:
     from mobility_twin_bench.common import RESULTS, format_table, write_results
 
-    duration = args.duration or (60.0 if args.quick else 180.0)
+    duration = args.duration or (45.0 if args.quick else 180.0)
     seeds = args.seeds or [7, 8]
-    base = dict(scenario="city_conflicts", duration_s=duration, warmup_s=5.0, period_s=0.1, horizon_s=4.0,
-                samples=32, ttc_on_s=3.0, coverage_m=60.0, match_m=3.0, brake_drop_mps=4.0, max_brake_s=4.0, predict_margin_m=40.0)
+    base = dict(scenario="city_conflicts", duration_s=duration, warmup_s=5.0, period_s=0.2, horizon_s=4.0,
+                samples=24, ttc_on_s=3.0, coverage_m=60.0, match_m=3.0, brake_drop_mps=4.0, max_brake_s=4.0, predict_margin_m=40.0)
     out_dir = Path(args.out) if args.out else RESULTS
     jobs = [dict(base, seed=s, closed_loop=closed, run_dir=str(out_dir / "collision_runs" /
                                                                 f"seed{s}-{'closed' if closed else 'open'}"))
@@ -373,6 +384,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"collision warning: {len(jobs)} runs of {duration:g} s of SUMO traffic (seeds {seeds}, open and "
               f"closed loop), {args.jobs} at a time ...", flush=True)
         ctx = mp.get_context("spawn")
+        with ctx.Pool(1) as pool:  # each seed's demand, one after the other
+            pool.map(_prepare, [j for j in jobs if not j["closed_loop"]], chunksize=1)
         with ctx.Pool(max(1, args.jobs), maxtasksperchild=1) as pool:
             runs = pool.map(_run, jobs, chunksize=1)
     per_seed = []
