@@ -23,7 +23,7 @@ ROLE_LAUNCH = {"rsu": "rsu", "vehicle": "vehicle", "edge": "edge", "cloud": "clo
 ROLE_EXECUTABLES = {
     "rsu": ("rsu_perception",),
     "vehicle": ("cav_perception",),
-    "edge": ("local_twin", "offloading", "resource_allocator"),
+    "edge": ("local_twin", "offloading", "resource_allocator", "collision_warning"),
     "cloud": ("global_twin", "relation_learner", "placement", "route_guidance"),
     "sim": ("replay",),
 }
