@@ -18,6 +18,7 @@ from mobility_twin_models.allocation import (
     VRFeatures,
     VRTrace,
 )
+from mobility_twin_models.allocation.agent import CHECKPOINT_FORMAT, TaskLayout, TaskScorer
 from mobility_twin_models.allocation.vr import two_k_average, vr_outcome
 
 # two users on light content: the top level fits, so a good policy sends it to attentive users
@@ -110,7 +111,7 @@ def test_checkpoint_round_trip_resumes_exactly(tmp_path):
     agent.consolidate()
     path = agent.save(tmp_path / "alloc.pt")
     payload = torch.load(path, weights_only=True)  # a dict of tensors and plain values
-    assert payload["format"] == 1 and "actor" in payload
+    assert payload["format"] == CHECKPOINT_FORMAT == 2 and "actor" in payload and payload["task_layout"] == {}
     resumed = ContinualDDPG.load(path)
     obs = np.random.default_rng(0).normal(size=(32, 4)).astype(np.float32)
     assert np.array_equal(agent.act(obs), resumed.act(obs))
@@ -118,6 +119,40 @@ def test_checkpoint_round_trip_resumes_exactly(tmp_path):
     agent.train(10)
     resumed.train(10)
     assert np.array_equal(agent.act(obs), resumed.act(obs))
+
+
+def test_a_per_task_actor_resumes_exactly_and_is_permutation_equivariant(tmp_path):
+    layout = TaskLayout(slots=4, task_features=3, context=1, task_actions=2)
+    agent = ContinualDDPG(layout.obs_dim, layout.act_dim, FAST, ContinualConfig(strategy="replay"),
+                          task_layout=layout)
+    assert isinstance(agent.actor.mu, TaskScorer)
+    rng = np.random.default_rng(1)
+
+    def obs_batch(n):
+        x = rng.uniform(0, 1, (n, layout.obs_dim)).astype(np.float32)
+        x[:, :layout.slots] = (rng.uniform(0, 1, (n, layout.slots)) < 0.8)  # presence
+        return x
+
+    for o in obs_batch(300):
+        agent.observe(o[None], rng.uniform(-1, 1, (1, layout.act_dim)), [float(o[4:8].sum())], o[None])
+    agent.train(15)
+    o = obs_batch(16)
+    # permuting the task slots (in every feature block) permutes each task's outputs the same way
+    perm = np.array([2, 0, 3, 1])
+    cols = np.concatenate([f * 4 + perm for f in range(3)] + [np.array([12])])
+    a, b = agent.act(o), agent.act(o[:, cols])
+    assert np.allclose(b, a[:, np.concatenate([perm, 4 + perm])], atol=1e-5)
+    path = agent.save(tmp_path / "tasks.pt")
+    payload = torch.load(path, weights_only=True)
+    assert payload["task_layout"] == {"slots": 4, "task_features": 3, "context": 1, "task_actions": 2}
+    resumed = ContinualDDPG.load(path)
+    assert resumed.task_layout == layout and isinstance(resumed.actor.mu, TaskScorer)
+    assert np.array_equal(agent.act(o), resumed.act(o))
+    agent.train(5)
+    resumed.train(5)
+    assert np.array_equal(agent.act(o), resumed.act(o))
+    with pytest.raises(AllocationError, match="task layout"):
+        ContinualDDPG(layout.obs_dim + 1, layout.act_dim, FAST, task_layout=layout)
 
 
 def test_loading_something_else_names_the_file(tmp_path):

@@ -169,7 +169,7 @@ def test_checkpoints_are_in_the_stacks_one_format(tmp_path):
     allocator.decide(servers, reqs)
     allocator.learn(1.0)
     path = allocator.save(tmp_path / "site.pt")
-    saved = load_checkpoint(path, kind="allocation_site", version=1)
+    saved = load_checkpoint(path, kind="allocation_site", version=2)
     assert saved.metadata["site"]["max_vehicles"] == 6 and saved.state["updates"] == 2
     assert SiteAllocator.load(path).config.max_vehicles == 6
     other = save_checkpoint(tmp_path / "other.pt", kind="relations_gnn", version=3, state={})

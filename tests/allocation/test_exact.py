@@ -9,6 +9,7 @@ from mobility_twin_models.allocation.exact import (
     VRProblem,
     server_brute_force,
     server_exact,
+    spectral_radius,
     vr_brute_force,
     vr_exact,
     weighted_square_root,
@@ -111,3 +112,25 @@ def test_greedy_rule_is_feasible_and_never_beats_the_exact_reference(seed):
     held = bw > 0
     assert np.all(problem.latency(bw, cpu)[held] <= problem.deadline_s[held])
     assert problem.utility(bw, cpu).sum() <= server_exact(problem).utility.sum() + 1e-9
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_closed_form_feasibility_matches_a_search_over_shares_on_two_tasks(seed):
+    rng = np.random.default_rng(100 + seed)
+    grid = np.linspace(1e-3, 1 - 1e-3, 999)
+    for _ in range(20):
+        A, B = rng.uniform(0.01, 0.12, 2), rng.uniform(0.01, 0.12, 2)
+        D = rng.uniform(0.1, 0.3, 2)
+        # the best y for each x: task 0 needs y0 >= B0 / (D0 - A0/x), task 1 needs 1 - y0 >= B1 / (D1 - A1/(1-x))
+        r0, r1 = D[0] - A[0] / grid, D[1] - A[1] / (1 - grid)
+        ok = (r0 > 0) & (r1 > 0)
+        need = np.where(ok, B[0] / np.where(ok, r0, 1) + B[1] / np.where(ok, r1, 1), np.inf)
+        rho = spectral_radius(A, B, D, np.ones(2, dtype=bool))
+        sol = weighted_square_root(A[None], B[None], D[None], 1.0, np.ones((1, 2), dtype=bool))
+        assert bool(sol.feasible[0]) == bool(rho < 1.0)
+        if abs(rho - 1.0) > 0.02:  # away from the boundary the grid decides the same
+            assert bool(need.min() <= 1.0) == bool(rho < 1.0)
+        if sol.feasible[0]:
+            lat = A / sol.x[0] + B / sol.y[0]
+            assert np.all(lat <= D * (1 + 1e-9))
+    assert spectral_radius(np.array([0.3]), np.array([0.6]), np.array([1.0]), np.array([True])) == pytest.approx(0.9)

@@ -37,7 +37,7 @@ import json
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import gymnasium as gym
@@ -47,12 +47,14 @@ from stable_baselines3 import DDPG
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
+from stable_baselines3.td3.policies import Actor, TD3Policy
+from torch import nn
 from torch.func import functional_call, jacrev, vmap
 
 from mobility_twin_models.allocation.config import AgentConfig, ContinualConfig
 from mobility_twin_models.allocation.errors import AllocationError, CheckpointError
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2  # 2: the actor may be a per-task scorer (``task_layout``)
 
 
 class RegimeReplay(ReplayBuffer):
@@ -150,6 +152,116 @@ class RegimeReplay(ReplayBuffer):
         self.rng.bit_generator.state = json.loads(state["rng"])
 
 
+@dataclass(frozen=True)
+class TaskLayout:
+    """How a flat observation holds a set of tasks, and a flat action decides for each, for a per-task actor.
+
+    The observation is feature-major: ``task_features`` blocks of ``slots`` values (feature ``f`` of slot ``j``
+    at ``f * slots + j``), the first block the slot's presence (1 holds a task, 0 empty), then ``context``
+    values about the whole set. The action is feature-major too: ``task_actions`` blocks of ``slots`` values.
+    """
+
+    slots: int
+    task_features: int
+    context: int
+    task_actions: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("slots", "task_features", "task_actions"):
+            value = getattr(self, name)
+            if not (isinstance(value, int) and value >= 1):
+                raise AllocationError(f"task layout: {name} must be an integer >= 1, got {value!r}")
+        if not (isinstance(self.context, int) and self.context >= 0):
+            raise AllocationError(f"task layout: context must be an integer >= 0, got {self.context!r}")
+
+    @property
+    def obs_dim(self) -> int:
+        return self.slots * self.task_features + self.context
+
+    @property
+    def act_dim(self) -> int:
+        return self.slots * self.task_actions
+
+
+class TaskScorer(nn.Module):
+    r"""A permutation-equivariant actor head: ``task_actions`` values in (-1, 1) per task slot, from the task's
+    own features, the mean over the set's tasks and the set's context (a two-layer Deep Sets network, Zaheer
+    et al. 2017):
+
+    .. math::
+        h_j = \phi(x_j, c), \qquad \bar h = \frac{\sum_k p_k h_k}{\max(1, \sum_k p_k)}, \qquad
+        z_j = \rho(h_j, \bar h, c), \qquad a_j = \tanh(z_j - \bar z)
+
+    (``p_k`` the presence of slot ``k``). Permuting the slots permutes the outputs: an output says something
+    about a task, never about the slot it sits in. The first output of each task is a *priority*, of which
+    only the order counts: it is centred over the set's tasks (``\bar z`` its mean over the present slots;
+    the other outputs are not centred), so that the common part, which changes no decision, cannot drift
+    into the saturation of the tanh and leave every task with the same priority.
+
+    Args:
+        layout: where the tasks and the context are in the observation, and how many outputs per task.
+        hidden: widths of ``phi`` (the last one is the embedding) and of ``rho``'s hidden layer (the last).
+
+    Shapes:
+        input ``[B, layout.obs_dim]``, output ``[B, layout.act_dim]`` (feature-major).
+    """
+
+    def __init__(self, layout: TaskLayout, hidden: tuple[int, ...] = (64, 64), *, penalty: float = 0.0) -> None:
+        super().__init__()
+        self.layout = layout
+        self.hidden = tuple(hidden)
+        self.penalty = penalty
+        inp = layout.task_features + layout.context
+        layers: list[nn.Module] = []
+        for width in self.hidden:
+            layers += [nn.Linear(inp, width), nn.ReLU()]
+            inp = width
+        self.phi = nn.Sequential(*layers)
+        self.rho = nn.Sequential(nn.Linear(2 * inp + layout.context, self.hidden[-1]), nn.ReLU(),
+                                 nn.Linear(self.hidden[-1], layout.task_actions))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        k, f, c = self.layout.slots, self.layout.task_features, self.layout.context
+        x = obs[:, :k * f].reshape(-1, f, k).transpose(1, 2)  # [B, K, F]
+        ctx = obs[:, k * f:k * f + c].unsqueeze(1).expand(-1, k, -1)  # [B, K, C]
+        present = x[..., :1]
+        h = self.phi(torch.cat([x, ctx], dim=-1))  # [B, K, H]
+        pooled = (h * present).sum(dim=1, keepdim=True) / present.sum(dim=1, keepdim=True).clamp(min=1.0)
+        z = self.rho(torch.cat([h, pooled.expand(-1, k, -1), ctx], dim=-1))  # [B, K, A]
+        mean = (z[..., :1] * present).sum(dim=1, keepdim=True) / present.sum(dim=1, keepdim=True).clamp(min=1.0)
+        z = torch.cat([z[..., :1] - mean, z[..., 1:]], dim=-1)
+        if self.training and self.penalty > 0 and z.requires_grad:
+            # the gradient of (penalty / 2) mean_batch sum z^2, added in the actor's step (SB3 trains in training mode)
+            scale = self.penalty / z.shape[0]
+            held = z.detach()
+            z.register_hook(lambda grad: grad + scale * held)
+        return torch.tanh(z).transpose(1, 2).reshape(-1, self.layout.act_dim)
+
+    def extra_repr(self) -> str:
+        lay = self.layout
+        return f"slots={lay.slots}, task_features={lay.task_features}, context={lay.context}, " \
+               f"task_actions={lay.task_actions}"
+
+
+class TaskScorePolicy(TD3Policy):
+    """SB3's TD3/DDPG policy whose actor is a :class:`TaskScorer` (the critic stays SB3's MLP on the
+    observation and the action)."""
+
+    def __init__(self, *args, task_layout: TaskLayout, task_hidden: tuple[int, ...] = (64, 64),
+                 preactivation_penalty: float = 0.0, **kwargs) -> None:
+        # make_actor needs them during TD3Policy.__init__, before nn.Module's own set-up
+        object.__setattr__(self, "task_layout", task_layout)
+        object.__setattr__(self, "task_hidden", tuple(task_hidden))
+        object.__setattr__(self, "preactivation_penalty", preactivation_penalty)
+        super().__init__(*args, **kwargs)
+
+    def make_actor(self, features_extractor=None) -> Actor:
+        actor = super().make_actor(features_extractor)
+        actor.mu = TaskScorer(self.task_layout, self.task_hidden,
+                              penalty=self.preactivation_penalty).to(self.device)
+        return actor
+
+
 class _Spaces(gym.Env):
     """The spaces of a setting, for SB3 to build its networks (the twin drives the data, not this env)."""
 
@@ -171,22 +283,33 @@ class ContinualDDPG:
         obs_dim, act_dim: sizes of the setting's observation and action (actions in [-1, 1]).
         agent: the DDPG core's configuration.
         continual: replay and regularisation.
+        task_layout: the actor is a per-task :class:`TaskScorer` over this layout (``obs_dim`` and ``act_dim``
+            must be its sizes); None: SB3's MLP actor.
     """
 
     def __init__(self, obs_dim: int, act_dim: int, agent: AgentConfig | None = None,
-                 continual: ContinualConfig | None = None) -> None:
+                 continual: ContinualConfig | None = None, *, task_layout: TaskLayout | None = None) -> None:
         self.agent_config = agent or AgentConfig()
         self.continual = continual or ContinualConfig()
         if not (isinstance(obs_dim, int) and obs_dim >= 1 and isinstance(act_dim, int) and act_dim >= 1):
             raise AllocationError(f"obs_dim and act_dim must be integers >= 1, got {obs_dim!r}, {act_dim!r}")
+        if task_layout is not None and (task_layout.obs_dim, task_layout.act_dim) != (obs_dim, act_dim):
+            raise AllocationError(f"task layout {task_layout} has {task_layout.obs_dim} observations and "
+                                  f"{task_layout.act_dim} actions, not {obs_dim} and {act_dim}")
         self.obs_dim, self.act_dim = obs_dim, act_dim
+        self.task_layout = task_layout
         a, c = self.agent_config, self.continual
+        policy_kwargs = {"net_arch": list(a.hidden)}
+        if task_layout is not None:
+            policy_kwargs.update(task_layout=task_layout, task_hidden=tuple(a.task_hidden),
+                                 preactivation_penalty=a.preactivation_penalty)
         self.model = DDPG(
-            "MlpPolicy", _Spaces(obs_dim, act_dim), learning_rate=a.learning_rate, buffer_size=c.recent_capacity,
+            "MlpPolicy" if task_layout is None else TaskScorePolicy, _Spaces(obs_dim, act_dim),
+            learning_rate=a.learning_rate, buffer_size=c.recent_capacity,
             learning_starts=0, batch_size=a.batch_size, tau=a.tau, gamma=a.gamma, replay_buffer_class=RegimeReplay,
             replay_buffer_kwargs={"reservoir_capacity": c.reservoir_capacity if c.replays else 0,
                                   "reservoir_fraction": c.reservoir_fraction, "seed": a.seed},
-            policy_kwargs={"net_arch": list(a.hidden)}, seed=a.seed, device="cpu", verbose=0)
+            policy_kwargs=policy_kwargs, seed=a.seed, device="cpu", verbose=0)
         self.model.set_logger(configure(None, []))
         self.rng = np.random.default_rng(a.seed + 1)
         self.updates = 0  # DT updates observed
@@ -389,6 +512,7 @@ class ContinualDDPG:
         out = {
             "format": CHECKPOINT_FORMAT,
             "obs_dim": self.obs_dim, "act_dim": self.act_dim,
+            "task_layout": asdict(self.task_layout) if self.task_layout is not None else {},
             "agent": _plain(asdict(self.agent_config)), "continual": _plain(asdict(self.continual)),
             "actor": pol.actor.state_dict(), "actor_target": pol.actor_target.state_dict(),
             "critic": pol.critic.state_dict(), "critic_target": pol.critic_target.state_dict(),
@@ -408,7 +532,8 @@ class ContinualDDPG:
         try:
             agent = AgentConfig(**_tuples(state["agent"]))
             continual = ContinualConfig(**state["continual"])
-            out = cls(int(state["obs_dim"]), int(state["act_dim"]), agent, continual)
+            layout = TaskLayout(**state["task_layout"]) if state.get("task_layout") else None
+            out = cls(int(state["obs_dim"]), int(state["act_dim"]), agent, continual, task_layout=layout)
             pol = out.model.policy
             pol.actor.load_state_dict(state["actor"])
             pol.actor_target.load_state_dict(state["actor_target"])

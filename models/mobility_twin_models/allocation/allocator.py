@@ -44,7 +44,7 @@ from mobility_twin_models.allocation.site import SiteFeatures, equal_share, exac
 
 POLICIES = ("cddpg", "equal_share", "exact")
 CHECKPOINT_KIND = "allocation_site"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: the actor scores tasks (per-task scorer, admission and exact shares)
 RETRAIN = "mtwin bench allocation --quick --checkpoint PATH"
 
 
@@ -120,14 +120,17 @@ class SiteAllocator:
         self.config = config or SiteConfig()
         self.policy = policy
         agent = agent or AgentConfig()
-        self.features = SiteFeatures(self.config, agent.share_temperature)
+        self.features = SiteFeatures(self.config)
         self.learner = learner
         if policy == "cddpg" and learner is None:
-            self.learner = ContinualDDPG(self.features.obs_dim, self.features.act_dim, agent, continual)
-        if self.learner is not None and (self.learner.obs_dim, self.learner.act_dim) != (
-                self.features.obs_dim, self.features.act_dim):
-            raise AllocationError(f"the learner has obs/act sizes {self.learner.obs_dim}/{self.learner.act_dim}, the "
-                                  f"site needs {self.features.obs_dim}/{self.features.act_dim} (max_vehicles)")
+            self.learner = ContinualDDPG(self.features.obs_dim, self.features.act_dim, agent, continual,
+                                         task_layout=self.features.layout)
+        if self.learner is not None and (self.learner.obs_dim, self.learner.act_dim, self.learner.task_layout) != (
+                self.features.obs_dim, self.features.act_dim, self.features.layout):
+            raise AllocationError(f"the learner has obs/act sizes {self.learner.obs_dim}/{self.learner.act_dim} and "
+                                  f"task layout {self.learner.task_layout}, the site needs "
+                                  f"{self.features.obs_dim}/{self.features.act_dim} and {self.features.layout} "
+                                  f"(max_vehicles)")
         self.pending: list[_Pending] = []
         self.max_pending = max_pending
         self.totals: Counter = Counter()
@@ -172,7 +175,7 @@ class SiteAllocator:
                     if len(self.pending) > self.max_pending:
                         skipped["learning_backlog_dropped"] += len(self.pending) - self.max_pending
                         del self.pending[:len(self.pending) - self.max_pending]
-                shares = [self.features.decode(a, p) for a, (_, _, p) in zip(actions, batch, strict=True)]
+                shares = self.features.decode_many(actions, [p for _, _, p in batch])
             elif self.policy == "equal_share":
                 shares = [equal_share(p) for _, _, p in batch]
             else:

@@ -15,11 +15,13 @@ budgets and ``s_i = sqrt(w_i + mu_i)``, stationarity gives the *weighted square-
     x_i = \frac{s_i \sqrt{A_i}}{\sum_k s_k \sqrt{A_k}}, \qquad y_i = \frac{s_i \sqrt{B_i}}{\sum_k s_k \sqrt{B_k}},
     \qquad T_i = \frac{\sqrt{A_i}\, S_A + \sqrt{B_i}\, S_B}{s_i},
 
-and complementary slackness makes ``s`` the fixed point of
-``s_i = max(sqrt(w_i), (sqrt(A_i) S_A + sqrt(B_i) S_B) / D_i)``. That map is monotone, so iterating it from
-``s = sqrt(w)`` climbs to its least fixed point when the budgets can be met (and the KKT conditions hold
-there: the optimum, since the problem is convex), and grows without bound when they cannot. Without
-binding budgets it is the closed form ``x_i ∝ sqrt(w_i A_i)``.
+and complementary slackness makes ``s`` the least fixed point of
+``s_i = max(sqrt(w_i), (sqrt(A_i) S_A + sqrt(B_i) S_B) / D_i)`` (where the KKT conditions hold: the optimum,
+since the problem is convex). The map is monotone, convex and piecewise linear in the two sums
+``(S_A, S_B)``, so Newton's method on them climbs from ``s = sqrt(w)`` to the least fixed point in a few
+exact steps. The map is ``max(sqrt(w), M s)`` with ``M`` of rank 2, and a fixed point exists, i.e. the
+budgets can be met, iff the spectral radius of ``M`` is below 1: a closed-form feasibility test
+(:func:`spectral_radius`). Without binding budgets it is the closed form ``x_i ∝ sqrt(w_i A_i)``.
 
 The *discrete* part (which users are served; in the VR setting each served user's resolution) is
 enumerated: ``(L + 1)^U`` combinations for ``U`` VR users and ``L`` levels (256 for the paper's 4 users
@@ -42,10 +44,10 @@ import numpy as np
 from mobility_twin_models.allocation import equations as eq
 from mobility_twin_models.allocation.errors import AllocationError
 
-#: iterations of the fixed point before a combination is declared infeasible
-MAX_ITERATIONS = 5000
-#: relative change of ``s`` below which the fixed point has converged
-TOLERANCE = 1e-11
+#: Newton steps before a combination is declared infeasible (a few suffice: the map is piecewise linear)
+MAX_ITERATIONS = 100
+#: relative residual of the sums ``(S_A, S_B)`` below which the fixed point has converged
+TOLERANCE = 1e-13
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,13 @@ class SquareRootSolution:
 def weighted_square_root(A, B, D, weight, served) -> SquareRootSolution:
     """Solve the convex core for a batch ``[..., n]`` (see the module docstring).
 
+    Feasibility is decided in closed form: with ``u_i = (sqrt(A_i), sqrt(B_i)) / D_i`` and ``v_i = (sqrt(A_i),
+    sqrt(B_i))``, the map ``s -> (sqrt(A) S_A + sqrt(B) S_B) / D`` is ``M s`` with ``M = sum_i u_i v_i^T`` of rank
+    2, and the budgets of ``S`` can be met iff its spectral radius, the largest eigenvalue of the 2x2 matrix
+    ``[[sum A/D, sum sqrt(AB)/D], [sum sqrt(AB)/D, sum B/D]]``, is below 1 (one task: ``(A + B) / D < 1``).
+    The least fixed point is then found by Newton's method on the two sums ``(S_A, S_B)`` (the map is monotone,
+    convex and piecewise linear, so Newton from below converges in a few exact steps).
+
     Args:
         A, B: work on each resource at the full resource (seconds); ``>= 0``.
         D: latency budget of each user (seconds, ``> 0``).
@@ -75,33 +84,34 @@ def weighted_square_root(A, B, D, weight, served) -> SquareRootSolution:
     shape = A.shape[:-1]
     n = A.shape[-1]
     A2, B2, D2, w2, m2 = (v.reshape(-1, n) for v in (A, B, D, w, served))
-    A2.shape[0]
     sa, sb = np.sqrt(A2) * m2, np.sqrt(B2) * m2
     sw = np.sqrt(w2) * m2
     # the budgets are met with a relative margin of 1e-9, so that a tight user stays on time after rounding
     Dsafe = np.where(m2, D2, 1.0) * (1.0 - 1e-9)
-    # necessary condition: each resource alone must fit the budgets
-    possible = (np.sum(np.where(m2, A2 / Dsafe, 0.0), axis=1) < 1.0) & (np.sum(np.where(m2, B2 / Dsafe, 0.0), axis=1) < 1.0)
-    s = sw.copy()
-    converged = ~possible | ~m2.any(axis=1)
-    active = np.flatnonzero(~converged)
+    possible = spectral_radius(A2, B2, Dsafe, m2) < 1.0
+    ua, ub = sa / Dsafe, sb / Dsafe
+    SA, SB = np.sum(sa * sw, axis=1), np.sum(sb * sw, axis=1)  # the sums at s = sqrt(w): below the fixed point
+    active = np.flatnonzero(possible & m2.any(axis=1))
     it = 0
     while active.size and it < MAX_ITERATIONS:
         it += 1
-        sa_a, sb_a, s_a = sa[active], sb[active], s[active]
-        SA = np.sum(s_a * sa_a, axis=1, keepdims=True)
-        SB = np.sum(s_a * sb_a, axis=1, keepdims=True)
-        need = (sa_a * SA + sb_a * SB) / Dsafe[active]
-        new = np.where(m2[active], np.maximum(sw[active], need), 0.0)
-        change = np.max(np.abs(new - s_a) / np.maximum(new, 1e-300), axis=1)
-        s[active] = new
-        done = change <= TOLERANCE
-        # a fixed point exists iff the budgets can be met; beyond 1e12 the iterate is diverging
-        diverged = np.max(new / np.maximum(sw[active], 1e-300), axis=1) > 1e12
-        converged[active[done]] = True
-        possible[active[diverged]] = False
-        active = active[~done & ~diverged]
+        sa_a, sb_a, ua_a, ub_a, sw_a, m_a = sa[active], sb[active], ua[active], ub[active], sw[active], m2[active]
+        need = ua_a * SA[active, None] + ub_a * SB[active, None]
+        bind = m_a & (need > sw_a)
+        s_a = np.where(m_a, np.maximum(sw_a, need), 0.0)
+        fa, fb = np.sum(sa_a * s_a, axis=1), np.sum(sb_a * s_a, axis=1)
+        ra, rb = fa - SA[active], fb - SB[active]
+        # Jacobian of (S_A, S_B) -> (F_A, F_B) on the binding users, and one Newton step (I - J) d = r
+        j11 = np.sum(np.where(bind, sa_a * ua_a, 0.0), axis=1)
+        j22 = np.sum(np.where(bind, sb_a * ub_a, 0.0), axis=1)
+        j12 = np.sum(np.where(bind, sa_a * ub_a, 0.0), axis=1)
+        det = (1.0 - j11) * (1.0 - j22) - j12 * j12
+        SA[active] += ((1.0 - j22) * ra + j12 * rb) / det
+        SB[active] += (j12 * ra + (1.0 - j11) * rb) / det
+        done = (np.abs(ra) <= TOLERANCE * np.maximum(fa, 1e-300)) & (np.abs(rb) <= TOLERANCE * np.maximum(fb, 1e-300))
+        active = active[~done]
     possible[active] = False  # not converged within the budget of iterations: treated as infeasible
+    s = np.where(m2, np.maximum(sw, ua * SA[:, None] + ub * SB[:, None]), 0.0)
     SA = np.sum(s * sa, axis=1, keepdims=True)
     SB = np.sum(s * sb, axis=1, keepdims=True)
     count = np.maximum(m2.sum(axis=1, keepdims=True), 1)
@@ -113,6 +123,19 @@ def weighted_square_root(A, B, D, weight, served) -> SquareRootSolution:
     objective = np.where(feasible, np.sum(np.where(m2, w2 * lat, 0.0), axis=1), np.inf)
     return SquareRootSolution(x.reshape(*shape, n), y.reshape(*shape, n), lat.reshape(*shape, n),
                               feasible.reshape(shape), objective.reshape(shape), it)
+
+
+def spectral_radius(A, B, D, served) -> np.ndarray:
+    """``[...]`` the largest eigenvalue of ``[[sum A/D, sum sqrt(AB)/D], [sum sqrt(AB)/D, sum B/D]]`` over the
+    served users of each row of ``[..., n]`` arrays: the budgets ``D`` of the served set can be met (some
+    shares ``x``, ``y`` with ``A/x + B/y <= D``) iff it is below 1."""
+    A, B, D, served = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (A, B, D)),
+                                          np.asarray(served, dtype=bool))
+    Dm = np.where(served, D, 1.0)
+    a = np.sum(np.where(served, A / Dm, 0.0), axis=-1)
+    b = np.sum(np.where(served, B / Dm, 0.0), axis=-1)
+    c = np.sum(np.where(served, np.sqrt(A * B) / Dm, 0.0), axis=-1)
+    return 0.5 * (a + b) + np.sqrt(0.25 * (a - b) ** 2 + c * c)
 
 
 def best_combination(A, B, D, weight, served, gain, scale) -> tuple[int, SquareRootSolution, np.ndarray]:

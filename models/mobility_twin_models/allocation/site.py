@@ -17,7 +17,9 @@ The regime follows a schedule ``((start_slot, Regime), ...)``.
 
 A learner sees the server's slot through :class:`SiteFeatures`: the vehicles sorted by how hard their task
 is (``(A_i + B_i) / D_i``: upload time on the whole band plus computation time on the whole server, over
-the latency budget), at most ``max_vehicles`` of them, and decides two logits per vehicle (bandwidth, CPU).
+the latency budget), at most ``max_vehicles`` of them, and decides a priority score per vehicle; the tasks
+are admitted in the order of the scores while the admitted ones can all meet their deadlines, and the
+admitted set gets the exact shares of the convex core.
 """
 
 from __future__ import annotations
@@ -31,7 +33,11 @@ import numpy as np
 from mobility_twin_models.allocation import equations as eq
 from mobility_twin_models.allocation.config import NORMAL, Regime, SiteConfig
 from mobility_twin_models.allocation.errors import AllocationError
-from mobility_twin_models.allocation.exact import ServerProblem, server_exact, weighted_square_root
+from mobility_twin_models.allocation.exact import (
+    ServerProblem,
+    server_exact,
+    weighted_square_root,
+)
 
 
 @dataclass(frozen=True)
@@ -76,7 +82,10 @@ def validate_regimes(schedule) -> None:
 
 
 class SiteTrace:
-    """``slots`` slots of one server's cell, drawn from ``seed``: per slot a :class:`ServerProblem`."""
+    """``slots`` slots of one server's cell, drawn from ``seed``: per slot a :class:`ServerProblem` as it is
+    (:meth:`problem`) and as the twin predicts it when it decides (:meth:`predicted`: the same tasks, server and
+    distances, the uplinks without the regime's ``unseen_loss_db``). Policies decide on the prediction; what
+    they achieve is scored on the slot as it is; the per-slot exact reference solves the slot as it is."""
 
     def __init__(self, config: SiteConfig, slots: int, regimes: Sequence[tuple[int, Regime]] = ((0, NORMAL),),
                  seed: int = 0) -> None:
@@ -93,6 +102,7 @@ class SiteTrace:
         vehicles: list[dict] = []
         next_id = 0
         self.problems: list[ServerProblem] = []
+        self.predictions: list[ServerProblem] = []
         self.vehicle_ids: list[np.ndarray] = []
         self.regime_names: list[str] = []
         for t in range(slots):
@@ -110,10 +120,12 @@ class SiteTrace:
             shadow = np.array([v["shadow"] for v in vehicles])
             gain = d ** (-r.path_loss_exponent) * 10.0 ** (-(shadow + regime.extra_loss_db) / 10.0)
             sinr = p * gain / (r.noise_w + c.interference_w)
+            unseen = 10.0 ** (-regime.unseen_loss_db / 10.0)
             size, cycles, deadline = task.draw(rng, n)
-            self.problems.append(ServerProblem(size, cycles, deadline, eq.spectral_efficiency(sinr),
-                                               c.wired_s_per_m * d, r.bandwidth_hz, self.server_hz * regime.cpu_scale,
-                                               c.latency_weight))
+            for out, factor in ((self.problems, unseen), (self.predictions, 1.0)):
+                out.append(ServerProblem(size, cycles, deadline, eq.spectral_efficiency(sinr * factor),
+                                         c.wired_s_per_m * d, r.bandwidth_hz, self.server_hz * regime.cpu_scale,
+                                         c.latency_weight))
             self.vehicle_ids.append(np.array([v["id"] for v in vehicles], dtype=np.int64))
             self.regime_names.append(regime.name)
             # move on: vehicles advance along their chords, shadowing decorrelates, those past the edge leave
@@ -126,7 +138,12 @@ class SiteTrace:
         return len(self.problems)
 
     def problem(self, t: int) -> ServerProblem:
+        """Slot ``t`` as it is."""
         return self.problems[t]
+
+    def predicted(self, t: int) -> ServerProblem:
+        """Slot ``t`` as the twin predicts it when it decides."""
+        return self.predictions[t]
 
 
 # ------------------------------------------------------------------------------------------------ learner's view
@@ -138,25 +155,46 @@ def hardness(problem: ServerProblem) -> np.ndarray:
     return np.where(budget > 0, (problem.upload_s + problem.compute_s) / np.where(budget > 0, budget, 1.0), np.inf)
 
 
+#: relative margin below the feasibility bound at which :meth:`SiteFeatures.admit` admits a set
+ADMISSION_MARGIN = 1e-12
+
+
 class SiteFeatures:
-    """Observation and action of a learner for one server's slot.
+    """Observation and action of a learner for one server's slot, as the twin predicts it.
 
-    Observation (``4 K + 2``, ``K = max_vehicles``): for the ``K`` easiest tasks (by :func:`hardness`, easiest
-    first), whether the slot holds a task, ``A_i / D_i`` and ``B_i / D_i`` (clipped to 2) and ``gamma_i / 0.25 s``;
-    then the number of tasks over ``K`` and the server's frequency over 25 GHz.
+    Observation (``5 K + 2``, ``K = max_vehicles``, feature-major as :class:`~.agent.TaskLayout` has it): for
+    the ``K`` easiest tasks (by :func:`hardness`, easiest first), whether the slot holds a task,
+    ``A_i / D_i`` and ``B_i / D_i`` (clipped to 2), ``gamma_i / 0.25 s`` and the predicted spectral efficiency
+    over 10 bit/s/Hz; then the number of tasks over ``K`` and the server's frequency over 25 GHz.
 
-    Action (``2 K`` in [-1, 1]): bandwidth logits, then CPU logits; the shares are the softmax of
-    ``temperature * action`` over the slots that hold a task. Tasks beyond the ``K`` easiest get nothing.
+    Action (``2 K`` in [-1, 1]): per slot a *priority* (the first ``K``) and an *uplink correction* (the next
+    ``K``): the learner decides which tasks the server takes on and how much longer than the twin predicts
+    each upload will take; the twin computes the shares exactly:
 
-    Decoding ends with the twin's *deadline shield*: while a task is predicted late on its shares, the one
-    latest relative to its deadline is given nothing and its shares go to the others in proportion to
-    theirs (the twin does not spend a server on a task it predicts will be dropped at its deadline).
+    1. **correction**: task ``i``'s upload time on the whole band is taken as ``A_i 2^{c_i}``: the twin's
+       prediction at ``c_i = 0``, from half to twice it (no correction sits inside the range, not at its end,
+       so that the actor's tanh does not saturate where the twin is right and stay there when it is not);
+    2. **admission**: the tasks are considered in decreasing order of their priorities (ties in the order the
+       vehicles came, never the slots' order, which is by hardness), and a task is admitted if the admitted
+       ones with it can all still meet their deadlines on some shares (the closed-form test of
+       :func:`~mobility_twin_models.allocation.exact.spectral_radius`), else skipped;
+    3. **shares**: the admitted tasks get the exact optimum of the convex core for that set (weights
+       ``1 / gamma_i``, :func:`~mobility_twin_models.allocation.exact.weighted_square_root`), the others
+       nothing. Tasks beyond the ``K`` easiest get nothing.
+
+    So a decision never gives a task resources that the twin, corrected, predicts it will be late with, and
+    where the twin's prediction is right and the corrections are off it is the per-slot exact reference's
+    allocation for the set admitted. What is learned is the order of admission (an uninformed one loses
+    10-20 % of the reference's successes on the benchmark's slots) and, where the twin's channel model is off,
+    the correction of its uplinks.
     """
 
-    def __init__(self, config: SiteConfig, temperature: float, *, shield: bool = True) -> None:
+    TASK_FEATURES = 5
+    CONTEXT = 2
+    TASK_ACTIONS = 2
+
+    def __init__(self, config: SiteConfig) -> None:
         self.config = config
-        self.temperature = temperature
-        self.shield = shield
 
     @property
     def k(self) -> int:
@@ -164,11 +202,17 @@ class SiteFeatures:
 
     @property
     def obs_dim(self) -> int:
-        return 4 * self.k + 2
+        return self.TASK_FEATURES * self.k + self.CONTEXT
 
     @property
     def act_dim(self) -> int:
-        return 2 * self.k
+        return self.TASK_ACTIONS * self.k
+
+    @property
+    def layout(self):
+        from mobility_twin_models.allocation.agent import TaskLayout
+
+        return TaskLayout(self.k, self.TASK_FEATURES, self.CONTEXT, self.TASK_ACTIONS)
 
     def order(self, problem: ServerProblem) -> np.ndarray:
         """Indices of the tasks a learner allocates among, easiest first (at most K)."""
@@ -179,34 +223,136 @@ class SiteFeatures:
         idx = self.order(problem)
         m = len(idx)
         budget = np.maximum(problem.budget_s[idx], 1e-6)
-        obs = np.zeros(4 * k + 2, dtype=np.float32)
+        obs = np.zeros(self.obs_dim, dtype=np.float32)
         obs[:m] = 1.0
         obs[k:k + m] = np.minimum(problem.upload_s[idx] / budget, 2.0)
         obs[2 * k:2 * k + m] = np.minimum(problem.compute_s[idx] / budget, 2.0)
         obs[3 * k:3 * k + m] = problem.deadline_s[idx] / 0.25
-        obs[4 * k] = min(problem.n / k, 4.0)
-        obs[4 * k + 1] = problem.cpu_hz / 25e9
+        obs[4 * k:4 * k + m] = problem.spectral_eff[idx] / 10.0
+        obs[5 * k] = min(problem.n / k, 4.0)
+        obs[5 * k + 1] = problem.cpu_hz / 25e9
         return obs
 
-    def decode(self, action: np.ndarray, problem: ServerProblem) -> tuple[np.ndarray, np.ndarray]:
-        """(bandwidth share [N], CPU share [N]) of every task of the slot."""
-        a = np.clip(np.asarray(action, dtype=float).reshape(-1), -1.0, 1.0)
-        if a.shape != (2 * self.k,):
-            raise AllocationError(f"a site action has {2 * self.k} values, got {a.shape}")
+    def _actions(self, actions) -> np.ndarray:
+        a = np.clip(np.atleast_2d(np.asarray(actions, dtype=float)), -1.0, 1.0)
+        if a.ndim != 2 or a.shape[1] != self.act_dim:
+            raise AllocationError(f"a site action has {self.act_dim} values, got {a.shape[-1]}")
+        return a
+
+    def upload_factor(self, actions, problem: ServerProblem) -> np.ndarray:
+        """[B, N] the factor on each task's predicted upload time (1 for the tasks beyond the K easiest)."""
+        a = self._actions(actions)
         idx = self.order(problem)
-        bw, cpu = np.zeros(problem.n), np.zeros(problem.n)
-        if len(idx) == 0:
-            return bw, cpu
-        bw[idx] = _softmax(self.temperature * a[:len(idx)])
-        cpu[idx] = _softmax(self.temperature * a[self.k:self.k + len(idx)])
-        if self.shield:
-            bw, cpu = shield_deadlines(problem, bw, cpu)
+        out = np.ones((len(a), problem.n))
+        out[:, idx] = 2.0 ** a[:, self.k:self.k + len(idx)]
+        return out
+
+    def admit(self, actions, problem: ServerProblem) -> np.ndarray:
+        """[B, N] bool: the tasks each of the actions ``[B, 2K]`` admits (see the class docstring)."""
+        a = self._actions(actions)
+        idx = self.order(problem)
+        admitted = np.zeros((len(a), problem.n), dtype=bool)
+        admitted[:, idx] = self._decode_rows(a, *self._rows([problem], [idx], len(a)), shares=False)[0]
+        return admitted
+
+    def _rows(self, problems, orders, repeat: int = 1):
+        """Per-row arrays ``[R, M]`` of the tasks in ``orders`` (each problem's K easiest, padded to the
+        longest): upload and computation times at the full resources, latency budgets, deadlines, arrival
+        indices and which entries hold a task. One problem repeated ``repeat`` times, or one row per problem."""
+        m = max((len(o) for o in orders), default=0)
+        out = [np.ones((len(problems), m)) for _ in range(4)] + [np.full((len(problems), m), np.iinfo(np.int64).max),
+                                                                np.zeros((len(problems), m), dtype=bool)]
+        for r, (p, o) in enumerate(zip(problems, orders, strict=True)):
+            j = len(o)
+            out[0][r, :j], out[1][r, :j] = p.upload_s[o], p.compute_s[o]
+            out[2][r, :j], out[3][r, :j] = p.budget_s[o], p.deadline_s[o]
+            out[4][r, :j], out[5][r, :j] = o, True
+        if repeat != 1:
+            out = [np.repeat(v, repeat, axis=0) for v in out]
+        return out
+
+    def _decode_rows(self, a, upload, compute, budget, deadline, arrival, valid, *, shares: bool = True):
+        """Admission and exact shares for rows of tasks (see the class docstring), the tasks of row ``r``
+        being ``[r, :]`` of the arrays from :meth:`_rows` and the actions ``a [R, 2K]`` (slot ``j`` of the
+        action for entry ``j``). Returns (admitted, bandwidth share, CPU share), each ``[R, M]``.
+
+        The feasibility test of a set is the spectral radius of the 2x2 matrix of its sums
+        ``[[sum A/D, sum sqrt(AB)/D], [sum sqrt(AB)/D, sum B/D]]``
+        (:func:`~mobility_twin_models.allocation.exact.spectral_radius`); the sums of the admitted set are kept
+        and each candidate adds its own terms, so a decision costs ``O(R K)``. A set is admitted below
+        ``1 - ADMISSION_MARGIN``, so that the convex core, summing in another order, finds it feasible too."""
+        n_rows, m = upload.shape
+        admitted = np.zeros((n_rows, m), dtype=bool)
+        bw, cpu = np.zeros((n_rows, m)), np.zeros((n_rows, m))
+        if m == 0:
+            return admitted, bw, cpu
+        rows = np.arange(n_rows)
+        A = upload * 2.0 ** a[:, self.k:self.k + m]  # the corrected upload times
+        usable = valid & (budget > 0)
+        Dw = np.where(usable, budget, 1.0)
+        D = Dw * (1.0 - 1e-9)  # the margin of weighted_square_root
+        # decreasing priority, ties by arrival (the index in the problem), never the slots' order
+        order = np.lexsort((arrival, -np.where(valid, a[:, :m], -np.inf)), axis=-1)
+        ta, tb = np.take_along_axis(A / D, order, axis=1), np.take_along_axis(compute / D, order, axis=1)
+        tc = np.take_along_axis(np.sqrt(A * compute) / D, order, axis=1)
+        use = np.take_along_axis(usable, order, axis=1)
+        sa, sb, sc = np.zeros(n_rows), np.zeros(n_rows), np.zeros(n_rows)
+        for j in range(m):
+            na, nb, nc = sa + ta[:, j], sb + tb[:, j], sc + tc[:, j]
+            rho = 0.5 * (na + nb) + np.sqrt(0.25 * (na - nb) ** 2 + nc * nc)
+            ok = use[:, j] & (rho < 1.0 - ADMISSION_MARGIN)
+            admitted[rows, order[:, j]] = ok
+            sa, sb, sc = np.where(ok, na, sa), np.where(ok, nb, sb), np.where(ok, nc, sc)
+        some = admitted.any(axis=1)
+        if shares and some.any():
+            sol = weighted_square_root(A[some], compute[some], Dw[some], 1.0 / deadline[some], admitted[some])
+            ok = sol.feasible[:, None]  # always, for the sets admitted
+            bw[some], cpu[some] = np.where(ok, sol.x, 0.0), np.where(ok, sol.y, 0.0)
+        return admitted, bw, cpu
+
+    def decode_batch(self, actions, problem: ServerProblem) -> tuple[np.ndarray, np.ndarray]:
+        """(bandwidth share [B, N], CPU share [B, N]) of actions ``[B, 2K]``."""
+        a = self._actions(actions)
+        idx = self.order(problem)
+        bw, cpu = np.zeros((len(a), problem.n)), np.zeros((len(a), problem.n))
+        _, bw[:, idx], cpu[:, idx] = self._decode_rows(a, *self._rows([problem], [idx], len(a)))
         return bw, cpu
 
-    def emulator(self, problem: ServerProblem) -> Callable[[np.ndarray], np.ndarray]:
-        """The twin's model of this slot: actions [B, 2K] -> rewards [B]."""
+    def decode_many(self, actions, problems) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(bandwidth share [N_s], CPU share [N_s]) of each problem ``s`` from its action ``actions[s]``
+        (``[S, 2K]``), decoded together (one admission loop and one convex solve for a whole site)."""
+        a = self._actions(actions)
+        if len(a) != len(problems):
+            raise AllocationError(f"{len(a)} actions for {len(problems)} problems")
+        orders = [self.order(p) for p in problems]
+        _, bw, cpu = self._decode_rows(a, *self._rows(problems, orders))
+        out = []
+        for r, (p, o) in enumerate(zip(problems, orders, strict=True)):
+            b, c = np.zeros(p.n), np.zeros(p.n)
+            b[o], c[o] = bw[r, :len(o)], cpu[r, :len(o)]
+            out.append((b, c))
+        return out
+
+    def decode(self, action: np.ndarray, problem: ServerProblem) -> tuple[np.ndarray, np.ndarray]:
+        """(bandwidth share [N], CPU share [N]) of every task of the slot, from one action ``[2K]``."""
+        a = np.asarray(action, dtype=float)
+        if a.shape != (self.act_dim,):
+            raise AllocationError(f"a site action has {self.act_dim} values, got {a.shape}")
+        bw, cpu = self.decode_batch(a[None, :], problem)
+        return bw[0], cpu[0]
+
+    def emulator(self, problem: ServerProblem, outcome: ServerProblem | None = None
+                 ) -> Callable[[np.ndarray], np.ndarray]:
+        """The twin's model of this slot: actions [B, 2K] -> rewards [B] (mean task utility). The actions are
+        decoded on ``problem`` (what the twin predicted when it decided) and scored on ``outcome`` (the slot
+        as measured afterwards; default ``problem``)."""
+        scored = problem if outcome is None else outcome
+
         def emulate(actions: np.ndarray) -> np.ndarray:
-            return np.array([slot_outcome(problem, *self.decode(a, problem)).reward for a in np.atleast_2d(actions)])
+            bw, cpu = self.decode_batch(actions, problem)
+            if problem.n == 0:
+                return np.zeros(len(bw))
+            return scored.utility(bw, cpu).mean(axis=-1)
         return emulate
 
 
@@ -231,11 +377,6 @@ def shield_deadlines(problem: ServerProblem, bandwidth_share: np.ndarray, cpu_sh
         if total_cpu > 0:
             cpu /= total_cpu
     return bw, cpu
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max())
-    return e / e.sum()
 
 
 # ------------------------------------------------------------------------------------------------ benchmarks

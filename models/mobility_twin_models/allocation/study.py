@@ -141,8 +141,12 @@ def run_vr_study(config: VRConfig, schedule: ScheduleConfig, agent: AgentConfig,
 
 # ------------------------------------------------------------------------------------------------ vehicular
 
-#: the rule-based policies of the vehicular study (the learned ones are ``ddpg`` and ``cddpg_<strategy>``)
-SITE_RULES = ("equal_share", "equal_share_shield", "greedy_convex", "exact")
+#: the rule-based policies of the vehicular study (the learned ones are ``untrained``, ``ddpg`` and
+#: ``cddpg_<strategy>``). Every policy decides on the slot as the twin predicts it, except ``exact``, the
+#: per-slot exact reference, which solves the slot as it is (the limit); ``exact_on_twin`` is the same solver
+#: on the twin's prediction; ``arrival_order`` is the learners' decoding with equal priorities and no
+#: correction (admission in the order the vehicles came): what the decoding buys without learning.
+SITE_RULES = ("equal_share", "equal_share_shield", "arrival_order", "greedy_convex", "exact_on_twin", "exact")
 
 
 @dataclass
@@ -184,7 +188,9 @@ class SiteStudy:
         return out
 
 
-def _site_decide(name, problem, features, learners, frozen):
+def _site_decide(name, predicted, actual, features, learners, frozen):
+    """(bandwidth share, CPU share) that policy ``name`` gives the tasks of a slot the twin predicts as
+    ``predicted`` (``actual``: the slot as it is, for the exact reference only)."""
     from mobility_twin_models.allocation.site import (
         equal_share,
         equal_share_shielded,
@@ -193,27 +199,32 @@ def _site_decide(name, problem, features, learners, frozen):
     )
 
     if name == "equal_share":
-        return equal_share(problem)
+        return equal_share(predicted)
     if name == "greedy_convex":
-        return greedy_convex(problem)
+        return greedy_convex(predicted)
     if name == "equal_share_shield":
-        return equal_share_shielded(problem)
+        return equal_share_shielded(predicted)
     if name == "exact":
-        return exact_shares(problem)
+        return exact_shares(actual)
+    if name == "exact_on_twin":
+        return exact_shares(predicted)
+    if name == "arrival_order":
+        return features.decode(np.zeros(features.act_dim), predicted)
     agent = frozen if name == "ddpg" else learners[name]
-    return features.decode(agent.act(features.encode(problem)), problem)
+    return features.decode(agent.act(features.encode(predicted)), predicted)
 
 
-def probe_score(agent: ContinualDDPG, features, probe_problems, probe_reference: float) -> float:
-    """Mean utility of the agent's greedy allocations on a fixed set of slots, over the exact reference's."""
+def probe_score(agent: ContinualDDPG, features, probe_slots, probe_reference: float) -> float:
+    """Mean utility of the agent's greedy allocations on a fixed set of ``(predicted, actual)`` slots, over the
+    exact reference's."""
     from mobility_twin_models.allocation.site import slot_outcome
 
-    if not probe_problems:
+    if not probe_slots:
         return float("nan")
-    obs = np.stack([features.encode(p) for p in probe_problems])
+    obs = np.stack([features.encode(p) for p, _ in probe_slots])
     actions = agent.act(obs)
-    got = np.mean([slot_outcome(p, *features.decode(a, p)).reward for a, p in zip(actions, probe_problems,
-                                                                                    strict=True)])
+    got = np.mean([slot_outcome(q, *features.decode(a, p)).reward for a, (p, q) in zip(actions, probe_slots,
+                                                                                        strict=True)])
     return float(got / probe_reference) if probe_reference > 0 else float("nan")
 
 
@@ -222,69 +233,93 @@ def run_site_study(config, regimes, schedule: ScheduleConfig, agent: AgentConfig
                    probe_at: tuple[int, ...] = ()) -> SiteStudy:
     """Run the vehicular policies on one server's trace with a regime schedule.
 
-    DDPG trains offline on the first ``offline_updates`` slots (the default allocation, equal shares, is
-    applied meanwhile); each CDDPG strategy starts from that network (``continual`` with its ``strategy``
-    replaced) and trains on every slot from ``continual_from``. ``probe_at``: slots at which each learner's
-    greedy policy is scored on ``probe_slots`` slots of the first regime drawn from another seed (forgetting).
+    Every policy decides on the slot as the twin predicts it and is scored on the slot as it is (the two
+    differ where a regime has ``unseen_loss_db``). DDPG trains offline on the first ``offline_updates`` slots
+    (the default allocation, equal shares, is applied meanwhile) and is then frozen; CDDPG, the same network,
+    trains on every slot from ``continual_from`` (with ``continual``'s replay) and, when allocation starts at
+    ``start_update``, forks into one learner per strategy (``continual`` with its ``strategy`` replaced): the
+    strategies differ in how they meet a new regime, and the benchmark's first change comes after that.
+    ``untrained`` is the same network before any training (what the decoding does with the outputs of a random
+    network). The twin learns from a slot once it is over: the actions (the applied one and the emulated
+    ones) are decoded on what it predicted when it decided and scored on the slot as the station measured it.
+    ``probe_at``: slots at which each learner's greedy policy is scored on ``probe_slots`` slots of the first
+    regime drawn from another seed (forgetting).
     """
-    from mobility_twin_models.allocation.site import SiteFeatures, SiteTrace, slot_outcome
+    from mobility_twin_models.allocation.site import SiteFeatures, SiteTrace, equal_share, slot_outcome
 
     trace = SiteTrace(config, schedule.total_updates, regimes, seed=seed)
-    features = SiteFeatures(config, agent.share_temperature)
+    features = SiteFeatures(config)
     probe_trace = SiteTrace(config, probe_slots * 3, ((0, regimes[0][1]),), seed=seed + 7919)
-    probe_problems = [p for p in probe_trace.problems if p.n > 0][:probe_slots]
-    probe_reference = float(np.mean([slot_outcome(p, *_site_decide("exact", p, features, {}, None)).reward
-                                     for p in probe_problems])) if probe_problems else 0.0
-    names = [*SITE_RULES, "ddpg", *(f"cddpg_{s}" for s in strategies)]
+    probe_problems = [(p, q) for p, q in zip(probe_trace.predictions, probe_trace.problems, strict=True)
+                      if p.n > 0][:probe_slots]
+    probe_reference = float(np.mean([slot_outcome(q, *_site_decide("exact", p, q, features, {}, None)).reward
+                                     for p, q in probe_problems])) if probe_problems else 0.0
+    learned = ["untrained", "ddpg", *(f"cddpg_{s}" for s in strategies)]
+    names = [*SITE_RULES, *learned]
     records = {n: SiteRecords.empty(len(trace)) for n in names}
     seconds = dict.fromkeys(names, 0.0)
     seconds["offline_training"] = seconds["continual_training"] = 0.0
-    base = ContinualDDPG(features.obs_dim, features.act_dim, agent, replace_strategy(continual, "replay"))
-    learners: dict[str, ContinualDDPG] = {}
-    frozen = None
+    base = ContinualDDPG(features.obs_dim, features.act_dim, agent, replace_strategy(continual, "replay"),
+                         task_layout=features.layout)
+    # which agent decides for each learned policy (the strategies share the base until they fork)
+    acting: dict[str, ContinualDDPG] = {"untrained": ContinualDDPG.from_state_dict(base.state_dict(with_buffer=False))}
+    training: list[ContinualDDPG] = []
     logged = []
-    default = np.zeros(features.act_dim, dtype=np.float32)
     probe: dict[str, dict[int, float]] = {f"cddpg_{s}": {} for s in strategies}
     for t in range(len(trace)):
-        problem = trace.problem(t)
+        problem, predicted = trace.problem(t), trace.predicted(t)
         if t == schedule.offline_updates:
             t0 = time.perf_counter()
             base.fit_offline(logged)
             seconds["offline_training"] = time.perf_counter() - t0
             logged.clear()
-            frozen = ContinualDDPG.from_state_dict(base.state_dict(with_buffer=False))
-            for s in strategies:
-                learners[f"cddpg_{s}"] = clone_with(base, replace_strategy(continual, s))
-        if t in probe_at and learners:
-            for name, learner in learners.items():
-                probe[name][t] = probe_score(learner, features, probe_problems, probe_reference)
-        for name in names if problem.n else ():
-            if name not in SITE_RULES and t < schedule.offline_updates:
-                bw, cpu = features.decode(default, problem)
+            acting["ddpg"] = ContinualDDPG.from_state_dict(base.state_dict(with_buffer=False))
+            acting.update({f"cddpg_{s}": base for s in strategies})
+            training = [base]
+        if t == schedule.start_update:
+            forks = {f"cddpg_{s}": clone_with(base, replace_strategy(continual, s)) for s in strategies}
+            acting.update(forks)
+            training = list(forks.values())
+        if t in probe_at and t >= schedule.offline_updates:
+            for name in probe:
+                probe[name][t] = probe_score(acting[name], features, probe_problems, probe_reference)
+        if problem.n == 0:
+            continue
+        obs = features.encode(predicted)
+        decided: dict[int, tuple] = {}  # id(agent) -> (action, outcome): each agent decides once per slot
+        for name in names:
+            t0 = time.perf_counter()
+            action = None
+            if name in SITE_RULES:
+                bw, cpu = _site_decide(name, predicted, problem, features, {}, None)
+            elif name not in acting:  # a learned policy before the offline training: the default allocation
+                bw, cpu = equal_share(predicted)
+            elif id(acting[name]) in decided:
+                action, o = decided[id(acting[name])]
             else:
-                t0 = time.perf_counter()
-                bw, cpu = _site_decide(name, problem, features, learners, frozen)
-                seconds[name] += time.perf_counter() - t0
-            o = slot_outcome(problem, bw, cpu)
+                action = acting[name].act(obs)
+                bw, cpu = features.decode(action, predicted)
+            if action is None or id(acting[name]) not in decided:
+                o = slot_outcome(problem, bw, cpu)
+                if action is not None:
+                    decided[id(acting[name])] = (action, o)
+            seconds[name] += time.perf_counter() - t0
             r = records[name]
             r.utility[t], r.success[t] = o.reward, float(o.success.mean())
             r.latency_s[t] = float(eq_dropped_mean(o.latency_s, problem.deadline_s))
             r.tasks[t] = problem.n
-        if problem.n == 0:
-            continue
         if t < schedule.offline_updates:
-            emulate = features.emulator(problem)
-            logged.append((features.encode(problem), emulate, default, float(emulate(default[None, :])[0])))
-            continue
-        if t >= schedule.continual_from:
+            # the applied default (equal shares) is no action of the learner: the twin emulates its own
+            logged.append((obs, features.emulator(predicted, problem), None, 0.0))
+        elif t >= schedule.continual_from:
             t0 = time.perf_counter()
-            emulate = features.emulator(problem)
-            obs = features.encode(problem)
-            for learner in learners.values():
-                action = learner.act(obs)
-                learner.observe_update(obs, action, float(emulate(action[None, :])[0]), obs, emulate)
+            emulate = features.emulator(predicted, problem)
+            for learner in training:
+                action, o = decided[id(learner)]
+                learner.observe_update(obs, action, o.reward, obs, emulate)
                 learner.train(agent.gradient_steps)
             seconds["continual_training"] += time.perf_counter() - t0
+    learners = {name: acting[name] for name in probe}
     return SiteStudy(records, schedule, tuple(regimes), trace.regime_names, probe, seconds, learners)
 
 
