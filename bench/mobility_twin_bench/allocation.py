@@ -25,7 +25,7 @@ vehicular setting, side by side in one run.
 
 ``--quick`` (the default) runs one VR trace of 3,000 updates (the paper's schedule: offline data 0-1,000,
 allocation from 2,000) and one vehicular stream of 4,100 slots (regimes of 300 / 1,200 / 300 / 300 slots after
-slot 2,000) with QUICK_STEPS gradient steps per slot; ``--full`` 3 VR traces of 4,000 updates and 2 vehicular
+slot 2,000) with 2 gradient steps per slot; ``--full`` 3 VR traces of 4,000 updates and 2 vehicular
 streams of 7,000 slots (1,000 / 2,000 / 1,000 / 1,000) with 4 steps per slot. ``--seed`` moves every trace
 and network seed (check the targets on a second seed with ``--seed 1``). Results go to <out>/allocation.json
 (with a ``targets`` list, one verdict each) and allocation_reward.png.
