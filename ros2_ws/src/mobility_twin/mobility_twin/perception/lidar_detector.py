@@ -25,8 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mobility_twin.perception.detections import Detections
-
-CLASS_UNKNOWN, CLASS_CAR, CLASS_TRUCK, CLASS_BUS = 0, 1, 2, 3
+from mobility_twin_core.model import ObjectClass
 
 
 def _open3d():
@@ -60,16 +59,23 @@ class DetectorConfig:
     min_extent_m: float = 0.3
     prior_length_m: float = 4.6
     prior_width_m: float = 1.8
+    tall_prior_length_m: float = 10.0  # between a truck (8.5 m) and a bus (12 m)
+    tall_prior_width_m: float = 2.5
     sigma_base_m: float = 0.15
     sigma_per_m: float = 0.004  # grows with range
     angular_resolution_rad: float = 2 * np.pi / 1024
     heading_step_deg: float = 3.0
     vertical_resolution_rad: float = np.radians(42.0 / 31)  # beam spacing, for the ring gaps on roofs
     merge_max_length_m: float = 6.5  # radially stacked pieces are merged only up to this extent
+    ring_gap_max_m: float = 3.0  # ... and across at most this gap (twice this on a roof taller than any car)
     inferred_scale_m: float = 3.0  # confidence falls by e for every this much box inferred rather than seen
     split_min_length_m: float = 6.5  # a cluster longer than a car ...
     split_gap_m: float = 0.35  # ... with a gap this wide across its length is two vehicles in a queue
+    tall_vehicle_m: float = 2.4  # ... unless both sides of the gap are taller than this (a bus, a truck)
     structure_share: float = 0.3  # a cluster this much of whose cells have returns above max_height_m is a structure
+    person_max_extent_m: float = 0.9  # a cluster no wider or longer than this, ...
+    person_height_m: tuple[float, float] = (1.4, 2.1)  # ... this tall, is a person: its box is what is seen
+    person_size_m: float = 0.5
 
 
 @dataclass
@@ -120,6 +126,8 @@ class LidarDetector:
         points = points[finite]
         rng = np.linalg.norm(points, axis=1)
         points = points[(rng >= cfg.min_range_m) & (rng <= cfg.max_range_m)]
+        # elevation of each return; the lowest beam's bounds what the sensor sees below it (the blind cone)
+        elevation = np.arctan2(points[:, 2], np.hypot(points[:, 0], points[:, 1]))
         empty = Detections.empty(source_id, source_type, stamp, (pose.x, pose.y), cfg.max_range_m, provenance)
         if len(points) == 0:
             st.empty_frames += 1
@@ -134,6 +142,7 @@ class LidarDetector:
         tall = _cell_keys(world[height >= cfg.max_height_m, :2], cfg.voxel_m, grow=1)  # above any vehicle
         st.points_ground += int((~objects).sum())
         obj, obj_h = world[objects], height[objects]
+        lowest_beam = float(np.quantile(elevation, 0.001))
         if len(obj) < cfg.min_points:
             return empty
         # keep per voxel the highest point: downsample in BEV, heights looked up by voxel
@@ -141,20 +150,26 @@ class LidarDetector:
         _, first, inverse = np.unique(voxel, axis=0, return_index=True, return_inverse=True)
         top = np.full(len(first), -np.inf)
         np.maximum.at(top, inverse.ravel(), obj_h)
+        low = np.full(len(first), np.inf)
+        np.minimum.at(low, inverse.ravel(), elevation[objects])
+        cut = low <= lowest_beam + 0.5 * cfg.vertical_resolution_rad  # seen by the lowest beam: may go on below it
         xy = obj[first, :2]
         o3d = _open3d()
         bev = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.column_stack([xy, np.zeros(len(xy))])))
         labels = np.asarray(bev.cluster_dbscan(cfg.cluster_eps_m, cfg.cluster_min_points, print_progress=False))
-        labels = self._merge_ring_pieces(xy, labels, pose)
-        return self._boxes(xy, top, labels, pose, source_id, source_type, stamp, provenance, tall) or empty
+        labels = self._merge_ring_pieces(xy, top, labels, pose)
+        return self._boxes(xy, top, labels, pose, source_id, source_type, stamp, provenance, tall, cut) or empty
 
-    def _merge_ring_pieces(self, xy: np.ndarray, labels: np.ndarray, pose: SensorPose2D) -> np.ndarray:
+    def _merge_ring_pieces(self, xy: np.ndarray, top: np.ndarray, labels: np.ndarray,
+                           pose: SensorPose2D) -> np.ndarray:
         """Join clusters that are pieces of one roof cut apart by the gaps between LiDAR rings.
 
         Seen from above, consecutive rings hit a roof d^2 * dtheta / h apart in range (about 1 m at 17 m
         for a sensor 4.5 m above the roof): more than the clustering radius. Two clusters are joined when
         they overlap in azimuth, their range gap is within the expected ring spacing, and together they
-        are no longer than a vehicle.
+        are no longer than a vehicle. The spacing is computed for the pieces' own roof height (a bus's roof
+        is closer to the sensor than a car's, its ring gaps wider), and pieces both taller than any car may
+        join up to a bus's length.
         """
         cfg = self.config
         n = int(labels.max()) + 1 if len(labels) else 0
@@ -176,8 +191,9 @@ class LidarDetector:
         np.maximum.at(a_hi, lab, dphi)
         np.minimum.at(r_lo, lab, rho[ok])
         np.maximum.at(r_hi, lab, rho[ok])
+        roof = np.full(n, -np.inf)
+        np.maximum.at(roof, lab, top[ok])
         a_lo, a_hi = a_lo + mean_phi, a_hi + mean_phi
-        height = max(pose.z - 1.5, 0.3)
         parent = np.arange(n)
 
         def root(i: int) -> int:
@@ -192,12 +208,18 @@ class LidarDetector:
             for jj in range(ii + 1, n):
                 j = order[jj]
                 gap = r_lo[j] - r_hi[i]
-                spacing = min(3.0, max(cfg.cluster_eps_m, 1.3 * r_lo[j] ** 2 * cfg.vertical_resolution_rad / height))
-                if gap > spacing:
+                if gap > 2 * cfg.ring_gap_max_m:
                     break
+                tall = min(roof[i], roof[j]) >= cfg.tall_vehicle_m
+                height = max(pose.z - min(roof[i], roof[j]), 0.3)
+                spacing = min(cfg.ring_gap_max_m * (2 if tall else 1),
+                              max(cfg.cluster_eps_m, 1.3 * r_lo[j] ** 2 * cfg.vertical_resolution_rad / height))
+                if gap > spacing:
+                    continue
                 overlap = min(a_hi[i], a_hi[j]) - max(a_lo[i], a_lo[j])
                 width = min(a_hi[i] - a_lo[i], a_hi[j] - a_lo[j])
-                if overlap < 0.5 * width or max(r_hi[i], r_hi[j]) - min(r_lo[i], r_lo[j]) > cfg.merge_max_length_m:
+                longest = cfg.max_length_m if tall else cfg.merge_max_length_m
+                if overlap < 0.5 * width or max(r_hi[i], r_hi[j]) - min(r_lo[i], r_lo[j]) > longest:
                     continue
                 parent[root(j)] = root(i)
         roots = np.array([root(i) for i in range(n)])
@@ -218,9 +240,10 @@ class LidarDetector:
         return sign * (world @ np.array([a, b, c]) + d) / np.linalg.norm([a, b, c])
 
     def _boxes(self, xy, top, labels, pose, source_id, source_type, stamp, provenance,
-               tall: np.ndarray | None = None) -> Detections | None:
+               tall: np.ndarray | None = None, cut: np.ndarray | None = None) -> Detections | None:
         """Boxes of the clusters; ``tall``: sorted keys of the cells (and their neighbours) with returns above
-        ``max_height_m``: a cluster mostly under them is part of something taller than any vehicle."""
+        ``max_height_m``: a cluster mostly under them is part of something taller than any vehicle; ``cut``:
+        per cell, whether the sensor's lowest beam hit it (a vehicle there may go on into the blind cone)."""
         cfg = self.config
         st = self.stats
         n_clusters = int(labels.max()) + 1 if len(labels) else 0
@@ -235,7 +258,7 @@ class LidarDetector:
         sensor = np.array([pose.x, pose.y])
         pieces = []
         for k in range(n_clusters):
-            pieces += self._split_queued(xy, order[starts[k]:ends[k]])
+            pieces += self._split_queued(xy, top, order[starts[k]:ends[k]])
         for idx in pieces:
             if len(idx) < cfg.min_points:
                 st.rejected_size += 1
@@ -254,7 +277,15 @@ class LidarDetector:
                     np.isin(_cell_keys(pts, cfg.voxel_m), tall).mean() >= cfg.structure_share:
                 st.rejected_structure += 1
                 continue
-            centre, full_len, full_wid, inferred, yaw = self._complete(centre, yaw, length, width, sensor)
+            cut_off = cut is not None and bool(cut[idx].any())
+            person = (length <= cfg.person_max_extent_m and cfg.person_height_m[0] <= h <= cfg.person_height_m[1]
+                      and not cut_off)  # a small piece at the blind cone's edge is a vehicle's end, not a person
+            if person:
+                full_len, full_wid, inferred = max(length, cfg.person_size_m), max(width, cfg.person_size_m), 0.0
+            else:
+                centre, full_len, full_wid, inferred, yaw = self._complete(
+                    centre, yaw, length, width, sensor, tall=h >= cfg.tall_vehicle_m,
+                    toward=cut_off)
             los = centre - sensor
             rng = float(np.hypot(*los))
             sigma_r = cfg.sigma_base_m + cfg.sigma_per_m * rng + 0.5 * inferred
@@ -268,7 +299,8 @@ class LidarDetector:
             # few points, or most of the box inferred rather than seen: a fragment, not to start a track on
             out["conf"].append(float((1.0 - np.exp(-len(idx) / 8.0)) * np.exp(-inferred / cfg.inferred_scale_m)))
             out["n"].append(len(idx))
-            out["cls"].append(CLASS_BUS if full_len > 9.0 else CLASS_TRUCK if full_len > 6.0 else CLASS_CAR)
+            out["cls"].append(ObjectClass.PEDESTRIAN if person else ObjectClass.BUS if full_len > 9.0
+                              else ObjectClass.TRUCK if full_len > 6.0 else ObjectClass.CAR)
         m = len(out["xy"])
         st.detections += m
         if m == 0:
@@ -280,10 +312,11 @@ class LidarDetector:
             np.array(out["cls"], dtype=np.int64), np.full(m, "", dtype=object), provenance,
         )
 
-    def _split_queued(self, xy: np.ndarray, idx: np.ndarray) -> list[np.ndarray]:
+    def _split_queued(self, xy: np.ndarray, top: np.ndarray, idx: np.ndarray) -> list[np.ndarray]:
         """A cluster longer than a car whose points leave a gap of ``split_gap_m`` across its length is the
         vehicles of a queue, bumper to bumper (closer than the clustering radius): split at the widest gap,
-        and again in each part. A bus's side is continuous: it stays whole."""
+        and again in each part. A bus's side is continuous: it stays whole; so does a bus or truck seen end-on,
+        whose roof the rings cross with gaps: both sides of the gap taller than any car are one vehicle."""
         cfg = self.config
         if len(idx) < 2 * cfg.min_points:
             return [idx]
@@ -297,8 +330,11 @@ class LidarDetector:
         cut = int(np.argmax(gaps))
         if gaps[cut] < cfg.split_gap_m or min(cut + 1, len(idx) - cut - 1) < cfg.min_points:
             return [idx]
+        first, second = idx[order[: cut + 1]], idx[order[cut + 1:]]
+        if min(top[first].max(), top[second].max()) >= cfg.tall_vehicle_m:
+            return [idx]
         self.stats.counters["queue_splits"] = self.stats.counters.get("queue_splits", 0) + 1
-        return self._split_queued(xy, idx[order[: cut + 1]]) + self._split_queued(xy, idx[order[cut + 1:]])
+        return self._split_queued(xy, top, first) + self._split_queued(xy, top, second)
 
     def _l_shape(self, pts: np.ndarray) -> tuple[np.ndarray, float, tuple[float, float]]:
         """Rectangle fitting by the closeness criterion (Zhang et al., 2017) over headings in [0, 90)."""
@@ -313,28 +349,32 @@ class LidarDetector:
         centre = c1 * self._e1[a] + c2 * self._e2[a]
         return centre, float(self._angles[a]), (float(hi1[a] - lo1[a]), float(hi2[a] - lo2[a]))
 
-    def _complete(self, centre, yaw, length, width, sensor) -> tuple[np.ndarray, float, float, float, float]:
-        """Extend a partly seen box away from the sensor to the prior size; returns the inferred part (m).
+    def _complete(self, centre, yaw, length, width, sensor, tall=False,
+                  toward=False) -> tuple[np.ndarray, float, float, float, float]:
+        """Extend a partly seen box away from the sensor to the prior size (a bus's or truck's when it is taller
+        than any car); returns the inferred part (m).
 
         ``length`` >= ``width`` along ``yaw``. When the long observed side is longer than a car is wide, it is
         the car's side: the length axis is ``yaw``. Otherwise only a short face was seen (the car's front or
         back, or a corner): the hidden length runs away from the sensor, along the axis closer to the line
-        of sight.
+        of sight. ``toward``: the cluster was seen by the sensor's lowest beam, so its near side is cut off by the
+        blind cone under the sensor (a vehicle beside the pole): the hidden part is toward the sensor instead.
         """
         cfg = self.config
         axis_a = np.array([np.cos(yaw), np.sin(yaw)])
         axis_b = np.array([-np.sin(yaw), np.cos(yaw)])
         away = centre - sensor
         los = away / max(float(np.hypot(*away)), 1e-6)
-        if length > cfg.prior_width_m + 0.5 or abs(los @ axis_a) >= abs(los @ axis_b):
+        if length > (cfg.tall_prior_width_m if tall else cfg.prior_width_m) + 0.5 or \
+                abs(los @ axis_a) >= abs(los @ axis_b):
             long_axis, short_axis, seen_long, seen_short = axis_a, axis_b, length, width
         else:
             long_axis, short_axis, seen_long, seen_short = axis_b, axis_a, width, length
-        full_long = max(seen_long, cfg.prior_length_m)
-        full_short = max(seen_short, cfg.prior_width_m)
+        full_long = max(seen_long, cfg.tall_prior_length_m if tall else cfg.prior_length_m)
+        full_short = max(seen_short, cfg.tall_prior_width_m if tall else cfg.prior_width_m)
         grow_l, grow_s = full_long - seen_long, full_short - seen_short
-        sign_l = np.sign(away @ long_axis) or 1.0
-        sign_s = np.sign(away @ short_axis) or 1.0
+        sign_l = (np.sign(away @ long_axis) or 1.0) * (-1.0 if toward else 1.0)
+        sign_s = (np.sign(away @ short_axis) or 1.0) * (-1.0 if toward else 1.0)
         centre = centre + sign_l * grow_l / 2 * long_axis + sign_s * grow_s / 2 * short_axis
         box_yaw = float(np.arctan2(long_axis[1], long_axis[0]))
         return centre, full_long, full_short, float(np.hypot(grow_l, grow_s)), box_yaw
