@@ -55,7 +55,7 @@ EDGEDATA_S = 60.0
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--quick", action="store_true", help="the headline (two seeds) and the no-incident day (10% CAVs, "
+    parser.add_argument("--quick", action="store_true", help="the headline (two seeds) and the no-incident day (10%% CAVs, "
                         "8 RSUs, 0.5 s delay) instead of the full sweep")
     parser.add_argument("--seed", type=int, default=7, help="SUMO and CAV-draw seed of the headline")
     parser.add_argument("--second-seed", type=int, default=8, help="the headline again with this seed")
