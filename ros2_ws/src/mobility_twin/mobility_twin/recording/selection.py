@@ -14,7 +14,7 @@ from mobility_twin.recording.errors import RecordingError
 #: What the recorder records by default: the infrastructure (the latched layout, the edge servers' own
 #: reports), the simulator's ground truth, every twin output (objects, state, edge servers, relations),
 #: offloading decisions, migrations, detections (RSU, CAV and V2X self-reports relayed by edge servers),
-#: CAV odometry, the CAVs' route commands and their answers, and /clock (the traffic signals are under
+#: CAV odometry, the CAVs' route commands and their answers, route guidance and collision warnings, and /clock (the traffic signals are under
 #: /infrastructure). Point clouds are big: ``CLOUDS`` adds them.
 DEFAULT_TOPICS = (
     "/clock",
@@ -28,6 +28,9 @@ DEFAULT_TOPICS = (
     "/edge/[^/]+/v2x",
     "/cav/[^/]+/odom",
     "/cav/[^/]+/route_command(/status)?",
+    "/cav/[^/]+/collision_warning",
+    "/guidance/.*",
+    "/safety/.*",
 )
 #: Derived for display only (rebuilt by twin_viz from the twin): not recorded by default.
 DEFAULT_EXCLUDE = ("/twin/markers",)
