@@ -46,7 +46,9 @@ def test_recorder_launch_records_selected_topics_with_schemas_qos_and_counts(tmp
                 objects.publish(serialize_message(SAMPLES["TrackedObjectArray"].build(seq)))  # raw, as the twins do
                 clouds.publish(PointCloud2())
                 markers.publish(TwinStateArray())
-                c.spin(0.02)
+                # at 20 Hz: a reliable writer keeps 10 (TWIN_STATE); faster, a recorder slowed down by a busy
+                # machine can have the oldest unacknowledged one replaced (DDS keep-last), not lost by the recorder
+                c.spin(0.05)
             late = c.node.create_publisher(MigrationEvent, "/placement/migrations", EVENTS)  # appears later
             assert _wait_subscribed(c, "/placement/migrations", pubs=(late,)), (tmp_path / "recorder.log").read_text()
             for seq in range(5):
