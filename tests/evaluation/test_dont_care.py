@@ -28,3 +28,12 @@ def test_dont_care_vehicles_are_neither_missed_nor_matched_and_their_blob_is_no_
     for _ in range(5):
         plain.add(gt_ids, gt_xy, [7, 8], [[2.1, 0.0], [20.2, 0.0]])
     assert plain.summary()["num_misses"] == 10 and plain.summary()["num_false_positives"] == 5
+
+
+def test_without_a_mask_vehicles_far_outside_the_region_are_left_out_not_an_error():
+    """The peers' benchmark scores streams without a don't-care mask; ground truth far outside the disc (beyond
+    the evaluator's margin) is dropped before the mask is applied, whose length must follow."""
+    ev = MotEvaluator("t", DiscRegion.of([[0.0, 0.0]], 60.0))
+    ev.add([1, 2, 3], [[0.0, 0.0], [10.0, 0.0], [900.0, 0.0]], [7, 8], [[0.1, 0.0], [10.1, 0.0]])
+    m = ev.summary()
+    assert m["num_objects"] == 2 and m["mota"] == 1.0 and m["num_ignored"] == 0

@@ -94,7 +94,7 @@ class MotEvaluator:
         hyp_xy = np.asarray(hyp_xy, dtype=float).reshape(-1, 2)
         g = self.region.contains(gt_xy, self.margin)
         h = self.region.contains(hyp_xy, self.margin)
-        ignore = np.zeros(len(g), dtype=bool) if ignore is None else np.asarray(ignore, dtype=bool)[g]
+        ignore = np.zeros(int(np.count_nonzero(g)), dtype=bool) if ignore is None else np.asarray(ignore, dtype=bool)[g]
         gt_ids, gt_xy, hyp_ids, hyp_xy = gt_ids[g], gt_xy[g], hyp_ids[h], hyp_xy[h]
         g_in = self.region.contains(gt_xy)
         self.ignored += int(np.count_nonzero(g_in & ignore))
