@@ -64,12 +64,13 @@ from mobility_twin.ros import topics
 from mobility_twin.ros.convert import from_time
 from mobility_twin.ros.entry import ConfigurationError, run_node
 from mobility_twin.ros.guard import guarded
+from mobility_twin.ros.node_params import TwinInputParams
 from mobility_twin.ros.params import bind_dynamic, declare_config, field
 from mobility_twin.ros.qos import EVENTS
 from mobility_twin.ros.state import resolve_state_path
 from mobility_twin.ros.twin_reader import TwinReader, TwinReaderConfig
 from mobility_twin.twin.validation import InputLimits, InputValidator
-from mobility_twin_core import VEHICLE_CLASSES, TwinSnapshot
+from mobility_twin_core import TwinSnapshot
 from mobility_twin_msgs.msg import (
     OffloadDecisionArray,
     ResourceAllocation,
@@ -88,7 +89,10 @@ QUIET = frozenset({"no_task", "no_server", "learning_backlog_dropped", "over_cap
 
 
 @dataclass(frozen=True)
-class ResourceAllocatorConfig:
+class ResourceAllocatorConfig(TwinInputParams):
+    """The twin-input parameters (vehicle classes, staleness limits, log period) as every consumer node has them;
+    the topics default to the site's local twin instead of the global one."""
+
     CONFIG_FILE = "config/resource_allocator.yaml"
 
     site_id: str = field("", "the edge site whose servers this node allocates (required)")
@@ -135,15 +139,6 @@ class ResourceAllocatorConfig:
                                      "are refused (s)", low=0.0, high=3600.0)
     max_age_s: float = field(10.0, "decision and task messages stamped earlier than this before the node's clock "
                                    "are refused (s)", low=0.0, high=86400.0)
-    vehicle_classes: tuple[int, ...] = field(
-        [int(c) for c in VEHICLE_CLASSES], "TrackedObject.object_class values that are vehicles (1 car, 2 truck, "
-                                           "3 bus, 4 motorcycle)", low=0, high=255)
-    objects_timeout_s: float = field(3.0, "skip the slot when the newest vehicles are older than this (s)",
-                                     low=0.0, high=3600.0)
-    servers_timeout_s: float = field(5.0, "skip the slot when the newest server twins are older than this (s)",
-                                     low=0.0, high=3600.0)
-    log_period_s: float = field(10.0, "seconds between summary log lines", low=0.1, high=86400.0)
-
     def check(self) -> None:
         if not self.site_id:
             raise ValueError("parameter 'site_id' is required")
