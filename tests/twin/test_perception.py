@@ -122,19 +122,25 @@ def test_a_person_keeps_the_box_seen_and_a_car_is_completed():
         assert d[k] < (0.4 if cls == ObjectClass.PEDESTRIAN else 1.0) and det.object_class[k] == cls
 
 
-def test_a_bus_seen_end_on_is_one_detection():
-    """The rings cross a bus's roof metres apart when it points at the sensor: the pieces are joined for the
-    roof's own height and up to a bus's length, so the bus is one bus, not a queue of cars."""
-    from mobility_twin_core.model import ObjectClass
+def _detect_one_vehicle(x: float, y: float, yaw: float, dims: tuple[float, float, float], seed: int):
+    """Detections of one vehicle box (length, width, height) in a noise-free scan of a 32-channel LiDAR
+    6 m up a pole at the origin (-40 to 2 degrees), by :class:`LidarDetector` with its defaults."""
     from mobility_twin_sim.lidar import SensorPose
 
     lidar = Lidar(LidarSection(channels=32, azimuth_steps=1024, vertical_fov_deg=(-40.0, 2.0), range_noise_m=0.0,
                                dropout=0.0))
+    boxes = Boxes(np.array([1]), np.array([x]), np.array([y]), np.array([yaw]), *(np.array([d]) for d in dims))
+    scan = lidar.scan(SensorPose(0, 0, 6.0, 0.0), boxes, np.random.default_rng(seed))
+    return LidarDetector().detect(scan.points, SENSOR, source_id="r", source_type=0, stamp=0.0)
+
+
+def test_a_bus_seen_end_on_is_one_detection():
+    """The rings cross a bus's roof metres apart when it points at the sensor: the pieces are joined for the
+    roof's own height and up to a bus's length, so the bus is one bus, not a queue of cars."""
+    from mobility_twin_core.model import ObjectClass
+
     for x, y, yaw in ((22.0, 3.0, 0.1), (-5.0, 26.0, 1.7)):
-        boxes = Boxes(np.array([1]), np.array([x]), np.array([y]), np.array([yaw]), np.array([12.0]),
-                      np.array([2.5]), np.array([3.2]))
-        scan = lidar.scan(SensorPose(0, 0, 6.0, 0.0), boxes, np.random.default_rng(4))
-        det = LidarDetector().detect(scan.points, SENSOR, source_id="r", source_type=0, stamp=0.0)
+        det = _detect_one_vehicle(x, y, yaw, (12.0, 2.5, 3.2), seed=4)
         assert len(det) == 1 and det.object_class[0] == ObjectClass.BUS
         assert np.hypot(det.xy[0, 0] - x, det.xy[0, 1] - y) < 2.0
 
@@ -144,14 +150,8 @@ def test_a_car_beside_the_pole_is_completed_toward_it():
     6 m: nothing of a roof nearer than ~5 m is seen). The lowest beam cuts its near side, so its hidden part
     lies toward the pole, not away from it, and it is a car, not a person."""
     from mobility_twin_core.model import ObjectClass
-    from mobility_twin_sim.lidar import SensorPose
 
-    lidar = Lidar(LidarSection(channels=32, azimuth_steps=1024, vertical_fov_deg=(-40.0, 2.0), range_noise_m=0.0,
-                               dropout=0.0))
     for x, y, yaw in ((4.0, 1.0, 0.0), (-1.0, -4.5, 1.57)):
-        boxes = Boxes(np.array([1]), np.array([x]), np.array([y]), np.array([yaw]), np.array([4.6]),
-                      np.array([1.8]), np.array([1.5]))
-        scan = lidar.scan(SensorPose(0, 0, 6.0, 0.0), boxes, np.random.default_rng(5))
-        det = LidarDetector().detect(scan.points, SENSOR, source_id="r", source_type=0, stamp=0.0)
+        det = _detect_one_vehicle(x, y, yaw, (4.6, 1.8, 1.5), seed=5)
         assert len(det) == 1 and det.object_class[0] == ObjectClass.CAR
         assert np.hypot(det.xy[0, 0] - x, det.xy[0, 1] - y) < 1.5
