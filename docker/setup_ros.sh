@@ -8,7 +8,7 @@
 #     (--system-site-packages), and numpy stays the ROS install's own: its message packages are compiled
 #     against it (docker/requirements.txt says which pins follow from that);
 #   * no include-path fix for the wheels' CMake files.
-# The colcon build is the same command as in scripts/setup.sh.
+# The colcon build is the same command as in scripts/setup.sh: colcon_build of scripts/lib.sh.
 #
 # Usage (from anywhere; ROS 2 installed, e.g. `apt-get install ros-kilted-ros-base`):
 #   sudo docker/setup_ros.sh system     apt packages: python3-venv, open3d's libraries, rosdep keys of ros2_ws/src
@@ -117,12 +117,10 @@ phase_build() {
   step "colcon build of ros2_ws/ (interfaces, core, sim, models, nodes, benchmarks)"
   local VPY="$VENV/bin/python"
   export PATH="$VENV/bin:$PATH"
-  export PYTHONWARNINGS="ignore::DeprecationWarning,ignore::UserWarning"
-  (
-    cd "$ROOT/ros2_ws"
-    colcon --log-base log build --symlink-install --event-handlers console_cohesion- summary+ status- \
-      --cmake-args -DPython3_EXECUTABLE="$VPY" -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=Release -Wno-dev
-  ) || fail "colcon build failed" "read ros2_ws/log/latest_build/<package>/stdout_stderr.log"
+  SETUP_NAME=setup_ros
+  # shellcheck source=scripts/lib.sh
+  source "$ROOT/scripts/lib.sh"  # colcon_build (this phase has the whole repository)
+  colcon_build "$ROOT/ros2_ws" "$VPY" "read ros2_ws/log/latest_build/<package>/stdout_stderr.log"
 
   step "Smoke check"
   set +u

@@ -1,6 +1,7 @@
 # Shell functions the host setup scripts share (sourced by scripts/setup.sh and scripts/peers/setup_peers.sh).
 # A script sets SETUP_NAME (what "failed" in its error lines, e.g. "setup") before it sources this file.
-# docker/setup_ros.sh keeps its own copies: its first phases run in image layers that have only that file.
+# docker/setup_ros.sh keeps its own copies of step and fail: its first phases run in image layers that have only
+# that file; its build phase, which has the whole repository, sources this file for colcon_build.
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
@@ -23,4 +24,15 @@ find_python311() {
   fi
   [ -n "$PYTHON" ] || fail "no Python 3.11 found${1:+ ($1)}" \
     "install Python 3.11 (e.g. apt-get install python3.11 python3.11-venv) or set PYTHON=/path/to/python3.11"
+}
+
+# The colcon build of the workspace $1 (ros2_ws/) that `make setup` and docker/setup_ros.sh both run, with the
+# Python $2 (the venv's: the nodes' shebang); $3: what to do when it fails.
+colcon_build() {
+  export PYTHONWARNINGS="ignore::DeprecationWarning,ignore::UserWarning"
+  (
+    cd "$1" || exit 1  # (set -e does not hold in a subshell followed by ||)
+    colcon --log-base log build --symlink-install --event-handlers console_cohesion- summary+ status- \
+      --cmake-args -DPython3_EXECUTABLE="$2" -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=Release -Wno-dev
+  ) || fail "colcon build failed" "$3"
 }

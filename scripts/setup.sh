@@ -18,7 +18,7 @@ T0=$(date +%s)
 
 SETUP_NAME=setup
 # shellcheck source=scripts/lib.sh
-source "$ROOT/scripts/lib.sh"  # step, fail, find_python311
+source "$ROOT/scripts/lib.sh"  # step, fail, find_python311, colcon_build
 
 # ---------------------------------------------------------------------------------------------- python
 step "Python 3.11"
@@ -80,12 +80,7 @@ step "ROS wheel CMake include paths"
 # ---------------------------------------------------------------------------------------------- colcon
 step "colcon build of ros2_ws/ (interfaces, core, sim, models, nodes, benchmarks)"
 export AMENT_PREFIX_PATH="$VENV" CMAKE_PREFIX_PATH="$VENV" PATH="$VENV/bin:$PATH"
-export PYTHONWARNINGS="ignore::DeprecationWarning,ignore::UserWarning"
-(
-  cd "$WS"
-  colcon --log-base log build --symlink-install --event-handlers console_cohesion- summary+ status- \
-    --cmake-args -DPython3_EXECUTABLE="$VPY" -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=Release -Wno-dev
-) || fail "colcon build failed" "read ros2_ws/log/latest_build/<package>/stdout_stderr.log; after fixing, re-run make setup"
+colcon_build "$WS" "$VPY" "read ros2_ws/log/latest_build/<package>/stdout_stderr.log; after fixing, re-run make setup"
 
 # ---------------------------------------------------------------------------------------------- smoke check
 step "Smoke check"
