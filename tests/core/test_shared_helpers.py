@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, fields
 
 import pytest
 
-from mobility_twin_core.checks import check_fraction, check_int_at_least, check_non_negative, check_positive
+from mobility_twin_core.checks import (
+    check_fields,
+    check_fraction,
+    check_int_at_least,
+    check_non_negative,
+    check_one_of,
+    check_positive,
+    checked,
+    fraction,
+    int_at_least,
+    non_negative,
+    one_of,
+    positive,
+)
 from mobility_twin_core.registry import Registry
 
 
@@ -34,6 +48,46 @@ def test_int_at_least_wants_an_int_at_or_above_its_bound():
     for value in (3, 4.0, "5", None):
         with pytest.raises(ValueError, match=r"n must be an int >= 4, got "):
             check_int_at_least("n", value, 4)
+
+
+def test_one_of_names_the_choices():
+    check_one_of("mode", "a", ("a", "b"))
+    with pytest.raises(ConfigError, match=r"mode must be one of \('a', 'b'\), got 'c'"):
+        check_one_of("mode", "c", ("a", "b"), ConfigError)
+
+
+def _even(name, value, *, error=ValueError):
+    if value % 2:
+        raise error(f"{name} must be even, got {value!r}")
+
+
+@dataclass(frozen=True)
+class _Declared:
+    rate: float = positive(2.0)
+    margin: float = non_negative(0.0, ConfigError)
+    count: int = int_at_least(3, low=1)
+    share: float = fraction(0.5)
+    mode: str = one_of("a", ("a", "b"))
+    pairs: int = checked(4, _even)
+    free: int = -1
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+def test_declared_ranges_are_checked_with_the_field_name_and_keep_the_defaults():
+    assert _Declared() == _Declared(2.0, 0.0, 3, 0.5, "a", 4, -1)
+    assert [f.default for f in fields(_Declared)] == [2.0, 0.0, 3, 0.5, "a", 4, -1]
+    for bad, error, message in [({"rate": 0}, ValueError, "rate must be a finite number > 0, got 0"),
+                                ({"margin": -1}, ConfigError, "margin must be a finite number >= 0, got -1"),
+                                ({"count": 0}, ValueError, "count must be an int >= 1, got 0"),
+                                ({"share": 2}, ValueError, r"share must be in \[0, 1\], got 2"),
+                                ({"mode": "c"}, ValueError, r"mode must be one of \('a', 'b'\), got 'c'"),
+                                ({"pairs": 3}, ValueError, "pairs must be even, got 3")]:
+        with pytest.raises(error, match=message):
+            _Declared(**bad)
+    with pytest.raises(ValueError, match="rate"):  # the first bad field in the order of the fields
+        _Declared(rate=-1, count=0)
 
 
 def test_a_registry_is_a_dict_filled_by_its_decorator():

@@ -6,7 +6,8 @@
   without the graph: the MLP ablation).
 * :class:`TrainConfig`: optimiser and the continual-learning strategy of one learner.
 
-Every config validates itself in ``__post_init__`` and names the bad value.
+Every config validates itself in ``__post_init__`` and names the bad value; a field's range is declared with the
+field (``positive(...)``, ``int_at_least(...)``... of :mod:`mobility_twin_core.checks`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,14 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from mobility_twin_core.checks import check_fraction, check_int_at_least, check_non_negative, check_positive
+from mobility_twin_core.checks import (
+    check_fields,
+    fraction,
+    int_at_least,
+    non_negative,
+    one_of,
+    positive,
+)
 
 STRATEGIES = ("naive", "replay", "ewc", "joint")
 
@@ -52,21 +60,17 @@ class LayoutConfig:
         allow_holes: accept a coverage radius that leaves gaps between cells.
     """
 
-    spacing_m: float = 300.0
-    coverage_m: float = 200.0
-    jitter_m: float = 0.0
-    rsus_per_server: float = 0.25
-    rsu_range_m: float = 100.0
+    spacing_m: float = positive(300.0)
+    coverage_m: float = positive(200.0)
+    jitter_m: float = non_negative(0.0)
+    rsus_per_server: float = non_negative(0.25)
+    rsu_range_m: float = positive(100.0)
     capacity_ghz: tuple[float, float] = (1.5, 3.0)
     seed: int = 0
     allow_holes: bool = False
 
     def __post_init__(self) -> None:
-        check_positive("spacing_m", self.spacing_m)
-        check_positive("coverage_m", self.coverage_m)
-        check_non_negative("jitter_m", self.jitter_m)
-        check_non_negative("rsus_per_server", self.rsus_per_server)
-        check_positive("rsu_range_m", self.rsu_range_m)
+        check_fields(self)
         lo, hi = self.capacity_ghz
         if not 0 < lo <= hi:
             raise ValueError(f"capacity_ghz must be an increasing pair of positive numbers, got {self.capacity_ghz!r}")
@@ -109,33 +113,26 @@ class GraphConfig:
         max_leaders: each vehicle follows at most this many of them, the closest in time (default 8).
     """
 
-    vehicle_radius_m: float = 150.0
-    max_vehicle_neighbours: int = 8
-    server_adjacency_factor: float = 1.5
-    candidate_radius_m: float = 800.0
-    max_candidates: int = 32
-    horizon_s: float = 30.0
-    position_scale_m: float = 5000.0
+    vehicle_radius_m: float = positive(150.0)
+    max_vehicle_neighbours: int = int_at_least(8, low=1)
+    server_adjacency_factor: float = positive(1.5)
+    candidate_radius_m: float = positive(800.0)
+    max_candidates: int = int_at_least(32, low=1)
+    horizon_s: float = positive(30.0)
+    position_scale_m: float = positive(5000.0)
     origin_m: tuple[float, float] = (0.0, 0.0)
     absolute_position: bool = True
-    speed_scale_mps: float = 10.0
-    load_scale: float = 10.0
-    motion_change_mps: float = 0.5
-    leg_scale_s: float = 300.0
-    load_lags: int = 6
-    fresh_age_s: float = 2.0
-    follow_window_s: float = 300.0
-    max_leaders: int = 8
+    speed_scale_mps: float = positive(10.0)
+    load_scale: float = positive(10.0)
+    motion_change_mps: float = positive(0.5)
+    leg_scale_s: float = positive(300.0)
+    load_lags: int = int_at_least(6, low=1)
+    fresh_age_s: float = non_negative(2.0)
+    follow_window_s: float = positive(300.0)
+    max_leaders: int = int_at_least(8, low=1)
 
     def __post_init__(self) -> None:
-        check_non_negative("fresh_age_s", self.fresh_age_s)
-        check_positive("follow_window_s", self.follow_window_s)
-        check_int_at_least("max_leaders", self.max_leaders, 1)
-        for name in ("vehicle_radius_m", "server_adjacency_factor", "candidate_radius_m", "horizon_s",
-                     "position_scale_m", "speed_scale_mps", "load_scale", "motion_change_mps", "leg_scale_s"):
-            check_positive(name, getattr(self, name))
-        for name in ("max_vehicle_neighbours", "max_candidates", "load_lags"):
-            check_int_at_least(name, getattr(self, name), 1)
+        check_fields(self)
         if len(self.origin_m) != 2:
             raise ValueError(f"origin_m must be (x, y), got {self.origin_m!r}")
 
@@ -154,16 +151,14 @@ class ModelConfig:
             ``(vehicle, near, vehicle)``), for ablations of what each relation adds (default: none).
     """
 
-    hidden: int = 48
-    layers: int = 2
+    hidden: int = int_at_least(48, low=4)
+    layers: int = int_at_least(2, low=1)
     message_passing: bool = True
-    load_weight: float = 1.0
+    load_weight: float = non_negative(1.0)
     without_relations: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        check_int_at_least("hidden", self.hidden, 4)
-        check_int_at_least("layers", self.layers, 1)
-        check_non_negative("load_weight", self.load_weight)
+        check_fields(self)
         if not (isinstance(self.without_relations, tuple) and all(isinstance(r, str) for r in self.without_relations)):
             raise ValueError(f"without_relations must be a tuple of relation names, got {self.without_relations!r}")
 
@@ -190,24 +185,16 @@ class TrainConfig:
         seed: seed of the weights, the reservoir and the sampling of graphs.
     """
 
-    lr: float = 3e-3
-    weight_decay: float = 0.0
-    graphs_per_step: int = 2
-    strategy: str = "naive"
-    buffer_graphs: int = 64
-    replay_graphs: int = 2
-    ewc_lambda: float = 2e5
-    ewc_fisher_graphs: int = 32
-    ewc_decay: float = 1.0
+    lr: float = positive(3e-3)
+    weight_decay: float = non_negative(0.0)
+    graphs_per_step: int = int_at_least(2, low=1)
+    strategy: str = one_of("naive", STRATEGIES)
+    buffer_graphs: int = int_at_least(64, low=1)
+    replay_graphs: int = int_at_least(2, low=0)
+    ewc_lambda: float = non_negative(2e5)
+    ewc_fisher_graphs: int = int_at_least(32, low=1)
+    ewc_decay: float = fraction(1.0)
     seed: int = 0
 
     def __post_init__(self) -> None:
-        check_positive("lr", self.lr)
-        check_non_negative("weight_decay", self.weight_decay)
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
-        for name in ("graphs_per_step", "buffer_graphs", "ewc_fisher_graphs"):
-            check_int_at_least(name, getattr(self, name), 1)
-        check_int_at_least("replay_graphs", self.replay_graphs, 0)
-        check_non_negative("ewc_lambda", self.ewc_lambda)
-        check_fraction("ewc_decay", self.ewc_decay)
+        check_fields(self)
