@@ -21,6 +21,7 @@ import itertools
 import math
 from dataclasses import dataclass, field, fields, replace
 
+from mobility_twin_core.checks import check_fields, checked, one_of
 from mobility_twin_models.allocation.errors import AllocationError
 from mobility_twin_models.offloading.config import RadioConfig, TaskConfig
 
@@ -37,6 +38,21 @@ def _number(name: str, value, *, low: float = 0.0, strict: bool = True, high: fl
 def _integer(name: str, value, *, low: int = 1) -> None:
     if not (isinstance(value, int) and not isinstance(value, bool) and value >= low):
         raise AllocationError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+def number(default: float, *, low: float = 0.0, strict: bool = True, high: float = math.inf):
+    """A config field that must be a finite number > ``low`` (>= with ``strict=False``) and <= ``high``."""
+    return checked(default, _number, low=low, strict=strict, high=high)
+
+
+def integer(default: int, *, low: int = 1):
+    """A config field that must be an integer >= ``low``."""
+    return checked(default, _integer, low=low)
+
+
+def _widths(name: str, value) -> None:
+    if not (isinstance(value, tuple | list) and value and all(isinstance(h, int) and h >= 1 for h in value)):
+        raise AllocationError(f"{name} must be a non-empty tuple of integers >= 1, got {value!r}")
 
 
 def _pair(name: str, value, *, low: float = 0.0) -> None:
@@ -137,44 +153,35 @@ class VRConfig:
             more engaged from update 1,500).
     """
 
-    users: int = 4
-    cpu_hz: float = 15e9
-    bandwidth_bps: float = 10e6
-    threshold_s: float = 0.150
-    fairness_threshold: float = 0.97
-    fairness_horizon: int = 100
-    fairness_penalty: float = 1.0
-    late_penalty: float = 0.5
+    users: int = integer(4)
+    cpu_hz: float = number(15e9)
+    bandwidth_bps: float = number(10e6)
+    threshold_s: float = number(0.150)
+    fairness_threshold: float = number(0.97, high=1.0)
+    fairness_horizon: int = integer(100)
+    fairness_penalty: float = number(1.0, strict=False)
+    late_penalty: float = number(0.5, strict=False)
     level_names: tuple[str, ...] = ("1080p", "2K", "4K")
     level_pixels: tuple[float, ...] = (1920.0 * 1080.0, 2560.0 * 1440.0, 3840.0 * 2160.0)
-    reference_pixels: float = 1280.0 * 720.0
+    reference_pixels: float = number(1280.0 * 720.0)
     level_bitrate_bps: tuple[float, ...] = (8e6, 16e6, 40e6)
-    gop_s: float = 0.0055
-    cycles_per_bit: float = 700.0
-    quality_weight: float = 0.7
-    latency_weight: float = 0.3
+    gop_s: float = number(0.0055)
+    cycles_per_bit: float = number(700.0)
+    quality_weight: float = number(0.7, strict=False)
+    latency_weight: float = number(0.3, strict=False)
     adaptive_thresholds: tuple[float, ...] = (1.0 / 3.0, 2.0 / 3.0)
     baseline_level: int = 1
-    attention_persistence: float = 0.9
-    attention_noise: float = 0.6
-    attention_bias: float = 0.5
-    scene_updates: float = 50.0
+    attention_persistence: float = number(0.9, strict=False, high=1.0)
+    attention_noise: float = number(0.6, strict=False)
+    attention_bias: float = number(0.5, strict=False)
+    scene_updates: float = number(50.0)
     complexity: tuple[float, float] = (0.6, 1.2)
     complexity_schedule: tuple[tuple[int, float], ...] = ((0, 1.0), (1500, 1.1))
     cpu_schedule: tuple[tuple[int, float], ...] = ((0, 1.0),)
     attention_schedule: tuple[tuple[int, float], ...] = ((0, 0.0), (1500, 0.5))
 
     def __post_init__(self) -> None:
-        _integer("users", self.users)
-        for name in ("cpu_hz", "bandwidth_bps", "threshold_s", "reference_pixels", "gop_s", "cycles_per_bit",
-                     "scene_updates"):
-            _number(name, getattr(self, name))
-        _number("fairness_threshold", self.fairness_threshold, high=1.0)
-        _integer("fairness_horizon", self.fairness_horizon)
-        for name in ("fairness_penalty", "late_penalty", "quality_weight", "latency_weight", "attention_noise",
-                     "attention_bias"):
-            _number(name, getattr(self, name), strict=False)
-        _number("attention_persistence", self.attention_persistence, strict=False, high=1.0)
+        check_fields(self)
         n = len(self.level_names)
         if n < 1 or len(self.level_pixels) != n or len(self.level_bitrate_bps) != n:
             raise AllocationError(f"level_names, level_pixels and level_bitrate_bps must have the same length >= 1, "
@@ -289,31 +296,26 @@ class SiteConfig:
     task: TaskConfig = field(default_factory=TaskConfig)
     radio: RadioConfig = field(default_factory=RadioConfig)
     server_freq_hz: tuple[float, float] = (15e9, 25e9)
-    coverage_radius_m: float = 150.0
-    wired_s_per_m: float = 2e-5
-    min_distance_m: float = 10.0
-    interference_w: float = 1e-11
-    shadowing_db: float = 6.0
-    shadowing_persistence: float = 0.8
-    arrival_per_slot: float = 0.15
+    coverage_radius_m: float = number(150.0)
+    wired_s_per_m: float = number(2e-5, strict=False)
+    min_distance_m: float = number(10.0)
+    interference_w: float = number(1e-11, strict=False)
+    shadowing_db: float = number(6.0, strict=False)
+    shadowing_persistence: float = number(0.8, strict=False, high=1.0)
+    arrival_per_slot: float = number(0.15)
     speed_mps: tuple[float, float] = (5.0, 20.0)
-    slot_s: float = 1.0
-    latency_weight: float = 0.5
-    max_vehicles: int = 8
+    slot_s: float = number(1.0)
+    latency_weight: float = number(0.5, strict=False)
+    max_vehicles: int = integer(8)
 
     def __post_init__(self) -> None:
         _pair("server_freq_hz", self.server_freq_hz)
         if self.server_freq_hz[0] <= 0:
             raise AllocationError(f"server_freq_hz must be > 0, got {self.server_freq_hz!r}")
-        for name in ("coverage_radius_m", "min_distance_m", "slot_s", "arrival_per_slot"):
-            _number(name, getattr(self, name))
-        for name in ("wired_s_per_m", "interference_w", "shadowing_db", "latency_weight"):
-            _number(name, getattr(self, name), strict=False)
-        _number("shadowing_persistence", self.shadowing_persistence, strict=False, high=1.0)
+        check_fields(self)
         _pair("speed_mps", self.speed_mps)
         if self.speed_mps[0] <= 0:
             raise AllocationError(f"speed_mps must be > 0, got {self.speed_mps!r}")
-        _integer("max_vehicles", self.max_vehicles)
         if self.min_distance_m >= self.coverage_radius_m:
             raise AllocationError(f"min_distance_m {self.min_distance_m} must be below coverage_radius_m "
                                   f"{self.coverage_radius_m}")
@@ -364,37 +366,22 @@ class AgentConfig:
         seed: seed of the networks, the noise and the buffers.
     """
 
-    hidden: tuple[int, ...] = (128, 128)
-    task_hidden: tuple[int, ...] = (64, 64)
-    learning_rate: float = 1e-3
-    batch_size: int = 128
-    tau: float = 0.01
-    gamma: float = 0.0
-    exploration_std: float = 0.3
-    emulated_actions: int = 8
-    gradient_steps: int = 4
-    offline_epochs: int = 3
-    share_temperature: float = 3.0
-    preactivation_penalty: float = 0.03
+    hidden: tuple[int, ...] = checked((128, 128), _widths)
+    task_hidden: tuple[int, ...] = checked((64, 64), _widths)
+    learning_rate: float = number(1e-3)
+    batch_size: int = integer(128)
+    tau: float = number(0.01, high=1.0)
+    gamma: float = number(0.0, strict=False, high=0.999)
+    exploration_std: float = number(0.3, strict=False)
+    emulated_actions: int = integer(8, low=0)
+    gradient_steps: int = integer(4, low=0)
+    offline_epochs: int = integer(3, low=0)
+    share_temperature: float = number(3.0)
+    preactivation_penalty: float = number(0.03, strict=False)
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.hidden, tuple | list) and self.hidden
-                and all(isinstance(h, int) and h >= 1 for h in self.hidden)):
-            raise AllocationError(f"hidden must be a non-empty tuple of integers >= 1, got {self.hidden!r}")
-        if not (isinstance(self.task_hidden, tuple | list) and self.task_hidden
-                and all(isinstance(h, int) and h >= 1 for h in self.task_hidden)):
-            raise AllocationError(f"task_hidden must be a non-empty tuple of integers >= 1, got {self.task_hidden!r}")
-        for name in ("learning_rate", "share_temperature"):
-            _number(name, getattr(self, name))
-        _number("tau", self.tau, high=1.0)
-        _number("gamma", self.gamma, strict=False, high=0.999)
-        _number("exploration_std", self.exploration_std, strict=False)
-        _number("preactivation_penalty", self.preactivation_penalty, strict=False)
-        _integer("batch_size", self.batch_size)
-        _integer("emulated_actions", self.emulated_actions, low=0)
-        _integer("gradient_steps", self.gradient_steps, low=0)
-        _integer("offline_epochs", self.offline_epochs, low=0)
+        check_fields(self)
         if not isinstance(self.seed, int):
             raise AllocationError(f"seed must be an integer, got {self.seed!r}")
 
@@ -420,23 +407,17 @@ class ContinualConfig:
         fisher_samples: states of the recent FIFO used to estimate the Fisher information.
     """
 
-    strategy: str = "replay"
-    recent_capacity: int = 2000
-    reservoir_capacity: int = 20000
-    reservoir_fraction: float = 0.5
-    ewc_lambda: float = 100.0
-    ewc_decay: float = 0.9
-    consolidate_every: int = 250
-    fisher_samples: int = 256
+    strategy: str = one_of("replay", STRATEGIES, AllocationError)
+    recent_capacity: int = integer(2000)
+    reservoir_capacity: int = integer(20000)
+    reservoir_fraction: float = number(0.5, strict=False, high=1.0)
+    ewc_lambda: float = number(100.0, strict=False)
+    ewc_decay: float = number(0.9, strict=False, high=1.0)
+    consolidate_every: int = integer(250)
+    fisher_samples: int = integer(256)
 
     def __post_init__(self) -> None:
-        if self.strategy not in STRATEGIES:
-            raise AllocationError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
-        for name in ("recent_capacity", "reservoir_capacity", "consolidate_every", "fisher_samples"):
-            _integer(name, getattr(self, name))
-        _number("reservoir_fraction", self.reservoir_fraction, strict=False, high=1.0)
-        _number("ewc_lambda", self.ewc_lambda, strict=False)
-        _number("ewc_decay", self.ewc_decay, strict=False, high=1.0)
+        check_fields(self)
 
     @property
     def replays(self) -> bool:
@@ -459,14 +440,13 @@ class ScheduleConfig:
         total_updates: length of the run.
     """
 
-    offline_updates: int = 1000
-    start_update: int = 2000
-    continual_from: int = 1000
-    total_updates: int = 4000
+    offline_updates: int = integer(1000)
+    start_update: int = integer(2000)
+    continual_from: int = integer(1000)
+    total_updates: int = integer(4000)
 
     def __post_init__(self) -> None:
-        for name in ("offline_updates", "start_update", "continual_from", "total_updates"):
-            _integer(name, getattr(self, name))
+        check_fields(self)
         if not self.offline_updates <= self.continual_from <= self.start_update < self.total_updates:
             raise AllocationError(f"need offline_updates <= continual_from <= start_update < total_updates, got "
                                   f"{self.offline_updates}, {self.continual_from}, {self.start_update}, "
