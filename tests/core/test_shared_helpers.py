@@ -8,8 +8,10 @@ from dataclasses import dataclass, fields
 import pytest
 
 from mobility_twin_core.checks import (
+    check_at_least,
     check_fields,
     check_fraction,
+    check_greater,
     check_int_at_least,
     check_non_negative,
     check_one_of,
@@ -48,6 +50,16 @@ def test_int_at_least_wants_an_int_at_or_above_its_bound():
     for value in (3, 4.0, "5", None):
         with pytest.raises(ValueError, match=r"n must be an int >= 4, got "):
             check_int_at_least("n", value, 4)
+
+
+def test_greater_and_at_least_compare_only():
+    check_greater("x", 1e-9, 0)
+    check_at_least("x", 0, 0)
+    for check, value, message in [(check_greater, 0, "x must be > 0, got 0"), (check_greater, math.nan, "x must be > 0"),
+                                  (check_at_least, -0.5, "x must be >= 0, got -0.5"),
+                                  (check_at_least, math.nan, "x must be >= 0")]:
+        with pytest.raises(ValueError, match=message):
+            check("x", value, 0)
 
 
 def test_one_of_names_the_choices():

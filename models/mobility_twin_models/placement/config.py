@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mobility_twin_core.checks import check_fields, check_greater, checked, fraction
+
 
 def _check_range(name: str, value: tuple[float, float], *, positive: bool = True) -> None:
     lo, hi = value
@@ -27,9 +29,19 @@ def _check_range(name: str, value: tuple[float, float], *, positive: bool = True
         raise ValueError(f"{name} must be an increasing pair of {'positive ' if positive else ''}numbers, got {value!r}")
 
 
-def _check_positive(name: str, value: float) -> None:
-    if not value > 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
+def _not_below(name: str, value: float, *, low: float) -> None:
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value!r}")
+
+
+def positive(default: float):
+    """A config field that must be > 0."""
+    return checked(default, check_greater, low=0)
+
+
+def at_least(default: float, low: float):
+    """A config field that must not be below ``low``."""
+    return checked(default, _not_below, low=low)
 
 
 @dataclass(frozen=True)
@@ -63,30 +75,23 @@ class SystemConfig:
         e_t_edge_mj_per_mb: e_t^e, transmission energy to an edge server (0.125 mJ per MB).
     """
 
-    n_edge: int = 3
-    cloud_freq_ghz: float = 3.5
-    edge_freq_ghz: tuple[float, float] = (1.8, 3.0)
+    n_edge: int = at_least(3, 1)
+    cloud_freq_ghz: float = positive(3.5)
+    edge_freq_ghz: tuple[float, float] = checked((1.8, 3.0), _check_range)
     field_m: tuple[float, float] = (1000.0, 800.0)
     edge_layout: tuple[tuple[float, float], ...] = ((0.25, 0.25), (0.75, 0.25), (0.5, 0.75))
-    bandwidth_mbps: float = 1000.0
-    gamma: float = 0.5
-    lam_mb_m_per_s: float = 40_000.0
-    delta_ginstr_per_mb: float = 0.008
-    theta_cloud_mj: float = 0.1
-    theta_edge_mj: float = 0.125
-    e_t_cloud_mj_per_mb: float = 0.15
-    e_t_edge_mj_per_mb: float = 0.125
+    bandwidth_mbps: float = positive(1000.0)
+    gamma: float = positive(0.5)
+    lam_mb_m_per_s: float = positive(40_000.0)
+    delta_ginstr_per_mb: float = positive(0.008)
+    theta_cloud_mj: float = at_least(0.1, 0)
+    theta_edge_mj: float = at_least(0.125, 0)
+    e_t_cloud_mj_per_mb: float = at_least(0.15, 0)
+    e_t_edge_mj_per_mb: float = at_least(0.125, 0)
 
     def __post_init__(self) -> None:
-        if self.n_edge < 1:
-            raise ValueError(f"n_edge must be >= 1, got {self.n_edge!r}")
-        _check_range("edge_freq_ghz", self.edge_freq_ghz)
+        check_fields(self)
         _check_range("field_m", (min(self.field_m), max(self.field_m)))
-        for name in ("cloud_freq_ghz", "bandwidth_mbps", "gamma", "lam_mb_m_per_s", "delta_ginstr_per_mb"):
-            _check_positive(name, getattr(self, name))
-        for name in ("theta_cloud_mj", "theta_edge_mj", "e_t_cloud_mj_per_mb", "e_t_edge_mj_per_mb"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
 
     @property
     def n_hosts(self) -> int:
@@ -112,13 +117,12 @@ class ScenarioConfig:
     """
 
     n_devices: int = 120
-    n_twins: int = 15
-    workload_mb: tuple[float, float] = (10.0, 40.0)
+    n_twins: int = at_least(15, 1)
+    workload_mb: tuple[float, float] = checked((10.0, 40.0), _check_range)
     max_devices_per_twin: int = 16
 
     def __post_init__(self) -> None:
-        if self.n_twins < 1:
-            raise ValueError(f"n_twins must be >= 1, got {self.n_twins!r}")
+        check_fields(self)
         if self.n_devices < self.n_twins:
             raise ValueError(f"n_devices ({self.n_devices}) must be >= n_twins ({self.n_twins}): every twin needs a device")
         if self.n_devices > self.n_twins * self.max_devices_per_twin:
@@ -126,7 +130,6 @@ class ScenarioConfig:
                 f"n_devices ({self.n_devices}) exceeds n_twins x max_devices_per_twin "
                 f"({self.n_twins} x {self.max_devices_per_twin})"
             )
-        _check_range("workload_mb", self.workload_mb)
 
 
 @dataclass(frozen=True)
@@ -135,11 +138,10 @@ class PlacementSetup:
 
     system: SystemConfig = field(default_factory=SystemConfig)
     scenario: ScenarioConfig = field(default_factory=ScenarioConfig)
-    alpha: float = 0.5
+    alpha: float = fraction(0.5)
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.alpha <= 1.0:
-            raise ValueError(f"alpha must be in [0, 1], got {self.alpha!r}")
+        check_fields(self)
 
 
 TABLE2 = PlacementSetup()

@@ -33,7 +33,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mobility_twin_core.checks import check_fraction, check_int_at_least
+from mobility_twin_core.checks import (
+    check_at_least,
+    check_fields,
+    check_greater,
+    checked,
+    fraction,
+    int_at_least,
+)
 
 
 @dataclass(frozen=True)
@@ -49,23 +56,16 @@ class MigrationConfig:
         threshold: least predicted probability that starts a pre-copy (default 0.5).
     """
 
-    twin_size_mb: float = 50.0
-    backhaul_mbps: float = 1000.0
-    hop_latency_ms: float = 2.0
-    hops: int = 1
-    dirty_rate_mb_s: float = 0.5
-    sync_interval_s: float = 1.0
-    threshold: float = 0.5
+    twin_size_mb: float = checked(50.0, check_greater, low=0)
+    backhaul_mbps: float = checked(1000.0, check_greater, low=0)
+    hop_latency_ms: float = checked(2.0, check_at_least, low=0)
+    hops: int = int_at_least(1, low=0)
+    dirty_rate_mb_s: float = checked(0.5, check_at_least, low=0)
+    sync_interval_s: float = checked(1.0, check_greater, low=0)
+    threshold: float = fraction(0.5)
 
     def __post_init__(self) -> None:
-        for name in ("twin_size_mb", "backhaul_mbps", "sync_interval_s"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
-        for name in ("hop_latency_ms", "dirty_rate_mb_s"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
-        check_int_at_least("hops", self.hops, 0)
-        check_fraction("threshold", self.threshold)
+        check_fields(self)
 
     def transfer_s(self, megabytes: float) -> float:
         """T(b): seconds to move ``megabytes`` between neighbouring servers."""

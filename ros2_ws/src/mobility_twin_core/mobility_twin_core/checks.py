@@ -33,6 +33,18 @@ def check_fraction(name: str, value: float, error: type[Exception] = ValueError)
         raise error(f"{name} must be in [0, 1], got {value!r}")
 
 
+def check_greater(name: str, value: float, low: float, error: type[Exception] = ValueError) -> None:
+    """``error`` naming ``name`` unless ``value > low`` (NaN is not; no type or finiteness check)."""
+    if not value > low:
+        raise error(f"{name} must be > {low}, got {value!r}")
+
+
+def check_at_least(name: str, value: float, low: float, error: type[Exception] = ValueError) -> None:
+    """``error`` naming ``name`` unless ``value >= low`` (NaN is not; no type or finiteness check)."""
+    if not value >= low:
+        raise error(f"{name} must be >= {low}, got {value!r}")
+
+
 def check_one_of(name: str, value, choices: tuple, error: type[Exception] = ValueError) -> None:
     """``error`` naming ``name`` unless ``value`` is one of ``choices``."""
     if value not in choices:
