@@ -25,7 +25,7 @@ import math
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from mobility_twin_core.checks import check_fraction, check_non_negative, check_positive
+from mobility_twin_core.checks import check_fields, check_fraction, checked, fraction, non_negative, positive
 from mobility_twin_models.offloading.errors import OffloadingError
 
 
@@ -37,12 +37,23 @@ def _range(name: str, value: tuple[float, float], *, low: float = 0.0, strict: b
         raise OffloadingError(f"{name} must be an increasing pair of finite numbers {bound}, got {value!r}")
 
 
-def _positive(name: str, value: float) -> None:
-    check_positive(name, value, OffloadingError)
+def _count(name: str, value: int) -> None:
+    if not (isinstance(value, int) and value >= 1):
+        raise OffloadingError(f"{name} must be an integer >= 1, got {value!r}")
 
 
-def _non_negative(name: str, value: float) -> None:
-    check_non_negative(name, value, OffloadingError)
+# Declared ranges of the fields (checked by check_fields in __post_init__), raising OffloadingError.
+def _positive(default: float):
+    return positive(default, OffloadingError)
+
+
+def _non_negative(default: float):
+    return non_negative(default, OffloadingError)
+
+
+def _pair(default: tuple[float, float], *, strict: bool = True):
+    """An increasing pair of finite numbers > 0 (>= 0 with ``strict=False``)."""
+    return checked(default, _range, strict=strict)
 
 
 @dataclass(frozen=True)
@@ -73,26 +84,22 @@ class NetworkConfig:
             server (paper silent; 1 unit per km).
     """
 
-    side_m: float = 5000.0
-    bs_density_per_km2: float = 40.0
+    side_m: float = _positive(5000.0)
+    bs_density_per_km2: float = _positive(40.0)
     layout: str = "grid"
-    coverage_radius_m: float = 150.0
+    coverage_radius_m: float = _positive(150.0)
     uncovered_fails: bool = False
-    server_freq_hz: tuple[float, float] = (15e9, 25e9)
-    router_queue_s: float = 2e-3
-    hop_m: float = 100.0
-    dt_block_m: float = 500.0
-    query_cost: float = 1.0
-    query_cost_per_km: float = 1.0
+    server_freq_hz: tuple[float, float] = _pair((15e9, 25e9))
+    router_queue_s: float = _non_negative(2e-3)
+    hop_m: float = _positive(100.0)
+    dt_block_m: float = _positive(500.0)
+    query_cost: float = _non_negative(1.0)
+    query_cost_per_km: float = _non_negative(1.0)
 
     def __post_init__(self) -> None:
-        for name in ("side_m", "bs_density_per_km2", "coverage_radius_m", "hop_m", "dt_block_m"):
-            _positive(name, getattr(self, name))
-        for name in ("router_queue_s", "query_cost", "query_cost_per_km"):
-            _non_negative(name, getattr(self, name))
+        check_fields(self)
         if self.layout not in ("grid", "uniform"):
             raise OffloadingError(f"layout must be 'grid' or 'uniform', got {self.layout!r}")
-        _range("server_freq_hz", self.server_freq_hz)
         if self.n_stations < 1:
             raise OffloadingError(f"density {self.bs_density_per_km2}/km^2 on {self.side_m} m gives no station")
 
@@ -126,19 +133,15 @@ class RadioConfig:
         min_distance_m: distances below this are clamped in the path loss (the model is singular at 0).
     """
 
-    bandwidth_hz: float = 20e6
-    tx_power_w: tuple[float, float] = (0.2, 0.6)
-    noise_w: float = 2e-12
-    path_loss_exponent: float = 4.0
-    channels: int = 8
-    min_distance_m: float = 1.0
+    bandwidth_hz: float = _positive(20e6)
+    tx_power_w: tuple[float, float] = _pair((0.2, 0.6))
+    noise_w: float = _positive(2e-12)
+    path_loss_exponent: float = _positive(4.0)
+    channels: int = checked(8, _count)
+    min_distance_m: float = _positive(1.0)
 
     def __post_init__(self) -> None:
-        for name in ("bandwidth_hz", "noise_w", "path_loss_exponent", "min_distance_m"):
-            _positive(name, getattr(self, name))
-        _range("tx_power_w", self.tx_power_w)
-        if not (isinstance(self.channels, int) and self.channels >= 1):
-            raise OffloadingError(f"channels must be an integer >= 1, got {self.channels!r}")
+        check_fields(self)
 
 
 @dataclass(frozen=True)
@@ -151,14 +154,12 @@ class TaskConfig:
         deadline_s: gamma (Table II: 150-250 ms).
     """
 
-    size_bytes: tuple[float, float] = (600e3, 800e3)
-    cycles_per_bit: tuple[float, float] = (200.0, 400.0)
-    deadline_s: tuple[float, float] = (0.150, 0.250)
+    size_bytes: tuple[float, float] = _pair((600e3, 800e3))
+    cycles_per_bit: tuple[float, float] = _pair((200.0, 400.0))
+    deadline_s: tuple[float, float] = _pair((0.150, 0.250))
 
     def __post_init__(self) -> None:
-        _range("size_bytes", self.size_bytes)
-        _range("cycles_per_bit", self.cycles_per_bit)
-        _range("deadline_s", self.deadline_s)
+        check_fields(self)
 
     def draw(self, rng, n) -> tuple:
         """``n`` tasks (an int or a shape), uniform in the ranges: ``(size_bits, cycles, deadline_s)`` arrays,
@@ -205,16 +206,14 @@ class LoadConfig:
         crowd: share servers with the other users' tasks; off: background only.
     """
 
-    background_mean: tuple[float, float] = (0.0, 0.4)
-    persistence: float = 0.9
-    innovation_std: float = 0.08
+    background_mean: tuple[float, float] = _pair((0.0, 0.4), strict=False)
+    persistence: float = fraction(0.9, OffloadingError)
+    innovation_std: float = _non_negative(0.08)
     max_utilisation: float = 0.9
     crowd: bool = True
 
     def __post_init__(self) -> None:
-        _range("background_mean", self.background_mean, strict=False)
-        check_fraction("persistence", self.persistence, OffloadingError)
-        _non_negative("innovation_std", self.innovation_std)
+        check_fields(self)
         if not 0.0 < self.max_utilisation < 1.0:
             raise OffloadingError(f"max_utilisation must be in (0, 1), got {self.max_utilisation!r}")
         if self.background_mean[1] > self.max_utilisation:
@@ -240,15 +239,14 @@ class TwinConfig:
     """
 
     deviation_mean_hz: float = 0.5e9
-    deviation_spread_hz: float = 0.25e9
-    deviation_noise_hz: float = 0.25e9
+    deviation_spread_hz: float = _non_negative(0.25e9)
+    deviation_noise_hz: float = _non_negative(0.25e9)
     min_true_fraction: float = 0.1
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.deviation_mean_hz):
             raise OffloadingError(f"deviation_mean_hz must be finite, got {self.deviation_mean_hz!r}")
-        _non_negative("deviation_spread_hz", self.deviation_spread_hz)
-        _non_negative("deviation_noise_hz", self.deviation_noise_hz)
+        check_fields(self)
         if not 0.0 < self.min_true_fraction <= 1.0:
             raise OffloadingError(f"min_true_fraction must be in (0, 1], got {self.min_true_fraction!r}")
 
@@ -265,15 +263,14 @@ class MigrationConfig:
         first_slot_free: the first slot's attachment is not a migration (``h_1 = 0``; paper silent).
     """
 
-    cost: float = 1.0
+    cost: float = _positive(1.0)
     budget_rate: float = 0.2
-    latency_weight: float = 10.0
+    latency_weight: float = _positive(10.0)
     first_slot_free: bool = True
 
     def __post_init__(self) -> None:
-        _positive("cost", self.cost)
+        check_fields(self)
         check_fraction("budget_rate (beta)", self.budget_rate, OffloadingError)
-        _positive("latency_weight", self.latency_weight)
 
     def budget_migrations(self, slots: int) -> int:
         """The largest number of migrations eq. 11a allows in ``slots`` slots: ``floor(beta * slots)``.
@@ -318,18 +315,15 @@ class TrajectoryConfig:
     source: str = ""
     centre_lon: float = CBD_CENTRE[0]
     centre_lat: float = CBD_CENTRE[1]
-    box_side_m: float = 6000.0
-    max_gap_s: float = 600.0
-    slot_s: float = 1.0
-    slots: int = 100
-    speed_factor: float = 1.0
+    box_side_m: float = _positive(6000.0)
+    max_gap_s: float = _positive(600.0)
+    slot_s: float = _positive(1.0)
+    slots: int = checked(100, _count)
+    speed_factor: float = _positive(1.0)
     split: str = "all"
 
     def __post_init__(self) -> None:
-        for name in ("box_side_m", "max_gap_s", "slot_s", "speed_factor"):
-            _positive(name, getattr(self, name))
-        if not (isinstance(self.slots, int) and self.slots >= 1):
-            raise OffloadingError(f"slots must be an integer >= 1, got {self.slots!r}")
+        check_fields(self)
         if self.split not in ("train", "test", "all"):
             raise OffloadingError(f"split must be 'train', 'test' or 'all', got {self.split!r}")
         if self.source and not Path(self.source).exists():
@@ -352,12 +346,11 @@ class EnvConfig:
     twin: TwinConfig = field(default_factory=TwinConfig)
     migration: MigrationConfig = field(default_factory=MigrationConfig)
     trajectory: TrajectoryConfig = field(default_factory=TrajectoryConfig)
-    users: int = 200
+    users: int = checked(200, _count)
     candidates: int = 5
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.users, int) and self.users >= 1):
-            raise OffloadingError(f"users must be an integer >= 1, got {self.users!r}")
+        check_fields(self)
         if not (isinstance(self.candidates, int) and self.candidates >= 1):
             raise OffloadingError(f"candidates (N) must be an integer >= 1, got {self.candidates!r}")
         if self.candidates > self.network.n_stations:
