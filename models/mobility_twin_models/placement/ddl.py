@@ -51,7 +51,14 @@ import torch
 from torch import nn
 
 from mobility_twin_core import checkpoint as core_checkpoint
-from mobility_twin_models.placement.config import PlacementSetup, ScenarioConfig, SystemConfig
+from mobility_twin_core.checks import check_fields
+from mobility_twin_models.placement.config import (
+    PlacementSetup,
+    ScenarioConfig,
+    SystemConfig,
+    at_least,
+    positive,
+)
 from mobility_twin_models.placement.cost import placement_costs, twin_cost_table
 from mobility_twin_models.placement.errors import PlacementError
 from mobility_twin_models.placement.instance import Instance, InstanceGenerator
@@ -238,29 +245,23 @@ class DDLConfig:
         crossover_decisions: the same for the decision (Algorithm 1 line 24).
     """
 
-    k: int = 12
-    extractor_hidden: int = 32
-    features: int = 16
+    k: int = at_least(12, 1)
+    extractor_hidden: int = at_least(32, 1)
+    features: int = at_least(16, 1)
     hidden: tuple[int, int] = (128, 64)
-    learning_rate: float = 1e-3
-    memory_size: int = 1024
-    batch_size: int = 32
-    train_interval: int = 1
-    iterations: int = 4000
+    learning_rate: float = positive(1e-3)
+    memory_size: int = at_least(1024, 1)
+    batch_size: int = at_least(32, 1)
+    train_interval: int = at_least(1, 1)
+    iterations: int = at_least(4000, 0)
     vary_servers: bool = False
     crossover_labels: bool = False
     crossover_decisions: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("k", "extractor_hidden", "features", "memory_size", "batch_size", "train_interval"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
-        if self.iterations < 0:
-            raise ValueError(f"iterations must be >= 0, got {self.iterations!r}")
+        check_fields(self)
         if len(self.hidden) != 2 or min(self.hidden) < 1:
             raise ValueError(f"hidden must be two layer widths >= 1, got {self.hidden!r}")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
 
 
 class DDLModel(nn.Module):
