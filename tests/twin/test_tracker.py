@@ -117,13 +117,35 @@ def test_tracks_outside_a_sources_coverage_do_not_count_misses():
     assert len(tracker.confirmed_at(3.0)) == 1
 
 
-def test_tracks_age_out_when_every_source_falls_silent():
-    tracker = MultiSourceTracker(TrackerConfig(max_coast_s=1.5))
+def test_tracks_coast_through_the_silence_of_every_source_then_age_out():
+    tracker = MultiSourceTracker(TrackerConfig(max_coast_s=1.5, outage_coast_s=5.0))
     for k in range(10):
         tracker.update(frame("rsu_00", k * 0.1, [(10.0 * k * 0.1, 0.0)]))
     assert len(tracker.confirmed_at(0.9)) == 1
     assert len(tracker.confirmed_at(2.3)) == 1  # coasting
-    assert len(tracker.confirmed_at(2.5)) == 0  # no frame since 0.9 s: gone, though no frame came to prune it
+    shown = tracker.confirmed_at(4.0)  # the sensor is silent: its vehicle went unseen, it did not leave
+    assert len(shown) == 1 and shown.x[0, 0] == pytest.approx(40.0, abs=1.0)
+    assert len(tracker.confirmed_at(6.0)) == 0  # no frame since 0.9 s: gone, though no frame came to prune it
+
+
+def test_a_vehicle_unseen_through_its_sensors_outage_keeps_its_id():
+    """The only RSU silent for 10 s (its link down) while a vehicle drives on at 10 m/s: the track coasts,
+    shown where the vehicle should be, and the sensor's first frames after the outage find it under its id;
+    a vehicle the sensor does not see any more when it is back is gone after max_coast_s as usual."""
+    tracker = MultiSourceTracker(TrackerConfig(max_coast_s=1.5, outage_coast_s=15.0))
+    pos = lambda t: (-80.0 + 10.0 * t, 5.0)  # noqa: E731
+    parked = (30.0, -20.0)
+    for k in range(30):
+        tracker.update(frame("rsu_00", k * 0.1, [pos(k * 0.1), parked], sensor_range=150.0))
+    before = ids_at(tracker, 2.9, [pos(2.9), parked])
+    assert None not in before
+    assert ids_at(tracker, 8.0, [pos(8.0), parked]) == before  # unseen, shown, predicted
+    for k in range(130, 140):  # back after 10 s: the parked vehicle has been driven away meanwhile
+        tracker.update(frame("rsu_00", k * 0.1, [pos(k * 0.1)], sensor_range=150.0))
+    assert ids_at(tracker, 13.9, [pos(13.9)]) == before[:1]
+    for k in range(140, 160):
+        tracker.update(frame("rsu_00", k * 0.1, [pos(k * 0.1)], sensor_range=150.0))
+    assert len(tracker.confirmed_at(15.9)) == 1
 
 
 @pytest.mark.parametrize("n", [200])

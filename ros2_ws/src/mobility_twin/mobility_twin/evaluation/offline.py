@@ -34,6 +34,12 @@ class OfflineOptions:
     eval_range_m: float = 60.0
     snapshot_period_s: float = 0.1  # local twins report to the global twin this often
     tracker: TrackerConfig = TrackerConfig()
+    # sensors silent (their frames never reach a twin: the sensor or its link down) as (sensor id or "*" for
+    # every sensor, from, to) in scenario seconds: how the twins ride out an outage, without ROS
+    outages: tuple[tuple[str, float, float], ...] = ()
+
+    def silent(self, sensor_id: str, t: float) -> bool:
+        return any(s in ("*", sensor_id) and t0 <= t < t1 for s, t0, t1 in self.outages)
 
 
 @dataclass
@@ -89,6 +95,8 @@ def run_offline(world, options: OfflineOptions = OfflineOptions(), progress=None
             local[site_of_server[report.server_id]].ingest(v2x_report_detections(world, report, tick.t), "v2x",
                                                            report.server_id)
         for f in tick.frames:
+            if options.silent(f.sensor_id, tick.t):
+                continue
             det = detectors.setdefault(f.sensor_id, LidarDetector())
             p = f.pose
             t0 = time.perf_counter()

@@ -6,7 +6,7 @@ Subscribes ``/twin/local/<site>/objects``, ``.../state`` and ``.../edge_servers`
 update and at least every ``publish_period_s``), ``/twin/global/state`` (one entity per local twin, stale
 when silent for ``stale_after_s``, plus the entities the local twins report) and
 ``/twin/global/edge_servers``. A silent site is logged once when it goes stale and once when it is back.
-``stale_after_s``, ``track_ttl_s`` and ``reid_window_s`` may be changed at run time.
+``stale_after_s``, ``track_ttl_s``, ``reid_window_s`` and ``dormant_show_s`` may be changed at run time.
 """
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ class GlobalTwinNodeConfig(LayoutParams, TwinOutputParams, InputCheckParams, Sta
                                high=3600.0, dynamic=True)
     reid_window_s: float = field(5.0, "... and kept hidden this long, so a site finding it again keeps its id (s)",
                                  low=0.0, high=3600.0, dynamic=True)
+    dormant_show_s: float = field(15.0, "a track of a stale site is shown, predicted, this long (s)", low=0.0,
+                                  high=3600.0, dynamic=True)
 
 
 class GlobalTwinNode(Node):
@@ -107,7 +109,7 @@ class GlobalTwinNode(Node):
     @staticmethod
     def _twin_config(cfg: GlobalTwinNodeConfig) -> GlobalTwinConfig:
         return GlobalTwinConfig(stale_after_s=cfg.stale_after_s, track_ttl_s=cfg.track_ttl_s,
-                                reid_window_s=cfg.reid_window_s)
+                                reid_window_s=cfg.reid_window_s, dormant_show_s=cfg.dormant_show_s)
 
     def _on_layout(self, layout: Layout) -> None:
         self.validator = InputValidator(self.config.input_limits(layout.area))

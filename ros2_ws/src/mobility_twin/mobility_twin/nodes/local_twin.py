@@ -72,6 +72,8 @@ class LocalTwinNodeConfig(LayoutParams, TwinOutputParams, InputCheckParams, Stat
                                  low=0.0, high=600.0)
     outage_keep_s: float = field(30.0, "tracker: ... this long when it was lost while a sensor that saw it was silent "
                                  "(s)", low=0.0, high=3600.0)
+    outage_coast_s: float = field(15.0, "tracker: a track whose every sensor fell silent coasts, shown, this long (s)",
+                                  low=0.0, high=3600.0)
     reorder_window_s: float = field(0.5, "tracker: late frames up to this age are fused in time order (s)",
                                     low=0.0, high=10.0)
     demand_hz_per_vehicle: float = field(2.0e8, "CPU a served vehicle needs, for the server-load estimate (Hz)",
@@ -140,7 +142,7 @@ class LocalTwinNode(Node):
         members = {"rsus": rsus, "cavs": cavs, "edge_servers": [s.server_id for s in servers]}
         tracker = TrackerConfig(gate_chi2=cfg.gate_chi2, confirm_existence=cfg.confirm_existence, max_coast_s=cfg.max_coast_s,
                                 reorder_window_s=cfg.reorder_window_s, reid_window_s=cfg.reid_window_s,
-                                outage_keep_s=cfg.outage_keep_s)
+                                outage_keep_s=cfg.outage_keep_s, outage_coast_s=cfg.outage_coast_s)
         self.twin = LocalTwin(LocalTwinConfig(cfg.site_id, tuple(rsus), site.polygon, area_margin_m=cfg.area_margin_m,
                                               stale_after_s=cfg.stale_after_s, tracker=tracker,
                                               demand_hz_per_vehicle=cfg.demand_hz_per_vehicle),

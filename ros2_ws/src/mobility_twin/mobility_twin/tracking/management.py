@@ -7,12 +7,15 @@ detection assigned to it adds ``existence_hit`` (plus more for confidence), each
 its place without detecting it removes ``existence_miss``. A tentative track is confirmed once its existence
 reaches ``confirm_existence``, so a vehicle detected consistently is tracked whatever one frame's confidence,
 and dropped below ``delete_existence`` (or at ``tentative_max_age_s``), so clutter dies out; a confirmed
-track is deleted ``max_coast_s`` after its last update. The existence probability is published with the
-track. A deleted confirmed track is kept for ``reid_window_s`` (the graveyard): a detection that fits
-where it would be now brings it back under its old id; one lost while a source that saw it was silent (the
-sensor or its link down, the sensor restarting) is kept for ``outage_keep_s``, so the vehicles keep their ids
-when the sensor is back. Two tracks this close with consistent states are one
-vehicle: the younger goes.
+track is deleted ``max_coast_s`` after its last update, unless every source that saw it has been silent
+since (the sensor or its link down, the sensor restarting: the vehicle went unseen, it did not leave): such
+a track coasts up to ``outage_coast_s``. The existence probability is published with the track. A deleted
+confirmed track is kept for ``reid_window_s`` (the graveyard): a detection that fits where it would be now
+brings it back under its old id; one lost while a source that saw it was silent is kept for
+``outage_keep_s``, so the vehicles keep their ids when the sensor is back. When a silent source speaks
+again, the tracks that coasted through its silence past ``max_coast_s`` go to the graveyard before its
+frame is associated, so they are found again by re-identification, whose gate allows for the time unseen.
+Two tracks this close with consistent states are one vehicle: the younger goes.
 """
 
 from __future__ import annotations
@@ -206,6 +209,44 @@ def birth(state: TrackerState, frame: Detections, idx: np.ndarray, cfg, stats) -
     stats.births += k
 
 
+def bury(state: TrackerState, lost: TrackSet) -> None:
+    """Put ``lost`` (predicted to the tracker's time) in the graveyard, their positions taken back to their last
+    update, from where re-identification extrapolates them (their covariance stays grown: a wider gate)."""
+    lost.x[:, :2] -= lost.x[:, 2:] * (state.time - lost.last_update)[:, None]
+    state.graveyard.extend(lost)
+
+
+def unseen(state: TrackerState, rows: np.ndarray, now: float, silent_after_s: float) -> np.ndarray:
+    """For the track ``rows``: whether every source that saw the track is silent at ``now`` (no frame for
+    ``silent_after_s``): the track went unseen, its vehicle did not leave."""
+    tr, last = state.tracks, state.source_last
+    since = now - silent_after_s
+    return np.array([all(last.get(s, -np.inf) <= since for s in tr.sources[k]) for k in rows.tolist()], dtype=bool)
+
+
+def retire_unseen(state: TrackerState, source_id: str, cfg) -> None:
+    """Before a frame of ``source_id`` (which may be back from a silence) is associated: the confirmed tracks it
+    saw that coasted past ``max_coast_s`` through the silence of all their sources go to the graveyard, kept
+    for ``outage_keep_s``, to be re-identified with a gate that allows for the time they went unseen."""
+    tr = state.tracks
+    if not len(tr) or cfg.reid_window_s <= 0:
+        return
+    late = np.flatnonzero((tr.status == CONFIRMED) & (state.time - tr.last_update > cfg.max_coast_s)
+                          & ((tr.seen_by & source_bit(source_id)) != 0))
+    if not len(late):
+        return
+    late = late[unseen(state, late, state.time, cfg.silent_after_s)]
+    late = late[[source_id in tr.sources[k] for k in late.tolist()]]
+    if not len(late):
+        return
+    for k in late.tolist():
+        state.keep_until[int(tr.ids[k])] = float(tr.last_update[k]) + cfg.outage_keep_s
+    bury(state, tr.select(late))
+    keep = np.ones(len(tr), dtype=bool)
+    keep[late] = False
+    state.tracks = tr.select(keep)
+
+
 def prune(state: TrackerState, cfg, stats) -> None:
     """Delete tentative tracks that missed or aged, confirmed tracks that coasted too long (into the
     graveyard) and duplicates; forget graveyard tracks older than the re-identification window. A track
@@ -216,8 +257,12 @@ def prune(state: TrackerState, cfg, stats) -> None:
         stats.diverged += int(diverged.sum())
         state.tracks = tr = tr.select(~diverged)
     age = state.time - tr.last_update
+    overdue = (tr.status == CONFIRMED) & (age > cfg.max_coast_s)
+    if overdue.any():  # coasting through the silence of all its sources: kept up to outage_coast_s
+        late = np.flatnonzero(overdue & (age <= cfg.outage_coast_s))
+        overdue[late[unseen(state, late, state.time, cfg.silent_after_s)]] = False
     dead = ((tr.status == TENTATIVE) & ((tr.existence < cfg.delete_existence) | (age > cfg.tentative_max_age_s))) \
-        | ((tr.status == CONFIRMED) & (age > cfg.max_coast_s))
+        | overdue
     lost = dead & (tr.status == CONFIRMED)  # not duplicates: those are the same vehicle as a living track
     dead |= duplicates(tr, cfg)
     if dead.any():
@@ -226,7 +271,7 @@ def prune(state: TrackerState, cfg, stats) -> None:
             for k in np.flatnonzero(lost).tolist():  # lost because a source that saw it fell silent?
                 if any(state.source_last.get(s, -np.inf) <= tr.last_update[k] for s in tr.sources[k]):
                     state.keep_until[int(tr.ids[k])] = float(tr.last_update[k]) + cfg.outage_keep_s
-            state.graveyard.extend(tr.select(lost))
+            bury(state, tr.select(lost))
         state.tracks = tr.select(~dead)
     if len(state.graveyard):
         g = state.graveyard

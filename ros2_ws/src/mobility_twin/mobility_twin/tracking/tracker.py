@@ -59,6 +59,10 @@ class TrackerConfig:
     reid_window_s: float = 5.0  # a confirmed track lost this recently gives its id back to a new one that fits
     reid_max_m: float = 10.0  # ... within this distance of where it was predicted to be
     outage_keep_s: float = 30.0  # ... or this long when it was lost while a source that saw it was silent
+    outage_coast_s: float = 15.0  # a confirmed track whose every source fell silent (a sensor or its link down)
+    # coasts, shown and predicted, this long after its last update instead of max_coast_s: it went unseen, it
+    # did not leave (its covariance grows; the age of its data is published with it)
+    silent_after_s: float = 0.5  # a source is silent after this long without a frame (LiDAR sweeps: 0.1-0.2 s)
     merge_distance_m: float = 1.5  # two tracks this close with consistent states are one vehicle (or farther, up
     merge_sigmas: float = 3.0  # to this many standard deviations of the less certain one: a GNSS-born track)
     merge_chi2: float = 9.5  # 95 % of chi-square with 4 dof, on the difference of the two states
@@ -152,6 +156,7 @@ class MultiSourceTracker:
         if np.isfinite(state.time) and len(state.tracks):
             state.tracks.x, state.tracks.P = state.tracks.predicted(frame.stamp - state.time, cfg.accel_noise)
         state.time = frame.stamp
+        management.retire_unseen(state, frame.source_id, cfg)
         state.source_last[frame.source_id] = max(state.source_last.get(frame.source_id, -np.inf), frame.stamp)
         tr = state.tracks
         n, m = len(tr), len(frame)
@@ -198,11 +203,16 @@ class MultiSourceTracker:
     def confirmed_at(self, t: float) -> TrackSet:
         """A copy of the confirmed tracks predicted to time ``t`` (not earlier than the last frame).
 
-        Tracks older than ``max_coast_s`` at ``t`` are left out: the next frame would delete them, and when
-        every source falls silent no frame comes to do it.
+        Tracks older than ``max_coast_s`` at ``t`` are left out (the next frame would delete them, and when
+        every source falls silent no frame comes to do it), except those whose every source has been silent
+        since their last update: they are shown up to ``outage_coast_s``.
         """
         tracks, now = self.state.tracks, self.state.time
-        alive = (tracks.status == CONFIRMED) & (t - tracks.last_update <= self.config.max_coast_s)
+        age = t - tracks.last_update
+        alive = (tracks.status == CONFIRMED) & (age <= self.config.max_coast_s)
+        late = np.flatnonzero((tracks.status == CONFIRMED) & ~alive & (age <= self.config.outage_coast_s))
+        if len(late):
+            alive[late[management.unseen(self.state, late, t, self.config.silent_after_s)]] = True
         out = tracks.select(alive)
         if len(out) and np.isfinite(now) and t > now:
             out.x, out.P = out.predicted(t - now, self.config.accel_noise)

@@ -14,7 +14,8 @@ minimises the trace of the fused covariance (a site whose vehicle is only seen t
 little next to one that sees it with LiDAR), never as independent measurements. Identity is evidence here
 too: a new local track that carries a vehicle's own id joins the global track with that id. A site that falls silent for ``stale_after_s`` is marked stale and its
 links go dormant: its tracks coast and age out of the output after ``track_ttl_s`` while every other
-site keeps working. A track no site reports is kept hidden for ``reid_window_s`` (``dormant_keep_s`` when
+site keeps working; a track of a silent site is still shown, predicted, for ``dormant_show_s`` (its vehicle
+went unseen, it did not leave). A track no site reports is kept hidden for ``reid_window_s`` (``dormant_keep_s`` when
 its site fell silent: a local twin restarting takes a few seconds): when a site finds the vehicle again
 (after an occlusion, or when a silent site comes back with the same local ids) it gets its global id back.
 
@@ -46,6 +47,7 @@ class GlobalTwinConfig:
     track_ttl_s: float = 1.5  # a track no site reports any more is shown this long
     reid_window_s: float = 5.0  # ... and kept this long, hidden, so that a site finding it again keeps its id
     dormant_keep_s: float = 30.0  # ... this long when its site fell silent (the site may be restarting)
+    dormant_show_s: float = 15.0  # a track whose site fell silent is shown, predicted, this long (it went unseen)
     gate_chi2: float = 13.8
     gate_max_m: float = 4.0
     accel_noise: float = 2.5
@@ -236,9 +238,16 @@ class GlobalTwin:
         return newly
 
     def tracks_at(self, t: float) -> TrackSet:
-        """The global tracks predicted to ``t`` (ids are global ids, sorted): those some site reports, and
-        those no site reports any more for ``track_ttl_s`` after their last measurement."""
-        shown = self._linked_any() | (t - self.tracks.last_update <= self.config.track_ttl_s)
+        """The global tracks predicted to ``t`` (ids are global ids, sorted): those some site reports, those
+        no site reports any more for ``track_ttl_s`` after their last measurement, and those of a silent site
+        for ``dormant_show_s``."""
+        age = t - self.tracks.last_update
+        shown = self._linked_any() | (age <= self.config.track_ttl_s)
+        if self.dormant and (~shown & (age <= self.config.dormant_show_s)).any():
+            silent = self._rows(np.fromiter((g for links in self.dormant.values() for g in links.values()),
+                                            dtype=np.int64))
+            silent = silent[silent >= 0]
+            shown[silent] |= age[silent] <= self.config.dormant_show_s
         order = np.flatnonzero(shown)[np.argsort(self.tracks.ids[shown])]
         out = self.tracks.select(order)
         if len(out):
