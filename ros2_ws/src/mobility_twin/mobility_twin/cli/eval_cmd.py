@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -143,12 +144,14 @@ def run_tracking(args: argparse.Namespace) -> int:
         results["world"]["outputs"] = sorted(str(p) for p in (out / "sumo").glob("*.xml"))
     if recording is not None:
         results["recording"] = str(recording)
+    # what the evaluation itself held at most (collecting, decoding, scoring): it must not grow with the run
+    results["evaluator_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     (out / "tracking.json").write_text(json.dumps(results, indent=2))
     if args.json:
         print(json.dumps(results, indent=2))
     else:
         print(tracking_table(results))
-        print(f"\nwrote {out / 'tracking.json'}")
+        print(f"\nevaluator peak memory {results['evaluator_peak_rss_mb']:.0f} MB; wrote {out / 'tracking.json'}")
     ok = results["tracking"].get("global", {}).get("num_frames", 0) > 0
     return 0 if ok else 1
 
