@@ -132,8 +132,8 @@ def bench_scale(path: Path, seconds: float, grid: int) -> dict:
     cells = [(i, j, box(x0 + i * w, y0 + j * h, x0 + (i + 1) * w, y0 + (j + 1) * h)) for i in range(grid)
              for j in range(grid)]
     channels = default_channels()
-    local = {f"site_{i}_{j}": LocalTwin(LocalTwinConfig(f"site_{i}_{j}", (f"area_{i}_{j}",),
-                                                        tuple(c.exterior.coords)), [], channels=channels,
+    local = {f"site_{i}_{j}": LocalTwin(LocalTwinConfig(f"site_{i}_{j}", rsus=(f"area_{i}_{j}",),
+                                                        area=tuple(c.exterior.coords)), [], channels=channels,
                                         id_offset=(i * grid + j + 1) * 10**7)
              for i, j, c in cells}
     glob = GlobalTwin()

@@ -38,7 +38,7 @@ def channels_with_radar() -> dict:
 # ------------------------------------------------------------------------------------------ library
 def test_a_channel_declared_in_yaml_is_fused_and_claims_of_other_sources_are_refused():
     channels = channels_from_dict(channels_with_radar())
-    twin = LocalTwin(LocalTwinConfig("site_x", ("rsu_a",), tuple(map(tuple, SQUARE))), [], channels=channels)
+    twin = LocalTwin(LocalTwinConfig("site_x", rsus=("rsu_a",), area=tuple(map(tuple, SQUARE))), [], channels=channels)
     for k in range(5):
         assert twin.ingest(frame("radar_1", 0.1 * k, [(10.0, 5.0)], sensor=(0.0, 0.0)), "radar", "radar_1")
     assert not twin.ingest(frame("rsu_a", 0.6, [(30.0, 5.0)], sensor=(0.0, 0.0)), "radar", "radar_1")
@@ -50,10 +50,25 @@ def test_a_channel_declared_in_yaml_is_fused_and_claims_of_other_sources_are_ref
     assert tracks.P[0, 0, 0] >= 0.25 * 0.5  # the channel's position floor (0.5 m) reached the filter
 
 
+def test_a_cavs_frames_are_fused_inside_its_site_and_refused_outside():
+    """The site's CAVs and area are separate settings (a polygon passed where the CAV ids go once made every
+    CAV frame an unknown source)."""
+    from mobility_twin.twin.channels import default_channels
+
+    twin = LocalTwin(LocalTwinConfig("site_x", rsus=("rsu_a",), cavs=("cav_1",), area=tuple(map(tuple, SQUARE)),
+                                     area_margin_m=10.0), [], channels=default_channels())
+    for k in range(5):
+        assert twin.ingest(frame("cav_1", 0.1 * k, [(10.0, 5.0)], sensor=(5.0, 5.0)), "cav_lidar", "cav_1")
+    assert len(twin.snapshot(0.5).tracks) == 1
+    assert not twin.ingest(frame("cav_1", 0.6, [(10.0, 5.0)], sensor=(5000.0, 5.0)), "cav_lidar", "cav_1")
+    assert not twin.ingest(frame("cav_2", 0.7, [(10.0, 5.0)], sensor=(5.0, 5.0)), "cav_lidar", "cav_2")
+    assert twin.stats.rejected == {"moving_sensor_outside_site": 1, "unknown_source": 1}
+
+
 def test_a_channel_that_may_not_spawn_tracks_only_updates_tracks_others_started():
     data = channels_with_radar()
     data["radar"] = {**RADAR, "may_spawn_tracks": False}
-    twin = LocalTwin(LocalTwinConfig("site_x", ("rsu_a",)), [], channels=channels_from_dict(data))
+    twin = LocalTwin(LocalTwinConfig("site_x", rsus=("rsu_a",)), [], channels=channels_from_dict(data))
     for k in range(5):
         twin.ingest(frame("radar_1", 0.1 * k, [(10.0, 5.0)], sensor=(0.0, 0.0)), "radar")
     assert len(twin.snapshot(0.5).tracks) == 0
@@ -106,7 +121,7 @@ class GridTracker:
 
 
 def test_a_tracker_through_the_protocol_runs_the_local_twin():
-    twin = LocalTwin(LocalTwinConfig("site_x", ("rsu_a",)), [EdgeServer("edge_a", 0.0, 0.0, 150.0, 3e9)],
+    twin = LocalTwin(LocalTwinConfig("site_x", rsus=("rsu_a",)), [EdgeServer("edge_a", 0.0, 0.0, 150.0, 3e9)],
                      channels=default_channels(), tracker=GridTracker())
     assert twin.ingest(frame("rsu_a", 0.0, [(12.0, 3.0), (55.0, -20.0)], sensor=(0.0, 0.0)), "rsu_lidar")
     snap = twin.snapshot(0.1)

@@ -19,9 +19,9 @@ class SiteTwin(LocalTwin):
 
 def _sites():
     channels = default_channels()
-    west = SiteTwin(LocalTwinConfig("site_0", ("rsu_w",), WEST), [EdgeServer("edge_0", -50, 0, 80, 2e10)],
+    west = SiteTwin(LocalTwinConfig("site_0", rsus=("rsu_w",), area=WEST), [EdgeServer("edge_0", -50, 0, 80, 2e10)],
                      channels=channels)
-    east = SiteTwin(LocalTwinConfig("site_1", ("rsu_e",), EAST), [EdgeServer("edge_1", 50, 0, 80, 2e10)],
+    east = SiteTwin(LocalTwinConfig("site_1", rsus=("rsu_e",), area=EAST), [EdgeServer("edge_1", 50, 0, 80, 2e10)],
                      channels=channels, id_offset=1000)
     return west, east
 

@@ -143,9 +143,9 @@ class LocalTwinNode(Node):
         tracker = TrackerConfig(gate_chi2=cfg.gate_chi2, confirm_existence=cfg.confirm_existence, max_coast_s=cfg.max_coast_s,
                                 reorder_window_s=cfg.reorder_window_s, reid_window_s=cfg.reid_window_s,
                                 outage_keep_s=cfg.outage_keep_s, outage_coast_s=cfg.outage_coast_s)
-        self.twin = LocalTwin(LocalTwinConfig(cfg.site_id, tuple(rsus), site.polygon, area_margin_m=cfg.area_margin_m,
-                                              stale_after_s=cfg.stale_after_s, tracker=tracker,
-                                              demand_hz_per_vehicle=cfg.demand_hz_per_vehicle),
+        self.twin = LocalTwin(LocalTwinConfig(cfg.site_id, rsus=tuple(rsus), cavs=tuple(cavs), area=site.polygon,
+                                              area_margin_m=cfg.area_margin_m, stale_after_s=cfg.stale_after_s,
+                                              tracker=tracker, demand_hz_per_vehicle=cfg.demand_hz_per_vehicle),
                               servers, channels=self.channels)
         saved = load_state(self.state_file, cfg.resume_max_age_s, self.get_logger())
         if saved is not None and saved.get("site_id") == cfg.site_id:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import KW_ONLY, dataclass, field, replace
 
 import numpy as np
 from shapely.geometry import Point, Polygon
@@ -32,6 +32,7 @@ from mobility_twin_core import EdgeServer, EntityKind, ServerSet
 @dataclass(frozen=True)
 class LocalTwinConfig:
     site_id: str
+    _: KW_ONLY  # the rest by name: a polygon given where the CAV ids go would refuse every CAV's frames
     rsus: tuple[str, ...] = ()  # RSU ids of the site (members of channels with members: rsus)
     cavs: tuple[str, ...] = ()  # CAV ids whose frames the twin takes (members: cavs); empty: any
     area: tuple[tuple[float, float], ...] = ()  # the site's polygon in map; empty: everywhere
