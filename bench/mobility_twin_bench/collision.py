@@ -73,9 +73,7 @@ def _run(job: dict) -> dict:
     import os
 
     os.nice(5)
-    from mobility_twin.evaluation.offline import local_twins_for
-    from mobility_twin.perception import SOURCE_CAV, SOURCE_RSU, LidarDetector, SensorPose2D
-    from mobility_twin.perception.reports import self_report, v2x_report_detections
+    from mobility_twin.evaluation.offline import TickFusion, local_twins_for
     from mobility_twin.safety import (
         ConflictPredictor,
         Motion,
@@ -104,11 +102,8 @@ def _run(job: dict) -> dict:
     end = job["duration_s"]
     local = local_twins_for(world, TrackerConfig())
     global_twin = GlobalTwin()
-    detectors: dict[str, LidarDetector] = {}
-    site_of_rsu = {r.rsu_id: r.site_id for r in world.rsus}
-    site_of_server = {e.server_id: e.site_id for e in world.edge_servers}
+    fusion = TickFusion(world, local)
     rsu_xy = np.array([(r.x, r.y) for r in world.rsus])
-    odometry: dict = {}
     pcfg = PredictorConfig(horizon_s=job["horizon_s"], samples=job["samples"], seed=job["seed"])
     wcfg = WarningConfig(ttc_on_s=job["ttc_on_s"])
     twin_pred, base_pred = ConflictPredictor(pcfg), ConflictPredictor(replace(pcfg, samples=0))
@@ -159,25 +154,7 @@ def _run(job: dict) -> dict:
 
     while not replay.finished and replay.position <= end:
         tick = replay.step()
-        for odo in tick.odometry:
-            odometry[odo.cav_id] = odo
-        for report in tick.v2x:
-            d = v2x_report_detections(world, report, tick.t)
-            local[site_of_server[report.server_id]].ingest(d, "v2x", report.server_id)
-            raw.add(d)
-        for f in tick.frames:
-            det = detectors.setdefault(f.sensor_id, LidarDetector())
-            p = f.pose
-            d = det.detect(f.scan.points, SensorPose2D(p.x, p.y, p.z, p.yaw), source_id=f.sensor_id,
-                           source_type=SOURCE_RSU if f.kind == "rsu" else SOURCE_CAV, stamp=f.stamp)
-            if f.kind == "rsu":
-                local[site_of_rsu[f.sensor_id]].ingest(d, "rsu_lidar", f.sensor_id)
-            else:
-                odo = odometry.get(f.sensor_id)
-                if odo is not None:
-                    d = self_report(d, f.sensor_id, odo.x, odo.y, odo.yaw, odo.speed, odo.sigma_position)
-                for twin in local.values():
-                    twin.ingest(replace(d), "cav_lidar", f.sensor_id)
+        for _kind, _source, d in fusion.feed(tick):
             raw.add(d)
         if tick.ground_truth is not None:
             gt = tick.ground_truth.state

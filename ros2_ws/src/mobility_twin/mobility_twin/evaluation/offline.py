@@ -55,11 +55,58 @@ def local_twins_for(world, tracker: TrackerConfig = TrackerConfig()) -> dict[str
     twins = {}
     for i, site in enumerate(layout.sites):
         rsus = tuple(r.rsu_id for r in layout.rsus_of(site.site_id))
-        config = LocalTwinConfig(site.site_id, rsus, site.polygon, tracker=tracker,
+        config = LocalTwinConfig(site.site_id, rsus=rsus, area=site.polygon, tracker=tracker,
                                  demand_hz_per_vehicle=world.scenario.edge_servers.demand_hz_per_vehicle)
         twins[site.site_id] = LocalTwin(config, layout.servers_of(site.site_id), channels=channels,
                                         id_offset=(i + 1) * 10_000_000)
     return twins
+
+
+class TickFusion:
+    """One replay tick perceived and fused into the local twins ``local`` as the nodes do it: each V2X report
+    into the twin of the site of the edge server that relays it; each RSU frame through its detector into its
+    site's twin; each CAV frame through its detector, with the CAV's self-report from its odometry, into every
+    twin (each keeps what falls in its area). Sensors ``silent`` at a tick's time send nothing."""
+
+    def __init__(self, world, local: dict[str, LocalTwin], silent=None) -> None:
+        self.world, self.local = world, local
+        self.silent = silent
+        self.detectors: dict[str, LidarDetector] = {}
+        self.odometry: dict[str, object] = {}  # newest odometry of each CAV (its self-report, as cav_perception sends it)
+        self.site_of_rsu = {r.rsu_id: r.site_id for r in world.rsus}
+        self.site_of_server = {e.server_id: e.site_id for e in world.edge_servers}
+        self.timings_ms: dict[str, list[float]] = {"perception": [], "local_twin": []}
+
+    def feed(self, tick) -> list[tuple[str, str, object]]:
+        """Fuse ``tick``; returns every detection frame made, as (kind: v2x/rsu/cav, source id, Detections)."""
+        out = []
+        for odo in tick.odometry:
+            self.odometry[odo.cav_id] = odo
+        for report in tick.v2x:
+            d = v2x_report_detections(self.world, report, tick.t)
+            self.local[self.site_of_server[report.server_id]].ingest(d, "v2x", report.server_id)
+            out.append(("v2x", report.server_id, d))
+        for f in tick.frames:
+            if self.silent is not None and self.silent(f.sensor_id, tick.t):
+                continue
+            det = self.detectors.setdefault(f.sensor_id, LidarDetector())
+            p = f.pose
+            t0 = time.perf_counter()
+            d = det.detect(f.scan.points, SensorPose2D(p.x, p.y, p.z, p.yaw), source_id=f.sensor_id,
+                           source_type=SOURCE_RSU if f.kind == "rsu" else SOURCE_CAV, stamp=f.stamp)
+            self.timings_ms["perception"].append(1000 * (time.perf_counter() - t0))
+            if f.kind == "rsu":
+                t0 = time.perf_counter()
+                self.local[self.site_of_rsu[f.sensor_id]].ingest(d, "rsu_lidar", f.sensor_id)
+                self.timings_ms["local_twin"].append(1000 * (time.perf_counter() - t0))
+            else:
+                odo = self.odometry.get(f.sensor_id)
+                if odo is not None:
+                    d = self_report(d, f.sensor_id, odo.x, odo.y, odo.yaw, odo.speed, odo.sigma_position)
+                for twin in self.local.values():
+                    twin.ingest(replace(d), "cav_lidar", f.sensor_id)
+            out.append((f.kind, f.sensor_id, d))
+        return out
 
 
 def run_offline(world, options: OfflineOptions = OfflineOptions(), progress=None) -> OfflineResult:
@@ -68,7 +115,6 @@ def run_offline(world, options: OfflineOptions = OfflineOptions(), progress=None
     replay = Replay(world)
     replay.seek(options.start_s)
     end = options.start_s + options.duration_s
-    detectors: dict[str, LidarDetector] = {}
     rsu_alone = {r.rsu_id: MultiSourceTracker(options.tracker) for r in world.rsus}
     local = local_twins_for(world, options.tracker)
     global_twin = GlobalTwin()
@@ -81,40 +127,15 @@ def run_offline(world, options: OfflineOptions = OfflineOptions(), progress=None
     evaluators["global"] = MotEvaluator("global", DiscRegion.of(list(rsu_xy.values()), r_eval))
     for rid, xy in rsu_xy.items():
         evaluators[f"global@{rid}"] = MotEvaluator(f"global@{rid}", DiscRegion.of([xy], r_eval))
-    timings: dict[str, list[float]] = {"perception": [], "local_twin": [], "global_twin": []}
+    fusion = TickFusion(world, local, silent=options.silent)
+    timings = {**fusion.timings_ms, "global_twin": []}
     last_snapshot = -np.inf
     wall0 = time.monotonic()
-    site_of_rsu = {r.rsu_id: r.site_id for r in world.rsus}
-    site_of_server = {e.server_id: e.site_id for e in world.edge_servers}
-    odometry: dict[str, object] = {}  # newest odometry of each CAV (its self-report, as cav_perception sends it)
     while not replay.finished and replay.position <= end:
         tick = replay.step()
-        for odo in tick.odometry:
-            odometry[odo.cav_id] = odo
-        for report in tick.v2x:
-            local[site_of_server[report.server_id]].ingest(v2x_report_detections(world, report, tick.t), "v2x",
-                                                           report.server_id)
-        for f in tick.frames:
-            if options.silent(f.sensor_id, tick.t):
-                continue
-            det = detectors.setdefault(f.sensor_id, LidarDetector())
-            p = f.pose
-            t0 = time.perf_counter()
-            d = det.detect(f.scan.points, SensorPose2D(p.x, p.y, p.z, p.yaw), source_id=f.sensor_id,
-                           source_type=SOURCE_RSU if f.kind == "rsu" else SOURCE_CAV, stamp=f.stamp)
-            timings["perception"].append(1000 * (time.perf_counter() - t0))
-            if f.kind == "rsu":
-                rsu_alone[f.sensor_id].update(d)
-                twin = local[site_of_rsu[f.sensor_id]]
-                t0 = time.perf_counter()
-                twin.ingest(d, "rsu_lidar", f.sensor_id)
-                timings["local_twin"].append(1000 * (time.perf_counter() - t0))
-            else:
-                odo = odometry.get(f.sensor_id)
-                if odo is not None:
-                    d = self_report(d, f.sensor_id, odo.x, odo.y, odo.yaw, odo.speed, odo.sigma_position)
-                for twin in local.values():
-                    twin.ingest(replace(d), "cav_lidar", f.sensor_id)
+        for kind, sensor_id, d in fusion.feed(tick):
+            if kind == "rsu":
+                rsu_alone[sensor_id].update(d)
         if tick.t - last_snapshot >= options.snapshot_period_s - 1e-9:
             last_snapshot = tick.t
             t0 = time.perf_counter()
