@@ -124,14 +124,14 @@ class LidarDetector:
         finite = np.all(np.isfinite(points), axis=1)
         st.points_invalid += int((~finite).sum())
         points = points[finite]
-        rng = np.linalg.norm(points, axis=1)
-        points = points[(rng >= cfg.min_range_m) & (rng <= cfg.max_range_m)]
-        # elevation of each return; the lowest beam's bounds what the sensor sees below it (the blind cone)
-        elevation = np.arctan2(points[:, 2], np.hypot(points[:, 0], points[:, 1]))
+        rng2 = np.einsum("ij,ij->i", points, points)
+        points = points[(rng2 >= cfg.min_range_m**2) & (rng2 <= cfg.max_range_m**2)]
         empty = Detections.empty(source_id, source_type, stamp, (pose.x, pose.y), cfg.max_range_m, provenance)
         if len(points) == 0:
             st.empty_frames += 1
             return empty
+        # the elevation of the returns: the lowest beam's bounds what the sensor sees below it (the blind cone)
+        ground_range = np.hypot(points[:, 0], points[:, 1])
         c, s = np.cos(pose.yaw), np.sin(pose.yaw)
         world = np.empty_like(points)
         world[:, 0] = pose.x + c * points[:, 0] - s * points[:, 1]
@@ -142,16 +142,17 @@ class LidarDetector:
         tall = _cell_keys(world[height >= cfg.max_height_m, :2], cfg.voxel_m, grow=1)  # above any vehicle
         st.points_ground += int((~objects).sum())
         obj, obj_h = world[objects], height[objects]
-        lowest_beam = float(np.quantile(elevation, 0.001))
         if len(obj) < cfg.min_points:
             return empty
+        lowest_beam = _lowest_elevation(points[:, 2], ground_range, 0.001)
         # keep per voxel the highest point: downsample in BEV, heights looked up by voxel
         voxel = np.floor(obj[:, :2] / cfg.voxel_m).astype(np.int64)
-        _, first, inverse = np.unique(voxel, axis=0, return_index=True, return_inverse=True)
+        # one key per voxel, ordered as its (i, j) row (|j| < 2^21 voxels: +-400 km at 0.2 m)
+        _, first, inverse = np.unique(voxel[:, 0] * 4_194_304 + voxel[:, 1], return_index=True, return_inverse=True)
         top = np.full(len(first), -np.inf)
-        np.maximum.at(top, inverse.ravel(), obj_h)
+        np.maximum.at(top, inverse, obj_h)
         low = np.full(len(first), np.inf)
-        np.minimum.at(low, inverse.ravel(), elevation[objects])
+        np.minimum.at(low, inverse, np.arctan2(points[objects, 2], ground_range[objects]))
         cut = low <= lowest_beam + 0.5 * cfg.vertical_resolution_rad  # seen by the lowest beam: may go on below it
         xy = obj[first, :2]
         o3d = _open3d()
@@ -382,6 +383,20 @@ class LidarDetector:
 
 def _wrap(a: float) -> float:
     return float((a + np.pi) % (2 * np.pi) - np.pi)
+
+
+def _lowest_elevation(z: np.ndarray, ground_range: np.ndarray, q: float) -> float:
+    """``np.quantile(np.arctan2(z, ground_range), q)``, the arctangent taken of the two returns that the
+    quantile interpolates only (selected by z / range, which orders them as their elevation does)."""
+    n = len(z)
+    pos = q * (n - 1)
+    lo, hi = int(np.floor(pos)), int(np.ceil(pos))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = z / ground_range
+    slope[~np.isfinite(slope)] = np.copysign(np.inf, z[~np.isfinite(slope)])
+    k = np.argpartition(slope, [lo, hi])[[lo, hi]]
+    a = np.arctan2(z[k], ground_range[k])
+    return float(a[0] + (pos - lo) * (a[1] - a[0]))
 
 
 def _cell_keys(xy: np.ndarray, cell_m: float, grow: int = 0) -> np.ndarray:
