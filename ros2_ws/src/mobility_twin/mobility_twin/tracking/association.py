@@ -68,13 +68,7 @@ def associate(tracks: TrackSet, frame: Detections, gate_chi2: float, gate_max_m:
     else:
         withheld = np.zeros(0, dtype=np.int64)
     free_d &= frame.self_report == ""  # an unbound self-report starts its own track (merged later if it is one)
-    tree = cKDTree(frame.xy[free_d])
-    d_index = np.flatnonzero(free_d)
-    t_index = np.flatnonzero(free_t)
-    near = tree.query_ball_point(tr.x[t_index, :2], r=gate_max_m)
-    counts = np.fromiter((len(v) for v in near), dtype=np.int64, count=len(near))
-    ti = np.repeat(t_index, counts)
-    dj = d_index[np.fromiter((j for v in near for j in v), dtype=np.int64, count=int(counts.sum()))]
+    ti, dj = _candidates(tr.x[:, :2], frame.xy, np.flatnonzero(free_t), np.flatnonzero(free_d), gate_max_m)
     if len(ti):
         maha, det = mahalanobis2(frame.xy[dj] - tr.x[ti, :2], tr.P[ti, :2, :2] + frame.cov[dj])
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -84,7 +78,12 @@ def associate(tracks: TrackSet, frame: Detections, gate_chi2: float, gate_max_m:
     else:
         cost = np.zeros(0)
     out_t, out_d = list(forced_t), list(forced_d)
-    if len(ti):
+    if len(ti) and len(np.unique(ti)) == len(ti) and len(np.unique(dj)) == len(dj):
+        # pairs that share neither their track nor their detection are groups of one each (a frame of one
+        # V2X report, sparse traffic): each is assigned, no graph to build
+        out_t += ti.tolist()
+        out_d += dj.tolist()
+    elif len(ti):
         graph = coo_matrix((np.ones(len(ti)), (ti, n + dj)), shape=(n + m, n + m))
         _, label = connected_components(graph, directed=False)
         group = label[ti]
@@ -109,6 +108,22 @@ def associate(tracks: TrackSet, frame: Detections, gate_chi2: float, gate_max_m:
         out_t += rt
         out_d += rd
     return np.asarray(out_t, dtype=np.int64), np.asarray(out_d, dtype=np.int64), withheld
+
+
+def _candidates(txy: np.ndarray, dxy: np.ndarray, t_index: np.ndarray, d_index: np.ndarray, radius: float
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """(track rows, detection rows) of the pairs among the given rows within ``radius`` of each other, by
+    track then detection: brute force for small frames, a KD-tree on the detections for large ones."""
+    if not len(t_index) or not len(d_index):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    if len(t_index) * len(d_index) <= 8192:
+        diff = txy[t_index, None, :] - dxy[None, d_index, :]
+        r, c = np.nonzero(np.einsum("tdk,tdk->td", diff, diff) <= radius * radius)
+        return t_index[r], d_index[c]
+    near = cKDTree(dxy[d_index]).query_ball_point(txy[t_index], r=radius)
+    counts = np.fromiter((len(v) for v in near), dtype=np.int64, count=len(near))
+    ti = np.repeat(t_index, counts)
+    return ti, d_index[np.fromiter((j for v in near for j in v), dtype=np.int64, count=int(counts.sum()))]
 
 
 def _mutual_nearest(txy: np.ndarray, dxy: np.ndarray, t_index: np.ndarray, d_index: np.ndarray, radius: float
