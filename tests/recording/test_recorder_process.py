@@ -15,11 +15,16 @@ from tests.ros_helpers import REPO, Collector, start_mtwin, stop
 pytestmark = pytest.mark.ros
 
 
-def _wait_subscribed(c: Collector, *topics: str, timeout: float = 30.0, pubs=()) -> bool:
+def _wait_subscribed(c: Collector, *topics: str, timeout: float = 30.0, pubs=(), settle_s: float = 1.0) -> bool:
     """The recorder subscribes to ``topics`` (as the graph shows it) and ``pubs`` have matched it (else their
-    first messages may go out before the match, and be lost on a busy machine)."""
-    return c.wait_for(lambda _m: all(c.node.count_subscribers(t) > 0 for t in topics)
-                      and all(p.get_subscription_count() > 0 for p in pubs), timeout)
+    first messages may go out before the match, and be lost on a busy machine); then ``settle_s`` more for
+    the recorder's readers to match the writers in turn (a reliable reader that has not yet discovered a
+    writer drops what it sends: one message of 20 was lost so in a full suite on a loaded machine)."""
+    ok = c.wait_for(lambda _m: all(c.node.count_subscribers(t) > 0 for t in topics)
+                    and all(p.get_subscription_count() > 0 for p in pubs), timeout)
+    if ok:
+        c.spin(settle_s)
+    return ok
 
 
 def test_recorder_launch_records_selected_topics_with_schemas_qos_and_counts(tmp_path):
