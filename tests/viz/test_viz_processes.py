@@ -142,10 +142,15 @@ def test_a_running_stack_with_twin_viz_gives_marker_boxes_for_its_tracks(small_s
     log, _ = small_stack
     with Collector({"/twin/markers": MarkerArray}) as c:
         got = _wait_for_track_markers(c)
+        # the latched layout may reach the viz node after the first tracks on a loaded machine
+        with_layout = c.wait_for(lambda m: any(_ids(a, "tracks") and _ids(a, "rsus") for a in m["/twin/markers"]),
+                                 30.0)
     assert got, log.read_text()[-5000:]
     array = next(a for a in c.messages["/twin/markers"] if _ids(a, "tracks"))
     boxes = [m for m in array.markers if m.ns == "tracks" and m.action == Marker.ADD]
     assert boxes and all(m.type == Marker.CUBE and m.header.frame_id == "map" for m in boxes)
+    assert with_layout, log.read_text()[-5000:]
+    array = next(a for a in c.messages["/twin/markers"] if _ids(a, "tracks") and _ids(a, "rsus"))
     assert {m.id for m in array.markers if m.ns == "rsus"} == {0, 1}  # the layout came from /infrastructure/layout
 
 
