@@ -157,11 +157,14 @@ def _publish_clock(pub, clock_type, ns: int) -> None:
     pub.publish(msg)
 
 
-def _wait_for_subscribers(publishers: dict, timeout_s: float) -> None:
+def _wait_for_subscribers(publishers: dict, timeout_s: float, settle_s: float = 0.5) -> None:
+    """Until every publisher has a subscriber, then ``settle_s`` more: a subscriber's reader matches our writer
+    a moment after our writer sees it, and a reliable reader drops what comes before (a first message lost)."""
     end = time.monotonic() + timeout_s
     while time.monotonic() < end:
         waiting = sorted(t for t, p in publishers.items() if p.get_subscription_count() == 0)
         if not waiting:
+            time.sleep(settle_s)
             return
         time.sleep(0.05)
     print(f"mtwin play: no subscriber after {timeout_s:g} s on {', '.join(waiting)}: playing anyway", file=sys.stderr)
