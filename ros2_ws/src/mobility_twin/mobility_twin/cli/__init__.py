@@ -12,3 +12,13 @@ def help_without_verb(parser: argparse.ArgumentParser) -> None:
         return 2
 
     parser.set_defaults(func=no_verb)
+
+
+def node_argv(params: dict[str, object]) -> list[str]:
+    """The command line of a node run in this process with ``params`` as its ROS parameters (``-p name:=value``;
+    a bool as true/false, a string quoted so that ROS keeps it a string)."""
+    argv = ["mtwin", "--ros-args"]
+    for name, value in params.items():
+        text = str(value).lower() if isinstance(value, bool) else (f"'{value}'" if isinstance(value, str) else value)
+        argv += ["-p", f"{name}:={text}"]
+    return argv

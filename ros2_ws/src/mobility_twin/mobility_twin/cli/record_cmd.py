@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 
+from mobility_twin.cli import node_argv
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("record", help="record topics of the live graph to MCAP (ros2 bag and Foxglove read it)",
@@ -39,8 +41,4 @@ def run(args: argparse.Namespace) -> int:
         params["topics"] = ",".join(args.topics)
     if args.exclude is not None:
         params["exclude"] = ",".join(args.exclude)
-    ros_args = ["mtwin", "--ros-args"]
-    for name, value in params.items():
-        text = str(value).lower() if isinstance(value, bool) else (f"'{value}'" if isinstance(value, str) else value)
-        ros_args += ["-p", f"{name}:={text}"]
-    return run_node(RecorderNode, ros_args)
+    return run_node(RecorderNode, node_argv(params))

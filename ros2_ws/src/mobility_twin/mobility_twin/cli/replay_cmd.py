@@ -10,6 +10,8 @@ import argparse
 import time
 from pathlib import Path
 
+from mobility_twin.cli import node_argv
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -48,8 +50,4 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None or sumo:
         out = args.out or Path("runs") / time.strftime("replay-%Y%m%d-%H%M%S") / "sumo"
         params["output_dir"] = str(out.resolve())
-    ros_args = ["mtwin", "--ros-args"]
-    for name, value in params.items():
-        text = str(value).lower() if isinstance(value, bool) else (f"'{value}'" if isinstance(value, str) else value)
-        ros_args += ["-p", f"{name}:={text}"]
-    return run_node(ReplayNode, ros_args)
+    return run_node(ReplayNode, node_argv(params))
