@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 
-from mobility_twin_core.checks import check_fields, checked, one_of
+from mobility_twin_core.checks import check_fields, checked, one_of, with_changes
 from mobility_twin_models.allocation.errors import AllocationError
 from mobility_twin_models.offloading.config import RadioConfig, TaskConfig
 
@@ -82,24 +82,6 @@ def schedule_value(schedule, update: int) -> float:
         if update >= start:
             out = value
     return float(out)
-
-
-def with_changes(config, **changes):
-    """A copy of a config with top-level fields or ``section__field`` entries changed; unknown keys are refused
-    by name."""
-    top, nested = {}, {}
-    names = {f.name for f in fields(config)}
-    for key, value in changes.items():
-        section, _, name = key.partition("__")
-        if section not in names:
-            raise AllocationError(f"{type(config).__name__} has no field {section!r} (from {key!r})")
-        if name:
-            nested.setdefault(section, {})[name] = value
-        else:
-            top[section] = value
-    for section, values in nested.items():
-        top[section] = replace(getattr(config, section), **values)
-    return replace(config, **top)
 
 
 # ------------------------------------------------------------------------------------------------ VR
@@ -218,7 +200,7 @@ class VRConfig:
         return tuple(b * self.gop_s for b in self.level_bitrate_bps)
 
     def with_(self, **changes) -> VRConfig:
-        return with_changes(self, **changes)
+        return with_changes(self, AllocationError, **changes)
 
 
 # ------------------------------------------------------------------------------------------------ vehicular
@@ -321,7 +303,7 @@ class SiteConfig:
                                   f"{self.coverage_radius_m}")
 
     def with_(self, **changes) -> SiteConfig:
-        return with_changes(self, **changes)
+        return with_changes(self, AllocationError, **changes)
 
 
 # ------------------------------------------------------------------------------------------------ learning

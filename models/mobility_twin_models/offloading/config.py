@@ -22,10 +22,18 @@ Reading of Table II:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from mobility_twin_core.checks import check_fields, check_fraction, checked, fraction, non_negative, positive
+from mobility_twin_core.checks import (
+    check_fields,
+    check_fraction,
+    checked,
+    fraction,
+    non_negative,
+    positive,
+    with_changes,
+)
 from mobility_twin_models.offloading.errors import OffloadingError
 
 
@@ -358,16 +366,4 @@ class EnvConfig:
 
     def with_(self, **changes) -> EnvConfig:
         """A copy with top-level fields or ``section__field`` entries changed, e.g. ``twin__deviation_mean_hz=0``."""
-        top, nested = {}, {}
-        names = {f.name for f in fields(self)}
-        for key, value in changes.items():
-            section, _, name = key.partition("__")
-            if section not in names:
-                raise OffloadingError(f"EnvConfig has no field {section!r} (from {key!r})")
-            if name:
-                nested.setdefault(section, {})[name] = value
-            else:
-                top[section] = value
-        for section, values in nested.items():
-            top[section] = replace(getattr(self, section), **values)
-        return replace(self, **top)
+        return with_changes(self, OffloadingError, **changes)

@@ -94,3 +94,21 @@ def check_fields(config) -> None:
         check = f.metadata.get("check")
         if check is not None:
             check(f.name, getattr(config, f.name))
+
+
+def with_changes(config, error: type[Exception] = ValueError, /, **changes):
+    """A copy of the config dataclass instance ``config`` with top-level fields or ``section__field`` entries
+    changed (``section`` a field that is itself a dataclass); ``error`` naming a key that is not a field."""
+    top, nested = {}, {}
+    names = {f.name for f in dataclasses.fields(config)}
+    for key, value in changes.items():
+        section, _, name = key.partition("__")
+        if section not in names:
+            raise error(f"{type(config).__name__} has no field {section!r} (from {key!r})")
+        if name:
+            nested.setdefault(section, {})[name] = value
+        else:
+            top[section] = value
+    for section, values in nested.items():
+        top[section] = dataclasses.replace(getattr(config, section), **values)
+    return dataclasses.replace(config, **top)
