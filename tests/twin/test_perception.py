@@ -75,6 +75,30 @@ def test_a_roof_cut_by_ring_gaps_stays_one_detection():
     assert np.hypot(det.xy[0, 0] - 14.0, det.xy[0, 1] + 9.0) < 0.5
 
 
+def test_a_car_ahead_of_a_roof_lidar_is_one_detection():
+    """A CAV's LiDAR (1.9 m, just above a car's roof) sees the car ahead as its rear and, 4 m further, the far
+    end of its roof: two pieces farther apart than ``ring_gap_max_m`` (found on `default`: the far piece made a
+    track of its own, 4.8 m from the car). No longer than one car together, they are one car; two cars queued
+    one behind the other stay two."""
+    from mobility_twin_sim.lidar import SensorPose
+
+    lidar = Lidar(LidarSection(channels=32, azimuth_steps=1024, vertical_fov_deg=(-20.0, 5.0), range_noise_m=0.0,
+                               dropout=0.0))  # the shipped scenarios' CAV LiDAR
+    sensor = SensorPose2D(0.0, 0.0, 1.9, 0.0)
+    car = Boxes(np.array([1]), np.array([21.0]), np.array([0.0]), np.array([0.0]), np.array([4.24]),
+                np.array([1.79]), np.array([1.65]))
+    scan = lidar.scan(SensorPose(0, 0, 1.9, 0.0), car, np.random.default_rng(0))
+    det = LidarDetector().detect(scan.points, sensor, source_id="cav", source_type=1, stamp=0.0)
+    assert len(det) == 1
+    assert np.hypot(det.xy[0, 0] - 21.0, det.xy[0, 1]) < 0.6
+    queue = Boxes(np.array([1, 2]), np.array([14.0, 20.5]), np.array([0.0, 0.0]), np.array([0.0, 0.0]),
+                  np.array([4.5, 4.5]), np.array([1.8, 1.8]), np.array([1.45, 1.7]))
+    scan = lidar.scan(SensorPose(0, 0, 1.9, 0.0), queue, np.random.default_rng(0))
+    assert set(np.unique(scan.hit_vehicle).tolist()) >= {0, 1}  # the second car's top shows over the first
+    det = LidarDetector().detect(scan.points, sensor, source_id="cav", source_type=1, stamp=0.0)
+    assert len(det) == 2
+
+
 def test_a_building_is_clutter_not_a_vehicle():
     """The LiDAR's returns from buildings (hit_vehicle == STRUCTURE) make no detection, not even a tower as
     small as a truck: its walls go on up above any vehicle's height. The car in front is still detected."""

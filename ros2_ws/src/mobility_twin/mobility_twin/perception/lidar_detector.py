@@ -170,7 +170,9 @@ class LidarDetector:
         they overlap in azimuth, their range gap is within the expected ring spacing, and together they
         are no longer than a vehicle. The spacing is computed for the pieces' own roof height (a bus's roof
         is closer to the sensor than a car's, its ring gaps wider), and pieces both taller than any car may
-        join up to a bus's length.
+        join up to a bus's length. A gap wider than ``ring_gap_max_m`` is crossed only when the rings are that
+        far apart and the pieces together are no longer than a car's prior length: a sensor at roof height (a
+        CAV's) sees a car ahead as its rear and, metres behind, the far end of its roof, never the roof between.
         """
         cfg = self.config
         n = int(labels.max()) + 1 if len(labels) else 0
@@ -213,14 +215,17 @@ class LidarDetector:
                     break
                 tall = min(roof[i], roof[j]) >= cfg.tall_vehicle_m
                 height = max(pose.z - min(roof[i], roof[j]), 0.3)
-                spacing = min(cfg.ring_gap_max_m * (2 if tall else 1),
-                              max(cfg.cluster_eps_m, 1.3 * r_lo[j] ** 2 * cfg.vertical_resolution_rad / height))
-                if gap > spacing:
+                rings = max(cfg.cluster_eps_m, 1.3 * r_lo[j] ** 2 * cfg.vertical_resolution_rad / height)
+                extent = max(r_hi[i], r_hi[j]) - min(r_lo[i], r_lo[j])
+                # beyond ring_gap_max_m only when the rings are that far apart and the pieces together are no
+                # longer than one car (a sensor at roof height sees a car's rear and the far end of its roof)
+                if gap > min(cfg.ring_gap_max_m * (2 if tall else 1), rings) and (
+                        gap > rings or extent > cfg.prior_length_m):
                     continue
                 overlap = min(a_hi[i], a_hi[j]) - max(a_lo[i], a_lo[j])
                 width = min(a_hi[i] - a_lo[i], a_hi[j] - a_lo[j])
                 longest = cfg.max_length_m if tall else cfg.merge_max_length_m
-                if overlap < 0.5 * width or max(r_hi[i], r_hi[j]) - min(r_lo[i], r_lo[j]) > longest:
+                if overlap < 0.5 * width or extent > longest:
                     continue
                 parent[root(j)] = root(i)
         roots = np.array([root(i) for i in range(n)])
