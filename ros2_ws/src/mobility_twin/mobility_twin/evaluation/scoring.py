@@ -83,8 +83,12 @@ def score_run(record: RunRecord, *, eval_range_m: float = 60.0, warmup_s: float 
     alone = {rid: (MultiSourceTracker(tracker), sorted(frames, key=available), [0])
              for rid, frames in record.detections.items()}
     gts = sorted(record.ground_truth, key=lambda f: f.stamp)
-    first_twin = min((s[0] for s in twin_stamps.values() if len(s)), default=np.inf)
-    start = first_twin + warmup_s
+    # scoring starts warmup_s after the whole stack is up: every twin has published and every RSU's perception
+    # has sent a frame (a twin that publishes before its sensors' first frames would be charged for every
+    # vehicle present while perception processes were still starting)
+    firsts = [s[0] for s in twin_stamps.values() if len(s)]
+    firsts += [available(frames[0]) for _, frames, _ in alone.values() if frames]
+    start = max(firsts, default=np.inf) + warmup_s
     tracked = []
     for gt in gts:
         if gt.stamp < start:
