@@ -12,7 +12,7 @@ from rclpy.qos import DurabilityPolicy, ReliabilityPolicy
 from mobility_twin.ros.guard import Every, count_summary
 from mobility_twin.ros.node_params import InputCheckParams, StateParams, TwinInputParams
 from mobility_twin.ros.params import field
-from mobility_twin.ros.qos import EVENTS, LATCHED, SENSOR_STREAM, keep_last
+from mobility_twin.ros.qos import EVENTS, LATCHED, NEWEST_FRAME, SENSOR_STREAM, keep_last
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,5 +55,6 @@ def test_every_is_due_once_per_period_and_counts_read_sorted():
 def test_the_named_profiles_are_keep_last_profiles():
     assert SENSOR_STREAM == keep_last(5, reliable=False)
     assert SENSOR_STREAM.reliability == ReliabilityPolicy.BEST_EFFORT
+    assert NEWEST_FRAME == keep_last(1, reliable=False)  # a perception node takes the newest cloud only
     assert EVENTS.depth == 100 and EVENTS.reliability == ReliabilityPolicy.RELIABLE
     assert LATCHED.durability == DurabilityPolicy.TRANSIENT_LOCAL and LATCHED.depth == 1

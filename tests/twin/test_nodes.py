@@ -51,7 +51,7 @@ def test_rsu_perception_survives_bad_clouds_and_detects_in_good_ones(tmp_path):
                               make_cloud(np.zeros((0, 3), np.float32), np.zeros(0, np.float32), np.zeros(0, np.uint16),
                                          "r9/lidar", t + 0.05)):
                     pub.publish(cloud)
-                c.spin(0.05)
+                    c.spin(0.05)  # the node takes the newest cloud only (NEWEST_FRAME): one at a time
             got = c.wait_for(lambda m: len(m["/rsu/r9/detections"]) >= 40, timeout=20)
             c.spin(1.5)
             alive = proc.poll() is None

@@ -31,6 +31,7 @@ from sensor_msgs.msg import PointCloud2
 
 from mobility_twin.perception import SOURCE_CAV, SOURCE_RSU, DetectorConfig, LidarDetector, SensorPose2D
 from mobility_twin.perception.detections import Detections
+from mobility_twin.perception.frame_gaps import FrameGaps
 from mobility_twin.perception.lidar_detector import load_backend
 from mobility_twin.perception.reports import self_report
 from mobility_twin.ros.cdr import CdrError, decode_cloud_xyz, encode_detections
@@ -39,7 +40,7 @@ from mobility_twin.ros.entry import ConfigurationError, run_node
 from mobility_twin.ros.guard import guarded
 from mobility_twin.ros.node_params import LayoutFileParams
 from mobility_twin.ros.params import declare_config, field
-from mobility_twin.ros.qos import SENSOR_STREAM, TWIN_STATE
+from mobility_twin.ros.qos import NEWEST_FRAME, SENSOR_STREAM, TWIN_STATE
 from mobility_twin.ros.tables import detections_to_table
 from mobility_twin_core import Layout, LayoutError
 from mobility_twin_msgs.msg import DetectedObjectArray
@@ -95,7 +96,8 @@ class _PerceptionBase(Node):
         self.counts: Counter = Counter()
         self.latency_ms: deque = deque(maxlen=1000)
         self.pub = self.create_publisher(DetectedObjectArray, "detections", TWIN_STATE)
-        self.create_subscription(PointCloud2, "points", guarded(self, self.counts, "cloud")(self.on_cloud), SENSOR_STREAM,
+        self.gaps = FrameGaps()  # the clouds never taken: replaced while the node was busy, or never sent
+        self.create_subscription(PointCloud2, "points", guarded(self, self.counts, "cloud")(self.on_cloud), NEWEST_FRAME,
                                  raw=True)
         self.create_timer(cfg.stats_period_s, self.log_stats)
         self._preloading: threading.Thread | None = None  # started once the node is built (it may yet fail)
@@ -152,6 +154,7 @@ class _PerceptionBase(Node):
                                       throttle_duration_sec=5.0)
             return
         stamp = cloud.stamp
+        self.gaps.add(stamp)
         pose = self.sensor_pose(stamp)
         if pose is None:
             return
@@ -186,7 +189,9 @@ class _PerceptionBase(Node):
         self.get_logger().info(
             f"clouds {self.counts['clouds']}, detections {self.counts['detections']}, processing p50 {p50:.1f} ms; "
             f"skipped: wrong frame {self.counts['wrong_frame']}, no pose {self.counts['no_pose']}, unreadable "
-            f"{self.counts['unreadable']}, empty {self.counts['empty']}; invalid points {st.points_invalid}"
+            f"{self.counts['unreadable']}, empty {self.counts['empty']}; invalid points {st.points_invalid}; "
+            f"missing (never taken: replaced while busy, or not sent) {self.gaps.missing}, out of order "
+            f"{self.gaps.out_of_order}"
         )
 
 

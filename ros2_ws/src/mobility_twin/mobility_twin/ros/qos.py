@@ -21,6 +21,12 @@ def keep_last(depth: int, *, reliable: bool = True, latched: bool = False) -> Qo
 #: High-rate sensor streams (point clouds, odometry): newest data wins, losing a frame is fine.
 SENSOR_STREAM = keep_last(5, reliable=False)
 
+#: What a sensor-processing node subscribes with (a perception node's clouds): the newest frame only. A cloud
+#: not yet taken when the next arrives is replaced, so a node that falls behind (a busy host) goes on with
+#: the present instead of working through a queue of the past (with five queued, perception ran 250 ms
+#: behind on a loaded 2-core machine and stayed there). The node counts the frames it never saw.
+NEWEST_FRAME = keep_last(1, reliable=False)
+
 #: Twin state (detections, tracks, server twins, relations): every message matters, short history.
 TWIN_STATE = keep_last(10)
 
