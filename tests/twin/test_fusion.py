@@ -124,3 +124,23 @@ def test_a_track_hidden_behind_a_detected_vehicle_counts_no_miss():
 
     f = frame("rsu_a", 0.0, [(10.0, 0.0)], sensor=(0.0, 0.0), sensor_range=60.0)
     assert shadowed(np.array([[20.0, 0.5], [20.0, 6.0], [5.0, 0.0]]), f).tolist() == [True, False, False]
+
+
+def test_a_local_track_with_an_indefinite_covariance_is_refused_and_the_others_kept():
+    from mobility_twin.tracking import TrackSet, object_array
+    from mobility_twin.twin.validation import InputValidator
+
+    n = 3
+    P = np.tile(np.diag([0.5, 0.5, 1.0, 1.0]), (n, 1, 1))
+    P[1, 0, 2] = P[1, 2, 0] = 2.0  # symmetric, finite, diagonal fine, but one eigenvalue below zero
+    x = np.array([[10.0, 5.0 + 10.0 * k, 1.0, 0.0] for k in range(n)])
+    tracks = TrackSet(ids=np.arange(1, n + 1), x=x, P=P,
+                      dims=np.tile([4.5, 1.8, 1.5], (n, 1)), box_yaw=np.zeros(n), object_class=np.ones(n, dtype=np.int64),
+                      status=np.ones(n, dtype=np.int64), hits=np.zeros(n, dtype=np.int64),
+                      misses=np.zeros(n, dtype=np.int64), born=np.zeros(n), last_update=np.full(n, 1.0),
+                      existence=np.full(n, 0.9), sources=object_array([frozenset({"rsu_00"})] * n),
+                      vehicle_id=object_array([""] * n))
+    v = InputValidator()
+    kept = v.tracks(tracks, 1.0, 1.0)
+    assert kept.ids.tolist() == [1, 3] and v.rejected["bad_covariance"] == 1
+    assert v.tracks(kept, 1.1, 1.1) is kept  # every covariance fine: the message as it came

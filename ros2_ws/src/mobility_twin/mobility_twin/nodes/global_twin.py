@@ -154,7 +154,7 @@ class GlobalTwinNode(Node):
         if tracks is None:
             return
         # the local ids of refused tracks keep their links: one bad value must not unlink (renumber) a vehicle
-        refused_ids = np.setdiff1d(received_tracks.ids, tracks.ids)
+        refused_ids = np.setdiff1d(received_tracks.ids, tracks.ids) if len(tracks) < len(received_tracks) else ()
         was_stale = site in self.twin.sites and self.twin.sites[site].stale
         if not self.twin.ingest(site, table.stamp, tracks, keep_linked=refused_ids):
             self.counts["out_of_order"] += 1

@@ -150,44 +150,56 @@ _U32 = struct.Struct("<I")
 _ZEROS = (b"", b"\x00", b"\x00" * 2, b"\x00" * 3, b"\x00" * 4, b"\x00" * 5, b"\x00" * 6, b"\x00" * 7)
 
 
+def _tail_bytes(offset: int, values: tuple, kinds: tuple[int, ...]) -> bytes:
+    """The variable fields of one element (``values``, one per kind), encoded starting ``offset`` bytes past
+    an 8-byte boundary (alignment counts from the payload start)."""
+    out = []
+    pos = offset
+    for kind, value in zip(kinds, values, strict=True):
+        texts = (value,) if kind == STRING else value
+        if kind != STRING:
+            pad = -pos % 4
+            out.append(_ZEROS[pad] + _U32.pack(len(texts)))
+            pos += pad + 4
+        for text in texts:
+            raw = text.encode("utf-8")
+            pad = -pos % 4
+            out.append(_ZEROS[pad] + _U32.pack(len(raw) + 1) + raw + b"\x00")
+            pos += pad + 4 + len(raw) + 1
+    return b"".join(out)
+
+
+#: encoded tails by (record size mod 8, kinds, values): a twin's tracks keep their sources, site and vehicle id
+#: from one message to the next, so nearly every tail is encoded once (bounded: cleared when full)
+_TAILS: dict[tuple, bytes] = {}
+_TAILS_MAX = 65536
+
+
 def _write_elements(w: _Writer, records: np.ndarray, columns: list[tuple[int, list]]) -> None:
-    """Append ``len(records)`` elements: each record's bytes (8-aligned), then its entry of every column."""
+    """Append ``len(records)`` elements: each record's bytes (8-aligned), then its entry of every column.
+
+    Every element starts 8-aligned and its record has a fixed size, so the bytes of its variable fields
+    depend on their values only: they are looked up rather than encoded again."""
     parts, pos = w.parts, w.pos
     blob = records.tobytes()
     size = records.dtype.itemsize
-    pack = _U32.pack
-    encoded: dict[str, bytes] = {}
-
-    def put(text: str) -> None:
-        nonlocal pos
-        chunk = encoded.get(text)
-        if chunk is None:
-            raw = text.encode("utf-8")
-            chunk = encoded[text] = pack(len(raw) + 1) + raw + b"\x00"
-        pad = -pos % 4
-        if pad:
-            parts.append(_ZEROS[pad])
-        parts.append(chunk)
-        pos += pad + len(chunk)
-
-    for i in range(len(records)):
+    kinds = tuple(kind for kind, _ in columns)
+    cols = [column if kind == STRING else [tuple(items) for items in column] for kind, column in columns]
+    head = (size % 8, kinds)
+    tails = _TAILS
+    if len(tails) > _TAILS_MAX:
+        tails.clear()
+    for i, values in enumerate(zip(*cols, strict=True) if cols else [()] * len(records)):
+        key = (head, values)
+        tail = tails.get(key)
+        if tail is None:
+            tail = tails[key] = _tail_bytes(size % 8, values, kinds)
         pad = -pos % 8
         if pad:
             parts.append(_ZEROS[pad])
         parts.append(blob[i * size:(i + 1) * size])
-        pos += pad + size
-        for kind, column in columns:
-            if kind == STRING:
-                put(column[i])
-            else:
-                items = column[i]
-                pad = -pos % 4
-                if pad:
-                    parts.append(_ZEROS[pad])
-                parts.append(pack(len(items)))
-                pos += pad + 4
-                for text in items:
-                    put(text)
+        parts.append(tail)
+        pos += pad + size + len(tail)
     w.pos = pos
 
 
@@ -205,39 +217,44 @@ def _read_elements(r: _Reader, n: int, dtype: np.dtype, kinds: tuple[int, ...], 
     def truncated(need: int) -> CdrError:
         return CdrError(f"message truncated: {what} needs {need} bytes at offset {pos - base}, have {end - pos}")
 
-    def text() -> str:
-        nonlocal pos
-        pos += -(pos - base) % 4
-        if pos + 4 > end:
-            raise truncated(4)
-        (length,) = unpack(data, pos)
-        pos += 4
-        if length == 0:
-            return ""
-        if pos + length > end:
-            raise truncated(length)
-        value = data[pos:pos + length - 1].decode("utf-8", errors="replace")
-        pos += length
-        return value
-
+    plan = list(zip(columns, kinds, strict=True))
+    decoded: dict[bytes, str] = {}  # the same site, sources and vehicle ids come back element after element
     for _ in range(n):
         pos += -(pos - base) % 8
         if pos + size > end:
             raise truncated(size)
         chunks.append(data[pos:pos + size])
         pos += size
-        for column, kind in zip(columns, kinds, strict=True):
+        for column, kind in plan:
             if kind == STRING:
-                column.append(text())
-                continue
-            pos += -(pos - base) % 4
-            if pos + 4 > end:
-                raise truncated(4)
-            (count,) = unpack(data, pos)
-            pos += 4
-            if count > (end - pos) // 4:
-                raise CdrError(f"message truncated: {what} claims {count} strings in {end - pos} bytes")
-            column.append([text() for _ in range(count)])
+                count = 1
+            else:
+                pos += -(pos - base) % 4
+                if pos + 4 > end:
+                    raise truncated(4)
+                (count,) = unpack(data, pos)
+                pos += 4
+                if count > (end - pos) // 4:
+                    raise CdrError(f"message truncated: {what} claims {count} strings in {end - pos} bytes")
+            texts = []
+            for _ in range(count):  # one string: the text() above, inlined (the hot loop of every twin node)
+                pos += -(pos - base) % 4
+                if pos + 4 > end:
+                    raise truncated(4)
+                (length,) = unpack(data, pos)
+                pos += 4
+                if length == 0:
+                    texts.append("")
+                    continue
+                if pos + length > end:
+                    raise truncated(length)
+                raw = data[pos:pos + length - 1]
+                value = decoded.get(raw)
+                if value is None:
+                    value = decoded[raw] = raw.decode("utf-8", errors="replace")
+                texts.append(value)
+                pos += length
+            column.append(texts[0] if kind == STRING else texts)
     r.pos = pos - base
     records = np.frombuffer(bytearray(b"".join(chunks)), dtype=dtype) if n else np.zeros(0, dtype=dtype)
     return records, columns
