@@ -144,3 +144,16 @@ def test_a_local_track_with_an_indefinite_covariance_is_refused_and_the_others_k
     kept = v.tracks(tracks, 1.0, 1.0)
     assert kept.ids.tolist() == [1, 3] and v.rejected["bad_covariance"] == 1
     assert v.tracks(kept, 1.1, 1.1) is kept  # every covariance fine: the message as it came
+
+
+def test_covariance_intersection_of_a_stack_is_each_pair_fused_on_its_own():
+    rng = np.random.default_rng(7)
+    A, B = rng.normal(size=(2, 30, 4, 4))
+    Pa, Pb = A @ A.transpose(0, 2, 1) + 0.1 * np.eye(4), B @ B.transpose(0, 2, 1) + 0.1 * np.eye(4)
+    xa, xb = rng.normal(size=(2, 30, 4))
+    Pa[3] = 0.0  # a singular one: that pair keeps the smaller covariance, the others are fused as usual
+    x, P = covariance_intersection(xa, Pa, xb, Pb)
+    for k in range(30):
+        fx, fP = covariance_intersection(xa[k], Pa[k], xb[k], Pb[k])
+        assert np.allclose(x[k], fx, atol=1e-12) and np.allclose(P[k], fP, atol=1e-12)
+    assert np.array_equal(P[3], Pa[3]) and np.array_equal(x[3], xa[3])

@@ -275,13 +275,16 @@ class GlobalTwin:
                 ts.append(np.full(len(pick), stamp))
                 owner.append(g[pick])
         x, P = predict(np.concatenate(xs), np.concatenate(Ps), t - np.concatenate(ts), self.config.accel_noise)
-        owner = np.concatenate(owner)
-        for row, gid in zip(shared.tolist(), wanted.tolist(), strict=True):
-            parts = np.flatnonzero(owner == gid)
-            fx, fP = x[parts[0]], P[parts[0]]
-            for k in parts[1:]:
-                fx, fP = covariance_intersection(fx, fP, x[k], P[k])
-            out.x[row], out.P[row] = fx, fP
+        group = np.searchsorted(wanted, np.concatenate(owner))  # wanted is sorted (out.ids are)
+        order = np.argsort(group, kind="stable")  # each track's reports in the order of the sites
+        count = np.bincount(group, minlength=len(wanted))
+        first = np.concatenate([[0], np.cumsum(count)[:-1]])
+        fx, fP = x[order[first]], P[order[first]]
+        for j in range(1, int(count.max())):  # fold in every track's j-th report at once
+            sel = np.flatnonzero(count > j)
+            k = order[first[sel] + j]
+            fx[sel], fP[sel] = covariance_intersection(fx[sel], fP[sel], x[k], P[k])
+        out.x[shared], out.P[shared] = fx, fP
 
     def site_of_track(self) -> dict[int, str]:
         """For each global id linked to a site, one such site."""
@@ -327,14 +330,30 @@ def covariance_intersection(xa: np.ndarray, Pa: np.ndarray, xb: np.ndarray, Pb: 
     """Fuse two estimates of one state whose errors may be correlated in an unknown way (Julier and
     Uhlmann's covariance intersection): ``P^-1 = w Pa^-1 + (1 - w) Pb^-1``, ``x = P (w Pa^-1 xa + (1 - w)
     Pb^-1 xb)``, with ``w`` the one of a fine grid that minimises the trace of ``P``. Consistent whatever the
-    correlation, so the same measurements reaching the global twin through two sites are not counted twice."""
+    correlation, so the same measurements reaching the global twin through two sites are not counted twice.
+
+    One pair (``x`` of shape (n,), ``P`` (n, n)) or a stack of pairs ((m, n), (m, n, n)), fused each on its own."""
+    if xa.ndim == 1:
+        x, P = covariance_intersection(xa[None], Pa[None], xb[None], Pb[None])
+        return x[0], P[0]
     try:
         Ia, Ib = np.linalg.inv(Pa), np.linalg.inv(Pb)
-    except np.linalg.LinAlgError:
-        return (xa, Pa) if np.trace(Pa) <= np.trace(Pb) else (xb, Pb)
-    info = _OMEGAS[:, None, None] * Ia + (1.0 - _OMEGAS)[:, None, None] * Ib
-    try:
+        info = _OMEGAS[None, :, None, None] * Ia[:, None] + (1.0 - _OMEGAS)[None, :, None, None] * Ib[:, None]
         Ps = np.linalg.inv(info)
+    except np.linalg.LinAlgError:  # a singular one in the stack: each pair on its own
+        fused = [_intersect_one(*pair) for pair in zip(xa, Pa, xb, Pb, strict=True)]
+        return np.array([f[0] for f in fused]).reshape(xa.shape), np.array([f[1] for f in fused]).reshape(Pa.shape)
+    best = np.argmin(np.trace(Ps, axis1=2, axis2=3), axis=1)
+    w = _OMEGAS[best][:, None]
+    P = Ps[np.arange(len(best)), best]
+    x = np.einsum("kij,kj->ki", P, w * np.einsum("kij,kj->ki", Ia, xa) + (1.0 - w) * np.einsum("kij,kj->ki", Ib, xb))
+    return x, 0.5 * (P + P.transpose(0, 2, 1))
+
+
+def _intersect_one(xa: np.ndarray, Pa: np.ndarray, xb: np.ndarray, Pb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        Ia, Ib = np.linalg.inv(Pa), np.linalg.inv(Pb)
+        Ps = np.linalg.inv(_OMEGAS[:, None, None] * Ia + (1.0 - _OMEGAS)[:, None, None] * Ib)
     except np.linalg.LinAlgError:
         return (xa, Pa) if np.trace(Pa) <= np.trace(Pb) else (xb, Pb)
     best = int(np.argmin(np.trace(Ps, axis1=1, axis2=2)))
