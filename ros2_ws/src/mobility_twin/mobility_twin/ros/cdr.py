@@ -153,20 +153,14 @@ _ZEROS = (b"", b"\x00", b"\x00" * 2, b"\x00" * 3, b"\x00" * 4, b"\x00" * 5, b"\x
 def _tail_bytes(offset: int, values: tuple, kinds: tuple[int, ...]) -> bytes:
     """The variable fields of one element (``values``, one per kind), encoded starting ``offset`` bytes past
     an 8-byte boundary (alignment counts from the payload start)."""
-    out = []
-    pos = offset
+    w = _Writer()
+    w.pos = offset
     for kind, value in zip(kinds, values, strict=True):
-        texts = (value,) if kind == STRING else value
-        if kind != STRING:
-            pad = -pos % 4
-            out.append(_ZEROS[pad] + _U32.pack(len(texts)))
-            pos += pad + 4
-        for text in texts:
-            raw = text.encode("utf-8")
-            pad = -pos % 4
-            out.append(_ZEROS[pad] + _U32.pack(len(raw) + 1) + raw + b"\x00")
-            pos += pad + 4 + len(raw) + 1
-    return b"".join(out)
+        if kind == STRING:
+            w.string(value)
+        else:
+            w.strings(value)
+    return b"".join(w.parts)
 
 
 #: encoded tails by (record size mod 8, kinds, values): a twin's tracks keep their sources, site and vehicle id

@@ -337,12 +337,16 @@ def covariance_intersection(xa: np.ndarray, Pa: np.ndarray, xb: np.ndarray, Pb: 
         x, P = covariance_intersection(xa[None], Pa[None], xb[None], Pb[None])
         return x[0], P[0]
     try:
-        Ia, Ib = np.linalg.inv(Pa), np.linalg.inv(Pb)
-        info = _OMEGAS[None, :, None, None] * Ia[:, None] + (1.0 - _OMEGAS)[None, :, None, None] * Ib[:, None]
-        Ps = np.linalg.inv(info)
+        return _intersect(xa, Pa, xb, Pb)
     except np.linalg.LinAlgError:  # a singular one in the stack: each pair on its own
-        fused = [_intersect_one(*pair) for pair in zip(xa, Pa, xb, Pb, strict=True)]
+        fused = [_intersect_or_smaller(*pair) for pair in zip(xa, Pa, xb, Pb, strict=True)]
         return np.array([f[0] for f in fused]).reshape(xa.shape), np.array([f[1] for f in fused]).reshape(Pa.shape)
+
+
+def _intersect(xa: np.ndarray, Pa: np.ndarray, xb: np.ndarray, Pb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Covariance intersection of a stack of pairs; LinAlgError when a matrix of the stack is singular."""
+    Ia, Ib = np.linalg.inv(Pa), np.linalg.inv(Pb)
+    Ps = np.linalg.inv(_OMEGAS[None, :, None, None] * Ia[:, None] + (1.0 - _OMEGAS)[None, :, None, None] * Ib[:, None])
     best = np.argmin(np.trace(Ps, axis1=2, axis2=3), axis=1)
     w = _OMEGAS[best][:, None]
     P = Ps[np.arange(len(best)), best]
@@ -350,13 +354,11 @@ def covariance_intersection(xa: np.ndarray, Pa: np.ndarray, xb: np.ndarray, Pb: 
     return x, 0.5 * (P + P.transpose(0, 2, 1))
 
 
-def _intersect_one(xa: np.ndarray, Pa: np.ndarray, xb: np.ndarray, Pb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _intersect_or_smaller(xa: np.ndarray, Pa: np.ndarray, xb: np.ndarray, Pb: np.ndarray
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """One pair fused, or, when a covariance is singular, the estimate with the smaller one."""
     try:
-        Ia, Ib = np.linalg.inv(Pa), np.linalg.inv(Pb)
-        Ps = np.linalg.inv(_OMEGAS[:, None, None] * Ia + (1.0 - _OMEGAS)[:, None, None] * Ib)
+        x, P = _intersect(xa[None], Pa[None], xb[None], Pb[None])
+        return x[0], P[0]
     except np.linalg.LinAlgError:
         return (xa, Pa) if np.trace(Pa) <= np.trace(Pb) else (xb, Pb)
-    best = int(np.argmin(np.trace(Ps, axis1=1, axis2=2)))
-    w, P = _OMEGAS[best], Ps[best]
-    x = P @ (w * Ia @ xa + (1.0 - w) * Ib @ xb)
-    return x, 0.5 * (P + P.T)
