@@ -157,14 +157,19 @@ def _publish_clock(pub, clock_type, ns: int) -> None:
     pub.publish(msg)
 
 
-def _wait_for_subscribers(publishers: dict, timeout_s: float, settle_s: float = 0.5) -> None:
-    """Until every publisher has a subscriber, then ``settle_s`` more: a subscriber's reader matches our writer
-    a moment after our writer sees it, and a reliable reader drops what comes before (a first message lost)."""
-    end = time.monotonic() + timeout_s
+def _wait_for_subscribers(publishers: dict, timeout_s: float, settle_s: float = 1.0) -> None:
+    """Until every publisher has a subscriber, then a settling time more.
+
+    Our writer sees a subscriber's reader before that reader has matched our writer, and a reliable volatile
+    reader drops what comes from a writer it has not matched yet (a first message lost). The other side's
+    discovery is as slow as ours was, so the settling time is at least as long as our own wait for the match
+    (a loaded machine is slow on both sides), and never less than ``settle_s``."""
+    started = time.monotonic()
+    end = started + timeout_s
     while time.monotonic() < end:
         waiting = sorted(t for t, p in publishers.items() if p.get_subscription_count() == 0)
         if not waiting:
-            time.sleep(settle_s)
+            time.sleep(max(settle_s, time.monotonic() - started))
             return
         time.sleep(0.05)
     print(f"mtwin play: no subscriber after {timeout_s:g} s on {', '.join(waiting)}: playing anyway", file=sys.stderr)
