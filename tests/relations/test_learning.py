@@ -10,12 +10,10 @@ from mobility_twin_models.relations.graph import (
     CAND,
     CANDIDATE_DIM,
     EDGE_DIMS,
-    RS,
-    SR,
-    SS,
+    FOLLOWS,
+    MESSAGE_EDGE_TYPES,
     SV,
     VS,
-    VV,
     node_dims,
 )
 
@@ -48,9 +46,12 @@ def synthetic_graph(seed: int, n_vehicles: int = 40, n_servers: int = 8) -> Hete
     data["server"].mask = torch.ones(n_servers, dtype=torch.bool)
     data["rsu"].x = torch.zeros(0, dims["rsu"])
     vs = torch.stack([torch.arange(n_vehicles), serving])
-    for et, index in ((VS, vs), (SV, vs.flip(0)), (VV, torch.zeros(2, 0, dtype=torch.long)),
-                      (SS, torch.zeros(2, 0, dtype=torch.long)), (RS, torch.zeros(2, 0, dtype=torch.long)),
-                      (SR, torch.zeros(2, 0, dtype=torch.long))):
+    # every message relation but `follows`; only the association (served_by and its reverse) has edges
+    association = {VS: vs, SV: vs.flip(0)}
+    for et in MESSAGE_EDGE_TYPES:
+        if et == FOLLOWS:
+            continue
+        index = association.get(et, torch.zeros(2, 0, dtype=torch.long))
         data[et].edge_index = index
         data[et].edge_attr = torch.zeros(index.shape[1], EDGE_DIMS[et])
     data[CAND].edge_index = vs
