@@ -3,6 +3,16 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+
+
+def add_verb(verbs: argparse._SubParsersAction, name: str, run: Callable[[argparse.Namespace], int],
+             **options) -> argparse.ArgumentParser:
+    """The parser of a command's verb ``name`` (``mtwin eval sweep``), which ``run`` handles; ``options`` are
+    ``add_parser``'s (help, description...)."""
+    parser = verbs.add_parser(name, **options)
+    parser.set_defaults(func=run)
+    return parser
 
 
 def help_without_verb(parser: argparse.ArgumentParser) -> None:

@@ -14,6 +14,8 @@ import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
+from mobility_twin.cli import add_verb
+
 GROUP = "mobility_twin.benchmarks"
 
 
@@ -37,10 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     names = p.add_subparsers(dest="bench", metavar="NAME")
     for name, module in sorted(_benchmarks().items()):
-        q = names.add_parser(name, help=getattr(module, "SUMMARY", ""), description=module.__doc__)
+        q = add_verb(names, name, module.run, help=getattr(module, "SUMMARY", ""), description=module.__doc__)
         q.add_argument("--out", type=Path, default=None, help="folder for the JSON/PNG results (default bench/results)")
         module.configure(q)
-        q.set_defaults(func=module.run)
 
     def no_benchmark(_args: argparse.Namespace) -> int:
         if not _benchmarks():

@@ -8,14 +8,15 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from mobility_twin.cli import help_without_verb
+from mobility_twin.cli import add_verb, help_without_verb
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("data", help="inspect T-Drive data", description="Inspect T-Drive trajectory data.")
     verbs = p.add_subparsers(dest="verb", metavar="VERB")
-    c = verbs.add_parser(
-        "check", help="count kept and skipped lines per reason, with example file:line locations",
+    c = add_verb(
+        verbs, "check", run_check,
+        help="count kept and skipped lines per reason, with example file:line locations",
         description="Read every line under PATH (a T-Drive file, folder, .zip or .tar.gz) and print how many "
         "are kept and how many are skipped for each reason, with example file:line locations. "
         "Kept plus skipped always equals the lines read.",
@@ -28,7 +29,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--end", metavar="'YYYY-MM-DD HH:MM:SS'", help="time window end, exclusive")
     c.add_argument("--max-speed", type=float, default=50.0, metavar="M/S",
                    help="implied speed above which a fix is a GPS jump (default 50 m/s)")
-    c.set_defaults(func=run_check)
 
     help_without_verb(p)
 

@@ -23,15 +23,16 @@ import sys
 import time
 from pathlib import Path
 
-from mobility_twin.cli import help_without_verb
+from mobility_twin.cli import add_verb, help_without_verb
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="evaluate the running stack against the simulator's ground truth",
                        description="Evaluate the stack on a scenario.")
     what = p.add_subparsers(dest="what", metavar="WHAT")
-    t = what.add_parser(
-        "tracking", help="MOTA, MOTP, IDF1, id switches per RSU, local twin and global twin; latency per stage",
+    t = add_verb(
+        what, "tracking", run_tracking,
+        help="MOTA, MOTP, IDF1, id switches per RSU, local twin and global twin; latency per stage",
         description=__doc__,
     )
     t.add_argument("--scenario", default="default", help="scenario file or shipped name (default: default)")
@@ -45,10 +46,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also record the run to MCAP (default file: recording.mcap in the run folder)")
     t.add_argument("--recording", type=Path, default=None, metavar="FILE.mcap",
                    help="score a recorded run (made with --record, or by the recorder) instead of running the stack")
-    t.set_defaults(func=run_tracking)
 
-    w = what.add_parser(
-        "sweep", help="generate scenarios across districts, times and sensor mixes of the city; score each and the worst",
+    w = add_verb(
+        what, "sweep", run_sweep,
+        help="generate scenarios across districts, times and sensor mixes of the city; score each and the worst",
         description="Generate scenarios across districts and times of the T-Drive city extract, V2X penetration, "
                     "GNSS noise, RSU density, CAV count, LiDAR noise and dropout (a Latin hypercube over the levels), "
                     "run each and report each scenario, the worst case and the targets (table, DIR/sweep.json, "
@@ -64,7 +65,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     w.add_argument("--ros", action="store_true",
                    help="run each scenario through the real stack (mtwin eval tracking) instead of the offline pipeline")
     w.add_argument("--out", type=Path, default=None, help="output folder (default runs/sweep-<time>)")
-    w.set_defaults(func=run_sweep)
 
     help_without_verb(p)
 

@@ -13,24 +13,22 @@ import argparse
 import sys
 from pathlib import Path
 
-from mobility_twin.cli import help_without_verb
+from mobility_twin.cli import add_verb, help_without_verb
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("recording", help="inspect or repair an MCAP recording", description=__doc__,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     what = p.add_subparsers(dest="what", metavar="WHAT")
-    info = what.add_parser("info", help="topics, types, counts and times of a recording")
+    info = add_verb(what, "info", run_info, help="topics, types, counts and times of a recording")
     info.add_argument("file", type=Path, metavar="FILE.mcap")
-    info.set_defaults(func=run_info)
-    fix = what.add_parser("repair", help="rewrite a recording cut short into a whole file with a summary",
-                          description="Read FILE from its start, keep every schema, channel, metadata record and "
-                          "complete message (also those at the start of a chunk that was cut off), and write them "
-                          "with a summary to OUT. OUT may be FILE itself (replaced once the new file is whole).")
+    fix = add_verb(what, "repair", run_repair, help="rewrite a recording cut short into a whole file with a summary",
+                   description="Read FILE from its start, keep every schema, channel, metadata record and "
+                   "complete message (also those at the start of a chunk that was cut off), and write them "
+                   "with a summary to OUT. OUT may be FILE itself (replaced once the new file is whole).")
     fix.add_argument("file", type=Path, metavar="FILE.mcap")
     fix.add_argument("-o", "--output", type=Path, default=None, metavar="OUT.mcap",
                      help="where to write (default: FILE.repaired.mcap beside FILE)")
-    fix.set_defaults(func=run_repair)
 
     help_without_verb(p)
 

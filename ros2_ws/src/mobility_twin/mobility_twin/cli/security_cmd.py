@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from mobility_twin.cli import help_without_verb
+from mobility_twin.cli import add_verb, help_without_verb
 
 
 def _error(verb: str, err: Exception) -> int:
@@ -28,8 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "mutual authentication between hosts, and SROS2 enclaves for full ROS 2 installs.")
     verbs = p.add_subparsers(dest="verb", metavar="VERB")
 
-    i = verbs.add_parser(
-        "init", help="make the CA and each host's key, certificate and TLS profiles",
+    i = add_verb(
+        verbs, "init", run_init, help="make the CA and each host's key, certificate and TLS profiles",
         description="Create (or extend) the project CA in OUT/ca and, for each host, OUT/hosts/HOST: its key "
         "(0600), its certificate signed by the CA, the CA certificate, and Fast DDS profiles that use only TCPv4 "
         "with TLS and mutual authentication (peers must present a certificate of this CA). Each host runs a "
@@ -48,34 +48,30 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="where each host's folder will be on that host, for the paths in its static profiles "
                    "(default: the folder's path here)")
     i.add_argument("--renew", action="store_true", help="issue new keys and certificates for the listed hosts")
-    i.set_defaults(func=run_init)
 
-    c = verbs.add_parser("check", help="check a host folder (key, certificate, CA, settings)",
-                         description="Check everything a process of the host needs: the key is owner-only and matches "
-                         "the certificate, the certificate was issued by the CA to this host and is valid now, the "
-                         "settings and profiles parse. Fast DDS would otherwise fall back to plain TCP or UDP.")
+    c = add_verb(verbs, "check", run_check, help="check a host folder (key, certificate, CA, settings)",
+                 description="Check everything a process of the host needs: the key is owner-only and matches "
+                 "the certificate, the certificate was issued by the CA to this host and is valid now, the "
+                 "settings and profiles parse. Fast DDS would otherwise fall back to plain TCP or UDP.")
     c.add_argument("host_dir", type=Path, help="OUT/hosts/HOST as written by `mtwin security init`")
-    c.set_defaults(func=run_check)
 
-    d = verbs.add_parser("discovery-server", help="run the host's discovery server (TLS)",
-                         description="Run the discovery server of the host: it listens on the host's IP:PORT, "
-                         "accepts only peers with a certificate of the CA and links to the other hosts' servers. "
-                         "Start it on every host before the host's nodes.")
+    d = add_verb(verbs, "discovery-server", run_discovery_server, help="run the host's discovery server (TLS)",
+                 description="Run the discovery server of the host: it listens on the host's IP:PORT, "
+                 "accepts only peers with a certificate of the CA and links to the other hosts' servers. "
+                 "Start it on every host before the host's nodes.")
     d.add_argument("--host-dir", type=Path, required=True, help="OUT/hosts/HOST")
     d.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: until Ctrl-C)")
-    d.set_defaults(func=run_discovery_server)
 
-    e = verbs.add_parser("exec", help="run COMMAND as a TLS participant of the host",
-                         description="Check the host folder, claim a free participant port of the host (held until "
-                         "COMMAND ends), point FASTDDS_DEFAULT_PROFILES_FILE at a profile with that port and OPENSSL_CONF "
-                         "at the host's openssl.cnf (peers must present a certificate) and run COMMAND in place of this process. One DDS process per `exec`; for a launch file, set "
-                         "MTWIN_TLS_HOST_DIR=OUT/hosts/HOST instead (each node claims its own port).")
+    e = add_verb(verbs, "exec", run_exec, help="run COMMAND as a TLS participant of the host",
+                 description="Check the host folder, claim a free participant port of the host (held until "
+                 "COMMAND ends), point FASTDDS_DEFAULT_PROFILES_FILE at a profile with that port and OPENSSL_CONF "
+                 "at the host's openssl.cnf (peers must present a certificate) and run COMMAND in place of this process. One DDS process per `exec`; for a launch file, set "
+                 "MTWIN_TLS_HOST_DIR=OUT/hosts/HOST instead (each node claims its own port).")
     e.add_argument("--host-dir", type=Path, required=True, help="OUT/hosts/HOST")
     e.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")
-    e.set_defaults(func=run_exec)
 
-    s = verbs.add_parser(
-        "sros2", help="write an SROS2 keystore: enclaves and signed permissions per role",
+    s = add_verb(
+        verbs, "sros2", run_sros2, help="write an SROS2 keystore: enclaves and signed permissions per role",
         description="Write an SROS2 keystore (the layout `ros2 security` makes) with one enclave per role, each "
         "with its identity and permissions.xml naming the topics the role may publish and subscribe, signed "
         "(S/MIME) by the CA. For full ROS 2 installs: the Fast DDS of the PyPI wheels has no DDS Security "
@@ -89,7 +85,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--days", type=int, default=825, help="validity of new identities in days (default 825)")
     s.add_argument("--domain-id", type=int, default=None,
                    help="the ROS domain the permissions grant (default: ROS_DOMAIN_ID or 0)")
-    s.set_defaults(func=run_sros2)
 
     help_without_verb(p)
 

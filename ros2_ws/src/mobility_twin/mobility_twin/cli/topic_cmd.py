@@ -8,18 +8,18 @@ import json
 import sys
 import time
 
-from mobility_twin.cli import help_without_verb
+from mobility_twin.cli import add_verb, help_without_verb
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("topic", help="list topics, measure their rate and latency, print messages",
                        description="Inspect the live ROS graph (what `ros2 topic` does on a full install).")
     verbs = p.add_subparsers(dest="verb", metavar="VERB")
-    lst = verbs.add_parser("list", help="topics and their types", description="List the topics seen on the graph.")
+    lst = add_verb(verbs, "list", run_list, help="topics and their types",
+                   description="List the topics seen on the graph.")
     lst.add_argument("--wait", type=float, default=2.0, metavar="S", help="discovery time (default 2 s)")
-    lst.set_defaults(func=run_list)
-    hz = verbs.add_parser(
-        "hz", help="message rate, and latency (now - header.stamp) for stamped messages",
+    hz = add_verb(
+        verbs, "hz", run_hz, help="message rate, and latency (now - header.stamp) for stamped messages",
         description="Count messages for --duration seconds; report the rate, and for messages with a header the "
         "latency from header.stamp to arrival (meaningful when stamps are wall-clock time, e.g. replay --hil).",
     )
@@ -27,13 +27,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     hz.add_argument("--type", help="message type, e.g. sensor_msgs/msg/PointCloud2 (default: from the graph)")
     hz.add_argument("--duration", type=float, default=5.0, metavar="S")
     hz.add_argument("--json", action="store_true", help="print the result as JSON")
-    hz.set_defaults(func=run_hz)
-    echo = verbs.add_parser("echo", help="print messages", description="Print messages of a topic.")
+    echo = add_verb(verbs, "echo", run_echo, help="print messages", description="Print messages of a topic.")
     echo.add_argument("topic")
     echo.add_argument("--type", help="message type (default: from the graph)")
     echo.add_argument("--count", type=int, default=1, help="messages to print (default 1)")
     echo.add_argument("--timeout", type=float, default=10.0, metavar="S")
-    echo.set_defaults(func=run_echo)
 
     help_without_verb(p)
 

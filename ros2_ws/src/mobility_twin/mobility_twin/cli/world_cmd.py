@@ -13,21 +13,21 @@ import argparse
 import sys
 from pathlib import Path
 
-from mobility_twin.cli import help_without_verb
+from mobility_twin.cli import add_verb, help_without_verb
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("world", help="build SUMO worlds (road network, buildings, scenario) from your own city",
                        description="SUMO worlds for the simulator (scenarios with world: {kind: sumo}).")
     what = p.add_subparsers(dest="what", metavar="WHAT")
-    b = what.add_parser("build", help="a network (and buildings) from an OSM file or a .net.xml, and a scenario skeleton",
-                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    b = add_verb(what, "build", run_build,
+                 help="a network (and buildings) from an OSM file or a .net.xml, and a scenario skeleton",
+                 description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     source = b.add_mutually_exclusive_group(required=True)
     source.add_argument("--osm", type=Path, metavar="FILE.osm", help="an OpenStreetMap extract (.osm or .osm.gz)")
     source.add_argument("--net", type=Path, metavar="FILE.net.xml", help="an existing SUMO road network")
     b.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for the network, buildings and scenario")
     b.add_argument("--name", default="", help="name of the world and its scenario (default: from the file name)")
-    b.set_defaults(func=run_build)
 
     help_without_verb(p)
 
