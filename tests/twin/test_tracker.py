@@ -156,3 +156,24 @@ def test_two_hundred_tracks_update_together(n):
     for k in range(5):
         tracker.update(frame("rsu_00", k * 0.1, truth + rng.normal(0, 0.1, (n, 2)), sensor_range=1000.0))
     assert len(tracker.confirmed_at(0.4)) == n
+
+
+@pytest.mark.parametrize("m", [2, 4])
+def test_the_kalman_update_is_the_textbook_one_with_H_selecting_the_measured_components(m):
+    from mobility_twin.tracking.motion import update
+
+    rng = np.random.default_rng(m)
+    n = 7
+    x = rng.normal(size=(n, 4))
+    L = rng.normal(size=(n, 4, 4))
+    P = L @ L.transpose(0, 2, 1) + 0.1 * np.eye(4)
+    Lr = rng.normal(size=(n, m, m))
+    R = Lr @ Lr.transpose(0, 2, 1) + 0.1 * np.eye(m)
+    z = rng.normal(size=(n, m))
+    x_new, P_new = update(x, P, z, R)
+    H = np.eye(4)[:m]
+    for k in range(n):
+        S = H @ P[k] @ H.T + R[k]
+        K = P[k] @ H.T @ np.linalg.inv(S)
+        np.testing.assert_allclose(x_new[k], x[k] + K @ (z[k] - H @ x[k]), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(P_new[k], (np.eye(4) - K @ H) @ P[k], rtol=1e-9, atol=1e-12)  # = Joseph form

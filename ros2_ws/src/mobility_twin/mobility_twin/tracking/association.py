@@ -22,6 +22,7 @@ from mobility_twin.tracking.gating import mahalanobis2
 from mobility_twin.tracking.trackset import TrackSet
 
 _BIG = 1e9
+_DENSE_MAX = 4096  # gated pairs spanning at most this many (track, detection) cells: one dense assignment
 
 
 def associate(tracks: TrackSet, frame: Detections, gate_chi2: float, gate_max_m: float, rescue_m: float = 0.0
@@ -84,23 +85,19 @@ def associate(tracks: TrackSet, frame: Detections, gate_chi2: float, gate_max_m:
         out_t += ti.tolist()
         out_d += dj.tolist()
     elif len(ti):
-        graph = coo_matrix((np.ones(len(ti)), (ti, n + dj)), shape=(n + m, n + m))
-        _, label = connected_components(graph, directed=False)
-        group = label[ti]
-        order = np.argsort(group, kind="stable")
-        bounds = np.flatnonzero(np.diff(group[order])) + 1
-        for pairs in np.split(order, bounds):
-            rows, cols = np.unique(ti[pairs]), np.unique(dj[pairs])
-            if len(pairs) == 1:
-                out_t.append(int(ti[pairs[0]]))
-                out_d.append(int(dj[pairs[0]]))
-                continue
+        rows, row_of = np.unique(ti, return_inverse=True)
+        cols, col_of = np.unique(dj, return_inverse=True)
+        if len(rows) * len(cols) <= _DENSE_MAX:
+            # a frame's worth of tracks: one assignment over the gated pairs solves every group at once
+            # (the groups share no row or column), cheaper than finding the groups
             sub = np.full((len(rows), len(cols)), _BIG)
-            sub[np.searchsorted(rows, ti[pairs]), np.searchsorted(cols, dj[pairs])] = cost[pairs]
+            sub[row_of, col_of] = cost
             r, c = linear_sum_assignment(sub)
             keep = sub[r, c] < _BIG
             out_t += rows[r[keep]].tolist()
             out_d += cols[c[keep]].tolist()
+        else:
+            _assign_by_group(ti, dj, cost, n, m, out_t, out_d)
     if rescue_m > 0:
         free_t[out_t] = False
         free_d[out_d] = False
@@ -108,6 +105,30 @@ def associate(tracks: TrackSet, frame: Detections, gate_chi2: float, gate_max_m:
         out_t += rt
         out_d += rd
     return np.asarray(out_t, dtype=np.int64), np.asarray(out_d, dtype=np.int64), withheld
+
+
+def _assign_by_group(ti: np.ndarray, dj: np.ndarray, cost: np.ndarray, n: int, m: int, out_t: list, out_d: list
+                     ) -> None:
+    """Optimal assignment of the gated pairs (track rows ``ti``, detection rows ``dj``) group by group: the
+    pairs split into connected groups, each solved on its own (a group of one pair directly); appends to
+    ``out_t`` and ``out_d``. Thousands of tracks cost little."""
+    graph = coo_matrix((np.ones(len(ti)), (ti, n + dj)), shape=(n + m, n + m))
+    _, label = connected_components(graph, directed=False)
+    group = label[ti]
+    order = np.argsort(group, kind="stable")
+    bounds = np.flatnonzero(np.diff(group[order])) + 1
+    for pairs in np.split(order, bounds):
+        rows, cols = np.unique(ti[pairs]), np.unique(dj[pairs])
+        if len(pairs) == 1:
+            out_t.append(int(ti[pairs[0]]))
+            out_d.append(int(dj[pairs[0]]))
+            continue
+        sub = np.full((len(rows), len(cols)), _BIG)
+        sub[np.searchsorted(rows, ti[pairs]), np.searchsorted(cols, dj[pairs])] = cost[pairs]
+        r, c = linear_sum_assignment(sub)
+        keep = sub[r, c] < _BIG
+        out_t += rows[r[keep]].tolist()
+        out_d += cols[c[keep]].tolist()
 
 
 def _candidates(txy: np.ndarray, dxy: np.ndarray, t_index: np.ndarray, d_index: np.ndarray, radius: float

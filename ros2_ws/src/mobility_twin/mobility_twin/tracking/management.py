@@ -75,12 +75,10 @@ def apply_measurements(tr: TrackSet, frame: Detections, ti: np.ndarray, di: np.n
             R = np.zeros((len(d_idx), 4, 4))
             R[:, :2, :2] = frame.cov[d_idx]
             R[:, 2, 2] = R[:, 3, 3] = 0.25
-            H = np.eye(4)
         else:
             z = frame.xy[d_idx]
             R = frame.cov[d_idx]
-            H = np.eye(4)[:2]
-        tr.x[t_idx], tr.P[t_idx] = update(tr.x[t_idx], tr.P[t_idx], z, R, H)
+        tr.x[t_idx], tr.P[t_idx] = update(tr.x[t_idx], tr.P[t_idx], z, R)
     alpha = cfg.dims_smoothing
     tr.dims[ti] = (1 - alpha) * tr.dims[ti] + alpha * frame.dims[di]
     tr.box_yaw[ti] = frame.yaw[di]

@@ -21,13 +21,10 @@ REFERENCE_PERIOD_S = 0.1  # the frame period at which accel_noise has its discre
 
 def transition(dt: float, accel_noise: float) -> tuple[np.ndarray, np.ndarray]:
     """(F, Q) of one step of ``dt`` seconds."""
-    F = np.eye(4)
-    F[0, 2] = F[1, 3] = dt
     q = accel_noise**2 * REFERENCE_PERIOD_S
-    Q1 = np.array([[dt**3 / 3, dt**2 / 2], [dt**2 / 2, dt]]) * q
-    Q = np.zeros((4, 4))
-    Q[np.ix_([0, 2], [0, 2])] = Q1
-    Q[np.ix_([1, 3], [1, 3])] = Q1
+    a, b, c = dt**3 / 3 * q, dt**2 / 2 * q, dt * q
+    F = np.array([[1.0, 0.0, dt, 0.0], [0.0, 1.0, 0.0, dt], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]])
+    Q = np.array([[a, 0.0, b, 0.0], [0.0, a, 0.0, b], [b, 0.0, c, 0.0], [0.0, b, 0.0, c]])
     return F, Q
 
 
@@ -55,14 +52,24 @@ def predict(x: np.ndarray, P: np.ndarray, dt, accel_noise: float) -> tuple[np.nd
     return np.einsum("nij,nj->ni", F, x), F @ P @ F.transpose(0, 2, 1) + Q
 
 
-def update(x: np.ndarray, P: np.ndarray, z: np.ndarray, R: np.ndarray, H: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def update(x: np.ndarray, P: np.ndarray, z: np.ndarray, R: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Kalman update of states ``x`` (N, 4), ``P`` (N, 4, 4) with measurements ``z`` (N, M) of covariance ``R``
-    (N, M, M) through ``H`` (M, 4). The covariance in Joseph form, ``(I - KH) P (I - KH)' + K R K'``, which
-    stays symmetric and positive definite whatever the rounding."""
-    with np.errstate(over="ignore", invalid="ignore"):  # a diverged state is the caller's to drop (not finite)
-        y = z - x @ H.T
-        S = H @ P @ H.T + R
-        K = P @ H.T @ np.linalg.inv(S)
-        A = np.eye(4) - K @ H
+    (N, M, M) of the state's first M components (M = 2: position; M = 4: position and velocity), i.e.
+    ``H = [I_M 0]``. The covariance in Joseph form, ``(I - KH) P (I - KH)' + K R K'``, which stays symmetric
+    and positive definite whatever the rounding."""
+    m = z.shape[1]
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # a diverged state is the caller's to drop
+        y = z - x[:, :m]
+        S = P[:, :m, :m] + R
+        if m == 2:  # the 2x2 inverse in closed form (the common case: a position measured)
+            det = S[:, 0, 0] * S[:, 1, 1] - S[:, 0, 1] * S[:, 1, 0]
+            S_inv = np.empty_like(S)
+            S_inv[:, 0, 0], S_inv[:, 1, 1] = S[:, 1, 1] / det, S[:, 0, 0] / det
+            S_inv[:, 0, 1], S_inv[:, 1, 0] = -S[:, 0, 1] / det, -S[:, 1, 0] / det
+        else:
+            S_inv = np.linalg.inv(S)
+        K = P[:, :, :m] @ S_inv
+        A = np.broadcast_to(np.eye(4), P.shape).copy()
+        A[:, :, :m] -= K
         P_new = A @ P @ A.transpose(0, 2, 1) + K @ R @ K.transpose(0, 2, 1)
         return x + np.einsum("nij,nj->ni", K, y), 0.5 * (P_new + P_new.transpose(0, 2, 1))
