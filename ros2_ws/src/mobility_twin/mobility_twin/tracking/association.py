@@ -48,7 +48,7 @@ def associate(tracks: TrackSet, frame: Detections, gate_chi2: float, gate_max_m:
     free_t[forced_t] = False
     free_d[forced_d] = False
     unowned = np.flatnonzero(free_d & (frame.self_report != ""))
-    anonymous = np.flatnonzero(free_t & np.array([not v for v in tr.vehicle_id], dtype=bool))
+    anonymous = np.flatnonzero(free_t & np.array([not v for v in tr.vehicle_id], dtype=bool)) if len(unowned) else ()
     if len(unowned) and len(anonymous):
         innov = frame.xy[unowned, None, :] - tr.x[None, anonymous, :2]
         S = tr.P[None, anonymous, :2, :2] + frame.cov[unowned, None]
@@ -79,7 +79,7 @@ def associate(tracks: TrackSet, frame: Detections, gate_chi2: float, gate_max_m:
     else:
         cost = np.zeros(0)
     out_t, out_d = list(forced_t), list(forced_d)
-    if len(ti) and len(np.unique(ti)) == len(ti) and len(np.unique(dj)) == len(dj):
+    if len(ti) and np.bincount(ti).max() == 1 and np.bincount(dj).max() == 1:
         # pairs that share neither their track nor their detection are groups of one each (a frame of one
         # V2X report, sparse traffic): each is assigned, no graph to build
         out_t += ti.tolist()
@@ -139,7 +139,7 @@ def _candidates(txy: np.ndarray, dxy: np.ndarray, t_index: np.ndarray, d_index: 
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     if len(t_index) * len(d_index) <= 8192:
         diff = txy[t_index, None, :] - dxy[None, d_index, :]
-        r, c = np.nonzero(np.einsum("tdk,tdk->td", diff, diff) <= radius * radius)
+        r, c = np.nonzero(diff[..., 0] ** 2 + diff[..., 1] ** 2 <= radius * radius)
         return t_index[r], d_index[c]
     near = cKDTree(dxy[d_index]).query_ball_point(txy[t_index], r=radius)
     counts = np.fromiter((len(v) for v in near), dtype=np.int64, count=len(near))
@@ -152,6 +152,13 @@ def _mutual_nearest(txy: np.ndarray, dxy: np.ndarray, t_index: np.ndarray, d_ind
     """Pairs (track, detection) among the given rows that are each other's nearest, within ``radius``."""
     if not len(t_index) or not len(d_index):
         return [], []
+    if len(t_index) * len(d_index) <= 4096:  # a frame's worth: the distance matrix, no trees to build
+        diff = txy[t_index, None, :] - dxy[None, d_index, :]
+        d2 = diff[..., 0] ** 2 + diff[..., 1] ** 2
+        near_d, near_t = d2.argmin(axis=1), d2.argmin(axis=0)
+        within = d2[np.arange(len(t_index)), near_d] <= radius * radius
+        mutual = [a for a in np.flatnonzero(within).tolist() if near_t[near_d[a]] == a]
+        return [int(t_index[a]) for a in mutual], [int(d_index[near_d[a]]) for a in mutual]
     dist_t, near_d = cKDTree(dxy[d_index]).query(txy[t_index], distance_upper_bound=radius)
     dist_d, near_t = cKDTree(txy[t_index]).query(dxy[d_index], distance_upper_bound=radius)
     out_t, out_d = [], []

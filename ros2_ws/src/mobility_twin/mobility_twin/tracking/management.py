@@ -32,13 +32,12 @@ from mobility_twin.tracking.motion import position_variance, update
 from mobility_twin.tracking.trackset import CONFIRMED, TENTATIVE, TrackSet, object_array, source_bit
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-6, 1.0 - 1e-6)
-    return np.log(p / (1.0 - p))
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+def _add_log_odds(p: np.ndarray, gain: np.ndarray) -> np.ndarray:
+    """The existence probability ``p`` with ``gain`` added to its log-odds: ``sigmoid(logit(p) + gain)``, as the
+    odds of ``p`` (kept inside (1e-6, 1 - 1e-6)) multiplied by ``exp(gain)``."""
+    p = np.minimum(np.maximum(p, 1e-6), 1.0 - 1e-6)
+    w = p * np.exp(gain)
+    return w / (1.0 - p + w)
 
 
 @dataclass
@@ -87,7 +86,7 @@ def apply_measurements(tr: TrackSet, frame: Detections, ti: np.ndarray, di: np.n
     tr.seen_by[ti] |= source_bit(frame.source_id)
     tr.last_update[ti] = frame.stamp
     gain = cfg.existence_hit + cfg.existence_hit_confidence * frame.confidence[di]
-    tr.existence[ti] = _sigmoid(_logit(tr.existence[ti]) + gain)
+    tr.existence[ti] = _add_log_odds(tr.existence[ti], gain)
     promote = (tr.status[ti] == TENTATIVE) & (tr.existence[ti] >= cfg.confirm_existence)
     tr.status[ti[promote]] = CONFIRMED
     for k, j in zip(ti.tolist(), di.tolist(), strict=True):
@@ -121,7 +120,7 @@ def count_misses(tr: TrackSet, frame: Detections, assigned: np.ndarray, cfg) -> 
     blind = (tr.seen_by[k] & source_bit(frame.source_id)) == 0
     weight = np.where(blind, 1.0 / (1.0 + tr.blind_misses[k]), 1.0)
     tr.blind_misses[k[blind]] += 1
-    tr.existence[k] = _sigmoid(_logit(tr.existence[k]) - cfg.existence_miss * weight)
+    tr.existence[k] = _add_log_odds(tr.existence[k], -cfg.existence_miss * weight)
 
 
 def shadowed(xy: np.ndarray, frame: Detections, clearance_m: float = 1.0) -> np.ndarray:

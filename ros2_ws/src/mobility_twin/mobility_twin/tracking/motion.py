@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+_DIAG = np.arange(4)
 REFERENCE_PERIOD_S = 0.1  # the frame period at which accel_noise has its discrete-model meaning
 
 
@@ -69,7 +70,8 @@ def update(x: np.ndarray, P: np.ndarray, z: np.ndarray, R: np.ndarray) -> tuple[
         else:
             S_inv = np.linalg.inv(S)
         K = P[:, :, :m] @ S_inv
-        A = np.broadcast_to(np.eye(4), P.shape).copy()
+        A = np.zeros(P.shape)
+        A[:, _DIAG, _DIAG] = 1.0
         A[:, :, :m] -= K
         P_new = A @ P @ A.transpose(0, 2, 1) + K @ R @ K.transpose(0, 2, 1)
-        return x + np.einsum("nij,nj->ni", K, y), 0.5 * (P_new + P_new.transpose(0, 2, 1))
+        return x + (K @ y[:, :, None])[:, :, 0], 0.5 * (P_new + P_new.transpose(0, 2, 1))

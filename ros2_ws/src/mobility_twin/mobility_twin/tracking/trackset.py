@@ -64,10 +64,22 @@ class TrackSet:
         return len(self.ids)
 
     def copy(self) -> TrackSet:
-        return TrackSet(**{f: getattr(self, f).copy() for f in self.FIELDS})
+        return self._of({f: v.copy() for f, v in self._arrays()})
 
     def select(self, mask: np.ndarray) -> TrackSet:
-        return TrackSet(**{f: getattr(self, f)[mask] for f in self.FIELDS})
+        return self._of({f: v[mask] for f, v in self._arrays()})
+
+    def _arrays(self):
+        d = self.__dict__
+        return ((f, d[f]) for f in self.FIELDS)
+
+    @classmethod
+    def _of(cls, arrays: dict) -> TrackSet:
+        """A track set of arrays that already have one row per track each (as another set's, copied or
+        selected): no defaults, no checks (the tracker copies its state before every frame)."""
+        out = cls.__new__(cls)
+        out.__dict__.update(arrays)
+        return out
 
     def extend(self, other: TrackSet) -> None:
         for f in self.FIELDS:
