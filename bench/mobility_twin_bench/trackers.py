@@ -52,9 +52,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="folder for the streams and hypotheses (default <out>/trackers/)")
     parser.add_argument("--reuse-streams", action="store_true",
                         help="use the streams already in the work folder when their scenario and duration match")
-    parser.add_argument("--repeat", type=int, default=3,
+    parser.add_argument("--repeat", type=int, default=5,
                         help="time every tracker this many times, the project's and the peers' runs taking turns; "
-                             "each frame's step is the fastest of its repetitions (default 3)")
+                             "each frame's step is the fastest of its repetitions (default 5)")
     parser.add_argument("--tune", action="store_true",
                         help="run each peer's grid on the first scenario and print its scores (no targets)")
 

@@ -177,3 +177,13 @@ def test_the_kalman_update_is_the_textbook_one_with_H_selecting_the_measured_com
         K = P[k] @ H.T @ np.linalg.inv(S)
         np.testing.assert_allclose(x_new[k], x[k] + K @ (z[k] - H @ x[k]), rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(P_new[k], (np.eye(4) - K @ H) @ P[k], rtol=1e-9, atol=1e-12)  # = Joseph form
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 30, 64, 65, 300])
+def test_pairs_within_are_every_close_pair_once_in_order(n):
+    from mobility_twin.tracking.management import pairs_within
+
+    xy = np.random.default_rng(n).uniform(0.0, 60.0, (n, 2))
+    d = np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))
+    want = [(i, j) for i in range(n) for j in range(i + 1, n) if d[i, j] <= 5.0]
+    assert [tuple(p) for p in pairs_within(xy, 5.0).tolist()] == want

@@ -36,9 +36,10 @@ def associate(tracks: TrackSet, frame: Detections, gate_chi2: float, gate_max_m:
     tr = tracks
     n, m = len(tr), len(frame)
     forced_t, forced_d = [], []
-    if (frame.self_report != "").any():
+    reports = frame.self_report != ""
+    if reports.any():
         owners = {v: k for k, v in enumerate(tr.vehicle_id) if v}
-        for j in np.flatnonzero(frame.self_report != ""):
+        for j in np.flatnonzero(reports):
             k = owners.get(frame.self_report[j])
             if k is not None:
                 forced_t.append(k)
@@ -47,7 +48,7 @@ def associate(tracks: TrackSet, frame: Detections, gate_chi2: float, gate_max_m:
     free_d = np.ones(m, dtype=bool)
     free_t[forced_t] = False
     free_d[forced_d] = False
-    unowned = np.flatnonzero(free_d & (frame.self_report != ""))
+    unowned = np.flatnonzero(free_d & reports)
     anonymous = np.flatnonzero(free_t & np.array([not v for v in tr.vehicle_id], dtype=bool)) if len(unowned) else ()
     if len(unowned) and len(anonymous):
         innov = frame.xy[unowned, None, :] - tr.x[None, anonymous, :2]
@@ -68,7 +69,7 @@ def associate(tracks: TrackSet, frame: Detections, gate_chi2: float, gate_max_m:
         free_d[withheld] = False
     else:
         withheld = np.zeros(0, dtype=np.int64)
-    free_d &= frame.self_report == ""  # an unbound self-report starts its own track (merged later if it is one)
+    free_d &= ~reports  # an unbound self-report starts its own track (merged later if it is one)
     ti, dj = _candidates(tr.x[:, :2], frame.xy, np.flatnonzero(free_t), np.flatnonzero(free_d), gate_max_m)
     if len(ti):
         maha, det = mahalanobis2(frame.xy[dj] - tr.x[ti, :2], tr.P[ti, :2, :2] + frame.cov[dj])
@@ -85,8 +86,8 @@ def associate(tracks: TrackSet, frame: Detections, gate_chi2: float, gate_max_m:
         out_t += ti.tolist()
         out_d += dj.tolist()
     elif len(ti):
-        rows, row_of = np.unique(ti, return_inverse=True)
-        cols, col_of = np.unique(dj, return_inverse=True)
+        rows, row_of = _compact(ti, n)
+        cols, col_of = _compact(dj, m)
         if len(rows) * len(cols) <= _DENSE_MAX:
             # a frame's worth of tracks: one assignment over the gated pairs solves every group at once
             # (the groups share no row or column), cheaper than finding the groups
@@ -105,6 +106,14 @@ def associate(tracks: TrackSet, frame: Detections, gate_chi2: float, gate_max_m:
         out_t += rt
         out_d += rd
     return np.asarray(out_t, dtype=np.int64), np.asarray(out_d, dtype=np.int64), withheld
+
+
+def _compact(index: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of ``index`` (all in [0, size)), sorted, and where each entry of ``index`` stands
+    among them: ``np.unique(index, return_inverse=True)`` for small non-negative integers, at a fraction of
+    its cost."""
+    values = np.flatnonzero(np.bincount(index, minlength=size))
+    return values, np.searchsorted(values, index)
 
 
 def _assign_by_group(ti: np.ndarray, dj: np.ndarray, cost: np.ndarray, n: int, m: int, out_t: list, out_d: list

@@ -20,6 +20,7 @@ Two tracks this close with consistent states are one vehicle: the younger goes.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,7 +46,7 @@ class TrackerState:
     """Everything a frame changes (what the reorder buffer snapshots)."""
 
     tracks: TrackSet
-    graveyard: TrackSet  # lost confirmed tracks last seen within reid_window_s
+    graveyard: TrackSet  # lost confirmed tracks last seen within reid_window_s (its arrays replaced, never written)
     next_id: int
     time: float  # sensor time all tracks are predicted to
     # graveyard tracks kept past reid_window_s, until the time given: restored after a restart, or lost while
@@ -54,7 +55,7 @@ class TrackerState:
     source_last: dict = field(default_factory=dict)  # source id -> stamp of its newest frame
 
     def copy(self) -> TrackerState:
-        return TrackerState(self.tracks.copy(), self.graveyard.copy(), self.next_id, self.time, dict(self.keep_until),
+        return TrackerState(self.tracks.copy(), self.graveyard.sharing(), self.next_id, self.time, dict(self.keep_until),
                             dict(self.source_last))
 
 
@@ -280,6 +281,23 @@ def prune(state: TrackerState, cfg, stats) -> None:
         state.graveyard = g.select(keep)
 
 
+@functools.lru_cache(maxsize=64)
+def _upper_pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.triu_indices(n, 1)
+
+
+def pairs_within(xy: np.ndarray, radius: float) -> np.ndarray:
+    """(K, 2) index pairs i < j of the points ``xy`` within ``radius`` of each other, ordered by i then j:
+    every pair's distance for a frame's worth of tracks (up to 64), a KD-tree for more."""
+    if len(xy) > 64:
+        pairs = cKDTree(xy).query_pairs(radius, output_type="ndarray")
+        return pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
+    i, j = _upper_pairs(len(xy))
+    dx, dy = xy[i, 0] - xy[j, 0], xy[i, 1] - xy[j, 1]
+    near = dx * dx + dy * dy <= radius * radius
+    return np.stack([i[near], j[near]], axis=1)
+
+
 def duplicates(tr: TrackSet, cfg) -> np.ndarray:
     """Tracks that follow the same vehicle as an older track (born when one frame failed the gate, or from
     another kind of source: a vehicle's GNSS report next to its LiDAR detections; both would then take turns
@@ -295,7 +313,7 @@ def duplicates(tr: TrackSet, cfg) -> np.ndarray:
         return out
     sigma = np.sqrt(np.maximum(tr.P[:, 0, 0], tr.P[:, 1, 1]))
     radius = max(cfg.merge_distance_m, min(cfg.merge_sigmas * float(sigma.max()), 10.0))
-    pairs = cKDTree(tr.x[:, :2]).query_pairs(radius, output_type="ndarray")
+    pairs = pairs_within(tr.x[:, :2], radius)
     if not len(pairs):
         return out
     a, b = pairs[:, 0], pairs[:, 1]

@@ -165,7 +165,7 @@ class MultiSourceTracker:
         assigned_d = np.zeros(0, dtype=np.int64)
         withheld = np.zeros(0, dtype=np.int64)
         if n and m:
-            sigma = float(np.sqrt(np.max(frame.cov[:, [0, 1], [0, 1]]))) if m else 0.0
+            sigma = float(np.sqrt(max(frame.cov[:, 0, 0].max(), frame.cov[:, 1, 1].max())))
             assigned_t, assigned_d, withheld = associate(tr, frame, cfg.gate_chi2,
                                                          max(cfg.gate_max_m, cfg.gate_sigmas * sigma), cfg.rescue_m)
             management.apply_measurements(tr, frame, assigned_t, assigned_d, cfg)

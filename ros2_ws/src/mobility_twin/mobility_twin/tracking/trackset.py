@@ -67,7 +67,14 @@ class TrackSet:
         return self._of({f: v.copy() for f, v in self._arrays()})
 
     def select(self, mask: np.ndarray) -> TrackSet:
-        return self._of({f: v[mask] for f, v in self._arrays()})
+        mask = np.asarray(mask)
+        rows = np.flatnonzero(mask) if mask.dtype == bool else mask  # the rows found once, not once per field
+        return self._of({f: v[rows] for f, v in self._arrays()})
+
+    def sharing(self) -> TrackSet:
+        """A new set holding these very arrays: a snapshot of a set whose arrays are only ever replaced
+        (select, extend), never written into (the tracker's graveyard)."""
+        return self._of(dict(self._arrays()))
 
     def _arrays(self):
         d = self.__dict__
