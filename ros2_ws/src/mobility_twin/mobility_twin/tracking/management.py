@@ -281,15 +281,15 @@ def prune(state: TrackerState, cfg, stats) -> None:
         state.graveyard = g.select(keep)
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=33)
 def _upper_pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
     return np.triu_indices(n, 1)
 
 
 def pairs_within(xy: np.ndarray, radius: float) -> np.ndarray:
     """(K, 2) index pairs i < j of the points ``xy`` within ``radius`` of each other, ordered by i then j:
-    every pair's distance for a frame's worth of tracks (up to 64), a KD-tree for more."""
-    if len(xy) > 64:
+    every pair's distance for a frame's worth of tracks (up to 32), a KD-tree for more."""
+    if len(xy) > 32:
         pairs = cKDTree(xy).query_pairs(radius, output_type="ndarray")
         return pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
     i, j = _upper_pairs(len(xy))
