@@ -12,7 +12,10 @@ For each scenario (``default``, on which the peers were tuned, and ``dense``, on
 4. score every tracker with the same code (py-motmetrics, 2 m match, the 60 m disc around each RSU, the
    same 3 s warm-up), per RSU and overall, and compare the per-frame step times measured in this run
    (each tracker's step from the frame's arrays to its reported ids and positions; both processes freeze
-   what they hold out of the garbage collector first, so neither pays for the other's heap).
+   what they hold out of the garbage collector first, so neither pays for the other's heap). Every tracker
+   runs ``--repeat`` times (default 5), the project's and the peers' runs taking turns, and each frame's
+   step is the fastest of its repetitions: on a shared 2-core machine one run's mean moved by 30% between
+   runs, and a slow spell now hits every tracker alike.
 
 Target (issue 17): the RSU-alone tracker's MOTA and IDF1 at or above every peer's on every RSU, and its
 per-frame update (mean over all frames) no slower than norfair's. Without the peers' environment the
