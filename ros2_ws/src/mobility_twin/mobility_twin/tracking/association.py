@@ -91,12 +91,7 @@ def associate(tracks: TrackSet, frame: Detections, gate_chi2: float, gate_max_m:
         if len(rows) * len(cols) <= _DENSE_MAX:
             # a frame's worth of tracks: one assignment over the gated pairs solves every group at once
             # (the groups share no row or column), cheaper than finding the groups
-            sub = np.full((len(rows), len(cols)), _BIG)
-            sub[row_of, col_of] = cost
-            r, c = linear_sum_assignment(sub)
-            keep = sub[r, c] < _BIG
-            out_t += rows[r[keep]].tolist()
-            out_d += cols[c[keep]].tolist()
+            _assign(rows, row_of, cols, col_of, cost, out_t, out_d)
         else:
             _assign_by_group(ti, dj, cost, n, m, out_t, out_d)
     if rescue_m > 0:
@@ -127,17 +122,25 @@ def _assign_by_group(ti: np.ndarray, dj: np.ndarray, cost: np.ndarray, n: int, m
     order = np.argsort(group, kind="stable")
     bounds = np.flatnonzero(np.diff(group[order])) + 1
     for pairs in np.split(order, bounds):
-        rows, cols = np.unique(ti[pairs]), np.unique(dj[pairs])
         if len(pairs) == 1:
             out_t.append(int(ti[pairs[0]]))
             out_d.append(int(dj[pairs[0]]))
             continue
-        sub = np.full((len(rows), len(cols)), _BIG)
-        sub[np.searchsorted(rows, ti[pairs]), np.searchsorted(cols, dj[pairs])] = cost[pairs]
-        r, c = linear_sum_assignment(sub)
-        keep = sub[r, c] < _BIG
-        out_t += rows[r[keep]].tolist()
-        out_d += cols[c[keep]].tolist()
+        rows, row_of = np.unique(ti[pairs], return_inverse=True)
+        cols, col_of = np.unique(dj[pairs], return_inverse=True)
+        _assign(rows, row_of, cols, col_of, cost[pairs], out_t, out_d)
+
+
+def _assign(rows: np.ndarray, row_of: np.ndarray, cols: np.ndarray, col_of: np.ndarray, cost: np.ndarray,
+            out_t: list, out_d: list) -> None:
+    """Optimal assignment of gated pairs given as (``rows[row_of[k]]``, ``cols[col_of[k]]``) with ``cost[k]``:
+    the chosen (track, detection) rows appended to ``out_t`` and ``out_d``, none outside the gate."""
+    sub = np.full((len(rows), len(cols)), _BIG)
+    sub[row_of, col_of] = cost
+    r, c = linear_sum_assignment(sub)
+    keep = sub[r, c] < _BIG
+    out_t += rows[r[keep]].tolist()
+    out_d += cols[c[keep]].tolist()
 
 
 def _candidates(txy: np.ndarray, dxy: np.ndarray, t_index: np.ndarray, d_index: np.ndarray, radius: float
@@ -147,13 +150,18 @@ def _candidates(txy: np.ndarray, dxy: np.ndarray, t_index: np.ndarray, d_index: 
     if not len(t_index) or not len(d_index):
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     if len(t_index) * len(d_index) <= 8192:
-        diff = txy[t_index, None, :] - dxy[None, d_index, :]
-        r, c = np.nonzero(diff[..., 0] ** 2 + diff[..., 1] ** 2 <= radius * radius)
+        r, c = np.nonzero(_squared_distances(txy[t_index], dxy[d_index]) <= radius * radius)
         return t_index[r], d_index[c]
     near = cKDTree(dxy[d_index]).query_ball_point(txy[t_index], r=radius)
     counts = np.fromiter((len(v) for v in near), dtype=np.int64, count=len(near))
     ti = np.repeat(t_index, counts)
     return ti, d_index[np.fromiter((j for v in near for j in v), dtype=np.int64, count=int(counts.sum()))]
+
+
+def _squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(len(a), len(b)) squared distances between the points ``a`` (N, 2) and ``b`` (M, 2)."""
+    diff = a[:, None, :] - b[None, :, :]
+    return diff[..., 0] ** 2 + diff[..., 1] ** 2
 
 
 def _mutual_nearest(txy: np.ndarray, dxy: np.ndarray, t_index: np.ndarray, d_index: np.ndarray, radius: float
@@ -162,8 +170,7 @@ def _mutual_nearest(txy: np.ndarray, dxy: np.ndarray, t_index: np.ndarray, d_ind
     if not len(t_index) or not len(d_index):
         return [], []
     if len(t_index) * len(d_index) <= 4096:  # a frame's worth: the distance matrix, no trees to build
-        diff = txy[t_index, None, :] - dxy[None, d_index, :]
-        d2 = diff[..., 0] ** 2 + diff[..., 1] ** 2
+        d2 = _squared_distances(txy[t_index], dxy[d_index])
         near_d, near_t = d2.argmin(axis=1), d2.argmin(axis=0)
         within = d2[np.arange(len(t_index)), near_d] <= radius * radius
         mutual = [a for a in np.flatnonzero(within).tolist() if near_t[near_d[a]] == a]
