@@ -138,7 +138,7 @@ def _play(recording, chosen: list[str], args: argparse.Namespace) -> int:
             if not args.loop:
                 break
             loop += 1
-        time.sleep(0.5)  # let reliable writers deliver the last messages
+        _wait_for_acks(publishers.values())
     except KeyboardInterrupt:
         progress.done()
         print(f"mtwin play: interrupted after {count} messages", file=sys.stderr)
@@ -155,6 +155,19 @@ def _publish_clock(pub, clock_type, ns: int) -> None:
     msg = clock_type()
     msg.clock.sec, msg.clock.nanosec = divmod(ns, 1_000_000_000)
     pub.publish(msg)
+
+
+def _wait_for_acks(publishers, timeout_s: float = 5.0) -> None:
+    """Until every reliable subscriber has acknowledged what we published (at most ``timeout_s`` in all): a
+    writer destroyed before that takes unacknowledged messages with it, and a lost sample is repaired only
+    after the writer's next heartbeat (seconds)."""
+    from rclpy.duration import Duration
+
+    end = time.monotonic() + timeout_s
+    late = [p.topic_name for p in publishers
+            if not p.wait_for_all_acked(Duration(nanoseconds=max(0, round((end - time.monotonic()) * 1e9))))]
+    if late:
+        print(f"mtwin play: not acknowledged within {timeout_s:g} s on {', '.join(late)}", file=sys.stderr)
 
 
 def _wait_for_subscribers(publishers: dict, timeout_s: float, settle_s: float = 1.0) -> None:
