@@ -65,3 +65,20 @@ def test_the_recorder_config_file_lists_the_default_selection():
     config = Path(__file__).resolve().parents[2] / "config" / "recorder.yaml"
     params = yaml.safe_load(config.read_text())["/**"]["ros__parameters"]
     assert (tuple(params["topics"]), tuple(params["exclude"])) == (DEFAULT_TOPICS, DEFAULT_EXCLUDE)
+
+
+def test_play_offers_what_the_recorded_publishers_offered():
+    from rclpy.qos import DurabilityPolicy, ReliabilityPolicy
+
+    from mobility_twin.recording import OfferedQos
+    from mobility_twin.recording.qos import BEST_EFFORT, TRANSIENT_LOCAL
+    from mobility_twin.ros.recorder import publisher_qos
+
+    latched = publisher_qos("/twin/global/objects", [OfferedQos(durability=TRANSIENT_LOCAL, depth=10),
+                                                     OfferedQos(durability=TRANSIENT_LOCAL, depth=3)])
+    assert latched.durability == DurabilityPolicy.TRANSIENT_LOCAL and latched.depth == 10  # the deepest kept
+    assert publisher_qos("/infrastructure/layout").depth == 1  # nothing recorded: the named profile
+    mixed = publisher_qos("/twin/global/objects", [OfferedQos(), OfferedQos(durability=TRANSIENT_LOCAL)])
+    assert mixed.durability == DurabilityPolicy.VOLATILE  # a volatile publisher among them: volatile
+    lossy = publisher_qos("/rsu/r1/points", [OfferedQos(reliability=BEST_EFFORT)])
+    assert lossy.reliability == ReliabilityPolicy.BEST_EFFORT

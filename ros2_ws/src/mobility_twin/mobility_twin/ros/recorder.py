@@ -65,7 +65,7 @@ def publisher_qos(topic: str, offers: list[OfferedQos] | tuple[OfferedQos, ...] 
     """The QoS to play ``topic`` back with: the named profile of its kind (sensor stream, twin state,
     events, latched, clock), with the reliability and durability the recorded publishers offered. A topic
     every recorded publisher offered transient local (the layout, or the /sim/world of older recordings)
-    plays latched."""
+    plays latched, keeping as many messages for late joiners as the deepest of them did."""
     from mobility_twin.ros import qos, topics
 
     if topic == topics.CLOCK:
@@ -80,6 +80,8 @@ def publisher_qos(topic: str, offers: list[OfferedQos] | tuple[OfferedQos, ...] 
         base = qos.TWIN_STATE
     profile = QoSProfile(history=base.history, depth=base.depth, reliability=base.reliability,
                          durability=base.durability)
+    if offers and all(o.latched for o in offers):
+        profile.depth = max(1, *(o.depth for o in offers))
     if offers:
         profile.reliability = ReliabilityPolicy.RELIABLE if all(o.reliable for o in offers) else \
             ReliabilityPolicy.BEST_EFFORT
