@@ -78,6 +78,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     size.add_argument("--full", action="store_true", help="longer training on --data (default: the whole city)")
     parser.add_argument("--data", type=Path, default=None,
                         help="T-Drive folder/archive (default: bundled cbd; with --full the city extract)")
+    parser.add_argument("--world", choices=("tdrive", "sumo"), default="tdrive",
+                        help="tdrive: the T-Drive replay (default); sumo: T-Drive demand driven by SUMO on the road "
+                             "network of --scenario (recorded once into the SUMO cache, ~10 min; results go to "
+                             "relations_sumo.json)")
+    parser.add_argument("--scenario", default="city", help="with --world sumo: the SUMO scenario (default city)")
     parser.add_argument("--checkpoint", type=Path, default=None, help="save the trained k = 30 s model here")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the CPU is shared)")
     parser.add_argument("--no-continual", action="store_true", help="skip the continual-learning streams")
@@ -97,20 +102,26 @@ def run(args: argparse.Namespace) -> int:
 
     from mobility_twin_bench.common import format_table, write_results
     from mobility_twin_models.relations import GraphConfig, MigrationConfig, ModelConfig, TrainConfig
-    from mobility_twin_models.relations.train import prepare
+    from mobility_twin_models.relations.train import prepare, prepare_sumo
     from mobility_twin_sim.tdrive import BUNDLED
 
     torch.set_num_threads(max(1, args.threads))
     if args.seeds < 1:
         raise SystemExit(f"--seeds must be >= 1, got {args.seeds}")
     preset = FULL if args.full else QUICK
-    data_path = args.data or (CITY if args.full and CITY.exists() else BUNDLED / "cbd")
+    sumo = args.world == "sumo"
+    data_path = f"SUMO scenario {args.scenario}" if sumo else \
+        args.data or (CITY if args.full and CITY.exists() else BUNDLED / "cbd")
     started = time.perf_counter()
     log = _Log()
     log(f"relations benchmark ({preset.name}) on {data_path}")
 
     # ------------------------------------------------------------------ data, layout, observed snapshots
-    prepared = prepare(data_path, area_m=preset.area_m, minutes=preset.minutes, slot_s=preset.slot_s, seed=args.seed)
+    if sumo:
+        prepared = prepare_sumo(args.scenario, minutes=preset.minutes, slot_s=preset.slot_s, seed=args.seed, log=log)
+    else:
+        prepared = prepare(data_path, area_m=preset.area_m, minutes=preset.minutes, slot_s=preset.slot_s,
+                           seed=args.seed)
     fleet, t0, area, layout, layout_cfg = prepared.fleet, prepared.start_s, prepared.area, prepared.layout, \
         prepared.layout_config
     base_graph = GraphConfig()
@@ -123,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
         f"{len(layout.servers)} servers, {len(layout.rsus)} RSUs; {len(truth)} slots of {preset.slot_s:g} s, "
         f"{mean_v:.0f} served vehicles per slot; telemetry: {fresh:.0%} of vehicle twins fresh (seen by an RSU)")
     results: dict = {
-        "preset": preset.__dict__, "data": str(data_path), "taxis": len(fleet), "fixes": prepared.fixes,
+        "preset": preset.__dict__, "world": args.world, "data": str(data_path), "taxis": len(fleet), "fixes": prepared.fixes,
         "start": t0, "servers": len(layout.servers), "rsus": len(layout.rsus), "slots": len(truth),
         "vehicles_per_slot": mean_v, "telemetry_fresh_fraction": fresh, "layout": layout_cfg.__dict__,
         "options": {"seeds": args.seeds, "ablations": args.ablations, "continual": not args.no_continual},
@@ -211,8 +222,8 @@ def run(args: argparse.Namespace) -> int:
         path = shipped.save(args.checkpoint, with_buffer=False)
         log(f"checkpoint (k = 30 s GNN trained on both regimes, {path.stat().st_size / 1e6:.2f} MB): {path}")
         results["checkpoint"] = str(path)
-    out = write_results("relations", results, args.out)
-    png = _plot_matrices(cl_results, out.parent / "relations_accuracy_matrix.png") if cl_results else None
+    out = write_results("relations_sumo" if sumo else "relations", results, args.out)
+    png = _plot_matrices(cl_results, out.parent / f"{out.stem}_accuracy_matrix.png") if cl_results else None
     log(f"wrote {out}{f' and {png}' if png else ''} in {results['seconds']:.0f} s")
     return 0
 

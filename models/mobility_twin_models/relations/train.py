@@ -26,9 +26,15 @@ CBD_ORIGIN = (116.4468, 39.9135)
 REGIMES = ("telemetry", "truth")
 
 
+#: The worlds the relations are learned in: the T-Drive replay (taxis between their GPS fixes in straight
+#: lines) and the SUMO city (T-Drive demand driven on a road network: turns, queues, lights)
+WORLDS = ("tdrive", "sumo")
+
+
 @dataclass(frozen=True)
 class Prepared:
-    """The observed snapshots of the busy hour, per regime, and what they were made from."""
+    """The observed snapshots of the busy hour, per regime, and what they were made from. ``fleet``: the
+    vehicles' own reports (the telemetry regime's fixes; T-Drive's GPS fixes)."""
 
     fleet: object
     fixes: int
@@ -37,6 +43,7 @@ class Prepared:
     layout_config: object
     area: object
     observed: dict  # regime -> list[ObservedSnapshot]
+    world: str = "tdrive"
 
 
 def busiest_start(fleet) -> float:
@@ -76,6 +83,32 @@ def prepare(data_path: Path, *, area_m: tuple[float, float, float, float] = (-30
                                       rsu_range_m=layout_cfg.rsu_range_m, observation=regime)
                 for regime in REGIMES}
     return Prepared(fleet, report.kept, t0, layout, layout_cfg, area, observed)
+
+
+def prepare_sumo(scenario: str | Path = "city", *, minutes: float = 50.0, slot_s: float = 5.0, seed: int = 0,
+                 start: str = "2008-02-02 16:05:00", report_period_s: float = 30.0,
+                 log=print) -> Prepared:
+    """The same set-up on the SUMO world of ``scenario`` (a shipped name or a YAML path): its T-Drive rush-hour
+    demand driven on its road network for ``minutes`` from ``start`` (recorded once, then cached), the
+    hexagonal server grid over its area, and both regimes; the telemetry regime sees each vehicle's report
+    every ``report_period_s`` (random phase) plus the RSUs' sightings."""
+    from mobility_twin_models.relations import Area, GraphConfig, LayoutConfig, hex_layout, observe_fleet
+    from mobility_twin_sim.scenario import load_scenario
+    from mobility_twin_sim.sumo.trajectories import record_fleet, telematics
+
+    sc = load_scenario(scenario)
+    fleet = record_fleet(sc, start=start, duration_s=minutes * 60.0 + slot_s, log=log,
+                         progress=lambda done, total: log(f"  SUMO {done:.0f} / {total:.0f} s"))
+    reports = telematics(fleet, report_period_s, seed=seed)
+    t0 = fleet.time_range[0]
+    x_min, y_min, x_max, y_max = sc.area.shape().bounds
+    area = Area(x_min, x_max, y_min, y_max)
+    layout_cfg = LayoutConfig(seed=seed)
+    layout = hex_layout(area, layout_cfg)
+    observed = {regime: observe_fleet(fleet, layout, slot_s, start=t0, end=t0 + minutes * 60.0, config=GraphConfig(),
+                                      rsu_range_m=layout_cfg.rsu_range_m, observation=regime, reports=reports)
+                for regime in REGIMES}
+    return Prepared(reports, len(reports.t), t0, layout, layout_cfg, area, observed, world="sumo")
 
 
 def training_samples(observed: list, k: int, graph_cfg) -> tuple[list, list]:
