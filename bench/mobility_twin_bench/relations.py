@@ -153,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
     for regime in REGIMES:
         for horizon_s in preset.horizons_s:
             k = round(horizon_s / preset.slot_s)
-            graph_cfg = _graph_for(horizon_s)
+            graph_cfg = _graph_for(horizon_s, roads=sumo)
             section = _prediction_section(observed[regime], k, graph_cfg, model_cfg, train_cfg, preset, log,
                                           regime=regime, seeds=args.seeds, ablations=args.ablations, fleet=fleet)
             prediction_rows += section["handover"]
@@ -161,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
                 load_rows += section["load"]
             trained[(regime, horizon_s)] = section
     # the shipped model: k = 30 s, trained on both regimes, so that it serves fresh and stale twins alike
-    shipped, rows, lrows = _shipped_model(trained, _graph_for(30.0), model_cfg, train_cfg, preset, log)
+    shipped, rows, lrows = _shipped_model(trained, _graph_for(30.0, roads=sumo), model_cfg, train_cfg, preset, log)
     prediction_rows += rows
     load_rows += lrows
     results["handover"] = prediction_rows
@@ -177,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
 
     # ------------------------------------------------------------------ 3. continual learning
     horizon_cl = 30.0
-    graph_cl = _graph_for(horizon_cl)
+    graph_cl = _graph_for(horizon_cl, roads=sumo)
     k_cl = round(horizon_cl / preset.slot_s)
     cl_results = {}
     for regime in () if args.no_continual else preset.cl_regimes:
@@ -237,10 +237,10 @@ class _Log:
         print(f"[{time.perf_counter() - self.start:6.0f} s] {text}", flush=True)
 
 
-def _graph_for(horizon_s: float):
+def _graph_for(horizon_s: float, *, roads: bool = False):
     from mobility_twin_models.relations.train import graph_for
 
-    return graph_for(horizon_s)
+    return graph_for(horizon_s, roads=roads)
 
 
 def _thousand_node_cut(observed, fixed_max: int = 700):
@@ -333,7 +333,8 @@ def _prediction_section(observed, k, graph_cfg, model_cfg, train_cfg, preset, lo
     markov2 = MarkovHandover(order=2).fit(train)
     models = {"gnn": model_cfg, "mlp": replace(model_cfg, message_passing=False)}
     if ablations:
-        models |= {f"gnn_without_{r}": replace(model_cfg, without_relations=(r,)) for r in ABLATED_RELATIONS}
+        ablated = ABLATED_RELATIONS + (("road",) if graph_cfg.roads else ())
+        models |= {f"gnn_without_{r}": replace(model_cfg, without_relations=(r,)) for r in ablated}
     learners, model_preds, by_seed = {}, {}, {name: [] for name in models}
     for seed in range(train_cfg.seed, train_cfg.seed + seeds):
         for name, model in models.items():
@@ -356,6 +357,12 @@ def _prediction_section(observed, k, graph_cfg, model_cfg, train_cfg, preset, lo
         "markov_2nd_order": [markov2.predict(s) for s in test],
         "dead_reckoning_from_handover": [dead_reckoning(g) for g in test_graphs],
     }
+    if observed[0].road is not None:  # on a road network: constant velocity along the road, and with turns
+        from mobility_twin_models.relations.baselines import RoadTurns, along_road
+
+        turns = RoadTurns().fit([observed[i] for i in train_idx])
+        preds["along_road"] = [along_road(s.obs, horizon) for s in test]
+        preds["along_road_turn_markov"] = [turns.predict(s.obs, horizon) for s in test]
     preds["mlp_no_graph"] = [p.server for p in model_preds["mlp"]]
     for name in models:
         if name != "mlp":
@@ -410,7 +417,7 @@ def _shipped_model(trained, graph_cfg, model_cfg, train_cfg, preset, log):
 
     t = time.perf_counter()
     learner = fit_shipped({regime: trained[(regime, 30.0)]["train"] for regime in REGIMES}, preset.steps,
-                          seed=train_cfg.seed, graphs_per_step=train_cfg.graphs_per_step)
+                          seed=train_cfg.seed, graphs_per_step=train_cfg.graphs_per_step, roads=graph_cfg.roads)
     log(f"shipped model (both regimes, {preset.steps * len(REGIMES)} steps) in {time.perf_counter() - t:.0f} s")
     rows, load_rows = [], []
     for regime in REGIMES:

@@ -75,7 +75,8 @@ def test_a_recorded_sumo_fleet_is_where_sumo_drove_its_vehicles_and_is_cached(tm
            "time": {"start": "2008-02-02 16:02:00", "duration_s": 10.0, "slot_s": 0.5},
            "rsus": {"layout": {"kind": "hotspots", "count": 2}}, "cavs": {"count": 0}}
     scenario = scenario_from_dict(raw)
-    fleet = record_fleet(scenario, sample_s=1.0, step_s=0.5, log=lambda *a: None)
+    recorded = record_fleet(scenario, sample_s=1.0, step_s=0.5, log=lambda *a: None)
+    fleet = recorded.fleet
     assert len(fleet) > 50 and fleet.time_range[1] - fleet.time_range[0] == pytest.approx(10.0)
     # the same run, stepped by hand: the fleet at a sample is SUMO's vehicles (no pedestrians, no cyclists)
     world = build_world(scenario, log=lambda *a: None)
@@ -94,4 +95,12 @@ def test_a_recorded_sumo_fleet_is_where_sumo_drove_its_vehicles_and_is_cached(tm
     cached = list((tools.cache_dir() / "fleets").glob("*.npz"))
     assert len(cached) == 1
     again = record_fleet(scenario, sample_s=1.0, step_s=0.5, log=lambda *a: pytest.fail("SUMO ran again"))
-    assert np.array_equal(again.t, fleet.t) and np.array_equal(load_fleet(cached[0]).x, fleet.x)
+    assert np.array_equal(again.fleet.t, fleet.t) and np.array_equal(load_fleet(cached[0]).fleet.x, fleet.x)
+    assert again.frame == recorded.frame and again.net_file == recorded.net_file
+    # the network it drove on, in the map frame: the moving vehicles match a road in their direction
+    from mobility_twin_core.roads import EdgeMatcher
+
+    roads = again.roads()
+    moving = v.speed[vehicles] > 2.0
+    edge = EdgeMatcher(roads).match(v.x[vehicles][moving], v.y[vehicles][moving], v.heading[vehicles][moving])
+    assert np.mean(edge >= 0) > 0.9

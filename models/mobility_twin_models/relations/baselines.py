@@ -13,6 +13,12 @@ Handover (serving server of each vehicle ``k`` slots ahead):
   border of the previous and current cells, away from the previous server (our addition; see
   :func:`~mobility_twin_models.relations.graph.handover_dead_reckoning`).
 
+On a road network (snapshots observed with a :class:`~mobility_twin_models.relations.roads.RoadNetwork`):
+
+* :func:`along_road`: constant velocity along the road: the server of the point the vehicle reaches driving
+  on along its road at its speed, straight on at junctions (or, with a turn table, the turn that road's
+  vehicles took most often in training: :class:`RoadTurns`, a Markov chain per junction).
+
 Load (vehicles served ``h`` slots ahead): :func:`last_value` and :func:`moving_average` (the mean of
 the ``load_lags`` last loads). The MLP without the graph is :class:`~mobility_twin_models.relations.nn.model.RelationModel`
 with ``message_passing=False``.
@@ -29,6 +35,7 @@ import torch
 from torch_geometric.data import HeteroData
 
 from mobility_twin_models.relations.graph import SERVER, VEHICLE
+from mobility_twin_models.relations.roads import follow_roads, road_transitions, turn_table
 
 
 def stay(data: HeteroData) -> torch.Tensor:
@@ -92,6 +99,44 @@ class MarkovHandover:
                 best = self._best.get(state[1])
             out.append(index.get(best, s) if best is not None else s)
         return torch.from_numpy(np.array(out, dtype=np.int64))
+
+
+def along_road(obs, horizon_s: float, next_edge: np.ndarray | None = None) -> torch.Tensor:
+    """The server of the point each vehicle reaches in ``horizon_s`` (plus its state's age) driving on
+    along its road at its speed, taking ``next_edge`` at junctions (default straight on); the current
+    server for a vehicle on no road or whose point no server covers."""
+    road = obs.road
+    if road is None:
+        raise ValueError("along_road needs snapshots observed with a road network")
+    s = obs.snapshot
+    distance = np.linalg.norm(s.vehicle_vel, axis=1) * (s.vehicle_age_s + horizon_s)
+    point = follow_roads(road.network, road.road, road.along, distance, next_edge)
+    on = np.all(np.isfinite(point), axis=1)
+    server = obs.serving.copy()
+    if on.any():
+        there = obs.static.index.serving(point[on])
+        server[on] = np.where(there >= 0, there, server[on])
+    return torch.from_numpy(server.astype(np.int64))
+
+
+class RoadTurns:
+    """The turn each road's vehicles took most often (a first-order Markov chain per junction), counted on
+    consecutive snapshots of the training period; straight on where a road's turns were never seen."""
+
+    def __init__(self) -> None:
+        self.table: np.ndarray | None = None
+        self.transitions = 0
+
+    def fit(self, observed) -> RoadTurns:
+        pairs = [road_transitions(a.road, b.road, a.snapshot.vehicle_ids, b.snapshot.vehicle_ids)
+                 for a, b in zip(observed[:-1], observed[1:], strict=True)]
+        both = np.concatenate(pairs, axis=1) if pairs else np.zeros((2, 0), np.int64)
+        self.transitions = both.shape[1]
+        self.table = turn_table(both, observed[0].road.network)
+        return self
+
+    def predict(self, obs, horizon_s: float) -> torch.Tensor:
+        return along_road(obs, horizon_s, self.table)
 
 
 def last_value(data: HeteroData) -> torch.Tensor:

@@ -111,6 +111,8 @@ class GraphConfig:
         follow_window_s: a vehicle follows the vehicles that made the same handover (previous -> current
             server) at most this long before or after it (default 300 s).
         max_leaders: each vehicle follows at most this many of them, the closest in time (default 8).
+        roads: the graph holds the road network (road nodes, vehicle-on-road and road-to-road relations;
+            :mod:`mobility_twin_models.relations.roads`); the snapshots must carry it (default False).
     """
 
     vehicle_radius_m: float = positive(150.0)
@@ -130,6 +132,7 @@ class GraphConfig:
     fresh_age_s: float = non_negative(2.0)
     follow_window_s: float = positive(300.0)
     max_leaders: int = int_at_least(8, low=1)
+    roads: bool = False
 
     def __post_init__(self) -> None:
         check_fields(self)

@@ -31,6 +31,24 @@ Relations (edge types) used for message passing, each with geometric edge featur
   (never a server to itself); offset and distance over the adjacency radius. [E, 3]
 * ``(rsu, attached_to, server)`` and reverse ``(server, hosts, rsu)``: each RSU to its nearest server. [E, 3]
 
+With ``GraphConfig.roads`` the graph also holds the road network (:mod:`~mobility_twin_models.relations.roads`):
+
+* ``road`` [E, 14]: position of its middle, direction (cos, sin), length (over 200 m), speed limit, lanes
+  (over 3); its state from the twin: occupancy (vehicles over what the road holds, capped at 1), mean speed
+  over the limit (1 when empty), share of its vehicles standing (a queue), whether any is on it; the offset
+  of the server serving its end from the one serving its start (over the start's coverage) and whether
+  they differ (the road leaves the cell).
+* ``(vehicle, on, road)`` and reverse ``(road, carries, vehicle)``: the road a vehicle is map-matched to;
+  features: share of the road behind it, metres left (over 200), seconds left at its speed over the
+  horizon (capped at 1), offset of the server serving the road's end from the vehicle's server (over the
+  coverage). [E, 5]
+* ``(road, next, road)``: a road receives from each road the junction ahead leads to (where traffic
+  goes), ``(road, prev, road)`` from each road leading into it (where queues spill back from); features:
+  the turn (cos, sin), the source's length (over 200 m), the offset of the source's end server from the
+  target's (over the coverage). [E, 5]
+* ``(road, in_cell, server)`` and reverse ``(server, covers, road)``: a road to the server serving its end;
+  offset over the coverage, distance. [E, 3]
+
 The handover head scores ``(vehicle, candidate, server)`` pairs: every server within
 ``candidate_radius_m`` of a vehicle, the ``max_candidates`` nearest (of its serving server, plus that
 server's coverage, when the twin's state is older than ``fresh_age_s``), with features [E, 19]: offset
@@ -68,8 +86,19 @@ SR = (SERVER, "hosts", RSU)
 FOLLOWS = (VEHICLE, "follows", VEHICLE)
 CAND = (VEHICLE, "candidate", SERVER)
 MESSAGE_EDGE_TYPES = (VV, FOLLOWS, VS, SV, SS, RS, SR)
+ROAD = "road"
+VR = (VEHICLE, "on", ROAD)
+RV = (ROAD, "carries", VEHICLE)
+RR_NEXT = (ROAD, "next", ROAD)
+RR_PREV = (ROAD, "prev", ROAD)
+RSV = (ROAD, "in_cell", SERVER)
+SRD = (SERVER, "covers", ROAD)
+ROAD_EDGE_TYPES = (VR, RV, RR_NEXT, RR_PREV, RSV, SRD)
 
 EDGE_DIMS = {VV: 5, FOLLOWS: 5, VS: 3, SV: 3, SS: 3, RS: 3, SR: 3}
+ROAD_EDGE_DIMS = {VR: 5, RV: 5, RR_NEXT: 5, RR_PREV: 5, RSV: 3, SRD: 3}
+ROAD_DIM = 14
+ROAD_LENGTH_SCALE_M = 200.0
 CANDIDATE_DIM = 19
 VEHICLE_DIM = 23
 #: speed assumed for dead reckoning from the last handover when the twin knows no speed (m/s)
@@ -78,8 +107,14 @@ GHZ_SCALE = 3.0
 
 
 def node_dims(config: GraphConfig) -> dict[str, int]:
-    """Feature width of each node type (the server's grows with ``load_lags``)."""
-    return {VEHICLE: VEHICLE_DIM, SERVER: 5 + config.load_lags, RSU: 3}
+    """Feature width of each node type (the server's grows with ``load_lags``; roads with ``roads``)."""
+    dims = {VEHICLE: VEHICLE_DIM, SERVER: 5 + config.load_lags, RSU: 3}
+    return {**dims, ROAD: ROAD_DIM} if config.roads else dims
+
+
+def edge_dims(config: GraphConfig) -> dict[tuple[str, str, str], int]:
+    """Feature width of each message-passing relation of the graphs of ``config``."""
+    return {**EDGE_DIMS, **ROAD_EDGE_DIMS} if config.roads else dict(EDGE_DIMS)
 
 
 def _f32(a: np.ndarray) -> torch.Tensor:
@@ -256,7 +291,78 @@ def build_graph(obs: ObservedSnapshot, config: GraphConfig | None = None) -> Het
     data[CAND].edge_attr = _f32(cand_attr)
     data[VEHICLE].cv_server = _i64(cv_server)
     data[VEHICLE].dr_server = _i64(np.where(ho_known, dr_server, -1))
+    if config.roads:
+        if obs.road is None:
+            raise ValueError("GraphConfig.roads is set but the snapshot has no road network (observe the fleet "
+                             "with roads=...)")
+        _add_roads(data, obs, config, speed, serving, sxy, cov, index)
     return data
+
+
+def _add_roads(data: HeteroData, obs: ObservedSnapshot, config: GraphConfig, speed: np.ndarray,
+               serving: np.ndarray, sxy: np.ndarray, cov: np.ndarray, index) -> None:
+    """Road nodes and their relations (see the module docstring)."""
+    road = obs.road
+    net = road.network
+    g = net.graph
+    n_e = len(net)
+    L = ROAD_LENGTH_SCALE_M
+    entry, exit_ = index.serving(net.start), index.serving(net.end)
+    has_exit = exit_ >= 0
+    cov_entry = np.where(entry >= 0, cov[np.maximum(entry, 0)], 1.0) if n_e else np.zeros(0)
+    leaves = np.where((has_exit & (entry >= 0))[:, None], sxy[np.maximum(exit_, 0)] - sxy[np.maximum(entry, 0)], 0.0) \
+        if n_e else np.zeros((0, 2))
+    occupied = road.count > 0
+    road_x = np.column_stack([
+        _scaled_position(0.5 * (net.start + net.end), config), net.direction, g.length / L,
+        g.speed / config.speed_scale_mps, g.lanes / 3.0, np.minimum(road.count / net.capacity(), 1.0),
+        np.where(occupied, np.nan_to_num(road.mean_speed) / np.maximum(g.speed, 0.1), 1.0),
+        np.where(occupied, road.stopped / np.maximum(road.count, 1.0), 0.0), occupied,
+        leaves / cov_entry[:, None], (exit_ != entry) & has_exit,
+    ]).reshape(n_e, ROAD_DIM)
+    data[ROAD].x = _f32(road_x)
+    data[ROAD].pos = _f32(0.5 * (net.start + net.end))
+
+    # vehicles on roads
+    vi = np.flatnonzero(road.road >= 0)
+    ri = road.road[vi]
+    left = np.maximum(g.length[ri] - road.along[vi], 0.0)
+    cov_v = cov[serving[vi]] if len(vi) else np.zeros(0)
+    exit_off = np.where(has_exit[ri][:, None], sxy[np.maximum(exit_[ri], 0)] - sxy[serving[vi]], 0.0) \
+        if len(vi) else np.zeros((0, 2))
+    vr_attr = np.column_stack([
+        road.along[vi] / np.maximum(g.length[ri], 1e-9), left / L,
+        np.minimum(left / np.maximum(speed[vi], 0.5) / config.horizon_s, 1.0),
+        exit_off / np.maximum(cov_v, 1e-9)[:, None],
+    ]).reshape(-1, ROAD_EDGE_DIMS[VR])
+    data[VR].edge_index = _i64(np.stack([vi, ri]).reshape(2, -1))
+    data[VR].edge_attr = _f32(vr_attr)
+    data[RV].edge_index = _i64(np.stack([ri, vi]).reshape(2, -1))
+    data[RV].edge_attr = _f32(vr_attr)
+
+    # road to road, both ways: (source, target) = (successor, road) for "next", (road, successor) for "prev"
+    a, b = net.succ
+    exit_xy = sxy[np.maximum(exit_, 0)] if n_e else np.zeros((0, 2))
+
+    def road_road(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        off = np.where((has_exit[src] & has_exit[dst])[:, None], exit_xy[src] - exit_xy[dst], 0.0)
+        return np.column_stack([net.turn, g.length[src] / L, off / cov_entry[dst][:, None]]).reshape(-1, 5)
+
+    data[RR_NEXT].edge_index = _i64(np.stack([b, a]).reshape(2, -1))
+    data[RR_NEXT].edge_attr = _f32(road_road(b, a))
+    data[RR_PREV].edge_index = _i64(np.stack([a, b]).reshape(2, -1))
+    data[RR_PREV].edge_attr = _f32(road_road(a, b))
+
+    # roads to the server of their end
+    ri = np.flatnonzero(has_exit)
+    si = exit_[ri]
+    off = sxy[si] - net.end[ri] if len(ri) else np.zeros((0, 2))
+    rs_attr = np.column_stack([off / cov[si][:, None], np.linalg.norm(off, axis=1) / cov[si]]).reshape(-1, 3) \
+        if len(ri) else np.zeros((0, 3))
+    data[RSV].edge_index = _i64(np.stack([ri, si]).reshape(2, -1))
+    data[RSV].edge_attr = _f32(rs_attr)
+    data[SRD].edge_index = _i64(np.stack([si, ri]).reshape(2, -1))
+    data[SRD].edge_attr = _f32(rs_attr)
 
 
 def rank_in_groups(group: np.ndarray) -> np.ndarray:

@@ -22,6 +22,7 @@ from scipy.spatial import cKDTree
 
 from mobility_twin_core import Layout, ServerSet, TwinSnapshot, snapshot_of
 from mobility_twin_models.relations.config import GraphConfig
+from mobility_twin_models.relations.roads import RoadNetwork, RoadState, road_state
 
 
 def snapshot_from_fleet(state, layout: Layout) -> TwinSnapshot:
@@ -78,7 +79,8 @@ class ObservedSnapshot:
     handover has been seen, or that server is not in the snapshot). ``since_handover_s[i]``: seconds since
     it was handed to its current server, nan when no handover has been seen. ``prev_dwell_s[i]``: how long
     it was served by the previous server, nan when unknown. ``prev2_server[i]``: the server before the
-    previous one (-1 when unknown).
+    previous one (-1 when unknown). ``road``: the vehicles on the road network and the roads' state (None
+    without a road network).
     """
 
     snapshot: TwinSnapshot
@@ -93,6 +95,7 @@ class ObservedSnapshot:
     since_handover_s: np.ndarray
     prev_dwell_s: np.ndarray
     prev2_server: np.ndarray
+    road: RoadState | None = None
 
     @property
     def t(self) -> float:
@@ -118,7 +121,8 @@ class ObservedSnapshot:
         return ObservedSnapshot(snap, static, serving[vehicles], self.load_lags[servers],
                                 self.since_change_s[vehicles], self.last_leg_s[vehicles],
                                 self.last_leg_vel[vehicles], self.rsu_load[rsus], prev[vehicles],
-                                self.since_handover_s[vehicles], self.prev_dwell_s[vehicles], prev2[vehicles])
+                                self.since_handover_s[vehicles], self.prev_dwell_s[vehicles], prev2[vehicles],
+                                None if self.road is None else self.road.select(vehicles))
 
 
 class TwinHistory:
@@ -127,11 +131,16 @@ class TwinHistory:
     Args:
         config: the graph config (load lags, motion-change threshold, adjacency factor).
         rsu_range_m: radius within which an RSU counts vehicles as its load (default 100 m).
+        roads: the road network to map-match the vehicles on (None: none). A standing vehicle is matched
+            with the heading it last moved in.
     """
 
-    def __init__(self, config: GraphConfig | None = None, *, rsu_range_m: float = 100.0) -> None:
+    def __init__(self, config: GraphConfig | None = None, *, rsu_range_m: float = 100.0,
+                 roads: RoadNetwork | None = None) -> None:
         self.config = config or GraphConfig()
         self.rsu_range_m = float(rsu_range_m)
+        self.roads = roads
+        self._heading = np.zeros(0)
         self._static: StaticRelations | None = None
         self._static_key: tuple | None = None
         self._server_ids: np.ndarray | None = None
@@ -150,7 +159,7 @@ class TwinHistory:
         self._t: float | None = None
 
     def reset(self) -> None:
-        self.__init__(self.config, rsu_range_m=self.rsu_range_m)
+        self.__init__(self.config, rsu_range_m=self.rsu_range_m, roads=self.roads)
 
     def static_for(self, snapshot: TwinSnapshot) -> StaticRelations:
         key = (snapshot.server_xy.tobytes(), snapshot.server_coverage_m.tobytes(), snapshot.rsu_xy.tobytes())
@@ -179,6 +188,7 @@ class TwinHistory:
             _, i_new, i_old = np.intersect1d(snap.vehicle_ids, self._ids, return_indices=True)
         since, last_leg, last_vel = self._advance_motion(snap, i_new, i_old)
         prev, since_ho, dwell, prev2 = self._advance_handovers(snap, serving, i_new, i_old)
+        road = self._advance_roads(snap, i_new, i_old) if self.roads is not None else None
         self._ids = snap.vehicle_ids.copy()
         rsu_load = np.zeros(len(snap.rsu_ids))
         if len(snap.rsu_ids) and len(snap.vehicle_ids):
@@ -186,7 +196,17 @@ class TwinHistory:
                                                                  return_length=True).astype(float)
         self._t = snapshot.t
         return ObservedSnapshot(snap, static, serving, lags, since, last_leg, last_vel, rsu_load, prev, since_ho, dwell,
-                                prev2)
+                                prev2, road)
+
+    def _advance_roads(self, snap: TwinSnapshot, i_new: np.ndarray, i_old: np.ndarray) -> RoadState:
+        vel = snap.vehicle_vel
+        moving = np.linalg.norm(vel, axis=1) > self.config.motion_change_mps
+        heading = np.where(moving, np.arctan2(vel[:, 1], vel[:, 0]), np.nan)
+        if len(i_new):
+            still = ~moving[i_new]
+            heading[i_new[still]] = self._heading[i_old[still]]
+        self._heading = heading
+        return road_state(self.roads, snap.vehicle_xy, vel, heading)
 
     def _advance_loads(self, server_ids: np.ndarray, load: np.ndarray) -> np.ndarray:
         n_lags = self.config.load_lags

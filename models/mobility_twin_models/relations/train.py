@@ -57,12 +57,12 @@ def busiest_start(fleet) -> float:
     return float(math.ceil((busy[0] + 300.0) / 60.0) * 60.0)
 
 
-def graph_for(horizon_s: float):
+def graph_for(horizon_s: float, *, roads: bool = False):
     """The graph configuration of a horizon: candidates are everything a vehicle reaches at 20 m/s, plus a
-    cell radius."""
+    cell radius; ``roads``: with the road network (snapshots of a SUMO world)."""
     from mobility_twin_models.relations import GraphConfig
 
-    return GraphConfig(horizon_s=horizon_s, candidate_radius_m=200.0 + 20.0 * horizon_s)
+    return GraphConfig(horizon_s=horizon_s, candidate_radius_m=200.0 + 20.0 * horizon_s, roads=roads)
 
 
 def prepare(data_path: Path, *, area_m: tuple[float, float, float, float] = (-3000.0, 3000.0, -3000.0, 3000.0),
@@ -94,11 +94,14 @@ def prepare_sumo(scenario: str | Path = "city", *, minutes: float = 50.0, slot_s
     every ``report_period_s`` (random phase) plus the RSUs' sightings."""
     from mobility_twin_models.relations import Area, GraphConfig, LayoutConfig, hex_layout, observe_fleet
     from mobility_twin_sim.scenario import load_scenario
+    from mobility_twin_models.relations.roads import RoadNetwork
     from mobility_twin_sim.sumo.trajectories import record_fleet, telematics
 
     sc = load_scenario(scenario)
-    fleet = record_fleet(sc, start=start, duration_s=minutes * 60.0 + slot_s, log=log,
-                         progress=lambda done, total: log(f"  SUMO {done:.0f} / {total:.0f} s"))
+    recorded = record_fleet(sc, start=start, duration_s=minutes * 60.0 + slot_s, log=log,
+                            progress=lambda done, total: log(f"  SUMO {done:.0f} / {total:.0f} s"))
+    fleet = recorded.fleet
+    roads = RoadNetwork.of(recorded.roads())
     reports = telematics(fleet, report_period_s, seed=seed)
     t0 = fleet.time_range[0]
     x_min, y_min, x_max, y_max = sc.area.shape().bounds
@@ -106,7 +109,8 @@ def prepare_sumo(scenario: str | Path = "city", *, minutes: float = 50.0, slot_s
     layout_cfg = LayoutConfig(seed=seed)
     layout = hex_layout(area, layout_cfg)
     observed = {regime: observe_fleet(fleet, layout, slot_s, start=t0, end=t0 + minutes * 60.0, config=GraphConfig(),
-                                      rsu_range_m=layout_cfg.rsu_range_m, observation=regime, reports=reports)
+                                      rsu_range_m=layout_cfg.rsu_range_m, observation=regime, reports=reports,
+                                      roads=roads)
                 for regime in REGIMES}
     return Prepared(reports, len(reports.t), t0, layout, layout_cfg, area, observed, world="sumo")
 
@@ -120,12 +124,12 @@ def training_samples(observed: list, k: int, graph_cfg) -> tuple[list, list]:
     return make_samples(observed, k, config=graph_cfg, indices=train_idx), list(test_idx)
 
 
-def fit_shipped(train_by_regime: dict, steps: int, *, seed: int = 0, graphs_per_step: int = 1):
+def fit_shipped(train_by_regime: dict, steps: int, *, seed: int = 0, graphs_per_step: int = 1, roads: bool = False):
     """The shipped model: the 30 s GNN trained on the training samples of both regimes, so that it serves
     fresh and stale twins alike (``steps`` per regime)."""
     from mobility_twin_models.relations import ModelConfig, RelationLearner, TrainConfig
 
-    graph_cfg = graph_for(30.0)
+    graph_cfg = graph_for(30.0, roads=roads)
     train = [s for regime in REGIMES for s in train_by_regime[regime]]
     learner = RelationLearner(graph_cfg, ModelConfig(), TrainConfig(seed=seed, graphs_per_step=graphs_per_step,
                                                                      replay_graphs=graphs_per_step))

@@ -2,8 +2,9 @@
 
 :func:`record_fleet` runs a scenario's SUMO world headless (no sensors) and samples every vehicle's position
 every ``sample_s``: a dense fleet whose interpolation between samples is, to the sample, where SUMO drove it
-(queues at lights, turns at junctions, slowing behind others). The recording is cached (it is the same for
-the same scenario, window and steps), so that a benchmark re-run does not simulate again.
+(queues at lights, turns at junctions, slowing behind others), with the road network it drove on
+(:meth:`SumoFleet.roads`, in the ``map`` frame). The recording is cached (it is the same for the same
+scenario, window and steps), so that a benchmark re-run does not simulate again.
 
 :func:`telematics` thins a fleet into what a telematics feed would report: a fix when the vehicle enters,
 then one every ``period_s`` (a random phase per vehicle), as T-Drive's taxis report theirs. A relation
@@ -25,12 +26,28 @@ from mobility_twin_sim.fleet import Fleet
 
 #: What a recording file holds (and its version)
 FORMAT = "mobility_twin.sumo_fleet"
-VERSION = 1
+VERSION = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class SumoFleet:
+    """A recorded fleet and the network it drove on: ``net_file`` (SUMO's) and ``frame`` (SUMO -> map)."""
+
+    fleet: Fleet
+    net_file: str
+    frame: tuple[float, float, float, float]  # NetFrame (tx, ty, rotation, scale)
+
+    def roads(self, vclass: str = "passenger"):
+        """The :class:`~mobility_twin_core.roads.RoadGraph` of the network, in the ``map`` frame."""
+        from mobility_twin_core.roads import RoadGraph
+        from mobility_twin_sim.sumo.network import NetFrame
+
+        return RoadGraph.from_net_file(self.net_file, vclass).in_frame(NetFrame(*self.frame).to_map)
 
 
 def record_fleet(scenario, *, start: str | None = None, duration_s: float | None = None, sample_s: float = 1.0,
                  step_s: float = 0.5, cache: bool = True, progress: Callable[[float, float], None] | None = None,
-                 log: Callable[..., None] = print) -> Fleet:
+                 log: Callable[..., None] = print) -> SumoFleet:
     """The vehicles (cars, trucks, buses, motorcycles; not pedestrians or cyclists) of a ``world: {kind:
     sumo}`` scenario, sampled every ``sample_s`` from ``start`` (Beijing time, default the scenario's) for
     ``duration_s`` (default the scenario's), SUMO stepping every ``step_s``.
@@ -50,7 +67,10 @@ def record_fleet(scenario, *, start: str | None = None, duration_s: float | None
     key = tools.fingerprint(FORMAT, VERSION, dataclasses.asdict(scenario), sample_s)
     path = tools.cache_dir() / "fleets" / f"{scenario.name}-{key}.npz"
     if cache and path.exists():
-        return load_fleet(path)
+        try:
+            return load_fleet(path)
+        except (ValueError, OSError, KeyError) as err:
+            log(f"recording again: {err}")
     started = time.perf_counter()
     world = build_world(scenario, log=log)
     ids, ts, xs, ys = [], [], [], []
@@ -67,14 +87,17 @@ def record_fleet(scenario, *, start: str | None = None, duration_s: float | None
                 last = t
                 progress(t - world.start_s, end - world.start_s)
             t += sample_s
+        backend = world.backend
+        net_file, f = str(backend.network.net_file), backend.frame
     finally:
         world.close()
     fleet = _fleet(np.concatenate(ids), np.concatenate(ts), np.concatenate(xs), np.concatenate(ys), sample_s)
     log(f"recorded {len(fleet)} vehicles, {len(fleet.t)} samples of {scenario.name} in "
         f"{time.perf_counter() - started:.0f} s")
+    recorded = SumoFleet(fleet, net_file, (f.tx, f.ty, f.rotation, f.scale))
     if cache:
-        save_fleet(path, fleet)
-    return fleet
+        save_fleet(path, recorded)
+    return recorded
 
 
 def _fleet(ids: np.ndarray, t: np.ndarray, x: np.ndarray, y: np.ndarray, max_gap_s: float) -> Fleet:
@@ -86,20 +109,23 @@ def _fleet(ids: np.ndarray, t: np.ndarray, x: np.ndarray, y: np.ndarray, max_gap
     return Fleet(vehicle_ids, offsets, t, x, y, max_gap_s=max_gap_s * 1.5)
 
 
-def save_fleet(path: Path, fleet: Fleet) -> Path:
+def save_fleet(path: Path, recorded: SumoFleet) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
+    fleet = recorded.fleet
     np.savez_compressed(tmp, format=FORMAT, version=VERSION, taxi_ids=fleet.taxi_ids, offsets=fleet.offsets,
-                        t=fleet.t, x=fleet.x, y=fleet.y, max_gap_s=fleet.max_gap_s)
+                        t=fleet.t, x=fleet.x, y=fleet.y, max_gap_s=fleet.max_gap_s, net_file=recorded.net_file,
+                        frame=np.asarray(recorded.frame, float))
     tmp.replace(path)
     return path
 
 
-def load_fleet(path: Path) -> Fleet:
+def load_fleet(path: Path) -> SumoFleet:
     with np.load(path, allow_pickle=False) as z:
-        if str(z.get("format", "")) != FORMAT or int(z.get("version", -1)) != VERSION:
+        if str(z["format"]) != FORMAT or int(z["version"]) != VERSION:
             raise ValueError(f"{path} is not a {FORMAT} file of version {VERSION}")
-        return Fleet(z["taxi_ids"], z["offsets"], z["t"], z["x"], z["y"], max_gap_s=float(z["max_gap_s"]))
+        fleet = Fleet(z["taxi_ids"], z["offsets"], z["t"], z["x"], z["y"], max_gap_s=float(z["max_gap_s"]))
+        return SumoFleet(fleet, str(z["net_file"]), tuple(float(v) for v in z["frame"]))
 
 
 def telematics(fleet: Fleet, period_s: float = 30.0, *, seed: int = 0) -> Fleet:

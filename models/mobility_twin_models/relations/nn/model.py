@@ -15,12 +15,12 @@ from mobility_twin_models.relations.config import GraphConfig, ModelConfig
 from mobility_twin_models.relations.graph import (
     CAND,
     CANDIDATE_DIM,
-    EDGE_DIMS,
     FOLLOWS,
     SERVER,
     SS,
     VEHICLE,
     VV,
+    edge_dims,
     node_dims,
 )
 from mobility_twin_models.relations.nn.candidate_scorer import (
@@ -63,13 +63,17 @@ class RelationModel(torch.nn.Module):
         graph, model = graph or GraphConfig(), model or ModelConfig()
         self.graph_config = graph
         self.model_config = model
-        names = {et[1] for et in EDGE_DIMS}
+        dims = edge_dims(graph)
+        names = {et[1] for et in dims} | ({"road"} if graph.roads else set())
         unknown = set(model.without_relations) - names
         if unknown:
             raise ValueError(f"without_relations names unknown relation(s) {sorted(unknown)}; the relations are "
                              f"{sorted(names)}")
-        edge_dims = {et: d for et, d in EDGE_DIMS.items() if et[1] not in model.without_relations}
-        self.encoder = RelationEncoder(node_dims(graph), edge_dims, model.hidden, model.layers,
+        # "road" leaves out every relation that touches a road
+        kept = {et: d for et, d in dims.items()
+                if et[1] not in model.without_relations and not ("road" in model.without_relations and "road" in
+                                                                 (et[0], et[2]))}
+        self.encoder = RelationEncoder(node_dims(graph), kept, model.hidden, model.layers,
                                        message_passing=model.message_passing, aggr={VV: "mean", FOLLOWS: "mean", SS: "mean"})
         self.scorer = CandidateScorer(model.hidden, CANDIDATE_DIM)
         self.load_head = MLP([model.hidden + 1, model.hidden, 1], norm=None)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mobility_twin.guidance.network import RoadGraph
+from mobility_twin_core.roads import RoadGraph
 
 
 @dataclass(frozen=True)

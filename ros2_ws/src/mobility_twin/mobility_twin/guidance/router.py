@@ -27,7 +27,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
 from mobility_twin.guidance.estimator import TrafficStateEstimator
-from mobility_twin.guidance.network import RoadGraph
+from mobility_twin_core.roads import RoadGraph
 
 BIG = 1e9  # arc weight of a closed edge (scipy needs finite weights)
 

@@ -1,13 +1,16 @@
-"""The road network as the route guidance sees it: edges, their free-flow times and successors, and a
-map-matcher that puts a twin track (position, heading) on a road edge.
+"""The road network of the twin: edges, their free-flow times and successors, and a map-matcher that puts
+a twin track (position, heading) on a road edge. The route guidance routes on it, the relation learner
+reads the roads' state from it.
 
-ROS-free. Built from a SUMO network file with ``sumolib``; coordinates are SUMO's (``x, y`` of the network).
-A caller holding ``map`` coordinates converts them first (:class:`mobility_twin_sim.sumo.network.NetFrame`
-``to_net``/``from_map``, see :meth:`RoadGraph.from_network`).
+ROS-free. Built from a SUMO network file with ``sumolib`` (imported only there); coordinates are SUMO's
+(``x, y`` of the network). :meth:`RoadGraph.in_frame` gives the same graph in another frame (``map``,
+through :class:`mobility_twin_sim.sumo.network.NetFrame` ``to_map``), for callers that hold ``map``
+coordinates; otherwise they convert their points to SUMO's (``to_sumo``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from dataclasses import dataclass
@@ -79,6 +82,29 @@ class RoadGraph:
         return cls(tuple(index), np.asarray(length, float), np.asarray(speed, float), np.asarray(lanes, np.int64),
                    np.asarray(ptr, np.int64), np.asarray(succ, np.int64), tuple(shapes), str(net_file))
 
+    def in_frame(self, to_frame) -> RoadGraph:
+        """The same graph with its lane shapes mapped by ``to_frame(x, y) -> (x', y')`` (a rigid or similar
+        transform: lengths and speeds stay those of the network)."""
+        def moved(shape: np.ndarray) -> np.ndarray:
+            x, y = to_frame(shape[:, 0], shape[:, 1])
+            return np.column_stack([x, y])
+
+        return dataclasses.replace(self, shapes=tuple(tuple(moved(lane) for lane in lanes) for lanes in self.shapes))
+
+    @property
+    def geometry(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """([E, 2] start, [E, 2] end, [E, 2] unit direction from start to end) of each edge, from the mean
+        of its lanes' first and last points."""
+        geo = self.__dict__.get("_geometry")
+        if geo is None:
+            start = np.array([np.mean([lane[0] for lane in lanes], axis=0) for lanes in self.shapes]).reshape(-1, 2)
+            end = np.array([np.mean([lane[-1] for lane in lanes], axis=0) for lanes in self.shapes]).reshape(-1, 2)
+            d = end - start
+            direction = d / np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-9)
+            geo = (start, end, direction)
+            object.__setattr__(self, "_geometry", geo)
+        return geo
+
     def route_indices(self, edges) -> list[int] | None:
         """Indices of a route's edge ids (None when one is not in the graph)."""
         idx = self.index
@@ -123,7 +149,8 @@ class EdgeMatcher:
 
     def match(self, x: np.ndarray, y: np.ndarray, heading: np.ndarray) -> np.ndarray:
         """[N] edge index of each point (-1: no edge near enough in that direction). ``heading`` in rad (ENU,
-        0 = east, counter-clockwise; SUMO xy are ENU too)."""
+        0 = east, counter-clockwise; SUMO xy are ENU too); NaN where it is not known (the nearest edge in
+        any direction)."""
         return self.locate(x, y, heading)[0]
 
     def locate(self, x: np.ndarray, y: np.ndarray, heading: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -137,6 +164,7 @@ class EdgeMatcher:
         valid = cand < len(self.points)
         safe = np.where(valid, cand, 0)
         turn = np.abs((self.angle[safe] - heading[:, None] + math.pi) % (2 * math.pi) - math.pi)
+        turn = np.where(np.isnan(turn), 0.0, turn)  # no heading: any direction
         ok = valid & (turn <= self.max_heading)
         score = np.where(ok, dist + 3.0 * turn, np.inf)
         best = np.argmin(score, axis=1)

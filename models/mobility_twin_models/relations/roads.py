@@ -1,0 +1,168 @@
+"""The road network in the relation graph: which road each vehicle twin is on, each road's state, and the
+road-following baselines.
+
+A twin on a road network knows more than positions: the road a vehicle is on (map-matched from its
+position and heading), where that road leads (its successors at the junction ahead) and how traffic on it
+moves (vehicles on it, their mean speed, how many stand: a queue). :class:`RoadNetwork` holds the static
+part (a :class:`~mobility_twin_core.roads.RoadGraph` in the ``map`` frame, its map-matcher, each edge's
+straight-on successor); :func:`road_state` the part of one snapshot, from the twin's vehicles only.
+
+Baselines that are fair on a road network (:func:`follow_roads`): constant velocity along the road (the
+vehicle drives on along its road at its speed and goes straight on at junctions), and the same with the
+turn each road's vehicles took most often in the training period (:func:`turn_table`, a first-order
+Markov chain per junction).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mobility_twin_core.roads import EdgeMatcher, RoadGraph
+
+#: a vehicle slower than this stands (m/s)
+STOPPED_MPS = 1.0
+#: metres of lane per vehicle of a full road (for occupancy)
+VEHICLE_SPACING_M = 7.5
+
+
+@dataclass(frozen=True)
+class RoadNetwork:
+    """A road graph in the ``map`` frame with what the relation graph reads from it.
+
+    ``start``, ``end``, ``direction``: [E, 2]; ``succ``: [2, K] (edge, successor) pairs with ``turn`` [K, 2]
+    (cos, sin of the angle from the edge's direction to the successor's); ``straight`` [E]: the successor
+    with the smallest turn (-1 at a dead end)."""
+
+    graph: RoadGraph
+    matcher: EdgeMatcher
+    start: np.ndarray
+    end: np.ndarray
+    direction: np.ndarray
+    succ: np.ndarray
+    turn: np.ndarray
+    straight: np.ndarray
+
+    @classmethod
+    def of(cls, graph: RoadGraph, *, max_m: float = 15.0) -> RoadNetwork:
+        start, end, direction = graph.geometry
+        rows = np.repeat(np.arange(len(graph)), np.diff(graph.succ_ptr))
+        succ = np.stack([rows, graph.succ]).astype(np.int64).reshape(2, -1)
+        a, b = direction[succ[0]], direction[succ[1]]
+        turn = np.column_stack([(a * b).sum(axis=1), a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]]).reshape(-1, 2)
+        straight = np.full(len(graph), -1, dtype=np.int64)
+        order = np.lexsort((-turn[:, 0], succ[0]))  # per edge, the straightest successor first
+        first = np.r_[True, np.diff(succ[0][order]) != 0] if len(order) else np.zeros(0, bool)
+        straight[succ[0][order][first]] = succ[1][order][first]
+        return cls(graph, EdgeMatcher(graph, max_m=max_m), start, end, direction, succ, turn, straight)
+
+    def __len__(self) -> int:
+        return len(self.graph)
+
+    @property
+    def length(self) -> np.ndarray:
+        return self.graph.length
+
+    def capacity(self) -> np.ndarray:
+        """[E] vehicles a full road holds."""
+        return np.maximum(self.graph.length * np.maximum(self.graph.lanes, 1) / VEHICLE_SPACING_M, 1.0)
+
+
+@dataclass(frozen=True)
+class RoadState:
+    """One snapshot on the roads: ``road`` [V] each vehicle's edge (-1: not matched), ``along`` [V] how far
+    along it (m from its start); per edge [E]: ``count`` vehicles on it, ``mean_speed`` (m/s, NaN when
+    empty), ``stopped`` vehicles standing."""
+
+    network: RoadNetwork
+    road: np.ndarray
+    along: np.ndarray
+    count: np.ndarray
+    mean_speed: np.ndarray
+    stopped: np.ndarray
+
+    def select(self, vehicles: np.ndarray) -> RoadState:
+        """The state of the kept vehicles (a boolean mask); the roads' aggregates stay those of everyone."""
+        return RoadState(self.network, self.road[vehicles], self.along[vehicles], self.count, self.mean_speed,
+                         self.stopped)
+
+
+def road_state(network: RoadNetwork, xy: np.ndarray, vel: np.ndarray, heading: np.ndarray) -> RoadState:
+    """Map-match the vehicles (position [V, 2], velocity [V, 2], heading [V] rad, NaN when unknown) and
+    aggregate them per road."""
+    n_e = len(network)
+    xy = np.asarray(xy, float).reshape(-1, 2)
+    road, share = network.matcher.locate(xy[:, 0], xy[:, 1], heading)
+    along = share * network.length[np.maximum(road, 0)] if len(road) else np.zeros(0)
+    on = road >= 0
+    speed = np.linalg.norm(np.asarray(vel, float).reshape(-1, 2), axis=1)
+    count = np.bincount(road[on], minlength=n_e).astype(float)
+    total = np.bincount(road[on], weights=speed[on], minlength=n_e)
+    stopped = np.bincount(road[on], weights=(speed[on] < STOPPED_MPS).astype(float), minlength=n_e)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_speed = np.where(count > 0, total / np.maximum(count, 1.0), np.nan)
+    return RoadState(network, road, np.where(on, along, 0.0), count, mean_speed, stopped)
+
+
+def turn_table(transitions: np.ndarray, network: RoadNetwork) -> np.ndarray:
+    """[E] the successor each edge's vehicles took most often (``transitions``: [2, T] (edge, next edge)
+    pairs seen in the training period; only pairs the junction connects count); the straight-on successor
+    where none was seen."""
+    table = network.straight.copy()
+    if transitions.size == 0:
+        return table
+    a, b = np.asarray(transitions, np.int64)
+    allowed = set(zip(network.succ[0].tolist(), network.succ[1].tolist(), strict=True))
+    keep = np.array([(x, y) in allowed for x, y in zip(a.tolist(), b.tolist(), strict=True)], bool)
+    a, b = a[keep], b[keep]
+    if len(a) == 0:
+        return table
+    pairs, counts = np.unique(np.stack([a, b]), axis=1, return_counts=True)
+    order = np.lexsort((-counts, pairs[0]))
+    first = np.r_[True, np.diff(pairs[0][order]) != 0]
+    table[pairs[0][order][first]] = pairs[1][order][first]
+    return table
+
+
+def road_transitions(before: RoadState, after: RoadState, ids_before: np.ndarray,
+                     ids_after: np.ndarray) -> np.ndarray:
+    """[2, T] (edge, next edge) of the vehicles matched in both snapshots whose edge changed."""
+    _, i, j = np.intersect1d(ids_before, ids_after, return_indices=True)
+    a, b = before.road[i], after.road[j]
+    moved = (a >= 0) & (b >= 0) & (a != b)
+    return np.stack([a[moved], b[moved]]).astype(np.int64).reshape(2, -1)
+
+
+def follow_roads(network: RoadNetwork, road: np.ndarray, along: np.ndarray, distance: np.ndarray,
+                 next_edge: np.ndarray | None = None, max_edges: int = 32) -> np.ndarray:
+    """[V, 2] where each vehicle is after driving ``distance`` (m) on along its road from ``along`` (m from
+    the road's start), taking ``next_edge[e]`` after edge ``e`` (default: straight on) and stopping at a
+    dead end. Positions run on the straight line from each edge's start to its end. A vehicle on no road
+    (-1) stays where its road would have been undefined: NaN."""
+    nxt = network.straight if next_edge is None else next_edge
+    road = np.asarray(road, np.int64).copy()
+    pos = np.asarray(along, float).copy()
+    left = np.maximum(np.asarray(distance, float), 0.0).copy()
+    active = road >= 0
+    length = network.length
+    for _ in range(max_edges):
+        rest = np.where(active, length[np.maximum(road, 0)] - pos, 0.0)
+        beyond = active & (left > rest)
+        if not beyond.any():
+            break
+        step = nxt[np.maximum(road[beyond], 0)]
+        ends = step < 0
+        idx = np.flatnonzero(beyond)
+        # a dead end: stop at its end
+        pos[idx[ends]] = length[road[idx[ends]]]
+        left[idx[ends]] = 0.0
+        go = idx[~ends]
+        left[go] -= rest[go]
+        road[go] = step[~ends]
+        pos[go] = 0.0
+    pos = np.minimum(pos + np.where(active, left, 0.0), length[np.maximum(road, 0)])
+    share = np.where(active, pos / np.maximum(length[np.maximum(road, 0)], 1e-9), 0.0)
+    safe = np.maximum(road, 0)
+    point = network.start[safe] + share[:, None] * (network.end[safe] - network.start[safe])
+    return np.where(active[:, None], point, np.nan)
