@@ -26,6 +26,7 @@ with ``message_passing=False``.
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -129,7 +130,7 @@ class RoadTurns:
 
     def fit(self, observed) -> RoadTurns:
         pairs = [road_transitions(a.road, b.road, a.snapshot.vehicle_ids, b.snapshot.vehicle_ids)
-                 for a, b in zip(observed[:-1], observed[1:], strict=True)]
+                 for a, b in itertools.pairwise(observed)]
         both = np.concatenate(pairs, axis=1) if pairs else np.zeros((2, 0), np.int64)
         self.transitions = both.shape[1]
         self.table = turn_table(both, observed[0].road.network)

@@ -93,8 +93,8 @@ def prepare_sumo(scenario: str | Path = "city", *, minutes: float = 50.0, slot_s
     hexagonal server grid over its area, and both regimes; the telemetry regime sees each vehicle's report
     every ``report_period_s`` (random phase) plus the RSUs' sightings."""
     from mobility_twin_models.relations import Area, GraphConfig, LayoutConfig, hex_layout, observe_fleet
-    from mobility_twin_sim.scenario import load_scenario
     from mobility_twin_models.relations.roads import RoadNetwork
+    from mobility_twin_sim.scenario import load_scenario
     from mobility_twin_sim.sumo.trajectories import record_fleet, telematics
 
     sc = load_scenario(scenario)

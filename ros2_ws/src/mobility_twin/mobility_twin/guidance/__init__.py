@@ -3,8 +3,8 @@ state per edge from the twin (:mod:`.estimator`), fastest routes and the decisio
 (:mod:`.router`). The ``route_guidance`` node (``nodes/route_guidance.py``) is the ROS glue."""
 
 from mobility_twin.guidance.estimator import EstimatorConfig, TrafficStateEstimator
-from mobility_twin_core.roads import EdgeMatcher, RoadGraph
 from mobility_twin.guidance.router import Decision, GuidanceConfig, RouteGuidance, Router
+from mobility_twin_core.roads import EdgeMatcher, RoadGraph
 
 __all__ = ["Decision", "EdgeMatcher", "EstimatorConfig", "GuidanceConfig", "RoadGraph", "RouteGuidance", "Router",
            "TrafficStateEstimator"]
