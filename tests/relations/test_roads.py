@@ -124,3 +124,44 @@ def test_the_road_baselines_send_a_vehicle_where_its_road_leads(config):
     left_only = RoadTurns().fit([frames[-1], history.observe(_layout_snapshot(
         21.0, {"v": (200.0, 130.0, 0.0, 10.0), "w": (200.0, 30.0, 0.0, 10.0)}))])
     assert sid[int(left_only.predict(obs, 30.0)[0])] == "n"
+
+
+def test_a_vehicle_on_a_turn_lane_is_offered_only_the_roads_that_lane_leads_to(config):
+    base = junction()
+    g = base.graph
+    a, b, n, s = (g.index[e] for e in ("A", "B", "N", "S"))
+    # A gets two lanes: the right one (y = -1.6) goes straight on or right, the left one (y = +1.6) turns left
+    shapes = list(g.shapes)
+    shapes[a] = (np.array([[0.0, -1.6], [200.0, -1.6]]), np.array([[0.0, 1.6], [200.0, 1.6]]))
+    lane_succ = [tuple(tuple(g.successors(e).tolist()) for _ in lanes) for e, lanes in enumerate(shapes)]
+    lane_succ[a] = ((b, s), (n,))
+    # a traffic light J controls A's turns: link 0 straight on, 1 right, 2 left
+    lane_sig = [tuple(tuple(("", -1) for _ in lane) for lane in lanes) for lanes in lane_succ]
+    lane_sig[a] = ((("J", 0), ("J", 1)), (("J", 2),))
+    net = RoadNetwork.of(replace(g, shapes=tuple(shapes), lanes=np.array([len(x) for x in shapes]),
+                                 lane_successors=tuple(lane_succ), lane_signals=tuple(lane_sig)))
+    state = road_state(net, np.array([[150.0, 1.5], [150.0, -1.5], [300.0, 0.0], [50.0, 90.0]]),
+                       np.tile([10.0, 0.0], (4, 1)), np.zeros(4))
+    assert state.road.tolist()[:3] == [a, a, b] and state.lane.tolist()[:3] == [1, 0, 0] and state.road[3] == -1
+    pairs = {(int(v), int(r)) for v, r, _ in net.reachable(state.road, state.lane).T}
+    assert pairs == {(0, n), (1, b), (1, s)}  # B is a dead end: nothing ahead; vehicle 3 is on no road
+    unknown = {(int(v), int(r)) for v, r, o in net.reachable(np.array([a]), np.array([-1])).T if o == -1}
+    assert unknown == {(0, b), (0, n), (0, s)}  # the lane not known: every road of the junction
+    from mobility_twin_models.relations.graph import REACH
+    from mobility_twin_sim.backend import SignalStates
+
+    # green straight on and right, red left, 12 s to the next switch
+    lights = SignalStates(0.0, ("J",), np.zeros(1), np.zeros(1), ("Ggr",), np.zeros(1, np.int64), np.array([12.0]))
+    history = TwinHistory(config, roads=net)
+    snapshot = _layout_snapshot(0.0, {"v": (150.0, 1.5, 10.0, 0.0), "u": (150.0, -1.5, 10.0, 0.0)})
+    for signals, lit in ((lights, True), (None, False)):
+        obs = history.observe(snapshot, signals)
+        data = build_graph(obs, replace(config, roads=True))
+        assert sorted(data[REACH].edge_index.t().tolist()) == sorted([[n, 0], [b, 1], [s, 1]])
+        attr = {tuple(e): a_ for e, a_ in zip(data[REACH].edge_index.t().tolist(), data[REACH].edge_attr.tolist(),
+                                              strict=True)}
+        assert attr[(n, 0)][:3] == pytest.approx([0.0, 1.0, 1.0]) and attr[(s, 1)][:3] == pytest.approx([0.0, -1.0, 0.5])
+        if lit:  # known: red for the left turn, green straight on, 12 s of the 30 s horizon to the switch
+            assert attr[(n, 0)][5:] == pytest.approx([1.0, 0.0, 0.4]) and attr[(b, 1)][5:] == pytest.approx([1.0, 1.0, 0.4])
+        else:  # no phases known: nothing claimed
+            assert attr[(n, 0)][5:] == [0.0, 0.0, 0.0] and attr[(b, 1)][5:] == [0.0, 0.0, 0.0]

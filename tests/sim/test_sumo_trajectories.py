@@ -104,3 +104,12 @@ def test_a_recorded_sumo_fleet_is_where_sumo_drove_its_vehicles_and_is_cached(tm
     moving = v.speed[vehicles] > 2.0
     edge = EdgeMatcher(roads).match(v.x[vehicles][moving], v.y[vehicles][moving], v.heading[vehicles][moving])
     assert np.mean(edge >= 0) > 0.9
+    # and the network says where each lane leads: turn lanes lead to fewer roads than their edge
+    assert len(roads.lane_successors) == len(roads)
+    assert any(len(lane) < len(roads.successors(e)) for e, lanes in enumerate(roads.lane_successors) for lane in lanes)
+    # the traffic lights were recorded with the fleet, and the network names the links they control
+    lights = again.signals_at(world.start_s + 6.0)
+    assert len(lights.ids) > 5 and all(len(state) > 0 for state in lights.state)
+    assert len(again.signals_at(world.start_s - 5.0).ids) == 0  # nothing before the recording
+    controlled = {tls for lanes in roads.lane_signals for lane in lanes for tls, _ in lane if tls}
+    assert controlled & set(lights.ids)

@@ -37,21 +37,23 @@ from mobility_twin_models.relations.snapshot import (
 
 def observe_fleet(fleet, layout: Layout, slot_s: float, *, start: float | None = None,
                   end: float | None = None, config: GraphConfig | None = None, rsu_range_m: float = 100.0,
-                  observation: str = "truth", reports=None, roads=None) -> list[ObservedSnapshot]:
+                  observation: str = "truth", reports=None, roads=None, signals=None) -> list[ObservedSnapshot]:
     """One observed snapshot per slot of ``fleet`` from ``start`` to ``end`` (UNIX s; defaults: its range).
 
     ``observation``: how the twin sees the fleet, ``"truth"`` or ``"telemetry"``
     (see :mod:`mobility_twin_models.relations.observation`). Labels made from these snapshots always use the true
     association, which both views carry. ``reports``: the fleet of the vehicles' own reports that telemetry
     sees (default: ``fleet``'s fixes, as T-Drive's are; a SUMO world's dense fleet has a thinned one).
-    ``roads``: a :class:`~mobility_twin_models.relations.roads.RoadNetwork` to put the vehicles on.
+    ``roads``: a :class:`~mobility_twin_models.relations.roads.RoadNetwork` to put the vehicles on;
+    ``signals(t)``: the traffic lights' states at ``t`` (the SUMO recording's ``signals_at``).
     """
     if observation not in OBSERVATIONS:
         raise ValueError(f"observation must be one of {OBSERVATIONS}, got {observation!r}")
     view = (TelemetryView(fleet if reports is None else reports, layout, rsu_range_m=rsu_range_m) if observation == "telemetry"
             else (lambda state: truth_view(state, layout)))
     history = TwinHistory(config or GraphConfig(), rsu_range_m=rsu_range_m, roads=roads)
-    return [history.observe(view(state)) for state in fleet.slots(slot_s, start, end)]
+    return [history.observe(view(state), None if signals is None else signals(state.t))
+            for state in fleet.slots(slot_s, start, end)]
 
 
 @dataclass

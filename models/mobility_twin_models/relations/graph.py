@@ -42,6 +42,12 @@ With ``GraphConfig.roads`` the graph also holds the road network (:mod:`~mobilit
   features: share of the road behind it, metres left (over 200), seconds left at its speed over the
   horizon (capped at 1), offset of the server serving the road's end from the vehicle's server (over the
   coverage). [E, 5]
+* ``(road, reachable, vehicle)``: a vehicle receives from each road its lane leads to at the junction ahead
+  (a turn lane to fewer than its road; every successor of its road where the lane is not known); features:
+  the turn from its road (cos, sin), one over the number of such roads, the offset of the server serving
+  that road's end from the vehicle's server (over the coverage); whether a traffic light whose phase the
+  twin knows controls that turn, whether it is green, and the seconds to its next switch over the horizon
+  (capped at 1). [E, 8]
 * ``(road, next, road)``: a road receives from each road the junction ahead leads to (where traffic
   goes), ``(road, prev, road)`` from each road leading into it (where queues spill back from); features:
   the turn (cos, sin), the source's length (over 200 m), the offset of the source's end server from the
@@ -89,14 +95,15 @@ MESSAGE_EDGE_TYPES = (VV, FOLLOWS, VS, SV, SS, RS, SR)
 ROAD = "road"
 VR = (VEHICLE, "on", ROAD)
 RV = (ROAD, "carries", VEHICLE)
+REACH = (ROAD, "reachable", VEHICLE)
 RR_NEXT = (ROAD, "next", ROAD)
 RR_PREV = (ROAD, "prev", ROAD)
 RSV = (ROAD, "in_cell", SERVER)
 SRD = (SERVER, "covers", ROAD)
-ROAD_EDGE_TYPES = (VR, RV, RR_NEXT, RR_PREV, RSV, SRD)
+ROAD_EDGE_TYPES = (VR, RV, REACH, RR_NEXT, RR_PREV, RSV, SRD)
 
 EDGE_DIMS = {VV: 5, FOLLOWS: 5, VS: 3, SV: 3, SS: 3, RS: 3, SR: 3}
-ROAD_EDGE_DIMS = {VR: 5, RV: 5, RR_NEXT: 5, RR_PREV: 5, RSV: 3, SRD: 3}
+ROAD_EDGE_DIMS = {VR: 5, RV: 5, REACH: 8, RR_NEXT: 5, RR_PREV: 5, RSV: 3, SRD: 3}
 ROAD_DIM = 14
 ROAD_LENGTH_SCALE_M = 200.0
 CANDIDATE_DIM = 19
@@ -339,6 +346,22 @@ def _add_roads(data: HeteroData, obs: ObservedSnapshot, config: GraphConfig, spe
     data[VR].edge_attr = _f32(vr_attr)
     data[RV].edge_index = _i64(np.stack([ri, vi]).reshape(2, -1))
     data[RV].edge_attr = _f32(vr_attr)
+
+    # the roads each vehicle's lane leads to
+    vo, ro, oi = net.reachable(road.road, road.lane)
+    lit = (oi >= 0) & road.signal_known[np.maximum(oi, 0)] if len(oi) else np.zeros(0, bool)
+    n_opt = np.bincount(vo, minlength=len(road.road)).astype(float)
+    here = net.direction[road.road[vo]] if len(vo) else np.zeros((0, 2))
+    there = net.direction[ro] if len(vo) else np.zeros((0, 2))
+    opt_off = np.where(has_exit[ro][:, None], sxy[np.maximum(exit_[ro], 0)] - sxy[serving[vo]], 0.0) \
+        if len(vo) else np.zeros((0, 2))
+    data[REACH].edge_index = _i64(np.stack([ro, vo]).reshape(2, -1))
+    data[REACH].edge_attr = _f32(np.column_stack([
+        (here * there).sum(axis=1), here[:, 0] * there[:, 1] - here[:, 1] * there[:, 0], 1.0 / np.maximum(n_opt[vo], 1.0),
+        opt_off / np.maximum(cov[serving[vo]], 1e-9)[:, None] if len(vo) else np.zeros((0, 2)),
+        lit, lit & road.green[np.maximum(oi, 0)],
+        np.where(lit, np.minimum(road.switch_s[np.maximum(oi, 0)] / config.horizon_s, 1.0), 0.0),
+    ]).reshape(-1, ROAD_EDGE_DIMS[REACH]))
 
     # road to road, both ways: (source, target) = (successor, road) for "next", (road, successor) for "prev"
     a, b = net.succ

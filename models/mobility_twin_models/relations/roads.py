@@ -15,7 +15,7 @@ Markov chain per junction).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -33,7 +33,11 @@ class RoadNetwork:
 
     ``start``, ``end``, ``direction``: [E, 2]; ``succ``: [2, K] (edge, successor) pairs with ``turn`` [K, 2]
     (cos, sin of the angle from the edge's direction to the successor's); ``straight`` [E]: the successor
-    with the smallest turn (-1 at a dead end)."""
+    with the smallest turn (-1 at a dead end). Lanes: ``lane_first`` [E + 1], the first lane number of each
+    edge (lanes numbered edge by edge, in ``graph.shapes`` order); ``option_ptr`` [L + 1] and ``options``,
+    in CSR form, the successors each lane leads to (every successor of its edge where the graph does not
+    say); ``option_signal`` and ``option_link``: the traffic light (index into ``signal_ids``, -1 for
+    none) and its link index controlling each such connection."""
 
     graph: RoadGraph
     matcher: EdgeMatcher
@@ -43,6 +47,12 @@ class RoadNetwork:
     succ: np.ndarray
     turn: np.ndarray
     straight: np.ndarray
+    lane_first: np.ndarray
+    option_ptr: np.ndarray
+    options: np.ndarray
+    signal_ids: tuple[str, ...] = ()
+    option_signal: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    option_link: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     @classmethod
     def of(cls, graph: RoadGraph, *, max_m: float = 15.0) -> RoadNetwork:
@@ -55,7 +65,59 @@ class RoadNetwork:
         order = np.lexsort((-turn[:, 0], succ[0]))  # per edge, the straightest successor first
         first = np.r_[True, np.diff(succ[0][order]) != 0] if len(order) else np.zeros(0, bool)
         straight[succ[0][order][first]] = succ[1][order][first]
-        return cls(graph, EdgeMatcher(graph, max_m=max_m), start, end, direction, succ, turn, straight)
+        lanes = [len(shapes) for shapes in graph.shapes]
+        lane_first = np.concatenate([[0], np.cumsum(lanes)]).astype(np.int64)
+        per_lane = [graph.lane_successors[e][k] if graph.lane_successors else tuple(graph.successors(e).tolist())
+                    for e, n in enumerate(lanes) for k in range(n)]
+        option_ptr = np.concatenate([[0], np.cumsum([len(o) for o in per_lane])]).astype(np.int64)
+        options = np.asarray([j for o in per_lane for j in o], np.int64)
+        links = [link for lanes_ in graph.lane_signals for lane in lanes_ for link in lane] \
+            if graph.lane_signals else [("", -1)] * len(options)
+        signal_ids = tuple(sorted({tls for tls, _ in links if tls}))
+        where = {tls: i for i, tls in enumerate(signal_ids)}
+        option_signal = np.asarray([where.get(tls, -1) for tls, _ in links], np.int64)
+        option_link = np.asarray([link for _, link in links], np.int64)
+        return cls(graph, EdgeMatcher(graph, max_m=max_m), start, end, direction, succ, turn, straight, lane_first,
+                   option_ptr, options, signal_ids, option_signal, option_link)
+
+    def reachable(self, road: np.ndarray, lane: np.ndarray) -> np.ndarray:
+        """[3, K] (vehicle, road, option) triples: the roads each vehicle's lane leads to at the junction
+        ahead, with the index of that connection in ``options`` (its edge's successors, option -1, when the
+        lane is not known; none off the network)."""
+        road, lane = np.asarray(road, np.int64), np.asarray(lane, np.int64)
+        on = road >= 0
+        n_lanes = np.diff(self.lane_first)[np.maximum(road, 0)]
+        known = on & (lane >= 0) & (lane < n_lanes)
+        lanes = np.minimum(self.lane_first[np.maximum(road, 0)] + np.maximum(lane, 0), max(len(self.option_ptr) - 2, 0))
+        # the lanes' options, then the edges' successors, in one array to gather from
+        pool = np.concatenate([self.options, self.graph.succ]).astype(np.int64)
+        edge = np.maximum(road, 0)
+        first = np.where(known, self.option_ptr[lanes], len(self.options) + self.graph.succ_ptr[edge])
+        count = np.where(known, self.option_ptr[lanes + 1] - self.option_ptr[lanes],
+                         np.where(on, np.diff(self.graph.succ_ptr)[edge], 0))
+        vehicles = np.repeat(np.arange(len(road)), count)
+        within = np.arange(len(vehicles)) - np.repeat(np.cumsum(count) - count, count)
+        pick = np.repeat(first, count) + within
+        option = np.where(pick < len(self.options), pick, -1)
+        return np.stack([vehicles, pool[pick], option]).astype(np.int64).reshape(3, -1)
+
+    def option_signals(self, signals) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per connection of ``options``: ([O] controlled by a light whose state is known, [O] green now,
+        [O] seconds until that light switches), from a :class:`~mobility_twin_sim.backend.SignalStates`-like
+        ``signals`` (``ids``, ``state`` strings, ``next_switch_s``); None: nothing known."""
+        n = len(self.options)
+        known, green, switch = np.zeros(n, bool), np.zeros(n, bool), np.zeros(n)
+        if signals is None or not len(signals.ids) or not self.signal_ids:
+            return known, green, switch
+        row = {tls: i for i, tls in enumerate(signals.ids)}
+        for k in np.flatnonzero(self.option_signal >= 0):
+            i = row.get(self.signal_ids[self.option_signal[k]])
+            link = self.option_link[k]
+            if i is None or not 0 <= link < len(signals.state[i]):
+                continue
+            known[k], green[k] = True, signals.state[i][link] in "Gg"
+            switch[k] = float(signals.next_switch_s[i])
+        return known, green, switch
 
     def __len__(self) -> int:
         return len(self.graph)
@@ -72,28 +134,34 @@ class RoadNetwork:
 @dataclass(frozen=True)
 class RoadState:
     """One snapshot on the roads: ``road`` [V] each vehicle's edge (-1: not matched), ``along`` [V] how far
-    along it (m from its start); per edge [E]: ``count`` vehicles on it, ``mean_speed`` (m/s, NaN when
-    empty), ``stopped`` vehicles standing."""
+    along it (m from its start), ``lane`` [V] which of the edge's lanes (-1 with the edge); per edge [E]:
+    ``count`` vehicles on it, ``mean_speed`` (m/s, NaN when empty), ``stopped`` vehicles standing; per
+    connection of the network's ``options``: ``signal_known``, ``green`` and ``switch_s`` (seconds to the
+    light's next switch), from the signal phases the twin receives (none known without them)."""
 
     network: RoadNetwork
     road: np.ndarray
     along: np.ndarray
+    lane: np.ndarray
     count: np.ndarray
     mean_speed: np.ndarray
     stopped: np.ndarray
+    signal_known: np.ndarray
+    green: np.ndarray
+    switch_s: np.ndarray
 
     def select(self, vehicles: np.ndarray) -> RoadState:
         """The state of the kept vehicles (a boolean mask); the roads' aggregates stay those of everyone."""
-        return RoadState(self.network, self.road[vehicles], self.along[vehicles], self.count, self.mean_speed,
-                         self.stopped)
+        return replace(self, road=self.road[vehicles], along=self.along[vehicles], lane=self.lane[vehicles])
 
 
-def road_state(network: RoadNetwork, xy: np.ndarray, vel: np.ndarray, heading: np.ndarray) -> RoadState:
-    """Map-match the vehicles (position [V, 2], velocity [V, 2], heading [V] rad, NaN when unknown) and
-    aggregate them per road."""
+def road_state(network: RoadNetwork, xy: np.ndarray, vel: np.ndarray, heading: np.ndarray,
+               signals=None) -> RoadState:
+    """Map-match the vehicles (position [V, 2], velocity [V, 2], heading [V] rad, NaN when unknown),
+    aggregate them per road, and read the traffic lights' ``signals`` (None: not known)."""
     n_e = len(network)
     xy = np.asarray(xy, float).reshape(-1, 2)
-    road, share = network.matcher.locate(xy[:, 0], xy[:, 1], heading)
+    road, share, lane = network.matcher.locate_lane(xy[:, 0], xy[:, 1], heading)
     along = share * network.length[np.maximum(road, 0)] if len(road) else np.zeros(0)
     on = road >= 0
     speed = np.linalg.norm(np.asarray(vel, float).reshape(-1, 2), axis=1)
@@ -102,7 +170,8 @@ def road_state(network: RoadNetwork, xy: np.ndarray, vel: np.ndarray, heading: n
     stopped = np.bincount(road[on], weights=(speed[on] < STOPPED_MPS).astype(float), minlength=n_e)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_speed = np.where(count > 0, total / np.maximum(count, 1.0), np.nan)
-    return RoadState(network, road, np.where(on, along, 0.0), count, mean_speed, stopped)
+    return RoadState(network, road, np.where(on, along, 0.0), lane, count, mean_speed, stopped,
+                     *network.option_signals(signals))
 
 
 def turn_table(transitions: np.ndarray, network: RoadNetwork) -> np.ndarray:

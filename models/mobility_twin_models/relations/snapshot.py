@@ -169,8 +169,10 @@ class TwinHistory:
             self._static_key = key
         return self._static
 
-    def observe(self, snapshot: TwinSnapshot) -> ObservedSnapshot:
-        """Advance the history by one slot. Snapshots must come in time order."""
+    def observe(self, snapshot: TwinSnapshot, signals=None) -> ObservedSnapshot:
+        """Advance the history by one slot. Snapshots must come in time order. ``signals``: the traffic
+        lights' states the twin holds at that time (a :class:`~mobility_twin_sim.backend.SignalStates`),
+        read with a road network."""
         if self._t is not None and snapshot.t < self._t:
             raise ValueError(f"snapshot at t={snapshot.t} is older than the previous one (t={self._t})")
         static = self.static_for(snapshot)
@@ -188,7 +190,7 @@ class TwinHistory:
             _, i_new, i_old = np.intersect1d(snap.vehicle_ids, self._ids, return_indices=True)
         since, last_leg, last_vel = self._advance_motion(snap, i_new, i_old)
         prev, since_ho, dwell, prev2 = self._advance_handovers(snap, serving, i_new, i_old)
-        road = self._advance_roads(snap, i_new, i_old) if self.roads is not None else None
+        road = self._advance_roads(snap, i_new, i_old, signals) if self.roads is not None else None
         self._ids = snap.vehicle_ids.copy()
         rsu_load = np.zeros(len(snap.rsu_ids))
         if len(snap.rsu_ids) and len(snap.vehicle_ids):
@@ -198,7 +200,7 @@ class TwinHistory:
         return ObservedSnapshot(snap, static, serving, lags, since, last_leg, last_vel, rsu_load, prev, since_ho, dwell,
                                 prev2, road)
 
-    def _advance_roads(self, snap: TwinSnapshot, i_new: np.ndarray, i_old: np.ndarray) -> RoadState:
+    def _advance_roads(self, snap: TwinSnapshot, i_new: np.ndarray, i_old: np.ndarray, signals) -> RoadState:
         vel = snap.vehicle_vel
         moving = np.linalg.norm(vel, axis=1) > self.config.motion_change_mps
         heading = np.where(moving, np.arctan2(vel[:, 1], vel[:, 0]), np.nan)
@@ -206,7 +208,7 @@ class TwinHistory:
             still = ~moving[i_new]
             heading[i_new[still]] = self._heading[i_old[still]]
         self._heading = heading
-        return road_state(self.roads, snap.vehicle_xy, vel, heading)
+        return road_state(self.roads, snap.vehicle_xy, vel, heading, signals)
 
     def _advance_loads(self, server_ids: np.ndarray, load: np.ndarray) -> np.ndarray:
         n_lags = self.config.load_lags

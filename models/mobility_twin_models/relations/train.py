@@ -110,7 +110,7 @@ def prepare_sumo(scenario: str | Path = "city", *, minutes: float = 50.0, slot_s
     layout = hex_layout(area, layout_cfg)
     observed = {regime: observe_fleet(fleet, layout, slot_s, start=t0, end=t0 + minutes * 60.0, config=GraphConfig(),
                                       rsu_range_m=layout_cfg.rsu_range_m, observation=regime, reports=reports,
-                                      roads=roads)
+                                      roads=roads, signals=recorded.signals_at)
                 for regime in REGIMES}
     return Prepared(reports, len(reports.t), t0, layout, layout_cfg, area, observed, world="sumo")
 

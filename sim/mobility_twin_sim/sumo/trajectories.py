@@ -3,7 +3,7 @@
 :func:`record_fleet` runs a scenario's SUMO world headless (no sensors) and samples every vehicle's position
 every ``sample_s``: a dense fleet whose interpolation between samples is, to the sample, where SUMO drove it
 (queues at lights, turns at junctions, slowing behind others), with the road network it drove on
-(:meth:`SumoFleet.roads`, in the ``map`` frame). The recording is cached (it is the same for the same
+(:meth:`SumoFleet.roads`, in the ``map`` frame) and its traffic lights' states (:meth:`SumoFleet.signals_at`). The recording is cached (it is the same for the same
 scenario, window and steps), so that a benchmark re-run does not simulate again.
 
 :func:`telematics` thins a fleet into what a telematics feed would report: a fix when the vehicle enters,
@@ -26,16 +26,34 @@ from mobility_twin_sim.fleet import Fleet
 
 #: What a recording file holds (and its version)
 FORMAT = "mobility_twin.sumo_fleet"
-VERSION = 2
+VERSION = 3
 
 
 @dataclasses.dataclass(frozen=True)
 class SumoFleet:
-    """A recorded fleet and the network it drove on: ``net_file`` (SUMO's) and ``frame`` (SUMO -> map)."""
+    """A recorded fleet and the network it drove on: ``net_file`` (SUMO's) and ``frame`` (SUMO -> map); the
+    traffic lights ``signal_ids`` with, at every sample time ``signal_t`` [T], their ``signal_state`` [T, N]
+    (SUMO's state strings) and seconds to their next switch ``signal_next_s`` [T, N]."""
 
     fleet: Fleet
     net_file: str
     frame: tuple[float, float, float, float]  # NetFrame (tx, ty, rotation, scale)
+    signal_ids: tuple[str, ...] = ()
+    signal_t: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+    signal_state: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 0), dtype=str))
+    signal_next_s: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 0)))
+
+    def signals_at(self, t: float):
+        """The :class:`~mobility_twin_sim.backend.SignalStates` of the last sample at or before ``t`` (no
+        signals before the first)."""
+        from mobility_twin_sim.backend import SignalStates
+
+        k = int(np.searchsorted(self.signal_t, t + 1e-6, side="right")) - 1
+        if k < 0 or not self.signal_ids:
+            return SignalStates(t)
+        n = len(self.signal_ids)
+        return SignalStates(t, self.signal_ids, np.zeros(n), np.zeros(n), tuple(self.signal_state[k].tolist()),
+                            np.zeros(n, np.int64), self.signal_next_s[k].copy())
 
     def roads(self, vclass: str = "passenger"):
         """The :class:`~mobility_twin_core.roads.RoadGraph` of the network, in the ``map`` frame."""
@@ -74,10 +92,17 @@ def record_fleet(scenario, *, start: str | None = None, duration_s: float | None
     started = time.perf_counter()
     world = build_world(scenario, log=log)
     ids, ts, xs, ys = [], [], [], []
+    sig_t, sig_state, sig_next, sig_ids = [], [], [], ()
     try:
         t, end, last = world.start_s, world.end_s, world.start_s
         while t <= end + 1e-9:
-            v = world.advance(t).vehicles
+            state = world.advance(t)
+            v = state.vehicles
+            if state.signals is not None and len(state.signals):
+                sig_ids = state.signals.ids
+                sig_t.append(t)
+                sig_state.append(state.signals.state)
+                sig_next.append(state.signals.next_switch_s)
             keep = np.isin(v.object_class, np.asarray(VEHICLE_CLASSES, dtype=v.object_class.dtype))
             ids.append(v.ids[keep])
             ts.append(np.full(int(np.count_nonzero(keep)), t))
@@ -94,7 +119,9 @@ def record_fleet(scenario, *, start: str | None = None, duration_s: float | None
     fleet = _fleet(np.concatenate(ids), np.concatenate(ts), np.concatenate(xs), np.concatenate(ys), sample_s)
     log(f"recorded {len(fleet)} vehicles, {len(fleet.t)} samples of {scenario.name} in "
         f"{time.perf_counter() - started:.0f} s")
-    recorded = SumoFleet(fleet, net_file, (f.tx, f.ty, f.rotation, f.scale))
+    recorded = SumoFleet(fleet, net_file, (f.tx, f.ty, f.rotation, f.scale), tuple(sig_ids), np.asarray(sig_t, float),
+                         np.asarray(sig_state, dtype=str).reshape(len(sig_t), len(sig_ids)),
+                         np.asarray(sig_next, float).reshape(len(sig_t), len(sig_ids)))
     if cache:
         save_fleet(path, recorded)
     return recorded
@@ -115,7 +142,9 @@ def save_fleet(path: Path, recorded: SumoFleet) -> Path:
     fleet = recorded.fleet
     np.savez_compressed(tmp, format=FORMAT, version=VERSION, taxi_ids=fleet.taxi_ids, offsets=fleet.offsets,
                         t=fleet.t, x=fleet.x, y=fleet.y, max_gap_s=fleet.max_gap_s, net_file=recorded.net_file,
-                        frame=np.asarray(recorded.frame, float))
+                        frame=np.asarray(recorded.frame, float), signal_ids=np.asarray(recorded.signal_ids, dtype=str),
+                        signal_t=recorded.signal_t, signal_state=recorded.signal_state,
+                        signal_next_s=recorded.signal_next_s)
     tmp.replace(path)
     return path
 
@@ -125,7 +154,8 @@ def load_fleet(path: Path) -> SumoFleet:
         if str(z["format"]) != FORMAT or int(z["version"]) != VERSION:
             raise ValueError(f"{path} is not a {FORMAT} file of version {VERSION}")
         fleet = Fleet(z["taxi_ids"], z["offsets"], z["t"], z["x"], z["y"], max_gap_s=float(z["max_gap_s"]))
-        return SumoFleet(fleet, str(z["net_file"]), tuple(float(v) for v in z["frame"]))
+        return SumoFleet(fleet, str(z["net_file"]), tuple(float(v) for v in z["frame"]),
+                         tuple(z["signal_ids"].tolist()), z["signal_t"], z["signal_state"], z["signal_next_s"])
 
 
 def telematics(fleet: Fleet, period_s: float = 30.0, *, seed: int = 0) -> Fleet:

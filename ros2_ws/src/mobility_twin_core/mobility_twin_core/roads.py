@@ -24,7 +24,10 @@ VCLASS = "passenger"
 @dataclass(frozen=True)
 class RoadGraph:
     """Edges that ``vclass`` may drive, as arrays indexed 0..E-1, and the edge-to-edge successor relation
-    (a junction connection) in CSR form (``succ_ptr``, ``succ``)."""
+    (a junction connection) in CSR form (``succ_ptr``, ``succ``). ``lane_successors[e][k]``: the successors
+    the ``k``-th lane of edge ``e`` (in ``shapes`` order) connects to, where the network says (a turn lane
+    leads to fewer roads than its edge); empty when unknown. ``lane_signals[e][k][j]``: the traffic light
+    (id, link index) controlling the ``j``-th of those connections, ``("", -1)`` where none does."""
 
     ids: tuple[str, ...]
     length: np.ndarray  # [E] m
@@ -34,6 +37,8 @@ class RoadGraph:
     succ: np.ndarray  # successors' indices
     shapes: tuple[tuple[np.ndarray, ...], ...]  # [E] the centre lines (k, 2) of its lanes vclass uses, SUMO xy
     net_file: str = ""
+    lane_successors: tuple[tuple[tuple[int, ...], ...], ...] = ()
+    lane_signals: tuple[tuple[tuple[tuple[str, int], ...], ...], ...] = ()
 
     @property
     def index(self) -> dict[str, int]:
@@ -65,7 +70,7 @@ class RoadGraph:
         net = sumolib.net.readNet(str(net_file), withInternal=False)
         edges = [e for e in net.getEdges() if e.getFunction() != "internal" and e.allows(vclass)]
         index = {e.getID(): i for i, e in enumerate(edges)}
-        ptr, succ, length, speed, lanes, shapes = [0], [], [], [], [], []
+        ptr, succ, length, speed, lanes, shapes, lane_succ, lane_sig = [0], [], [], [], [], [], [], []
         for e in edges:
             nxt = set()
             for target, conns in e.getOutgoing().items():
@@ -79,8 +84,18 @@ class RoadGraph:
             usable = [ln for ln in e.getLanes() if ln.allows(vclass)]
             lanes.append(len(usable))
             shapes.append(tuple(np.asarray(ln.getShape(), float).reshape(-1, 2) for ln in usable))
+            per_lane = []
+            for ln in usable:
+                links: dict[int, tuple[str, int]] = {}  # successor -> the first connection's signal
+                for c in ln.getOutgoing():
+                    if c.getTo().getID() in index and c.getToLane().allows(vclass):
+                        links.setdefault(index[c.getTo().getID()], (c.getTLSID() or "", int(c.getTLLinkIndex())))
+                per_lane.append(sorted(links.items()))
+            lane_succ.append(tuple(tuple(j for j, _ in lane) for lane in per_lane))
+            lane_sig.append(tuple(tuple(sig for _, sig in lane) for lane in per_lane))
         return cls(tuple(index), np.asarray(length, float), np.asarray(speed, float), np.asarray(lanes, np.int64),
-                   np.asarray(ptr, np.int64), np.asarray(succ, np.int64), tuple(shapes), str(net_file))
+                   np.asarray(ptr, np.int64), np.asarray(succ, np.int64), tuple(shapes), str(net_file),
+                   tuple(lane_succ), tuple(lane_sig))
 
     def in_frame(self, to_frame) -> RoadGraph:
         """The same graph with its lane shapes mapped by ``to_frame(x, y) -> (x', y')`` (a rigid or similar
@@ -124,8 +139,8 @@ class EdgeMatcher:
                  max_heading_rad: float = math.radians(50.0), candidates: int = 16) -> None:
         from scipy.spatial import cKDTree
 
-        pts, owner, ang, along = [], [], [], []
-        for i, shape in ((i, lane) for i, lanes in enumerate(graph.shapes) for lane in lanes):
+        pts, owner, ang, along, lane_no = [], [], [], [], []
+        for i, k, shape in ((i, k, lane) for i, lanes in enumerate(graph.shapes) for k, lane in enumerate(lanes)):
             done = 0.0
             drawn = sum(float(np.hypot(*(b - a))) for a, b in itertools.pairwise(shape)) or 1.0
             for a, b in itertools.pairwise(shape):
@@ -135,11 +150,13 @@ class EdgeMatcher:
                 s = (np.arange(n) + 0.5) / n
                 pts.append(a + s[:, None] * seg)
                 owner.append(np.full(n, i))
+                lane_no.append(np.full(n, k))
                 ang.append(np.full(n, math.atan2(seg[1], seg[0])))
                 along.append((done + s * seg_len) / drawn)  # share of the edge's drawn length
                 done += seg_len
         self.points = np.concatenate(pts)
         self.owner = np.concatenate(owner)
+        self.lane = np.concatenate(lane_no)
         self.angle = np.concatenate(ang)
         self.along = np.clip(np.concatenate(along), 0.0, 1.0)
         self.tree = cKDTree(self.points)
@@ -155,9 +172,16 @@ class EdgeMatcher:
 
     def locate(self, x: np.ndarray, y: np.ndarray, heading: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """([N] edge index or -1, [N] position along it as a share of its length, 0 = start, 1 = end)."""
+        edge, along, _ = self.locate_lane(x, y, heading)
+        return edge, along
+
+    def locate_lane(self, x: np.ndarray, y: np.ndarray,
+                    heading: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`locate` and [N] the lane (its position among the edge's lanes in ``shapes``; -1 with the
+        edge)."""
         x, y, heading = (np.atleast_1d(np.asarray(a, float)) for a in (x, y, heading))
         if len(x) == 0:
-            return np.zeros(0, np.int64), np.zeros(0)
+            return np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64)
         k = min(self.k, len(self.points))
         dist, cand = self.tree.query(np.column_stack([x, y]), k=k, distance_upper_bound=self.max_m)
         dist, cand = dist.reshape(len(x), k), cand.reshape(len(x), k)
@@ -171,4 +195,5 @@ class EdgeMatcher:
         rows = np.arange(len(x))
         hit = safe[rows, best]
         found = np.isfinite(score[rows, best])
-        return np.where(found, self.owner[hit], -1).astype(np.int64), np.where(found, self.along[hit], 0.0)
+        return (np.where(found, self.owner[hit], -1).astype(np.int64), np.where(found, self.along[hit], 0.0),
+                np.where(found, self.lane[hit], -1).astype(np.int64))
