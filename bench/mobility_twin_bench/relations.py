@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
                            seed=args.seed)
     fleet, t0, area, layout, layout_cfg = prepared.fleet, prepared.start_s, prepared.area, prepared.layout, \
         prepared.layout_config
-    base_graph = GraphConfig()
+    base_graph = GraphConfig(roads=sumo)
     observed = prepared.observed
     truth = observed["truth"]
     mean_v = float(np.mean([len(o.snapshot.vehicle_ids) for o in truth]))
@@ -651,8 +651,9 @@ def _timing_section(observed, graph_cfg, model_cfg, train_cfg, learner30, log) -
     snap = obs.snapshot
     snaps = [replace(snap, t=snap.t - 5.0), snap]
     pred_times, pred_cpu = [], []
+    roads = None if obs.road is None else obs.road.network
     for _ in range(20):
-        h = TwinHistory(graph_cfg)
+        h = TwinHistory(graph_cfg, roads=roads)
         h.observe(snaps[0])
         t, c = time.perf_counter(), time.process_time()
         o = h.observe(snaps[-1])
