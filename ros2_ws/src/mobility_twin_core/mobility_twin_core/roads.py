@@ -72,18 +72,7 @@ class RoadGraph:
         index = {e.getID(): i for i, e in enumerate(edges)}
         ptr, succ, length, speed, lanes, shapes, lane_succ, lane_sig = [0], [], [], [], [], [], [], []
         for e in edges:
-            nxt = set()
-            for target, conns in e.getOutgoing().items():
-                if target.getID() in index and any(c.getFromLane().allows(vclass) and c.getToLane().allows(vclass)
-                                                   for c in conns):
-                    nxt.add(index[target.getID()])
-            succ.extend(sorted(nxt))
-            ptr.append(len(succ))
-            length.append(e.getLength())
-            speed.append(e.getSpeed())
             usable = [ln for ln in e.getLanes() if ln.allows(vclass)]
-            lanes.append(len(usable))
-            shapes.append(tuple(np.asarray(ln.getShape(), float).reshape(-1, 2) for ln in usable))
             per_lane = []
             for ln in usable:
                 links: dict[int, tuple[str, int]] = {}  # successor -> the first connection's signal
@@ -91,6 +80,12 @@ class RoadGraph:
                     if c.getTo().getID() in index and c.getToLane().allows(vclass):
                         links.setdefault(index[c.getTo().getID()], (c.getTLSID() or "", int(c.getTLLinkIndex())))
                 per_lane.append(sorted(links.items()))
+            succ.extend(sorted({j for lane in per_lane for j, _ in lane}))  # the edge's: those of its lanes
+            ptr.append(len(succ))
+            length.append(e.getLength())
+            speed.append(e.getSpeed())
+            lanes.append(len(usable))
+            shapes.append(tuple(np.asarray(ln.getShape(), float).reshape(-1, 2) for ln in usable))
             lane_succ.append(tuple(tuple(j for j, _ in lane) for lane in per_lane))
             lane_sig.append(tuple(tuple(sig for _, sig in lane) for lane in per_lane))
         return cls(tuple(index), np.asarray(length, float), np.asarray(speed, float), np.asarray(lanes, np.int64),
