@@ -316,9 +316,17 @@ def _add_roads(data: HeteroData, obs: ObservedSnapshot, config: GraphConfig, spe
     L = ROAD_LENGTH_SCALE_M
     entry, exit_ = index.serving(net.start), index.serving(net.end)
     has_exit = exit_ >= 0
-    cov_entry = np.where(entry >= 0, cov[np.maximum(entry, 0)], 1.0) if n_e else np.zeros(0)
-    leaves = np.where((has_exit & (entry >= 0))[:, None], sxy[np.maximum(exit_, 0)] - sxy[np.maximum(entry, 0)], 0.0) \
-        if n_e else np.zeros((0, 2))
+    # the servers at each road's two ends (zeros where none serves it)
+    entry_xy, exit_xy, cov_entry = (np.zeros((n_e, 2)), np.zeros((n_e, 2)), np.ones(n_e)) if not len(sxy) else \
+        (sxy[np.maximum(entry, 0)], sxy[np.maximum(exit_, 0)], np.where(entry >= 0, cov[np.maximum(entry, 0)], 1.0))
+    leaves = np.where((has_exit & (entry >= 0))[:, None], exit_xy - entry_xy, 0.0)
+
+    def toward_exit(r: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """Offset of the server at the end of road ``r`` from vehicle ``v``'s server, over the latter's
+        coverage (zero where no server serves the road's end)."""
+        off = np.where(has_exit[r][:, None], exit_xy[r] - sxy[serving[v]], 0.0)
+        return off / np.maximum(cov[serving[v]], 1e-9)[:, None]
+
     occupied = road.count > 0
     road_x = np.column_stack([
         _scaled_position(0.5 * (net.start + net.end), config), net.direction, g.length / L,
@@ -334,13 +342,9 @@ def _add_roads(data: HeteroData, obs: ObservedSnapshot, config: GraphConfig, spe
     vi = np.flatnonzero(road.road >= 0)
     ri = road.road[vi]
     left = np.maximum(g.length[ri] - road.along[vi], 0.0)
-    cov_v = cov[serving[vi]] if len(vi) else np.zeros(0)
-    exit_off = np.where(has_exit[ri][:, None], sxy[np.maximum(exit_[ri], 0)] - sxy[serving[vi]], 0.0) \
-        if len(vi) else np.zeros((0, 2))
     vr_attr = np.column_stack([
         road.along[vi] / np.maximum(g.length[ri], 1e-9), left / L,
-        np.minimum(left / np.maximum(speed[vi], 0.5) / config.horizon_s, 1.0),
-        exit_off / np.maximum(cov_v, 1e-9)[:, None],
+        np.minimum(left / np.maximum(speed[vi], 0.5) / config.horizon_s, 1.0), toward_exit(ri, vi),
     ]).reshape(-1, ROAD_EDGE_DIMS[VR])
     data[VR].edge_index = _i64(np.stack([vi, ri]).reshape(2, -1))
     data[VR].edge_attr = _f32(vr_attr)
@@ -351,21 +355,16 @@ def _add_roads(data: HeteroData, obs: ObservedSnapshot, config: GraphConfig, spe
     vo, ro, oi = net.reachable(road.road, road.lane)
     lit = (oi >= 0) & road.signal_known[np.maximum(oi, 0)] if len(oi) else np.zeros(0, bool)
     n_opt = np.bincount(vo, minlength=len(road.road)).astype(float)
-    here = net.direction[road.road[vo]] if len(vo) else np.zeros((0, 2))
-    there = net.direction[ro] if len(vo) else np.zeros((0, 2))
-    opt_off = np.where(has_exit[ro][:, None], sxy[np.maximum(exit_[ro], 0)] - sxy[serving[vo]], 0.0) \
-        if len(vo) else np.zeros((0, 2))
+    here, there = net.direction[road.road[vo]], net.direction[ro]
     data[REACH].edge_index = _i64(np.stack([ro, vo]).reshape(2, -1))
     data[REACH].edge_attr = _f32(np.column_stack([
         (here * there).sum(axis=1), here[:, 0] * there[:, 1] - here[:, 1] * there[:, 0], 1.0 / np.maximum(n_opt[vo], 1.0),
-        opt_off / np.maximum(cov[serving[vo]], 1e-9)[:, None] if len(vo) else np.zeros((0, 2)),
-        lit, lit & road.green[np.maximum(oi, 0)],
+        toward_exit(ro, vo), lit, lit & road.green[np.maximum(oi, 0)],
         np.where(lit, np.minimum(road.switch_s[np.maximum(oi, 0)] / config.horizon_s, 1.0), 0.0),
     ]).reshape(-1, ROAD_EDGE_DIMS[REACH]))
 
     # road to road, both ways: (source, target) = (successor, road) for "next", (road, successor) for "prev"
     a, b = net.succ
-    exit_xy = sxy[np.maximum(exit_, 0)] if n_e else np.zeros((0, 2))
 
     def road_road(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
         off = np.where((has_exit[src] & has_exit[dst])[:, None], exit_xy[src] - exit_xy[dst], 0.0)

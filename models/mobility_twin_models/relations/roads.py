@@ -62,9 +62,7 @@ class RoadNetwork:
         a, b = direction[succ[0]], direction[succ[1]]
         turn = np.column_stack([(a * b).sum(axis=1), a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]]).reshape(-1, 2)
         straight = np.full(len(graph), -1, dtype=np.int64)
-        order = np.lexsort((-turn[:, 0], succ[0]))  # per edge, the straightest successor first
-        first = np.r_[True, np.diff(succ[0][order]) != 0] if len(order) else np.zeros(0, bool)
-        straight[succ[0][order][first]] = succ[1][order][first]
+        _best_in_groups(succ[0], turn[:, 0], succ[1], straight)  # per edge, the straightest successor
         lanes = [len(shapes) for shapes in graph.shapes]
         lane_first = np.concatenate([[0], np.cumsum(lanes)]).astype(np.int64)
         per_lane = [graph.lane_successors[e][k] if graph.lane_successors else tuple(graph.successors(e).tolist())
@@ -106,17 +104,18 @@ class RoadNetwork:
         [O] seconds until that light switches), from a :class:`~mobility_twin_sim.backend.SignalStates`-like
         ``signals`` (``ids``, ``state`` strings, ``next_switch_s``); None: nothing known."""
         n = len(self.options)
-        known, green, switch = np.zeros(n, bool), np.zeros(n, bool), np.zeros(n)
         if signals is None or not len(signals.ids) or not self.signal_ids:
-            return known, green, switch
-        row = {tls: i for i, tls in enumerate(signals.ids)}
-        for k in np.flatnonzero(self.option_signal >= 0):
-            i = row.get(self.signal_ids[self.option_signal[k]])
-            link = self.option_link[k]
-            if i is None or not 0 <= link < len(signals.state[i]):
-                continue
-            known[k], green[k] = True, signals.state[i][link] in "Gg"
-            switch[k] = float(signals.next_switch_s[i])
+            return np.zeros(n, bool), np.zeros(n, bool), np.zeros(n)
+        row_of = {tls: i for i, tls in enumerate(signals.ids)}
+        rows = np.asarray([row_of.get(tls, -1) for tls in self.signal_ids], np.int64)  # network light -> row
+        row = np.where(self.option_signal >= 0, rows[np.maximum(self.option_signal, 0)], -1)
+        width = max(1, *(len(state) for state in signals.state))
+        chars = np.array([list(state.ljust(width)) for state in signals.state]).reshape(len(signals.ids), width)
+        known = (row >= 0) & (self.option_link >= 0) & \
+            (self.option_link < np.array([len(st) for st in signals.state])[np.maximum(row, 0)])
+        char = chars[np.maximum(row, 0), np.clip(self.option_link, 0, width - 1)]
+        green = known & np.isin(char, ("G", "g"))
+        switch = np.where(known, np.asarray(signals.next_switch_s, float)[np.maximum(row, 0)], 0.0)
         return known, green, switch
 
     def __len__(self) -> int:
@@ -182,16 +181,21 @@ def turn_table(transitions: np.ndarray, network: RoadNetwork) -> np.ndarray:
     if transitions.size == 0:
         return table
     a, b = np.asarray(transitions, np.int64)
-    allowed = set(zip(network.succ[0].tolist(), network.succ[1].tolist(), strict=True))
-    keep = np.array([(x, y) in allowed for x, y in zip(a.tolist(), b.tolist(), strict=True)], bool)
-    a, b = a[keep], b[keep]
-    if len(a) == 0:
-        return table
-    pairs, counts = np.unique(np.stack([a, b]), axis=1, return_counts=True)
-    order = np.lexsort((-counts, pairs[0]))
-    first = np.r_[True, np.diff(pairs[0][order]) != 0]
-    table[pairs[0][order][first]] = pairs[1][order][first]
+    n = len(network)
+    keep = np.isin(a * n + b, network.succ[0] * n + network.succ[1])  # the junction connects them
+    pairs, counts = np.unique(np.stack([a[keep], b[keep]]), axis=1, return_counts=True)
+    _best_in_groups(pairs[0], counts, pairs[1], table)
     return table
+
+
+def _best_in_groups(group: np.ndarray, score: np.ndarray, value: np.ndarray, out: np.ndarray) -> None:
+    """``out[g]`` = the ``value`` of the highest ``score`` among the items of each ``group`` g (ties: the
+    first in ``group`` order after a stable sort); groups with no item are left alone."""
+    if len(group) == 0:
+        return
+    order = np.lexsort((-np.asarray(score), group))
+    first = np.r_[True, np.diff(group[order]) != 0]
+    out[group[order][first]] = value[order][first]
 
 
 def road_transitions(before: RoadState, after: RoadState, ids_before: np.ndarray,
@@ -208,7 +212,7 @@ def follow_roads(network: RoadNetwork, road: np.ndarray, along: np.ndarray, dist
     """[V, 2] where each vehicle is after driving ``distance`` (m) on along its road from ``along`` (m from
     the road's start), taking ``next_edge[e]`` after edge ``e`` (default: straight on) and stopping at a
     dead end. Positions run on the straight line from each edge's start to its end. A vehicle on no road
-    (-1) stays where its road would have been undefined: NaN."""
+    (-1) gets NaN."""
     nxt = network.straight if next_edge is None else next_edge
     road = np.asarray(road, np.int64).copy()
     pos = np.asarray(along, float).copy()
