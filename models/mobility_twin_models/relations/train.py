@@ -26,11 +26,6 @@ CBD_ORIGIN = (116.4468, 39.9135)
 REGIMES = ("telemetry", "truth")
 
 
-#: The worlds the relations are learned in: the T-Drive replay (taxis between their GPS fixes in straight
-#: lines) and the SUMO city (T-Drive demand driven on a road network: turns, queues, lights)
-WORLDS = ("tdrive", "sumo")
-
-
 @dataclass(frozen=True)
 class Prepared:
     """The observed snapshots of the busy hour, per regime, and what they were made from. ``fleet``: the
@@ -43,7 +38,6 @@ class Prepared:
     layout_config: object
     area: object
     observed: dict  # regime -> list[ObservedSnapshot]
-    world: str = "tdrive"
 
 
 def busiest_start(fleet) -> float:
@@ -112,7 +106,7 @@ def prepare_sumo(scenario: str | Path = "city", *, minutes: float = 50.0, slot_s
                                       rsu_range_m=layout_cfg.rsu_range_m, observation=regime, reports=reports,
                                       roads=roads, signals=recorded.signals_at)
                 for regime in REGIMES}
-    return Prepared(reports, len(reports.t), t0, layout, layout_cfg, area, observed, world="sumo")
+    return Prepared(reports, len(reports.t), t0, layout, layout_cfg, area, observed)
 
 
 def training_samples(observed: list, k: int, graph_cfg) -> tuple[list, list]:
