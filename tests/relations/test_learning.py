@@ -12,6 +12,7 @@ from mobility_twin_models.relations.graph import (
     EDGE_DIMS,
     FOLLOWS,
     MESSAGE_EDGE_TYPES,
+    SERVER,
     SV,
     VS,
     node_dims,
@@ -86,6 +87,17 @@ def test_gnn_learns_a_relation_that_an_mlp_without_the_graph_cannot_see():
 def test_an_ablation_of_an_unknown_relation_is_refused_with_the_known_ones():
     with pytest.raises(ValueError, match=r"unknown relation\(s\) \['nearby'\].*'follows'"):
         RelationLearner(CONFIG, ModelConfig(without_relations=("nearby",)), TrainConfig())
+
+
+def test_leaving_out_a_node_type_leaves_out_every_relation_that_touches_it():
+    full = RelationLearner(CONFIG, ModelConfig(hidden=8), TrainConfig()).model.encoder.edge_dims
+    kept = RelationLearner(CONFIG, ModelConfig(hidden=8, without_relations=("server",)),
+                           TrainConfig()).model.encoder.edge_dims
+    assert any(SERVER in (et[0], et[2]) for et in full)
+    assert set(kept) == {et for et in full if SERVER not in (et[0], et[2])} and kept
+    pred = RelationLearner(CONFIG, ModelConfig(hidden=8, without_relations=("server",)),
+                           TrainConfig()).predict(synthetic_graph(0))
+    assert pred.server.shape == (40,)  # the servers keep their own features: the heads still score them
 
 
 def test_model_output_shapes_match_the_graph():

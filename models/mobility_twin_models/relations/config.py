@@ -151,7 +151,9 @@ class ModelConfig:
             (the "MLP without the graph" ablation, same heads, same depth).
         load_weight: weight of the load-forecast loss next to the handover loss (default 1.0).
         without_relations: names of message-passing relations to leave out (e.g. ``("near",)`` drops
-            ``(vehicle, near, vehicle)``), for ablations of what each relation adds (default: none).
+            ``(vehicle, near, vehicle)``); a node type (``"server"``, ``"road"``, ...) leaves out every
+            relation that touches it, the nodes keeping their own features; for ablations of what each
+            relation adds (default: none).
     """
 
     hidden: int = int_at_least(48, low=4)

@@ -64,15 +64,16 @@ class RelationModel(torch.nn.Module):
         self.graph_config = graph
         self.model_config = model
         dims = edge_dims(graph)
-        names = {et[1] for et in dims} | ({"road"} if graph.roads else set())
+        node_types = set(node_dims(graph))
+        names = {et[1] for et in dims} | node_types
         unknown = set(model.without_relations) - names
         if unknown:
             raise ValueError(f"without_relations names unknown relation(s) {sorted(unknown)}; the relations are "
-                             f"{sorted(names)}")
-        # "road" leaves out every relation that touches a road
+                             f"{sorted(names - node_types)}, and a node type ({', '.join(sorted(node_types))}) "
+                             f"leaves out every relation that touches it")
+        # a node type ("road", "server", ...) leaves out every relation that touches it
         kept = {et: d for et, d in dims.items()
-                if et[1] not in model.without_relations and not ("road" in model.without_relations and "road" in
-                                                                 (et[0], et[2]))}
+                if et[1] not in model.without_relations and not set(model.without_relations) & {et[0], et[2]}}
         self.encoder = RelationEncoder(node_dims(graph), kept, model.hidden, model.layers,
                                        message_passing=model.message_passing, aggr={VV: "mean", FOLLOWS: "mean", SS: "mean"})
         self.scorer = CandidateScorer(model.hidden, CANDIDATE_DIM)
