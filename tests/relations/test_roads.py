@@ -11,7 +11,7 @@ from mobility_twin_models.relations import RelationModel, TwinHistory, build_gra
 from mobility_twin_models.relations.baselines import RoadTurns, along_road
 from mobility_twin_models.relations.config import ModelConfig
 from mobility_twin_models.relations.graph import ROAD, RR_NEXT, RR_PREV, RV, VR, edge_dims, node_dims
-from mobility_twin_models.relations.roads import RoadNetwork, follow_roads, road_state, turn_table
+from mobility_twin_models.relations.roads import RoadNetwork, follow_roads, next_hops, road_state, turn_table
 from tests.relations.conftest import make_snapshot
 
 # a junction at (200, 0): east in from the west (A, 0 -> 200), its reverse (A_back), and three ways out:
@@ -38,6 +38,14 @@ def test_the_network_knows_each_roads_straight_on_successor_and_its_turns():
     assert net.straight[a] == b and net.straight[b] == -1  # B is a dead end
     turns = {int(j): tuple(np.round(t, 6)) for i, j, t in zip(*net.succ, net.turn, strict=True) if i == a}
     assert turns[b] == (1.0, 0.0) and turns[n] == (0.0, 1.0) and turns[s] == (0.0, -1.0)  # left is +sin
+
+
+def test_a_closure_takes_consecutive_blocks_straight_on_and_the_roads_the_other_way():
+    net = junction()
+    a = net.graph.index["A"]
+    assert net.closure_edges(a, 2) == ["A", "B", "A_back"]  # B is straight on; nothing runs back along B
+    assert net.closure_edges(a, 1) == ["A", "A_back"]
+    assert net.closure_edges(net.graph.index["B"], 3) == ["B"]  # a dead end: the street ends there
 
 
 def test_vehicles_are_matched_in_their_direction_and_the_roads_aggregate_them():
@@ -67,6 +75,20 @@ def test_following_the_road_goes_straight_on_or_takes_the_given_turn_and_stops_a
     table[a] = n
     left = follow_roads(net, road[:2], along[:2], np.array([30.0, 100.0]), table)
     assert np.allclose(left[1], [200.0, 50.0])
+
+
+def test_a_vehicle_that_shares_its_destination_follows_the_fastest_path_there():
+    net = junction()
+    a, b, n, s, back = (net.graph.index[e] for e in ("A", "B", "N", "S", "A_back"))
+    hops = next_hops(net)
+    assert hops.shape == (len(net), len(net)) and hops[n, a] == n and hops[s, a] == s and hops[b, a] == b
+    assert hops[n, n] == -1 and hops[back, a] == -2  # at the destination; no way back from A to A_back
+    road, along = np.array([a, a, a, a, a]), np.full(5, 150.0)
+    row = np.array([n, s, n, back, -1])  # the last shares nothing
+    point = follow_roads(net, road, along, np.array([100.0, 100.0, 1000.0, 100.0, 100.0]), route=(hops, row))
+    assert np.allclose(point[0], [200.0, 50.0]) and np.allclose(point[1], [200.0, -50.0])
+    assert np.allclose(point[2], [200.0, 200.0])  # stops at the end of its destination
+    assert np.allclose(point[3], [250.0, 0.0]) and np.allclose(point[4], [250.0, 0.0])  # unreachable: straight on
 
 
 def test_the_turn_table_takes_the_most_frequent_turn_among_the_junctions_connections():

@@ -113,3 +113,7 @@ def test_a_recorded_sumo_fleet_is_where_sumo_drove_its_vehicles_and_is_cached(tm
     assert len(again.signals_at(world.start_s - 5.0).ids) == 0  # nothing before the recording
     controlled = {tls for lanes in roads.lane_signals for lane in lanes for tls, _ in lane if tls}
     assert controlled & set(lights.ids)
+    # each vehicle's destination (the last edge of its route) came with it: an edge of the network
+    assert len(again.destination) == len(fleet.taxi_ids) and np.array_equal(again.destination, recorded.destination)
+    known = again.destination[again.destination != ""]
+    assert len(known) >= 0.9 * len(fleet.taxi_ids) and set(known) <= set(roads.ids)

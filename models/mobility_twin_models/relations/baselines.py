@@ -17,7 +17,8 @@ On a road network (snapshots observed with a :class:`~mobility_twin_models.relat
 
 * :func:`along_road`: constant velocity along the road: the server of the point the vehicle reaches driving
   on along its road at its speed, straight on at junctions (or, with a turn table, the turn that road's
-  vehicles took most often in training: :class:`RoadTurns`, a Markov chain per junction).
+  vehicles took most often in training: :class:`RoadTurns`, a Markov chain per junction); for a vehicle that
+  shares its destination, the fastest path there (shortest-path continuation, ``destination=``).
 
 Load (vehicles served ``h`` slots ahead): :func:`last_value` and :func:`moving_average` (the mean of
 the ``load_lags`` last loads). The MLP without the graph is :class:`~mobility_twin_models.relations.nn.model.RelationModel`
@@ -102,16 +103,26 @@ class MarkovHandover:
         return torch.from_numpy(np.array(out, dtype=np.int64))
 
 
-def along_road(obs, horizon_s: float, next_edge: np.ndarray | None = None) -> torch.Tensor:
+def along_road(obs, horizon_s: float, next_edge: np.ndarray | None = None, *,
+               destination: np.ndarray | None = None, hops: np.ndarray | None = None) -> torch.Tensor:
     """The server of the point each vehicle reaches in ``horizon_s`` (plus its state's age) driving on
     along its road at its speed, taking ``next_edge`` at junctions (default straight on); the current
-    server for a vehicle on no road or whose point no server covers."""
+    server for a vehicle on no road or whose point no server covers.
+
+    ``destination`` [V] (road index, -1: not shared) with ``hops`` (:func:`next_hops` of every road): a
+    vehicle that shares its destination drives the fastest path there instead (shortest-path
+    continuation), stopping at its end."""
     road = obs.road
     if road is None:
         raise ValueError("along_road needs snapshots observed with a road network")
     s = obs.snapshot
     distance = np.linalg.norm(s.vehicle_vel, axis=1) * (s.vehicle_age_s + horizon_s)
-    point = follow_roads(road.network, road.road, road.along, distance, next_edge)
+    route = None
+    if destination is not None:
+        if hops is None:
+            raise ValueError("a destination needs the network's next hops (roads.next_hops)")
+        route = (hops, np.asarray(destination, np.int64))
+    point = follow_roads(road.network, road.road, road.along, distance, next_edge, route=route)
     on = np.all(np.isfinite(point), axis=1)
     server = obs.serving.copy()
     if on.any():

@@ -125,6 +125,21 @@ class RoadNetwork:
     def length(self) -> np.ndarray:
         return self.graph.length
 
+    def closure_edges(self, edge: int, blocks: int = 2, *, min_cos: float = 0.9) -> list[str]:
+        """The ids of the roads a closure of ``blocks`` consecutive blocks of a street closes: ``edge``, the
+        roads straight on after it (while the street runs on within ``acos(min_cos)``), and the roads the
+        other way between the same junctions."""
+        chain = [int(edge)]
+        while len(chain) < blocks:
+            nxt = int(self.straight[chain[-1]])
+            if nxt < 0 or nxt in chain or float(self.direction[chain[-1]] @ self.direction[nxt]) < min_cos:
+                break
+            chain.append(nxt)
+        back = [int(j) for e in chain
+                for j in np.flatnonzero((np.hypot(*(self.start - self.end[e]).T) < 1.0)
+                                        & (np.hypot(*(self.end - self.start[e]).T) < 1.0))]
+        return [self.graph.ids[e] for e in chain + back]
+
     def capacity(self) -> np.ndarray:
         """[E] vehicles a full road holds."""
         return np.maximum(self.graph.length * np.maximum(self.graph.lanes, 1) / VEHICLE_SPACING_M, 1.0)
@@ -207,12 +222,33 @@ def road_transitions(before: RoadState, after: RoadState, ids_before: np.ndarray
     return np.stack([a[moved], b[moved]]).astype(np.int64).reshape(2, -1)
 
 
+def next_hops(network: RoadNetwork, destinations: np.ndarray | None = None) -> np.ndarray:
+    """[D, E] the road after each road on the fastest path (free-flow times) to each of ``destinations``
+    (default every road): -1 at the destination itself, -2 where it cannot be reached. Int32."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import dijkstra
+
+    n = len(network)
+    targets = np.arange(n) if destinations is None else np.asarray(destinations, np.int64)
+    if n == 0 or len(targets) == 0:
+        return np.full((len(targets), n), -1, np.int32)
+    a, b = network.succ
+    # the reversed network: a shortest-path tree grown from the destination; a road's predecessor in it
+    # is the road after it on the way there
+    reverse = csr_matrix((network.graph.free_flow_s[b], (b, a)), shape=(n, n))
+    dist, pred = dijkstra(reverse, directed=True, indices=targets, return_predecessors=True)
+    return np.where(pred >= 0, pred, np.where(np.isfinite(dist), -1, -2)).astype(np.int32)
+
+
 def follow_roads(network: RoadNetwork, road: np.ndarray, along: np.ndarray, distance: np.ndarray,
-                 next_edge: np.ndarray | None = None, max_edges: int = 32) -> np.ndarray:
+                 next_edge: np.ndarray | None = None, max_edges: int = 32, *,
+                 route: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """[V, 2] where each vehicle is after driving ``distance`` (m) on along its road from ``along`` (m from
     the road's start), taking ``next_edge[e]`` after edge ``e`` (default: straight on) and stopping at a
-    dead end. Positions run on the straight line from each edge's start to its end. A vehicle on no road
-    (-1) gets NaN."""
+    dead end. ``route``: (``hops`` [D, E] of :func:`next_hops`, ``row`` [V]): a vehicle with a row >= 0
+    follows that row's path instead and stops at the end of its destination (straight on where its
+    destination cannot be reached). Positions run on the
+    straight line from each edge's start to its end. A vehicle on no road (-1) gets NaN."""
     nxt = network.straight if next_edge is None else next_edge
     road = np.asarray(road, np.int64).copy()
     pos = np.asarray(along, float).copy()
@@ -225,6 +261,11 @@ def follow_roads(network: RoadNetwork, road: np.ndarray, along: np.ndarray, dist
         if not beyond.any():
             break
         step = nxt[np.maximum(road[beyond], 0)]
+        if route is not None:
+            hops, row = route
+            routed = row[beyond] >= 0
+            hop = hops[np.maximum(row[beyond], 0), np.maximum(road[beyond], 0)]
+            step = np.where(routed & (hop != -2), hop, step)
         ends = step < 0
         idx = np.flatnonzero(beyond)
         # a dead end: stop at its end

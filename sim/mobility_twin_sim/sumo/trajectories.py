@@ -26,14 +26,16 @@ from mobility_twin_sim.fleet import Fleet
 
 #: What a recording file holds (and its version)
 FORMAT = "mobility_twin.sumo_fleet"
-VERSION = 3
+VERSION = 4
 
 
 @dataclasses.dataclass(frozen=True)
 class SumoFleet:
     """A recorded fleet and the network it drove on: ``net_file`` (SUMO's) and ``frame`` (SUMO -> map); the
     traffic lights ``signal_ids`` with, at every sample time ``signal_t`` [T], their ``signal_state`` [T, N]
-    (SUMO's state strings) and seconds to their next switch ``signal_next_s`` [T, N]."""
+    (SUMO's state strings) and seconds to their next switch ``signal_next_s`` [T, N]; ``destination`` [V]:
+    the last edge of each vehicle's route when it was first seen (in ``fleet.taxi_ids`` order; "" unknown),
+    what a vehicle that shares its destination (a navigation app, a CAV) would tell the twin."""
 
     fleet: Fleet
     net_file: str
@@ -42,6 +44,7 @@ class SumoFleet:
     signal_t: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
     signal_state: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 0), dtype=str))
     signal_next_s: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 0)))
+    destination: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=str))
 
     def signals_at(self, t: float):
         """The :class:`~mobility_twin_sim.backend.SignalStates` of the last sample at or before ``t`` (no
@@ -73,6 +76,7 @@ def record_fleet(scenario, *, start: str | None = None, duration_s: float | None
     ``cache``: read the recording from, or write it to, the SUMO cache. ``progress(done_s, total_s)`` is
     called about every simulated minute."""
     from mobility_twin_sim.sumo import tools
+    from mobility_twin_sim.sumo.errors import ControlError
     from mobility_twin_sim.world import build_world
 
     if scenario.world.kind != "sumo":
@@ -93,6 +97,7 @@ def record_fleet(scenario, *, start: str | None = None, duration_s: float | None
     world = build_world(scenario, log=log)
     ids, ts, xs, ys = [], [], [], []
     sig_t, sig_state, sig_next, sig_ids = [], [], [], ()
+    destination: dict[int, str] = {}
     try:
         t, end, last = world.start_s, world.end_s, world.start_s
         while t <= end + 1e-9:
@@ -104,6 +109,13 @@ def record_fleet(scenario, *, start: str | None = None, duration_s: float | None
                 sig_state.append(state.signals.state)
                 sig_next.append(state.signals.next_switch_s)
             keep = np.isin(v.object_class, np.asarray(VEHICLE_CLASSES, dtype=v.object_class.dtype))
+            for vid in v.ids[keep].tolist():
+                if vid not in destination:
+                    try:
+                        route = world.backend.route_of(vid)
+                    except ControlError:  # left between the step and the question
+                        route = ()
+                    destination[vid] = route[-1] if route else ""
             ids.append(v.ids[keep])
             ts.append(np.full(int(np.count_nonzero(keep)), t))
             xs.append(v.x[keep])
@@ -121,7 +133,8 @@ def record_fleet(scenario, *, start: str | None = None, duration_s: float | None
         f"{time.perf_counter() - started:.0f} s")
     recorded = SumoFleet(fleet, net_file, (f.tx, f.ty, f.rotation, f.scale), tuple(sig_ids), np.asarray(sig_t, float),
                          np.asarray(sig_state, dtype=str).reshape(len(sig_t), len(sig_ids)),
-                         np.asarray(sig_next, float).reshape(len(sig_t), len(sig_ids)))
+                         np.asarray(sig_next, float).reshape(len(sig_t), len(sig_ids)),
+                         np.asarray([destination.get(int(i), "") for i in fleet.taxi_ids], dtype=str))
     if cache:
         save_fleet(path, recorded)
     return recorded
@@ -144,7 +157,7 @@ def save_fleet(path: Path, recorded: SumoFleet) -> Path:
                         t=fleet.t, x=fleet.x, y=fleet.y, max_gap_s=fleet.max_gap_s, net_file=recorded.net_file,
                         frame=np.asarray(recorded.frame, float), signal_ids=np.asarray(recorded.signal_ids, dtype=str),
                         signal_t=recorded.signal_t, signal_state=recorded.signal_state,
-                        signal_next_s=recorded.signal_next_s)
+                        signal_next_s=recorded.signal_next_s, destination=recorded.destination)
     tmp.replace(path)
     return path
 
@@ -155,7 +168,8 @@ def load_fleet(path: Path) -> SumoFleet:
             raise ValueError(f"{path} is not a {FORMAT} file of version {VERSION}")
         fleet = Fleet(z["taxi_ids"], z["offsets"], z["t"], z["x"], z["y"], max_gap_s=float(z["max_gap_s"]))
         return SumoFleet(fleet, str(z["net_file"]), tuple(float(v) for v in z["frame"]),
-                         tuple(z["signal_ids"].tolist()), z["signal_t"], z["signal_state"], z["signal_next_s"])
+                         tuple(z["signal_ids"].tolist()), z["signal_t"], z["signal_state"], z["signal_next_s"],
+                         z["destination"])
 
 
 def telematics(fleet: Fleet, period_s: float = 30.0, *, seed: int = 0) -> Fleet:
