@@ -125,10 +125,11 @@ class RoadNetwork:
     def length(self) -> np.ndarray:
         return self.graph.length
 
-    def closure_edges(self, edge: int, blocks: int = 2, *, min_cos: float = 0.9) -> list[str]:
+    def closure_edges(self, edge: int, blocks: int = 2, *, min_cos: float = 0.9, within_m: float = 20.0) -> list[str]:
         """The ids of the roads a closure of ``blocks`` consecutive blocks of a street closes: ``edge``, the
         roads straight on after it (while the street runs on within ``acos(min_cos)``), and the roads the
-        other way between the same junctions."""
+        other way between the same junctions (their ends within ``within_m`` of the others' starts: the
+        lanes of the two directions lie side by side)."""
         chain = [int(edge)]
         while len(chain) < blocks:
             nxt = int(self.straight[chain[-1]])
@@ -136,8 +137,9 @@ class RoadNetwork:
                 break
             chain.append(nxt)
         back = [int(j) for e in chain
-                for j in np.flatnonzero((np.hypot(*(self.start - self.end[e]).T) < 1.0)
-                                        & (np.hypot(*(self.end - self.start[e]).T) < 1.0))]
+                for j in np.flatnonzero((np.hypot(*(self.start - self.end[e]).T) < within_m)
+                                        & (np.hypot(*(self.end - self.start[e]).T) < within_m)
+                                        & (self.direction @ self.direction[e] < -min_cos))]
         return [self.graph.ids[e] for e in chain + back]
 
     def capacity(self) -> np.ndarray:

@@ -38,6 +38,8 @@ class Prepared:
     layout_config: object
     area: object
     observed: dict  # regime -> list[ObservedSnapshot]
+    #: SUMO: each vehicle's destination road (index into the road network; -1 unknown), in ``fleet.taxi_ids`` order
+    destination: object = None
 
 
 def busiest_start(fleet) -> float:
@@ -80,18 +82,34 @@ def prepare(data_path: Path, *, area_m: tuple[float, float, float, float] = (-30
 
 
 def prepare_sumo(scenario: str | Path = "city", *, minutes: float = 50.0, slot_s: float = 5.0, seed: int = 0,
-                 start: str = "2008-02-02 16:05:00", report_period_s: float = 30.0,
+                 start: str = "2008-02-02 16:05:00", report_period_s: float = 30.0, demand_scale: float | None = None,
+                 incidents: tuple | None = None, layout=None, regimes: tuple[str, ...] = REGIMES,
                  log=print) -> Prepared:
     """The same set-up on the SUMO world of ``scenario`` (a shipped name or a YAML path): its T-Drive rush-hour
     demand driven on its road network for ``minutes`` from ``start`` (recorded once, then cached), the
-    hexagonal server grid over its area, and both regimes; the telemetry regime sees each vehicle's report
-    every ``report_period_s`` (random phase) plus the RSUs' sightings."""
+    hexagonal server grid over its area, and the observation ``regimes`` (default both); the telemetry regime
+    sees each vehicle's report every ``report_period_s`` (random phase) plus the RSUs' sightings.
+
+    Variants of the world, each recorded (and cached) on its own: ``demand_scale`` (total trips per T-Drive
+    taxi trip; 1: the taxis alone, no background traffic; default the scenario's), ``incidents`` (a tuple of
+    :class:`~mobility_twin_sim.sumo.config.IncidentSection`, replacing the scenario's; ``at_s`` counts from
+    ``start``). ``layout``: the servers and RSUs (default: the hexagonal grid over the scenario's area)."""
+    import dataclasses
+
+    import numpy as np
+
     from mobility_twin_models.relations import Area, GraphConfig, LayoutConfig, hex_layout, observe_fleet
     from mobility_twin_models.relations.roads import RoadNetwork
     from mobility_twin_sim.scenario import load_scenario
     from mobility_twin_sim.sumo.trajectories import record_fleet, telematics
 
     sc = load_scenario(scenario)
+    world = sc.world
+    if demand_scale is not None:
+        world = dataclasses.replace(world, demand=dataclasses.replace(world.demand, scale=float(demand_scale)))
+    if incidents is not None:
+        world = dataclasses.replace(world, incidents=tuple(incidents))
+    sc = dataclasses.replace(sc, world=world)
     recorded = record_fleet(sc, start=start, duration_s=minutes * 60.0 + slot_s, log=log,
                             progress=lambda done, total: log(f"  SUMO {done:.0f} / {total:.0f} s"))
     fleet = recorded.fleet
@@ -101,12 +119,15 @@ def prepare_sumo(scenario: str | Path = "city", *, minutes: float = 50.0, slot_s
     x_min, y_min, x_max, y_max = sc.area.shape().bounds
     area = Area(x_min, x_max, y_min, y_max)
     layout_cfg = LayoutConfig(seed=seed)
-    layout = hex_layout(area, layout_cfg)
+    layout = layout or hex_layout(area, layout_cfg)
     observed = {regime: observe_fleet(fleet, layout, slot_s, start=t0, end=t0 + minutes * 60.0, config=GraphConfig(),
                                       rsu_range_m=layout_cfg.rsu_range_m, observation=regime, reports=reports,
                                       roads=roads, signals=recorded.signals_at)
-                for regime in REGIMES}
-    return Prepared(reports, len(reports.t), t0, layout, layout_cfg, area, observed)
+                for regime in regimes}
+    index = roads.graph.index
+    destination = np.asarray([index.get(str(e), -1) for e in recorded.destination], np.int64) \
+        if len(recorded.destination) == len(fleet.taxi_ids) else None
+    return Prepared(reports, len(reports.t), t0, layout, layout_cfg, area, observed, destination)
 
 
 def training_samples(observed: list, k: int, graph_cfg) -> tuple[list, list]:
