@@ -264,8 +264,10 @@ def build_graph(obs: ObservedSnapshot, config: GraphConfig | None = None) -> Het
     age = s.vehicle_age_s
     cv_point = pxy + vel * (age + h)[:, None]
     half_point = pxy + vel * (age + h / 2.0)[:, None]
-    cv_server = index.serving(cv_point)
-    half_server = index.serving(half_point)
+    # the handover log: the vehicle crossed from the previous server's cell into the current one on their
+    # common border, heading away from the previous server. Dead reckoning from that border point.
+    ho_dir, dr_point = handover_dead_reckoning(obs, h, speed)
+    cv_server, half_server, dr_server = index.serving(np.concatenate([cv_point, half_point, dr_point])).reshape(3, n_v)
     r = config.candidate_radius_m
     stale = age > config.fresh_age_s
     anchor = np.where(stale[:, None], sxy[serving] if n_v else pxy, pxy)
@@ -279,10 +281,6 @@ def build_graph(obs: ObservedSnapshot, config: GraphConfig | None = None) -> Het
     order = np.lexsort((d_cv, vi))  # within each vehicle, by distance from the CV point
     rank = np.empty(len(vi))
     rank[order] = rank_in_groups(vi[order])
-    # the handover log: the vehicle crossed from the previous server's cell into the current one on their
-    # common border, heading away from the previous server. Dead reckoning from that border point.
-    ho_dir, dr_point = handover_dead_reckoning(obs, h, speed)
-    dr_server = index.serving(dr_point)
     off_s = sxy[si] - sxy[serving[vi]] if len(vi) else np.zeros((0, 2))
     d_s = np.linalg.norm(off_s, axis=1)
     align = np.where(d_s > 0, (off_s * ho_dir[vi]).sum(axis=1) / np.maximum(d_s, 1e-9), 0.0)
@@ -314,7 +312,7 @@ def _add_roads(data: HeteroData, obs: ObservedSnapshot, config: GraphConfig, spe
     g = net.graph
     n_e = len(net)
     L = ROAD_LENGTH_SCALE_M
-    entry, exit_ = index.serving(net.start), index.serving(net.end)
+    entry, exit_ = _road_end_servers(net, index)
     has_exit = exit_ >= 0
     # the servers at each road's two ends (zeros where none serves it)
     entry_xy, exit_xy, cov_entry = (np.zeros((n_e, 2)), np.zeros((n_e, 2)), np.ones(n_e)) if not len(sxy) else \
@@ -385,6 +383,25 @@ def _add_roads(data: HeteroData, obs: ObservedSnapshot, config: GraphConfig, spe
     data[RSV].edge_attr = _f32(rs_attr)
     data[SRD].edge_index = _i64(np.stack([si, ri]).reshape(2, -1))
     data[SRD].edge_attr = _f32(rs_attr)
+
+
+#: (id of the road network, id of the server set) -> (both, the servers at the roads' starts and ends)
+_ROAD_ENDS: dict[tuple[int, int], tuple] = {}
+
+
+def _road_end_servers(net, index) -> tuple[np.ndarray, np.ndarray]:
+    """The servers serving each road's start and end (-1: none), kept for the last few (network, server
+    set) pairs: both stand still while the twin runs, and the live prediction rebuilds the graph every slot."""
+    key = (id(net), id(index))
+    hit = _ROAD_ENDS.get(key)
+    if hit is not None and hit[0] is net and hit[1] is index:
+        return hit[2], hit[3]
+    ends = index.serving(np.concatenate([net.start, net.end]))
+    entry, exit_ = ends[: len(net.start)], ends[len(net.start):]
+    if len(_ROAD_ENDS) >= 8:
+        _ROAD_ENDS.pop(next(iter(_ROAD_ENDS)))
+    _ROAD_ENDS[key] = (net, index, entry, exit_)
+    return entry, exit_
 
 
 def rank_in_groups(group: np.ndarray) -> np.ndarray:
