@@ -122,12 +122,15 @@ def test_a_standing_vehicle_keeps_the_road_it_drove_on_and_the_graph_holds_the_r
     for et, d in edge_dims(roads_cfg).items():
         assert data[et].edge_attr.shape[1] == d and torch.isfinite(data[et].edge_attr).all(), et
     assert torch.isfinite(data[ROAD].x).all()
-    # a model reads it, with and without its road relations; a graph without roads is refused
+    # a model reads it, with and without its road relations
     for model in (ModelConfig(hidden=8), ModelConfig(hidden=8, without_relations=("road",))):
         logits, load = RelationModel(roads_cfg, model)(data)
         assert torch.isfinite(logits).all() and load.shape == (3,)
-    with pytest.raises(ValueError, match="road network"):
-        build_graph(TwinHistory(config).observe(_layout_snapshot(0.0, {"v": (150.0, 1.0, 10.0, 0.0)})), roads_cfg)
+    # a twin without a road network gets no road nodes, and the same model reads its graph
+    bare = build_graph(TwinHistory(config).observe(_layout_snapshot(0.0, {"v": (150.0, 1.0, 10.0, 0.0)})), roads_cfg)
+    assert ROAD not in bare.node_types and VR not in bare.edge_types
+    logits, load = RelationModel(roads_cfg, ModelConfig(hidden=8))(bare)
+    assert torch.isfinite(logits).all() and load.shape == (3,)
 
 
 def test_the_road_baselines_send_a_vehicle_where_its_road_leads(config):
@@ -187,3 +190,21 @@ def test_a_vehicle_on_a_turn_lane_is_offered_only_the_roads_that_lane_leads_to(c
             assert attr[(n, 0)][5:] == pytest.approx([1.0, 0.0, 0.4]) and attr[(b, 1)][5:] == pytest.approx([1.0, 1.0, 0.4])
         else:  # no phases known: nothing claimed
             assert attr[(n, 0)][5:] == [0.0, 0.0, 0.0] and attr[(b, 1)][5:] == [0.0, 0.0, 0.0]
+
+
+def test_the_online_learner_puts_the_live_twin_on_its_roads_when_its_model_has_them(config):
+    from mobility_twin_models.relations import RelationLearner, TrainConfig
+    from mobility_twin_models.relations.online import OnlineRelationLearner
+
+    net = junction()
+    snapshot = _layout_snapshot(0.0, {"v": (150.0, 1.0, 10.0, 0.0), "u": (120.0, 0.0, -8.0, 0.0)})
+    online = OnlineRelationLearner(RelationLearner(replace(config, roads=True), ModelConfig(hidden=8), TrainConfig()),
+                                   roads=net)
+    result = online.observe(snapshot, signals=None)
+    assert ROAD in result.graph.node_types and result.graph[ROAD].num_nodes == len(net)
+    assert [net.graph.ids[i] for i in result.obs.road.road] == ["A", "A_back"]
+    assert len(result.predictions.server) == 2
+    # a model without road relations is not given the roads: no map-matching, no road nodes
+    plain = OnlineRelationLearner(RelationLearner(config, ModelConfig(hidden=8), TrainConfig()), roads=net)
+    result = plain.observe(snapshot)
+    assert result.obs.road is None and ROAD not in result.graph.node_types

@@ -58,3 +58,19 @@ def test_signals_become_a_signal_state_array():
     assert [s.signal_id for s in msg.signals] == ["J1", "J2"] and msg.header.frame_id == "map"
     assert msg.signals[1].position.x == 225.0 and msg.signals[1].state == "rryy" and msg.signals[1].phase == 3
     assert msg.signals[0].time_to_switch == 12.0
+
+
+def test_a_signal_state_array_reads_back_and_drops_repeated_or_broken_signals():
+    from mobility_twin.ros.route_commands import signals_from_msg, signals_msg
+    from mobility_twin_sim.backend import SignalStates
+
+    signals = SignalStates(5.0, ("J1", "J2"), np.array([0.0, 225.0]), np.array([10.0, -5.0]), ("GGrr", "rryy"),
+                           np.array([0, 3]), np.array([12.0, 2.5]))
+    back = signals_from_msg(signals_msg(signals, 5.0))
+    assert back.t == 5.0 and back.ids == signals.ids and back.state == signals.state
+    assert np.array_equal(back.x, signals.x) and np.array_equal(back.phase, signals.phase)
+    assert np.array_equal(back.next_switch_s, signals.next_switch_s)
+    msg = signals_msg(signals, 5.0)
+    msg.signals.append(msg.signals[0])  # J1 again
+    msg.signals[1].time_to_switch = float("nan")  # J2 broken
+    assert signals_from_msg(msg).ids == ("J1",)

@@ -112,7 +112,9 @@ class GraphConfig:
             server) at most this long before or after it (default 300 s).
         max_leaders: each vehicle follows at most this many of them, the closest in time (default 8).
         roads: the graph holds the road network (road nodes, vehicle-on-road and road-to-road relations;
-            :mod:`mobility_twin_models.relations.roads`); the snapshots must carry it (default False).
+            :mod:`mobility_twin_models.relations.roads`) of the snapshots that carry one; a snapshot without
+            one (the T-Drive replay, a twin with no map) gets no road nodes, so one model serves both
+            (default False).
     """
 
     vehicle_radius_m: float = positive(150.0)

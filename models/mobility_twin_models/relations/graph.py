@@ -296,10 +296,7 @@ def build_graph(obs: ObservedSnapshot, config: GraphConfig | None = None) -> Het
     data[CAND].edge_attr = _f32(cand_attr)
     data[VEHICLE].cv_server = _i64(cv_server)
     data[VEHICLE].dr_server = _i64(np.where(ho_known, dr_server, -1))
-    if config.roads:
-        if obs.road is None:
-            raise ValueError("GraphConfig.roads is set but the snapshot has no road network (observe the fleet "
-                             "with roads=...)")
+    if config.roads and obs.road is not None:  # a twin without a road network: no road nodes
         _add_roads(data, obs, config, speed, serving, sxy, cov, index)
     return data
 

@@ -50,12 +50,15 @@ class OnlineRelationLearner:
         learner: the model, optimiser and strategy (fresh or loaded from a checkpoint).
         queue_graphs: the newest labelled graphs kept for training (older ones are dropped unseen).
         rsu_range_m: RSU sensing range for the RSU load feature.
+        roads: the :class:`~mobility_twin_models.relations.roads.RoadNetwork` the vehicles drive on (``map``
+            frame), for a model with road relations (``GraphConfig.roads``); None: no road nodes.
     """
 
-    def __init__(self, learner: RelationLearner, *, queue_graphs: int = 16, rsu_range_m: float = 100.0) -> None:
+    def __init__(self, learner: RelationLearner, *, queue_graphs: int = 16, rsu_range_m: float = 100.0,
+                 roads=None) -> None:
         self.learner = learner
         self.config = learner.graph_config
-        self.history = TwinHistory(self.config, rsu_range_m=rsu_range_m)
+        self.history = TwinHistory(self.config, rsu_range_m=rsu_range_m, roads=roads if self.config.roads else None)
         self._pending: deque[tuple[ObservedSnapshot, HeteroData]] = deque()
         self._queue: deque[HeteroData] = deque(maxlen=queue_graphs)
         self._lock = threading.Lock()  # guards the prediction copy and the queue
@@ -72,9 +75,11 @@ class OnlineRelationLearner:
         return self.learner.updates
 
     # ------------------------------------------------------------------------------------------ stream
-    def observe(self, snapshot: TwinSnapshot) -> Observation:
+    def observe(self, snapshot: TwinSnapshot, signals=None) -> Observation:
+        """One slot: ``signals`` are the traffic lights' states the twin holds (a
+        :class:`~mobility_twin_sim.backend.SignalStates`-like object; None: not known)."""
         start = time.perf_counter()
-        obs = self.history.observe(snapshot)
+        obs = self.history.observe(snapshot, signals)
         graph = build_graph(obs, self.config)
         with self._lock:
             predictions = self._inference.predict(graph)

@@ -1,14 +1,17 @@
 """Train the relation GNN the ``relation_learner`` node starts from, and write the shipped checkpoint.
 
     python -m mobility_twin_models.relations.train                     # writes the shipped relations_gnn.pt
-    python -m mobility_twin_models.relations.train --steps 200 --out /tmp/relations.pt   # a quick one
+    python -m mobility_twin_models.relations.train --world tdrive --steps 200 --out /tmp/relations.pt  # a quick one
 
-The data and the set-up are those of ``mtwin bench relations --quick`` (which calls the same functions,
-and reports how the model does on the held-out quarter): the bundled CBD subset of T-Drive, the busy hour,
-a hexagonal grid of edge servers 300 m apart with RSUs, both observation regimes (the twin knows every
-vehicle exactly, and the twin fed by GPS reports plus RSU perception), 5 s slots, a 30 s horizon; the
-model is trained on the first three quarters of both regimes. Seeded: the same command gives the same
-weights.
+The data and the set-up are those of ``mtwin bench relations --quick`` and ``--world sumo`` (which call the
+same functions, and report how the model does on the held-out quarter), on both worlds by default: the
+bundled CBD subset of T-Drive replayed (the busy hour), and the SUMO city (T-Drive rush-hour demand
+driven on its road network, recorded once into the SUMO cache: ~10 min the first time). Each with a
+hexagonal grid of edge servers 300 m apart with RSUs, both observation regimes (the twin knows every
+vehicle exactly, and the twin fed by GPS or telematics reports plus RSU perception), 5 s slots, a 30 s
+horizon; the model is trained on the first three quarters of every (world, regime). With the SUMO world
+the model has road relations (``GraphConfig.roads``); on a twin without a road network it reads the same
+graph without road nodes. Seeded: the same command gives the same weights.
 """
 
 from __future__ import annotations
@@ -139,17 +142,39 @@ def training_samples(observed: list, k: int, graph_cfg) -> tuple[list, list]:
     return make_samples(observed, k, config=graph_cfg, indices=train_idx), list(test_idx)
 
 
-def fit_shipped(train_by_regime: dict, steps: int, *, seed: int = 0, graphs_per_step: int = 1, roads: bool = False):
-    """The shipped model: the 30 s GNN trained on the training samples of both regimes, so that it serves
-    fresh and stale twins alike (``steps`` per regime)."""
+def fit_shipped(train_sets: dict, steps: int, *, seed: int = 0, graphs_per_step: int = 1, roads: bool = False):
+    """The shipped model: the 30 s GNN trained on the training samples of every set (each regime, of each
+    world), so that it serves fresh and stale twins alike (``steps`` per set)."""
     from mobility_twin_models.relations import ModelConfig, RelationLearner, TrainConfig
 
     graph_cfg = graph_for(30.0, roads=roads)
-    train = [s for regime in REGIMES for s in train_by_regime[regime]]
+    train = [s for samples in train_sets.values() for s in samples]
     learner = RelationLearner(graph_cfg, ModelConfig(), TrainConfig(seed=seed, graphs_per_step=graphs_per_step,
                                                                      replay_graphs=graphs_per_step))
-    learner.fit(train, steps * len(REGIMES), graph_of=lambda s: s.graph(graph_cfg))
+    learner.fit(train, steps * len(train_sets), graph_of=lambda s: s.graph(graph_cfg))
     return learner
+
+
+def held_out_scores(learner, observed: dict, test: dict, k: int, stride: int = 3) -> dict:
+    """Per set: handover accuracy and load MAE of ``learner`` on every ``stride``-th held-out snapshot, next
+    to stay and last value."""
+    from mobility_twin_models.relations import make_samples, stay
+    from mobility_twin_models.relations.baselines import HandoverScore, LoadScore, last_value
+
+    out = {}
+    for name, indices in test.items():
+        cfg = learner.graph_config
+        h, hs, lo, ll = HandoverScore(), HandoverScore(), LoadScore(), LoadScore()
+        for sample in make_samples(observed[name], k, config=cfg, indices=list(indices)[::stride]):
+            g = sample.graph(cfg)
+            p = learner.predict(g)
+            h.add(g, p.server)
+            hs.add(g, stay(g))
+            lo.add(g, p.load)
+            ll.add(g, last_value(g))
+        out[name] = {"accuracy": h.accuracy, "stay": hs.accuracy, "load_mae": lo.mae, "last_value_mae": ll.mae,
+                     "vehicles": h.total}
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,24 +182,44 @@ def main(argv: list[str] | None = None) -> int:
     from mobility_twin_sim.tdrive import BUNDLED
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--world", choices=("tdrive", "sumo", "both"), default="both",
+                   help="train on the T-Drive replay, the SUMO city, or both (default)")
     p.add_argument("--data", type=Path, default=BUNDLED / "cbd", help="T-Drive folder (default: the bundled CBD subset)")
+    p.add_argument("--scenario", default="city", help="the SUMO scenario (default city)")
     p.add_argument("--out", type=Path, default=DEFAULT_CHECKPOINT, help="checkpoint to write (default: the shipped one)")
-    p.add_argument("--steps", type=int, default=1000, help="gradient steps per regime (default 1000)")
+    p.add_argument("--steps", type=int, default=1000, help="gradient steps per regime of each world (default 1000)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     import torch
 
     torch.set_num_threads(1)
     started = time.perf_counter()
-    prepared = prepare(args.data, seed=args.seed)
-    print(f"{len(prepared.fleet)} taxis, {prepared.fixes} fixes; {len(prepared.layout.servers)} servers, "
-          f"{len(prepared.layout.rsus)} RSUs; {len(prepared.observed['truth'])} slots", flush=True)
+    worlds = ("tdrive", "sumo") if args.world == "both" else (args.world,)
+    roads = "sumo" in worlds
     k = round(30.0 / 5.0)
-    train = {regime: training_samples(prepared.observed[regime], k, graph_for(30.0))[0] for regime in REGIMES}
-    learner = fit_shipped(train, args.steps, seed=args.seed)
+    train, test, observed, data = {}, {}, {}, {}
+    for world in worlds:
+        if world == "tdrive":
+            prepared = prepare(args.data, seed=args.seed)
+            data[world] = str(args.data)
+        else:
+            prepared = prepare_sumo(args.scenario, seed=args.seed, log=lambda text: print(text, flush=True))
+            data[world] = f"SUMO scenario {args.scenario}"
+        print(f"{world}: {len(prepared.fleet)} vehicles, {prepared.fixes} fixes; {len(prepared.layout.servers)} "
+              f"servers, {len(prepared.layout.rsus)} RSUs; {len(prepared.observed['truth'])} slots", flush=True)
+        for regime in REGIMES:
+            train[f"{world}/{regime}"], test[f"{world}/{regime}"] = training_samples(
+                prepared.observed[regime], k, graph_for(30.0, roads=roads))
+            observed[f"{world}/{regime}"] = prepared.observed[regime]
+    learner = fit_shipped(train, args.steps, seed=args.seed, roads=roads)
+    scores = held_out_scores(learner, observed, test, k)
+    for name, row in scores.items():
+        print(f"  {name}: handover accuracy at 30 s {row['accuracy']:.4f} (stay {row['stay']:.4f}), load MAE "
+              f"{row['load_mae']:.3f} (last value {row['last_value_mae']:.3f}) on the held-out quarter", flush=True)
     path = learner.save(args.out, with_buffer=False, metadata={
         "command": " ".join(["python -m mobility_twin_models.relations.train", *(argv or sys.argv[1:])]),
-        "data": str(args.data), "steps_per_regime": args.steps, "seed": args.seed})
+        "data": data, "training_sets": sorted(train), "steps_per_set": args.steps, "seed": args.seed,
+        "held_out": scores})
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB, {learner.updates} updates) in "
           f"{time.perf_counter() - started:.0f} s")
     return 0

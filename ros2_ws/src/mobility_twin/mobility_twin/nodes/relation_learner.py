@@ -6,6 +6,11 @@ entity twins on /twin/global/state). Every ``slot_s`` it builds the typed graph 
 edge server and each server's load ``horizon`` seconds ahead, and publishes them with the graph as a
 ``RelationGraph`` on /twin/relations.
 
+On a road network (parameter ``network``, for a model with road relations such as the shipped one), the
+graph also holds the roads: each vehicle twin is map-matched to its road and lane, the roads carry their
+traffic (vehicles, mean speed, share standing), and each vehicle is linked to the roads its lane leads to
+with the phase of the light that controls that turn, from the SPaT on ``signals_topic``.
+
 It keeps learning: once a horizon has passed, what happened labels the graph observed then, and a
 background thread makes incremental updates (replay by default) within ``update_budget_s`` of wall time
 each; the callbacks only ever wait for the copy of the new weights. It checkpoints every
@@ -45,7 +50,7 @@ from mobility_twin.ros.params import bind_dynamic, declare_config, field
 from mobility_twin.ros.qos import TWIN_STATE
 from mobility_twin.ros.state import resolve_state_path
 from mobility_twin_core import EntityKind
-from mobility_twin_msgs.msg import HandoverPrediction, LoadForecast, RelationGraph
+from mobility_twin_msgs.msg import HandoverPrediction, LoadForecast, RelationGraph, SignalStateArray
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,12 @@ class RelationLearnerConfig(TwinInputParams):
                                       high=1e5)
     servers_timeout_s: float = field(10.0, "skip the slot when the newest server twins arrived longer ago than this "
                                            "(s)", low=0.0, high=3600.0)
+    network: str = field("", "road network the vehicles drive on, for a model with road relations ('' = none; "
+                             "beijing_cbd, real_streets or a SUMO .net.xml)")
+    signals_topic: str = field(topics.SIGNALS, "SignalStateArray: the traffic lights' phases, read with a network "
+                                               "('' = none)")
+    signals_max_age_s: float = field(5.0, "signal phases older than this (twin time) count as unknown (s)", low=0.0,
+                                     high=3600.0)
 
 
 class RelationLearnerNode(Node):
@@ -90,6 +101,9 @@ class RelationLearnerNode(Node):
         self.slots = 0
         self.last_t: float | None = None
         self.pub = self.create_publisher(RelationGraph, cfg.relations_topic, TWIN_STATE)
+        self.signals = None  # the newest SignalStates, with a road network
+        if cfg.network and cfg.signals_topic:
+            self.create_subscription(SignalStateArray, cfg.signals_topic, self._on_signals, TWIN_STATE)
         self.timer = self.create_timer(cfg.slot_s, self.on_slot)
         # one extra slot as soon as the model is there, so that the first graph need not wait for the next slot
         self._loaded_timer = self.create_timer(min(0.05, cfg.slot_s), self._on_loaded)
@@ -110,8 +124,14 @@ class RelationLearnerNode(Node):
         try:
             import torch
 
+            from mobility_twin_models.relations.online import OnlineRelationLearner
+
             torch.set_num_threads(1)
-            online, origin = self._make_learner()
+            learner, origin = self._make_learner()
+            roads = self._road_network(learner)
+            online = OnlineRelationLearner(learner, roads=roads)
+            if roads is not None:
+                origin += f"; on the road network {cfg.network} ({len(roads)} roads)"
         except ConfigurationError as err:  # as run_node does for one raised while the node is built
             self.get_logger().fatal(str(err))
             self.exit_code = 2
@@ -127,15 +147,15 @@ class RelationLearnerNode(Node):
         self._train_loop()
 
     def _make_learner(self):
+        """(the RelationLearner to start from, where it came from)."""
         from mobility_twin_models.relations import CheckpointError, GraphConfig, RelationLearner, TrainConfig
-        from mobility_twin_models.relations.online import OnlineRelationLearner
 
         cfg = self.config
         train = TrainConfig(strategy=cfg.strategy, buffer_graphs=cfg.buffer_graphs, graphs_per_step=1)
         if self.checkpoint is not None and self.checkpoint.exists():
             try:
                 learner = RelationLearner.load(self.checkpoint)
-                return OnlineRelationLearner(learner), f"resumed {self.checkpoint} ({learner.updates} updates)"
+                return learner, f"resumed {self.checkpoint} ({learner.updates} updates)"
             except CheckpointError as err:
                 self.get_logger().error(f"cannot resume: {err}; starting from the initial checkpoint")
         if cfg.initial_checkpoint != "none":
@@ -149,16 +169,54 @@ class RelationLearnerNode(Node):
                 learner = RelationLearner.load(path, train=train)
             except CheckpointError as err:
                 raise ConfigurationError(f"parameter 'initial_checkpoint': {err}") from None
-            return OnlineRelationLearner(learner), f"started from {path} ({learner.updates} updates)"
+            return learner, f"started from {path} ({learner.updates} updates)"
         learner = RelationLearner(GraphConfig(horizon_s=cfg.horizon_s,
                                               candidate_radius_m=200.0 + 20.0 * cfg.horizon_s), train=train)
-        return OnlineRelationLearner(learner), "fresh model"
+        return learner, "fresh model"
+
+    def _road_network(self, learner):
+        """The RoadNetwork of parameter ``network`` in the map frame (None without one, or when the model has
+        no road relations)."""
+        cfg = self.config
+        if not cfg.network:
+            return None
+        if not learner.graph_config.roads:
+            self.get_logger().warning(f"parameter 'network': the model has no road relations (trained without "
+                                      f"roads), so {cfg.network} is not used")
+            return None
+        from mobility_twin_core.roads import RoadGraph
+        from mobility_twin_models.relations.roads import RoadNetwork
+        from mobility_twin_sim.sumo.errors import SumoError
+        from mobility_twin_sim.sumo.network import load_network
+
+        try:
+            network = load_network(cfg.network)
+        except SumoError as err:
+            raise ConfigurationError(f"parameter 'network': {err} (set it in {cfg.CONFIG_FILE})") from None
+        if network.frame is None:
+            raise ConfigurationError(f"parameter 'network': {cfg.network} has no frame to the map (not "
+                                     f"georeferenced; set it in {cfg.CONFIG_FILE})")
+        return RoadNetwork.of(RoadGraph.from_net_file(network.net_file).in_frame(network.frame.to_map))
 
     # ------------------------------------------------------------------------------------------ callbacks
     def _on_loaded(self) -> None:
         if self.online is not None:
             self._loaded_timer.cancel()
             self.on_slot()
+
+    def _on_signals(self, msg: SignalStateArray) -> None:
+        from mobility_twin.ros.route_commands import signals_from_msg
+
+        self.signals = signals_from_msg(msg)
+
+    def _signals_at(self, t: float):
+        """The newest signal phases when they are fresh at twin time ``t`` (None otherwise, counted)."""
+        if self.signals is None or not self.config.network:
+            return None
+        if abs(t - self.signals.t) > self.config.signals_max_age_s:
+            self.counts["stale_signals"] += 1
+            return None
+        return self.signals
 
     def on_slot(self) -> None:
         if self.online is None:
@@ -174,7 +232,7 @@ class RelationLearnerNode(Node):
             self._skip("time_went_back")  # e.g. a replay was rewound: start the history again
             self.online.history.reset()
         try:
-            result = self.online.observe(snapshot)
+            result = self.online.observe(snapshot, self._signals_at(snapshot.t))
         except ValueError as err:
             self.counts["bad_snapshot"] += 1
             self.get_logger().warning(f"slot skipped: {err}", throttle_duration_sec=10.0)

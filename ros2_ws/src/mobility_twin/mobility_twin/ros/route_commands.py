@@ -98,3 +98,21 @@ def signals_msg(signals: SignalStates, stamp: float) -> SignalStateArray:
                     time_to_switch=float(nxt))
         for sid, x, y, state, phase, nxt in zip(signals.ids, signals.x, signals.y, signals.state, signals.phase,
                                                 signals.next_switch_s, strict=True)])
+
+
+def signals_from_msg(msg: SignalStateArray) -> SignalStates:
+    """The traffic signals of a ``SignalStateArray`` (the inverse of :func:`signals_msg`). A signal whose
+    id repeats or whose time to switch is not finite is left out."""
+    import numpy as np
+
+    seen: set[str] = set()
+    kept = []
+    for s in msg.signals:
+        if s.signal_id in seen or not math.isfinite(s.time_to_switch):
+            continue
+        seen.add(s.signal_id)
+        kept.append(s)
+    return SignalStates(from_time(msg.header.stamp), tuple(s.signal_id for s in kept),
+                        np.asarray([s.position.x for s in kept], float), np.asarray([s.position.y for s in kept], float),
+                        tuple(s.state for s in kept), np.asarray([s.phase for s in kept], np.int64),
+                        np.asarray([s.time_to_switch for s in kept], float))
