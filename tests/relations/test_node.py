@@ -177,3 +177,22 @@ def test_node_publishes_predictions_for_a_running_twin_learns_and_resumes_after_
             assert "resumed" in (tmp_path / "node.log").read_text()
     finally:
         stop(proc)
+
+
+@pytest.mark.ros
+def test_node_with_a_road_model_and_a_network_it_cannot_load_stops_naming_the_parameter(tmp_path):
+    model = tmp_path / "roads.pt"
+    RelationLearner(GraphConfig(horizon_s=2.0, candidate_radius_m=400.0, roads=True), ModelConfig(hidden=8),
+                    TrainConfig()).save(model, with_buffer=False)
+    args = [sys.executable, "-m", "mobility_twin.nodes.relation_learner", "--ros-args",
+            "-p", f"initial_checkpoint:={model}", "-p", "checkpoint_path:=none",
+            "-p", f"network:={tmp_path / 'missing.net.xml'}", "-p", "objects_topic:=/rl_bad/objects"]
+    with (tmp_path / "node.log").open("w") as log:
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        code = proc.wait(timeout=120)
+    finally:
+        stop(proc)
+    text = (tmp_path / "node.log").read_text()
+    assert code == 2, text
+    assert "parameter 'network'" in text and "missing.net.xml" in text
