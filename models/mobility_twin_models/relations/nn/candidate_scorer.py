@@ -51,7 +51,9 @@ class CandidateScorer(torch.nn.Module):
 
     def forward(self, h_vehicle: Tensor, h_server: Tensor, edge_index: Tensor, edge_attr: Tensor) -> Tensor:
         v, c = edge_index
-        first = self.lin_vehicle(h_vehicle)[v] + self.lin_server(h_server)[c] + self.lin_edge(edge_attr)
+        # index_select rather than indexing: the same rows, about twice as fast on a CPU
+        first = self.lin_vehicle(h_vehicle).index_select(0, v) + self.lin_server(h_server).index_select(0, c) \
+            + self.lin_edge(edge_attr)
         return self.mlp(torch.relu(first)).squeeze(-1)
 
     def __repr__(self) -> str:
