@@ -196,3 +196,58 @@ def test_node_with_a_road_model_and_a_network_it_cannot_load_stops_naming_the_pa
     text = (tmp_path / "node.log").read_text()
     assert code == 2, text
     assert "parameter 'network'" in text and "missing.net.xml" in text
+
+
+@pytest.mark.ros
+def test_node_with_a_road_model_puts_the_live_twin_on_the_city_network(tmp_path, monkeypatch):
+    from mobility_twin_core.roads import RoadGraph
+    from mobility_twin_sim.sumo.network import load_network
+
+    monkeypatch.setenv("MTWIN_SUMO_CACHE", str(tmp_path / "sumo"))  # the node builds the network there too
+    network = load_network("beijing_cbd")
+    graph = RoadGraph.from_net_file(network.net_file).in_frame(network.frame.to_map)
+    start, end, direction = graph.geometry
+    mid = (start + end) / 2.0
+    servers = np.asarray(list(SERVERS.values()))
+    near = np.flatnonzero(np.min(np.linalg.norm(mid[:, None] - servers[None], axis=2), axis=1) < 150.0)[:12]
+    assert len(near) == 12
+
+    def on_roads(t: float):
+        msg = objects_message(t, n=0)
+        for i, e in enumerate(near):
+            o = msgs.TrackedObject()
+            o.track_id, o.vehicle_id, o.object_class = i, f"car_{i}", 1
+            o.state = msgs.TrackedObject.STATE_CONFIRMED
+            o.pose.pose.position.x, o.pose.pose.position.y = (float(v) for v in mid[e] + direction[e] * 2.0 * t)
+            o.twist.twist.linear.x, o.twist.twist.linear.y = (float(v) for v in 2.0 * direction[e])
+            msg.objects.append(o)
+        return msg
+
+    model = tmp_path / "roads.pt"
+    RelationLearner(GraphConfig(horizon_s=2.0, candidate_radius_m=400.0, roads=True), ModelConfig(hidden=8),
+                    TrainConfig()).save(model, with_buffer=False)
+    topics = {"objects_topic": "/rl_road/objects", "servers_topic": "/rl_road/edge_servers",
+              "state_topic": "/rl_road/state", "relations_topic": "/rl_road/relations"}
+    args = [sys.executable, "-m", "mobility_twin.nodes.relation_learner", "--ros-args", "-p", "slot_s:=0.5",
+            "-p", f"initial_checkpoint:={model}", "-p", "checkpoint_path:=none", "-p", "network:=beijing_cbd",
+            "-p", "learn:=false"] + [a for name, topic in topics.items() for a in ("-p", f"{name}:={topic}")]
+    with (tmp_path / "node.log").open("w") as log:
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        with Collector({topics["relations_topic"]: msgs.RelationGraph}) as c:
+            pubs = {name: c.node.create_publisher(t, topics[name], 10) for name, t in
+                    (("objects_topic", msgs.TrackedObjectArray), ("servers_topic", msgs.EdgeServerStateArray),
+                     ("state_topic", msgs.TwinStateArray))}
+            start_t, end = time.monotonic(), time.monotonic() + 60.0
+            while time.monotonic() < end and len(c.messages[topics["relations_topic"]]) < 2:
+                pubs["objects_topic"].publish(on_roads(time.monotonic() - start_t))
+                pubs["servers_topic"].publish(servers_message())
+                pubs["state_topic"].publish(state_message())
+                c.spin(0.1)
+            got = c.messages[topics["relations_topic"]]
+            assert len(got) >= 2, (tmp_path / "node.log").read_text()
+            assert {h.vehicle_id for h in got[-1].handovers} == {f"car_{i}" for i in range(12)}
+    finally:
+        stop(proc)
+    text = (tmp_path / "node.log").read_text()
+    assert f"on the road network beijing_cbd ({len(graph)} roads)" in text, text
