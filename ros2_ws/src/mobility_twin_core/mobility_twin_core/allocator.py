@@ -34,3 +34,25 @@ def keep_freed_memory(keep_mb: int = 512) -> bool:
     size = keep_mb * 1024 * 1024
     return all(mallopt(param, value) == 1 for param, value in
                ((M_MMAP_THRESHOLD, size // 2), (M_TRIM_THRESHOLD, size), (M_TOP_PAD, size // 8)))
+
+
+#: environment variable: megabytes of freed memory a node process keeps (0: the C library's defaults)
+ENV = "MTWIN_KEEP_FREED_MB"
+DEFAULT_KEEP_MB = 512
+
+
+def keep_freed_memory_from_env(environ=None) -> int:
+    """:func:`keep_freed_memory` with the size of :data:`ENV` (default :data:`DEFAULT_KEEP_MB`; 0 leaves the
+    C library's defaults). Returns the megabytes kept (0 when not applied). A value that is not a whole
+    number of megabytes >= 0 raises ValueError naming the variable."""
+    import os
+
+    raw = (os.environ if environ is None else environ).get(ENV, "").strip()
+    try:
+        keep_mb = int(raw) if raw else DEFAULT_KEEP_MB
+    except ValueError:
+        keep_mb = -1
+    if keep_mb < 0:
+        raise ValueError(f"{ENV}={raw!r}: megabytes of freed memory to keep, a whole number >= 0 (0: the C "
+                         f"library's defaults)")
+    return keep_mb if keep_mb and keep_freed_memory(keep_mb) else 0

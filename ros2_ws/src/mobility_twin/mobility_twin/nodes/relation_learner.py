@@ -124,11 +124,7 @@ class RelationLearnerNode(Node):
         try:
             import torch
 
-            from mobility_twin_core.allocator import keep_freed_memory
             from mobility_twin_models.relations.online import OnlineRelationLearner
-
-            if not keep_freed_memory():  # every slot's graph reuses the last one's memory (mobility_twin_core.allocator)
-                self.get_logger().info("the C library has no mallopt: freed memory goes back to the system")
 
             torch.set_num_threads(1)
             learner, origin = self._make_learner()

@@ -42,6 +42,9 @@ def make_executor(context=None) -> Executor:
 def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
     """Create the node with ``factory`` and spin it until Ctrl-C, external shutdown, or the node asks to stop.
 
+    The process keeps freed heap memory for reuse (:mod:`mobility_twin_core.allocator`; environment variable
+    ``MTWIN_KEEP_FREED_MB``, default 512, 0 for the C library's defaults).
+
     On a host set up by ``mtwin security init`` (``MTWIN_TLS_HOST_DIR`` set) the process first claims its
     TLS profile; a host folder that cannot be used is fatal (exit 2), never a fallback to plain DDS.
 
@@ -53,7 +56,13 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
     (to stop its own threads) has it called before it is destroyed. Returns the process exit status.
     """
     from mobility_twin.security import SecurityError, use_host_profile
+    from mobility_twin_core.allocator import keep_freed_memory_from_env
 
+    try:  # every message reallocates the same arrays: keep freed memory for the next one (MTWIN_KEEP_FREED_MB)
+        keep_freed_memory_from_env()
+    except ValueError as err:
+        rclpy.logging.get_logger(getattr(factory, "__name__", "node")).fatal(str(err))
+        return 2
     try:  # on a TLS host (MTWIN_TLS_HOST_DIR): this process's own port and profile, before DDS starts
         use_host_profile()
     except SecurityError as err:  # never start unprotected on a host that is meant to be protected
