@@ -43,3 +43,4 @@ def test_shipped_checkpoint_loads_and_is_small(repo):
     learner = RelationLearner.load(path)
     assert learner.updates > 0
     assert learner.graph_config.horizon_s == 30.0
+    assert learner.graph_config.roads  # trained on both worlds: road relations where the twin has a network
