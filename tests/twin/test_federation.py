@@ -144,3 +144,49 @@ def test_refused_tracks_keep_their_link_to_the_global_id():
     assert glob.ingest("site_0", 2.02, tracks.select(np.array([False, True])), keep_linked=refused)
     assert glob.ingest("site_0", 2.12, tracker.confirmed_at(2.12))
     assert glob.tracks_at(2.12).ids.tolist() == gids
+
+
+def _reported(ids, xs, t, *, sigma=0.3, vehicle_ids=None, source="rsu"):
+    """A site's local tracks: ids, states (x, y, vx, vy), position sigma (m), updated at ``t``."""
+    from mobility_twin.tracking import TrackSet, object_array
+
+    n = len(ids)
+    P = np.tile(np.diag([sigma**2, sigma**2, 0.5, 0.5]), (n, 1, 1))
+    return TrackSet(ids=np.asarray(ids, dtype=np.int64), x=np.asarray(xs, float).reshape(n, 4), P=P,
+                    dims=np.ones((n, 3)), box_yaw=np.zeros(n), object_class=np.ones(n, dtype=np.int64),
+                    status=np.ones(n, dtype=np.int64), hits=np.ones(n, dtype=np.int64),
+                    misses=np.zeros(n, dtype=np.int64), born=np.full(n, t), last_update=np.full(n, t),
+                    existence=np.ones(n), sources=object_array([frozenset({source})] * n),
+                    vehicle_id=object_array(vehicle_ids or [""] * n))
+
+
+def test_one_vehicle_whose_tracks_did_not_meet_at_birth_becomes_one_global_track():
+    glob = GlobalTwin(GlobalTwinConfig(merge_after_s=1.0))
+    # site_1 first sees the vehicle 6 m off (a late, noisy V2X report), outside the gate: two global ids
+    for k in range(30):
+        t = k * 0.1
+        x = 10.0 * t
+        glob.ingest("site_0", t, _reported([1], [(x, 0.0, 10.0, 0.0)], t))
+        off = 6.0 if k < 5 else 0.4
+        glob.ingest("site_1", t + 0.01, _reported([1001], [(x, off, 10.0, 0.0)], t + 0.01, sigma=1.5, source="v2x"))
+        if k == 4:
+            assert len(glob.tracks_at(t + 0.01)) == 2
+    shown = glob.tracks_at(3.0)
+    assert len(shown) == 1 and glob.stats["merges"] == 1
+    assert glob.links["site_0"][1] == glob.links["site_1"][1001] == int(shown.ids[0])  # the older id
+    assert shown.sources[0] == frozenset({"rsu", "v2x"})
+
+
+def test_neighbours_reported_by_different_sites_or_with_other_ids_are_not_merged():
+    glob = GlobalTwin(GlobalTwinConfig(merge_after_s=0.5))
+    for k in range(30):  # two cars 3.5 m apart, lane by lane, each seen well by one site only
+        t = k * 0.1
+        glob.ingest("site_0", t, _reported([1], [(10.0 * t, 0.0, 10.0, 0.0)], t, sigma=0.2))
+        glob.ingest("site_1", t, _reported([1001], [(10.0 * t, 3.5, 10.0, 0.0)], t, sigma=0.2))
+        # and a V2X vehicle next to a LiDAR one, close enough for the gate, but with another vehicle's id
+        glob.ingest("site_2", t, _reported([2001], [(50.0, 50.0, 0.0, 0.0)], t, sigma=1.5, vehicle_ids=["taxi_7"]))
+        glob.ingest("site_3", t, _reported([3001], [(51.0, 50.0, 0.0, 0.0)], t, sigma=1.5, vehicle_ids=["taxi_9"]))
+        # one site reporting two tracks close together: its own business, not a cross-site duplicate
+        glob.ingest("site_4", t, _reported([4001, 4002], [(-50.0, 0.0, 0.0, 0.0), (-50.0, 1.0, 0.0, 0.0)], t,
+                                           sigma=1.5))
+    assert len(glob.tracks_at(3.0)) == 6 and glob.stats["merges"] == 0

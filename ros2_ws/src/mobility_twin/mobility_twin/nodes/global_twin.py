@@ -53,6 +53,8 @@ class GlobalTwinNodeConfig(LayoutParams, TwinOutputParams, InputCheckParams, Sta
                                  low=0.0, high=3600.0, dynamic=True)
     dormant_show_s: float = field(15.0, "a track of a stale site is shown, predicted, this long (s)", low=0.0,
                                   high=3600.0, dynamic=True)
+    merge_after_s: float = field(1.0, "two sites' global tracks of one vehicle that stay together this long are "
+                                      "merged (s; 0 = never)", low=0.0, high=3600.0, dynamic=True)
 
 
 class GlobalTwinNode(Node):
@@ -109,7 +111,8 @@ class GlobalTwinNode(Node):
     @staticmethod
     def _twin_config(cfg: GlobalTwinNodeConfig) -> GlobalTwinConfig:
         return GlobalTwinConfig(stale_after_s=cfg.stale_after_s, track_ttl_s=cfg.track_ttl_s,
-                                reid_window_s=cfg.reid_window_s, dormant_show_s=cfg.dormant_show_s)
+                                reid_window_s=cfg.reid_window_s, dormant_show_s=cfg.dormant_show_s,
+                                merge_after_s=cfg.merge_after_s)
 
     def _on_layout(self, layout: Layout) -> None:
         self.validator = InputValidator(self.config.input_limits(layout.area))

@@ -5,7 +5,12 @@ one global track. A local track new to the global twin is matched (KD-tree candi
 on position, optimal assignment) against the global tracks that its site does not already contribute
 to: a vehicle in the overlap of two sites gets one global track, and a vehicle crossing from one site
 into the next keeps its global id (the handover between neighbouring sites). Only when nothing matches
-is a new global id born.
+is a new global id born. A new local track carrying a vehicle's own id is never matched to a global track
+that carries another vehicle's id. When two sites' tracks of one vehicle still got two global ids (the
+later was born out of the gate, e.g. from a late V2X report), the two are merged once they have stayed
+together (position within the gate and ``merge_max_m``, velocities within ``merge_max_dv_mps``) for
+``merge_after_s``; tracks
+that one site reports both of, or that carry different vehicle ids, are never merged.
 
 The global estimate of a track fuses what every site reporting it says: the local tracks of two sites are
 correlated estimates of the same vehicle (they may share sensors, and each is the output of a filter), so
@@ -51,6 +56,11 @@ class GlobalTwinConfig:
     gate_chi2: float = 13.8
     gate_max_m: float = 4.0
     accel_noise: float = 2.5
+    # two global tracks that different sites report and that stay within the gate (position and velocity)
+    # this long are one vehicle whose tracks did not meet when the later was born: merged (0: never)
+    merge_after_s: float = 1.0
+    merge_max_m: float = 2.0  # ... within half a lane of each other (neighbours in the next lane stay apart)
+    merge_max_dv_mps: float = 2.0
 
 
 @dataclass
@@ -76,7 +86,9 @@ class GlobalTwin:
         # again, e.g. after its sensor's outage) it is the same vehicle: it gets its global id back
         self.released: dict[str, dict[int, tuple[int, float]]] = {}
         self.next_id = 1
-        self.stats = {"snapshots": 0, "handovers": 0, "births": 0, "deaths": 0, "stale_snapshots": 0}
+        self.stats = {"snapshots": 0, "handovers": 0, "births": 0, "deaths": 0, "stale_snapshots": 0, "merges": 0}
+        self._close: dict[tuple[int, int], float] = {}  # (global id, global id) -> since when they stay together
+        self._gone: set[int] = set()  # global ids merged away in this update
 
     def __len__(self) -> int:
         return len(self.tracks)
@@ -118,6 +130,8 @@ class GlobalTwin:
         if len(new):
             self._match_new(site_id, stamp, tracks, new)
         self.latest[site_id] = (stamp, tracks, np.array([links.get(i, -1) for i in local_ids], dtype=np.int64))
+        if self.config.merge_after_s > 0:
+            self._merge_duplicates(stamp)
         return True
 
     def _rows(self, gids: np.ndarray) -> np.ndarray:
@@ -179,7 +193,11 @@ class GlobalTwin:
                 ri = np.array([r for r, _ in rows])
                 ci = np.array([c for _, c in rows])
                 maha, _ = mahalanobis2(tracks.x[new[ri], :2] - cx[ci, :2], tracks.P[new[ri], :2, :2] + cP[ci, :2, :2])
-                ok = maha < cfg.gate_chi2
+                # another vehicle's own id is evidence against, whatever the distance
+                vid_new, vid_old = tracks.vehicle_id[new[ri]], g.vehicle_id[candidates[ci]]
+                other = np.array([bool(a) and bool(b) and a != b for a, b in zip(vid_new, vid_old, strict=True)],
+                                 dtype=bool)
+                ok = (maha < cfg.gate_chi2) & ~other
                 if ok.any():
                     ur, inv_r = np.unique(ri[ok], return_inverse=True)
                     uc, inv_c = np.unique(ci[ok], return_inverse=True)
@@ -210,6 +228,76 @@ class GlobalTwin:
             for lid, gid in zip(tracks.ids[born].tolist(), gids.tolist(), strict=True):
                 links[lid] = gid
             self.stats["births"] += len(born)
+
+    def _merge_duplicates(self, stamp: float) -> None:
+        """Merge global tracks that are one vehicle seen by different sites. When a site's track is born
+        before (or out of the gate of) the other site's track of the same vehicle, both get a global id and
+        no later update joins them: here a pair reported by disjoint sets of sites, carrying no different
+        vehicle ids, whose positions stay within the gate (Mahalanobis) and ``merge_max_m`` and velocities
+        within ``merge_max_dv_mps`` for ``merge_after_s`` becomes one track (the older id; the other's
+        links move to it)."""
+        cfg = self.config
+        g = self.tracks
+        sites_of: dict[int, set[str]] = {}
+        for source in (self.links, self.dormant):
+            for site, links in source.items():
+                for gid in links.values():
+                    sites_of.setdefault(gid, set()).add(site)
+        close_now: set[tuple[int, int]] = set()
+        if len(g) >= 2:
+            x, P = predict(g.x, g.P, stamp - self.t, cfg.accel_noise)
+            pairs = cKDTree(x[:, :2]).query_pairs(cfg.merge_max_m, output_type="ndarray")
+            if len(pairs):
+                a, b = pairs[:, 0], pairs[:, 1]
+                maha, _ = mahalanobis2(x[a, :2] - x[b, :2], P[a, :2, :2] + P[b, :2, :2])
+                dv = np.linalg.norm(x[a, 2:4] - x[b, 2:4], axis=1)
+                ok = np.flatnonzero((maha < cfg.gate_chi2) & (dv <= cfg.merge_max_dv_mps))
+                for i, j in zip(a[ok].tolist(), b[ok].tolist(), strict=True):
+                    ga, gb = int(g.ids[i]), int(g.ids[j])
+                    sa, sb = sites_of.get(ga), sites_of.get(gb)
+                    if not sa or not sb or sa & sb:  # one site reports both: two vehicles (or its own duplicate)
+                        continue
+                    if g.vehicle_id[i] and g.vehicle_id[j] and g.vehicle_id[i] != g.vehicle_id[j]:
+                        continue
+                    close_now.add((min(ga, gb), max(ga, gb)))
+        self._close = {pair: self._close.get(pair, stamp) for pair in close_now}
+        due = [pair for pair, since in self._close.items() if stamp - since >= cfg.merge_after_s]
+        for keep, drop in sorted(due):
+            if keep in self._gone or drop in self._gone:
+                continue
+            self._merge(keep, drop)
+        self._gone.clear()
+
+    def _merge(self, keep: int, drop: int) -> None:
+        """Global track ``drop`` becomes ``keep``: every link to it moves over, its row goes."""
+        rows = self._rows(np.array([keep, drop], dtype=np.int64))
+        if (rows < 0).any():
+            return
+        for source in (self.links, self.dormant):
+            for links in source.values():
+                for lid, gid in links.items():
+                    if gid == drop:
+                        links[lid] = keep
+        for released in self.released.values():
+            for lid, (gid, when) in released.items():
+                if gid == drop:
+                    released[lid] = (keep, when)
+        for site, (stamp, tracks, gids) in self.latest.items():
+            self.latest[site] = (stamp, tracks, np.where(gids == drop, keep, gids))
+        k, d = int(rows[0]), int(rows[1])
+        if self.tracks.last_update[d] > self.tracks.last_update[k]:  # the fresher estimate stands for both
+            for f in ("x", "P", "last_update", "dims", "object_class"):
+                getattr(self.tracks, f)[k] = getattr(self.tracks, f)[d]
+            self.t[k] = self.t[d]
+        if not self.tracks.vehicle_id[k]:
+            self.tracks.vehicle_id[k] = self.tracks.vehicle_id[d]
+        self.tracks.sources[k] = self.tracks.sources[k] | self.tracks.sources[d]
+        self.tracks.born[k] = min(self.tracks.born[k], self.tracks.born[d])
+        alive = np.arange(len(self.tracks)) != d
+        self.tracks = self.tracks.select(alive)
+        self.t = self.t[alive]
+        self._gone.add(drop)
+        self.stats["merges"] += 1
 
     # ---------------------------------------------------------------------------------- upkeep and output
     def update_staleness(self, now: float) -> list[str]:
