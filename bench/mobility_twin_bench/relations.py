@@ -743,11 +743,11 @@ def _timing_section(observed, graph_cfg, model_cfg, train_cfg, learner30, log) -
     y = renumber(future_server(observed[i], later)[keep_v], kept_index(keep_s))
     g = label_graph(build_graph(obs, graph_cfg), y, later.load[keep_s], np.ones(len(y), bool),
                     np.ones(int(keep_s.sum()), bool))
-    # with the heap setting of the relation_learner node: freed memory is kept for the next slot
-    from mobility_twin_core.allocator import keep_freed_memory
+    # with the heap setting every node process has (run_node): freed memory is kept for the next slot
+    from mobility_twin_core.allocator import keep_freed_memory_from_env
 
     row = {"nodes": obs.snapshot.num_nodes, "road_nodes": 0 if obs.road is None else len(obs.road.network),
-           "allocator_keeps_freed_memory": keep_freed_memory()}
+           "allocator_keep_freed_mb": keep_freed_memory_from_env()}
     for strategy in ("naive", "replay", "ewc"):
         learner = RelationLearner(graph_cfg, model_cfg, replace(train_cfg, strategy=strategy))
         learner.model.load_state_dict(learner30.model.state_dict())

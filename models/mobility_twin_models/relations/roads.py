@@ -249,8 +249,8 @@ def follow_roads(network: RoadNetwork, road: np.ndarray, along: np.ndarray, dist
     the road's start), taking ``next_edge[e]`` after edge ``e`` (default: straight on) and stopping at a
     dead end. ``route``: (``hops`` [D, E] of :func:`next_hops`, ``row`` [V]): a vehicle with a row >= 0
     follows that row's path instead and stops at the end of its destination (straight on where its
-    destination cannot be reached). Positions run on the
-    straight line from each edge's start to its end. A vehicle on no road (-1) gets NaN."""
+    destination cannot be reached). Positions run on the straight line from each edge's start to its end.
+    A vehicle on no road (-1) gets NaN."""
     nxt = network.straight if next_edge is None else next_edge
     road = np.asarray(road, np.int64).copy()
     pos = np.asarray(along, float).copy()

@@ -161,9 +161,9 @@ def held_out_scores(learner, observed: dict, test: dict, k: int, stride: int = 3
     from mobility_twin_models.relations import make_samples, stay
     from mobility_twin_models.relations.baselines import HandoverScore, LoadScore, last_value
 
+    cfg = learner.graph_config
     out = {}
     for name, indices in test.items():
-        cfg = learner.graph_config
         h, hs, lo, ll = HandoverScore(), HandoverScore(), LoadScore(), LoadScore()
         for sample in make_samples(observed[name], k, config=cfg, indices=list(indices)[::stride]):
             g = sample.graph(cfg)

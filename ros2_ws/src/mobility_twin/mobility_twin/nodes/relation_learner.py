@@ -80,8 +80,8 @@ class RelationLearnerConfig(TwinInputParams):
                                       high=1e5)
     servers_timeout_s: float = field(10.0, "skip the slot when the newest server twins arrived longer ago than this "
                                            "(s)", low=0.0, high=3600.0)
-    network: str = field("", "road network the vehicles drive on, for a model with road relations ('' = none; "
-                             "beijing_cbd, real_streets or a SUMO .net.xml)")
+    network: str = field("", "road network the vehicles drive on, for a model with road relations ('' = none; a "
+                             "georeferenced SUMO network: beijing_cbd or a .net.xml with its frame)")
     signals_topic: str = field(topics.SIGNALS, "SignalStateArray: the traffic lights' phases, read with a network "
                                                "('' = none)")
     signals_max_age_s: float = field(5.0, "signal phases older than this (twin time) count as unknown (s)", low=0.0,

@@ -238,13 +238,14 @@ class GlobalTwin:
         links move to it)."""
         cfg = self.config
         g = self.tracks
-        sites_of: dict[int, set[str]] = {}
-        for source in (self.links, self.dormant):
-            for site, links in source.items():
-                for gid in links.values():
-                    sites_of.setdefault(gid, set()).add(site)
         close_now: set[tuple[int, int]] = set()
-        if len(g) >= 2:
+        linking = {site for source in (self.links, self.dormant) for site, links in source.items() if links}
+        if len(g) >= 2 and len(linking) >= 2:  # (a single site has no cross-site duplicates: nothing to do)
+            sites_of: dict[int, set[str]] = {}
+            for source in (self.links, self.dormant):
+                for site, links in source.items():
+                    for gid in links.values():
+                        sites_of.setdefault(gid, set()).add(site)
             x, P = predict(g.x, g.P, stamp - self.t, cfg.accel_noise)
             pairs = cKDTree(x[:, :2]).query_pairs(cfg.merge_max_m, output_type="ndarray")
             if len(pairs):
