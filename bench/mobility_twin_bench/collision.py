@@ -10,7 +10,12 @@ twin), and every ``period_s``:
   covariance (Monte Carlo), warnings with hysteresis;
 * **baseline** (same run, same frames): time to collision from the raw, unfused detections and V2X reports
   alone (each source's newest frame, frame-differencing velocities, the mean motion only), with the same
-  warning rule.
+  warning rule;
+* **oracle_states** (same run): the twin's predictor and warning rule on the true states of the vehicles (a
+  perfect twin): what is left between it and SUMO's conflicts is the motion model's, not the twin's.
+
+With the road network (the default; ``--no-lanes`` leaves it out) all three move road users on a lane along
+it (:class:`mobility_twin.safety.LaneHeadings`).
 
 Ground truth: ``ssm.xml`` conflicts with a minimum TTC below 1.5 s whose minimum-TTC position is within
 ``coverage_m`` of an RSU (inside sensor coverage), after the twin's warm-up. A warning (its two tracks mapped
@@ -52,6 +57,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                                                                      "180 full)")
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="scenario seeds (default 7 and 8)")
     parser.add_argument("--jobs", type=int, default=4, help="runs in parallel (one process each)")
+    parser.add_argument("--no-lanes", action="store_true", help="predict without the road network's lanes (each "
+                                                                 "road user on its own heading)")
     parser.add_argument("--rescore", action="store_true", help="score the runs saved by the last run again "
                                                               "(<out>/collision_runs/*/result.json), no simulation")
 
@@ -76,6 +83,7 @@ def _run(job: dict) -> dict:
     from mobility_twin.evaluation.offline import TickFusion, local_twins_for
     from mobility_twin.safety import (
         ConflictPredictor,
+        LaneHeadings,
         Motion,
         PredictorConfig,
         RawDetections,
@@ -105,12 +113,19 @@ def _run(job: dict) -> dict:
     fusion = TickFusion(world, local)
     rsu_xy = np.array([(r.x, r.y) for r in world.rsus])
     pcfg = PredictorConfig(horizon_s=job["horizon_s"], samples=job["samples"], seed=job["seed"])
+    lanes = None
+    if job["lanes"]:  # the road network, in the map frame (both the twin and the baseline know the map)
+        from mobility_twin_core.roads import RoadGraph
+
+        lanes = LaneHeadings(RoadGraph.from_net_file(world.backend.network.net_file)
+                             .in_frame(world.backend.frame.to_map))
     wcfg = WarningConfig(ttc_on_s=job["ttc_on_s"])
     twin_pred, base_pred = ConflictPredictor(pcfg), ConflictPredictor(replace(pcfg, samples=0))
     twin_warn, base_warn = WarningTracker(wcfg), WarningTracker(wcfg)
+    oracle_pred, oracle_warn = ConflictPredictor(pcfg), WarningTracker(wcfg)
     raw = RawDetections()
     vehicle_classes = np.array([int(c) for c in VEHICLE_CLASSES])
-    events = {"twin": [], "baseline": []}
+    events = {"twin": [], "baseline": [], "oracle": []}
     braking: dict[str, tuple[tuple[int, int], float]] = {}
     commands = {"sent": 0, "accepted": 0, "refused": 0, "released": 0}
     predict_ms = {"twin": [], "baseline": []}
@@ -139,18 +154,21 @@ def _run(job: dict) -> dict:
         k = d.argmin(axis=1)
         return np.where(d[np.arange(len(xy)), k] <= job["match_m"], gt.ids[k], -1)
 
-    def record(name, evs, t, positions):
+    def record(name, evs, t, m):
+        """The warnings that start, with the two road users' states (x, y, vx, vy) and their true ids."""
+        row = {int(i): k for k, i in enumerate(m.ids)}
         for ev in evs:
             if ev.kind != "start":
                 continue
             c = ev.warning.conflict
-            pa, pb = positions.get(c.a), positions.get(c.b)
-            if pa is None or pb is None:
+            ka, kb = row.get(c.a), row.get(c.b)
+            if ka is None or kb is None:
                 continue
-            ta, tb = to_truth(np.array([pa, pb]))
+            ta, tb = to_truth(m.x[[ka, kb], :2])
             events[name].append({"t": t, "a": int(ta), "b": int(tb), "ttc": c.ttc_s, "p": c.probability,
                                  "kind": int(c.kind), "in_coverage": bool(in_coverage(*c.point)),
-                                 "point": [round(c.point[0], 1), round(c.point[1], 1)]})
+                                 "point": [round(c.point[0], 1), round(c.point[1], 1)],
+                                 "states": [[round(float(v), 2) for v in m.x[k]] for k in (ka, kb)]})
 
     while not replay.finished and replay.position <= end:
         tick = replay.step()
@@ -176,12 +194,12 @@ def _run(job: dict) -> dict:
         tracks = tracks.select(np.isin(tracks.object_class, vehicle_classes)
                                & near_rsu(tracks.x[:, 0], tracks.x[:, 1]))
         t0 = time.perf_counter()
-        conflicts = twin_pred.predict(Motion.from_tracks(tracks, tick.t))
+        twin_motion = Motion.from_tracks(tracks, tick.t, lanes=lanes)
+        conflicts = twin_pred.predict(twin_motion)
         evs = twin_warn.update(tick.t, conflicts)
         evs += twin_warn.forget(set(k for pair in twin_warn.active for k in pair) - set(int(i) for i in tracks.ids))
         predict_ms["twin"].append(1e3 * (time.perf_counter() - t0))
-        pos = {int(i): (float(x[0]), float(x[1])) for i, x in zip(tracks.ids, tracks.x, strict=True)}
-        record("twin", evs, tick.t, pos)
+        record("twin", evs, tick.t, twin_motion)
         if job["closed_loop"]:
             vid = {int(i): str(v or "") for i, v in zip(tracks.ids, tracks.vehicle_id, strict=True)}
             speed = {int(i): float(np.hypot(x[2], x[3])) for i, x in zip(tracks.ids, tracks.x, strict=True)}
@@ -211,15 +229,31 @@ def _run(job: dict) -> dict:
                     replay.command(SpeedCommand(target, -1.0))
                     commands["released"] += 1
                     del braking[vehicle]
+        # --- the oracle's warnings: the same predictor on the true states (what a perfect twin would hold)
+        if gt is not None and len(gt.ids):
+            sel = np.isin(gt.object_class, vehicle_classes) & near_rsu(gt.x, gt.y)
+            vx, vy = gt.velocity()
+            xs = np.column_stack([gt.x, gt.y, vx, vy])[sel]
+            m = Motion(tick.t, gt.ids[sel].astype(np.int64), xs, np.tile(np.diag([0.01, 0.01, 0.01, 0.01]),
+                                                                         (len(xs), 1, 1)),
+                       gt.length[sel], gt.width[sel], gt.heading[sel])
+            if lanes is not None:
+                m = replace(m, lane_heading=lanes.headings(m.x[:, 0], m.x[:, 1], m.heading))
+            evs = oracle_warn.update(tick.t, oracle_pred.predict(m))
+            record("oracle", evs, tick.t, m)
         # --- the baseline's warnings (raw detections, no twin)
         t0 = time.perf_counter()
         m = raw.motion(tick.t, vehicle_classes)
         near = near_rsu(m.x[:, 0], m.x[:, 1])
         m = Motion(m.t, m.ids[near], m.x[near], None, m.length[near], m.width[near])
+        if lanes is not None:
+            moving = np.hypot(m.x[:, 2], m.x[:, 3]) > 1.0  # (a stopped detection's direction is not known)
+            m = replace(m, lane_heading=lanes.headings(m.x[:, 0], m.x[:, 1],
+                                                       np.where(moving, np.arctan2(m.x[:, 3], m.x[:, 2]), np.nan)))
         conflicts = base_pred.predict(m)
         evs = base_warn.update(tick.t, conflicts)
         predict_ms["baseline"].append(1e3 * (time.perf_counter() - t0))
-        record("baseline", evs, tick.t, {int(i): (float(x[0]), float(x[1])) for i, x in zip(m.ids, m.x, strict=True)})
+        record("baseline", evs, tick.t, m)
     sim_s = replay.position
     wall_s = time.monotonic() - wall0
     backend = world.backend
@@ -349,7 +383,7 @@ def run(args: argparse.Namespace) -> int:
     seeds = args.seeds or [7, 8]
     base = dict(scenario="city_conflicts", duration_s=duration, warmup_s=5.0, period_s=0.2, horizon_s=4.0,
                 samples=24, ttc_on_s=3.0, coverage_m=60.0, match_m=3.0, brake_drop_mps=4.0, max_brake_s=4.0,
-                predict_margin_m=40.0)
+                predict_margin_m=40.0, lanes=not args.no_lanes)
     out_dir = Path(args.out) if args.out else RESULTS
     jobs = [dict(base, seed=s, closed_loop=closed, run_dir=str(out_dir / "collision_runs" /
                                                                 f"seed{s}-{'closed' if closed else 'open'}"))
@@ -382,9 +416,10 @@ def run(args: argparse.Namespace) -> int:
         open_run = next(r for r in runs if r["job"]["seed"] == s and not r["job"]["closed_loop"])
         closed_run = next((r for r in runs if r["job"]["seed"] == s and r["job"]["closed_loop"]), None)
         twin, baseline = score(open_run, "twin", base["horizon_s"]), score(open_run, "baseline", base["horizon_s"])
+        oracle = score(open_run, "oracle", base["horizon_s"]) if "oracle" in open_run["events"] else None
         nan = float("nan")
         per_seed.append({
-            "seed": s, "twin": twin, "baseline": baseline,
+            "seed": s, "twin": twin, "baseline": baseline, "oracle_states": oracle,
             "twin_closed_loop": score(closed_run, "twin", base["horizon_s"]) if closed_run else None,
             "conflicts_without": conflicts_involving(open_run, open_run["connected"]),
             "conflicts_with_warnings": conflicts_involving(closed_run, closed_run["connected"]) if closed_run else nan,
@@ -418,8 +453,10 @@ def run(args: argparse.Namespace) -> int:
     }
     table = []
     for p in per_seed:
-        for who in ("twin", "baseline"):
+        for who in ("twin", "baseline", "oracle_states"):
             r = p[who]
+            if r is None:
+                continue
             table.append({"seed": p["seed"], "warnings from": who, "conflicts": r["conflicts"],
                           "warnings": r["warnings"], "precision": r["precision"],
                           "prec. any ssm": r["precision_any_ssm_conflict"], "recall": r["recall"],

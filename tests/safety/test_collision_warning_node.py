@@ -100,3 +100,25 @@ def test_node_warns_both_parties_and_brakes_the_cav(tmp_path):
     for reason in ("not_finite", "other_class_or_tentative", "stale", "tracks_stale"):
         assert reason in text, text
     assert "Traceback" not in text
+
+
+def test_node_reads_the_lanes_of_its_network_and_stops_on_one_it_cannot_load(tmp_path):
+    def start(network: str, log_path):
+        return subprocess.Popen([sys.executable, "-m", "mobility_twin.nodes.collision_warning", "--ros-args",
+                                 "-p", "objects_topic:=/twin/cw_lanes/objects", "-p", f"network:={network}"],
+                                stdout=log_path.open("w"), stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True)
+
+    bad = start(str(tmp_path / "nowhere.net.xml"), tmp_path / "bad.log")
+    assert bad.wait(timeout=60) == 2
+    text = (tmp_path / "bad.log").read_text()
+    assert "parameter 'network'" in text and "nowhere.net.xml" in text and "Traceback" not in text
+    good = start("beijing_cbd", tmp_path / "good.log")
+    try:
+        end = time.monotonic() + 60.0
+        while time.monotonic() < end and "lanes of beijing_cbd" not in (tmp_path / "good.log").read_text():
+            assert good.poll() is None, (tmp_path / "good.log").read_text()
+            time.sleep(0.2)
+        assert "lanes of beijing_cbd" in (tmp_path / "good.log").read_text()
+    finally:
+        assert stop(good) == 0

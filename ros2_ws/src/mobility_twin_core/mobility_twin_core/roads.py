@@ -174,9 +174,18 @@ class EdgeMatcher:
                     heading: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """:meth:`locate` and [N] the lane (its position among the edge's lanes in ``shapes``; -1 with the
         edge)."""
+        hit, _ = self.nearest(x, y, heading)
+        found = hit >= 0
+        safe = np.where(found, hit, 0)
+        return (np.where(found, self.owner[safe], -1).astype(np.int64), np.where(found, self.along[safe], 0.0),
+                np.where(found, self.lane[safe], -1).astype(np.int64))
+
+    def nearest(self, x: np.ndarray, y: np.ndarray, heading: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """([N] index of the best lane sample (into ``points``, ``owner``, ``lane``, ``angle``, ``along``) or
+        -1, [N] its distance in m (inf where none))."""
         x, y, heading = (np.atleast_1d(np.asarray(a, float)) for a in (x, y, heading))
         if len(x) == 0:
-            return np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64)
+            return np.zeros(0, np.int64), np.zeros(0)
         k = min(self.k, len(self.points))
         dist, cand = self.tree.query(np.column_stack([x, y]), k=k, distance_upper_bound=self.max_m)
         dist, cand = dist.reshape(len(x), k), cand.reshape(len(x), k)
@@ -188,7 +197,6 @@ class EdgeMatcher:
         score = np.where(ok, dist + 3.0 * turn, np.inf)
         best = np.argmin(score, axis=1)
         rows = np.arange(len(x))
-        hit = safe[rows, best]
         found = np.isfinite(score[rows, best])
-        return (np.where(found, self.owner[hit], -1).astype(np.int64), np.where(found, self.along[hit], 0.0),
-                np.where(found, self.lane[hit], -1).astype(np.int64))
+        return (np.where(found, safe[rows, best], -1).astype(np.int64),
+                np.where(found, dist[rows, best], np.inf))

@@ -62,6 +62,9 @@ class CollisionWarningConfig:
     accel_sigma: float = field(1.0, "random constant acceleration of a draw along its heading (m/s^2)", low=0.0,
                                high=10.0)
     lateral_sigma: float = field(0.3, "... across its heading (m/s^2)", low=0.0, high=10.0)
+    network: str = field("", "the road network ('' = none; a georeferenced SUMO network, e.g. beijing_cbd): road "
+                         "users on a lane move along it")
+    lane_lateral_sigma: float = field(0.05, "... across its heading on a known lane (m/s^2)", low=0.0, high=10.0)
     margin_m: float = field(0.2, "added to each body disc's radius (m)", low=0.0, high=5.0)
     p_on: float = field(0.5, "a warning starts at this conflict probability ...", low=0.01, high=1.0)
     ttc_on_s: float = field(3.0, "... and a time to collision at most this (s)", low=0.1, high=10.0)
@@ -110,12 +113,21 @@ class CollisionWarningNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("collision_warning", **kwargs)
         self.config = cfg = declare_config(self, CollisionWarningConfig)
-        from mobility_twin.safety import ConflictPredictor, PredictorConfig, WarningConfig, WarningTracker
+        from mobility_twin.ros.road_network import load_map_roads
+        from mobility_twin.safety import (
+            ConflictPredictor,
+            LaneHeadings,
+            PredictorConfig,
+            WarningConfig,
+            WarningTracker,
+        )
 
+        self.lanes = LaneHeadings(load_map_roads(cfg.network, cfg.CONFIG_FILE)) if cfg.network else None
         try:
             self.predictor = ConflictPredictor(PredictorConfig(
                 horizon_s=cfg.horizon_s, step_s=cfg.step_s, samples=cfg.samples, accel_sigma=cfg.accel_sigma,
-                lateral_sigma=cfg.lateral_sigma, margin_m=cfg.margin_m, max_age_s=cfg.max_age_s, seed=cfg.seed))
+                lateral_sigma=cfg.lateral_sigma, lane_lateral_sigma=cfg.lane_lateral_sigma, margin_m=cfg.margin_m,
+                max_age_s=cfg.max_age_s, seed=cfg.seed))
             self.warnings = WarningTracker(WarningConfig(
                 p_on=cfg.p_on, ttc_on_s=cfg.ttc_on_s, p_off=cfg.p_off, ttc_off_s=cfg.ttc_off_s, confirm=cfg.confirm,
                 hold_s=cfg.hold_s, refractory_s=cfg.refractory_s))
@@ -140,7 +152,8 @@ class CollisionWarningNode(Node):
         self.get_logger().info(
             f"{cfg.objects_topic} -> {cfg.warnings_topic} + /cav/<id>/collision_warning every {cfg.period_s:g} s, "
             f"horizon {cfg.horizon_s:g} s, {cfg.samples} draws, warn at p >= {cfg.p_on:g} and TTC <= "
-            f"{cfg.ttc_on_s:g} s{', CAVs told to yield brake' if cfg.brake else ''}")
+            f"{cfg.ttc_on_s:g} s{', CAVs told to yield brake' if cfg.brake else ''}"
+            f"{f', lanes of {cfg.network}' if self.lanes is not None else ', no road network'}")
 
     def now_s(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
@@ -186,7 +199,7 @@ class CollisionWarningNode(Node):
         self.counts["other_class_or_tentative"] += int((~watched).sum())
         tracks = tracks.select(watched)
         yaw_rate = rec["wz"][watched].astype(float) if "wz" in rec.dtype.names else None
-        conflicts = self.predictor.predict(Motion.from_tracks(tracks, stamp, yaw_rate))
+        conflicts = self.predictor.predict(Motion.from_tracks(tracks, stamp, yaw_rate, lanes=self.lanes))
         events = self.warnings.update(stamp, conflicts)
         events += self.warnings.forget(set(self.warnings_ids()) - set(int(i) for i in tracks.ids))
         ids = {int(i): str(v or "") for i, v in zip(tracks.ids, tracks.vehicle_id, strict=True)}

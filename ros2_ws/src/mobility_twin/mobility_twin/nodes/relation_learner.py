@@ -184,19 +184,10 @@ class RelationLearnerNode(Node):
             self.get_logger().warning(f"parameter 'network': the model has no road relations (trained without "
                                       f"roads), so {cfg.network} is not used")
             return None
-        from mobility_twin_core.roads import RoadGraph
+        from mobility_twin.ros.road_network import load_map_roads
         from mobility_twin_models.relations.roads import RoadNetwork
-        from mobility_twin_sim.sumo.errors import SumoError
-        from mobility_twin_sim.sumo.network import load_network
 
-        try:
-            network = load_network(cfg.network)
-        except SumoError as err:
-            raise ConfigurationError(f"parameter 'network': {err} (set it in {cfg.CONFIG_FILE})") from None
-        if network.frame is None:
-            raise ConfigurationError(f"parameter 'network': {cfg.network} has no frame to the map (not "
-                                     f"georeferenced; set it in {cfg.CONFIG_FILE})")
-        return RoadNetwork.of(RoadGraph.from_net_file(network.net_file).in_frame(network.frame.to_map))
+        return RoadNetwork.of(load_map_roads(cfg.network, cfg.CONFIG_FILE))
 
     # ------------------------------------------------------------------------------------------ callbacks
     def _on_loaded(self) -> None:

@@ -98,15 +98,9 @@ class RouteGuidanceNode(Node):
             RouteGuidance,
             TrafficStateEstimator,
         )
-        from mobility_twin_sim.sumo.errors import SumoError
-        from mobility_twin_sim.sumo.network import load_network
+        from mobility_twin.ros.road_network import load_map_network
 
-        try:
-            network = load_network(cfg.network)
-        except SumoError as err:
-            raise ConfigurationError(f"route_guidance: parameter network: {err} ({cfg.CONFIG_FILE})") from None
-        if network.frame is None:
-            raise ConfigurationError(f"route_guidance: network {cfg.network} has no frame to map (not georeferenced)")
+        network = load_map_network(cfg.network, cfg.CONFIG_FILE)
         self.frame = network.frame
         self.graph = RoadGraph.from_net_file(network.net_file)
         self.matcher = EdgeMatcher(self.graph, max_m=cfg.match_distance_m)

@@ -2,6 +2,7 @@
 (:mod:`.predictor`), warnings with hysteresis (:mod:`.warnings`), the raw-detection baseline (:mod:`.baseline`)."""
 
 from mobility_twin.safety.baseline import RawDetections
+from mobility_twin.safety.lanes import LaneHeadings
 from mobility_twin.safety.predictor import (
     CROSSING,
     HEAD_ON,
@@ -14,5 +15,6 @@ from mobility_twin.safety.predictor import (
 )
 from mobility_twin.safety.warnings import ActiveWarning, WarningConfig, WarningEvent, WarningTracker
 
-__all__ = ["CROSSING", "HEAD_ON", "KIND_NAMES", "REAR_END", "ActiveWarning", "Conflict", "ConflictPredictor", "Motion",
+__all__ = ["CROSSING", "HEAD_ON", "KIND_NAMES", "REAR_END", "ActiveWarning", "Conflict", "ConflictPredictor", "LaneHeadings",
+           "Motion",
            "PredictorConfig", "RawDetections", "WarningConfig", "WarningEvent", "WarningTracker"]

@@ -2,8 +2,15 @@
 
 Every road user is a state ``(x, y, vx, vy)`` in ``map`` with its 4x4 covariance, a body (length, width) and a
 heading. Over a horizon of a few seconds each is moved on at constant velocity (a yaw rate, when given, turns
-the velocity: constant turn), and its body is three discs along its heading (a box seen as discs: a rear-end
+the velocity: constant turn), and its body is a row of discs along its heading (a box seen as discs: a rear-end
 touch and a crossing both show, two cars in neighbouring lanes do not).
+
+**Lanes.** Where the road network is known (:attr:`Motion.lane_heading`, from :class:`mobility_twin.safety.
+lanes.LaneHeadings`), a road user on a lane moves along the lane's direction: its velocity (and every draw's)
+is the component along the lane, its heading the lane's, and its random lateral acceleration
+``lane_lateral_sigma`` (drivers keep their lane) instead of ``lateral_sigma``. Without it a heading error
+of a few degrees drifts metres sideways within the horizon, and cars in neighbouring lanes or passing in
+opposite lanes seem to touch.
 
 * **Candidate pairs** come from a KD-tree of the positions (pairs closer than what two road users can close in
   the horizon), then a closed-form gate on the mean motion (closest approach of the two centres, widened by
@@ -43,6 +50,7 @@ class PredictorConfig:
     samples: int = 32  # Monte Carlo draws per road user (0: the mean motion only, probability 0 or 1)
     accel_sigma: float = 1.0  # random constant acceleration of each draw along its heading (m/s^2)
     lateral_sigma: float = 0.3  # ... and across it (m/s^2: drivers keep their lane)
+    lane_lateral_sigma: float = 0.05  # ... across it for a road user on a known lane (m/s^2)
     margin_m: float = 0.2  # added to each body disc's radius (m)
     max_speed_mps: float = 25.0  # speeds above are treated as bad tracks (m/s)
     max_age_s: float = 1.0  # a track whose last measurement is older than this is skipped (s)
@@ -51,10 +59,11 @@ class PredictorConfig:
     seed: int = 0
 
     def check(self) -> None:
-        if not (0 < self.step_s <= self.horizon_s <= 30 and self.samples >= 0 and min(self.accel_sigma,
-                                                                                       self.lateral_sigma) >= 0
+        if not (0 < self.step_s <= self.horizon_s <= 30 and self.samples >= 0
+                and min(self.accel_sigma, self.lateral_sigma, self.lane_lateral_sigma) >= 0
                 and self.margin_m >= 0 and self.max_age_s > 0 and self.gate_sigmas > 0):
-            raise ValueError("predictor: 0 < step_s <= horizon_s <= 30, samples >= 0, accel_sigma >= 0, "
+            raise ValueError("predictor: 0 < step_s <= horizon_s <= 30, samples >= 0, accel_sigma, lateral_sigma and "
+                             "lane_lateral_sigma >= 0, "
                              "margin_m >= 0, max_age_s > 0, gate_sigmas > 0")
 
 
@@ -71,14 +80,18 @@ class Motion:
     heading: np.ndarray | None = None  # [N] rad (None: from the velocity)
     last_update: np.ndarray | None = None  # [N] s (None: fresh)
     yaw_rate: np.ndarray | None = None  # [N] rad/s (None: straight)
+    lane_heading: np.ndarray | None = None  # [N] rad, the direction of the lane each drives in (NaN: not known)
 
     @staticmethod
-    def from_tracks(tracks, t: float, yaw_rate: np.ndarray | None = None) -> Motion:
-        """From a :class:`mobility_twin.tracking.TrackSet` (or anything with its fields)."""
+    def from_tracks(tracks, t: float, yaw_rate: np.ndarray | None = None, lanes=None) -> Motion:
+        """From a :class:`mobility_twin.tracking.TrackSet` (or anything with its fields); ``lanes``: a
+        :class:`mobility_twin.safety.lanes.LaneHeadings` of the road network (None: not known)."""
         dims = np.asarray(tracks.dims, float).reshape(-1, 3)
-        return Motion(float(t), np.asarray(tracks.ids, np.int64), np.asarray(tracks.x, float).reshape(-1, 4),
-                      np.asarray(tracks.P, float).reshape(-1, 4, 4), dims[:, 0], dims[:, 1],
-                      np.asarray(tracks.heading(), float), np.asarray(tracks.last_update, float), yaw_rate)
+        x = np.asarray(tracks.x, float).reshape(-1, 4)
+        heading = np.asarray(tracks.heading(), float)
+        lane = lanes.headings(x[:, 0], x[:, 1], heading) if lanes is not None else None
+        return Motion(float(t), np.asarray(tracks.ids, np.int64), x, np.asarray(tracks.P, float).reshape(-1, 4, 4),
+                      dims[:, 0], dims[:, 1], heading, np.asarray(tracks.last_update, float), yaw_rate, lane)
 
 
 @dataclass(frozen=True)
@@ -97,12 +110,18 @@ class Conflict:
     point: tuple[float, float]  # where (mean motion, at ttc), map m
 
 
+BODY_DISCS = 4
+
+
 def _body_discs(length: np.ndarray, width: np.ndarray, margin: float) -> tuple[np.ndarray, np.ndarray]:
-    """Offsets [N, 3] of three discs along the heading and their radius [N]."""
+    """Offsets [N, BODY_DISCS] of discs along the heading and their radius [N]: the discs' centres from
+    ``width/2`` behind the front to as far in front of the back, each just wide enough to cover its share of
+    the box (a car's discs reach 0.1 m beyond its sides: two cars in neighbouring lanes keep their gap)."""
     length = np.maximum(length, 0.3)
     width = np.maximum(width, 0.3)
-    offsets = np.stack([-length / 3, np.zeros_like(length), length / 3], axis=1)
-    radius = np.hypot(length / 6, width / 2) + margin
+    reach = np.maximum(length - width, 0.0) / 2
+    offsets = reach[:, None] * np.linspace(-1.0, 1.0, BODY_DISCS)[None, :]
+    radius = np.hypot(width / 2, reach / (BODY_DISCS - 1)) + margin
     return offsets, radius
 
 
@@ -164,6 +183,13 @@ class ConflictPredictor:
         speed = np.hypot(x[:, 2], x[:, 3])
         heading = np.arctan2(x[:, 3], x[:, 2]) if m.heading is None else np.asarray(m.heading, float)[keep]
         heading = np.where(speed > 1.0, np.arctan2(x[:, 3], x[:, 2]), heading)
+        lane = np.zeros(len(keep), bool)
+        if m.lane_heading is not None:
+            lane = np.isfinite(np.asarray(m.lane_heading, float)[keep])
+            heading = np.where(lane, np.nan_to_num(np.asarray(m.lane_heading, float)[keep]), heading)
+            x = x.copy()
+            x[lane, 2:] = _along(x[lane, 2:], heading[lane])
+            speed = np.hypot(x[:, 2], x[:, 3])
         length, width = np.asarray(m.length, float)[keep], np.asarray(m.width, float)[keep]
         offsets, radius = _body_discs(length, width, cfg.margin_m)
         reach = speed * cfg.horizon_s + 0.5 * 3 * cfg.accel_sigma * cfg.horizon_s ** 2 + length / 2 + radius
@@ -192,16 +218,18 @@ class ConflictPredictor:
             spread = np.sqrt(np.maximum(var_p + var_v * tstar ** 2, 0.0))
         else:
             spread = np.zeros(len(i))
-        spread = spread + 0.5 * math.sqrt(2) * max(cfg.accel_sigma, cfg.lateral_sigma) * tstar ** 2
+        drift = np.where(lane[i] & lane[j], max(cfg.accel_sigma, cfg.lane_lateral_sigma),
+                         max(cfg.accel_sigma, cfg.lateral_sigma))
+        spread = spread + 0.5 * math.sqrt(2) * drift * tstar ** 2
         body = length[i] / 2 + length[j] / 2 + radius[i] + radius[j]
         gate = closest <= body + cfg.gate_sigmas * spread
         i, j = i[gate], j[gate]
         self.counts["pairs_sampled"] += len(i)
         if not len(i):
             return []
-        return self._sample(m, keep, x, heading, offsets, radius, i, j)
+        return self._sample(m, keep, x, heading, lane, offsets, radius, i, j)
 
-    def _sample(self, m: Motion, keep, x, heading, offsets, radius, i, j) -> list[Conflict]:
+    def _sample(self, m: Motion, keep, x, heading, lane, offsets, radius, i, j) -> list[Conflict]:
         cfg = self.config
         users = np.unique(np.concatenate([i, j]))
         idx = {int(u): k for k, u in enumerate(users)}
@@ -209,6 +237,8 @@ class ConflictPredictor:
         steps = np.arange(0, round(cfg.horizon_s / cfg.step_s) + 1) * cfg.step_s  # [K]
         mean = x[users]  # [U, 4]
         yaw_rate = np.zeros(len(users)) if m.yaw_rate is None else np.nan_to_num(np.asarray(m.yaw_rate, float)[keep][users])
+        on_lane = lane[users]
+        yaw_rate = np.where(on_lane, 0.0, yaw_rate)
         if S > 0:
             if m.P is not None:
                 P = m.P[keep][users]
@@ -219,25 +249,38 @@ class ConflictPredictor:
                 draws = mean[:, None, :] + np.einsum("uij,usj->usi", L, z)
             else:
                 draws = np.repeat(mean[:, None, :], S, axis=1)
-            accel = self.rng.standard_normal((len(users), S, 2)) * np.array([cfg.accel_sigma, cfg.lateral_sigma])
+            if on_lane.any():  # a draw on a lane moves along it
+                draws[on_lane, :, 2:] = _along(draws[on_lane, :, 2:], heading[users][on_lane][:, None])
+            accel = self.rng.standard_normal((len(users), S, 2))
+            accel[..., 0] *= cfg.accel_sigma
+            accel[..., 1] *= np.where(on_lane, cfg.lane_lateral_sigma, cfg.lateral_sigma)[:, None]
             draws = np.concatenate([mean[:, None, :], draws], axis=1)  # draw 0: the mean motion
             accel = np.concatenate([np.zeros((len(users), 1, 2)), accel], axis=1)
         else:
             draws = mean[:, None, :]
             accel = np.zeros((len(users), 1, 2))
         pos, hd = _propagate(draws, accel, yaw_rate, heading[users], steps)  # [U, S+1, K, 2], [U, S+1, K]
-        # body discs: [U, S+1, K, 3, 2]
+        # body discs: [U, S+1, K, D, 2]
         off = offsets[users][:, None, None, :, None]
         discs = pos[:, :, :, None, :] + off * np.stack([np.cos(hd), np.sin(hd)], axis=-1)[:, :, :, None, :]
         ui = np.array([idx[int(a)] for a in i])
         uj = np.array([idx[int(b)] for b in j])
         out: list[Conflict] = []
-        chunk = 64
+        rad_u = radius[users]
+        reach_u = np.abs(offsets[users]).max(axis=1) + rad_u  # a body lies within this of its centre
+        chunk = 256
         for c0 in range(0, len(ui), chunk):
             a, b = ui[c0:c0 + chunk], uj[c0:c0 + chunk]
-            diff = discs[a][:, :, :, :, None, :] - discs[b][:, :, :, None, :, :]  # [M, S+1, K, 3, 3, 2]
-            dist = np.sqrt((diff ** 2).sum(-1)).min(axis=(-1, -2))  # [M, S+1, K]
-            clear = dist - (radius[users][a] + radius[users][b])[:, None, None]
+            # the clearance of the bodies [M, S+1, K]: exact (disc to disc) where the centres are close enough
+            # for the bodies to touch, elsewhere the centres' distance less both reaches (a lower bound, > 0)
+            centre = np.sqrt(((pos[a] - pos[b]) ** 2).sum(-1))
+            clear = centre - (reach_u[a] + reach_u[b])[:, None, None]
+            close = np.nonzero(clear <= 0)
+            if len(close[0]):
+                da = discs[a[close[0]], close[1], close[2]]  # [n, D, 2]
+                db = discs[b[close[0]], close[1], close[2]]
+                dist = np.sqrt(((da[:, :, None, :] - db[:, None, :, :]) ** 2).sum(-1)).min(axis=(1, 2))
+                clear[close] = dist - (rad_u[a] + rad_u[b])[close[0]]
             touch = clear <= 0
             at_once = touch[:, :, 0]
             hit = touch.any(axis=2) & ~at_once
@@ -279,6 +322,14 @@ class ConflictPredictor:
         if ida > idb:
             ida, idb, ya, yb = idb, ida, yb, ya
         return Conflict(ida, idb, p, ttc, pet, min_clear, kind, bool(ya), bool(yb), (float(point[0]), float(point[1])))
+
+
+def _along(v: np.ndarray, heading: np.ndarray) -> np.ndarray:
+    """Velocities [..., 2] reduced to their component along ``heading`` (broadcast to v[..., 0]); never
+    backwards (a road user does not reverse down its lane)."""
+    u = np.stack([np.cos(heading), np.sin(heading)], axis=-1)
+    s = np.maximum((v * u).sum(axis=-1), 0.0)
+    return s[..., None] * u
 
 
 def _propagate(draws: np.ndarray, accel: np.ndarray, yaw_rate: np.ndarray, heading0: np.ndarray, steps: np.ndarray
