@@ -15,7 +15,9 @@ twin), and every ``period_s``:
   perfect twin): what is left between it and SUMO's conflicts is the motion model's, not the twin's.
 
 With the road network (the default; ``--no-lanes`` leaves it out) all three move road users on a lane along
-it (:class:`mobility_twin.safety.LaneHeadings`).
+it (:class:`mobility_twin.safety.LaneHeadings`), and with the lights' states (SPaT, as the world publishes
+them on ``/infrastructure/signals``; ``--no-signals`` leaves them out) hold the ones a red light will stop
+at its stop line.
 
 Ground truth: ``ssm.xml`` conflicts with a minimum TTC below 1.5 s whose minimum-TTC position is within
 ``coverage_m`` of an RSU (inside sensor coverage), after the twin's warm-up. A warning (its two tracks mapped
@@ -59,6 +61,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=int, default=4, help="runs in parallel (one process each)")
     parser.add_argument("--no-lanes", action="store_true", help="predict without the road network's lanes (each "
                                                                  "road user on its own heading)")
+    parser.add_argument("--no-signals", action="store_true", help="predict without the lights' states (no road user "
+                                                                   "is held at a red light)")
     parser.add_argument("--rescore", action="store_true", help="score the runs saved by the last run again "
                                                               "(<out>/collision_runs/*/result.json), no simulation")
 
@@ -130,7 +134,7 @@ def _run(job: dict) -> dict:
     commands = {"sent": 0, "accepted": 0, "refused": 0, "released": 0}
     predict_ms = {"twin": [], "baseline": []}
     last_cycle = -math.inf
-    gt = None
+    gt = signals = None
     vehicle_s_in_coverage = 0.0
     last_gt_t = None
     coverage = job["coverage_m"]
@@ -176,6 +180,7 @@ def _run(job: dict) -> dict:
             raw.add(d)
         if tick.ground_truth is not None:
             gt = tick.ground_truth.state
+            signals = tick.ground_truth.signals if job["signals"] else None
             if last_gt_t is not None and replay.position >= warm:
                 veh = gt.vehicles_only()
                 vehicle_s_in_coverage += float(in_coverage(gt.x[veh], gt.y[veh]).sum()) * (tick.t - last_gt_t)
@@ -194,7 +199,7 @@ def _run(job: dict) -> dict:
         tracks = tracks.select(np.isin(tracks.object_class, vehicle_classes)
                                & near_rsu(tracks.x[:, 0], tracks.x[:, 1]))
         t0 = time.perf_counter()
-        twin_motion = Motion.from_tracks(tracks, tick.t, lanes=lanes)
+        twin_motion = Motion.from_tracks(tracks, tick.t, lanes=lanes, signals=signals)
         conflicts = twin_pred.predict(twin_motion)
         evs = twin_warn.update(tick.t, conflicts)
         evs += twin_warn.forget(set(k for pair in twin_warn.active for k in pair) - set(int(i) for i in tracks.ids))
@@ -238,7 +243,8 @@ def _run(job: dict) -> dict:
                                                                          (len(xs), 1, 1)),
                        gt.length[sel], gt.width[sel], gt.heading[sel])
             if lanes is not None:
-                m = replace(m, lane_heading=lanes.headings(m.x[:, 0], m.x[:, 1], m.heading))
+                lane, stop = lanes.locate(m.x[:, 0], m.x[:, 1], m.heading, gt.speed[sel], m.length, signals)
+                m = replace(m, lane_heading=lane, stop_m=stop)
             evs = oracle_warn.update(tick.t, oracle_pred.predict(m))
             record("oracle", evs, tick.t, m)
         # --- the baseline's warnings (raw detections, no twin)
@@ -248,8 +254,9 @@ def _run(job: dict) -> dict:
         m = Motion(m.t, m.ids[near], m.x[near], None, m.length[near], m.width[near])
         if lanes is not None:
             moving = np.hypot(m.x[:, 2], m.x[:, 3]) > 1.0  # (a stopped detection's direction is not known)
-            m = replace(m, lane_heading=lanes.headings(m.x[:, 0], m.x[:, 1],
-                                                       np.where(moving, np.arctan2(m.x[:, 3], m.x[:, 2]), np.nan)))
+            lane, stop = lanes.locate(m.x[:, 0], m.x[:, 1], np.where(moving, np.arctan2(m.x[:, 3], m.x[:, 2]), np.nan),
+                                      np.hypot(m.x[:, 2], m.x[:, 3]), m.length, signals)
+            m = replace(m, lane_heading=lane, stop_m=stop)
         conflicts = base_pred.predict(m)
         evs = base_warn.update(tick.t, conflicts)
         predict_ms["baseline"].append(1e3 * (time.perf_counter() - t0))
@@ -383,7 +390,7 @@ def run(args: argparse.Namespace) -> int:
     seeds = args.seeds or [7, 8]
     base = dict(scenario="city_conflicts", duration_s=duration, warmup_s=5.0, period_s=0.2, horizon_s=4.0,
                 samples=24, ttc_on_s=3.0, coverage_m=60.0, match_m=3.0, brake_drop_mps=4.0, max_brake_s=4.0,
-                predict_margin_m=40.0, lanes=not args.no_lanes)
+                predict_margin_m=40.0, lanes=not args.no_lanes, signals=not args.no_lanes and not args.no_signals)
     out_dir = Path(args.out) if args.out else RESULTS
     jobs = [dict(base, seed=s, closed_loop=closed, run_dir=str(out_dir / "collision_runs" /
                                                                 f"seed{s}-{'closed' if closed else 'open'}"))

@@ -236,3 +236,52 @@ def test_a_road_user_off_every_lane_keeps_its_own_heading():
     # in the middle of the westbound lanes' gap? No: 10 m off the road, and one against its lane's direction
     m = with_lanes(motion([[0, -15, 10, 0], [0, -1.6, -10, 0]]))
     assert np.isnan(m.lane_heading).all()
+
+
+def junction_with_a_light():
+    """An eastbound approach whose stop line is at x = -6 (lane at y = -1.6, light "tl" link 0), and a
+    northbound road through the junction at x = 1.6 (its own light is not on this stretch)."""
+    from mobility_twin_core.roads import RoadGraph
+
+    approach = (np.array([[-200.0, -1.6], [-6.0, -1.6]]),)
+    north = (np.array([[1.6, -200.0], [1.6, 200.0]]),)
+    return RoadGraph(("approach", "north"), np.array([194.0, 400.0]), np.full(2, 14.0), np.array([1, 1]),
+                     np.array([0, 0, 0]), np.zeros(0, np.int64), (approach, north), "", ((), ()),
+                     (((("tl", 0),),), ((),)))
+
+
+def signals(state: str, switch_s: float = 20.0):
+    from mobility_twin_sim.backend import SignalStates
+
+    return SignalStates(0.0, ("tl",), np.zeros(1), np.zeros(1), (state,), np.zeros(1, np.int64), np.array([switch_s]))
+
+
+def test_a_car_a_red_light_holds_stops_at_its_line_and_crosses_nobody():
+    from dataclasses import replace
+
+    from mobility_twin.safety import LaneHeadings
+
+    lanes = LaneHeadings(junction_with_a_light())
+    # a car 20 m before the line at 8 m/s, a crossing car that reaches the junction about when it would
+    rows = [[-26.0, -1.6, 8.0, 0.0], [1.6, -30.0, 0.0, 10.0]]
+    m = motion(rows)
+
+    def conflicts(sig):
+        lane, stop = lanes.locate(m.x[:, 0], m.x[:, 1], np.array([0.0, math.pi / 2]), np.array([8.0, 10.0]),
+                                  m.length, sig)
+        held = replace(m, lane_heading=lane, stop_m=stop)
+        return stop, [c for c in ConflictPredictor(PredictorConfig(seed=3)).predict(held) if c.probability >= 0.5]
+
+    stop, found = conflicts(signals("Gr"))  # green for the car: nothing held ...
+    assert np.isinf(stop).all() and any(c.kind == CROSSING for c in found)
+    stop, found = conflicts(None)  # ... nor without the lights' states
+    assert np.isinf(stop).all() and found
+    stop, found = conflicts(signals("rG"))  # red for the car: it stops at the line (centre half a length short)
+    assert stop[0] == pytest.approx(20.0 - 2.25, abs=1.0) and np.isinf(stop[1]) and not found
+    stop, _ = conflicts(signals("rG", switch_s=0.5))  # ... unless it turns green in a moment
+    assert np.isinf(stop).all()
+    # a car too fast to stop before the line is not held (it runs the light)
+    fast = replace(m, x=np.array([[-16.0, -1.6, 16.0, 0.0], [1.6, -30.0, 0.0, 10.0]]))
+    _, stop = lanes.locate(fast.x[:, 0], fast.x[:, 1], np.array([0.0, math.pi / 2]), np.array([16.0, 10.0]),
+                           fast.length, signals("rG"))
+    assert np.isinf(stop).all()

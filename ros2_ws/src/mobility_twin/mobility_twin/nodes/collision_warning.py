@@ -33,6 +33,7 @@ from geometry_msgs.msg import Point
 from rclpy.node import Node
 from std_msgs.msg import Header
 
+from mobility_twin.ros import topics
 from mobility_twin.ros.convert import to_time
 from mobility_twin.ros.entry import ConfigurationError, run_node
 from mobility_twin.ros.guard import guarded
@@ -65,6 +66,10 @@ class CollisionWarningConfig:
     network: str = field("", "the road network ('' = none; a georeferenced SUMO network, e.g. beijing_cbd): road "
                          "users on a lane move along it")
     lane_lateral_sigma: float = field(0.05, "... across its heading on a known lane (m/s^2)", low=0.0, high=10.0)
+    signals_topic: str = field(topics.SIGNALS, "SignalStateArray: the lights' phases, read with a network: a road "
+                                               "user a red light will stop is held at its line ('' = none)")
+    signals_max_age_s: float = field(1.0, "signal phases older than this (twin time) count as unknown (s)", low=0.0,
+                                     high=3600.0)
     margin_m: float = field(0.2, "added to each body disc's radius (m)", low=0.0, high=5.0)
     p_on: float = field(0.5, "a warning starts at this conflict probability ...", low=0.01, high=1.0)
     ttc_on_s: float = field(3.0, "... and a time to collision at most this (s)", low=0.1, high=10.0)
@@ -113,7 +118,7 @@ class CollisionWarningNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("collision_warning", **kwargs)
         self.config = cfg = declare_config(self, CollisionWarningConfig)
-        from mobility_twin.ros.road_network import load_map_roads
+        from mobility_twin.ros.road_network import LatestSignals, load_map_roads
         from mobility_twin.safety import (
             ConflictPredictor,
             LaneHeadings,
@@ -123,6 +128,9 @@ class CollisionWarningNode(Node):
         )
 
         self.lanes = LaneHeadings(load_map_roads(cfg.network, cfg.CONFIG_FILE)) if cfg.network else None
+        self.counts: Counter = Counter()
+        self.signals = LatestSignals(self, cfg.signals_topic if cfg.network else "", cfg.signals_max_age_s,
+                                     self.counts)
         try:
             self.predictor = ConflictPredictor(PredictorConfig(
                 horizon_s=cfg.horizon_s, step_s=cfg.step_s, samples=cfg.samples, accel_sigma=cfg.accel_sigma,
@@ -133,7 +141,6 @@ class CollisionWarningNode(Node):
                 hold_s=cfg.hold_s, refractory_s=cfg.refractory_s))
         except ValueError as err:
             raise ConfigurationError(f"collision_warning: {err} (parameters in {cfg.CONFIG_FILE})") from None
-        self.counts: Counter = Counter()
         self._raw: bytes | None = None
         self._raw_at = -math.inf
         self._last_stamp = -math.inf
@@ -199,7 +206,8 @@ class CollisionWarningNode(Node):
         self.counts["other_class_or_tentative"] += int((~watched).sum())
         tracks = tracks.select(watched)
         yaw_rate = rec["wz"][watched].astype(float) if "wz" in rec.dtype.names else None
-        conflicts = self.predictor.predict(Motion.from_tracks(tracks, stamp, yaw_rate, lanes=self.lanes))
+        conflicts = self.predictor.predict(Motion.from_tracks(tracks, stamp, yaw_rate, lanes=self.lanes,
+                                                              signals=self.signals.at(stamp)))
         events = self.warnings.update(stamp, conflicts)
         events += self.warnings.forget(set(self.warnings_ids()) - set(int(i) for i in tracks.ids))
         ids = {int(i): str(v or "") for i, v in zip(tracks.ids, tracks.vehicle_id, strict=True)}

@@ -48,9 +48,10 @@ from mobility_twin.ros.guard import Every, count_summary
 from mobility_twin.ros.node_params import TwinInputParams
 from mobility_twin.ros.params import bind_dynamic, declare_config, field
 from mobility_twin.ros.qos import TWIN_STATE
+from mobility_twin.ros.road_network import LatestSignals
 from mobility_twin.ros.state import resolve_state_path
 from mobility_twin_core import EntityKind
-from mobility_twin_msgs.msg import HandoverPrediction, LoadForecast, RelationGraph, SignalStateArray
+from mobility_twin_msgs.msg import HandoverPrediction, LoadForecast, RelationGraph
 
 
 @dataclass(frozen=True)
@@ -101,9 +102,8 @@ class RelationLearnerNode(Node):
         self.slots = 0
         self.last_t: float | None = None
         self.pub = self.create_publisher(RelationGraph, cfg.relations_topic, TWIN_STATE)
-        self.signals = None  # the newest SignalStates, with a road network
-        if cfg.network and cfg.signals_topic:
-            self.create_subscription(SignalStateArray, cfg.signals_topic, self._on_signals, TWIN_STATE)
+        self.signals = LatestSignals(self, cfg.signals_topic if cfg.network else "", cfg.signals_max_age_s,
+                                     self.counts)  # the lights' phases, with a road network
         self.timer = self.create_timer(cfg.slot_s, self.on_slot)
         # one extra slot as soon as the model is there, so that the first graph need not wait for the next slot
         self._loaded_timer = self.create_timer(min(0.05, cfg.slot_s), self._on_loaded)
@@ -195,20 +195,6 @@ class RelationLearnerNode(Node):
             self._loaded_timer.cancel()
             self.on_slot()
 
-    def _on_signals(self, msg: SignalStateArray) -> None:
-        from mobility_twin.ros.route_commands import signals_from_msg
-
-        self.signals = signals_from_msg(msg)
-
-    def _signals_at(self, t: float):
-        """The newest signal phases when they are fresh at twin time ``t`` (None otherwise, counted)."""
-        if self.signals is None or not self.config.network:
-            return None
-        if abs(t - self.signals.t) > self.config.signals_max_age_s:
-            self.counts["stale_signals"] += 1
-            return None
-        return self.signals
-
     def on_slot(self) -> None:
         if self.online is None:
             self.counts["model_loading"] += 1
@@ -223,7 +209,7 @@ class RelationLearnerNode(Node):
             self._skip("time_went_back")  # e.g. a replay was rewound: start the history again
             self.online.history.reset()
         try:
-            result = self.online.observe(snapshot, self._signals_at(snapshot.t))
+            result = self.online.observe(snapshot, self.signals.at(snapshot.t))
         except ValueError as err:
             self.counts["bad_snapshot"] += 1
             self.get_logger().warning(f"slot skipped: {err}", throttle_duration_sec=10.0)

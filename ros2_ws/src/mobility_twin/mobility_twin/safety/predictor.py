@@ -10,7 +10,9 @@ lanes.LaneHeadings`), a road user on a lane moves along the lane's direction: it
 is the component along the lane, its heading the lane's, and its random lateral acceleration
 ``lane_lateral_sigma`` (drivers keep their lane) instead of ``lateral_sigma``. Without it a heading error
 of a few degrees drifts metres sideways within the horizon, and cars in neighbouring lanes or passing in
-opposite lanes seem to touch.
+opposite lanes seem to touch. **Red lights**: a road user held by one (:attr:`Motion.stop_m`, from
+:meth:`mobility_twin.safety.lanes.LaneHeadings.locate` with the signals' states) goes no farther than its
+stop line in any draw.
 
 * **Candidate pairs** come from a KD-tree of the positions (pairs closer than what two road users can close in
   the horizon), then a closed-form gate on the mean motion (closest approach of the two centres, widened by
@@ -81,17 +83,21 @@ class Motion:
     last_update: np.ndarray | None = None  # [N] s (None: fresh)
     yaw_rate: np.ndarray | None = None  # [N] rad/s (None: straight)
     lane_heading: np.ndarray | None = None  # [N] rad, the direction of the lane each drives in (NaN: not known)
+    stop_m: np.ndarray | None = None  # [N] m each can still go before a red light holds it (inf: not held)
 
     @staticmethod
-    def from_tracks(tracks, t: float, yaw_rate: np.ndarray | None = None, lanes=None) -> Motion:
+    def from_tracks(tracks, t: float, yaw_rate: np.ndarray | None = None, lanes=None, signals=None) -> Motion:
         """From a :class:`mobility_twin.tracking.TrackSet` (or anything with its fields); ``lanes``: a
-        :class:`mobility_twin.safety.lanes.LaneHeadings` of the road network (None: not known)."""
+        :class:`mobility_twin.safety.lanes.LaneHeadings` of the road network (None: not known), ``signals``
+        the lights' states (None: not known)."""
         dims = np.asarray(tracks.dims, float).reshape(-1, 3)
         x = np.asarray(tracks.x, float).reshape(-1, 4)
         heading = np.asarray(tracks.heading(), float)
-        lane = lanes.headings(x[:, 0], x[:, 1], heading) if lanes is not None else None
+        lane = stop = None
+        if lanes is not None:
+            lane, stop = lanes.locate(x[:, 0], x[:, 1], heading, np.hypot(x[:, 2], x[:, 3]), dims[:, 0], signals)
         return Motion(float(t), np.asarray(tracks.ids, np.int64), x, np.asarray(tracks.P, float).reshape(-1, 4, 4),
-                      dims[:, 0], dims[:, 1], heading, np.asarray(tracks.last_update, float), yaw_rate, lane)
+                      dims[:, 0], dims[:, 1], heading, np.asarray(tracks.last_update, float), yaw_rate, lane, stop)
 
 
 @dataclass(frozen=True)
@@ -259,7 +265,8 @@ class ConflictPredictor:
         else:
             draws = mean[:, None, :]
             accel = np.zeros((len(users), 1, 2))
-        pos, hd = _propagate(draws, accel, yaw_rate, heading[users], steps)  # [U, S+1, K, 2], [U, S+1, K]
+        stop = np.full(len(users), np.inf) if m.stop_m is None else np.asarray(m.stop_m, float)[keep][users]
+        pos, hd = _propagate(draws, accel, yaw_rate, heading[users], steps, stop)  # [U, S+1, K, 2], [U, S+1, K]
         # body discs: [U, S+1, K, D, 2]
         off = offsets[users][:, None, None, :, None]
         discs = pos[:, :, :, None, :] + off * np.stack([np.cos(hd), np.sin(hd)], axis=-1)[:, :, :, None, :]
@@ -332,11 +339,11 @@ def _along(v: np.ndarray, heading: np.ndarray) -> np.ndarray:
     return s[..., None] * u
 
 
-def _propagate(draws: np.ndarray, accel: np.ndarray, yaw_rate: np.ndarray, heading0: np.ndarray, steps: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray]:
+def _propagate(draws: np.ndarray, accel: np.ndarray, yaw_rate: np.ndarray, heading0: np.ndarray, steps: np.ndarray,
+               stop: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Positions [U, S, K, 2] and headings [U, S, K] of draws [U, S, 4] with constant acceleration [U, S, 2]
     (along, across the heading) and yaw rate [U] (constant turn of the velocity). A draw never reverses: a
-    braking draw stops."""
+    braking draw stops; nor does it go farther than ``stop`` [U] m (a red light's stop line; inf: free)."""
     t = steps[None, None, :]
     v = draws[..., 2:]
     speed0 = np.hypot(v[..., 0], v[..., 1])  # [U, S]
@@ -347,6 +354,8 @@ def _propagate(draws: np.ndarray, accel: np.ndarray, yaw_rate: np.ndarray, headi
     t_stop = np.where(along < 0, speed0 / np.maximum(-along, 1e-9), np.inf)[..., None]
     te = np.minimum(t, t_stop)
     dist = speed0[..., None] * te + 0.5 * along[..., None] * te ** 2  # travelled along the path
+    if stop is not None:
+        dist = np.minimum(dist, np.asarray(stop, float)[:, None, None])
     omega = yaw_rate[:, None, None] + np.where(speed0 > 1.0, lateral / np.maximum(speed0, 1.0), 0.0)[..., None]
     hd = hd0[..., None] + omega * te
     small = np.abs(omega) < 1e-3
