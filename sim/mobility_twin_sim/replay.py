@@ -304,3 +304,43 @@ def _moved_on(v: VehicleStates, t: float) -> VehicleStates:
     heading = v.heading if v.yaw_rate is None else v.heading + v.yaw_rate * dt
     mid = 0.5 * (v.heading + heading)
     return replace(v, t=t, x=v.x + v.speed * dt * np.cos(mid), y=v.y + v.speed * dt * np.sin(mid), heading=heading)
+
+
+def time_dilated(tick: Tick, pace: float) -> Tick:
+    """``tick`` with every reported velocity (V2X reports, odometry, ground truth) multiplied by ``pace``: sim
+    seconds per second of the stamps. A hardware-in-the-loop replay that cannot keep real time slips its
+    schedule (its stamps run ahead of sim time), so the world it shows moves ``pace`` times slower in stamp
+    time; its messages must then say so, or a consumer that predicts a report with its velocity from its
+    stamp overshoots (at pace 0.65 a V2X-only track ran a second ahead of the vehicle). ``pace`` 1: the same
+    tick."""
+    if pace == 1.0:
+        return tick
+    gt = tick.ground_truth
+    if gt is not None:
+        s = gt.state
+        gt = replace(gt, state=replace(s, speed=s.speed * pace,
+                                       yaw_rate=None if s.yaw_rate is None else s.yaw_rate * pace))
+    return replace(tick, ground_truth=gt,
+                   odometry=[replace(o, speed=o.speed * pace, yaw_rate=o.yaw_rate * pace) for o in tick.odometry],
+                   v2x=[replace(r, vx=r.vx * pace, vy=r.vy * pace) for r in tick.v2x])
+
+
+class Pace:
+    """Sim seconds per stamp second over the last ``window_s`` of stamps (1 while the stamps keep sim time)."""
+
+    def __init__(self, window_s: float = 5.0) -> None:
+        self.window_s = window_s
+        self._marks: list[tuple[float, float]] = []  # (stamp, sim time)
+
+    def reset(self) -> None:
+        self._marks.clear()
+
+    def update(self, stamp: float, sim_t: float) -> float:
+        marks = self._marks
+        marks.append((stamp, sim_t))
+        while len(marks) > 2 and stamp - marks[1][0] >= self.window_s:
+            marks.pop(0)
+        d_stamp, d_sim = stamp - marks[0][0], sim_t - marks[0][1]
+        if d_stamp <= 1e-6 or abs(d_sim - d_stamp) <= 1e-6:
+            return 1.0
+        return float(min(1.0, max(0.05, d_sim / d_stamp)))

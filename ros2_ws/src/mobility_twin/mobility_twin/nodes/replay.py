@@ -31,7 +31,10 @@ Hardware-in-the-loop (``hil: true``): wall-clock pacing at rate 1, stamps in wal
 /clock, so processes on another host consume the topics as from real sensors; an event published later
 than ``deadline_tolerance_s`` after its due time is a deadline miss, counted and reported on
 /diagnostics and in the final summary. A late event is stamped when it is published (as a sensor stamps
-when it measures), and the schedule slips by its lateness: the total slip is reported too.
+when it measures), and the schedule slips by its lateness: the total slip is reported too. While it slips,
+the world runs slower than the stamps, so every velocity the replay reports (V2X, odometry, ground truth) is
+scaled by the pace (sim seconds per stamp second over the last 5 s): positions and velocities stay
+consistent in stamp time (:func:`mobility_twin_sim.replay.time_dilated`).
 """
 
 from __future__ import annotations
@@ -231,9 +234,13 @@ class ReplayNode(Node):
             self.get_logger().info(f"world outputs: {files}; counters {self.outputs.get('counters', {})}")
 
     def _loop(self) -> None:
+        from mobility_twin_sim.replay import Pace, time_dilated
+
         wall0, sim0 = time.monotonic(), self.replay.position
         last_progress = wall0
         stamp_offset = time.time() - self.world.start_s - sim0  # HIL: wall stamp = sim time + offset
+        pace = Pace()  # HIL: sim seconds per stamp second (below 1 while the schedule slips)
+        pace_now = 1.0
         while self.exit_code is None and not self._stopping:
             with self._control:
                 paused, seek, rate = self._paused, self._seek, self._rate
@@ -248,9 +255,12 @@ class ReplayNode(Node):
                 self.get_logger().info(f"seek to {self.replay.position:.1f} s")
                 wall0, sim0 = time.monotonic(), self.replay.position
                 stamp_offset = time.time() - self.world.start_s - sim0
+                pace.reset()
             if paused:
                 time.sleep(0.05)
                 wall0, sim0 = time.monotonic(), self.replay.position
+                stamp_offset = time.time() - self.world.start_s - sim0
+                pace.reset()
                 continue
             nxt = self.replay.next_time()
             if nxt is None or nxt > self.end_offset + 1e-9:
@@ -262,7 +272,8 @@ class ReplayNode(Node):
             stamp = tick.t + stamp_offset if self.config.hil else tick.t
             self._now_stamp = stamp
             signals = self._signals_due(tick, stamp)
-            batch = self._encode(tick, stamp, signals)
+            batch = self._encode(time_dilated(tick, pace_now), stamp, signals)
+            slipped = False
             if rate > 0:
                 due = wall0 + (nxt - sim0) / rate
                 delay = due - time.monotonic()
@@ -277,7 +288,11 @@ class ReplayNode(Node):
                         wall0 += lateness
                         stamp_offset += lateness
                         self.stats["slip_s"] += lateness
-                        batch = self._encode(tick, tick.t + stamp_offset, signals)
+                        slipped = True
+                        pace_now = pace.update(tick.t + stamp_offset, tick.t)
+                        batch = self._encode(time_dilated(tick, pace_now), tick.t + stamp_offset, signals)
+            if self.config.hil and not slipped:
+                pace_now = pace.update(stamp, tick.t)
             for publisher, message in batch:
                 publisher.publish(message)
             self.stats["ticks"] += 1
