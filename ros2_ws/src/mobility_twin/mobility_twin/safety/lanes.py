@@ -10,7 +10,7 @@ lane centre, or heading more than ``max_turn_rad`` away from it (turning in a ju
 off the road), keeps its own heading (NaN).
 
 **Red lights.** With the signals' states (SPaT: :class:`mobility_twin_sim.backend.SignalStates`, from
-``/infrastructure/signals``), :meth:`LaneHeadings.stop_distances` gives, for a road user on a lane whose
+``/infrastructure/signals``), :meth:`LaneHeadings.locate` gives, for a road user on a lane whose
 every connection is red for at least ``red_for_s`` more, how far its centre can still go: to the lane's end
 (the stop line) less half its length. A user that could not stop there braking at ``max_decel_mps2`` (a
 red-light runner, or one caught in the dilemma zone) is not held (inf), nor is one on a lane without a light
