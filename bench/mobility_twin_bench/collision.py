@@ -253,9 +253,9 @@ def _run(job: dict) -> dict:
         near = near_rsu(m.x[:, 0], m.x[:, 1])
         m = Motion(m.t, m.ids[near], m.x[near], None, m.length[near], m.width[near])
         if lanes is not None:
-            moving = np.hypot(m.x[:, 2], m.x[:, 3]) > 1.0  # (a stopped detection's direction is not known)
-            lane, stop = lanes.locate(m.x[:, 0], m.x[:, 1], np.where(moving, np.arctan2(m.x[:, 3], m.x[:, 2]), np.nan),
-                                      np.hypot(m.x[:, 2], m.x[:, 3]), m.length, signals)
+            speed = np.hypot(m.x[:, 2], m.x[:, 3])
+            heading = np.where(speed > 1.0, np.arctan2(m.x[:, 3], m.x[:, 2]), np.nan)  # (stopped: not known)
+            lane, stop = lanes.locate(m.x[:, 0], m.x[:, 1], heading, speed, m.length, signals)
             m = replace(m, lane_heading=lane, stop_m=stop)
         conflicts = base_pred.predict(m)
         evs = base_warn.update(tick.t, conflicts)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
@@ -330,7 +331,7 @@ class Pace:
 
     def __init__(self, window_s: float = 5.0) -> None:
         self.window_s = window_s
-        self._marks: list[tuple[float, float]] = []  # (stamp, sim time)
+        self._marks: deque[tuple[float, float]] = deque()  # (stamp, sim time)
 
     def reset(self) -> None:
         self._marks.clear()
@@ -339,7 +340,7 @@ class Pace:
         marks = self._marks
         marks.append((stamp, sim_t))
         while len(marks) > 2 and stamp - marks[1][0] >= self.window_s:
-            marks.pop(0)
+            marks.popleft()
         d_stamp, d_sim = stamp - marks[0][0], sim_t - marks[0][1]
         if d_stamp <= 1e-6 or abs(d_sim - d_stamp) <= 1e-6:
             return 1.0

@@ -174,18 +174,18 @@ class EdgeMatcher:
                     heading: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """:meth:`locate` and [N] the lane (its position among the edge's lanes in ``shapes``; -1 with the
         edge)."""
-        hit, _ = self.nearest(x, y, heading)
+        hit = self.nearest(x, y, heading)
         found = hit >= 0
         safe = np.where(found, hit, 0)
         return (np.where(found, self.owner[safe], -1).astype(np.int64), np.where(found, self.along[safe], 0.0),
                 np.where(found, self.lane[safe], -1).astype(np.int64))
 
-    def nearest(self, x: np.ndarray, y: np.ndarray, heading: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """([N] index of the best lane sample (into ``points``, ``owner``, ``lane``, ``angle``, ``along``) or
-        -1, [N] its distance in m (inf where none))."""
+    def nearest(self, x: np.ndarray, y: np.ndarray, heading: np.ndarray) -> np.ndarray:
+        """[N] index of the best lane sample (into ``points``, ``owner``, ``lane``, ``angle``, ``along``), -1
+        where none is near enough in that direction."""
         x, y, heading = (np.atleast_1d(np.asarray(a, float)) for a in (x, y, heading))
         if len(x) == 0:
-            return np.zeros(0, np.int64), np.zeros(0)
+            return np.zeros(0, np.int64)
         k = min(self.k, len(self.points))
         dist, cand = self.tree.query(np.column_stack([x, y]), k=k, distance_upper_bound=self.max_m)
         dist, cand = dist.reshape(len(x), k), cand.reshape(len(x), k)
@@ -198,5 +198,4 @@ class EdgeMatcher:
         best = np.argmin(score, axis=1)
         rows = np.arange(len(x))
         found = np.isfinite(score[rows, best])
-        return (np.where(found, safe[rows, best], -1).astype(np.int64),
-                np.where(found, dist[rows, best], np.inf))
+        return np.where(found, safe[rows, best], -1).astype(np.int64)

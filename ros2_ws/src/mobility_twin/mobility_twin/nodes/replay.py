@@ -288,11 +288,12 @@ class ReplayNode(Node):
                         wall0 += lateness
                         stamp_offset += lateness
                         self.stats["slip_s"] += lateness
+                        stamp = tick.t + stamp_offset
                         slipped = True
-                        pace_now = pace.update(tick.t + stamp_offset, tick.t)
-                        batch = self._encode(time_dilated(tick, pace_now), tick.t + stamp_offset, signals)
-            if self.config.hil and not slipped:
+            if self.config.hil:
                 pace_now = pace.update(stamp, tick.t)
+                if slipped:
+                    batch = self._encode(time_dilated(tick, pace_now), stamp, signals)
             for publisher, message in batch:
                 publisher.publish(message)
             self.stats["ticks"] += 1

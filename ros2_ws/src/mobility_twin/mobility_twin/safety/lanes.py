@@ -53,7 +53,7 @@ class LaneHeadings:
         if not len(x):
             return out, np.zeros(0, np.int64)
         finite = np.isfinite(x) & np.isfinite(y) & np.isfinite(heading)
-        hit, _ = self.matcher.nearest(np.where(finite, x, 0.0), np.where(finite, y, 0.0),
+        hit = self.matcher.nearest(np.where(finite, x, 0.0), np.where(finite, y, 0.0),
                                       np.where(finite, heading, np.nan))
         ok = finite & (hit >= 0)
         safe = np.where(ok, hit, 0)

@@ -88,7 +88,6 @@ class GlobalTwin:
         self.next_id = 1
         self.stats = {"snapshots": 0, "handovers": 0, "births": 0, "deaths": 0, "stale_snapshots": 0, "merges": 0}
         self._close: dict[tuple[int, int], float] = {}  # (global id, global id) -> since when they stay together
-        self._gone: set[int] = set()  # global ids merged away in this update
 
     def __len__(self) -> int:
         return len(self.tracks)
@@ -241,18 +240,20 @@ class GlobalTwin:
         close_now: set[tuple[int, int]] = set()
         linking = {site for source in (self.links, self.dormant) for site, links in source.items() if links}
         if len(g) >= 2 and len(linking) >= 2:  # (a single site has no cross-site duplicates: nothing to do)
-            sites_of: dict[int, set[str]] = {}
-            for source in (self.links, self.dormant):
-                for site, links in source.items():
-                    for gid in links.values():
-                        sites_of.setdefault(gid, set()).add(site)
             x, P = predict(g.x, g.P, stamp - self.t, cfg.accel_noise)
             pairs = cKDTree(x[:, :2]).query_pairs(cfg.merge_max_m, output_type="ndarray")
+            ok = np.zeros(0, np.int64)
             if len(pairs):
                 a, b = pairs[:, 0], pairs[:, 1]
                 maha, _ = mahalanobis2(x[a, :2] - x[b, :2], P[a, :2, :2] + P[b, :2, :2])
                 dv = np.linalg.norm(x[a, 2:4] - x[b, 2:4], axis=1)
                 ok = np.flatnonzero((maha < cfg.gate_chi2) & (dv <= cfg.merge_max_dv_mps))
+            if len(ok):  # which sites report each global track (only when some pair stays together)
+                sites_of: dict[int, set[str]] = {}
+                for source in (self.links, self.dormant):
+                    for site, links in source.items():
+                        for gid in links.values():
+                            sites_of.setdefault(gid, set()).add(site)
                 for i, j in zip(a[ok].tolist(), b[ok].tolist(), strict=True):
                     ga, gb = int(g.ids[i]), int(g.ids[j])
                     sa, sb = sites_of.get(ga), sites_of.get(gb)
@@ -263,17 +264,17 @@ class GlobalTwin:
                     close_now.add((min(ga, gb), max(ga, gb)))
         self._close = {pair: self._close.get(pair, stamp) for pair in close_now}
         due = [pair for pair, since in self._close.items() if stamp - since >= cfg.merge_after_s]
+        gone: set[int] = set()  # global ids merged away in this update
         for keep, drop in sorted(due):
-            if keep in self._gone or drop in self._gone:
-                continue
-            self._merge(keep, drop)
-        self._gone.clear()
+            if keep not in gone and drop not in gone and self._merge(keep, drop):
+                gone.add(drop)
 
-    def _merge(self, keep: int, drop: int) -> None:
-        """Global track ``drop`` becomes ``keep``: every link to it moves over, its row goes."""
+    def _merge(self, keep: int, drop: int) -> bool:
+        """Global track ``drop`` becomes ``keep``: every link to it moves over, its row goes (False: one of them
+        is no longer there)."""
         rows = self._rows(np.array([keep, drop], dtype=np.int64))
         if (rows < 0).any():
-            return
+            return False
         for source in (self.links, self.dormant):
             for links in source.values():
                 for lid, gid in links.items():
@@ -297,8 +298,8 @@ class GlobalTwin:
         alive = np.arange(len(self.tracks)) != d
         self.tracks = self.tracks.select(alive)
         self.t = self.t[alive]
-        self._gone.add(drop)
         self.stats["merges"] += 1
+        return True
 
     # ---------------------------------------------------------------------------------- upkeep and output
     def update_staleness(self, now: float) -> list[str]:
