@@ -1,7 +1,8 @@
-"""The route_guidance node over DDS with the SUMO world: a CAV asks for a route, the node sends a
-RouteCommand, the replay node (the vehicle in simulation) applies it and the CAV's route changes; bad requests
-get a clear status. Real processes, real rclpy, real SUMO (the twin's tracks are the simulator's ground truth
-here, so that no perception and twin processes are needed)."""
+"""The route_guidance node over DDS with the SUMO world and the CAV's route_follower: the CAV's mission becomes a
+route request, the node sends a RouteCommand, the follower checks it and passes it to the vehicle's drive
+interface (the replay node in simulation), which applies it, and the CAV's route changes; bad requests and bad
+commands get a clear status. Real processes, real rclpy, real SUMO (the twin's tracks are the simulator's
+ground truth here, so that no perception and twin processes are needed)."""
 
 import subprocess
 import sys
@@ -38,7 +39,18 @@ def test_a_cav_asks_and_the_node_changes_its_route(tmp_path):
                        "-p", f"output_dir:={tmp_path / 'out'}")
         guidance = _node("route_guidance", tmp_path / "guidance.log", "-p", "use_sim_time:=true",
                          "-p", "objects_topic:=/sim/ground_truth", "-p", "cycle_s:=0.5", "-p", "reroute_period_s:=5.0")
+        follower = _node("route_follower", tmp_path / "follower.log", "-p", "use_sim_time:=true",
+                         "-p", "cav_id:=cav_0", "-p", "network:=beijing_cbd", "-p", "request_retry_s:=2.0")
         try:
+            # the CAV's own mission: the replay's destination -> follower -> guidance -> command -> follower ->
+            # the drive interface, answered accepted (the guidance is stale until it has twin data: asked again)
+            def mission_routed(m) -> bool:
+                routed = {s.command_id for s in m[gstatus] if s.vehicle_id == "cav_0" and s.command_id
+                          and s.request_id.startswith("cav_0-")}
+                return any(s.command_id in routed and s.status == RouteCommandStatus.STATUS_ACCEPTED
+                           for s in m[vstatus])
+            assert c.wait_for(mission_routed, timeout=90), \
+                (tmp_path / "follower.log").read_text()[-2000:] + (tmp_path / "guidance.log").read_text()[-2000:]
             def probe(k: int):  # where is cav_0? a speed release changes nothing and answers with its road
                 probe_pub.publish(RouteCommand(command_id=f"probe-{k}", set_speed=True, speed=-1.0))
                 c.wait_for(lambda m: any(s.command_id == f"probe-{k}" for s in m[vstatus]), timeout=5)
@@ -82,6 +94,15 @@ def test_a_cav_asks_and_the_node_changes_its_route(tmp_path):
             bad = ask("bad-edge", vehicle_id="cav_0", destination_edge="no_such_road", current_edge=status.road)
             assert bad.status == RouteGuidanceStatus.STATUS_UNKNOWN_EDGE and "unknown edge" in bad.reason
             assert not bad.command_id
+            # the follower refuses, before the vehicle sees it, a road its map does not have and a command
+            # older than the newest route it passed on
+            probe_pub.publish(RouteCommand(command_id="no-road", edges=[status.road, "no_such_road"]))
+            probe_pub.publish(RouteCommand(command_id="old", edges=[status.road]))  # stamp 0: before every command
+            assert c.wait_for(lambda m: {"no-road", "old"} <= {s.command_id for s in m[vstatus]}, timeout=10)
+            answers = {s.command_id: s for s in c.messages[vstatus]}
+            assert answers["no-road"].status == RouteCommandStatus.STATUS_UNKNOWN_EDGE
+            assert "vehicle's map" in answers["no-road"].reason
+            assert answers["old"].status == RouteCommandStatus.STATUS_EXPIRED and "superseded" in answers["old"].reason
             nobody = ask("nobody", vehicle_id="cav_9", destination_edge=destination)
             assert nobody.status == RouteGuidanceStatus.STATUS_UNKNOWN_VEHICLE
             # a vehicle that is not on the road: routed on the road it claims, then refused by the world -> left
@@ -92,7 +113,9 @@ def test_a_cav_asks_and_the_node_changes_its_route(tmp_path):
                               timeout=30)
             assert left, [(s.vehicle_id, s.status, s.reason) for s in c.messages[gstatus]]
         finally:
+            stop(follower)
             stop(guidance)
             stop(replay)
-    log = (tmp_path / "guidance.log").read_text()
-    assert "Traceback" not in log, log
+    for name in ("guidance", "follower"):
+        log = (tmp_path / f"{name}.log").read_text()
+        assert "Traceback" not in log, log

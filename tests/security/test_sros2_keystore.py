@@ -30,8 +30,11 @@ REPO = Path(__file__).resolve().parents[2]
 NEEDS = {
     "rsu": {"publish": [topics.rsu_detections("rsu_00")],
             "subscribe": [topics.rsu_points("rsu_00"), topics.LAYOUT]},
-    "vehicle": {"publish": [topics.cav_detections("cav_3171")],
-                "subscribe": [topics.cav_points("cav_3171"), topics.cav_odometry("cav_3171"), topics.LAYOUT]},
+    "vehicle": {"publish": [topics.cav_detections("cav_3171"), topics.cav_route_status("cav_3171"),
+                            topics.cav_control_command("cav_3171"), topics.ROUTE_REQUESTS],
+                "subscribe": [topics.cav_points("cav_3171"), topics.cav_odometry("cav_3171"), topics.LAYOUT,
+                              topics.cav_route_command("cav_3171"), topics.cav_control_status("cav_3171"),
+                              topics.cav_destination("cav_3171")]},
     "edge": {"publish": [topics.local_objects("site_1"), topics.local_state("site_1"),
                          topics.local_edge_servers("site_1"), topics.offload_decisions("site_1")],
              "subscribe": [topics.rsu_detections("rsu_00"), topics.cav_detections("cav_3171"),
@@ -44,8 +47,9 @@ NEEDS = {
                             topics.GLOBAL_STATE, topics.LAYOUT]},
     "sim": {"publish": [topics.CLOCK, topics.GROUND_TRUTH, topics.LAYOUT, topics.EDGE_SERVER_REPORTS,
                         topics.rsu_points("rsu_00"), topics.cav_points("cav_3171"), topics.cav_odometry("cav_3171"),
-                        topics.edge_v2x("edge_2"), topics.SIGNALS, topics.cav_route_status("cav_0")],
-            "subscribe": [topics.cav_route_command("cav_0")]},
+                        topics.edge_v2x("edge_2"), topics.SIGNALS, topics.cav_control_status("cav_0"),
+                        topics.cav_destination("cav_0")],
+            "subscribe": [topics.cav_control_command("cav_0")]},
 }
 # What a role must not publish: another role's output (a compromised RSU must not speak for the twins)
 FORBIDDEN = {

@@ -126,7 +126,7 @@ def test_a_route_command_through_ros_makes_the_cav_take_the_new_road(tmp_path, m
 
     from mobility_twin.ros.convert import to_time
     from mobility_twin.ros.qos import EVENTS
-    from mobility_twin_msgs.msg import RouteCommand, RouteCommandStatus, SignalStateArray
+    from mobility_twin_msgs.msg import RouteCommand, RouteCommandStatus, RouteRequest, SignalStateArray
     from mobility_twin_sim.sumo import load_network
 
     monkeypatch.setenv("MTWIN_SUMO_CACHE", str(tmp_path / "cache"))  # the replay process inherits it
@@ -134,10 +134,13 @@ def test_a_route_command_through_ros_makes_the_cav_take_the_new_road(tmp_path, m
     net = sumolib.net.readNet(str(network.net_file))
     scenario = tmp_path / "small_sumo.yaml"
     scenario.write_text(yaml.safe_dump(SMALL_SUMO))
-    status_topic, odom_topic = "/cav/cav_0/route_command/status", "/cav/cav_0/odom"
-    topics = {status_topic: RouteCommandStatus, "/infrastructure/signals": SignalStateArray, odom_topic: Odometry}
-    with Collector(topics, qos={status_topic: EVENTS}) as c:
-        pub = c.node.create_publisher(RouteCommand, "/cav/cav_0/route_command", EVENTS)
+    # the simulated CAV's drive interface (what its route follower passes checked commands to), and its mission
+    status_topic, odom_topic = "/cav/cav_0/control/route_command/status", "/cav/cav_0/odom"
+    mission = "/cav/cav_0/destination"
+    topics = {status_topic: RouteCommandStatus, "/infrastructure/signals": SignalStateArray, odom_topic: Odometry,
+              mission: RouteRequest}
+    with Collector(topics, qos={status_topic: EVENTS, mission: EVENTS}) as c:
+        pub = c.node.create_publisher(RouteCommand, "/cav/cav_0/control/route_command", EVENTS)
 
         def ask(command_id: str, timeout: float = 30.0, **fields) -> RouteCommandStatus | None:
             """Send a command stamped with the newest odometry stamp (sim time); wait for its answer."""
@@ -161,6 +164,9 @@ def test_a_route_command_through_ros_makes_the_cav_take_the_new_road(tmp_path, m
                     break
                 c.spin(0.3)
             old = list(probe.route)
+            # its mission: the destination it drives to, as its route follower asks the guidance for it
+            assert c.wait_for(lambda m: m[mission], timeout=30), "no /cav/cav_0/destination"
+            assert all(d.vehicle_id == "cav_0" and d.destination_edge for d in c.messages[mission])
             # keep its current and next road, then turn off the planned route at the next junction
             turn = net.getEdge(old[1]).getToNode()
             alternatives = [e.getID() for e in net.getEdge(old[1]).getOutgoing()

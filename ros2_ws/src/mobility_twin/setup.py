@@ -26,6 +26,7 @@ NODES = {
     "offloading": "offloading:main",
     "resource_allocator": "resource_allocator:main",
     "route_guidance": "route_guidance:main",
+    "route_follower": "route_follower:main",
     "collision_warning": "collision_warning:main",
     "relation_learner": "relation_learner:main",
     "twin_viz": "twin_viz:main",

@@ -18,8 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "replay", help="replay a scenario: /clock, ground truth, LiDAR clouds and CAV odometry",
         description="Run the replay node on a scenario (a file, or the name of one in sim/scenarios). At run time "
         "the node's parameters paused, seek_to_s and rate pause, seek and change the pace. With a SUMO world the "
-        "traffic signals go out on /infrastructure/signals and each CAV takes route commands on "
-        "/cav/<id>/route_command (answered on /cav/<id>/route_command/status).",
+        "traffic signals go out on /infrastructure/signals, each CAV's drive interface takes route commands on "
+        "/cav/<id>/control/route_command (answered on .../status; its route_follower passes them on from "
+        "/cav/<id>/route_command) and its destination goes out on /cav/<id>/destination.",
     )
     p.add_argument("--scenario", default="default", help="scenario file or shipped name (default: default)")
     p.add_argument("--rate", type=float, default=1.0, help="real-time factor; 0 = as fast as possible (default 1)")

@@ -37,6 +37,9 @@ class StackOptions:
     placement: bool = True
     viz: bool = True
     record: str = ""  # MCAP path ('' records nothing)
+    network: str = ""  # a SUMO world's road network: route followers on the CAVs, the city's applications ('' : none)
+    guidance: bool = False  # with a network: the route guidance in the cloud
+    collision_warning: bool = False  # with a network: a collision warning per site, a CAV told to yield brakes
     output_dir: str = ""  # the world's own outputs (SUMO: tripinfo, ssm), e.g. <run>/sumo ('' : not an argument)
     extra: str = ""  # further XML inserted before </launch> (other nodes of a run)
 
@@ -78,19 +81,27 @@ def stack_launch_xml(layout: Layout, options: StackOptions = StackOptions()) -> 
     if o.output_dir:  # a run folder for the world's outputs (SUMO)
         parts.insert(-1, _arg("output_dir", o.output_dir, "folder for the world's own outputs (SUMO: tripinfo, ssm)"))
         replay["output_dir"] = "$(var output_dir)"
+    if o.network:  # a world of roads: the city's applications (issue 18)
+        parts.insert(-1, _arg("guidance", o.guidance, "route guidance for the CAVs (cloud)"))
+        parts.insert(-1, _arg("collision_warning", o.collision_warning,
+                              "collision warning per site; a CAV told to yield brakes"))
     parts.append(_include("replay", **replay))
     for rsu in layout.rsus:
         extrinsic = f"{rsu.x:.3f},{rsu.y:.3f},{rsu.z:.3f},{rsu.yaw:.4f}"
         parts.append(_include("rsu", rsu_id=rsu.rsu_id, extrinsic=extrinsic, use_sim_time="$(var use_sim_time)"))
     for cav in layout.cavs:
+        roads = {"route_follower": "true", "network": o.network} if o.network else {"route_follower": "false"}
         parts.append(_include("vehicle", cav_id=cav.cav_id, lidar_height_m=f"{cav.lidar_height_m:.3f}",
-                              use_sim_time="$(var use_sim_time)"))
+                              use_sim_time="$(var use_sim_time)", **roads))
+    city = {"collision_warning": "$(var collision_warning)", "collision_brake": "$(var collision_warning)",
+            "network": o.network} if o.network else {}
     for site in layout.sites:
         parts.append(_include("edge", site_id=site.site_id, layout_from_topic="true",
-                              use_sim_time="$(var use_sim_time)", offloading="$(var offloading)"))
+                              use_sim_time="$(var use_sim_time)", offloading="$(var offloading)", **city))
+    city = {"guidance": "$(var guidance)", "network": o.network} if o.network else {}
     parts.append(_include("cloud", sites=",".join(s.site_id for s in layout.sites),
                           use_sim_time="$(var use_sim_time)", relations="$(var relations)",
-                          placement="$(var placement)"))
+                          placement="$(var placement)", **city))
     parts.append('  <group if="$(var viz)">\n' + _include("viz", use_sim_time="$(var use_sim_time)").replace(
         "\n", "\n  ").replace("  <include", "    <include", 1) + "\n  </group>")
     parts.append('  <group unless="$(eval \'$(var record)\' == \'\')">\n'

@@ -13,7 +13,8 @@ Warnings start and end with hysteresis (:class:`mobility_twin.safety.WarningTrac
   V2X topic ``/cav/<id>/collision_warning``;
 * with ``brake``: a CAV told to yield gets a ``RouteCommand`` (``set_speed``: its speed less
   ``brake_drop_mps``, valid ``command_validity_s``) on ``/cav/<id>/route_command``, and its own speed back
-  (``speed`` -1) when the warning ends. In simulation the replay node applies it between two steps.
+  (``speed`` -1) when the warning ends. The CAV's ``route_follower`` passes it to its drive interface (in
+  simulation the replay node, which applies it between two steps).
 
 Nothing the input carries stops the node: a track array older than ``objects_timeout_s`` on the node's clock,
 in another frame, or not decodable skips the cycle; tracks that are not finite, stale, with a bad covariance

@@ -12,12 +12,16 @@ Co-simulation (SUMO worlds; the T-Drive replay answers every command "not suppor
 
 * ``/infrastructure/signals`` (SignalStateArray): the traffic signals' states, when one changes and at
   least once a sim second: the twin of the signals for route guidance and collision warning.
-* ``/cav/<id>/route_command`` (RouteCommand, per CAV): a new route (``edges``, from where the vehicle is), a
-  destination (``target_edge``, by the fastest route) and/or a speed, as route guidance sends it. The
-  command is queued and applied between two simulation steps (libsumo is not thread-safe), then answered on
-  ``/cav/<id>/route_command/status`` (RouteCommandStatus: accepted with the new route, or the reason:
+* ``/cav/<id>/control/route_command`` (RouteCommand, per CAV): the simulated vehicle's drive interface, which
+  the CAV's ``route_follower`` passes checked commands to (a new route: ``edges``, from where the vehicle is; a
+  destination: ``target_edge``, by the fastest route; and/or a speed). The command is queued and applied
+  between two simulation steps (libsumo is not thread-safe), then answered on
+  ``/cav/<id>/control/route_command/status`` (RouteCommandStatus: accepted with the new route, or the reason:
   unknown vehicle or road, no route, expired, invalid). A bad command is counted by status (on /diagnostics
   and in the final summary) and never stops the node. ``mobility_twin.ros.route_commands`` has the details.
+* ``/cav/<id>/destination`` (RouteRequest, per CAV): the simulated vehicle's mission, its destination road
+  (the last road of its route) and the road it is on, whenever the destination changes and every
+  ``destination_period_s``: what the route follower asks the route guidance for.
 
 SUMO's own outputs (trip info, surrogate-safety conflicts, statistics) are written into ``output_dir`` (the
 run folder: ``mtwin replay`` and ``mtwin eval tracking`` pass one), else the scenario's
@@ -77,6 +81,7 @@ from mobility_twin_msgs.msg import (
     EdgeServerStateArray,
     RouteCommand,
     RouteCommandStatus,
+    RouteRequest,
     SignalStateArray,
     TrackedObjectArray,
 )
@@ -102,6 +107,8 @@ class ReplayConfig:
     exit_when_done: bool = field(True, "end the process when the scenario is over (else idle)")
     output_dir: str = field("", "folder for the world's own outputs (SUMO: tripinfo.xml, ssm.xml, stats.xml); "
                                 "empty: the scenario's world.output_dir, else a run folder under the SUMO cache")
+    destination_period_s: float = field(30.0, "sim seconds between two messages of a CAV's unchanged destination",
+                                        low=1.0, high=86400.0)
     signal_period_s: float = field(1.0, "sim seconds between two traffic-signal messages when no signal changes",
                                    low=0.01, high=3600.0)
 
@@ -171,11 +178,16 @@ class ReplayNode(Node):
             self.signals_pub = self.create_publisher(SignalStateArray, topics.SIGNALS, TWIN_STATE)
         # the control interface: commands queue up here and are applied by the worker between two steps
         self._commands: queue.Queue[tuple[str, RouteCommand]] = queue.Queue()
-        self.status_pubs = {c.cav_id: self.create_publisher(RouteCommandStatus, topics.cav_route_status(c.cav_id),
+        self.status_pubs = {c.cav_id: self.create_publisher(RouteCommandStatus, topics.cav_control_status(c.cav_id),
                                                             EVENTS) for c in self.world.cavs}
         for cav in self.world.cavs:
-            self.create_subscription(RouteCommand, topics.cav_route_command(cav.cav_id),
+            self.create_subscription(RouteCommand, topics.cav_control_command(cav.cav_id),
                                      lambda msg, cav_id=cav.cav_id: self._commands.put((cav_id, msg)), EVENTS)
+        self.destination_pubs = {}  # the CAVs' missions: a SUMO world's CAVs drive to destinations
+        if self.world.kind == "sumo":
+            self.destination_pubs = {c.cav_id: self.create_publisher(RouteRequest, topics.cav_destination(c.cav_id),
+                                                                     EVENTS) for c in self.world.cavs}
+        self._destinations: dict[str, tuple[str, float]] = {}  # CAV -> (destination, sim time published)
         self.command_counts: Counter = Counter()  # route commands by status name
         self._last_signals: tuple[float, tuple[str, ...]] | None = None  # (stamp, states) last published
         self._now_stamp = self.world.start_s + self.replay.position  # the clock commands are stamped in
@@ -246,6 +258,7 @@ class ReplayNode(Node):
                 paused, seek, rate = self._paused, self._seek, self._rate
                 self._seek = None
             self._apply_commands()
+            self._publish_destinations()
             if seek is not None:
                 try:
                     self.replay.seek(seek)
@@ -333,6 +346,23 @@ class ReplayNode(Node):
                 self.get_logger().warning(f"route command {msg.command_id!r} for {cav_id} refused ({name}): "
                                           f"{status.reason}")
             self.status_pubs[cav_id].publish(status)
+
+    def _publish_destinations(self) -> None:
+        """Each CAV's destination when it changed or ``destination_period_s`` passed (in the worker)."""
+        t = self.replay.position
+        for cav, pub in self.destination_pubs.items():
+            last = self._destinations.get(cav)
+            if last is not None and t - last[1] < 1.0:  # look at most once a sim second
+                continue
+            route = self.world.route_of(cav)
+            if not route:
+                continue
+            if last is not None and last[0] == route[-1] and t - last[1] < self.config.destination_period_s:
+                continue
+            self._destinations[cav] = (route[-1], t)
+            pub.publish(RouteRequest(header=Header(stamp=to_time(self._now_stamp), frame_id="map"),
+                                     request_id=f"{cav}-mission", vehicle_id=cav, destination_edge=route[-1],
+                                     current_edge=self.world.road_of(cav)))
 
     def _signals_due(self, tick, stamp: float):
         """The signals of this tick when they are to be published: a state changed, or a period has passed."""

@@ -136,7 +136,7 @@ class RouteGuidanceNode(Node):
     def _on_request(self, msg: RouteRequest) -> None:
         now = self.now_s()
         cav = msg.vehicle_id
-        if not cav or not topics_safe(cav):
+        if not cav or not topics.safe_id(cav):
             self._status(msg.request_id, cav, G.STATUS_INVALID, f"bad vehicle_id {cav!r}")
             return
         if msg.cancel:
@@ -262,11 +262,6 @@ class RouteGuidanceNode(Node):
         counts = ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items())) or "none"
         self.get_logger().info(f"{len(self.requests)} CAVs guided, {self.commands} commands, decision {ms:.1f} ms/cycle; "
                                f"{counts}")
-
-
-def topics_safe(name: str) -> bool:
-    """A vehicle id that can be part of a topic name."""
-    return name.replace("_", "a").isalnum() and name[0].isalpha()
 
 
 #: the parameters of each entry point (what `mtwin launch` checks a launch file against before it starts)

@@ -15,6 +15,11 @@ SIGNALS = "/infrastructure/signals"  # SignalStateArray: the traffic signals' st
 GROUND_TRUTH = "/sim/ground_truth"  # TrackedObjectArray, vehicle_id = taxi id
 
 
+def safe_id(name: str) -> bool:
+    """An entity id (a vehicle's, an RSU's) that can be part of a topic name."""
+    return bool(name) and name.replace("_", "a").isalnum() and name[0].isalpha()
+
+
 def rsu_points(rsu_id: str) -> str:
     return f"/rsu/{rsu_id}/points"  # sensor_msgs/PointCloud2 in the RSU's lidar frame
 
@@ -37,6 +42,18 @@ def cav_route_command(cav_id: str) -> str:
 
 def cav_route_status(cav_id: str) -> str:
     return f"/cav/{cav_id}/route_command/status"  # RouteCommandStatus: the CAV's answer to each RouteCommand
+
+
+def cav_control_command(cav_id: str) -> str:
+    return f"/cav/{cav_id}/control/route_command"  # RouteCommand the route_follower passes to the drive interface
+
+
+def cav_control_status(cav_id: str) -> str:
+    return f"/cav/{cav_id}/control/route_command/status"  # RouteCommandStatus: the drive interface's answer
+
+
+def cav_destination(cav_id: str) -> str:
+    return f"/cav/{cav_id}/destination"  # RouteRequest: the vehicle's mission (its destination road)
 
 
 def cav_detections(cav_id: str) -> str:

@@ -22,7 +22,7 @@ ROLES = ("rsu", "vehicle", "edge", "cloud", "sim")
 ROLE_LAUNCH = {"rsu": "rsu", "vehicle": "vehicle", "edge": "edge", "cloud": "cloud", "sim": "replay"}
 ROLE_EXECUTABLES = {
     "rsu": ("rsu_perception",),
-    "vehicle": ("cav_perception",),
+    "vehicle": ("cav_perception", "route_follower"),
     "edge": ("local_twin", "offloading", "resource_allocator", "collision_warning"),
     "cloud": ("global_twin", "relation_learner", "placement", "route_guidance"),
     "sim": ("replay",),
@@ -54,10 +54,12 @@ def _rsu(i: str) -> tuple[list[str], list[str], list[str]]:
 
 
 def _vehicle(i: str) -> tuple[list[str], list[str], list[str]]:
-    # the vehicle takes its route commands and answers them (route guidance)
+    # the vehicle's route follower takes its route commands, passes them to its drive interface and answers
+    # them, and asks the route guidance for routes to its destination
     return ([topics.cav_detections(i), topics.cav_points(i), topics.cav_odometry(i), topics.cav_route_status(i),
-             topics.ROUTE_REQUESTS],
+             topics.ROUTE_REQUESTS, topics.cav_control_command(i)],
             [topics.cav_points(i), topics.cav_odometry(i), topics.LAYOUT, topics.cav_route_command(i),
+             topics.cav_control_status(i), topics.cav_destination(i),
              topics.SIGNALS, f"/cav/{i}/collision_warning", topics.GUIDANCE_STATUS], [f"/cav/{i}"])
 
 
@@ -93,8 +95,9 @@ def _cloud(_: str) -> tuple[list[str], list[str], list[str]]:
 def _sim(_: str) -> tuple[list[str], list[str], list[str]]:
     publish = [topics.CLOCK, topics.GROUND_TRUTH, topics.LAYOUT, topics.EDGE_SERVER_REPORTS,
                "/diagnostics", topics.rsu_points(ANY), topics.cav_points(ANY), topics.cav_odometry(ANY),
-               topics.edge_v2x(ANY), topics.SIGNALS, topics.cav_route_status(ANY)]
-    return publish, [topics.cav_route_command(ANY)], ["/sim"]  # the simulated CAVs take route commands
+               topics.edge_v2x(ANY), topics.SIGNALS, topics.cav_control_status(ANY), topics.cav_destination(ANY)]
+    # the simulated CAVs' drive interfaces take their route followers' commands
+    return publish, [topics.cav_control_command(ANY)], ["/sim"]
 
 
 _BUILDERS = {"rsu": _rsu, "vehicle": _vehicle, "edge": _edge, "cloud": _cloud, "sim": _sim}

@@ -1,0 +1,163 @@
+"""The vehicle's end of route guidance, ROS-free: which route commands a CAV hands to its drive interface,
+and when it asks the route guidance for a route (issue 18, the ``route_follower`` node's logic).
+
+A command reaches the vehicle over V2X from whoever plans for it (the twin's route guidance, the collision
+warning's brake, an operator). Before the vehicle's drive interface sees it, :meth:`RouteFollower.check`
+refuses, with a status name of ``RouteCommandStatus`` and a reason:
+
+* ``unknown_edge``: with the vehicle's map, a road id the map does not have;
+* ``no_route``: with the map, consecutive roads of the route that do not connect;
+* ``expired`` (superseded): an older command than the newest one of its kind already passed on (a route
+  or a destination, or a speed: V2X may deliver out of order, and an old route must not undo a newer one).
+
+A command passed on waits for the drive interface's answer; one not answered within ``control_timeout_s``
+is given up (:meth:`RouteFollower.overdue`, status ``not_supported``): the sender is told, never left waiting.
+
+The vehicle's destination (its mission) becomes route requests: :meth:`RouteFollower.request_due` gives a new
+request id when one is to be sent, at once for a new destination and again every ``request_retry_s`` while
+the guidance has not answered it (a guidance that starts after the vehicle, or a lost message); the
+guidance's answer ends the retries, and an ``arrived``, ``unreachable`` or ``unknown_edge`` answer ends the
+request until the destination changes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from mobility_twin_core.roads import RoadGraph
+
+#: the guidance answers after which the follower stops asking for its current destination
+FINAL_ANSWERS = frozenset({"arrived", "unreachable", "unknown_edge", "invalid"})
+
+
+@dataclass(frozen=True)
+class FollowerConfig:
+    control_timeout_s: float = 2.0  # a command the drive interface has not answered in this long is given up
+    request_retry_s: float = 5.0  # ask the guidance again when it has not answered in this long
+
+    def __post_init__(self) -> None:
+        for name in ("control_timeout_s", "request_retry_s"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Command:
+    """What the follower reads of a ``RouteCommand``."""
+
+    command_id: str
+    stamp: float  # when issued (s)
+    edges: tuple[str, ...] = ()
+    target_edge: str = ""
+    set_speed: bool = False
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """What the command changes: ``route`` (edges or a target) and/or ``speed``."""
+        return (("route",) if self.edges or self.target_edge else ()) + (("speed",) if self.set_speed else ())
+
+
+@dataclass
+class _Request:
+    destination: str
+    number: int = 0  # requests sent for this destination
+    request_id: str = ""
+    sent_at: float = -math.inf
+    answered: bool = False
+    final: str = ""  # the guidance's final answer ("" while it guides)
+
+
+@dataclass
+class RouteFollower:
+    """One CAV's command filter and route-request state. ``graph`` is the vehicle's map (None: no map checks)."""
+
+    cav_id: str
+    graph: RoadGraph | None = None
+    config: FollowerConfig = field(default_factory=FollowerConfig)
+
+    def __post_init__(self) -> None:
+        self._newest: dict[str, tuple[float, str]] = {}  # kind -> (stamp, command id) of the newest passed on
+        self._pending: dict[str, float] = {}  # command id -> when passed on
+        self._request: _Request | None = None
+        self.road = ""  # the vehicle's road and remaining route, from the drive interface's answers
+        self.route: tuple[str, ...] = ()
+
+    # -------------------------------------------------------------------------------------------- commands
+    def check(self, command: Command) -> tuple[str, str] | None:
+        """None when ``command`` may go to the drive interface, else (status name, reason)."""
+        if self.graph is not None:
+            roads = command.edges + ((command.target_edge,) if command.target_edge and not command.edges else ())
+            index = self.graph.route_indices(roads)
+            if index is None:
+                unknown = next(e for e in roads if e not in self.graph.index)
+                return "unknown_edge", f"unknown edge {unknown!r}: not a road of the vehicle's map"
+            if command.edges and not self.graph.connected(index):
+                a, b = next((a, b) for a, b in zip(command.edges, command.edges[1:], strict=False)
+                            if self.graph.index[b] not in self.graph.successors(self.graph.index[a]))
+                return "no_route", f"route refused: {a!r} does not lead to {b!r}"
+        for kind in command.kinds:
+            newest = self._newest.get(kind)
+            if newest is not None and command.stamp < newest[0]:
+                return "expired", (f"superseded: issued at {command.stamp:.3f}, before {kind} command "
+                                   f"{newest[1]!r} issued at {newest[0]:.3f}")
+        return None
+
+    def passed_on(self, command: Command, now: float) -> None:
+        """``command`` went to the drive interface at ``now``."""
+        for kind in command.kinds:
+            self._newest[kind] = (command.stamp, command.command_id)
+        self._pending[command.command_id] = now
+
+    def answered(self, command_id: str, road: str = "", route: tuple[str, ...] = ()) -> bool:
+        """The drive interface answered ``command_id`` (True when the follower was waiting for it)."""
+        if road:
+            self.road, self.route = road, tuple(route) or self.route
+        return self._pending.pop(command_id, None) is not None
+
+    def overdue(self, now: float) -> list[str]:
+        """The commands the drive interface has not answered within ``control_timeout_s`` (given up)."""
+        late = [c for c, t in self._pending.items() if now - t > self.config.control_timeout_s]
+        for c in late:
+            del self._pending[c]
+        return late
+
+    # -------------------------------------------------------------------------------------------- requests
+    def set_destination(self, edge: str) -> tuple[str, str] | None:
+        """The vehicle's mission names ``edge`` ('' : none). None when accepted, else (status name, reason);
+        the same destination again changes nothing."""
+        if not edge:
+            self._request = None
+            return None
+        if self.graph is not None and edge not in self.graph.index:
+            return "unknown_edge", f"unknown edge {edge!r}: the destination is not a road of the vehicle's map"
+        if self._request is None or self._request.destination != edge:
+            self._request = _Request(edge)
+        return None
+
+    @property
+    def destination(self) -> str:
+        return self._request.destination if self._request else ""
+
+    def request_due(self, now: float) -> str | None:
+        """A new request id when a route request is to be sent now, else None."""
+        r = self._request
+        if r is None or r.final or r.answered or now - r.sent_at < self.config.request_retry_s:
+            return None
+        r.number += 1
+        r.request_id, r.sent_at = f"{self.cav_id}-{r.destination}-{r.number}", now
+        return r.request_id
+
+    def on_guidance(self, request_id: str, status: str) -> None:
+        """The guidance's status ``status`` (a ``RouteGuidanceStatus`` name) about ``request_id``."""
+        r = self._request
+        if r is None or request_id != r.request_id:
+            return
+        if status == "stale_twin" or status == "unknown_vehicle":  # not yet: ask again after the retry time
+            return
+        r.answered = True
+        if status in FINAL_ANSWERS:
+            r.final = status
+        elif status == "vehicle_left":  # the guidance lost the vehicle: ask again
+            r.answered = False
