@@ -109,3 +109,67 @@ def test_clear_is_one_deleteall():
 
     (m,) = MarkerBuilder().clear().markers
     assert m.action == Marker.DELETEALL and m.header.frame_id == "map"
+
+
+def _routes_and_warnings():
+    import numpy as np
+
+    from mobility_twin.viz.scene import WarningView
+
+    b = hand_builder()
+    b.on_route(1004.5, "veh_1", np.array([[60.0, 100.0], [200.0, 100.0], [200.0, 250.0]]))
+    b.on_route(1004.5, "veh_2", np.array([[80.0, 120.0], [80.0, 300.0]]))
+    b.on_warnings(1004.5, [WarningView("1-2-1004.0", (110.0, 105.0), 1.8, 0.7, ("veh_1", "veh_2")),
+                           WarningView("5-6-1003.0", (300.0, 150.0), 2.5, 0.4, ("", ""))])
+    return b
+
+
+def test_guided_routes_and_collision_warnings_have_their_markers():
+    from visualization_msgs.msg import Marker
+
+    from mobility_twin.viz.markers import MarkerBuilder
+
+    builder = _routes_and_warnings()
+    markers = MarkerBuilder()
+    ns = _by_ns(markers.build(builder.scene()))
+    routes = sorted(ns["routes"], key=lambda m: m.id)
+    assert [len(m.points) for m in routes] == [3, 2] and all(m.type == Marker.LINE_STRIP for m in routes)
+    assert {m.text for m in ns["route_labels"]} == {"veh_1 destination", "veh_2 destination"}
+    discs = [m for m in ns["warnings"] if m.type == Marker.CYLINDER]
+    assert sorted((m.pose.position.x, m.pose.position.y) for m in discs) == [(110.0, 105.0), (300.0, 150.0)]
+    (lines,) = [m for m in ns["warnings"] if m.type == Marker.LINE_LIST]  # only the connected pair's parties
+    assert len(lines.points) == 4 and lines.points[1].x == 110.0
+    assert {m.text for m in ns["warning_labels"]} == {"TTC 1.8 s  p 0.70", "TTC 2.5 s  p 0.40"}
+    # a cleared warning and an arrived CAV vanish (DELETE), the rest stays
+    builder.on_warnings(1005.0, [], cleared=["1-2-1004.0"])
+    builder.on_route(1005.0, "veh_2", [])
+    array = markers.build(builder.scene())
+    deleted = {(m.ns, m.id) for m in array.markers if m.action == Marker.DELETE}
+    assert ("routes", 1) in deleted and ("warning_labels", 1) in deleted
+    assert len(_by_ns(array)["routes"]) == 1
+
+
+def test_a_warning_nobody_renews_expires():
+    from mobility_twin.viz.builder import BuilderConfig, SceneBuilder
+    from mobility_twin.viz.scene import WarningView
+
+    b = SceneBuilder(BuilderConfig(warning_timeout_s=3.0))
+    b.on_warnings(10.0, [WarningView("w", (0.0, 0.0), 1.0, 0.9)])
+    assert [w.warning_id for w in b.scene(now=12.0).warnings] == ["w"]
+    assert b.scene(now=13.5).warnings == []
+
+
+def test_warning_messages_become_one_view_per_pair():
+    from mobility_twin.viz.live import warning_args
+    from mobility_twin_msgs.msg import CollisionWarning, CollisionWarningArray
+
+    def party(wid, state, me, other):
+        return CollisionWarning(warning_id=wid, state=state, vehicle_id=me, other_vehicle_id=other,
+                                time_to_conflict=1.5, probability=0.8)
+
+    msg = CollisionWarningArray(warnings=[party("a", 0, "cav_0", ""), party("a", 0, "", "cav_0"),
+                                          party("b", CollisionWarning.STATE_CLEARED, "", ""),
+                                          party("b", CollisionWarning.STATE_CLEARED, "", "")])
+    views, cleared = warning_args(msg)
+    assert [v.warning_id for v in views] == ["a"] and views[0].vehicles == ("cav_0", "")
+    assert cleared == ["b", "b"]

@@ -67,3 +67,22 @@ def test_traffic_signals_are_drawn_in_their_state(tmp_path):
     for name in ("green", "red"):
         colour = np.round(np.array(SIGNAL_COLOURS[name]) * 255).astype(int)
         assert np.any(np.all(np.abs(pixels - colour) <= 3, axis=1)), f"no {name} signal in the picture"
+
+
+def test_guided_routes_and_warnings_are_drawn(tmp_path):
+    from PIL import Image
+
+    from mobility_twin.viz.scene import WarningView
+    from mobility_twin.viz.style import ROUTE_COLOUR, WARNING_COLOUR
+
+    builder = hand_builder()
+    builder.on_route(1004.5, "veh_1", np.array([[60.0, 100.0], [200.0, 100.0], [200.0, 250.0]]))
+    builder.on_warnings(1004.5, [WarningView("w", (110.0, 105.0), 1.8, 0.7, ("veh_1", "veh_2"))])
+    scene = builder.scene()
+    assert len(scene.routes) == 1 and len(scene.warnings[0].parties) == 2
+    path = render(scene, tmp_path / "acts.png", size_px=(900, 600), detail=False)
+    pixels = np.asarray(Image.open(path).convert("RGB"), dtype=int).reshape(-1, 3)
+    red = np.round(np.array(WARNING_COLOUR) * 255).astype(int)
+    assert np.any(np.all(np.abs(pixels - red) <= 3, axis=1)), "no warning in the picture"
+    cyan = np.array(ROUTE_COLOUR) * 255 * 0.55 + 255 * 0.45  # translucent over the light map
+    assert np.any(np.all(np.abs(pixels - cyan) <= 40, axis=1)), "no route in the picture"

@@ -102,7 +102,8 @@ def stack_launch_xml(layout: Layout, options: StackOptions = StackOptions()) -> 
     parts.append(_include("cloud", sites=",".join(s.site_id for s in layout.sites),
                           use_sim_time="$(var use_sim_time)", relations="$(var relations)",
                           placement="$(var placement)", **city))
-    parts.append('  <group if="$(var viz)">\n' + _include("viz", use_sim_time="$(var use_sim_time)").replace(
+    viz = {"network": o.network} if o.network else {}
+    parts.append('  <group if="$(var viz)">\n' + _include("viz", use_sim_time="$(var use_sim_time)", **viz).replace(
         "\n", "\n  ").replace("  <include", "    <include", 1) + "\n  </group>")
     parts.append('  <group unless="$(eval \'$(var record)\' == \'\')">\n'
                  + _include("record", output="$(var record)", use_sim_time="$(var use_sim_time)").replace(

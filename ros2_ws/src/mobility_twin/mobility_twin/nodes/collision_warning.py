@@ -43,7 +43,7 @@ from mobility_twin.ros.qos import EVENTS, TWIN_STATE
 from mobility_twin_core import VEHICLE_CLASSES
 from mobility_twin_msgs.msg import CollisionWarning, CollisionWarningArray, RouteCommand, TrackedObjectArray
 
-WARNINGS_TOPIC = "/safety/collision_warnings"
+WARNINGS_TOPIC = topics.COLLISION_WARNINGS
 
 
 def cav_warning_topic(cav_id: str) -> str:

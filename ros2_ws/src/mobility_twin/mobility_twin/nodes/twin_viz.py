@@ -2,7 +2,7 @@
 
 Subscribes to the layout (the Layout message on /infrastructure/layout, latched), a twin's tracks (default /twin/global/objects), its
 entity twins (/twin/global/state) and edge-server twins (/twin/global/edge_servers), the offloading
-decisions and the migrations; every ``period_s`` it publishes the markers of the current
+decisions and the migrations, the collision warnings and, with a ``network``, the CAVs' guided routes; every ``period_s`` it publishes the markers of the current
 :class:`~mobility_twin.viz.scene.TwinScene` (see :mod:`mobility_twin.viz.markers` for the namespaces).
 Point clouds are not republished: rviz shows /rsu/<id>/points directly (their frames are
 ``<rsu_id>/lidar``: see config/mobility_twin.rviz for the static transforms they need).
@@ -45,6 +45,9 @@ class TwinVizConfig:
     decisions_topic: str = field(topics.OFFLOAD_DECISIONS, "OffloadDecisionArray: links vehicle -> serving server")
     migrations_topic: str = field(topics.MIGRATIONS, "MigrationEvent: arrows between hosts")
     ground_truth: bool = field(False, "also draw the simulator's ground truth (/sim/ground_truth) as outlines")
+    warnings_topic: str = field(topics.COLLISION_WARNINGS, "CollisionWarningArray: conflict points ('' = none)")
+    guidance_topic: str = field(topics.GUIDANCE_STATUS, "RouteGuidanceStatus: the CAVs' routes, drawn with a network")
+    network: str = field("", "road network the routes are drawn on ('' = no routes; e.g. beijing_cbd)")
     markers_topic: str = field(topics.VIZ_MARKERS, "where the MarkerArray goes")
 
 
@@ -60,7 +63,8 @@ class TwinVizNode(Node):
                                                   migration_memory_s=max(cfg.migration_fade_s, 1.0)))
         names = LiveTopics(objects=cfg.objects_topic, servers=cfg.servers_topic, state=cfg.state_topic,
                            decisions=cfg.decisions_topic, migrations=cfg.migrations_topic,
-                           ground_truth=topics.GROUND_TRUTH if cfg.ground_truth else "")
+                           ground_truth=topics.GROUND_TRUTH if cfg.ground_truth else "",
+                           warnings=cfg.warnings_topic, guidance=cfg.guidance_topic, network=cfg.network)
         self.live = LiveScene(self, self.builder, names, on_update=self.on_update)
         self.layout_told = None  # the layout whose static transforms were last logged
         self.pub = self.create_publisher(MarkerArray, cfg.markers_topic, TWIN_STATE)

@@ -97,5 +97,6 @@ def resource_allocations(site_id: str) -> str:
 
 ROUTE_REQUESTS = "/guidance/route_requests"  # RouteRequest: CAVs ask the route guidance for a route
 GUIDANCE_STATUS = "/guidance/status"  # RouteGuidanceStatus: the route guidance's answers and decisions
+COLLISION_WARNINGS = "/safety/collision_warnings"  # CollisionWarningArray: every warning cycle's warnings
 MIGRATIONS = "/placement/migrations"  # MigrationEvent
 VIZ_MARKERS = "/twin/markers"  # visualization_msgs/MarkerArray

@@ -68,7 +68,7 @@ def _edge(site: str) -> tuple[list[str], list[str], list[str]]:
                topics.offload_decisions(site), topics.resource_allocations(site),
                topics.edge_v2x(ANY),  # the site's base stations relay the vehicles' own reports
                topics.EDGE_SERVER_REPORTS,  # the site's servers report their own state
-               "/safety/collision_warnings", f"/cav/{ANY}/collision_warning",  # collision warning ...
+               topics.COLLISION_WARNINGS, f"/cav/{ANY}/collision_warning",  # collision warning ...
                topics.cav_route_command(ANY)]  # ... and a warned CAV's brake command
     subscribe = [topics.rsu_detections(ANY), topics.cav_detections(ANY), topics.edge_v2x(ANY),
                  topics.EDGE_SERVER_REPORTS, topics.LAYOUT,
@@ -88,7 +88,7 @@ def _cloud(_: str) -> tuple[list[str], list[str], list[str]]:
                  topics.GLOBAL_OBJECTS, topics.GLOBAL_STATE, topics.GLOBAL_EDGE_SERVERS, topics.RELATIONS,
                  topics.MIGRATIONS, topics.OFFLOAD_DECISIONS, topics.offload_decisions(ANY),
                  topics.LAYOUT, topics.EDGE_SERVER_REPORTS, topics.SIGNALS, topics.cav_route_status(ANY),
-                 topics.ROUTE_REQUESTS]
+                 topics.ROUTE_REQUESTS, topics.GUIDANCE_STATUS, topics.COLLISION_WARNINGS]  # (+ twin_viz)
     return publish, subscribe, ["/cloud", "/infrastructure"]
 
 

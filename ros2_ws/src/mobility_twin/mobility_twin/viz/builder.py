@@ -4,20 +4,21 @@
 subscriptions of `twin_viz` and `mtwin snapshot --live` feed it (see :mod:`mobility_twin.viz.live`), and
 a recording reader can feed it the same way, message by message. It keeps what a picture needs: the
 layout, the newest tracks with a trail of their recent positions, the newest server twins, which server
-serves which vehicle, recent migrations and stale entities. ROS-free.
+serves which vehicle, recent migrations, stale entities, the CAVs' guided routes and the collision warnings in
+force. ROS-free.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from mobility_twin_core import Layout
 
-from .scene import ServerView, SignalView, TrackView, TwinScene
+from .scene import RouteView, ServerView, SignalView, TrackView, TwinScene, WarningView
 
 SOURCE_KINDS = ("rsu", "cav", "v2x", "fused", "none")
 
@@ -70,6 +71,7 @@ class BuilderConfig:
     migration_memory_s: float = 10.0  # migrations older than this (in twin time) are forgotten, s
     link_timeout_s: float = 5.0  # an offloading link not renewed for this long is dropped, s
     link_match_m: float = 5.0  # a site's decision is drawn on the nearest drawn track within this distance, m
+    warning_timeout_s: float = 3.0  # a warning not renewed for this long (no cleared message seen) is dropped, s
 
 
 class SceneBuilder:
@@ -95,6 +97,8 @@ class SceneBuilder:
         self.migrations: deque[tuple[float, str, str, str]] = deque()  # (stamp, twin, from, to)
         self.stale: set[str] = set()
         self.vehicle_tracks: dict[str, int] = {}  # vehicle id -> track id, from the newest tracks
+        self.routes: dict[str, RouteView] = {}  # CAV -> its guided route
+        self.warnings: dict[str, tuple[WarningView, float]] = {}  # warning id -> (view, when renewed)
         self._trails: dict[int, deque[tuple[float, float, float]]] = {}
         self.messages = 0
         self.now = 0.0
@@ -141,6 +145,24 @@ class SceneBuilder:
         """The traffic signals (SignalStateArray of /infrastructure/signals): the newest replace the last."""
         self._tick(stamp, received)
         self.signals = list(signals)
+
+    def on_route(self, stamp: float, vehicle: str, xy, received: float | None = None) -> None:
+        """A CAV's new route (``xy`` (K, 2) map); an empty ``xy`` ends its guidance (arrived, left)."""
+        self._tick(float(stamp), received)
+        xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+        if len(xy) >= 2:
+            self.routes[vehicle] = RouteView(vehicle, xy)
+        else:
+            self.routes.pop(vehicle, None)
+
+    def on_warnings(self, stamp: float, warnings: list[WarningView], cleared: list[str] = (),
+                    received: float | None = None) -> None:
+        """One collision-warning cycle: the warnings new or ongoing, and the ids of those cleared."""
+        at = self._tick(float(stamp), received)
+        for w in warnings:
+            self.warnings[w.warning_id] = (w, at)
+        for wid in cleared:
+            self.warnings.pop(wid, None)
 
     def on_servers(self, stamp: float, servers: list[ServerView], received: float | None = None) -> None:
         """The twins of the edge servers (replaces those with the same id)."""
@@ -230,6 +252,8 @@ class SceneBuilder:
         for key in [k for k, (_, _, at) in self.links.items() if now - at > cfg.link_timeout_s]:
             del self.links[key]
         links = self._resolve_links()
+        for key in [k for k, (_, at) in self.warnings.items() if now - at > cfg.warning_timeout_s]:
+            del self.warnings[key]
         trails = {tid: np.array([(x, y) for _, x, y in trail]) for tid, trail in self._trails.items() if len(trail) > 1}
         return TwinScene(
             layout=self.layout, layout_stamp=self.layout_stamp, tracks=self.tracks, trails=trails,
@@ -237,4 +261,16 @@ class SceneBuilder:
             migrations=[(twin, a, b) for _, twin, a, b in self.migrations],
             migration_age_s=[max(0.0, now - t) for t, *_ in self.migrations],
             ground_truth=self.ground_truth, title=title, stale=set(self.stale), signals=list(self.signals),
+            routes=list(self.routes.values()), warnings=self._resolve_warnings(),
         )
+
+    def _resolve_warnings(self) -> list[WarningView]:
+        """The warnings in force, each with its parties' positions among the drawn tracks (by vehicle id)."""
+        tracks = self.tracks
+        index = {} if tracks is None else {int(t): k for k, t in enumerate(tracks.ids.tolist())}
+        out = []
+        for w, _ in self.warnings.values():
+            rows = [index.get(self.vehicle_tracks.get(v, -1)) for v in w.vehicles if v]
+            parties = [(float(tracks.xy[k, 0]), float(tracks.xy[k, 1])) for k in rows if k is not None]
+            out.append(replace(w, parties=parties))
+        return out

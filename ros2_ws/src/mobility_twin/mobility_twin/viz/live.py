@@ -19,7 +19,7 @@ from mobility_twin.ros.layout_msg import layout_from_msg
 from mobility_twin_core import LayoutError
 
 from .builder import SceneBuilder
-from .scene import ServerView, SignalView
+from .scene import ServerView, SignalView, WarningView
 
 
 def track_args(table: TrackTable) -> dict:
@@ -45,6 +45,29 @@ def signal_views(msg) -> list[SignalView]:
     return [SignalView(s.signal_id, s.position.x, s.position.y, s.state) for s in msg.signals]
 
 
+def warning_args(msg) -> tuple[list[WarningView], list[str]]:
+    """(warnings new or ongoing, ids of the cleared) of a CollisionWarningArray (one view per pair)."""
+    from mobility_twin_msgs.msg import CollisionWarning
+
+    views, cleared = {}, []
+    for w in msg.warnings:
+        if w.state == CollisionWarning.STATE_CLEARED:
+            cleared.append(w.warning_id)
+        elif w.warning_id not in views:
+            views[w.warning_id] = WarningView(w.warning_id, (float(w.conflict_point.x), float(w.conflict_point.y)),
+                                              float(w.time_to_conflict), float(w.probability),
+                                              (w.vehicle_id, w.other_vehicle_id))
+    return list(views.values()), cleared
+
+
+def route_xy(graph, edges) -> np.ndarray:
+    """(K, 2) centre line in map of a route's roads (``graph``: a RoadGraph in the map frame); roads the
+    map does not have are left out."""
+    index = graph.index
+    parts = [graph.shapes[index[e]][len(graph.shapes[index[e]]) // 2] for e in edges if e in index]
+    return np.concatenate(parts) if parts else np.zeros((0, 2))
+
+
 def decision_args(msg) -> list[tuple[str, int, str]]:
     """(vehicle id, track id, serving server id) per decision of an OffloadDecisionArray."""
     return [(d.vehicle_id or f"track_{d.track_id}", int(d.track_id), d.server_id) for d in msg.decisions]
@@ -65,6 +88,9 @@ class LiveTopics:
     layout: str = topics.LAYOUT  # mobility_twin_msgs/Layout, latched
     signals: str = topics.SIGNALS  # SignalStateArray of a SUMO world ("" = do not subscribe)
     ground_truth: str = ""  # "" = do not subscribe (topics.GROUND_TRUTH to draw the simulator's truth)
+    guidance: str = topics.GUIDANCE_STATUS  # RouteGuidanceStatus: the CAVs' routes (drawn with ``network``)
+    warnings: str = topics.COLLISION_WARNINGS  # CollisionWarningArray of the collision warning ("" = none)
+    network: str = ""  # the road network the routes' roads are drawn on ('' = routes not drawn)
     site_decisions: bool = True  # also the per-site offloading decisions (edge role) of the layout's sites
     local_period_s: float = 0.2  # with site_decisions: use a site's local tracks at most this often, s
 
@@ -76,9 +102,11 @@ class LiveScene:
                  on_update: Callable[[], None] | None = None) -> None:
         from mobility_twin.ros.qos import EVENTS, LATCHED, TWIN_STATE
         from mobility_twin_msgs.msg import (
+            CollisionWarningArray,
             EdgeServerStateArray,
             MigrationEvent,
             OffloadDecisionArray,
+            RouteGuidanceStatus,
             SignalStateArray,
             TrackedObjectArray,
             TwinStateArray,
@@ -101,6 +129,14 @@ class LiveScene:
                                      raw=True)
         if names.signals:
             node.create_subscription(SignalStateArray, names.signals, self._on_signals, TWIN_STATE)
+        if names.warnings:
+            node.create_subscription(CollisionWarningArray, names.warnings, self._on_warnings, EVENTS)
+        self.roads = None
+        if names.guidance and names.network:  # a ConfigurationError naming the network when it cannot be read
+            from mobility_twin.ros.road_network import load_map_roads
+
+            self.roads = load_map_roads(names.network, "the 'network' parameter")
+            node.create_subscription(RouteGuidanceStatus, names.guidance, self._on_guidance, EVENTS)
 
     def _bad(self, what: str, err: Exception) -> None:
         self.bad_messages += 1
@@ -164,6 +200,21 @@ class LiveScene:
 
     def _on_signals(self, msg) -> None:
         self.builder.on_signals(from_time(msg.header.stamp), signal_views(msg), received=time.time())
+
+    def _on_warnings(self, msg) -> None:
+        views, cleared = warning_args(msg)
+        self.builder.on_warnings(from_time(msg.header.stamp), views, cleared, received=time.time())
+
+    def _on_guidance(self, msg) -> None:
+        from mobility_twin_msgs.msg import RouteGuidanceStatus as G
+
+        if msg.status in (G.STATUS_ROUTED, G.STATUS_REROUTED) and msg.edges:
+            xy = route_xy(self.roads, msg.edges)
+        elif msg.status in (G.STATUS_ARRIVED, G.STATUS_VEHICLE_LEFT, G.STATUS_UNREACHABLE):
+            xy = np.zeros((0, 2))
+        else:
+            return
+        self.builder.on_route(from_time(msg.header.stamp), msg.vehicle_id, xy, received=time.time())
 
     def _on_servers(self, msg) -> None:
         self.builder.on_servers(from_time(msg.header.stamp), server_views(msg), received=time.time())

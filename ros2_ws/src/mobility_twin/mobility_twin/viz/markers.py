@@ -11,7 +11,10 @@ Namespaces (one rviz checkbox each): ``area``, ``sites``, ``site_labels``, ``rsu
 ``rsu_labels``, ``servers``, ``server_coverage``, ``server_labels``, ``cloud``, ``tracks`` (oriented
 boxes, id = track id), ``track_labels``, ``track_velocity`` (arrows: where the track is in
 ``arrow_horizon_s``), ``trails``, ``links`` (vehicle -> serving server, LINE_LIST), ``migrations``
-(arrows between hosts that fade over ``migration_fade_s``), ``ground_truth`` (box outlines, simulation).
+(arrows between hosts that fade over ``migration_fade_s``), ``ground_truth`` (box outlines, simulation),
+``routes`` (the CAVs' guided routes, one line strip per CAV), ``route_labels``, ``warnings`` (a red disc at
+each predicted conflict point, lines from the parties found among the tracks), ``warning_labels`` (time to
+conflict and probability).
 """
 
 from __future__ import annotations
@@ -87,6 +90,8 @@ class MarkerBuilder:
         self._links(scene)
         self._migrations(scene)
         self._ground_truth(scene)
+        self._routes(scene)
+        self._warnings(scene)
         keys = {(m.ns, m.id) for m in self._markers}
         deletes = [Marker(header=self._header, ns=ns, id=i, action=Marker.DELETE) for ns, i in sorted(self._sent - keys)]
         self._sent = keys
@@ -263,6 +268,29 @@ class MarkerBuilder:
                 points += [_pt(a[0], a[1], 0.2), _pt(b[0], b[1], 0.2)]
         self._add("ground_truth", 0, Marker.LINE_LIST, colour=style.GROUND_TRUTH_COLOUR, alpha=0.5,
                   scale=(0.15, 0, 0), points=points, lifetime_s=self.style.lifetime_s)
+
+
+    def _routes(self, scene: TwinScene) -> None:
+        for k, r in enumerate(sorted(scene.routes, key=lambda r: r.vehicle_id)):
+            self._add("routes", k, Marker.LINE_STRIP, colour=style.ROUTE_COLOUR, alpha=0.8, scale=(2.0, 0, 0),
+                      points=[_pt(x, y, 0.6) for x, y in r.xy])
+            x, y = r.xy[-1]
+            self._add("route_labels", k, Marker.TEXT_VIEW_FACING, colour=style.ROUTE_COLOUR, scale=(0, 0, 6.0),
+                      position=(x, y + 4.0, 6.0), text=f"{r.vehicle_id} destination")
+
+    def _warnings(self, scene: TwinScene) -> None:
+        life = self.style.lifetime_s
+        for k, w in enumerate(sorted(scene.warnings, key=lambda w: w.warning_id)):
+            x, y = w.point
+            self._add("warnings", 2 * k, Marker.CYLINDER, colour=style.WARNING_COLOUR, alpha=0.35 + 0.5 * w.probability,
+                      scale=(6.0, 6.0, 0.4), position=(x, y, 0.3), lifetime_s=life)
+            if w.parties:
+                points = [p for px, py in w.parties for p in (_pt(px, py, 1.5), _pt(x, y, 1.5))]
+                self._add("warnings", 2 * k + 1, Marker.LINE_LIST, colour=style.WARNING_COLOUR, scale=(0.5, 0, 0),
+                          points=points, lifetime_s=life)
+            self._add("warning_labels", k, Marker.TEXT_VIEW_FACING, colour=style.WARNING_COLOUR, scale=(0, 0, 3.0),
+                      position=(x, y + 5.0, 4.0), lifetime_s=life,
+                      text=f"TTC {w.time_to_conflict:.1f} s  p {w.probability:.2f}")
 
 
 def _box_corners(xy, length: float, width: float, yaw: float) -> np.ndarray:

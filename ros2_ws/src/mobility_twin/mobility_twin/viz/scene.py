@@ -64,6 +64,28 @@ class SignalView:
 
 
 @dataclass
+class RouteView:
+    """A CAV's route as the guidance sent it: ``xy`` (K, 2) the roads' centre line in map, from where the
+    vehicle was when it was routed to its destination."""
+
+    vehicle_id: str
+    xy: np.ndarray
+
+
+@dataclass
+class WarningView:
+    """A collision warning: where the two parties would meet (map), how soon and how likely; ``parties`` are
+    the positions of the parties among the drawn tracks (those found: connected ones by their vehicle id)."""
+
+    warning_id: str
+    point: tuple[float, float]
+    time_to_conflict: float  # s
+    probability: float  # [0, 1]
+    vehicles: tuple[str, str] = ("", "")  # the parties' own ids ('' when not connected)
+    parties: list[tuple[float, float]] = field(default_factory=list)
+
+
+@dataclass
 class TwinScene:
     """Everything one picture shows: the static layout, the twin's tracks with their recent trails, the
     edge servers' twins, which server serves which vehicle, and recent migrations."""
@@ -80,3 +102,5 @@ class TwinScene:
     stale: set[str] = field(default_factory=set)  # entity twins (RSUs, CAVs, sites) whose information is stale
     layout_stamp: float | None = None  # stamp of the layout message (s): the scenario start under the simulator
     signals: list[SignalView] = field(default_factory=list)  # the traffic signals' twin (SUMO worlds), newest
+    routes: list[RouteView] = field(default_factory=list)  # the CAVs' guided routes (route guidance)
+    warnings: list[WarningView] = field(default_factory=list)  # the collision warnings in force

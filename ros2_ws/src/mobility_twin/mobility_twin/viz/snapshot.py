@@ -276,7 +276,9 @@ class _Painter:
             else:
                 ax.scatter(g.xy[:, 0], g.xy[:, 1], s=4, color="#c8c8c8", zorder=4, linewidths=0)
         self._links(ax, detail)
+        self._routes(ax, detail)
         self._tracks(ax, extent, detail, span)
+        self._warnings(ax, detail)
         for r in layout.rsus:
             colour = style.STALE_COLOUR if r.rsu_id in scene.stale else style.RSU_COLOUR
             ax.plot(r.x, r.y, marker="^", markersize=7 if detail else 5, color=colour, markeredgecolor="#205060",
@@ -298,6 +300,25 @@ class _Painter:
         colours = [style.SIGNAL_COLOURS[s.colour_name] for s in signals]
         ax.scatter(xy[:, 0], xy[:, 1], s=28 if detail else 10, c=colours, edgecolors="#303030",
                    linewidths=0.4, marker="o", zorder=5)
+
+    def _routes(self, ax, detail: bool) -> None:
+        """The CAVs' guided routes: a thick translucent line each, a ring at the destination."""
+        for r in self.scene.routes:
+            ax.plot(r.xy[:, 0], r.xy[:, 1], color=(*style.ROUTE_COLOUR, 0.55), linewidth=4.0 if detail else 2.5,
+                    solid_capstyle="round", zorder=5)
+            ax.plot(*r.xy[-1], marker="o", markersize=8, markerfacecolor="none", markeredgecolor=style.ROUTE_COLOUR,
+                    markeredgewidth=1.5, linestyle="none", zorder=6)
+
+    def _warnings(self, ax, detail: bool) -> None:
+        """Collision warnings: a red star at the conflict point, lines to the parties found among the tracks."""
+        for w in self.scene.warnings:
+            for px, py in w.parties:
+                ax.plot([px, w.point[0]], [py, w.point[1]], color=style.WARNING_COLOUR, linewidth=1.0, zorder=10)
+            ax.plot(*w.point, marker="*", markersize=14 if detail else 9, color=style.WARNING_COLOUR,
+                    markeredgecolor="#400000", markeredgewidth=0.5, linestyle="none", zorder=11)
+            if detail:
+                ax.annotate(f"TTC {w.time_to_conflict:.1f} s, p {w.probability:.2f}", w.point, xytext=(6, -10),
+                            textcoords="offset points", fontsize=7, color="#a00000", zorder=11)
 
     def _links(self, ax, detail: bool) -> None:
         from matplotlib.collections import LineCollection
@@ -406,6 +427,12 @@ class _Painter:
         if self.scene.ground_truth is not None:
             handles.append(Line2D([], [], marker="o", color="#c8c8c8", linestyle="none", markersize=4,
                                   label="ground truth"))
+        if self.scene.routes:
+            handles.append(Line2D([], [], color=style.ROUTE_COLOUR, linewidth=3, alpha=0.6,
+                                  label=f"guided CAV route ({len(self.scene.routes)})"))
+        if self.scene.warnings:
+            handles.append(Line2D([], [], marker="*", color=style.WARNING_COLOUR, linestyle="none", markersize=9,
+                                  label=f"collision warning ({len(self.scene.warnings)})"))
         if self.scene.signals:
             handles.append(Line2D([], [], marker="o", color=style.SIGNAL_COLOURS["green"], markeredgecolor="#303030",
                                   linestyle="none", markersize=5, label="traffic signal (a link green / changing / all red)"))

@@ -31,6 +31,8 @@ MIGRATION_COLOUR: Colour = (1.00, 0.85, 0.10)
 GROUND_TRUTH_COLOUR: Colour = (0.85, 0.85, 0.85)  # on a dark background (rviz)
 GROUND_TRUTH_DARK: Colour = (0.45, 0.45, 0.45)  # on a light background (PNG)
 #: traffic signals by what most of their links show (viz.scene.SignalView.colour_name)
+ROUTE_COLOUR: Colour = (0.05, 0.75, 0.85)  # a CAV's guided route
+WARNING_COLOUR: Colour = (0.95, 0.10, 0.10)  # a predicted conflict
 SIGNAL_COLOURS: dict[str, Colour] = {"green": (0.15, 0.7, 0.25), "yellow": (0.95, 0.75, 0.1),
                                      "red": (0.85, 0.15, 0.12), "off": (0.6, 0.6, 0.6)}
 
