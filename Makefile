@@ -17,8 +17,8 @@ test:  ## run the whole test suite
 test-fast:  ## the tests that start no ROS process and are not slow
 	@$(ENV) python -m pytest tests -m "not ros and not slow and not netns"
 
-demo:  ## run the main job: the stack on the default scenario, report in runs/<timestamp>/
-	@$(ENV) mtwin demo
+demo:  ## run the main job: the stack on the default scenario, then the SUMO city with route guidance and collision warning; reports in runs/<timestamp>/
+	@$(ENV) mtwin demo && mtwin demo --scenario city_conflicts
 
 lint:  ## ruff over the repository
 	@$(ENV) ruff check .

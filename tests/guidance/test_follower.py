@@ -73,13 +73,15 @@ def test_requests_are_sent_for_a_destination_retried_until_answered_and_renewed_
     f.on_guidance(first, "stale_twin")  # not yet: asked again after the retry time
     second = f.request_due(5.1)
     assert second and second != first
-    f.on_guidance(first, "routed")  # an answer to an old request changes nothing
-    assert f.request_due(10.2)
+    assert f.request_due(14.0) is None and f.request_due(15.2)  # then after twice as long (a slow guidance)
     third = f._request.request_id
-    f.on_guidance(third, "routed")
+    f.on_guidance("cav_0-elsewhere-1", "routed")  # not a request for this destination: changes nothing
+    assert f.request_due(36.0)
+    f.on_guidance(first, "routed")  # a late answer to an earlier request for this destination counts
     assert f.request_due(100.0) is None  # guided: no more requests
+    assert third != first
     assert f.set_destination(a) is None and f.request_due(100.0) is None  # the same mission again
-    f.on_guidance(third, "vehicle_left")  # the guidance lost it: ask again
+    f.on_guidance(third, "vehicle_left")  # the guidance lost it: ask again (after the first retry time)
     assert f.request_due(100.0)
     f.on_guidance(f._request.request_id, "arrived")
     assert f.request_due(1000.0) is None

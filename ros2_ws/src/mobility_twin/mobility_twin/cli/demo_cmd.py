@@ -1,13 +1,19 @@
-"""`mtwin demo` (what `make demo` runs): the whole stack on the default scenario, with a report.
+"""`mtwin demo` (what `make demo` runs): the whole stack on a scenario, with a report.
 
-Runs ``launch/demo.launch.xml`` (replay in hardware-in-the-loop mode, perception per RSU and CAV, a local
-twin and an offloading node per site, the global twin, the relation learner, the placement, the rviz
-markers) for ``--duration`` seconds, records it, and writes into ``runs/<timestamp>/``:
+On the default scenario (the T-Drive replay) it runs ``launch/demo.launch.xml`` (replay in
+hardware-in-the-loop mode, perception per RSU and CAV, a local twin and an offloading node per site, the
+global twin, the relation learner, the placement, the rviz markers). On a SUMO world (``--scenario
+city_conflicts``: the city with imperfect drivers) it generates the stack for the world's layout with the
+twin acting on the road: a route follower on every CAV, the route guidance in the cloud, a collision warning
+per site whose CAVs told to yield brake. It runs ``--duration`` seconds, records it, and writes into
+``runs/<timestamp>/``:
 
 * ``report.md`` / ``report.json``: tracking (MOTA, IDF1 per RSU, site and the global twin), latency per
   stage, offloading (decisions, expected latency, migrations), relations (handover predictions scored
-  against where each vehicle really was served later), placement (migrations of twins);
-* ``snapshot.png``: the twin at the end (map, coverage, tracks with trails, servers, offloading links);
+  against where each vehicle really was served later), placement (migrations of twins); on a SUMO world the
+  route guidance's decisions, the CAVs' answers to every command and the collision warnings instead;
+* ``snapshot.png``: the twin at the end (map, coverage, tracks with trails, servers, offloading links; on a
+  SUMO world the signals, the guided routes and the warnings in force);
 * ``demo.mcap``: the recording (open it in Foxglove, play it with ``mtwin play``, re-score it with
   ``mtwin eval tracking --recording``);
 * ``stack.log``: every node's output.
@@ -21,6 +27,7 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +38,77 @@ def register(sub: argparse._SubParsersAction) -> None:
         "demo", help="run the whole stack on the default scenario and write a report in runs/<timestamp>/",
         description=__doc__,
     )
-    p.add_argument("--duration", type=float, default=60.0, metavar="S", help="seconds of the scenario (default 60)")
+    p.add_argument("--scenario", default="default", help="default (the T-Drive replay, launch/demo.launch.xml), or "
+                   "a SUMO world: city_conflicts (the city with route guidance and collision warning), city, a file")
+    p.add_argument("--duration", type=float, default=None, metavar="S",
+                   help="seconds of the scenario (default 60; 30 on a SUMO world, which runs slower than real time "
+                        "on 2 cores)")
     p.add_argument("--start", type=float, default=0.0, metavar="S", help="start S seconds into the scenario")
     p.add_argument("--runs-dir", type=Path, default=Path("runs"), help="parent of the run folder (default runs/)")
     p.set_defaults(func=run)
+
+
+class _Acts:
+    """What the twin did on the road (SUMO worlds): the route guidance's decisions, the CAVs' answers to every
+    command, the collision warnings (on the collector's node)."""
+
+    def __init__(self, node, layout) -> None:
+        from mobility_twin.ros import topics
+        from mobility_twin.ros.qos import EVENTS
+        from mobility_twin.ros.route_commands import STATUS_NAMES
+        from mobility_twin_msgs.msg import CollisionWarningArray, RouteCommandStatus, RouteGuidanceStatus
+
+        self.status_names = STATUS_NAMES
+        self.guidance_names = {getattr(RouteGuidanceStatus, n): n.removeprefix("STATUS_").lower()
+                               for n in dir(RouteGuidanceStatus) if n.startswith("STATUS_")}
+        self.guidance: Counter = Counter()
+        self.guided: set[str] = set()
+        self.expected: list[float] = []
+        self.answers: Counter = Counter()  # (kind, status name) of the CAVs' answers
+        self.warnings: dict[str, dict] = {}  # warning id -> first message's numbers
+        self.cycles = 0
+        self.decision_s: list[float] = []
+        node.create_subscription(RouteGuidanceStatus, topics.GUIDANCE_STATUS, self._on_guidance, EVENTS)
+        node.create_subscription(CollisionWarningArray, topics.COLLISION_WARNINGS, self._on_warnings, EVENTS)
+        for cav in layout.cavs:
+            node.create_subscription(RouteCommandStatus, topics.cav_route_status(cav.cav_id), self._on_answer, EVENTS)
+
+    def _on_guidance(self, msg) -> None:
+        name = self.guidance_names.get(msg.status, str(msg.status))
+        self.guidance[name] += 1
+        if name in ("routed", "rerouted"):
+            self.guided.add(msg.vehicle_id)
+            if np.isfinite(msg.expected_travel_time):
+                self.expected.append(float(msg.expected_travel_time))
+
+    def _on_answer(self, msg) -> None:
+        kind = "route" if msg.command_id.startswith("guidance-") else "speed (collision warning)" \
+            if msg.command_id.startswith("collision-") else "other"
+        self.answers[(kind, self.status_names.get(msg.status, str(msg.status)))] += 1
+
+    def _on_warnings(self, msg) -> None:
+        self.cycles += 1
+        self.decision_s.append(float(msg.decision_time))
+        for w in msg.warnings:
+            if w.warning_id not in self.warnings:
+                self.warnings[w.warning_id] = {"kind": int(w.kind), "ttc": float(w.time_to_conflict),
+                                               "p": float(w.probability), "vehicles": set()}
+            if w.vehicle_id:
+                self.warnings[w.warning_id]["vehicles"].add(w.vehicle_id)
+
+    def summary(self) -> dict:
+        kinds = Counter(("rear_end", "crossing", "head_on")[min(w["kind"], 2)] for w in self.warnings.values())
+        return {
+            "guidance": {"decisions": dict(self.guidance), "cavs_guided": sorted(self.guided),
+                         "median_expected_travel_time_s": float(np.median(self.expected)) if self.expected else None},
+            "cav_answers": {f"{k} {s}": n for (k, s), n in sorted(self.answers.items())},
+            "collision_warning": {
+                "cycles": self.cycles, "warnings": len(self.warnings), "by_kind": dict(kinds),
+                "warnings_to_connected_vehicles": sum(1 for w in self.warnings.values() if w["vehicles"]),
+                "median_time_to_conflict_s": float(np.median([w["ttc"] for w in self.warnings.values()]))
+                if self.warnings else None,
+                "median_cycle_ms": float(1e3 * np.median(self.decision_s)) if self.decision_s else None},
+        }
 
 
 class _Extras:
@@ -131,12 +205,34 @@ class _Extras:
         return out
 
 
+def _acts_markdown(a: dict) -> list[str]:
+    g, w = a["guidance"], a["collision_warning"]
+    decisions = ", ".join(f"{k} {v}" for k, v in sorted(g["decisions"].items())) or "none"
+    answers = ", ".join(f"{k} {v}" for k, v in a["cav_answers"].items()) or "none"
+    kinds = ", ".join(f"{k} {v}" for k, v in sorted(w["by_kind"].items())) or "none"
+    ttc = "n/a" if w["median_time_to_conflict_s"] is None else f"{w['median_time_to_conflict_s']:.1f} s"
+    cycle = "n/a" if w["median_cycle_ms"] is None else f"{w['median_cycle_ms']:.0f} ms"
+    return ["## The twin acts on the road", "",
+            f"{a['replayed_s']:.0f} s of the city replayed in {a['wall_s']:.0f} s (warm-up included): on a small "
+            "machine the whole stack runs slower than real time and the hardware-in-the-loop schedule slips.", "",
+            f"**Route guidance** (cloud, on the global twin): {len(g['cavs_guided'])} CAVs guided "
+            f"({', '.join(g['cavs_guided']) or 'none'}); decisions: {decisions}.", "",
+            f"**The CAVs' answers** (each route follower, from the vehicle's drive interface): {answers}.", "",
+            f"**Collision warning** (per site, on its local twin, CAVs told to yield brake): {w['warnings']} warnings "
+            f"({kinds}), {w['warnings_to_connected_vehicles']} reaching a connected vehicle; median time to conflict "
+            f"{ttc}; {w['cycles']} cycles, {cycle} each.", "",
+            "The snapshot draws the guided routes (cyan) and the warnings in force (red stars); rviz shows them "
+            "under the namespaces routes and warnings.", ""]
+
+
 def _markdown(results: dict, run_dir: Path) -> str:
     from mobility_twin.evaluation.report import tracking_table
 
     lines = [f"# mobility_twin demo, {time.strftime('%Y-%m-%d %H:%M')}", "",
              f"Scenario `{results['scenario']}`, {results['duration_s']:g} s of replay in hardware-in-the-loop mode.",
              "", "## Tracking and latency", "", "```", tracking_table(results), "```", ""]
+    if "acts" in results:
+        lines += _acts_markdown(results["acts"])
     extras = results["extras"]
     if "offloading" in extras:
         o = extras["offloading"]
@@ -144,6 +240,8 @@ def _markdown(results: dict, run_dir: Path) -> str:
                   f"{o['decisions']} decisions ({o['policy']}): expected latency {o['mean_expected_latency_ms']:.1f} ms "
                   f"on average, deadline missed {100 * o['deadline_miss_rate']:.1f} %, migration rate "
                   f"{o['migration_rate']:.3f}, mean deficit queue {o['mean_deficit_queue']:.2f}.", ""]
+    if "acts" in results:  # the city's run has the road applications, not the relation learner and placement
+        return "\n".join(lines + _look(run_dir))
     r = extras["relations"]
     acc = "n/a" if r["handover_accuracy"] is None else f"{100 * r['handover_accuracy']:.1f} %"
     stay = "n/a" if r["stay_baseline_accuracy"] is None else f"{100 * r['stay_baseline_accuracy']:.1f} %"
@@ -153,38 +251,65 @@ def _markdown(results: dict, run_dir: Path) -> str:
     p = extras["placement"]
     lines += ["## Placement", "", f"{p['migration_events']} migration events ({p['moves']} moves of a placed twin, "
               f"{p['transfer_seconds']:.1f} s of transfer in all).", ""]
-    lines += ["## Look at it", "",
+    return "\n".join(lines + _look(run_dir))
+
+
+def _look(run_dir: Path) -> list[str]:
+    return ["## Look at it", "",
               f"- `snapshot.png`: the twin at the end of the run ({run_dir / 'snapshot.png'}).",
               f"- `demo.mcap`: open in Foxglove Studio, or `mtwin play {run_dir / 'demo.mcap'}` with rviz "
               "(`rviz2 -d config/mobility_twin.rviz`) on a full ROS 2 install.",
               f"- `mtwin eval tracking --recording {run_dir / 'demo.mcap'}` re-scores the run from the recording.",
               f"- `mtwin snapshot --recording {run_dir / 'demo.mcap'} --at 30` draws another moment.",
               "- `stack.log`: every node's output.", ""]
-    return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
+    from mobility_twin.deploy.stack import StackOptions, stack_launch_xml
     from mobility_twin.evaluation.live import RunCollector
     from mobility_twin.evaluation.scoring import score_run
     from mobility_twin.launch_runner.ament import package_share
     from mobility_twin.ros import topics
     from mobility_twin.ros.qos import EVENTS
     from mobility_twin.viz.builder import SceneBuilder
-    from mobility_twin.viz.live import LiveScene, decision_args
+    from mobility_twin.viz.live import LiveScene, LiveTopics, decision_args
     from mobility_twin.viz.snapshot import render
     from mobility_twin_msgs.msg import OffloadDecisionArray
-    from mobility_twin_sim.scenario import load_scenario
+    from mobility_twin_sim.scenario import ScenarioError, load_scenario
     from mobility_twin_sim.world import build_world
 
+    try:
+        scenario = load_scenario(args.scenario)
+    except ScenarioError as err:
+        print(f"mtwin demo: error: {err}", file=sys.stderr)
+        return 2
     run_dir = (args.runs_dir / time.strftime("%Y%m%d-%H%M%S")).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
-    print(f"mtwin demo: the whole stack on the default scenario for {args.duration:g} s; run folder {run_dir}",
-          flush=True)
-    layout = build_world(load_scenario("default")).layout
-    launch = package_share("mobility_twin") / "launch" / "demo.launch.xml"
+    sumo = scenario.world.kind == "sumo"
+    if args.duration is None:
+        args.duration = 30.0 if sumo else 60.0
+    print(f"mtwin demo: the whole stack on scenario {scenario.name!r} for {args.duration:g} s"
+          f"{' with route guidance and collision warning' if sumo else ''}; run folder {run_dir}", flush=True)
+    world = build_world(scenario, start=False, log=lambda *a: print(*a, flush=True))
+    layout = world.layout
+    startup_s = 90.0
+    if sumo:  # the city's applications act on the road: the launch file is generated for its layout
+        network = scenario.world.network
+        launch = run_dir / "stack.launch.xml"
+        # the road applications and the twins: offloading, relations and placement are the default demo's
+        launch.write_text(stack_launch_xml(layout, StackOptions(
+            scenario=str(scenario.source), hil=True, offloading=False, relations=False, placement=False,
+            network=network, guidance=True, collision_warning=True, output_dir=str(run_dir / "sumo"))))
+        # SUMO first simulates its warm-up; the city runs slower than real time on a small machine (HIL slips:
+        # the report says how far it got), and the launch ends when the replay has played the duration
+        startup_s += 120.0 + world.start_s - world.backend.begin_s + 15.0 * args.duration
+    else:
+        network = ""
+        launch = package_share("mobility_twin") / "launch" / "demo.launch.xml"
     collector = RunCollector(layout, run_dir / "demo.mcap", record_others=True)  # decoded after the run
     builder = SceneBuilder()
-    LiveScene(collector.node, builder)
+    LiveScene(collector.node, builder, LiveTopics(network=network))
+    acts = _Acts(collector.node, layout) if sumo else None
     for site in layout.sites:  # the offloading links of every site's offloading node
         collector.node.create_subscription(
             OffloadDecisionArray, topics.offload_decisions(site.site_id),
@@ -195,12 +320,12 @@ def run(args: argparse.Namespace) -> int:
     os.environ["MTWIN_STATE_DIR"] = str(run_dir / "state")  # a run never resumes another's ids
     proc = subprocess.Popen(
         [sys.executable, "-m", "mobility_twin.cli", "launch", str(launch), f"duration_s:={args.duration}",
-         f"start_offset_s:={args.start}", "hil:=true", "--duration", str(args.duration + 90.0)],
+         f"start_offset_s:={args.start}", "hil:=true", "--duration", str(args.duration + startup_s)],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     collector.yield_to_stack()
     started = time.monotonic()
     status = 0
-    scene = None
+    scene = acting = None
     try:
         last = last_scene = started
         while proc.poll() is None:
@@ -209,6 +334,8 @@ def run(args: argparse.Namespace) -> int:
             if now - last_scene > 2.0 and collector.received[topics.GLOBAL_OBJECTS]:
                 last_scene = now  # the picture of the last moment the stack was fully running
                 scene = builder.scene()
+                if scene.warnings:  # the picture of the twin acting: the last moment with a warning in force
+                    acting = scene
             if now - last > 10.0:
                 last = now
                 print(f"  [{now - started:4.0f} s] {collector.progress()}", flush=True)
@@ -220,14 +347,18 @@ def run(args: argparse.Namespace) -> int:
         status = 130
     finally:
         scene = scene or builder.scene()
-        collector.close({"run": "mtwin demo", "scenario": "default"})
+        collector.close({"run": "mtwin demo", "scenario": scenario.name})
         log.close()
     if proc.returncode not in (0, None, -15):
         print(f"the stack ended with status {proc.returncode}: see {run_dir / 'stack.log'}")
         status = status or proc.returncode
-    render(scene, run_dir / "snapshot.png")
+    render(acting or scene, run_dir / "snapshot.png")
     results = score_run(collector.decode())
-    results.update(scenario="default", duration_s=args.duration, run_folder=str(run_dir), extras=extras.summary())
+    results.update(scenario=scenario.name, duration_s=args.duration, run_folder=str(run_dir), extras=extras.summary())
+    if acts is not None:
+        results["acts"] = acts.summary()
+        results["acts"]["replayed_s"] = collector.received[topics.GROUND_TRUTH] * scenario.time.slot_s
+        results["acts"]["wall_s"] = time.monotonic() - started
     (run_dir / "report.json").write_text(json.dumps(results, indent=2, default=str))
     report = _markdown(results, run_dir)
     (run_dir / "report.md").write_text(report)

@@ -14,9 +14,10 @@ A command passed on waits for the drive interface's answer; one not answered wit
 is given up (:meth:`RouteFollower.overdue`, status ``not_supported``): the sender is told, never left waiting.
 
 The vehicle's destination (its mission) becomes route requests: :meth:`RouteFollower.request_due` gives a new
-request id when one is to be sent, at once for a new destination and again every ``request_retry_s`` while
-the guidance has not answered it (a guidance that starts after the vehicle, or a lost message); the
-guidance's answer ends the retries, and an ``arrived``, ``unreachable`` or ``unknown_edge`` answer ends the
+request id when one is to be sent, at once for a new destination and again while the guidance has not
+answered it (a guidance that starts after the vehicle, or a lost message), after ``request_retry_s`` and then
+twice as long each time up to 8x, so that a guidance slowed down is not flooded; the guidance's answer to
+any of the requests for the destination (a late one too) ends the retries, and an ``arrived``, ``unreachable`` or ``unknown_edge`` answer ends the
 request until the destination changes.
 """
 
@@ -27,6 +28,8 @@ from dataclasses import dataclass, field
 
 from mobility_twin_core.roads import RoadGraph
 
+#: an unanswered request is retried after request_retry_s, then twice as long each time, up to this many times it
+MAX_BACKOFF = 8.0
 #: the guidance answers after which the follower stops asking for its current destination
 FINAL_ANSWERS = frozenset({"arrived", "unreachable", "unknown_edge", "invalid"})
 
@@ -64,7 +67,9 @@ class _Request:
     destination: str
     number: int = 0  # requests sent for this destination
     request_id: str = ""
+    sent: set[str] = field(default_factory=set)  # every request id sent for it (a late answer to any counts)
     sent_at: float = -math.inf
+    wait_s: float = 0.0  # before the next retry: doubles with every unanswered request
     answered: bool = False
     final: str = ""  # the guidance's final answer ("" while it guides)
 
@@ -143,20 +148,24 @@ class RouteFollower:
     def request_due(self, now: float) -> str | None:
         """A new request id when a route request is to be sent now, else None."""
         r = self._request
-        if r is None or r.final or r.answered or now - r.sent_at < self.config.request_retry_s:
+        if r is None or r.final or r.answered or now - r.sent_at < r.wait_s:
             return None
         r.number += 1
         r.request_id, r.sent_at = f"{self.cav_id}-{r.destination}-{r.number}", now
+        r.sent.add(r.request_id)
+        r.wait_s = min(2.0 * r.wait_s, MAX_BACKOFF * self.config.request_retry_s) if r.wait_s else \
+            self.config.request_retry_s
         return r.request_id
 
     def on_guidance(self, request_id: str, status: str) -> None:
         """The guidance's status ``status`` (a ``RouteGuidanceStatus`` name) about ``request_id``."""
         r = self._request
-        if r is None or request_id != r.request_id:
+        if r is None or request_id not in r.sent:
             return
         if status == "stale_twin" or status == "unknown_vehicle":  # not yet: ask again after the retry time
             return
         r.answered = True
+        r.wait_s = self.config.request_retry_s
         if status in FINAL_ANSWERS:
             r.final = status
         elif status == "vehicle_left":  # the guidance lost the vehicle: ask again

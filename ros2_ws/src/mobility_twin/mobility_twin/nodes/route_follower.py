@@ -12,8 +12,8 @@ Issue 18: "a ``route_follower`` on the vehicle applies it". One per CAV (``cav_i
   ``/cav/<id>/route_command/status``, and answers ``not_supported`` for a command the drive interface has not
   answered within ``control_timeout_s``: nothing sent to the vehicle goes unanswered;
 * turns the vehicle's mission (``RouteRequest`` on ``/cav/<id>/destination``: its destination road) into route
-  requests to the guidance (``/guidance/route_requests``), asked again every ``request_retry_s`` until the
-  guidance answers (a guidance that starts later, a lost message), and asked anew for every new destination.
+  requests to the guidance (``/guidance/route_requests``), asked again after ``request_retry_s`` (then twice as
+  long each time, up to 8x) until the guidance answers (a guidance that starts later, a lost message), and asked anew for every new destination.
 
 A refusal is answered with its status and reason and counted; nothing the input carries stops the node.
 The ROS-free logic is :class:`mobility_twin.guidance.follower.RouteFollower`.
@@ -51,7 +51,8 @@ class RouteFollowerConfig:
                              "commands naming unknown roads or roads that do not connect are refused")
     control_timeout_s: float = field(2.0, "a command the drive interface has not answered in this long is "
                                           "answered not_supported (s)", low=0.05, high=600.0)
-    request_retry_s: float = field(5.0, "ask the route guidance again when it has not answered in this long (s)",
+    request_retry_s: float = field(5.0, "ask the route guidance again when it has not answered in this long (s; "
+                                                "doubling up to 8x)",
                                    low=0.1, high=3600.0)
     cycle_s: float = field(0.2, "seconds between two checks of the pending commands and requests", low=0.01,
                            high=60.0)
