@@ -129,9 +129,15 @@ class ReplayNode(Node):
         except ScenarioError as err:
             raise ConfigurationError(f"parameter 'scenario': {err}") from None
         log = self.get_logger()
+        self.layout_pub = self.create_publisher(LayoutMsg, topics.LAYOUT, LATCHED)
         try:
-            self.world = build_world(scenario, run_dir=self.config.output_dir or None,
+            self.world = build_world(scenario, run_dir=self.config.output_dir or None, start=False,
                                      log=lambda *parts: log.info(" ".join(str(p) for p in parts)))
+            # the layout is known before SUMO simulates its warm-up (minutes in a city): the twins start now
+            self._layout_sent = self.world.layout
+            self.layout_pub.publish(layout_to_msg(self._layout_sent, self.world.start_s))
+            if self.world.kind == "sumo":
+                self.world.open()
         except SumoError as err:  # a network that does not load, an unknown network or edge: a clear line
             raise ConfigurationError(f"parameter 'scenario': {scenario.source}: {err}") from None
         if self.world.kind == "tdrive_replay":
@@ -159,7 +165,6 @@ class ReplayNode(Node):
         self.clock_pub = None if self.config.hil else self.create_publisher(Clock, topics.CLOCK, CLOCK)
         self.gt_pub = self.create_publisher(TrackedObjectArray, topics.GROUND_TRUTH, TWIN_STATE)
         self.server_pub = self.create_publisher(EdgeServerStateArray, topics.EDGE_SERVER_REPORTS, TWIN_STATE)
-        self.layout_pub = self.create_publisher(LayoutMsg, topics.LAYOUT, LATCHED)
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", TWIN_STATE)
         self.cloud_pubs = {r.rsu_id: self.create_publisher(PointCloud2, topics.rsu_points(r.rsu_id), SENSOR_STREAM)
                            for r in self.world.rsus}
@@ -192,7 +197,9 @@ class ReplayNode(Node):
         self._last_signals: tuple[float, tuple[str, ...]] | None = None  # (stamp, states) last published
         self._now_stamp = self.world.start_s + self.replay.position  # the clock commands are stamped in
         self.outputs: dict = {}
-        self.layout_pub.publish(layout_to_msg(self.world.layout, self.world.start_s))
+        if self.world.layout != self._layout_sent:  # SUMO could not insert every CAV: the layout it has now
+            log.warning("the layout changed when the world started: published again")
+            self.layout_pub.publish(layout_to_msg(self.world.layout, self.world.start_s))
         self._stopping = False
         self.stats = {"ticks": 0, "frames": 0, "points": 0, "deadline_misses": 0, "max_lateness_s": 0.0,
                       "slip_s": 0.0, "route_commands": 0}
