@@ -81,8 +81,11 @@ def test_requests_are_sent_for_a_destination_retried_until_answered_and_renewed_
     assert f.request_due(100.0) is None  # guided: no more requests
     assert third != first
     assert f.set_destination(a) is None and f.request_due(100.0) is None  # the same mission again
-    f.on_guidance(third, "vehicle_left")  # the guidance lost it: ask again (after the first retry time)
+    f.on_guidance(third, "vehicle_left")  # the guidance lost it: ask again, after the back-off (40 s by now)
     assert f.request_due(100.0)
+    f.on_guidance(f._request.request_id, "routed")
+    f.on_guidance(f._request.request_id, "vehicle_left")
+    assert f.request_due(139.0) is None and f.request_due(140.5)
     f.on_guidance(f._request.request_id, "arrived")
     assert f.request_due(1000.0) is None
     assert f.set_destination(b) is None and f.request_due(1000.0)  # a new mission

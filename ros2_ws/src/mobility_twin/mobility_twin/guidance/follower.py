@@ -165,8 +165,7 @@ class RouteFollower:
         if status == "stale_twin" or status == "unknown_vehicle":  # not yet: ask again after the retry time
             return
         r.answered = True
-        r.wait_s = self.config.request_retry_s
         if status in FINAL_ANSWERS:
             r.final = status
-        elif status == "vehicle_left":  # the guidance lost the vehicle: ask again
-            r.answered = False
+        elif status == "vehicle_left":  # the guidance lost the vehicle (out of the twin's sight): ask again,
+            r.answered = False  # after the back-off, which goes on growing: not a new route every few seconds
