@@ -56,10 +56,22 @@ def test_a_command_the_drive_interface_never_answers_is_given_up_once():
     f.passed_on(Command("c1", 0.0, set_speed=True), now=0.0)
     f.passed_on(Command("c2", 0.0, set_speed=True), now=1.5)
     assert f.overdue(1.9) == []
-    assert f.answered("c2", road="E0E1", route=("E0E1", "E1E2"))
+    assert f.answered("c2", 1.9, road="E0E1", route=("E0E1", "E1E2"))
     assert (f.road, f.route) == ("E0E1", ("E0E1", "E1E2"))
     assert f.overdue(2.1) == ["c1"] and f.overdue(10.0) == []
-    assert not f.answered("c1")  # too late: given up, not relayed
+    assert f.answered("c1", 3.0)  # late, but the vehicle may have applied it: still relayed, once
+    assert not f.answered("c1", 3.1) and not f.answered("never-sent", 3.1)
+    assert f.fresh_road(6.0) == "E0E1" and f.fresh_road(7.0) == ""  # a request names only a fresh road
+
+
+def test_a_clock_that_goes_back_starts_the_follower_afresh():
+    f = RouteFollower("cav_0")
+    assert f.tick(100.0)
+    f.passed_on(Command("new", 100.0, edges=("A", "B")), now=100.0)
+    assert f.check(Command("older", 50.0, edges=("A",)))[0] == "expired"
+    assert f.tick(99.5)  # jitter of the clock is no restart
+    assert not f.tick(10.0)  # the simulation restarted: sim time is back at its start
+    assert f.check(Command("older", 50.0, edges=("A",))) is None and f.overdue(1000.0) == []
 
 
 def test_requests_are_sent_for_a_destination_retried_until_answered_and_renewed_when_it_changes(graph):
@@ -89,7 +101,11 @@ def test_requests_are_sent_for_a_destination_retried_until_answered_and_renewed_
     f.on_guidance(f._request.request_id, "arrived")
     assert f.request_due(1000.0) is None
     assert f.set_destination(b) is None and f.request_due(1000.0)  # a new mission
-    assert f.set_destination("") is None and f.destination == ""
+    f.on_guidance(f._request.request_id, "routed", now=1000.0)
+    assert f.set_destination(b, now=1100.0) is None and f.request_due(1100.0) is None  # guided, heard lately
+    assert f.set_destination(b, now=1121.0) is None and f.request_due(1121.0)  # silent 2 min: restarted?
+    assert f.set_destination("no_such_road")[0] == "unknown_edge" and f.destination == ""  # not the old one
+    assert f.set_destination(b) is None and f.set_destination("") is None and f.destination == ""
 
 
 def test_config_refuses_a_non_positive_timeout():

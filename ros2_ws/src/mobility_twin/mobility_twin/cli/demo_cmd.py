@@ -55,12 +55,11 @@ class _Acts:
     def __init__(self, node, layout) -> None:
         from mobility_twin.ros import topics
         from mobility_twin.ros.qos import EVENTS
-        from mobility_twin.ros.route_commands import STATUS_NAMES
+        from mobility_twin.ros.route_commands import GUIDANCE_STATUS_NAMES, STATUS_NAMES
         from mobility_twin_msgs.msg import CollisionWarningArray, RouteCommandStatus, RouteGuidanceStatus
 
         self.status_names = STATUS_NAMES
-        self.guidance_names = {getattr(RouteGuidanceStatus, n): n.removeprefix("STATUS_").lower()
-                               for n in dir(RouteGuidanceStatus) if n.startswith("STATUS_")}
+        self.guidance_names = GUIDANCE_STATUS_NAMES
         self.guidance: Counter = Counter()
         self.guided: set[str] = set()
         self.expected: list[float] = []

@@ -265,7 +265,7 @@ class CollisionWarningNode(Node):
     def _command(self, cav: str, speed: float, w: CollisionWarning) -> None:
         pub = self.cmd_pubs.get(cav)
         if pub is None:
-            pub = self.cmd_pubs[cav] = self.create_publisher(RouteCommand, f"/cav/{cav}/route_command", EVENTS)
+            pub = self.cmd_pubs[cav] = self.create_publisher(RouteCommand, topics.cav_route_command(cav), EVENTS)
         pub.publish(RouteCommand(header=Header(stamp=self.get_clock().now().to_msg(), frame_id=""),
                                  command_id=f"collision-{w.warning_id}-{'brake' if speed >= 0 else 'release'}",
                                  vehicle_id=cav, set_speed=True, speed=float(speed),

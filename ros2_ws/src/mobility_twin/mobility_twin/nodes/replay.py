@@ -8,7 +8,8 @@ with V2X on, /edge/<server>/v2x carries the connected vehicles' own reports rela
 The layout message is stamped with the scenario start (sim time). The world is the scenario's (``world:``
 section): the T-Drive replay, or SUMO (``mtwin replay --scenario city``), whose LiDARs also see buildings.
 
-Co-simulation (SUMO worlds; the T-Drive replay answers every command "not supported"):
+Co-simulation (SUMO worlds; the T-Drive replay answers every command on its drive interfaces "not
+supported", and its stacks run no route follower):
 
 * ``/infrastructure/signals`` (SignalStateArray): the traffic signals' states, when one changes and at
   least once a sim second: the twin of the signals for route guidance and collision warning.
@@ -134,8 +135,7 @@ class ReplayNode(Node):
             self.world = build_world(scenario, run_dir=self.config.output_dir or None, start=False,
                                      log=lambda *parts: log.info(" ".join(str(p) for p in parts)))
             # the layout is known before SUMO simulates its warm-up (minutes in a city): the twins start now
-            self._layout_sent = self.world.layout
-            self.layout_pub.publish(layout_to_msg(self._layout_sent, self.world.start_s))
+            self.layout_pub.publish(layout_to_msg(self.world.layout, self.world.start_s))
             if self.world.kind == "sumo":
                 self.world.open()
         except SumoError as err:  # a network that does not load, an unknown network or edge: a clear line
@@ -193,13 +193,12 @@ class ReplayNode(Node):
             self.destination_pubs = {c.cav_id: self.create_publisher(RouteRequest, topics.cav_destination(c.cav_id),
                                                                      EVENTS) for c in self.world.cavs}
         self._destinations: dict[str, tuple[str, float]] = {}  # CAV -> (destination, sim time published)
+        self._destinations_checked = -1e18  # sim time the CAVs' routes were last looked at
         self.command_counts: Counter = Counter()  # route commands by status name
         self._last_signals: tuple[float, tuple[str, ...]] | None = None  # (stamp, states) last published
         self._now_stamp = self.world.start_s + self.replay.position  # the clock commands are stamped in
         self.outputs: dict = {}
-        if self.world.layout != self._layout_sent:  # SUMO could not insert every CAV: the layout it has now
-            log.warning("the layout changed when the world started: published again")
-            self.layout_pub.publish(layout_to_msg(self.world.layout, self.world.start_s))
+
         self._stopping = False
         self.stats = {"ticks": 0, "frames": 0, "points": 0, "deadline_misses": 0, "max_lateness_s": 0.0,
                       "slip_s": 0.0, "route_commands": 0}
@@ -355,21 +354,30 @@ class ReplayNode(Node):
             self.status_pubs[cav_id].publish(status)
 
     def _publish_destinations(self) -> None:
-        """Each CAV's destination when it changed or ``destination_period_s`` passed (in the worker)."""
+        """Each CAV's destination when it changed or ``destination_period_s`` passed (in the worker; looked at
+        once a sim second). A world that cannot say is counted, never stops the replay."""
         t = self.replay.position
+        if not self.destination_pubs or t - self._destinations_checked < 1.0:
+            return
+        self._destinations_checked = t
         for cav, pub in self.destination_pubs.items():
-            last = self._destinations.get(cav)
-            if last is not None and t - last[1] < 1.0:  # look at most once a sim second
+            try:
+                route = self.world.route_of(cav)
+                road = self.world.road_of(cav) if route else ""
+            except Exception as err:  # the simulator's error: the mission is left out this second
+                self.command_counts["destination_error"] += 1
+                self.get_logger().warning(f"{cav}'s destination: {type(err).__name__}: {err}",
+                                          throttle_duration_sec=10.0)
                 continue
-            route = self.world.route_of(cav)
             if not route:
                 continue
+            last = self._destinations.get(cav)
             if last is not None and last[0] == route[-1] and t - last[1] < self.config.destination_period_s:
                 continue
             self._destinations[cav] = (route[-1], t)
             pub.publish(RouteRequest(header=Header(stamp=to_time(self._now_stamp), frame_id="map"),
                                      request_id=f"{cav}-mission", vehicle_id=cav, destination_edge=route[-1],
-                                     current_edge=self.world.road_of(cav)))
+                                     current_edge=road))
 
     def _signals_due(self, tick, stamp: float):
         """The signals of this tick when they are to be published: a state changed, or a period has passed."""

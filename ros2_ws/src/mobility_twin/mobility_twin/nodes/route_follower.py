@@ -34,12 +34,16 @@ from mobility_twin.ros.entry import ConfigurationError, run_node
 from mobility_twin.ros.guard import Every, count_summary, guarded
 from mobility_twin.ros.params import declare_config, field
 from mobility_twin.ros.qos import EVENTS
-from mobility_twin.ros.route_commands import STATUS_NAMES, Refusal, status_msg, world_commands
+from mobility_twin.ros.route_commands import (
+    GUIDANCE_STATUS_NAMES,
+    STATUS_NAMES,
+    Refusal,
+    status_msg,
+    world_commands,
+)
 from mobility_twin_msgs.msg import RouteCommand, RouteCommandStatus, RouteGuidanceStatus, RouteRequest
 
 STATUS_CODES = {name: code for code, name in STATUS_NAMES.items()}
-GUIDANCE_NAMES = {getattr(RouteGuidanceStatus, n): n.removeprefix("STATUS_").lower()
-                  for n in dir(RouteGuidanceStatus) if n.startswith("STATUS_")}
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,10 @@ class RouteFollowerConfig:
     request_retry_s: float = field(5.0, "ask the route guidance again when it has not answered in this long (s; "
                                                 "doubling up to 8x)",
                                    low=0.1, high=3600.0)
+    silence_s: float = field(120.0, "a guidance silent about the vehicle this long is asked again when the "
+                                    "destination repeats (it may have restarted) (s)", low=1.0, high=86400.0)
+    road_max_age_s: float = field(5.0, "a route request names the vehicle's road only when it is at most this old "
+                                       "(else the guidance finds the vehicle in the twin) (s)", low=0.1, high=3600.0)
     cycle_s: float = field(0.2, "seconds between two checks of the pending commands and requests", low=0.01,
                            high=60.0)
     log_period_s: float = field(10.0, "seconds between summary log lines", low=0.1, high=86400.0)
@@ -75,8 +83,8 @@ class RouteFollowerNode(Node):
 
             graph = load_map_roads(cfg.network, cfg.CONFIG_FILE)
         try:
-            self.follower = RouteFollower(cfg.cav_id, graph, FollowerConfig(cfg.control_timeout_s,
-                                                                            cfg.request_retry_s))
+            self.follower = RouteFollower(cfg.cav_id, graph, FollowerConfig(
+                cfg.control_timeout_s, cfg.request_retry_s, cfg.silence_s, cfg.road_max_age_s))
         except ValueError as err:
             raise ConfigurationError(f"route_follower: {err} ({cfg.CONFIG_FILE})") from None
         cav = cfg.cav_id
@@ -85,19 +93,31 @@ class RouteFollowerNode(Node):
         self.status_pub = self.create_publisher(RouteCommandStatus, topics.cav_route_status(cav), EVENTS)
         self.control_pub = self.create_publisher(RouteCommand, topics.cav_control_command(cav), EVENTS)
         self.request_pub = self.create_publisher(RouteRequest, topics.ROUTE_REQUESTS, EVENTS)
-        guard = guarded(self, self.counts, cav)
-        self.create_subscription(RouteCommand, topics.cav_route_command(cav), guard(self._on_command), EVENTS)
-        self.create_subscription(RouteCommandStatus, topics.cav_control_status(cav), guard(self._on_control), EVENTS)
-        self.create_subscription(RouteRequest, topics.cav_destination(cav), guard(self._on_destination), EVENTS)
-        self.create_subscription(RouteGuidanceStatus, topics.GUIDANCE_STATUS, guard(self._on_guidance), EVENTS)
-        self.timer = self.create_timer(cfg.cycle_s, guard(self.on_cycle))
+        def guard(what: str):
+            return guarded(self, self.counts, what)
+
+        self.create_subscription(RouteCommand, topics.cav_route_command(cav), guard("command")(self._on_command),
+                                 EVENTS)
+        self.create_subscription(RouteCommandStatus, topics.cav_control_status(cav),
+                                 guard("control_status")(self._on_control), EVENTS)
+        self.create_subscription(RouteRequest, topics.cav_destination(cav), guard("destination")(self._on_destination),
+                                 EVENTS)
+        self.create_subscription(RouteGuidanceStatus, topics.GUIDANCE_STATUS, guard("guidance_status")(self._on_guidance),
+                                 EVENTS)
+        self.timer = self.create_timer(cfg.cycle_s, guard("cycle")(self.on_cycle))
         self.log_every = Every(cfg.log_period_s)
         self.get_logger().info(f"{cav}: {topics.cav_route_command(cav)} -> {topics.cav_control_command(cav)}"
                                f"{' (map ' + cfg.network + ')' if graph is not None else ' (no map)'}; "
                                f"{topics.cav_destination(cav)} -> {topics.ROUTE_REQUESTS}")
 
     def now_s(self) -> float:
-        return self.get_clock().now().nanoseconds * 1e-9
+        """The node's clock; when it went back (a simulation restarted), the follower starts afresh."""
+        now = self.get_clock().now().nanoseconds * 1e-9
+        if not self.follower.tick(now):
+            self.sent.clear()
+            self.counts["clock_went_back"] += 1
+            self.get_logger().warning("the clock went back: pending commands and requests forgotten")
+        return now
 
     # ------------------------------------------------------------------------------------------ commands
     def _on_command(self, msg: RouteCommand) -> None:
@@ -127,7 +147,7 @@ class RouteFollowerNode(Node):
                                            self.follower.road))
 
     def _on_control(self, msg: RouteCommandStatus) -> None:
-        if not self.follower.answered(msg.command_id, msg.road, tuple(msg.route)):
+        if not self.follower.answered(msg.command_id, self.now_s(), msg.road, tuple(msg.route)):
             self.counts["control_status_unknown_command"] += 1  # given up already, or never ours: not relayed
             return
         self.sent.pop(msg.command_id, None)
@@ -139,9 +159,10 @@ class RouteFollowerNode(Node):
         if msg.vehicle_id and msg.vehicle_id != self.config.cav_id:
             self.counts["destination_other_vehicle"] += 1
             return
-        refusal = self.follower.set_destination("" if msg.cancel else msg.destination_edge)
-        if msg.current_edge and refusal is None:
-            self.follower.road = msg.current_edge
+        now = self.now_s()
+        refusal = self.follower.set_destination("" if msg.cancel else msg.destination_edge, now)
+        if refusal is None:
+            self.follower.at_road(msg.current_edge, now)
         if refusal is not None:
             self.counts["destination_unknown_edge"] += 1
             self.get_logger().warning(f"destination refused: {refusal[1]}", throttle_duration_sec=5.0)
@@ -154,7 +175,7 @@ class RouteFollowerNode(Node):
 
     def _on_guidance(self, msg: RouteGuidanceStatus) -> None:
         if msg.vehicle_id == self.config.cav_id:
-            self.follower.on_guidance(msg.request_id, GUIDANCE_NAMES.get(msg.status, ""))
+            self.follower.on_guidance(msg.request_id, GUIDANCE_STATUS_NAMES.get(msg.status, ""), self.now_s())
 
     def on_cycle(self) -> None:
         now = self.now_s()
@@ -167,7 +188,7 @@ class RouteFollowerNode(Node):
         request_id = self.follower.request_due(now)
         if request_id is not None:
             self.counts["route_requests"] += 1
-            road = self.follower.road if self.follower.road and not self.follower.road.startswith(":") else ""
+            road = self.follower.fresh_road(now)
             self.request_pub.publish(RouteRequest(header=Header(stamp=self.get_clock().now().to_msg()),
                                                   request_id=request_id, vehicle_id=self.config.cav_id,
                                                   destination_edge=self.follower.destination, current_edge=road))

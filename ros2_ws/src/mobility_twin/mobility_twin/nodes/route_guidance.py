@@ -116,7 +116,7 @@ class RouteGuidanceNode(Node):
         self.seen: dict[str, float] = {}  # CAV -> when its track or answer was last seen
         self.cmd_pub: dict[str, object] = {}
         self.commands = 0
-        self._objects: TrackedObjectArray | None = None
+        self._objects: bytes | None = None  # the newest TrackedObjectArray, raw CDR
         self.status_pub = self.create_publisher(RouteGuidanceStatus, cfg.status_topic, EVENTS)
         # raw CDR, decoded by the numpy codec when a cycle needs it: 10 Hz of a few hundred tracks as rclpy
         # objects would cost the node more than its decisions

@@ -1,9 +1,10 @@
 """The co-simulation control interface as messages: a CAV's route command in, its status out, the signals.
 
 A route planner (the twin's route guidance, an operator, a test) sends a ``RouteCommand`` to
-``/cav/<id>/route_command``; the vehicle answers on ``/cav/<id>/route_command/status`` with a
-``RouteCommandStatus``. In simulation the replay node is the vehicle: it queues the command and applies it
-between two simulation steps (the world is advanced and commanded from one thread), through
+``/cav/<id>/route_command``; the vehicle's ``route_follower`` checks it, passes it to the vehicle's drive
+interface (``/cav/<id>/control/route_command``) and answers on ``/cav/<id>/route_command/status`` with a
+``RouteCommandStatus``. In simulation the replay node is the drive interface: it queues the command and
+applies it between two simulation steps (the world is advanced and commanded from one thread), through
 :meth:`mobility_twin_sim.replay.Replay.command`. The traffic signals' twin goes out as a
 ``SignalStateArray`` on ``/infrastructure/signals``.
 
@@ -20,7 +21,13 @@ from geometry_msgs.msg import Point
 from std_msgs.msg import Header
 
 from mobility_twin.ros.convert import from_time, to_time
-from mobility_twin_msgs.msg import RouteCommand, RouteCommandStatus, SignalState, SignalStateArray
+from mobility_twin_msgs.msg import (
+    RouteCommand,
+    RouteCommandStatus,
+    RouteGuidanceStatus,
+    SignalState,
+    SignalStateArray,
+)
 from mobility_twin_sim import backend
 from mobility_twin_sim.backend import Command, CommandResult, SignalStates, SpeedCommand, TargetCommand
 
@@ -32,6 +39,10 @@ _REASONS = (("unknown vehicle", S.STATUS_UNKNOWN_VEHICLE), ("unknown edge", S.ST
 STATUS_NAMES = {S.STATUS_ACCEPTED: "accepted", S.STATUS_UNKNOWN_VEHICLE: "unknown_vehicle",
                 S.STATUS_UNKNOWN_EDGE: "unknown_edge", S.STATUS_NO_ROUTE: "no_route", S.STATUS_EXPIRED: "expired",
                 S.STATUS_INVALID: "invalid", S.STATUS_NOT_SUPPORTED: "not_supported"}
+
+#: RouteGuidanceStatus.status -> its name (``routed``, ``vehicle_left``, ...)
+GUIDANCE_STATUS_NAMES = {getattr(RouteGuidanceStatus, n): n.removeprefix("STATUS_").lower()
+                         for n in dir(RouteGuidanceStatus) if n.startswith("STATUS_")}
 
 
 @dataclass(frozen=True)

@@ -210,7 +210,8 @@ class LiveScene:
 
         if msg.status in (G.STATUS_ROUTED, G.STATUS_REROUTED) and msg.edges:
             xy = route_xy(self.roads, msg.edges)
-        elif msg.status in (G.STATUS_ARRIVED, G.STATUS_VEHICLE_LEFT, G.STATUS_UNREACHABLE):
+        elif msg.status in (G.STATUS_ARRIVED, G.STATUS_VEHICLE_LEFT, G.STATUS_UNREACHABLE, G.STATUS_UNKNOWN_EDGE,
+                            G.STATUS_INVALID):  # guidance over
             xy = np.zeros((0, 2))
         else:
             return

@@ -1,6 +1,7 @@
 """Feed a :class:`SceneBuilder` from an MCAP recording (`mtwin snapshot --recording`).
 
-The same topics as the live subscriptions (:class:`mobility_twin.viz.live.LiveTopics`) and the same
+The same topics as the live subscriptions (:class:`mobility_twin.viz.live.LiveTopics`; not yet the guided
+routes and the collision warnings, which only the live picture and rviz draw) and the same
 builder calls, through the same message helpers of :mod:`mobility_twin.viz.live`; the arrival time of a
 message is its log time in the recording, so links and migrations age as they did live. Only the messages
 logged in a window are fed (the trails cover the window), plus the layout, whenever it was recorded (a
