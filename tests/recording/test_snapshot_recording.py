@@ -141,3 +141,40 @@ def test_mtwin_snapshot_renders_a_recording_to_png(tmp_path):
     assert (tmp_path / "twin.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     missing = run_mtwin("snapshot", "--recording", str(tmp_path / "nothing.mcap"), "--out", str(tmp_path / "x.png"))
     assert missing.returncode == 2 and "cannot read the recording" in missing.stderr
+
+
+def test_a_recording_of_the_city_draws_the_guided_routes_and_the_warnings(tmp_path):
+    pytest.importorskip("sumolib")
+    from rclpy.serialization import serialize_message
+
+    from mobility_twin.ros.layout_msg import layout_to_msg
+    from mobility_twin.ros.road_network import load_map_roads
+    from mobility_twin.viz.live import LiveTopics
+    from mobility_twin_msgs.msg import CollisionWarning, CollisionWarningArray, RouteGuidanceStatus
+
+    roads = load_map_roads("beijing_cbd", "test")
+    a = roads.ids[0]
+    b = roads.ids[int(roads.successors(0)[0])]
+    with RecordingWriter(tmp_path / "city.mcap") as w:
+        for topic, type_name in (("/infrastructure/layout", "Layout"), ("/guidance/status", "RouteGuidanceStatus"),
+                                 ("/safety/collision_warnings", "CollisionWarningArray")):
+            w.add_topic(topic, f"mobility_twin_msgs/msg/{type_name}")
+        w.write("/infrastructure/layout", serialize_message(layout_to_msg(LAYOUT, LAYOUT_STAMP)), T0)
+        routed = RouteGuidanceStatus(vehicle_id="cav_0", status=RouteGuidanceStatus.STATUS_ROUTED, edges=[a, b])
+        w.write("/guidance/status", serialize_message(routed), T0 + 1)  # long before the window: still drawn
+        w.write("/guidance/status", serialize_message(RouteGuidanceStatus(
+            vehicle_id="cav_1", status=RouteGuidanceStatus.STATUS_ROUTED, edges=[b])), T0 + 2)
+        w.write("/guidance/status", serialize_message(RouteGuidanceStatus(
+            vehicle_id="cav_1", status=RouteGuidanceStatus.STATUS_ARRIVED)), T0 + 3)  # cav_1's is over
+        warning = CollisionWarning(warning_id="w1", vehicle_id="cav_0", time_to_conflict=1.2, probability=0.8)
+        warning.conflict_point.x, warning.conflict_point.y = 10.0, 20.0
+        w.write("/safety/collision_warnings", serialize_message(CollisionWarningArray(warnings=[warning])),
+                T0 + 60_000_000_000)
+    got = SceneBuilder()
+    assert feed_from_recording(got, tmp_path / "city.mcap", LiveTopics(network="beijing_cbd"), window_s=5.0) == 0
+    scene = got.scene()
+    assert [r.vehicle_id for r in scene.routes] == ["cav_0"] and len(scene.routes[0].xy) >= 4
+    assert [(w.warning_id, w.point) for w in scene.warnings] == [("w1", (10.0, 20.0))]
+    plain = SceneBuilder()
+    feed_from_recording(plain, tmp_path / "city.mcap", window_s=5.0)  # no network: the warnings only
+    assert plain.scene().routes == [] and len(plain.scene().warnings) == 1

@@ -240,7 +240,7 @@ def _markdown(results: dict, run_dir: Path) -> str:
                   f"on average, deadline missed {100 * o['deadline_miss_rate']:.1f} %, migration rate "
                   f"{o['migration_rate']:.3f}, mean deficit queue {o['mean_deficit_queue']:.2f}.", ""]
     if "acts" in results:  # the city's run has the road applications, not the relation learner and placement
-        return "\n".join(lines + _look(run_dir))
+        return "\n".join(lines + _look(run_dir, results["acts"].get("network", "")))
     r = extras["relations"]
     acc = "n/a" if r["handover_accuracy"] is None else f"{100 * r['handover_accuracy']:.1f} %"
     stay = "n/a" if r["stay_baseline_accuracy"] is None else f"{100 * r['stay_baseline_accuracy']:.1f} %"
@@ -253,13 +253,14 @@ def _markdown(results: dict, run_dir: Path) -> str:
     return "\n".join(lines + _look(run_dir))
 
 
-def _look(run_dir: Path) -> list[str]:
+def _look(run_dir: Path, network: str = "") -> list[str]:
+    network = f" --network {network}" if network else ""
     return ["## Look at it", "",
               f"- `snapshot.png`: the twin at the end of the run ({run_dir / 'snapshot.png'}).",
               f"- `demo.mcap`: open in Foxglove Studio, or `mtwin play {run_dir / 'demo.mcap'}` with rviz "
               "(`rviz2 -d config/mobility_twin.rviz`) on a full ROS 2 install.",
               f"- `mtwin eval tracking --recording {run_dir / 'demo.mcap'}` re-scores the run from the recording.",
-              f"- `mtwin snapshot --recording {run_dir / 'demo.mcap'} --at 30` draws another moment.",
+              f"- `mtwin snapshot --recording {run_dir / 'demo.mcap'} --at 30{network}` draws another moment.",
               "- `stack.log`: every node's output.", ""]
 
 
@@ -358,6 +359,7 @@ def run(args: argparse.Namespace) -> int:
         results["acts"] = acts.summary()
         results["acts"]["replayed_s"] = collector.received[topics.GROUND_TRUTH] * scenario.time.slot_s
         results["acts"]["wall_s"] = time.monotonic() - started
+        results["acts"]["network"] = network
     (run_dir / "report.json").write_text(json.dumps(results, indent=2, default=str))
     report = _markdown(results, run_dir)
     (run_dir / "report.md").write_text(report)

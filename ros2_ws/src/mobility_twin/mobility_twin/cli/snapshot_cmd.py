@@ -42,6 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--objects", default="", metavar="TOPIC",
                    help="TrackedObjectArray to draw (default /twin/global/objects; a local twin's works too)")
     p.add_argument("--ground-truth", action="store_true", help="also draw /sim/ground_truth (simulation)")
+    p.add_argument("--network", default="", help="with --recording: the road network the CAVs' guided routes are "
+                   "drawn on (a SUMO world's, e.g. beijing_cbd; default: no routes)")
     p.add_argument("--size", type=_size, default=(1800, 1000), metavar="WxH", help="image size (default 1800x1000)")
     p.add_argument("--title", default="", help="title (default: scenario, time and counts)")
     p.set_defaults(func=run)
@@ -56,16 +58,17 @@ def run(args: argparse.Namespace) -> int:
     if args.recording is not None:
         from mobility_twin.recording import RecordingError
         from mobility_twin.ros import topics
+        from mobility_twin.ros.entry import ConfigurationError
         from mobility_twin.viz.builder import BuilderConfig, SceneBuilder
         from mobility_twin.viz.live import LiveTopics
         from mobility_twin.viz.recorded import feed_from_recording
 
         builder = SceneBuilder(BuilderConfig(trail_s=max(args.duration, 1.0)))
         names = LiveTopics(objects=args.objects or topics.GLOBAL_OBJECTS,
-                           ground_truth=topics.GROUND_TRUTH if args.ground_truth else "")
+                           ground_truth=topics.GROUND_TRUTH if args.ground_truth else "", network=args.network)
         try:
             feed_from_recording(builder, args.recording, names, at_s=args.at, window_s=args.duration)
-        except RecordingError as err:
+        except (RecordingError, ConfigurationError) as err:
             print(f"mtwin snapshot: {err}", file=sys.stderr)
             return 2
     else:

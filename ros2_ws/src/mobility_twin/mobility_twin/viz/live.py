@@ -68,6 +68,20 @@ def route_xy(graph, edges) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros((0, 2))
 
 
+def route_update(roads, msg) -> np.ndarray | None:
+    """The route a RouteGuidanceStatus draws for its CAV (``roads``: a RoadGraph in map): the roads sent
+    (routed, rerouted), an empty line when the guidance ended (arrived, left, unreachable, a bad request),
+    None when it changes nothing."""
+    from mobility_twin_msgs.msg import RouteGuidanceStatus as G
+
+    if msg.status in (G.STATUS_ROUTED, G.STATUS_REROUTED) and msg.edges:
+        return route_xy(roads, msg.edges)
+    if msg.status in (G.STATUS_ARRIVED, G.STATUS_VEHICLE_LEFT, G.STATUS_UNREACHABLE, G.STATUS_UNKNOWN_EDGE,
+                      G.STATUS_INVALID):
+        return np.zeros((0, 2))
+    return None
+
+
 def decision_args(msg) -> list[tuple[str, int, str]]:
     """(vehicle id, track id, serving server id) per decision of an OffloadDecisionArray."""
     return [(d.vehicle_id or f"track_{d.track_id}", int(d.track_id), d.server_id) for d in msg.decisions]
@@ -206,16 +220,9 @@ class LiveScene:
         self.builder.on_warnings(from_time(msg.header.stamp), views, cleared, received=time.time())
 
     def _on_guidance(self, msg) -> None:
-        from mobility_twin_msgs.msg import RouteGuidanceStatus as G
-
-        if msg.status in (G.STATUS_ROUTED, G.STATUS_REROUTED) and msg.edges:
-            xy = route_xy(self.roads, msg.edges)
-        elif msg.status in (G.STATUS_ARRIVED, G.STATUS_VEHICLE_LEFT, G.STATUS_UNREACHABLE, G.STATUS_UNKNOWN_EDGE,
-                            G.STATUS_INVALID):  # guidance over
-            xy = np.zeros((0, 2))
-        else:
-            return
-        self.builder.on_route(from_time(msg.header.stamp), msg.vehicle_id, xy, received=time.time())
+        xy = route_update(self.roads, msg)
+        if xy is not None:
+            self.builder.on_route(from_time(msg.header.stamp), msg.vehicle_id, xy, received=time.time())
 
     def _on_servers(self, msg) -> None:
         self.builder.on_servers(from_time(msg.header.stamp), server_views(msg), received=time.time())

@@ -1,7 +1,7 @@
 """Feed a :class:`SceneBuilder` from an MCAP recording (`mtwin snapshot --recording`).
 
-The same topics as the live subscriptions (:class:`mobility_twin.viz.live.LiveTopics`; not yet the guided
-routes and the collision warnings, which only the live picture and rviz draw) and the same
+The same topics as the live subscriptions (:class:`mobility_twin.viz.live.LiveTopics`; the guided routes
+with its ``network``, from every guidance decision recorded up to the moment drawn) and the same
 builder calls, through the same message helpers of :mod:`mobility_twin.viz.live`; the arrival time of a
 message is its log time in the recording, so links and migrations age as they did live. Only the messages
 logged in a window are fed (the trails cover the window), plus the layout, whenever it was recorded (a
@@ -20,7 +20,16 @@ from mobility_twin.ros.cdr import CdrError, decode_tracks
 from mobility_twin.ros.convert import from_time
 
 from .builder import SceneBuilder
-from .live import LiveTopics, decision_args, server_views, signal_views, stale_args, track_args
+from .live import (
+    LiveTopics,
+    decision_args,
+    route_update,
+    server_views,
+    signal_views,
+    stale_args,
+    track_args,
+    warning_args,
+)
 
 
 def feed_from_recording(builder: SceneBuilder, path: str | Path, names: LiveTopics = LiveTopics(), *,
@@ -31,9 +40,11 @@ def feed_from_recording(builder: SceneBuilder, path: str | Path, names: LiveTopi
 
     from mobility_twin.evaluation.decoding import recorded_layout
     from mobility_twin_msgs.msg import (
+        CollisionWarningArray,
         EdgeServerStateArray,
         MigrationEvent,
         OffloadDecisionArray,
+        RouteGuidanceStatus,
         SignalStateArray,
         TwinStateArray,
     )
@@ -54,6 +65,21 @@ def feed_from_recording(builder: SceneBuilder, path: str | Path, names: LiveTopi
                     **dict.fromkeys(site_decisions, OffloadDecisionArray)}
         if names.signals:
             messages[names.signals] = SignalStateArray
+        if names.warnings:
+            messages[names.warnings] = CollisionWarningArray
+        if names.guidance and names.network:  # a route stays drawn from its decision on: read them all
+            from mobility_twin.ros.road_network import load_map_roads
+
+            roads = load_map_roads(names.network, "--network")
+            for msg in rec.messages({names.guidance}, start_ns=rec.start_ns, end_ns=end_ns + 1):
+                try:
+                    m = deserialize_message(msg.data, RouteGuidanceStatus)
+                    xy = route_update(roads, m)
+                except (ValueError, TypeError, RuntimeError):
+                    bad += 1
+                    continue
+                if xy is not None:
+                    builder.on_route(from_time(m.header.stamp), m.vehicle_id, xy, received=msg.log_time_ns * 1e-9)
         wanted = {names.objects, names.ground_truth, *local, *messages} - {""}
         local_fed: dict[str, float] = {}
         for msg in rec.messages(wanted, start_ns=start_ns, end_ns=end_ns + 1):
@@ -85,6 +111,8 @@ def feed_from_recording(builder: SceneBuilder, path: str | Path, names: LiveTopi
                         builder.on_migration(stamp, m.twin_id, m.from_host, m.to_host, received=received)
                     elif msg.topic == names.signals:
                         builder.on_signals(stamp, signal_views(m), received=received)
+                    elif msg.topic == names.warnings:
+                        builder.on_warnings(stamp, *warning_args(m), received=received)
                     else:
                         builder.on_decisions(stamp, decision_args(m), received=received,
                                              site=site_decisions.get(msg.topic, ""))
