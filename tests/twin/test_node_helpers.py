@@ -58,3 +58,37 @@ def test_the_named_profiles_are_keep_last_profiles():
     assert NEWEST_FRAME == keep_last(1, reliable=False)  # a perception node takes the newest cloud only
     assert EVENTS.depth == 100 and EVENTS.reliability == ReliabilityPolicy.RELIABLE
     assert LATCHED.durability == DurabilityPolicy.TRANSIENT_LOCAL and LATCHED.depth == 1
+
+
+def _run_in_process(factory) -> int:
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(factory)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+
+
+def test_an_error_inside_the_executor_loses_one_event_not_the_node():
+    # a timer callback that is not guarded raises out of spin_once twice, then the node ends normally
+    result = _run_in_process("""
+        from rclpy.node import Node
+        from mobility_twin.ros.entry import run_node
+
+        class Flaky(Node):
+            def __init__(self):
+                super().__init__("flaky")
+                self.calls, self.exit_code = 0, None
+                self.create_timer(0.01, self.tick)
+
+            def tick(self):
+                self.calls += 1
+                if self.calls <= 2:
+                    raise RuntimeError("Unable to convert call argument '0' to Python object")
+                self.exit_code = 7
+
+        raise SystemExit(run_node(Flaky, args=[]))
+    """)
+    assert result.returncode == 7, result.stdout + result.stderr
+    assert "the executor lost an event (1 in a row)" in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr + result.stdout

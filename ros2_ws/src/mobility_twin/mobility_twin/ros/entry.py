@@ -39,6 +39,10 @@ def make_executor(context=None) -> Executor:
     return EventsExecutor(context=context)
 
 
+#: rclpy errors in a row after which a node gives up (its launch file respawns it)
+MAX_EXECUTOR_FAILURES = 50
+
+
 def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
     """Create the node with ``factory`` and spin it until Ctrl-C, external shutdown, or the node asks to stop.
 
@@ -79,8 +83,17 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
             return 2
         executor = make_executor()
         executor.add_node(node)
+        failures = 0  # in a row
         while rclpy.ok() and getattr(node, "exit_code", None) is None:
-            executor.spin_once(timeout_sec=0.1)
+            try:
+                executor.spin_once(timeout_sec=0.1)
+                failures = 0
+            except RuntimeError as err:  # rclpy's own (a callback's are caught by ros.guard): one event lost
+                failures += 1
+                node.get_logger().error(f"the executor lost an event ({failures} in a row): {err}",
+                                        throttle_duration_sec=5.0)
+                if failures >= MAX_EXECUTOR_FAILURES:
+                    raise
         exit_code = getattr(node, "exit_code", None) or 0
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
