@@ -89,21 +89,22 @@ def stack_launch_xml(layout: Layout, options: StackOptions = StackOptions()) -> 
     for rsu in layout.rsus:
         extrinsic = f"{rsu.x:.3f},{rsu.y:.3f},{rsu.z:.3f},{rsu.yaw:.4f}"
         parts.append(_include("rsu", rsu_id=rsu.rsu_id, extrinsic=extrinsic, use_sim_time="$(var use_sim_time)"))
+    # a world of roads: route followers on the CAVs, and the city's applications at the edge and in the cloud
+    net = {"network": o.network} if o.network else {}
+    vehicle_args = {"route_follower": "true", **net} if o.network else {"route_follower": "false"}
+    edge_args = {"collision_warning": "$(var collision_warning)", "collision_brake": "$(var collision_warning)",
+                 **net} if o.network else {}
+    cloud_args = {"guidance": "$(var guidance)", **net} if o.network else {}
     for cav in layout.cavs:
-        roads = {"route_follower": "true", "network": o.network} if o.network else {"route_follower": "false"}
         parts.append(_include("vehicle", cav_id=cav.cav_id, lidar_height_m=f"{cav.lidar_height_m:.3f}",
-                              use_sim_time="$(var use_sim_time)", **roads))
-    city = {"collision_warning": "$(var collision_warning)", "collision_brake": "$(var collision_warning)",
-            "network": o.network} if o.network else {}
+                              use_sim_time="$(var use_sim_time)", **vehicle_args))
     for site in layout.sites:
         parts.append(_include("edge", site_id=site.site_id, layout_from_topic="true",
-                              use_sim_time="$(var use_sim_time)", offloading="$(var offloading)", **city))
-    city = {"guidance": "$(var guidance)", "network": o.network} if o.network else {}
+                              use_sim_time="$(var use_sim_time)", offloading="$(var offloading)", **edge_args))
     parts.append(_include("cloud", sites=",".join(s.site_id for s in layout.sites),
                           use_sim_time="$(var use_sim_time)", relations="$(var relations)",
-                          placement="$(var placement)", **city))
-    viz = {"network": o.network} if o.network else {}
-    parts.append('  <group if="$(var viz)">\n' + _include("viz", use_sim_time="$(var use_sim_time)", **viz).replace(
+                          placement="$(var placement)", **cloud_args))
+    parts.append('  <group if="$(var viz)">\n' + _include("viz", use_sim_time="$(var use_sim_time)", **net).replace(
         "\n", "\n  ").replace("  <include", "    <include", 1) + "\n  </group>")
     parts.append('  <group unless="$(eval \'$(var record)\' == \'\')">\n'
                  + _include("record", output="$(var record)", use_sim_time="$(var use_sim_time)").replace(

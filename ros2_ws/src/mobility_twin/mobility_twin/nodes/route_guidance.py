@@ -138,7 +138,7 @@ class RouteGuidanceNode(Node):
     def _on_request(self, msg: RouteRequest) -> None:
         now = self.now_s()
         cav = msg.vehicle_id
-        if not cav or not topics.safe_id(cav):
+        if not topics.safe_id(cav):
             self._status(msg.request_id, cav, G.STATUS_INVALID, f"bad vehicle_id {cav!r}")
             return
         if msg.cancel:

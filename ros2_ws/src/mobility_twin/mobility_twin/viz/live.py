@@ -63,8 +63,8 @@ def warning_args(msg) -> tuple[list[WarningView], list[str]]:
 def route_xy(graph, edges) -> np.ndarray:
     """(K, 2) centre line in map of a route's roads (``graph``: a RoadGraph in the map frame); roads the
     map does not have are left out."""
-    index = graph.index
-    parts = [graph.shapes[index[e]][len(graph.shapes[index[e]]) // 2] for e in edges if e in index]
+    lanes = [graph.shapes[graph.index[e]] for e in edges if e in graph.index]
+    parts = [shape[len(shape) // 2] for shape in lanes]  # each road's middle lane
     return np.concatenate(parts) if parts else np.zeros((0, 2))
 
 
