@@ -12,7 +12,9 @@ Pipeline for one frame (points in the sensor frame, the sensor's pose in `map`):
    from the highest point; size filtering; a class from the size; a cluster standing under returns higher
    than ``max_height_m`` (a wall that goes on up: a building) is a static structure, not a vehicle;
 5. box completion: a partly seen car (one or two faces) is extended away from the sensor to the prior
-   size of its class, so that sensors seeing different faces agree on its centre;
+   size of its class, so that sensors seeing different faces agree on its centre; where something nearer
+   hides the view just beside one end of the cluster (a car behind another), the hidden part is extended
+   into that shadow rather than out of it;
 6. a position covariance that grows with range (range noise and angular resolution) and with the part
    of the box that was inferred rather than seen, and a confidence from the number of points and the
    part inferred (a fragment of a partly hidden car does not start a track).
@@ -76,6 +78,9 @@ class DetectorConfig:
     person_max_extent_m: float = 0.9  # a cluster no wider or longer than this, ...
     person_height_m: tuple[float, float] = (1.4, 2.1)  # ... this tall, is a person: its box is what is seen
     person_size_m: float = 0.5
+    shadow_edge_m: float = 1.0  # returns this close beside a cluster's end (across the line of sight), ...
+    shadow_margin_m: float = 0.5  # ... this much nearer than its nearest point ...
+    shadow_height_m: float = 0.8  # ... and tall enough to block the rays to a car's body at this height there
 
 
 @dataclass
@@ -262,6 +267,8 @@ class LidarDetector:
         ends = np.searchsorted(sorted_labels, np.arange(n_clusters), side="right")
         out = {k: [] for k in ("xy", "cov", "yaw", "dims", "conf", "n", "cls")}
         sensor = np.array([pose.x, pose.y])
+        rel = xy - sensor
+        bearing, ground = np.arctan2(rel[:, 1], rel[:, 0]), np.hypot(rel[:, 0], rel[:, 1])
         pieces = []
         for k in range(n_clusters):
             pieces += self._split_queued(xy, top, order[starts[k]:ends[k]])
@@ -291,7 +298,7 @@ class LidarDetector:
             else:
                 centre, full_len, full_wid, inferred, yaw = self._complete(
                     centre, yaw, length, width, sensor, tall=h >= cfg.tall_vehicle_m,
-                    toward=cut_off)
+                    toward=cut_off, shadow=self._shadow(bearing, ground, top, pose.z, idx))
             los = centre - sensor
             rng = float(np.hypot(*los))
             sigma_r = cfg.sigma_base_m + cfg.sigma_per_m * rng + 0.5 * inferred
@@ -355,8 +362,27 @@ class LidarDetector:
         centre = c1 * self._e1[a] + c2 * self._e2[a]
         return centre, float(self._angles[a]), (float(hi1[a] - lo1[a]), float(hi2[a] - lo2[a]))
 
+    def _shadow(self, bearing: np.ndarray, ground: np.ndarray, top: np.ndarray, sensor_z: float,
+                idx: np.ndarray) -> int:
+        """Which end of the cluster ``idx`` (across the line of sight) something nearer hides: -1 the end of
+        lower bearing, +1 the higher one, 0 neither or both. ``bearing``, ``ground``, ``top``: every point's
+        bearing and ground range from the sensor and its height above the ground. A nearer return hides the
+        view where it stands above the ray from the sensor (``sensor_z`` up) to a car's body
+        (``shadow_height_m``) at the cluster's range: a low kerb or a person near the pole does not."""
+        cfg = self.config
+        mid = float(np.arctan2(np.sin(bearing[idx]).mean(), np.cos(bearing[idx]).mean()))
+        offset = (bearing - mid + np.pi) % (2 * np.pi) - np.pi
+        lo, hi = offset[idx].min(), offset[idx].max()
+        near = float(ground[idx].min())
+        edge = cfg.shadow_edge_m / max(near, 1.0)
+        ray = sensor_z - (sensor_z - cfg.shadow_height_m) * ground / max(near, 1.0)
+        nearer = (ground < near - cfg.shadow_margin_m) & (top >= ray)
+        low = bool(np.any(nearer & (offset < lo) & (offset >= lo - edge)))
+        high = bool(np.any(nearer & (offset > hi) & (offset <= hi + edge)))
+        return int(high) - int(low)
+
     def _complete(self, centre, yaw, length, width, sensor, tall=False,
-                  toward=False) -> tuple[np.ndarray, float, float, float, float]:
+                  toward=False, shadow=0) -> tuple[np.ndarray, float, float, float, float]:
         """Extend a partly seen box away from the sensor to the prior size (a bus's or truck's when it is taller
         than any car); returns the inferred part (m).
 
@@ -365,22 +391,39 @@ class LidarDetector:
         back, or a corner): the hidden length runs away from the sensor, along the axis closer to the line
         of sight. ``toward``: the cluster was seen by the sensor's lowest beam, so its near side is cut off by the
         blind cone under the sensor (a vehicle beside the pole): the hidden part is toward the sensor instead.
+        ``shadow`` (:meth:`_shadow`): the end of the cluster whose view something nearer hides, -1 the lower
+        bearing, +1 the higher; an axis well across the line of sight grows into that shadow. A short piece
+        across the line of sight that ends in a shadow may be a short face or a part of the side whose rest
+        is hidden: the centre is the mean of the two boxes (the box reported is the short face's).
         """
         cfg = self.config
         axis_a = np.array([np.cos(yaw), np.sin(yaw)])
         axis_b = np.array([-np.sin(yaw), np.cos(yaw)])
-        away = centre - sensor
-        los = away / max(float(np.hypot(*away)), 1e-6)
-        if length > (cfg.tall_prior_width_m if tall else cfg.prior_width_m) + 0.5 or \
-                abs(los @ axis_a) >= abs(los @ axis_b):
-            long_axis, short_axis, seen_long, seen_short = axis_a, axis_b, length, width
-        else:
-            long_axis, short_axis, seen_long, seen_short = axis_b, axis_a, width, length
+        los = (centre - sensor) / max(float(np.hypot(*(centre - sensor))), 1e-6)
+        side_seen = length > (cfg.tall_prior_width_m if tall else cfg.prior_width_m) + 0.5
+        if side_seen or abs(los @ axis_a) >= abs(los @ axis_b):
+            return self._grow(centre, axis_a, axis_b, length, width, los, tall, toward, shadow)
+        face = self._grow(centre, axis_b, axis_a, width, length, los, tall, toward, shadow)
+        if not shadow or toward:
+            return face
+        side = self._grow(centre, axis_a, axis_b, length, width, los, tall, toward, shadow)
+        return (face[0] + side[0]) / 2, face[1], face[2], max(face[3], side[3]), face[4]
+
+    def _grow(self, centre, long_axis, short_axis, seen_long, seen_short, los, tall, toward,
+              shadow) -> tuple[np.ndarray, float, float, float, float]:
+        """One box of :meth:`_complete`: the seen part grown to the prior size along the two axes given."""
+        cfg = self.config
         full_long = max(seen_long, cfg.tall_prior_length_m if tall else cfg.prior_length_m)
         full_short = max(seen_short, cfg.tall_prior_width_m if tall else cfg.prior_width_m)
         grow_l, grow_s = full_long - seen_long, full_short - seen_short
-        sign_l = (np.sign(away @ long_axis) or 1.0) * (-1.0 if toward else 1.0)
-        sign_s = (np.sign(away @ short_axis) or 1.0) * (-1.0 if toward else 1.0)
+        sign_l = (np.sign(los @ long_axis) or 1.0) * (-1.0 if toward else 1.0)
+        sign_s = (np.sign(los @ short_axis) or 1.0) * (-1.0 if toward else 1.0)
+        if shadow and not toward:
+            across = np.array([-los[1], los[0]])  # the direction of growing bearing
+            if abs(long_axis @ across) > 0.5:
+                sign_l = shadow * np.sign(long_axis @ across)
+            if abs(short_axis @ across) > 0.5:
+                sign_s = shadow * np.sign(short_axis @ across)
         centre = centre + sign_l * grow_l / 2 * long_axis + sign_s * grow_s / 2 * short_axis
         box_yaw = float(np.arctan2(long_axis[1], long_axis[0]))
         return centre, full_long, full_short, float(np.hypot(grow_l, grow_s)), box_yaw
