@@ -32,7 +32,8 @@ class OfflineOptions:
     start_s: float = 0.0
     warmup_s: float = 3.0  # tracks need a few frames to be confirmed: not scored
     eval_range_m: float = 60.0
-    snapshot_period_s: float = 0.1  # local twins report to the global twin this often
+    snapshot_period_s: float = 0.1  # local twins report to the global twin at least this often ...
+    event_snapshots: bool = True  # ... and right after each tick that fused a frame (the node's event_publish)
     tracker: TrackerConfig = TrackerConfig()
     # sensors silent (their frames never reach a twin: the sensor or its link down) as (sensor id or "*" for
     # every sensor, from, to) in scenario seconds: how the twins ride out an outage, without ROS
@@ -76,15 +77,20 @@ class TickFusion:
         self.site_of_rsu = {r.rsu_id: r.site_id for r in world.rsus}
         self.site_of_server = {e.server_id: e.site_id for e in world.edge_servers}
         self.timings_ms: dict[str, list[float]] = {"perception": [], "local_twin": []}
+        self.fused: set[str] = set()  # the sites whose twin took a frame in the last tick fed
 
     def feed(self, tick) -> list[tuple[str, str, object]]:
-        """Fuse ``tick``; returns every detection frame made, as (kind: v2x/rsu/cav, source id, Detections)."""
+        """Fuse ``tick``; returns every detection frame made, as (kind: v2x/rsu/cav, source id, Detections);
+        :attr:`fused` names the sites whose twin took one."""
         out = []
+        self.fused = set()
         for odo in tick.odometry:
             self.odometry[odo.cav_id] = odo
         for report in tick.v2x:
             d = v2x_report_detections(self.world, report, tick.t)
-            self.local[self.site_of_server[report.server_id]].ingest(d, "v2x", report.server_id)
+            site = self.site_of_server[report.server_id]
+            if self.local[site].ingest(d, "v2x", report.server_id):
+                self.fused.add(site)
             out.append(("v2x", report.server_id, d))
         for f in tick.frames:
             if self.silent is not None and self.silent(f.sensor_id, tick.t):
@@ -97,14 +103,16 @@ class TickFusion:
             self.timings_ms["perception"].append(1000 * (time.perf_counter() - t0))
             if f.kind == "rsu":
                 t0 = time.perf_counter()
-                self.local[self.site_of_rsu[f.sensor_id]].ingest(d, "rsu_lidar", f.sensor_id)
+                if self.local[self.site_of_rsu[f.sensor_id]].ingest(d, "rsu_lidar", f.sensor_id):
+                    self.fused.add(self.site_of_rsu[f.sensor_id])
                 self.timings_ms["local_twin"].append(1000 * (time.perf_counter() - t0))
             else:
                 odo = self.odometry.get(f.sensor_id)
                 if odo is not None:
                     d = self_report(d, f.sensor_id, odo.x, odo.y, odo.yaw, odo.speed, odo.sigma_position)
-                for twin in self.local.values():
-                    twin.ingest(replace(d), "cav_lidar", f.sensor_id)
+                for site, twin in self.local.items():
+                    if twin.ingest(replace(d), "cav_lidar", f.sensor_id):
+                        self.fused.add(site)
             out.append((f.kind, f.sensor_id, d))
         return out
 
@@ -129,18 +137,20 @@ def run_offline(world, options: OfflineOptions = OfflineOptions(), progress=None
         evaluators[f"global@{rid}"] = MotEvaluator(f"global@{rid}", DiscRegion.of([xy], r_eval))
     fusion = TickFusion(world, local, silent=options.silent)
     timings = {**fusion.timings_ms, "global_twin": []}
-    last_snapshot = -np.inf
+    last_snapshot = dict.fromkeys(local, -np.inf)
     wall0 = time.monotonic()
     while not replay.finished and replay.position <= end:
         tick = replay.step()
         for kind, sensor_id, d in fusion.feed(tick):
             if kind == "rsu":
                 rsu_alone[sensor_id].update(d)
-        if tick.t - last_snapshot >= options.snapshot_period_s - 1e-9:
-            last_snapshot = tick.t
+        due = [sid for sid in local if (options.event_snapshots and sid in fusion.fused)
+               or tick.t - last_snapshot[sid] >= options.snapshot_period_s - 1e-9]
+        if due:
             t0 = time.perf_counter()
-            for twin in local.values():
-                snap = twin.snapshot(tick.t)
+            for sid in due:
+                last_snapshot[sid] = tick.t
+                snap = local[sid].snapshot(tick.t)
                 global_twin.ingest(snap.site_id, tick.t, snap.tracks)
             global_twin.update_staleness(tick.t)
             timings["global_twin"].append(1000 * (time.perf_counter() - t0))
