@@ -103,8 +103,9 @@ class TickFusion:
             self.timings_ms["perception"].append(1000 * (time.perf_counter() - t0))
             if f.kind == "rsu":
                 t0 = time.perf_counter()
-                if self.local[self.site_of_rsu[f.sensor_id]].ingest(d, "rsu_lidar", f.sensor_id):
-                    self.fused.add(self.site_of_rsu[f.sensor_id])
+                site = self.site_of_rsu[f.sensor_id]
+                if self.local[site].ingest(d, "rsu_lidar", f.sensor_id):
+                    self.fused.add(site)
                 self.timings_ms["local_twin"].append(1000 * (time.perf_counter() - t0))
             else:
                 odo = self.odometry.get(f.sensor_id)

@@ -298,7 +298,7 @@ class LidarDetector:
             else:
                 centre, full_len, full_wid, inferred, yaw = self._complete(
                     centre, yaw, length, width, sensor, tall=h >= cfg.tall_vehicle_m,
-                    toward=cut_off, shadow=self._shadow(bearing, ground, top, pose.z, idx))
+                    toward=cut_off, shadow=0 if cut_off else self._shadow(bearing, ground, top, pose.z, idx))
             los = centre - sensor
             rng = float(np.hypot(*los))
             sigma_r = cfg.sigma_base_m + cfg.sigma_per_m * rng + 0.5 * inferred
