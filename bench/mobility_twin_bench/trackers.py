@@ -48,7 +48,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="30 s of each scenario instead of 120 s")
     parser.add_argument("--duration", type=float, default=None, help="seconds of each scenario (overrides --quick)")
     parser.add_argument("--scenarios", default="default,dense",
-                        help="comma-separated scenario names or YAML paths (default: default,dense)")
+                        help="comma-separated scenario names, YAML paths or folders of a sweep "
+                             "(`mtwin eval sweep --out DIR`: every DIR/*/scenario.yaml) (default: default,dense)")
     parser.add_argument("--peers-python", type=Path, default=REPO / ".venv-peers/bin/python",
                         help="the peers' environment's python (default .venv-peers/bin/python; make peers-env)")
     parser.add_argument("--work", type=Path, default=None,
@@ -63,6 +64,27 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 # ------------------------------------------------------------------------------------------- steps
+def _expand(spec: str) -> list[str]:
+    """Scenario names and YAML paths as given; a folder stands for the scenario.yaml files of a sweep in it."""
+    out = []
+    for item in (s.strip() for s in spec.split(",")):
+        if item and Path(item).is_dir():
+            found = sorted(str(p) for p in Path(item).glob("*/scenario.yaml"))
+            if not found:
+                raise SystemExit(f"--scenarios: {item} is a folder without */scenario.yaml (a sweep's --out folder)")
+            out += found
+        elif item:
+            out.append(item)
+    return out
+
+
+def _name(scenario: str) -> str:
+    """The scenario's own name (a sweep writes every scenario as <name>/scenario.yaml, so not the file's stem)."""
+    from mobility_twin_sim.scenario import load_scenario
+
+    return load_scenario(scenario).name
+
+
 def _record(scenario: str, folder: Path, duration: float, reuse: bool) -> list:
     from mobility_twin.evaluation.streams import StreamOptions, load_streams, record_streams
     from mobility_twin_sim.scenario import load_scenario
@@ -71,7 +93,7 @@ def _record(scenario: str, folder: Path, duration: float, reuse: bool) -> list:
     manifest = folder / "manifest.json"
     if reuse and manifest.exists():
         meta = json.loads(manifest.read_text())
-        if meta.get("duration_s") == duration and meta.get("scenario") == Path(scenario).stem:
+        if meta.get("duration_s") == duration and meta.get("scenario") == _name(scenario):
             print(f"  reusing the streams in {folder}", flush=True)
             return load_streams(folder)
     for old in folder.glob("*.npz"):
@@ -219,7 +241,7 @@ def run(args: argparse.Namespace) -> int:
     from mobility_twin_bench.common import RESULTS, format_table, write_results
 
     duration = args.duration or (30.0 if args.quick else 120.0)
-    scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    scenarios = _expand(args.scenarios)
     work = args.work or (Path(args.out) if args.out else RESULTS) / "trackers"
     problem = _peers_env_problem(args.peers_python)
     if problem:
@@ -231,7 +253,9 @@ def run(args: argparse.Namespace) -> int:
         return _tune(scenarios[0], work, duration, args)
     results, rows, overall_rows, peers_info = {}, [], [], None
     for scenario in scenarios:
-        name = Path(scenario).stem
+        name = _name(scenario)
+        if name in results:
+            raise SystemExit(f"--scenarios: two scenarios are named {name!r}")
         print(f"{name}: recording the per-RSU detection streams ...", flush=True)
         streams = _record(scenario, work / name / "streams", duration, args.reuse_streams)
         trackers, ours_runs, peer_runs = {}, [], {p: [] for p in PEERS}
@@ -300,7 +324,7 @@ def _detail(t: dict) -> str:
 def _tune(scenario: str, work: Path, duration: float, args: argparse.Namespace) -> int:
     from mobility_twin_bench.common import format_table, write_results
 
-    name = Path(scenario).stem
+    name = _name(scenario)
     streams = _record(scenario, work / name / "streams", duration, args.reuse_streams)
     out = work / name / "grid"
     info = _run_peers(args.peers_python, work / name / "streams", out, grid=True)

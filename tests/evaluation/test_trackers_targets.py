@@ -1,5 +1,7 @@
 """The verdicts of `mtwin bench trackers`: every RSU and both metrics against every peer, time against norfair."""
 
+import pytest
+
 from mobility_twin_bench.trackers import _targets
 
 
@@ -35,3 +37,16 @@ def test_one_rsu_one_metric_below_one_peer_fails_and_is_named():
 def test_without_peers_the_targets_are_not_measured():
     r = result({"rsu_00": (0.95, 0.97)}, {})
     assert all(t["verdict"].startswith("not measured") for t in _targets("default", r))
+
+
+def test_a_sweep_folder_stands_for_its_scenario_files_and_an_empty_folder_is_refused(tmp_path):
+    from mobility_twin_bench.trackers import _expand
+
+    for name in ("s01_b", "s00_a"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "scenario.yaml").write_text("name: " + name + "\n")
+    assert _expand(f"default, {tmp_path},dense") == [
+        "default", str(tmp_path / "s00_a" / "scenario.yaml"), str(tmp_path / "s01_b" / "scenario.yaml"), "dense"]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit, match="without"):
+        _expand(str(tmp_path / "empty"))
