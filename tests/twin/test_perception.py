@@ -169,6 +169,16 @@ def test_a_bus_seen_end_on_is_one_detection():
         assert np.hypot(det.xy[0, 0] - x, det.xy[0, 1] - y) < 2.0
 
 
+def test_a_long_car_driving_away_far_off_is_one_detection():
+    """An RSU sees a long car (5.2 m) driving away from it 47 m off as its rear face and, 4.4 m further,
+    one ring across its roof (found on the sweep's s00_cbd: the roof piece, completed to a car, made a track
+    4.3 m beyond the car for every tracker). Together no longer than a long car, the pieces are one car."""
+    x, y, yaw = 32.9, -34.0, -0.91  # pointing away from the pole, as the line of sight does
+    det = _detect_one_vehicle(x, y, yaw, (5.23, 1.94, 1.88), seed=2)
+    assert len(det) == 1
+    assert np.hypot(det.xy[0, 0] - x, det.xy[0, 1] - y) < 0.6
+
+
 def test_a_car_beside_the_pole_is_completed_toward_it():
     """A car parked beside the RSU's pole is partly inside the blind cone under the sensor (-40 degrees from
     6 m: nothing of a roof nearer than ~5 m is seen). The lowest beam cuts its near side, so its hidden part

@@ -70,6 +70,7 @@ class DetectorConfig:
     vertical_resolution_rad: float = np.radians(42.0 / 31)  # beam spacing, for the ring gaps on roofs
     merge_max_length_m: float = 6.5  # radially stacked pieces are merged only up to this extent
     ring_gap_max_m: float = 3.0  # ... and across at most this gap (twice this on a roof taller than any car)
+    car_max_length_m: float = 5.5  # ... or wider, only when together no longer than a long car (a large SUV)
     inferred_scale_m: float = 3.0  # confidence falls by e for every this much box inferred rather than seen
     split_min_length_m: float = 6.5  # a cluster longer than a car ...
     split_gap_m: float = 0.35  # ... with a gap this wide across its length is two vehicles in a queue
@@ -176,8 +177,9 @@ class LidarDetector:
         are no longer than a vehicle. The spacing is computed for the pieces' own roof height (a bus's roof
         is closer to the sensor than a car's, its ring gaps wider), and pieces both taller than any car may
         join up to a bus's length. A gap wider than ``ring_gap_max_m`` is crossed only when the rings are that
-        far apart and the pieces together are no longer than a car's prior length: a sensor at roof height (a
-        CAV's) sees a car ahead as its rear and, metres behind, the far end of its roof, never the roof between.
+        far apart and the pieces together are no longer than a long car (``car_max_length_m``): a sensor at roof
+        height (a CAV's) sees a car ahead as its rear and, metres behind, the far end of its roof, never the roof
+        between; an RSU sees a car driving away from it, far off, as its rear and one ring across its roof.
         """
         cfg = self.config
         n = int(labels.max()) + 1 if len(labels) else 0
@@ -223,9 +225,9 @@ class LidarDetector:
                 rings = max(cfg.cluster_eps_m, 1.3 * r_lo[j] ** 2 * cfg.vertical_resolution_rad / height)
                 extent = max(r_hi[i], r_hi[j]) - min(r_lo[i], r_lo[j])
                 # beyond ring_gap_max_m only when the rings are that far apart and the pieces together are no
-                # longer than one car (a sensor at roof height sees a car's rear and the far end of its roof)
+                # longer than one long car (a sensor at roof height sees a car's rear and the far end of its roof)
                 if gap > min(cfg.ring_gap_max_m * (2 if tall else 1), rings) and (
-                        gap > rings or extent > cfg.prior_length_m):
+                        gap > rings or extent > cfg.car_max_length_m):
                     continue
                 overlap = min(a_hi[i], a_hi[j]) - max(a_lo[i], a_lo[j])
                 width = min(a_hi[i] - a_lo[i], a_hi[j] - a_lo[j])
