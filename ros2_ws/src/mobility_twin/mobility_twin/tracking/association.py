@@ -35,15 +35,19 @@ def associate(tracks: TrackSet, frame: Detections, gate_chi2: float, gate_max_m:
     that changed speed) would otherwise fail the gate and start a second track of the same vehicle."""
     tr = tracks
     n, m = len(tr), len(frame)
-    forced_t, forced_d = [], []
     reports = frame.self_report != ""
-    if reports.any():
-        owners = {v: k for k, v in enumerate(tr.vehicle_id) if v}
-        for j in np.flatnonzero(reports):
-            k = owners.get(frame.self_report[j])
-            if k is not None:
-                forced_t.append(k)
-                forced_d.append(j)
+    if not reports.any():  # detections only (a LiDAR frame): no identities to use
+        out_t, out_d = _gated_assignment(tr, frame, np.arange(n), np.arange(m), gate_chi2, gate_max_m)
+        if rescue_m > 0 and len(out_t) < min(n, m):  # a track and a detection both left over
+            _rescue(tr, frame, out_t, out_d, np.ones(n, dtype=bool), np.ones(m, dtype=bool), rescue_m)
+        return np.asarray(out_t, dtype=np.int64), np.asarray(out_d, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    forced_t, forced_d = [], []
+    owners = {v: k for k, v in enumerate(tr.vehicle_id) if v}
+    for j in np.flatnonzero(reports):
+        k = owners.get(frame.self_report[j])
+        if k is not None:
+            forced_t.append(k)
+            forced_d.append(j)
     free_t = np.ones(n, dtype=bool)
     free_d = np.ones(m, dtype=bool)
     free_t[forced_t] = False
@@ -70,7 +74,30 @@ def associate(tracks: TrackSet, frame: Detections, gate_chi2: float, gate_max_m:
     else:
         withheld = np.zeros(0, dtype=np.int64)
     free_d &= ~reports  # an unbound self-report starts its own track (merged later if it is one)
-    ti, dj = _candidates(tr.x[:, :2], frame.xy, np.flatnonzero(free_t), np.flatnonzero(free_d), gate_max_m)
+    out_t, out_d = _gated_assignment(tr, frame, np.flatnonzero(free_t), np.flatnonzero(free_d), gate_chi2, gate_max_m)
+    out_t, out_d = forced_t + out_t, forced_d + out_d
+    if rescue_m > 0:
+        _rescue(tr, frame, out_t, out_d, free_t, free_d, rescue_m)
+    return np.asarray(out_t, dtype=np.int64), np.asarray(out_d, dtype=np.int64), withheld
+
+
+def _rescue(tr: TrackSet, frame: Detections, out_t: list, out_d: list, free_t: np.ndarray, free_d: np.ndarray,
+            rescue_m: float) -> None:
+    """Append to ``out_t``, ``out_d`` the free tracks and detections left over that are each other's nearest
+    within ``rescue_m`` (``free_t``, ``free_d`` are written into)."""
+    free_t[out_t] = False
+    free_d[out_d] = False
+    rt, rd = _mutual_nearest(tr.x[:, :2], frame.xy, np.flatnonzero(free_t), np.flatnonzero(free_d), rescue_m)
+    out_t += rt
+    out_d += rd
+
+
+def _gated_assignment(tr: TrackSet, frame: Detections, t_index: np.ndarray, d_index: np.ndarray, gate_chi2: float,
+                      gate_max_m: float) -> tuple[list, list]:
+    """The optimal assignment, inside the gate, of the tracks ``t_index`` to the detections ``d_index``: (track
+    rows, detection rows) as lists."""
+    n, m = len(tr), len(frame)
+    ti, dj = _candidates(tr.x[:, :2], frame.xy, t_index, d_index, gate_max_m)
     if len(ti):
         maha, det = mahalanobis2(frame.xy[dj] - tr.x[ti, :2], tr.P[ti, :2, :2] + frame.cov[dj])
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -79,7 +106,9 @@ def associate(tracks: TrackSet, frame: Detections, gate_chi2: float, gate_max_m:
         ti, dj, cost = ti[ok], dj[ok], cost[ok]
     else:
         cost = np.zeros(0)
-    out_t, out_d = list(forced_t), list(forced_d)
+    out_t, out_d = [], []
+    if len(ti) == 1:
+        return ti.tolist(), dj.tolist()
     if len(ti) and np.bincount(ti).max() == 1 and np.bincount(dj).max() == 1:
         # pairs that share neither their track nor their detection are groups of one each (a frame of one
         # V2X report, sparse traffic): each is assigned, no graph to build
@@ -94,13 +123,7 @@ def associate(tracks: TrackSet, frame: Detections, gate_chi2: float, gate_max_m:
             _assign(rows, row_of, cols, col_of, cost, out_t, out_d)
         else:
             _assign_by_group(ti, dj, cost, n, m, out_t, out_d)
-    if rescue_m > 0:
-        free_t[out_t] = False
-        free_d[out_d] = False
-        rt, rd = _mutual_nearest(tr.x[:, :2], frame.xy, np.flatnonzero(free_t), np.flatnonzero(free_d), rescue_m)
-        out_t += rt
-        out_d += rd
-    return np.asarray(out_t, dtype=np.int64), np.asarray(out_d, dtype=np.int64), withheld
+    return out_t, out_d
 
 
 def _compact(index: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -55,7 +55,8 @@ class TrackerState:
     source_last: dict = field(default_factory=dict)  # source id -> stamp of its newest frame
 
     def copy(self) -> TrackerState:
-        return TrackerState(self.tracks.copy(), self.graveyard.sharing(), self.next_id, self.time, dict(self.keep_until),
+        tracks = self.tracks.copy() if len(self.tracks) else self.tracks.sharing()  # no rows to write into
+        return TrackerState(tracks, self.graveyard.sharing(), self.next_id, self.time, dict(self.keep_until),
                             dict(self.source_last))
 
 
@@ -65,11 +66,11 @@ def apply_measurements(tr: TrackSet, frame: Detections, ti: np.ndarray, di: np.n
     if not len(ti):
         return
     has_vel = np.isfinite(frame.velocity[di, 0])
-    for with_velocity in (False, True):
-        sel = has_vel == with_velocity
-        if not sel.any():
-            continue
-        t_idx, d_idx = ti[sel], di[sel]
+    if not has_vel.any() or has_vel.all():  # one kind of measurement (a LiDAR frame: positions only)
+        groups = ((bool(has_vel[0]), ti, di),)
+    else:
+        groups = ((False, ti[~has_vel], di[~has_vel]), (True, ti[has_vel], di[has_vel]))
+    for with_velocity, t_idx, d_idx in groups:
         if with_velocity:
             z = np.concatenate([frame.xy[d_idx], frame.velocity[d_idx]], axis=1)
             R = np.zeros((len(d_idx), 4, 4))

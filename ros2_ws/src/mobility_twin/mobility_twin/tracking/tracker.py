@@ -154,6 +154,12 @@ class MultiSourceTracker:
     def _process(self, frame: Detections) -> None:
         cfg, state = self.config, self.state
         self.stats.frames += 1
+        if not len(frame) and not len(state.tracks):  # nothing seen, nothing to keep: only time moves on
+            state.time = frame.stamp
+            state.source_last[frame.source_id] = max(state.source_last.get(frame.source_id, -np.inf), frame.stamp)
+            if len(state.graveyard):
+                management.prune(state, cfg, self.stats)
+            return
         if np.isfinite(state.time) and len(state.tracks):
             state.tracks.x, state.tracks.P = state.tracks.predicted(frame.stamp - state.time, cfg.accel_noise)
         state.time = frame.stamp
@@ -209,6 +215,8 @@ class MultiSourceTracker:
         since their last update: they are shown up to ``outage_coast_s``.
         """
         tracks, now = self.state.tracks, self.state.time
+        if not len(tracks):
+            return tracks.sharing()  # no rows to write into: sharing the empty arrays is a copy
         age = t - tracks.last_update
         alive = (tracks.status == CONFIRMED) & (age <= self.config.max_coast_s)
         late = np.flatnonzero((tracks.status == CONFIRMED) & ~alive & (age <= self.config.outage_coast_s))

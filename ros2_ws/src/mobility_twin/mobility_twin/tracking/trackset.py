@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import zlib
 from dataclasses import dataclass, field
 
@@ -13,6 +14,7 @@ from mobility_twin_core import TrackState
 TENTATIVE, CONFIRMED = int(TrackState.TENTATIVE), int(TrackState.CONFIRMED)
 
 
+@functools.lru_cache(maxsize=1024)
 def source_bit(source_id: str) -> np.uint64:
     """The bit of a source in :attr:`TrackSet.seen_by` (64 bits: two sources may share one, which only makes
     the tracker count one's misses as the other's, as it did before it kept the bits)."""
