@@ -117,6 +117,26 @@ def test_tracks_outside_a_sources_coverage_do_not_count_misses():
     assert len(tracker.confirmed_at(3.0)) == 1
 
 
+def test_a_vehicle_gone_from_plain_view_is_dropped_on_the_evidence_one_under_the_pole_coasts():
+    """A vehicle detected in every frame and then no more, in plain view, has left: its misses weigh by its
+    detection rate and its track goes well before ``max_coast_s``. One right under the pole (the LiDAR's
+    blind cone, within ``miss_min_range_m``) counts no misses and coasts on; one detected every other frame
+    is not dropped for the frames it is missed."""
+    cfg = TrackerConfig()
+    tracker = MultiSourceTracker(cfg)
+    for k in range(30):
+        seen = [(30.0, 0.0), (-3.0, 2.0)] + ([(0.0, 40.0)] if k % 2 == 0 else [])
+        tracker.update(frame("rsu_00", k * 0.1, seen))
+    assert len(tracker.confirmed_at(2.9)) == 3
+    for k in range(30, 40):  # 1 s: the parked car at 30 m is gone; the others are as they were
+        tracker.update(frame("rsu_00", k * 0.1, [(0.0, 40.0)] if k % 2 == 0 else []))
+    assert 1.0 < cfg.max_coast_s
+    assert ids_at(tracker, 3.9, [(30.0, 0.0)]) == [None]
+    assert None not in ids_at(tracker, 3.9, [(-3.0, 2.0), (0.0, 40.0)])
+    gone = tracker.state.graveyard
+    assert len(gone) == 1 and np.hypot(*gone.x[0, :2] - [30.0, 0.0]) < 0.5  # re-identifiable, should it be back
+
+
 def test_tracks_coast_through_the_silence_of_every_source_then_age_out():
     tracker = MultiSourceTracker(TrackerConfig(max_coast_s=1.5, outage_coast_s=5.0))
     for k in range(10):

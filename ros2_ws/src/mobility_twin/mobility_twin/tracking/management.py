@@ -4,10 +4,13 @@ re-identification of recently lost tracks.
 A track's existence is the evidence accumulated over frames, as log-odds: a new track starts at
 ``birth_existence`` (plus more for a confident detection; a vehicle's self-report is confirmed at once), each
 detection assigned to it adds ``existence_hit`` (plus more for confidence), each frame of a source that covers
-its place without detecting it removes ``existence_miss``. A tentative track is confirmed once its existence
-reaches ``confirm_existence``, so a vehicle detected consistently is tracked whatever one frame's confidence,
-and dropped below ``delete_existence`` (or at ``tentative_max_age_s``), so clutter dies out; a confirmed
-track is deleted ``max_coast_s`` after its last update, unless every source that saw it has been silent
+its place without detecting it removes ``existence_miss`` (a confirmed track's: what its own detection rate
+says a miss is worth, less for each further miss in a row; existence never exceeds ``max_existence``). A
+tentative track is confirmed once its existence reaches ``confirm_existence``, so a vehicle detected
+consistently is tracked whatever one frame's confidence; any track is dropped below ``delete_existence``
+(a tentative one also at ``tentative_max_age_s``), so clutter dies out and a vehicle gone from plain view
+is dropped within a few frames; a confirmed track is deleted at the latest ``max_coast_s`` after its last
+update (hidden, or out of every source's view), unless every source that saw it has been silent
 since (the sensor or its link down, the sensor restarting: the vehicle went unseen, it did not leave): such
 a track coasts up to ``outage_coast_s``. The existence probability is published with the track. A deleted
 confirmed track is kept for ``reid_window_s`` (the graveyard): a detection that fits where it would be now
@@ -88,7 +91,7 @@ def apply_measurements(tr: TrackSet, frame: Detections, ti: np.ndarray, di: np.n
     tr.seen_by[ti] |= source_bit(frame.source_id)
     tr.last_update[ti] = frame.stamp
     gain = cfg.existence_hit + cfg.existence_hit_confidence * frame.confidence[di]
-    tr.existence[ti] = _add_log_odds(tr.existence[ti], gain)
+    tr.existence[ti] = np.minimum(_add_log_odds(tr.existence[ti], gain), cfg.max_existence)
     promote = (tr.status[ti] == TENTATIVE) & (tr.existence[ti] >= cfg.confirm_existence)
     tr.status[ti[promote]] = CONFIRMED
     for k, j in zip(ti.tolist(), di.tolist(), strict=True):
@@ -101,13 +104,14 @@ def apply_measurements(tr: TrackSet, frame: Detections, ti: np.ndarray, di: np.n
 
 
 def count_misses(tr: TrackSet, frame: Detections, assigned: np.ndarray, cfg) -> None:
-    """Tracks inside the source's coverage (by ``miss_margin_m``) that got no detection count a miss, unless
+    """Tracks inside the source's coverage (by ``miss_margin_m``, and beyond ``miss_min_range_m`` of the sensor,
+    whose blind cone hides a vehicle right under it) that got no detection count a miss, unless
     an object the source did detect, nearer to it, hides them (a sensor cannot see through a vehicle: in a
     queue or a car park, the second row is hidden from one RSU and visible to the next)."""
     if not len(tr):
         return
     d_sensor = np.hypot(tr.x[:, 0] - frame.sensor_xy[0], tr.x[:, 1] - frame.sensor_xy[1])
-    missed = d_sensor < frame.sensor_range - cfg.miss_margin_m
+    missed = (d_sensor < frame.sensor_range - cfg.miss_margin_m) & (d_sensor > cfg.miss_min_range_m)
     missed[assigned] = False
     if missed.any() and len(frame):
         cand = np.flatnonzero(missed)
@@ -120,9 +124,22 @@ def count_misses(tr: TrackSet, frame: Detections, assigned: np.ndarray, cfg) -> 
     # detect, beyond its beams): each of its misses weighs less than the one before, so one sensor's
     # consistent detections confirm a vehicle the others cannot see, while clutter dies out
     blind = (tr.seen_by[k] & source_bit(frame.source_id)) == 0
-    weight = np.where(blind, 1.0 / (1.0 + tr.blind_misses[k]), 1.0)
+    loss = np.where(blind, cfg.existence_miss / (1.0 + tr.blind_misses[k]), cfg.existence_miss)
     tr.blind_misses[k[blind]] += 1
-    tr.existence[k] = _add_log_odds(tr.existence[k], -cfg.existence_miss * weight)
+    # a confirmed track's miss weighs what its detection probability says (learnt from its hits and its misses
+    # before this run of them): a vehicle detected in every frame and now missed in plain view has left, one
+    # detected one frame in two has not. The m-th miss in a row weighs 1/m of that: misses come in runs (a
+    # vehicle hidden by what the sensor does not detect stays hidden a while), so a run is weaker evidence than
+    # as many independent misses
+    confirmed = ~blind & (tr.status[k] == CONFIRMED)
+    if confirmed.any():
+        c = k[confirmed]
+        run = tr.misses[c]  # this miss included
+        before = tr.seen_misses[c] - (run - 1)
+        p_d = np.minimum((tr.hits[c] + 1.0) / (tr.hits[c] + before + 2.0), cfg.detection_prob_max)
+        loss[confirmed] = -np.log1p(-p_d) / run
+    tr.seen_misses[k[~blind]] += 1
+    tr.existence[k] = _add_log_odds(tr.existence[k], -loss)
 
 
 def shadowed(xy: np.ndarray, frame: Detections, clearance_m: float = 1.0) -> np.ndarray:
@@ -260,6 +277,7 @@ def prune(state: TrackerState, cfg, stats) -> None:
     if overdue.any():  # coasting through the silence of all its sources: kept up to outage_coast_s
         late = np.flatnonzero(overdue & (age <= cfg.outage_coast_s))
         overdue[late[unseen(state, late, state.time, cfg.silent_after_s)]] = False
+    overdue |= (tr.status == CONFIRMED) & (tr.existence < cfg.delete_existence)  # the evidence says it left
     dead = ((tr.status == TENTATIVE) & ((tr.existence < cfg.delete_existence) | (age > cfg.tentative_max_age_s))) \
         | overdue
     lost = dead & (tr.status == CONFIRMED)  # not duplicates: those are the same vehicle as a living track

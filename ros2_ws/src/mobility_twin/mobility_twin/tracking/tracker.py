@@ -49,11 +49,15 @@ class TrackerConfig:
     existence_hit: float = 0.6  # log-odds of existence added by a detection: this + the next times its confidence
     existence_hit_confidence: float = 1.2
     existence_miss: float = 0.9  # log-odds removed by a frame of a source that sees the track's place but not it
+    # (a confirmed track: -log(1 - its detection probability), learnt from its own hits and misses, at most this)
+    detection_prob_max: float = 0.95
+    max_existence: float = 0.99  # existence never exceeds this (evidence against a track must be able to tell)
     confirm_existence: float = 0.85  # a tentative track is confirmed at this existence probability ...
-    delete_existence: float = 0.05  # ... and deleted below this one
+    delete_existence: float = 0.05  # ... and any track deleted below this one
     max_coast_s: float = 1.5  # a confirmed track lives this long without updates
     tentative_max_age_s: float = 1.0
-    miss_margin_m: float = 3.0  # a track this far inside a source's coverage edge counts misses
+    miss_margin_m: float = 3.0  # a track this far inside a source's coverage edge counts misses, ...
+    miss_min_range_m: float = 6.0  # ... and no nearer to the sensor (under a pole's LiDAR: its blind cone)
     dims_smoothing: float = 0.3
     reorder_window_s: float = 0.5
     reid_window_s: float = 5.0  # a confirmed track lost this recently gives its id back to a new one that fits

@@ -48,12 +48,14 @@ class TrackSet:
     sources: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))  # frozenset of recent sources
     vehicle_id: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
     # the tracker's bookkeeping (zeros when a track set is built from a message): the sources that have
-    # detected the track, as bits (:func:`source_bit`), and the misses counted by the others
+    # detected the track, as bits (:func:`source_bit`), the misses counted by the others, and those counted by
+    # the sources that have detected it (over its life: with ``hits``, how reliably it is detected)
     seen_by: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
     blind_misses: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    seen_misses: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     FIELDS = ("ids", "x", "P", "dims", "box_yaw", "object_class", "status", "hits", "misses", "born",
-              "last_update", "existence", "sources", "vehicle_id", "seen_by", "blind_misses")
+              "last_update", "existence", "sources", "vehicle_id", "seen_by", "blind_misses", "seen_misses")
 
     def __post_init__(self) -> None:
         n = len(self.ids)
@@ -61,6 +63,8 @@ class TrackSet:
             self.seen_by = np.zeros(n, dtype=np.uint64)
         if len(self.blind_misses) != n:
             self.blind_misses = np.zeros(n, dtype=np.int64)
+        if len(self.seen_misses) != n:
+            self.seen_misses = np.zeros(n, dtype=np.int64)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -128,4 +132,5 @@ class TrackSet:
             vehicle_id=object_array([str(v) for v in data["vehicle_id"]]),
             seen_by=np.asarray(data.get("seen_by", [0] * n), dtype=np.uint64).reshape(n),
             blind_misses=np.asarray(data.get("blind_misses", [0] * n), dtype=np.int64).reshape(n),
+            seen_misses=np.asarray(data.get("seen_misses", [0] * n), dtype=np.int64).reshape(n),
         )
