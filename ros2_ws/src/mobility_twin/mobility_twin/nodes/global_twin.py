@@ -47,7 +47,7 @@ class GlobalTwinNodeConfig(LayoutParams, TwinOutputParams, InputCheckParams, Sta
     layout_file: str = field("", "the deployment's layout.yaml, for the site ids when sites is empty")
     stale_after_s: float = field(1.0, "a local twin silent this long is stale (s)", low=0.0, high=3600.0,
                                  dynamic=True)
-    track_ttl_s: float = field(1.5, "a track no site reports any more is shown this long (s)", low=0.0,
+    track_ttl_s: float = field(0.3, "a track no site reports any more is shown this long (s)", low=0.0,
                                high=3600.0, dynamic=True)
     reid_window_s: float = field(5.0, "... and kept hidden this long, so a site finding it again keeps its id (s)",
                                  low=0.0, high=3600.0, dynamic=True)

@@ -49,7 +49,9 @@ _BIG = 1e9
 @dataclass(frozen=True)
 class GlobalTwinConfig:
     stale_after_s: float = 1.0
-    track_ttl_s: float = 1.5  # a track no site reports any more is shown this long
+    # a track no site reports any more is shown this long after its last measurement: a frame or two of
+    # slack, no more (its sites coasted it already, and dropped it when their evidence said it left)
+    track_ttl_s: float = 0.3
     reid_window_s: float = 5.0  # ... and kept this long, hidden, so that a site finding it again keeps its id
     dormant_keep_s: float = 30.0  # ... this long when its site fell silent (the site may be restarting)
     dormant_show_s: float = 15.0  # a track whose site fell silent is shown, predicted, this long (it went unseen)
