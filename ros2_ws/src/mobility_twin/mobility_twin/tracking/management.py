@@ -119,11 +119,11 @@ def count_misses(tr: TrackSet, frame: Detections, assigned: np.ndarray, cfg) -> 
     if not missed.any():
         return
     k = np.flatnonzero(missed)
-    tr.misses[k] += 1
     # a source that has never detected the track may simply not see its place (hidden by what it did not
     # detect, beyond its beams): each of its misses weighs less than the one before, so one sensor's
     # consistent detections confirm a vehicle the others cannot see, while clutter dies out
     blind = (tr.seen_by[k] & source_bit(frame.source_id)) == 0
+    tr.misses[k[~blind]] += 1  # misses in a row by the sources that have detected it
     loss = np.where(blind, cfg.existence_miss / (1.0 + tr.blind_misses[k]), cfg.existence_miss)
     tr.blind_misses[k[blind]] += 1
     # a confirmed track's miss weighs what its detection probability says (learnt from its hits and its misses
