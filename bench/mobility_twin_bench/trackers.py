@@ -85,7 +85,7 @@ def _name(scenario: str) -> str:
     return load_scenario(scenario).name
 
 
-def _record(scenario: str, folder: Path, duration: float, reuse: bool) -> list:
+def _record(scenario: str, name: str, folder: Path, duration: float, reuse: bool) -> list:
     from mobility_twin.evaluation.streams import StreamOptions, load_streams, record_streams
     from mobility_twin_sim.scenario import load_scenario
     from mobility_twin_sim.world import build_world
@@ -93,7 +93,7 @@ def _record(scenario: str, folder: Path, duration: float, reuse: bool) -> list:
     manifest = folder / "manifest.json"
     if reuse and manifest.exists():
         meta = json.loads(manifest.read_text())
-        if meta.get("duration_s") == duration and meta.get("scenario") == _name(scenario):
+        if meta.get("duration_s") == duration and meta.get("scenario") == name:
             print(f"  reusing the streams in {folder}", flush=True)
             return load_streams(folder)
     for old in folder.glob("*.npz"):
@@ -257,7 +257,7 @@ def run(args: argparse.Namespace) -> int:
         if name in results:
             raise SystemExit(f"--scenarios: two scenarios are named {name!r}")
         print(f"{name}: recording the per-RSU detection streams ...", flush=True)
-        streams = _record(scenario, work / name / "streams", duration, args.reuse_streams)
+        streams = _record(scenario, name, work / name / "streams", duration, args.reuse_streams)
         trackers, ours_runs, peer_runs = {}, [], {p: [] for p in PEERS}
         hyp_dir = work / name / "hypotheses"
         for rep in range(max(1, args.repeat)):  # taking turns: a slow spell of the machine hits both sides
@@ -325,7 +325,7 @@ def _tune(scenario: str, work: Path, duration: float, args: argparse.Namespace) 
     from mobility_twin_bench.common import format_table, write_results
 
     name = _name(scenario)
-    streams = _record(scenario, work / name / "streams", duration, args.reuse_streams)
+    streams = _record(scenario, name, work / name / "streams", duration, args.reuse_streams)
     out = work / name / "grid"
     info = _run_peers(args.peers_python, work / name / "streams", out, grid=True)
     rows = []

@@ -277,8 +277,8 @@ def prune(state: TrackerState, cfg, stats) -> None:
     if overdue.any():  # coasting through the silence of all its sources: kept up to outage_coast_s
         late = np.flatnonzero(overdue & (age <= cfg.outage_coast_s))
         overdue[late[unseen(state, late, state.time, cfg.silent_after_s)]] = False
-    overdue |= (tr.status == CONFIRMED) & (tr.existence < cfg.delete_existence)  # the evidence says it left
-    dead = ((tr.status == TENTATIVE) & ((tr.existence < cfg.delete_existence) | (age > cfg.tentative_max_age_s))) \
+    # below delete_existence the evidence says it is not there (clutter, or a vehicle gone from plain view)
+    dead = (tr.existence < cfg.delete_existence) | ((tr.status == TENTATIVE) & (age > cfg.tentative_max_age_s)) \
         | overdue
     lost = dead & (tr.status == CONFIRMED)  # not duplicates: those are the same vehicle as a living track
     dead |= duplicates(tr, cfg)

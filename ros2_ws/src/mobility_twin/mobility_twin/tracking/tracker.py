@@ -158,17 +158,15 @@ class MultiSourceTracker:
     def _process(self, frame: Detections) -> None:
         cfg, state = self.config, self.state
         self.stats.frames += 1
-        if not len(frame) and not len(state.tracks):  # nothing seen, nothing to keep: only time moves on
-            state.time = frame.stamp
-            state.source_last[frame.source_id] = max(state.source_last.get(frame.source_id, -np.inf), frame.stamp)
-            if len(state.graveyard):
-                management.prune(state, cfg, self.stats)
-            return
         if np.isfinite(state.time) and len(state.tracks):
             state.tracks.x, state.tracks.P = state.tracks.predicted(frame.stamp - state.time, cfg.accel_noise)
         state.time = frame.stamp
         management.retire_unseen(state, frame.source_id, cfg)
         state.source_last[frame.source_id] = max(state.source_last.get(frame.source_id, -np.inf), frame.stamp)
+        if not len(frame) and not len(state.tracks):  # nothing seen, nothing to keep: only time moves on
+            if len(state.graveyard):
+                management.prune(state, cfg, self.stats)
+            return
         tr = state.tracks
         n, m = len(tr), len(frame)
         assigned_t = np.zeros(0, dtype=np.int64)

@@ -49,7 +49,7 @@ _BIG = 1e9
 @dataclass(frozen=True)
 class GlobalTwinConfig:
     stale_after_s: float = 1.0
-    # a track no site reports any more is shown this long after its last measurement: a frame or two of
+    # a track no site reports any more is shown this long after its last measurement: a few frames of
     # slack, no more (its sites coasted it already, and dropped it when their evidence said it left)
     track_ttl_s: float = 0.3
     reid_window_s: float = 5.0  # ... and kept this long, hidden, so that a site finding it again keeps its id
