@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,6 +41,16 @@ class Detections:
 
     def __len__(self) -> int:
         return len(self.xy)
+
+    @functools.cached_property
+    def reports(self) -> np.ndarray:
+        """(M,) bool: which detections are vehicles' reports of themselves (``self_report`` not empty)."""
+        return self.self_report != ""
+
+    @functools.cached_property
+    def key(self) -> tuple[str, float]:
+        """(source, stamp to the microsecond): a frame seen twice has the same key."""
+        return (self.source_id, round(self.stamp, 6))
 
     @staticmethod
     def empty(source_id: str, source_type: int, stamp: float, sensor_xy=(0.0, 0.0), sensor_range=0.0,

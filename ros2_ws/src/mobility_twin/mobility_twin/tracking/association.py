@@ -35,7 +35,7 @@ def associate(tracks: TrackSet, frame: Detections, gate_chi2: float, gate_max_m:
     that changed speed) would otherwise fail the gate and start a second track of the same vehicle."""
     tr = tracks
     n, m = len(tr), len(frame)
-    reports = frame.self_report != ""
+    reports = frame.reports
     if not reports.any():  # detections only (a LiDAR frame): no identities to use
         out_t, out_d = _gated_assignment(tr, frame, np.arange(n), np.arange(m), gate_chi2, gate_max_m)
         if rescue_m > 0 and len(out_t) < min(n, m):  # a track and a detection both left over
@@ -109,7 +109,7 @@ def _gated_assignment(tr: TrackSet, frame: Detections, t_index: np.ndarray, d_in
     out_t, out_d = [], []
     if len(ti) == 1:
         return ti.tolist(), dj.tolist()
-    if len(ti) and np.bincount(ti).max() == 1 and np.bincount(dj).max() == 1:
+    if len(ti) and len(set(ti.tolist())) == len(ti) and len(set(dj.tolist())) == len(dj):
         # pairs that share neither their track nor their detection are groups of one each (a frame of one
         # V2X report, sparse traffic): each is assigned, no graph to build
         out_t += ti.tolist()

@@ -69,8 +69,9 @@ def apply_measurements(tr: TrackSet, frame: Detections, ti: np.ndarray, di: np.n
     if not len(ti):
         return
     has_vel = np.isfinite(frame.velocity[di, 0])
-    if not has_vel.any() or has_vel.all():  # one kind of measurement (a LiDAR frame: positions only)
-        groups = ((bool(has_vel[0]), ti, di),)
+    with_vel = np.count_nonzero(has_vel)
+    if with_vel in (0, len(di)):  # one kind of measurement (a LiDAR frame: positions only)
+        groups = ((with_vel > 0, ti, di),)
     else:
         groups = ((False, ti[~has_vel], di[~has_vel]), (True, ti[has_vel], di[has_vel]))
     for with_velocity, t_idx, d_idx in groups:
@@ -94,13 +95,15 @@ def apply_measurements(tr: TrackSet, frame: Detections, ti: np.ndarray, di: np.n
     tr.existence[ti] = np.minimum(_add_log_odds(tr.existence[ti], gain), cfg.max_existence)
     promote = (tr.status[ti] == TENTATIVE) & (tr.existence[ti] >= cfg.confirm_existence)
     tr.status[ti[promote]] = CONFIRMED
-    for k, j in zip(ti.tolist(), di.tolist(), strict=True):
+    for k in ti.tolist():
         if frame.source_id not in tr.sources[k]:
             tr.sources[k] = tr.sources[k] | {frame.source_id}
-        if frame.self_report[j]:
-            tr.vehicle_id[k] = frame.self_report[j]
-            tr.status[k] = CONFIRMED  # a vehicle reporting itself exists
-            tr.existence[k] = max(tr.existence[k], cfg.confirm_existence)
+    reports = frame.reports[di]
+    if np.count_nonzero(reports):
+        k, j = ti[reports], di[reports]
+        tr.vehicle_id[k] = frame.self_report[j]
+        tr.status[k] = CONFIRMED  # a vehicle reporting itself exists
+        tr.existence[k] = np.maximum(tr.existence[k], cfg.confirm_existence)
 
 
 def count_misses(tr: TrackSet, frame: Detections, assigned: np.ndarray, cfg) -> None:
@@ -113,12 +116,11 @@ def count_misses(tr: TrackSet, frame: Detections, assigned: np.ndarray, cfg) -> 
     d_sensor = np.hypot(tr.x[:, 0] - frame.sensor_xy[0], tr.x[:, 1] - frame.sensor_xy[1])
     missed = (d_sensor < frame.sensor_range - cfg.miss_margin_m) & (d_sensor > cfg.miss_min_range_m)
     missed[assigned] = False
-    if missed.any() and len(frame):
-        cand = np.flatnonzero(missed)
-        missed[cand[shadowed(tr.x[cand, :2], frame)]] = False
-    if not missed.any():
+    k = missed.nonzero()[0]
+    if len(k) and len(frame):
+        k = k[~shadowed(tr.x[k, :2], frame)]
+    if not len(k):
         return
-    k = np.flatnonzero(missed)
     # a source that has never detected the track may simply not see its place (hidden by what it did not
     # detect, beyond its beams): each of its misses weighs less than the one before, so one sensor's
     # consistent detections confirm a vehicle the others cannot see, while clutter dies out
@@ -132,7 +134,7 @@ def count_misses(tr: TrackSet, frame: Detections, assigned: np.ndarray, cfg) -> 
     # vehicle hidden by what the sensor does not detect stays hidden a while), so a run is weaker evidence than
     # as many independent misses
     confirmed = ~blind & (tr.status[k] == CONFIRMED)
-    if confirmed.any():
+    if np.count_nonzero(confirmed):
         c = k[confirmed]
         run = tr.misses[c]  # this miss included
         before = tr.seen_misses[c] - (run - 1)
@@ -247,8 +249,8 @@ def retire_unseen(state: TrackerState, source_id: str, cfg) -> None:
     tr = state.tracks
     if not len(tr) or cfg.reid_window_s <= 0:
         return
-    late = np.flatnonzero((tr.status == CONFIRMED) & (state.time - tr.last_update > cfg.max_coast_s)
-                          & ((tr.seen_by & source_bit(source_id)) != 0))
+    late = ((tr.status == CONFIRMED) & (state.time - tr.last_update > cfg.max_coast_s)
+            & ((tr.seen_by & source_bit(source_id)) != 0)).nonzero()[0]
     if not len(late):
         return
     late = late[unseen(state, late, state.time, cfg.silent_after_s)]
@@ -268,24 +270,24 @@ def prune(state: TrackerState, cfg, stats) -> None:
     graveyard) and duplicates; forget graveyard tracks older than the re-identification window. A track
     whose state is no longer finite (an input that slipped past validation) is dropped and counted."""
     tr = state.tracks
-    diverged = ~(np.isfinite(tr.x).all(axis=1) & np.isfinite(tr.P).all(axis=(1, 2)))
-    if diverged.any():
-        stats.diverged += int(diverged.sum())
-        state.tracks = tr = tr.select(~diverged)
+    finite = np.isfinite(tr.x).all(axis=1) & np.isfinite(tr.P).all(axis=(1, 2))
+    if np.count_nonzero(finite) < len(tr):
+        stats.diverged += len(tr) - np.count_nonzero(finite)
+        state.tracks = tr = tr.select(finite)
     age = state.time - tr.last_update
     overdue = (tr.status == CONFIRMED) & (age > cfg.max_coast_s)
-    if overdue.any():  # coasting through the silence of all its sources: kept up to outage_coast_s
-        late = np.flatnonzero(overdue & (age <= cfg.outage_coast_s))
+    if np.count_nonzero(overdue):  # coasting through the silence of all its sources: kept up to outage_coast_s
+        late = (overdue & (age <= cfg.outage_coast_s)).nonzero()[0]
         overdue[late[unseen(state, late, state.time, cfg.silent_after_s)]] = False
     # below delete_existence the evidence says it is not there (clutter, or a vehicle gone from plain view)
     dead = (tr.existence < cfg.delete_existence) | ((tr.status == TENTATIVE) & (age > cfg.tentative_max_age_s)) \
         | overdue
     lost = dead & (tr.status == CONFIRMED)  # not duplicates: those are the same vehicle as a living track
     dead |= duplicates(tr, cfg)
-    if dead.any():
-        stats.deaths += int(dead.sum())
-        if cfg.reid_window_s > 0 and lost.any():
-            for k in np.flatnonzero(lost).tolist():  # lost because a source that saw it fell silent?
+    if np.count_nonzero(dead):
+        stats.deaths += np.count_nonzero(dead)
+        if cfg.reid_window_s > 0 and np.count_nonzero(lost):
+            for k in lost.nonzero()[0].tolist():  # lost because a source that saw it fell silent?
                 if any(state.source_last.get(s, -np.inf) <= tr.last_update[k] for s in tr.sources[k]):
                     state.keep_until[int(tr.ids[k])] = float(tr.last_update[k]) + cfg.outage_keep_s
             bury(state, tr.select(lost))
@@ -297,7 +299,8 @@ def prune(state: TrackerState, cfg, stats) -> None:
             until = np.array([state.keep_until.get(int(i), -np.inf) for i in g.ids])
             keep |= state.time <= until
             state.keep_until = {i: t for i, t in state.keep_until.items() if t >= state.time}
-        state.graveyard = g.select(keep)
+        if np.count_nonzero(keep) < len(g):
+            state.graveyard = g.select(keep)
 
 
 @functools.lru_cache(maxsize=33)

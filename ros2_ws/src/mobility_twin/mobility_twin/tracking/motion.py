@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-_DIAG = np.arange(4)
+_ADJUGATE_SIGNS = np.array([[1.0, -1.0], [-1.0, 1.0]])  # [[d, c], [b, a]] * this = the adjugate of [[a, b], [c, d]], transposed
 REFERENCE_PERIOD_S = 0.1  # the frame period at which accel_noise has its discrete-model meaning
 
 
@@ -56,22 +56,16 @@ def predict(x: np.ndarray, P: np.ndarray, dt, accel_noise: float) -> tuple[np.nd
 def update(x: np.ndarray, P: np.ndarray, z: np.ndarray, R: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Kalman update of states ``x`` (N, 4), ``P`` (N, 4, 4) with measurements ``z`` (N, M) of covariance ``R``
     (N, M, M) of the state's first M components (M = 2: position; M = 4: position and velocity), i.e.
-    ``H = [I_M 0]``. The covariance in Joseph form, ``(I - KH) P (I - KH)' + K R K'``, which stays symmetric
-    and positive definite whatever the rounding."""
+    ``H = [I_M 0]``. With the optimal gain ``K = P H' S^-1`` the Joseph form ``(I - KH) P (I - KH)' + K R K'``
+    equals ``P - K H P``; that is what is computed (one product instead of five), then made symmetric."""
     m = z.shape[1]
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # a diverged state is the caller's to drop
         y = z - x[:, :m]
         S = P[:, :m, :m] + R
-        if m == 2:  # the 2x2 inverse in closed form (the common case: a position measured)
+        if m == 2:  # the 2x2 inverse in closed form (the common case: a position measured): adjugate / det
             det = S[:, 0, 0] * S[:, 1, 1] - S[:, 0, 1] * S[:, 1, 0]
-            S_inv = np.empty_like(S)
-            S_inv[:, 0, 0], S_inv[:, 1, 1] = S[:, 1, 1] / det, S[:, 0, 0] / det
-            S_inv[:, 0, 1], S_inv[:, 1, 0] = -S[:, 0, 1] / det, -S[:, 1, 0] / det
+            K = (P[:, :, :2] @ (S[:, ::-1, ::-1] * _ADJUGATE_SIGNS).transpose(0, 2, 1)) / det[:, None, None]
         else:
-            S_inv = np.linalg.inv(S)
-        K = P[:, :, :m] @ S_inv
-        A = np.zeros(P.shape)
-        A[:, _DIAG, _DIAG] = 1.0
-        A[:, :, :m] -= K
-        P_new = A @ P @ A.transpose(0, 2, 1) + K @ R @ K.transpose(0, 2, 1)
+            K = P[:, :, :m] @ np.linalg.inv(S)
+        P_new = P - K @ P[:, :m, :]
         return x + (K @ y[:, :, None])[:, :, 0], 0.5 * (P_new + P_new.transpose(0, 2, 1))

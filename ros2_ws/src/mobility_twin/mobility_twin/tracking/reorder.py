@@ -31,18 +31,14 @@ class ReorderBuffer:
         self.history: list[Checkpoint] = []  # frames processed within the window, by stamp
         self._seen: set[tuple[str, float]] = set()
 
-    @staticmethod
-    def key(frame: Detections) -> tuple[str, float]:
-        return (frame.source_id, round(frame.stamp, 6))
-
     def is_duplicate(self, frame: Detections) -> bool:
-        return self.key(frame) in self._seen
+        return frame.key in self._seen
 
     def is_stale(self, frame: Detections, newest: float) -> bool:
         return frame.stamp < newest - self.window_s
 
     def accept(self, frame: Detections) -> None:
-        self._seen.add(self.key(frame))
+        self._seen.add(frame.key)
 
     def record(self, frame: Detections, state: Any) -> None:
         """Keep ``state`` (the tracker before ``frame``) and forget what fell out of the window."""
@@ -50,7 +46,7 @@ class ReorderBuffer:
         horizon = frame.stamp - self.window_s
         while self.history and self.history[0].stamp < horizon:
             old = self.history.pop(0)
-            self._seen.discard(self.key(old.frame))
+            self._seen.discard(old.frame.key)
 
     def rewind(self, stamp: float) -> tuple[Any, list[Detections]]:
         """The state before the first frame later than ``stamp``, and the frames from there on (removed from

@@ -19,6 +19,7 @@ operations.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -133,7 +134,7 @@ class MultiSourceTracker:
             self.stats.dropped_stale += 1
             return False
         self._reorder.accept(frame)
-        self._spawn[self._reorder.key(frame)] = may_spawn
+        self._spawn[frame.key] = may_spawn
         self.stats.detections += len(frame)
         if frame.stamp >= self.state.time:
             self._push(frame)
@@ -158,7 +159,7 @@ class MultiSourceTracker:
     def _process(self, frame: Detections) -> None:
         cfg, state = self.config, self.state
         self.stats.frames += 1
-        if np.isfinite(state.time) and len(state.tracks):
+        if len(state.tracks) and math.isfinite(state.time):
             state.tracks.x, state.tracks.P = state.tracks.predicted(frame.stamp - state.time, cfg.accel_noise)
         state.time = frame.stamp
         management.retire_unseen(state, frame.source_id, cfg)
@@ -173,7 +174,7 @@ class MultiSourceTracker:
         assigned_d = np.zeros(0, dtype=np.int64)
         withheld = np.zeros(0, dtype=np.int64)
         if n and m:
-            sigma = float(np.sqrt(max(frame.cov[:, 0, 0].max(), frame.cov[:, 1, 1].max())))
+            sigma = math.sqrt(frame.cov[:, (0, 1), (0, 1)].max())  # the frame's largest position deviation
             assigned_t, assigned_d, withheld = associate(tr, frame, cfg.gate_chi2,
                                                          max(cfg.gate_max_m, cfg.gate_sigmas * sigma), cfg.rescue_m)
             management.apply_measurements(tr, frame, assigned_t, assigned_d, cfg)
@@ -182,10 +183,10 @@ class MultiSourceTracker:
         free = np.ones(m, dtype=bool)
         free[assigned_d] = False
         free[withheld] = False
-        free &= (frame.confidence >= cfg.birth_min_confidence) | (frame.self_report != "")
-        if not self._spawn.get(ReorderBuffer.key(frame), True):
-            free &= frame.self_report != ""
-        if free.any():
+        free &= (frame.confidence >= cfg.birth_min_confidence) | frame.reports
+        if not self._spawn.get(frame.key, True):
+            free &= frame.reports
+        if np.count_nonzero(free):
             management.birth(state, frame, np.flatnonzero(free), cfg, self.stats)
         management.prune(state, cfg, self.stats)
 
@@ -220,11 +221,14 @@ class MultiSourceTracker:
         if not len(tracks):
             return tracks.sharing()  # no rows to write into: sharing the empty arrays is a copy
         age = t - tracks.last_update
-        alive = (tracks.status == CONFIRMED) & (age <= self.config.max_coast_s)
-        late = np.flatnonzero((tracks.status == CONFIRMED) & ~alive & (age <= self.config.outage_coast_s))
-        if len(late):
+        confirmed = tracks.status == CONFIRMED
+        alive = confirmed & (age <= self.config.max_coast_s)
+        shown = np.count_nonzero(alive)
+        if shown < np.count_nonzero(confirmed):  # some coast past max_coast_s: through a silence of their sources?
+            late = (confirmed & ~alive & (age <= self.config.outage_coast_s)).nonzero()[0]
             alive[late[management.unseen(self.state, late, t, self.config.silent_after_s)]] = True
-        out = tracks.select(alive)
-        if len(out) and np.isfinite(now) and t > now:
+            shown = np.count_nonzero(alive)
+        out = tracks.copy() if shown == len(tracks) else tracks.select(alive)
+        if len(out) and math.isfinite(now) and t > now:
             out.x, out.P = out.predicted(t - now, self.config.accel_noise)
         return out

@@ -70,21 +70,20 @@ class TrackSet:
         return len(self.ids)
 
     def copy(self) -> TrackSet:
-        return self._of({f: v.copy() for f, v in self._arrays()})
+        d = self.__dict__
+        return self._of({f: d[f].copy() for f in self.FIELDS})
 
     def select(self, mask: np.ndarray) -> TrackSet:
         mask = np.asarray(mask)
-        rows = np.flatnonzero(mask) if mask.dtype == bool else mask  # the rows found once, not once per field
-        return self._of({f: v[rows] for f, v in self._arrays()})
+        rows = mask.nonzero()[0] if mask.dtype == bool else mask  # the rows found once, not once per field
+        d = self.__dict__
+        return self._of({f: d[f][rows] for f in self.FIELDS})
 
     def sharing(self) -> TrackSet:
         """A new set holding these very arrays: a snapshot of a set whose arrays are only ever replaced
         (select, extend), never written into (the tracker's graveyard)."""
-        return self._of(dict(self._arrays()))
-
-    def _arrays(self):
         d = self.__dict__
-        return ((f, d[f]) for f in self.FIELDS)
+        return self._of({f: d[f] for f in self.FIELDS})
 
     @classmethod
     def _of(cls, arrays: dict) -> TrackSet:
