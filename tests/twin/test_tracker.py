@@ -137,6 +137,63 @@ def test_a_vehicle_gone_from_plain_view_is_dropped_on_the_evidence_one_under_the
     assert len(gone) == 1 and np.hypot(*gone.x[0, :2] - [30.0, 0.0]) < 0.5  # re-identifiable, should it be back
 
 
+def test_a_turning_vehicle_is_followed_and_one_stray_detection_does_not_count_as_a_turn():
+    """A vehicle that turns (a T-Drive fix: 11 m/s east, then 6.4 m/s north-east), seen by a LiDAR whose stated
+    covariance is wide (0.8 m) while its detections fall on the vehicle: with the manoeuvre test
+    (``maneuver_nis``) the track's worst lag after the turn is about 1 m, without it almost 2 m. One detection
+    off to the side, once, is not a manoeuvre: the tracks with and without the test are the same."""
+    from dataclasses import replace
+
+    def turning(t):
+        return np.array([11.0 * t, 20.0]) if t <= 2.0 else np.array([22.0, 20.0]) + (t - 2.0) * np.array([4.5, 4.5])
+
+    def straight(t):
+        return np.array([11.0 * t, 20.0])
+
+    def worst_lag(config, path, stray=False):
+        tracker, lag, out = MultiSourceTracker(config), [], []
+        for k in range(40):
+            t = k * 0.1
+            seen = path(t) + ([0.0, 1.5] if stray and k == 25 else 0.0)
+            tracker.update(frame("rsu_00", t, [seen], sigma=0.8))
+            tracks = tracker.confirmed_at(t)
+            out.append(tracks.x[:, :2].copy())
+            if t > 2.0:
+                lag.append(float(np.hypot(*(tracks.x[0, :2] - path(t)))))
+        return max(lag), out
+
+    with_test, without = TrackerConfig(), replace(TrackerConfig(), maneuver_nis=0.0)
+    assert with_test.maneuver_nis > 0
+    assert worst_lag(with_test, turning)[0] < 1.2 < 1.6 < worst_lag(without, turning)[0]
+    a, b = worst_lag(with_test, straight, stray=True)[1], worst_lag(without, straight, stray=True)[1]
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def test_a_faint_car_parked_nose_to_tail_with_another_is_its_own_track_pieces_of_one_car_are_one():
+    """A car park seen from afar: two cars parked nose to tail 4.5 m apart (4.6 m boxes along y), one of them
+    faint (confidence 0.15, a 1.5 m position deviation). The detector tells them apart in every frame, their
+    boxes barely overlap: two tracks. Without the test (``merge_overlap_m`` None) the faint one is merged into
+    its neighbour as a duplicate, frame after frame. Two pieces of one car 2 m apart (its rear face and its
+    roof, each completed to a car) overlap by metres: one track."""
+    from dataclasses import replace
+
+    def tracks_after(config, positions, sigmas, confidence):
+        tracker = MultiSourceTracker(config)
+        for k in range(20):
+            f = frame("rsu_00", k * 0.1, positions)
+            m = len(positions)
+            f = replace(f, cov=np.stack([np.eye(2) * s**2 for s in sigmas]), yaw=np.full(m, np.pi / 2),
+                        confidence=np.asarray(confidence, dtype=float))
+            tracker.update(f)
+        return tracker.confirmed_at(1.9)
+
+    park = ([(30.0, 0.0), (30.0, 4.5)], [0.3, 1.5], [0.9, 0.15])
+    assert len(tracks_after(TrackerConfig(), *park)) == 2
+    assert len(tracks_after(replace(TrackerConfig(), merge_overlap_m=None), *park)) == 1
+    pieces = ([(30.0, 0.0), (30.0, 2.0)], [0.3, 1.5], [0.9, 0.15])
+    assert len(tracks_after(TrackerConfig(), *pieces)) == 1
+
+
 def test_tracks_coast_through_the_silence_of_every_source_then_age_out():
     tracker = MultiSourceTracker(TrackerConfig(max_coast_s=1.5, outage_coast_s=5.0))
     for k in range(10):
@@ -197,6 +254,11 @@ def test_the_kalman_update_is_the_textbook_one_with_H_selecting_the_measured_com
         K = P[k] @ H.T @ np.linalg.inv(S)
         np.testing.assert_allclose(x_new[k], x[k] + K @ (z[k] - H @ x[k]), rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(P_new[k], (np.eye(4) - K @ H) @ P[k], rtol=1e-9, atol=1e-12)  # = Joseph form
+    *same, nis = update(x, P, z, R, nis=True)  # and the normalised innovation squared of the positions
+    assert all(np.array_equal(a, b) for a, b in zip(same, (x_new, P_new), strict=True))
+    for k in range(n):
+        y = z[k, :2] - x[k, :2]
+        np.testing.assert_allclose(nis[k], y @ np.linalg.inv(P[k, :2, :2] + R[k, :2, :2]) @ y, rtol=1e-9)
 
 
 @pytest.mark.parametrize("n", [0, 1, 2, 30, 32, 33, 300])

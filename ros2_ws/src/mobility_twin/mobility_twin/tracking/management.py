@@ -64,8 +64,9 @@ class TrackerState:
 
 
 def apply_measurements(tr: TrackSet, frame: Detections, ti: np.ndarray, di: np.ndarray, cfg) -> None:
-    """Kalman update of the assigned tracks (position, and velocity where the source measures it), then their
-    box, hits, sources, existence and confirmation."""
+    """Kalman update of the assigned tracks (position, and velocity where the source measures it; a
+    manoeuvring track's covariance first widened, see ``maneuver_nis``), then their box, hits, sources,
+    existence and confirmation."""
     if not len(ti):
         return
     has_vel = np.isfinite(frame.velocity[di, 0])
@@ -83,7 +84,18 @@ def apply_measurements(tr: TrackSet, frame: Detections, ti: np.ndarray, di: np.n
         else:
             z = frame.xy[d_idx]
             R = frame.cov[d_idx]
-        tr.x[t_idx], tr.P[t_idx] = update(tr.x[t_idx], tr.P[t_idx], z, R)
+        x_t, P_t = tr.x[t_idx], tr.P[t_idx]  # copies
+        if cfg.maneuver_nis <= 0:
+            tr.x[t_idx], tr.P[t_idx] = update(x_t, P_t, z, R)
+            continue
+        x_new, P_new, nis = update(x_t, P_t, z, R, nis=True)
+        surprised = nis > cfg.maneuver_nis
+        fade = surprised & (tr.surprises[t_idx] > 0)  # surprised twice in a row: a manoeuvre, fading memory
+        if np.count_nonzero(fade):
+            f = fade.nonzero()[0]
+            x_new[f], P_new[f] = update(x_t[f], P_t[f] * (nis[f] / cfg.maneuver_nis)[:, None, None], z[f], R[f])
+        tr.surprises[t_idx] = np.where(surprised, tr.surprises[t_idx] + 1, 0)
+        tr.x[t_idx], tr.P[t_idx] = x_new, P_new
     alpha = cfg.dims_smoothing
     tr.dims[ti] = (1 - alpha) * tr.dims[ti] + alpha * frame.dims[di]
     tr.box_yaw[ti] = frame.yaw[di]
@@ -183,6 +195,7 @@ def reidentify(state: TrackerState, frame: Detections, idx: np.ndarray, cfg, sta
     back.P[:, :2, 2:] = back.P[:, 2:, :2] = 0.0  # the old cross terms do not fit the new position: keep P positive
     back.last_update = np.full(len(rows), frame.stamp)
     back.misses = np.zeros(len(rows), dtype=np.int64)
+    back.surprises = np.zeros(len(rows), dtype=np.int64)
     back.hits = back.hits + 1
     back.status = np.full(len(rows), CONFIRMED, dtype=np.int64)
     back.existence = np.maximum(back.existence, cfg.confirm_existence)
@@ -265,7 +278,7 @@ def retire_unseen(state: TrackerState, source_id: str, cfg) -> None:
     state.tracks = tr.select(keep)
 
 
-def prune(state: TrackerState, cfg, stats) -> None:
+def prune(state: TrackerState, cfg, stats, measured: np.ndarray | None = None) -> None:
     """Delete tentative tracks that missed or aged, confirmed tracks that coasted too long (into the
     graveyard) and duplicates; forget graveyard tracks older than the re-identification window. A track
     whose state is no longer finite (an input that slipped past validation) is dropped and counted."""
@@ -274,6 +287,7 @@ def prune(state: TrackerState, cfg, stats) -> None:
     if np.count_nonzero(finite) < len(tr):
         stats.diverged += len(tr) - np.count_nonzero(finite)
         state.tracks = tr = tr.select(finite)
+        measured = None if measured is None else measured[finite]
     age = state.time - tr.last_update
     overdue = (tr.status == CONFIRMED) & (age > cfg.max_coast_s)
     if np.count_nonzero(overdue):  # coasting through the silence of all its sources: kept up to outage_coast_s
@@ -283,7 +297,7 @@ def prune(state: TrackerState, cfg, stats) -> None:
     dead = (tr.existence < cfg.delete_existence) | ((tr.status == TENTATIVE) & (age > cfg.tentative_max_age_s)) \
         | overdue
     lost = dead & (tr.status == CONFIRMED)  # not duplicates: those are the same vehicle as a living track
-    dead |= duplicates(tr, cfg)
+    dead |= duplicates(tr, cfg, measured)
     if np.count_nonzero(dead):
         stats.deaths += np.count_nonzero(dead)
         if cfg.reid_window_s > 0 and np.count_nonzero(lost):
@@ -320,7 +334,13 @@ def pairs_within(xy: np.ndarray, radius: float) -> np.ndarray:
     return np.stack([i[near], j[near]], axis=1)
 
 
-def duplicates(tr: TrackSet, cfg) -> np.ndarray:
+def _half_extent(tr: TrackSet, rows: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """How far each box of ``rows`` (its dims and box yaw) reaches from its centre along ``offset``."""
+    phi = np.arctan2(offset[:, 1], offset[:, 0]) - tr.box_yaw[rows]
+    return 0.5 * (tr.dims[rows, 0] * np.abs(np.cos(phi)) + tr.dims[rows, 1] * np.abs(np.sin(phi)))
+
+
+def duplicates(tr: TrackSet, cfg, measured: np.ndarray | None = None) -> np.ndarray:
     """Tracks that follow the same vehicle as an older track (born when one frame failed the gate, or from
     another kind of source: a vehicle's GNSS report next to its LiDAR detections; both would then take turns
     at the vehicle's measurements): the younger one goes, and its vehicle id passes to the one that stays.
@@ -329,7 +349,8 @@ def duplicates(tr: TrackSet, cfg) -> np.ndarray:
     different vehicle ids. A track not updated since a younger one was born within ``merge_distance_m`` of it
     has been taken over (the vehicle turned or braked harder than the motion model allows, the gate failed,
     and the new track has had its detections since): they merge whatever their velocities, the old id with
-    the young track's state."""
+    the young track's state. Two anonymous tracks ``measured`` (a mask of rows) by the same frame are kept
+    apart when their boxes overlap by less than ``merge_overlap_m``."""
     out = np.zeros(len(tr), dtype=bool)
     if len(tr) < 2:
         return out
@@ -349,6 +370,14 @@ def duplicates(tr: TrackSet, cfg) -> np.ndarray:
     takeover = (dist <= cfg.merge_distance_m) & (np.minimum(tr.last_update[a], tr.last_update[b])
                                                  < np.maximum(tr.born[a], tr.born[b]))
     same = (near & (maha < cfg.merge_chi2) | takeover) & ~other_vehicle
+    if measured is not None and cfg.merge_overlap_m is not None and np.count_nonzero(same):
+        # two anonymous tracks that one frame measured both are two objects the detector told apart: two
+        # vehicles when their boxes (hardly) overlap, however uncertain the fainter one's position
+        both = same & measured[a] & measured[b] & ~tr.vehicle_id[a].astype(bool) & ~tr.vehicle_id[b].astype(bool)
+        if np.count_nonzero(both):
+            k = both.nonzero()[0]
+            overlap = _half_extent(tr, a[k], diff[k, :2]) + _half_extent(tr, b[k], diff[k, :2]) - dist[k]
+            same[k[overlap < cfg.merge_overlap_m]] = False
     older_a = (tr.born[a] < tr.born[b]) | ((tr.born[a] == tr.born[b]) & (tr.ids[a] < tr.ids[b]))
     keep, drop = np.where(older_a, a, b)[same], np.where(older_a, b, a)[same]
     for k, d, taken in zip(keep.tolist(), drop.tolist(), takeover[same].tolist(), strict=True):

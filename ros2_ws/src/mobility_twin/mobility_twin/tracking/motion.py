@@ -53,19 +53,29 @@ def predict(x: np.ndarray, P: np.ndarray, dt, accel_noise: float) -> tuple[np.nd
     return np.einsum("nij,nj->ni", F, x), F @ P @ F.transpose(0, 2, 1) + Q
 
 
-def update(x: np.ndarray, P: np.ndarray, z: np.ndarray, R: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def update(x: np.ndarray, P: np.ndarray, z: np.ndarray, R: np.ndarray, *, nis: bool = False):
     """Kalman update of states ``x`` (N, 4), ``P`` (N, 4, 4) with measurements ``z`` (N, M) of covariance ``R``
     (N, M, M) of the state's first M components (M = 2: position; M = 4: position and velocity), i.e.
     ``H = [I_M 0]``. With the optimal gain ``K = P H' S^-1`` the Joseph form ``(I - KH) P (I - KH)' + K R K'``
-    equals ``P - K H P``; that is what is computed (one product instead of five), then made symmetric."""
+    equals ``P - K H P``; that is what is computed (one product instead of five), then made symmetric.
+    Returns (x, P), and with ``nis`` the normalised innovation squared ``y' S^-1 y`` of each position (N,)."""
     m = z.shape[1]
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # a diverged state is the caller's to drop
         y = z - x[:, :m]
         S = P[:, :m, :m] + R
         if m == 2:  # the 2x2 inverse in closed form (the common case: a position measured): adjugate / det
             det = S[:, 0, 0] * S[:, 1, 1] - S[:, 0, 1] * S[:, 1, 0]
-            K = (P[:, :, :2] @ (S[:, ::-1, ::-1] * _ADJUGATE_SIGNS).transpose(0, 2, 1)) / det[:, None, None]
+            adj = (S[:, ::-1, ::-1] * _ADJUGATE_SIGNS).transpose(0, 2, 1)
+            K = (P[:, :, :2] @ adj) / det[:, None, None]
         else:
             K = P[:, :, :m] @ np.linalg.inv(S)
         P_new = P - K @ P[:, :m, :]
-        return x + (K @ y[:, :, None])[:, :, 0], 0.5 * (P_new + P_new.transpose(0, 2, 1))
+        out = x + (K @ y[:, :, None])[:, :, 0], 0.5 * (P_new + P_new.transpose(0, 2, 1))
+        if not nis:
+            return out
+        if m != 2:
+            S = S[:, :2, :2]
+            det = S[:, 0, 0] * S[:, 1, 1] - S[:, 0, 1] * S[:, 1, 0]
+            adj = (S[:, ::-1, ::-1] * _ADJUGATE_SIGNS).transpose(0, 2, 1)
+        y = y[:, :2]
+        return (*out, ((adj @ y[:, :, None])[:, :, 0] * y).sum(axis=1) / det)

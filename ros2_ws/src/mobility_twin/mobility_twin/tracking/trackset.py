@@ -53,9 +53,12 @@ class TrackSet:
     seen_by: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
     blind_misses: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     seen_misses: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    surprises: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # updates in a row that
+    # the track did not predict (innovation beyond its covariance: a vehicle turning or braking)
 
     FIELDS = ("ids", "x", "P", "dims", "box_yaw", "object_class", "status", "hits", "misses", "born",
-              "last_update", "existence", "sources", "vehicle_id", "seen_by", "blind_misses", "seen_misses")
+              "last_update", "existence", "sources", "vehicle_id", "seen_by", "blind_misses", "seen_misses",
+              "surprises")
 
     def __post_init__(self) -> None:
         n = len(self.ids)
@@ -65,6 +68,8 @@ class TrackSet:
             self.blind_misses = np.zeros(n, dtype=np.int64)
         if len(self.seen_misses) != n:
             self.seen_misses = np.zeros(n, dtype=np.int64)
+        if len(self.surprises) != n:
+            self.surprises = np.zeros(n, dtype=np.int64)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -132,4 +137,5 @@ class TrackSet:
             seen_by=np.asarray(data.get("seen_by", [0] * n), dtype=np.uint64).reshape(n),
             blind_misses=np.asarray(data.get("blind_misses", [0] * n), dtype=np.int64).reshape(n),
             seen_misses=np.asarray(data.get("seen_misses", [0] * n), dtype=np.int64).reshape(n),
+            surprises=np.asarray(data.get("surprises", [0] * n), dtype=np.int64).reshape(n),
         )
