@@ -169,31 +169,6 @@ def test_a_turning_vehicle_is_followed_and_one_stray_detection_does_not_count_as
     assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
 
 
-def test_a_faint_car_parked_nose_to_tail_with_another_is_its_own_track_pieces_of_one_car_are_one():
-    """A car park seen from afar: two cars parked nose to tail 4.5 m apart (4.6 m boxes along y), one of them
-    faint (confidence 0.15, a 1.5 m position deviation). The detector tells them apart in every frame, their
-    boxes barely overlap: two tracks. Without the test (``merge_overlap_m`` None) the faint one is merged into
-    its neighbour as a duplicate, frame after frame. Two pieces of one car 2 m apart (its rear face and its
-    roof, each completed to a car) overlap by metres: one track."""
-    from dataclasses import replace
-
-    def tracks_after(config, positions, sigmas, confidence):
-        tracker = MultiSourceTracker(config)
-        for k in range(20):
-            f = frame("rsu_00", k * 0.1, positions)
-            m = len(positions)
-            f = replace(f, cov=np.stack([np.eye(2) * s**2 for s in sigmas]), yaw=np.full(m, np.pi / 2),
-                        confidence=np.asarray(confidence, dtype=float))
-            tracker.update(f)
-        return tracker.confirmed_at(1.9)
-
-    park = ([(30.0, 0.0), (30.0, 4.5)], [0.3, 1.5], [0.9, 0.15])
-    assert len(tracks_after(TrackerConfig(), *park)) == 2
-    assert len(tracks_after(replace(TrackerConfig(), merge_overlap_m=None), *park)) == 1
-    pieces = ([(30.0, 0.0), (30.0, 2.0)], [0.3, 1.5], [0.9, 0.15])
-    assert len(tracks_after(TrackerConfig(), *pieces)) == 1
-
-
 def test_tracks_coast_through_the_silence_of_every_source_then_age_out():
     tracker = MultiSourceTracker(TrackerConfig(max_coast_s=1.5, outage_coast_s=5.0))
     for k in range(10):

@@ -278,7 +278,7 @@ def retire_unseen(state: TrackerState, source_id: str, cfg) -> None:
     state.tracks = tr.select(keep)
 
 
-def prune(state: TrackerState, cfg, stats, measured: np.ndarray | None = None) -> None:
+def prune(state: TrackerState, cfg, stats) -> None:
     """Delete tentative tracks that missed or aged, confirmed tracks that coasted too long (into the
     graveyard) and duplicates; forget graveyard tracks older than the re-identification window. A track
     whose state is no longer finite (an input that slipped past validation) is dropped and counted."""
@@ -287,7 +287,6 @@ def prune(state: TrackerState, cfg, stats, measured: np.ndarray | None = None) -
     if np.count_nonzero(finite) < len(tr):
         stats.diverged += len(tr) - np.count_nonzero(finite)
         state.tracks = tr = tr.select(finite)
-        measured = None if measured is None else measured[finite]
     age = state.time - tr.last_update
     overdue = (tr.status == CONFIRMED) & (age > cfg.max_coast_s)
     if np.count_nonzero(overdue):  # coasting through the silence of all its sources: kept up to outage_coast_s
@@ -297,7 +296,7 @@ def prune(state: TrackerState, cfg, stats, measured: np.ndarray | None = None) -
     dead = (tr.existence < cfg.delete_existence) | ((tr.status == TENTATIVE) & (age > cfg.tentative_max_age_s)) \
         | overdue
     lost = dead & (tr.status == CONFIRMED)  # not duplicates: those are the same vehicle as a living track
-    dead |= duplicates(tr, cfg, measured)
+    dead |= duplicates(tr, cfg)
     if np.count_nonzero(dead):
         stats.deaths += np.count_nonzero(dead)
         if cfg.reid_window_s > 0 and np.count_nonzero(lost):
@@ -334,13 +333,7 @@ def pairs_within(xy: np.ndarray, radius: float) -> np.ndarray:
     return np.stack([i[near], j[near]], axis=1)
 
 
-def _half_extent(tr: TrackSet, rows: np.ndarray, offset: np.ndarray) -> np.ndarray:
-    """How far each box of ``rows`` (its dims and box yaw) reaches from its centre along ``offset``."""
-    phi = np.arctan2(offset[:, 1], offset[:, 0]) - tr.box_yaw[rows]
-    return 0.5 * (tr.dims[rows, 0] * np.abs(np.cos(phi)) + tr.dims[rows, 1] * np.abs(np.sin(phi)))
-
-
-def duplicates(tr: TrackSet, cfg, measured: np.ndarray | None = None) -> np.ndarray:
+def duplicates(tr: TrackSet, cfg) -> np.ndarray:
     """Tracks that follow the same vehicle as an older track (born when one frame failed the gate, or from
     another kind of source: a vehicle's GNSS report next to its LiDAR detections; both would then take turns
     at the vehicle's measurements): the younger one goes, and its vehicle id passes to the one that stays.
@@ -349,8 +342,7 @@ def duplicates(tr: TrackSet, cfg, measured: np.ndarray | None = None) -> np.ndar
     different vehicle ids. A track not updated since a younger one was born within ``merge_distance_m`` of it
     has been taken over (the vehicle turned or braked harder than the motion model allows, the gate failed,
     and the new track has had its detections since): they merge whatever their velocities, the old id with
-    the young track's state. Two anonymous tracks ``measured`` (a mask of rows) by the same frame are kept
-    apart when their boxes overlap by less than ``merge_overlap_m``."""
+    the young track's state."""
     out = np.zeros(len(tr), dtype=bool)
     if len(tr) < 2:
         return out
@@ -370,14 +362,6 @@ def duplicates(tr: TrackSet, cfg, measured: np.ndarray | None = None) -> np.ndar
     takeover = (dist <= cfg.merge_distance_m) & (np.minimum(tr.last_update[a], tr.last_update[b])
                                                  < np.maximum(tr.born[a], tr.born[b]))
     same = (near & (maha < cfg.merge_chi2) | takeover) & ~other_vehicle
-    if measured is not None and cfg.merge_overlap_m is not None and np.count_nonzero(same):
-        # two anonymous tracks that one frame measured both are two objects the detector told apart: two
-        # vehicles when their boxes (hardly) overlap, however uncertain the fainter one's position
-        both = same & measured[a] & measured[b] & ~tr.vehicle_id[a].astype(bool) & ~tr.vehicle_id[b].astype(bool)
-        if np.count_nonzero(both):
-            k = both.nonzero()[0]
-            overlap = _half_extent(tr, a[k], diff[k, :2]) + _half_extent(tr, b[k], diff[k, :2]) - dist[k]
-            same[k[overlap < cfg.merge_overlap_m]] = False
     older_a = (tr.born[a] < tr.born[b]) | ((tr.born[a] == tr.born[b]) & (tr.ids[a] < tr.ids[b]))
     keep, drop = np.where(older_a, a, b)[same], np.where(older_a, b, a)[same]
     for k, d, taken in zip(keep.tolist(), drop.tolist(), takeover[same].tolist(), strict=True):

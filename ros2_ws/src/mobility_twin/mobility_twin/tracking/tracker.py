@@ -75,10 +75,6 @@ class TrackerConfig:
     silent_after_s: float = 0.5  # a source is silent after this long without a frame (LiDAR sweeps: 0.1-0.2 s)
     merge_distance_m: float = 1.5  # two tracks this close with consistent states are one vehicle (or farther, up
     merge_sigmas: float = 3.0  # to this many standard deviations of the less certain one: a GNSS-born track)
-    # two anonymous tracks measured by one frame are two vehicles, however uncertain, when their boxes overlap
-    # by less than this (m; a box completed from a partial view has that much slack): a faint car parked next
-    # to another one; the pieces a detector splits one vehicle into overlap more (None: no such test)
-    merge_overlap_m: float | None = 0.5
     merge_chi2: float = 9.5  # 95 % of chi-square with 4 dof, on the difference of the two states
 
 
@@ -197,10 +193,7 @@ class MultiSourceTracker:
             free &= frame.reports
         if np.count_nonzero(free):
             management.birth(state, frame, np.flatnonzero(free), cfg, self.stats)
-        measured = np.zeros(len(state.tracks), dtype=bool)  # the rows this frame measured: updated or born
-        measured[assigned_t] = True
-        measured[n:] = True
-        management.prune(state, cfg, self.stats, measured)
+        management.prune(state, cfg, self.stats)
 
     # ---------------------------------------------------------------------------------- restart
     def saved(self) -> dict:
