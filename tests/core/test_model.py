@@ -7,20 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from mobility_twin_core import (
-    Cav,
-    EdgeServer,
-    EntityKind,
-    Layout,
-    LayoutError,
-    ObjectClass,
-    Rsu,
-    ServerSet,
-    Site,
-    SourceType,
-    TrackState,
-)
+from mobility_twin_core import Cav, EdgeServer, Layout, LayoutError, Rsu, ServerSet, Site
 from mobility_twin_core.layout_io import layout_from_dict, layout_to_dict, load_layout
+from mobility_twin_core.model import EntityKind, ObjectClass, SourceType, TrackState
 
 SQUARE = ((0.0, 0.0), (100.0, 0.0), (100.0, 100.0), (0.0, 100.0))
 

@@ -81,25 +81,25 @@ from torch_geometric.data import HeteroData
 from mobility_twin_models.relations.config import GraphConfig
 from mobility_twin_models.relations.snapshot import ObservedSnapshot
 
-VEHICLE, SERVER, RSU = "vehicle", "server", "rsu"
+VEHICLE, SERVER, RSU, ROAD = "vehicle", "server", "rsu", "road"
 NODE_TYPES = (VEHICLE, SERVER, RSU)
-VV = (VEHICLE, "near", VEHICLE)
-VS = (VEHICLE, "served_by", SERVER)
-SV = (SERVER, "serves", VEHICLE)
-SS = (SERVER, "adjacent", SERVER)
-RS = (RSU, "attached_to", SERVER)
-SR = (SERVER, "hosts", RSU)
-FOLLOWS = (VEHICLE, "follows", VEHICLE)
+
+
+def _both_ways(src: str, forward: str, backward: str, dst: str) -> tuple[tuple[str, str, str], tuple[str, str, str]]:
+    """A relation and its reverse (messages flow both ways along the same edges)."""
+    return (src, forward, dst), (dst, backward, src)
+
+
+# edge types, (source node type, relation, destination node type)
+VV, FOLLOWS, SS = (VEHICLE, "near", VEHICLE), (VEHICLE, "follows", VEHICLE), (SERVER, "adjacent", SERVER)
+VS, SV = _both_ways(VEHICLE, "served_by", "serves", SERVER)
+RS, SR = _both_ways(RSU, "attached_to", "hosts", SERVER)
 CAND = (VEHICLE, "candidate", SERVER)
 MESSAGE_EDGE_TYPES = (VV, FOLLOWS, VS, SV, SS, RS, SR)
-ROAD = "road"
-VR = (VEHICLE, "on", ROAD)
-RV = (ROAD, "carries", VEHICLE)
+VR, RV = _both_ways(VEHICLE, "on", "carries", ROAD)
 REACH = (ROAD, "reachable", VEHICLE)
-RR_NEXT = (ROAD, "next", ROAD)
-RR_PREV = (ROAD, "prev", ROAD)
-RSV = (ROAD, "in_cell", SERVER)
-SRD = (SERVER, "covers", ROAD)
+RR_NEXT, RR_PREV = _both_ways(ROAD, "next", "prev", ROAD)
+RSV, SRD = _both_ways(ROAD, "in_cell", "covers", SERVER)
 ROAD_EDGE_TYPES = (VR, RV, REACH, RR_NEXT, RR_PREV, RSV, SRD)
 
 EDGE_DIMS = {VV: 5, FOLLOWS: 5, VS: 3, SV: 3, SS: 3, RS: 3, SR: 3}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 
 
@@ -13,6 +14,13 @@ def add_verb(verbs: argparse._SubParsersAction, name: str, run: Callable[[argpar
     parser = verbs.add_parser(name, **options)
     parser.set_defaults(func=run)
     return parser
+
+
+def command_error(command: str, err: Exception) -> int:
+    """Print ``err`` as the error of ``mtwin <command>`` on stderr; the exit status of a command that cannot run
+    with what it was given (2)."""
+    print(f"mtwin {command}: error: {err}", file=sys.stderr)
+    return 2
 
 
 def help_without_verb(parser: argparse.ArgumentParser) -> None:

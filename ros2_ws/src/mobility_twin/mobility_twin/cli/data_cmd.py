@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from datetime import datetime
 from pathlib import Path
 
-from mobility_twin.cli import add_verb, help_without_verb
+from mobility_twin.cli import add_verb, command_error, help_without_verb
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -59,8 +58,7 @@ def run_check(args: argparse.Namespace) -> int:
     try:
         report = check(args.path, config)
     except TDriveError as err:
-        print(f"mtwin data check: error: {err}", file=sys.stderr)
-        return 2
+        return command_error("data check", err)
     data = report.to_dict()
     if args.json:
         print(json.dumps(data, indent=2))

@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mobility_twin.cli import command_error
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -281,8 +283,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         scenario = load_scenario(args.scenario)
     except ScenarioError as err:
-        print(f"mtwin demo: error: {err}", file=sys.stderr)
-        return 2
+        return command_error("demo", err)
     run_dir = (args.runs_dir / time.strftime("%Y%m%d-%H%M%S")).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     sumo = scenario.world.kind == "sumo"

@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from mobility_twin.cli import add_verb, help_without_verb
+from mobility_twin.cli import add_verb, command_error, help_without_verb
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -82,8 +82,7 @@ def run_tracking(args: argparse.Namespace) -> int:
     try:
         scenario = load_scenario(args.scenario)
     except ScenarioError as err:
-        print(f"mtwin eval tracking: error: {err}", file=sys.stderr)
-        return 2
+        return command_error("eval tracking", err)
     say = (lambda *a: print(*a, file=sys.stderr, flush=True)) if args.json else (lambda *a: print(*a, flush=True))
     out = (args.out or Path("runs") / time.strftime("eval-%Y%m%d-%H%M%S")).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -169,8 +168,7 @@ def run_sweep(args: argparse.Namespace) -> int:
     try:
         scenarios = sweep.design(count, args.seed)
     except ValueError as err:
-        print(f"mtwin eval sweep: error: {err}", file=sys.stderr)
-        return 2
+        return command_error("eval sweep", err)
     out = (args.out or Path("runs") / time.strftime("sweep-%Y%m%d-%H%M%S")).resolve()
     print(f"mtwin eval sweep: {count} scenarios of {duration:g} s ({'the ROS stack' if args.ros else 'offline pipeline'}), "
           f"data {data}, output {out}", flush=True)
@@ -199,8 +197,7 @@ def score_recording(args: argparse.Namespace) -> int:
     try:
         record, meta = record_from_recording(args.recording)
     except RecordingError as err:
-        print(f"mtwin eval tracking: error: {err}", file=sys.stderr)
-        return 2
+        return command_error("eval tracking", err)
     eval_range = args.eval_range if args.eval_range is not None else float(meta.get("eval_range_m", 60.0))
     results = score_run(record, eval_range_m=eval_range)
     results["scenario"] = meta.get("scenario", record.layout.name or "?")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+
+from mobility_twin.cli import command_error
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -90,5 +91,4 @@ def run(args: argparse.Namespace) -> int:
                              respawn_limit=args.respawn_limit, respawn_window=args.respawn_window)
         return LaunchRunner(plan, options).run()
     except LaunchError as err:
-        print(f"mtwin launch: error: {err}", file=sys.stderr)
-        return 2
+        return command_error("launch", err)

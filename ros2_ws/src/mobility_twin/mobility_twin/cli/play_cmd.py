@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+from mobility_twin.cli import command_error
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("play", help="publish an MCAP recording back onto its topics (rate, loop, topic selection)",
@@ -65,8 +67,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         recording = Recording(args.file)
     except RecordingError as err:
-        print(f"mtwin play: error: {err}", file=sys.stderr)
-        return 2
+        return command_error("play", err)
     with recording:
         if args.info:
             print(recording.describe())
@@ -74,8 +75,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             selection = TopicSelection(tuple(args.topics), tuple(args.exclude) + (("/clock",) if args.clock else ()))
         except RecordingError as err:
-            print(f"mtwin play: error: {err}", file=sys.stderr)
-            return 2
+            return command_error("play", err)
         chosen = recording.select(selection)
         if not chosen:
             print(f"mtwin play: no topic of {args.file} is selected (it has: {', '.join(sorted(recording.topics))})",

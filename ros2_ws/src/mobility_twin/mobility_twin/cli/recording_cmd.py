@@ -10,10 +10,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from mobility_twin.cli import add_verb, help_without_verb
+from mobility_twin.cli import add_verb, command_error, help_without_verb
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,8 +41,7 @@ def run_info(args: argparse.Namespace) -> int:
             if not rec.complete:
                 print(f"\nnot closed properly: `mtwin recording repair {args.file}` rewrites it with a summary")
     except RecordingError as err:
-        print(f"mtwin recording info: error: {err}", file=sys.stderr)
-        return 2
+        return command_error("recording info", err)
     return 0
 
 
@@ -54,7 +52,6 @@ def run_repair(args: argparse.Namespace) -> int:
     try:
         report = repair(args.file, args.output)
     except RecordingError as err:
-        print(f"mtwin recording repair: error: {err}", file=sys.stderr)
-        return 2
+        return command_error("recording repair", err)
     print(report.describe())
     return 0

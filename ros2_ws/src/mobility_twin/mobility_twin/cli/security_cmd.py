@@ -14,12 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from mobility_twin.cli import add_verb, help_without_verb
-
-
-def _error(verb: str, err: Exception) -> int:
-    print(f"mtwin security {verb}: error: {err}", file=sys.stderr)
-    return 2
+from mobility_twin.cli import add_verb, command_error, help_without_verb
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -105,7 +100,7 @@ def run_init(args: argparse.Namespace) -> int:
         report = init_tls(args.out, hosts, peers, days=args.days, participant_ports=args.participant_ports,
                           install_dir=args.install_dir, renew=args.renew)
     except (SecurityError, OSError) as err:
-        return _error("init", err)
+        return command_error("security init", err)
     print(f"CA: {report.ca_folder} ({'new' if report.new_ca else 'existing'}; its key ca.key.pem stays here)")
     for h in report.hosts:
         cfg = h.config
@@ -129,7 +124,7 @@ def run_check(args: argparse.Namespace) -> int:
         check_profile_text(participant_profile(cfg, args.host_dir.resolve()), where="participant profile")
         check_profile_text(server_profile(cfg, args.host_dir.resolve()), where="server profile")
     except (SecurityError, OSError) as err:
-        return _error("check", err)
+        return command_error("security check", err)
     print(f"{args.host_dir}: host {cfg.host} ok (server {cfg.address}:{cfg.port}, participant ports "
           f"{cfg.participant_ports[0]}-{cfg.participant_ports[1]})")
     return 0
@@ -141,18 +136,18 @@ def run_exec(args: argparse.Namespace) -> int:
 
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
-        return _error("exec", ValueError("no COMMAND: mtwin security exec --host-dir DIR -- COMMAND [ARGS...]"))
+        return command_error("security exec", ValueError("no COMMAND: mtwin security exec --host-dir DIR -- COMMAND [ARGS...]"))
     try:
         claim = claim_participant_profile(args.host_dir, inheritable=True)
     except (SecurityError, OSError) as err:
-        return _error("exec", err)
+        return command_error("security exec", err)
     env = {**os.environ, **process_environment(args.host_dir, claim.profile)}
     env.pop(HOST_DIR_ENV, None)  # the profile is chosen: a node must not claim a second port
     print(f"mtwin security exec: TLS participant on port {claim.port} ({claim.profile})", file=sys.stderr, flush=True)
     try:
         os.execvpe(command[0], command, env)
     except OSError as err:
-        return _error("exec", OSError(f"cannot run {command[0]!r}: {err.strerror}"))
+        return command_error("security exec", OSError(f"cannot run {command[0]!r}: {err.strerror}"))
     return 0  # not reached
 
 
@@ -164,7 +159,7 @@ def run_discovery_server(args: argparse.Namespace) -> int:
         profile = write_server_profile(args.host_dir)
         cfg = load_host(args.host_dir)
     except (SecurityError, OSError) as err:
-        return _error("discovery-server", err)
+        return command_error("security discovery-server", err)
     os.environ.update(process_environment(args.host_dir, profile))  # before the first participant of this process
     os.environ.pop(HOST_DIR_ENV, None)
     import time
@@ -207,7 +202,7 @@ def run_sros2(args: argparse.Namespace) -> int:
         ca = CertificateAuthority.load(args.ca) if args.ca is not None else None
         enclaves = write_keystore(args.out, policies, days=args.days, domain_id=domain, ca=ca)
     except (SecurityError, OSError) as err:
-        return _error("sros2", err)
+        return command_error("security " + "sros2", err)
     print(f"keystore {args.out} (domain {domain}; ROS_SECURITY_KEYSTORE={Path(args.out).resolve()})")
     for e in enclaves:
         print(f"  enclave {e.path}: may publish {len(e.publish)} and subscribe {len(e.subscribe)} DDS topics")

@@ -10,10 +10,9 @@ not load is an error naming it (exit status 2).
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from mobility_twin.cli import add_verb, help_without_verb
+from mobility_twin.cli import add_verb, command_error, help_without_verb
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,8 +37,7 @@ def run_build(args: argparse.Namespace) -> int:
     try:
         built = build_world_from_osm(osm=args.osm, net=args.net, out_dir=args.out, name=args.name or None)
     except (NetworkError, SumoError) as err:
-        print(f"mtwin world build: error: {err}", file=sys.stderr)
-        return 2
+        return command_error("world build", err)
     net = built.network
     print(f"mtwin world build: {net.name}: {net.label}")
     print(f"  network   {net.net_file}")

@@ -37,7 +37,7 @@ Hypotheses (one tracker on one stream, frames aligned with the stream's): ``stam
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
 from pathlib import Path
 
 import numpy as np
@@ -53,22 +53,16 @@ class StreamFormatError(ValueError):
     """A stream or hypotheses file that is not of this format or version."""
 
 
-@dataclass(frozen=True)
-class Frame:
-    """One frame of a stream: the detections and the ground truth at ``stamp``."""
+Frame = make_dataclass(
+    "Frame", [("stamp", float), *((key, np.ndarray) for key in _DET_KEYS), ("gt_ids", np.ndarray),
+              ("gt_xy", np.ndarray)], frozen=True,
+    namespace={"__doc__": "One frame of a stream: ``stamp``, the detection arrays (``_DET_KEYS``, the attributes of "
+                          "perception's ``Detections``) and the ground truth at ``stamp``."})
 
-    stamp: float
-    xy: np.ndarray
-    cov: np.ndarray
-    yaw: np.ndarray
-    dims: np.ndarray
-    velocity: np.ndarray
-    confidence: np.ndarray
-    num_points: np.ndarray
-    object_class: np.ndarray
-    self_report: np.ndarray
-    gt_ids: np.ndarray
-    gt_xy: np.ndarray
+
+def frame_of(stamp: float, detections, gt_ids: np.ndarray, gt_xy: np.ndarray) -> Frame:
+    """The frame of ``detections`` (any object with the arrays of ``_DET_KEYS`` as attributes) at ``stamp``."""
+    return Frame(float(stamp), *(getattr(detections, key) for key in _DET_KEYS), gt_ids, gt_xy)
 
 
 class _PerFrame:

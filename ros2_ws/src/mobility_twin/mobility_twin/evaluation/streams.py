@@ -33,6 +33,7 @@ from mobility_twin.evaluation.stream_format import (
     Frame,
     Hypotheses,
     RsuStream,
+    frame_of,
     load_stream,
     save_stream,
     stream_paths,
@@ -90,9 +91,7 @@ def record_streams(world, out_dir: Path | str, options: StreamOptions = StreamOp
             d = detectors[f.sensor_id].detect(f.scan.points, SensorPose2D(p.x, p.y, p.z, p.yaw),
                                               source_id=f.sensor_id, source_type=SOURCE_RSU, stamp=f.stamp)
             near = np.hypot(gxy_all[:, 0] - p.x, gxy_all[:, 1] - p.y) <= options.gt_radius_m
-            frames[f.sensor_id].append(Frame(
-                float(f.stamp), d.xy, d.cov, d.yaw, d.dims, d.velocity, d.confidence, d.num_points, d.object_class,
-                np.asarray(d.self_report, dtype=str), np.asarray(state.ids)[near], gxy_all[near]))
+            frames[f.sensor_id].append(frame_of(f.stamp, d, np.asarray(state.ids)[near], gxy_all[near]))
         if progress is not None and replay.position - last_report >= 1.0:
             last_report = replay.position
             progress(replay.position - options.start_s, options.duration_s)

@@ -39,15 +39,7 @@ def feed_from_recording(builder: SceneBuilder, path: str | Path, names: LiveTopi
     from rclpy.serialization import deserialize_message
 
     from mobility_twin.evaluation.decoding import recorded_layout
-    from mobility_twin_msgs.msg import (
-        CollisionWarningArray,
-        EdgeServerStateArray,
-        MigrationEvent,
-        OffloadDecisionArray,
-        RouteGuidanceStatus,
-        SignalStateArray,
-        TwinStateArray,
-    )
+    from mobility_twin_msgs import msg as mt
 
     bad = 0
     with Recording(path) as rec:
@@ -60,20 +52,20 @@ def feed_from_recording(builder: SceneBuilder, path: str | Path, names: LiveTopi
         sites = [s.site_id for s in layout.sites] if names.site_decisions else []
         local = {topics.local_objects(s): s for s in sites}
         site_decisions = {topics.offload_decisions(s): s for s in sites}
-        messages = {names.servers: EdgeServerStateArray, names.state: TwinStateArray,
-                    names.decisions: OffloadDecisionArray, names.migrations: MigrationEvent,
-                    **dict.fromkeys(site_decisions, OffloadDecisionArray)}
+        messages = {names.servers: mt.EdgeServerStateArray, names.state: mt.TwinStateArray,
+                    names.decisions: mt.OffloadDecisionArray, names.migrations: mt.MigrationEvent,
+                    **dict.fromkeys(site_decisions, mt.OffloadDecisionArray)}
         if names.signals:
-            messages[names.signals] = SignalStateArray
+            messages[names.signals] = mt.SignalStateArray
         if names.warnings:
-            messages[names.warnings] = CollisionWarningArray
+            messages[names.warnings] = mt.CollisionWarningArray
         if names.guidance and names.network:  # a route stays drawn from its decision on: read them all
             from mobility_twin.ros.road_network import load_map_roads
 
             roads = load_map_roads(names.network, "--network")
             for msg in rec.messages({names.guidance}, start_ns=rec.start_ns, end_ns=end_ns + 1):
                 try:
-                    m = deserialize_message(msg.data, RouteGuidanceStatus)
+                    m = deserialize_message(msg.data, mt.RouteGuidanceStatus)
                     xy = route_update(roads, m)
                 except (ValueError, TypeError, RuntimeError):
                     bad += 1
