@@ -60,23 +60,32 @@ class LocalTwinNodeConfig(LayoutParams, TwinOutputParams, InputCheckParams, Stat
                                          "config/input_channels.yaml)")
     cavs: tuple[str, ...] = field([], "CAV ids to listen to (empty: every CAV of the layout)")
     server_report_topic: str = field(topics.EDGE_SERVER_REPORTS, "EdgeServerStateArray with the servers' own reports")
-    stale_after_s: float = field(1.0, "an entity twin older than this is stale (s)", low=0.0, high=3600.0,
-                                 dynamic=True)
-    area_margin_m: float = field(30.0, "frames of moving sensors (CAVs) are fused this far outside the site (m)",
+    stale_after_s: float = field(LocalTwinConfig.stale_after_s,
+                                 "an entity twin older than this is stale (s)", low=0.0, high=3600.0, dynamic=True)
+    area_margin_m: float = field(LocalTwinConfig.area_margin_m,
+                                 "frames of moving sensors (CAVs) are fused this far outside the site (m)",
                                  low=0.0, high=10000.0)
-    gate_chi2: float = field(13.8, "tracker: Mahalanobis gate (chi-square, 2 dof)", low=0.1, high=1000.0)
-    confirm_existence: float = field(0.85, "tracker: existence probability at which a track is confirmed", low=0.01,
-                                     high=0.999)
-    max_coast_s: float = field(1.5, "tracker: a track lives this long without detections (s)", low=0.0, high=60.0)
-    reid_window_s: float = field(5.0, "tracker: a lost track gives its id back to a detection that fits it this long (s)",
+    gate_chi2: float = field(TrackerConfig.gate_chi2,
+                             "tracker: Mahalanobis gate (chi-square, 2 dof)", low=0.1, high=1000.0)
+    confirm_existence: float = field(TrackerConfig.confirm_existence,
+                                     "tracker: existence probability at which a track is confirmed",
+                                     low=0.01, high=0.999)
+    max_coast_s: float = field(TrackerConfig.max_coast_s,
+                               "tracker: a track lives this long without detections (s)", low=0.0, high=60.0)
+    reid_window_s: float = field(TrackerConfig.reid_window_s,
+                                 "tracker: a lost track gives its id back to a detection that fits it this long (s)",
                                  low=0.0, high=600.0)
-    outage_keep_s: float = field(30.0, "tracker: ... this long when it was lost while a sensor that saw it was silent "
-                                 "(s)", low=0.0, high=3600.0)
-    outage_coast_s: float = field(15.0, "tracker: a track whose every sensor fell silent coasts, shown, this long (s)",
+    outage_keep_s: float = field(TrackerConfig.outage_keep_s,
+                                 "tracker: ... this long when it was lost while a sensor that saw it was silent (s)",
+                                 low=0.0, high=3600.0)
+    outage_coast_s: float = field(TrackerConfig.outage_coast_s,
+                                  "tracker: a track whose every sensor fell silent coasts, shown, this long (s)",
                                   low=0.0, high=3600.0)
-    reorder_window_s: float = field(0.5, "tracker: late frames up to this age are fused in time order (s)",
+    reorder_window_s: float = field(TrackerConfig.reorder_window_s,
+                                    "tracker: late frames up to this age are fused in time order (s)",
                                     low=0.0, high=10.0)
-    demand_hz_per_vehicle: float = field(2.0e8, "CPU a served vehicle needs, for the server-load estimate (Hz)",
+    demand_hz_per_vehicle: float = field(LocalTwinConfig.demand_hz_per_vehicle,
+                                         "CPU a served vehicle needs, for the server-load estimate (Hz)",
                                          low=0.0, high=1e12)
     restore_keep_s: float = field(20.0, "after a restart, saved tracks wait this long to be found again under their "
                                         "old ids (s)", low=0.0, high=3600.0)

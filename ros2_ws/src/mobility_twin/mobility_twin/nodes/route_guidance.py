@@ -34,6 +34,8 @@ import numpy as np
 from rclpy.node import Node
 from std_msgs.msg import Header
 
+from mobility_twin.guidance.estimator import EstimatorConfig
+from mobility_twin.guidance.router import GuidanceConfig
 from mobility_twin.ros import topics
 from mobility_twin.ros.cdr import CdrError, decode_tracks
 from mobility_twin.ros.entry import ConfigurationError, run_node
@@ -67,15 +69,19 @@ class RouteGuidanceConfig:
     status_topic: str = field(GUIDANCE_STATUS, "where RouteGuidanceStatus goes")
     cycle_s: float = field(1.0, "seconds between two guidance cycles (estimate update + due re-checks)",
                            low=0.05, high=600.0)
-    reroute_period_s: float = field(60.0, "each guided CAV's route is re-checked this often (staggered)",
+    reroute_period_s: float = field(GuidanceConfig.period_s,
+                                    "each guided CAV's route is re-checked this often (staggered)",
                                     low=1.0, high=86400.0)
-    horizon_s: float = field(180.0, "the estimate's averaging window, >= one signal cycle (s)", low=10.0, high=3600.0)
-    min_gain_rel: float = field(0.10, "a new route must save this share of the current route's time", low=0.0,
-                                high=1.0)
-    min_gain_s: float = field(20.0, "... and this many seconds", low=0.0, high=3600.0)
-    load_aware: bool = field(True, "count the flows the node itself assigned in the road costs")
-    stale_s: float = field(10.0, "twin data older than this is stale: no route is sent on it (s)", low=0.1,
-                           high=3600.0)
+    horizon_s: float = field(EstimatorConfig.horizon_s,
+                             "the estimate's averaging window, >= one signal cycle (s)", low=10.0, high=3600.0)
+    min_gain_rel: float = field(GuidanceConfig.min_gain_rel,
+                                "a new route must save this share of the current route's time", low=0.0, high=1.0)
+    min_gain_s: float = field(GuidanceConfig.min_gain_s,
+                              "... and this many seconds", low=0.0, high=3600.0)
+    load_aware: bool = field(GuidanceConfig.load_aware,
+                             "count the flows the node itself assigned in the road costs")
+    stale_s: float = field(GuidanceConfig.stale_s,
+                           "twin data older than this is stale: no route is sent on it (s)", low=0.1, high=3600.0)
     command_validity_s: float = field(5.0, "RouteCommand.validity: a command arriving later is refused (s)",
                                       low=0.0, high=3600.0)
     vehicle_timeout_s: float = field(10.0, "a guided CAV without a track or answer for this long has left (s)",
@@ -90,14 +96,7 @@ class RouteGuidanceNode(Node):
         super().__init__("route_guidance", **kwargs)
         self.config = cfg = declare_config(self, RouteGuidanceConfig)
         self.counts: Counter = Counter()
-        from mobility_twin.guidance import (
-            EdgeMatcher,
-            EstimatorConfig,
-            GuidanceConfig,
-            RoadGraph,
-            RouteGuidance,
-            TrafficStateEstimator,
-        )
+        from mobility_twin.guidance import EdgeMatcher, RoadGraph, RouteGuidance, TrafficStateEstimator
         from mobility_twin.ros.road_network import load_map_network
 
         network = load_map_network(cfg.network, cfg.CONFIG_FILE)
