@@ -136,7 +136,8 @@ def run_exec(args: argparse.Namespace) -> int:
 
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
-        return command_error("security exec", ValueError("no COMMAND: mtwin security exec --host-dir DIR -- COMMAND [ARGS...]"))
+        return command_error("security exec",
+                             ValueError("no COMMAND: mtwin security exec --host-dir DIR -- COMMAND [ARGS...]"))
     try:
         claim = claim_participant_profile(args.host_dir, inheritable=True)
     except (SecurityError, OSError) as err:
@@ -202,7 +203,7 @@ def run_sros2(args: argparse.Namespace) -> int:
         ca = CertificateAuthority.load(args.ca) if args.ca is not None else None
         enclaves = write_keystore(args.out, policies, days=args.days, domain_id=domain, ca=ca)
     except (SecurityError, OSError) as err:
-        return command_error("security " + "sros2", err)
+        return command_error("security sros2", err)
     print(f"keystore {args.out} (domain {domain}; ROS_SECURITY_KEYSTORE={Path(args.out).resolve()})")
     for e in enclaves:
         print(f"  enclave {e.path}: may publish {len(e.publish)} and subscribe {len(e.subscribe)} DDS topics")
