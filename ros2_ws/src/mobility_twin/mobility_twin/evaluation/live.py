@@ -40,6 +40,8 @@ class RunCollector:
         spool: the MCAP file to write (its folder is created).
         hil: hardware-in-the-loop stamps (wall clock), for the decoding.
         record_others: also record the recorder's other default topics (the spool is a full recording).
+            A kept recording is compressed with zstd; a spool that is removed after scoring with lz4, which
+            costs the running stack several times less CPU (the collector shares the machine with it).
     """
 
     def __init__(self, layout: Layout, spool: Path, *, hil: bool = True, record_others: bool = False) -> None:
@@ -69,7 +71,7 @@ class RunCollector:
         self.node = rclpy.create_node("mtwin_eval_collector", context=self.context)
         self.executor = make_executor(self.context)
         self.executor.add_node(self.node)
-        self.writer = RecordingWriter(self.spool)
+        self.writer = RecordingWriter(self.spool, compression="zstd" if record_others else "lz4")
         self.writer.add_topic(topics.LAYOUT, "mobility_twin_msgs/msg/Layout",
                               offered_qos=[OfferedQos(depth=1, durability=TRANSIENT_LOCAL)])
         self.writer.write(topics.LAYOUT, serialize_message(layout_to_msg(layout)), time.time_ns())
