@@ -32,7 +32,7 @@ from scipy.spatial import cKDTree
 from mobility_twin.perception.detections import Detections
 from mobility_twin.tracking.association import assign_gated
 from mobility_twin.tracking.gating import mahalanobis2
-from mobility_twin.tracking.motion import position_variance, update
+from mobility_twin.tracking.motion import position_variance, predict_positions, update
 from mobility_twin.tracking.trackset import CONFIRMED, TENTATIVE, TrackSet, object_array, source_bit
 
 
@@ -176,7 +176,7 @@ def reidentify(state: TrackerState, frame: Detections, idx: np.ndarray, cfg, sta
         return idx
     dt = frame.stamp - g.last_update
     x, P = g.x.copy(), g.P
-    x[:, :2] += x[:, 2:] * dt[:, None]  # where each would be now, position uncertainty grown below
+    x[:, :2] = predict_positions(g.x, dt)  # where each would be now, position uncertainty grown below
     q = position_variance(dt, cfg.accel_noise)
     S = P[:, None, :2, :2] + frame.cov[None, idx] + (q + (dt * 2.0) ** 2)[:, None, None, None] * np.eye(2)
     innov = frame.xy[idx][None, :, :] - x[:, None, :2]

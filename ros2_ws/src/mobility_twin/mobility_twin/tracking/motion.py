@@ -1,6 +1,6 @@
 """The motion model of every track in the stack: a constant-velocity Kalman filter over (x, y, vx, vy).
 
-One implementation of prediction (:func:`predict`, used by the tracker, the local twin's publications and
+One implementation of prediction (:func:`predict`, and its positions alone :func:`predict_positions`, used by the tracker, the local twin's publications and
 the global twin) and of the measurement update (:func:`update`). Process noise is continuous white
 acceleration on each axis, of spectral density ``q = accel_noise^2 * REFERENCE_PERIOD_S`` (m^2/s^3):
 
@@ -34,6 +34,12 @@ def transition(dt: float, accel_noise: float) -> tuple[np.ndarray, np.ndarray]:
 def position_variance(dt, accel_noise: float):
     """The position variance (per axis) the process noise adds over ``dt`` seconds (scalar or array)."""
     return accel_noise**2 * REFERENCE_PERIOD_S * np.asarray(dt, dtype=float) ** 3 / 3
+
+
+def predict_positions(x: np.ndarray, dt) -> np.ndarray:
+    """The positions (N, 2) of :func:`predict`'s states ``x`` (N, 4) ``dt`` seconds ahead (a float or an (N,)
+    array, used as given), without the covariances: for searches that need only where each track would be."""
+    return x[:, :2] + x[:, 2:4] * np.asarray(dt, dtype=float).reshape(-1, 1)
 
 
 def predict(x: np.ndarray, P: np.ndarray, dt, accel_noise: float) -> tuple[np.ndarray, np.ndarray]:

@@ -41,7 +41,7 @@ from scipy.spatial import cKDTree
 
 from mobility_twin.tracking import TrackSet, object_array
 from mobility_twin.tracking.gating import mahalanobis2
-from mobility_twin.tracking.motion import predict
+from mobility_twin.tracking.motion import predict, predict_positions
 
 _BIG = 1e9
 
@@ -248,10 +248,9 @@ class GlobalTwin:
         linking = {site for source in (self.links, self.dormant) for site, links in source.items() if links}
         if len(g) >= 2 and len(linking) >= 2:  # (a single site has no cross-site duplicates: nothing to do)
             # positions predicted to the stamp for the search; the covariances only of the tracks in a pair
-            # (this runs on every update: predicting every covariance was most of its cost)
+            # (predicting every track's covariance was most of this look's cost)
             dt = np.maximum(stamp - self.t, 0.0)
-            xy = g.x[:, :2] + g.x[:, 2:4] * dt[:, None]
-            pairs = cKDTree(xy).query_pairs(cfg.merge_max_m, output_type="ndarray")
+            pairs = cKDTree(predict_positions(g.x, dt)).query_pairs(cfg.merge_max_m, output_type="ndarray")
             ok = np.zeros(0, np.int64)
             if len(pairs):
                 rows, inverse = np.unique(pairs, return_inverse=True)
