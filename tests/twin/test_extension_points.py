@@ -85,6 +85,7 @@ def test_a_channel_that_may_not_spawn_tracks_only_updates_tracks_others_started(
     ({"entity_kind": "drone"}, r"radar.entity_kind"),
     ({"may_spawn_tracks": "yes"}, r"radar.may_spawn_tracks: expected true or false"),
     ({"position_sigma_m": -1}, r"radar.position_sigma_m"),
+    ({"systematic_share": 1.5}, r"radar.systematic_share: expected a number in \[0, 1\]"),
     ({"colour": "red"}, r"radar: unknown key\(s\) \['colour'\]"),
 ])
 def test_a_bad_channel_is_refused_naming_it(patch, message):

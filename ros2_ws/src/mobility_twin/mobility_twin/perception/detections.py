@@ -21,6 +21,9 @@ class Detections:
     ``confidence`` (M,) in [0, 1]; ``num_points`` (M,); ``object_class`` (M,) DetectedObject.CLASS_*;
     ``self_report`` (M,) the reporting vehicle's id for a vehicle's report of itself, else "".
     ``provenance``: (stage, wall time) pairs of the frame through the pipeline, for latency accounting.
+    ``systematic_share``: the part of each position covariance that is the same error from frame to frame for
+    the same vehicle (a LiDAR box completed from the faces its sensor sees, a GNSS receiver's slowly varying
+    error), which more frames of the same source do not average away; set by the input channel (0: white).
     """
 
     source_id: str
@@ -38,6 +41,7 @@ class Detections:
     object_class: np.ndarray
     self_report: np.ndarray
     provenance: tuple[tuple[str, float], ...] = field(default=())
+    systematic_share: float = 0.0
 
     def __len__(self) -> int:
         return len(self.xy)
@@ -70,7 +74,7 @@ class Detections:
             np.concatenate([p.yaw for p in parts]), np.concatenate([p.dims for p in parts]),
             np.concatenate([p.velocity for p in parts]), np.concatenate([p.confidence for p in parts]),
             np.concatenate([p.num_points for p in parts]), np.concatenate([p.object_class for p in parts]),
-            np.concatenate([p.self_report for p in parts]), first.provenance,
+            np.concatenate([p.self_report for p in parts]), first.provenance, first.systematic_share,
         )
 
     def with_stage(self, stage: str, wall_time: float) -> Detections:

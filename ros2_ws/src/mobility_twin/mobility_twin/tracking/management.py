@@ -85,6 +85,7 @@ def apply_measurements(tr: TrackSet, frame: Detections, ti: np.ndarray, di: np.n
             z = frame.xy[d_idx]
             R = frame.cov[d_idx]
         x_t, P_t = tr.x[t_idx], tr.P[t_idx]  # copies
+        _carry_systematic(tr, t_idx, P_t, R[:, :2, :2], frame.systematic_share)
         if cfg.maneuver_nis <= 0:
             tr.x[t_idx], tr.P[t_idx] = update(x_t, P_t, z, R)
             continue
@@ -116,6 +117,23 @@ def apply_measurements(tr: TrackSet, frame: Detections, ti: np.ndarray, di: np.n
         tr.vehicle_id[k] = frame.self_report[j]
         tr.status[k] = CONFIRMED  # a vehicle reporting itself exists
         tr.existence[k] = np.maximum(tr.existence[k], cfg.confirm_existence)
+
+
+def systematic_sigma(cov: np.ndarray, share: float) -> np.ndarray:
+    """(M,) standard deviation of the repeating part of position covariances ``cov`` (M, 2, 2), m."""
+    return np.sqrt(share * 0.5 * (cov[:, 0, 0] + cov[:, 1, 1]))
+
+
+def _carry_systematic(tr: TrackSet, rows: np.ndarray, P: np.ndarray, R: np.ndarray, share: float) -> None:
+    """The repeating error of tracks ``rows`` after a measurement with covariance ``R`` of which ``share``
+    repeats: blended with the gain of the update (a scalar one, from the traces of the prior position
+    covariance ``P`` and of ``R``), as a fully correlated error, since the same source's next frame brings the
+    same error again. A white measurement (share 0) shrinks it by the same gain."""
+    if share <= 0 and not np.any(tr.systematic[rows]):
+        return
+    tp = P[:, 0, 0] + P[:, 1, 1]
+    k = tp / np.maximum(tp + R[:, 0, 0] + R[:, 1, 1], 1e-12)
+    tr.systematic[rows] = (1.0 - k) * tr.systematic[rows] + k * systematic_sigma(R, share)
 
 
 def count_misses(tr: TrackSet, frame: Detections, assigned: np.ndarray, cfg) -> None:
@@ -234,6 +252,7 @@ def birth(state: TrackerState, frame: Detections, idx: np.ndarray, cfg, stats) -
         sources=object_array([frozenset((frame.source_id,))] * k),
         vehicle_id=object_array(self_report.tolist()),
         seen_by=np.full(k, source_bit(frame.source_id), dtype=np.uint64),
+        systematic=systematic_sigma(frame.cov[idx], frame.systematic_share),
     )
     state.next_id += k
     state.tracks.extend(born)

@@ -55,10 +55,14 @@ class TrackSet:
     seen_misses: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     surprises: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # updates in a row that
     # the track did not predict (innovation beyond its covariance: a vehicle turning or braking)
+    # the standard deviation (m) of the part of the position error that repeats from frame to frame (see
+    # Detections.systematic_share): more frames of the same sources do not shrink it; the tracker adds it to the
+    # covariance it publishes (MultiSourceTracker.confirmed_at)
+    systematic: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     FIELDS = ("ids", "x", "P", "dims", "box_yaw", "object_class", "status", "hits", "misses", "born",
               "last_update", "existence", "sources", "vehicle_id", "seen_by", "blind_misses", "seen_misses",
-              "surprises")
+              "surprises", "systematic")
 
     def __post_init__(self) -> None:
         n = len(self.ids)
@@ -70,6 +74,8 @@ class TrackSet:
             self.seen_misses = np.zeros(n, dtype=np.int64)
         if len(self.surprises) != n:
             self.surprises = np.zeros(n, dtype=np.int64)
+        if len(self.systematic) != n:
+            self.systematic = np.zeros(n)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -138,4 +144,5 @@ class TrackSet:
             blind_misses=np.asarray(data.get("blind_misses", [0] * n), dtype=np.int64).reshape(n),
             seen_misses=np.asarray(data.get("seen_misses", [0] * n), dtype=np.int64).reshape(n),
             surprises=np.asarray(data.get("surprises", [0] * n), dtype=np.int64).reshape(n),
+            systematic=np.asarray(data.get("systematic", [0.0] * n), float).reshape(n),
         )

@@ -13,7 +13,10 @@ its input channels: adding a sensor type is adding an entry. Each channel names
 * ``moving``: the sensor moves (a vehicle): its frames are fused only while it is inside the site's area
   plus ``area_margin_m``;
 * ``position_sigma_m``: a floor on the standard deviation of its positions (m; 0 keeps the covariance the
-  detections carry).
+  detections carry);
+* ``systematic_share``: the share of its position covariance that is the same error in every frame of the
+  same vehicle (a LiDAR box completed from the faces the sensor sees; a GNSS receiver's slowly varying error):
+  the twin's tracks carry it on in the covariance they publish instead of averaging it away (0: white noise).
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from mobility_twin_core.layout_io import read_section
 MEMBERS = ("rsus", "cavs", "edge_servers", "ids")
 KINDS = {"rsu": EntityKind.RSU, "cav": EntityKind.CAV, "edge_server": EntityKind.EDGE_SERVER,
          "vehicle": EntityKind.VEHICLE}
-_KEYS = {"topic", "members", "ids", "source_id", "entity_kind", "may_spawn_tracks", "moving", "position_sigma_m"}
+_KEYS = {"topic", "members", "ids", "source_id", "entity_kind", "may_spawn_tracks", "moving", "position_sigma_m",
+         "systematic_share"}
 
 
 class ChannelError(LayoutError):
@@ -45,6 +49,7 @@ class InputChannel:
     may_spawn_tracks: bool = True
     moving: bool = False
     position_sigma_m: float = 0.0
+    systematic_share: float = 0.0
 
     def topic_of(self, member: str) -> str:
         return self.topic.format(id=member)
@@ -88,8 +93,11 @@ def channels_from_dict(data: dict, *, source: str = "input_channels") -> tuple[I
         sigma = entry.get("position_sigma_m", 0.0)
         if isinstance(sigma, bool) or not isinstance(sigma, int | float) or not 0.0 <= float(sigma) < 1e3:
             raise ChannelError(f"{where}.position_sigma_m: expected a number in [0, 1000), got {sigma!r}")
+        share = entry.get("systematic_share", 0.0)
+        if isinstance(share, bool) or not isinstance(share, int | float) or not 0.0 <= float(share) <= 1.0:
+            raise ChannelError(f"{where}.systematic_share: expected a number in [0, 1], got {share!r}")
         out.append(InputChannel(str(name), topic, members, KINDS[kind], tuple(ids), source_id,
-                                flags["may_spawn_tracks"], flags["moving"], float(sigma)))
+                                flags["may_spawn_tracks"], flags["moving"], float(sigma), float(share)))
     topics = [c.topic for c in out]
     if len(set(topics)) != len(topics):
         raise ChannelError(f"{source}: two channels share a topic pattern ({topics})")

@@ -150,6 +150,8 @@ class LocalTwin:
             cov[:, 0, 0] = np.maximum(cov[:, 0, 0], floor)
             cov[:, 1, 1] = np.maximum(cov[:, 1, 1], floor)
             frame = replace(frame, cov=cov)
+        if frame.systematic_share != ch.systematic_share:
+            frame = replace(frame, systematic_share=ch.systematic_share)
         twin = self.entities.get(frame.source_id)
         if twin is None:
             twin = self.entities[frame.source_id] = EntityTwin(frame.source_id, int(ch.entity_kind))
