@@ -190,3 +190,21 @@ def test_neighbours_reported_by_different_sites_or_with_other_ids_are_not_merged
         glob.ingest("site_4", t, _reported([4001, 4002], [(-50.0, 0.0, 0.0, 0.0), (-50.0, 1.0, 0.0, 0.0)], t,
                                            sigma=1.5))
     assert len(glob.tracks_at(3.0)) == 6 and glob.stats["merges"] == 0
+
+
+def test_two_vehicles_linked_to_one_global_id_by_two_sites_come_apart():
+    """Two parked cars 9 m apart, both tracked by site_0. site_1's track starts on the first car, then follows
+    the second one (sweep seed 0, s07_airport: its track was linked to the global id of the car it passed).
+    One global id would stand for two vehicles 9 m apart, shown between them or doubling the second car;
+    instead site_1's track leaves that id and joins the second car's."""
+    glob = GlobalTwin()
+    for k in range(40):
+        t = k * 0.1
+        glob.ingest("site_0", t, _reported([1, 2], [(0.0, 0.0, 0.0, 0.0), (9.0, 0.0, 0.0, 0.0)], t))
+        x = 0.0 if k < 10 else 9.0
+        glob.ingest("site_1", t + 0.01, _reported([1001], [(x, 0.0, 0.0, 0.0)], t + 0.01, sigma=0.5))
+    shown = glob.tracks_at(4.0)
+    assert len(shown) == 2
+    assert sorted(np.round(shown.x[:, 0]).tolist()) == [0.0, 9.0]
+    assert glob.links["site_1"][1001] == glob.links["site_0"][2] != glob.links["site_0"][1]
+    assert glob.stats["unlinked"] == 1

@@ -91,7 +91,8 @@ class GlobalTwin:
         # again, e.g. after its sensor's outage) it is the same vehicle: it gets its global id back
         self.released: dict[str, dict[int, tuple[int, float]]] = {}
         self.next_id = 1
-        self.stats = {"snapshots": 0, "handovers": 0, "births": 0, "deaths": 0, "stale_snapshots": 0, "merges": 0}
+        self.stats = {"snapshots": 0, "handovers": 0, "births": 0, "deaths": 0, "stale_snapshots": 0, "merges": 0,
+                      "unlinked": 0}
         self._close: dict[tuple[int, int], float] = {}  # (global id, global id) -> since when they stay together
         self._merge_checked = -np.inf  # stamp of the last look for pairs to merge
 
@@ -125,6 +126,12 @@ class GlobalTwin:
                 if lid not in links and lid in released and released[lid][0] not in taken:
                     links[lid] = released.pop(lid)[0]
         gids = np.array([links.get(i, -1) for i in local_ids], dtype=np.int64)
+        apart = self._apart(site_id, stamp, tracks, gids)
+        if apart.any():  # linked to a global track that another site reports far from it: another vehicle
+            for lid in tracks.ids[apart].tolist():
+                links.pop(lid, None)
+            gids[apart] = -1
+            self.stats["unlinked"] += int(np.count_nonzero(apart))
         row_of = self._rows(gids)
         known = row_of >= 0
         self._contribute(row_of[known], tracks, np.flatnonzero(known), stamp)
@@ -139,6 +146,29 @@ class GlobalTwin:
             self._merge_checked = stamp
             self._merge_duplicates(stamp)
         return True
+
+    def _apart(self, site_id: str, stamp: float, tracks: TrackSet, gids: np.ndarray) -> np.ndarray:
+        """Bool per local track of ``site_id``: linked to a global track that another site's latest report
+        places beyond the gate of it, in Mahalanobis distance and ``gate_max_m`` both. Two sites' tracks of one
+        vehicle agree; these are two vehicles on one global id (a link made when they passed close by),
+        which would show as one track between them and leave the other vehicle's own id beside it."""
+        apart = np.zeros(len(gids), dtype=bool)
+        mine = np.flatnonzero(gids >= 0)
+        if not len(mine):
+            return apart
+        cfg = self.config
+        for other, (o_stamp, o_tracks, o_gids) in self.latest.items():
+            if other == site_id or not len(o_gids):
+                continue
+            _, a, b = np.intersect1d(gids[mine], o_gids, return_indices=True)
+            if not len(a):
+                continue
+            a = mine[a]
+            xb, Pb = predict(o_tracks.x[b], o_tracks.P[b], max(stamp - o_stamp, 0.0), cfg.accel_noise)
+            diff = tracks.x[a, :2] - xb[:, :2]
+            maha, _ = mahalanobis2(diff, tracks.P[a, :2, :2] + Pb[:, :2, :2])
+            apart[a] |= (maha > cfg.gate_chi2) & (np.hypot(diff[:, 0], diff[:, 1]) > cfg.gate_max_m)
+        return apart
 
     def _rows(self, gids: np.ndarray) -> np.ndarray:
         """Row of each global id in the arrays (-1 when it has none)."""
