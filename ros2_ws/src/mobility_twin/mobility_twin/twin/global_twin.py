@@ -164,10 +164,14 @@ class GlobalTwin:
             if not len(a):
                 continue
             a = mine[a]
-            xb, Pb = predict(o_tracks.x[b], o_tracks.P[b], max(stamp - o_stamp, 0.0), cfg.accel_noise)
-            diff = tracks.x[a, :2] - xb[:, :2]
-            maha, _ = mahalanobis2(diff, tracks.P[a, :2, :2] + Pb[:, :2, :2])
-            apart[a] |= (maha > cfg.gate_chi2) & (np.hypot(diff[:, 0], diff[:, 1]) > cfg.gate_max_m)
+            dt = max(stamp - o_stamp, 0.0)
+            diff = tracks.x[a, :2] - predict_positions(o_tracks.x[b], dt)
+            far = np.hypot(diff[:, 0], diff[:, 1]) > cfg.gate_max_m  # (the covariances only of those: few)
+            if far.any():
+                a, b, diff = a[far], b[far], diff[far]
+                _, Pb = predict(o_tracks.x[b], o_tracks.P[b], dt, cfg.accel_noise)
+                maha, _ = mahalanobis2(diff, tracks.P[a, :2, :2] + Pb[:, :2, :2])
+                apart[a] |= maha > cfg.gate_chi2
         return apart
 
     def _rows(self, gids: np.ndarray) -> np.ndarray:
