@@ -17,6 +17,8 @@ from mobility_twin_models.relations.graph import (
     VV,
     handover_dead_reckoning,
     node_dims,
+    rank_in_groups,
+    rank_within,
 )
 from tests.relations.conftest import make_snapshot
 
@@ -183,3 +185,14 @@ def test_serving_server_is_the_nearest_server_whose_disc_contains_the_vehicle():
     assert got.tolist() == [0, 1, 1, -1]
     tie = ServerSet.from_arrays(["s0", "s1"], np.array([[0.0, 0.0], [100.0, 0.0]]), 200.0).serving(np.array([[50.0, 0.0]]))
     assert tie.tolist() == [0]
+
+
+def test_rank_within_groups_equals_a_lexsort():
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        group = np.sort(rng.integers(0, 20, rng.integers(0, 120)))
+        value = rng.integers(0, 4, len(group)).astype(float)  # many ties: they go by position
+        order = np.lexsort((value, group))
+        expected = np.empty(len(group), dtype=np.int64)
+        expected[order] = rank_in_groups(group[order])
+        assert np.array_equal(rank_within(group, value), expected)

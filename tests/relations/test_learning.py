@@ -109,3 +109,33 @@ def test_model_output_shapes_match_the_graph():
     # one candidate per vehicle: it is certain
     assert torch.allclose(pred.probability, torch.ones(40))
     assert torch.equal(pred.server, data["vehicle"].serving)
+
+
+def test_the_grouped_relation_sum_is_heteroconv_with_its_gradients():
+    """relation_sum computes HeteroConv(aggr="sum") over RelationConvs (sum and mean aggregation, a relation
+    without edges, two relations into one node type), forward and backward."""
+    from torch_geometric.nn import HeteroConv
+
+    from mobility_twin_models.relations.nn.relation_conv import RelationConv, relation_sum
+
+    g = torch.Generator().manual_seed(3)
+    sizes = {"a": 7, "b": 5}
+    relations = {("a", "near", "a"): ("mean", 30), ("a", "to", "b"): ("sum", 12), ("b", "back", "a"): ("sum", 12),
+                 ("b", "none", "a"): ("sum", 0)}
+    torch.manual_seed(3)
+    convs = {et: RelationConv(6, 6, edge_dim=3, aggr=aggr) for et, (aggr, _) in relations.items()}
+    hetero = HeteroConv(convs, aggr="sum")
+    x = {t: torch.randn(n, 6, generator=g, requires_grad=True) for t, n in sizes.items()}
+    edges = {et: torch.stack([torch.randint(0, sizes[et[0]], (e,), generator=g),
+                              torch.randint(0, sizes[et[2]], (e,), generator=g)]) for et, (_, e) in relations.items()}
+    attrs = {et: torch.randn(e, 3, generator=g) for et, (_, e) in relations.items()}
+    reference = hetero(x, edges, edge_attr_dict=attrs)
+    grouped = relation_sum(hetero.convs, x, edges, attrs)
+    assert set(grouped) == set(reference) == {"a", "b"}
+    for t in reference:
+        assert torch.allclose(grouped[t], reference[t], atol=1e-5), t
+    params = [p for p in hetero.parameters()] + list(x.values())
+    g_ref = torch.autograd.grad(sum((o ** 2).sum() for o in reference.values()), params)
+    g_new = torch.autograd.grad(sum((o ** 2).sum() for o in grouped.values()), params)
+    for a, b in zip(g_ref, g_new, strict=True):
+        assert torch.allclose(a, b, atol=1e-4)

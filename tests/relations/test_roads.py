@@ -10,7 +10,17 @@ from mobility_twin_core.roads import RoadGraph
 from mobility_twin_models.relations import RelationModel, TwinHistory, build_graph
 from mobility_twin_models.relations.baselines import RoadTurns, along_road
 from mobility_twin_models.relations.config import ModelConfig
-from mobility_twin_models.relations.graph import ROAD, RR_NEXT, RR_PREV, RV, VR, edge_dims, node_dims
+from mobility_twin_models.relations.graph import (
+    ROAD,
+    RR_NEXT,
+    RR_PREV,
+    RSV,
+    RV,
+    SRD,
+    VR,
+    edge_dims,
+    node_dims,
+)
 from mobility_twin_models.relations.roads import RoadNetwork, follow_roads, next_hops, road_state, turn_table
 from tests.relations.conftest import make_snapshot
 
@@ -131,6 +141,26 @@ def test_a_standing_vehicle_keeps_the_road_it_drove_on_and_the_graph_holds_the_r
     assert ROAD not in bare.node_types and VR not in bare.edge_types
     logits, load = RelationModel(roads_cfg, ModelConfig(hidden=8))(bare)
     assert torch.isfinite(logits).all() and load.shape == (3,)
+
+
+def test_the_road_parts_that_stand_still_are_built_once_per_server_set_and_follow_a_new_one(config):
+    net = junction()
+    roads_cfg = replace(config, roads=True)
+    history = TwinHistory(config, roads=net)
+    first = build_graph(history.observe(_layout_snapshot(0.0, {"v": (150.0, 1.0, 10.0, 0.0)})), roads_cfg)
+    second = build_graph(history.observe(_layout_snapshot(5.0, {"v": (160.0, 1.0, 2.0, 0.0)})), roads_cfg)
+    # the same server set: the road-to-road relations are the same tensors, the road state is not
+    assert second[RR_NEXT].edge_attr is first[RR_NEXT].edge_attr
+    assert not torch.equal(second[ROAD].x, first[ROAD].x)
+    # servers moved: the roads' cells follow (a twin's server set changes when a server is added)
+    moved = _layout_snapshot(10.0, {"v": (190.0, 1.0, 10.0, 0.0)})
+    moved = replace(moved, server_xy=moved.server_xy + np.array([60.0, 0.0]))
+    third = build_graph(TwinHistory(config, roads=net).observe(moved), roads_cfg)
+    fresh = build_graph(TwinHistory(config, roads=net).observe(moved), roads_cfg)
+    assert not torch.equal(third[RSV].edge_index, first[RSV].edge_index) or \
+        not torch.equal(third[RSV].edge_attr, first[RSV].edge_attr)
+    for et in (RR_NEXT, RR_PREV, RSV, SRD):
+        assert torch.equal(third[et].edge_attr, fresh[et].edge_attr)
 
 
 def test_the_road_baselines_send_a_vehicle_where_its_road_leads(config):

@@ -225,11 +225,14 @@ def build_graph(obs: ObservedSnapshot, config: GraphConfig | None = None) -> Het
 
     # vehicle - vehicle proximity
     vv = vehicle_proximity(pxy, config.vehicle_radius_m, config.max_vehicle_neighbours)
-    off = pxy[vv[0]] - pxy[vv[1]]
+    motion = np.column_stack([pxy, vel]).reshape(n_v, 4)
+    diff = motion[vv[0]] - motion[vv[1]]  # offset and velocity difference, source minus target
+    vv_attr = np.empty((vv.shape[1], EDGE_DIMS[VV]), dtype=np.float32)
+    vv_attr[:, 0:2] = diff[:, :2] / config.vehicle_radius_m
+    vv_attr[:, 2] = np.sqrt((diff[:, :2] * diff[:, :2]).sum(axis=1)) / config.vehicle_radius_m
+    vv_attr[:, 3:5] = diff[:, 2:] / config.speed_scale_mps
     data[VV].edge_index = _i64(vv)
-    data[VV].edge_attr = _f32(np.column_stack([
-        off / config.vehicle_radius_m, np.linalg.norm(off, axis=1) / config.vehicle_radius_m,
-        (vel[vv[0]] - vel[vv[1]]) / config.speed_scale_mps]).reshape(-1, EDGE_DIMS[VV]))
+    data[VV].edge_attr = torch.from_numpy(vv_attr)
 
     # the vehicles that made the same handover (previous -> current server) shortly before or after
     data[FOLLOWS].edge_index, data[FOLLOWS].edge_attr = _follows(obs, config)
@@ -272,26 +275,36 @@ def build_graph(obs: ObservedSnapshot, config: GraphConfig | None = None) -> Het
     stale = age > config.fresh_age_s
     anchor = np.where(stale[:, None], sxy[serving] if n_v else pxy, pxy)
     vi, si, dist = _candidates(index, anchor, stale, cov_v, r, config.max_candidates)
-    off = sxy[si] - anchor[vi]
-    off_cv = sxy[si] - cv_point[vi]
-    d_cv = np.linalg.norm(off_cv, axis=1)
-    hd = heading[vi]
-    along = (off * hd).sum(axis=1)
-    across = off[:, 0] * hd[:, 1] - off[:, 1] * hd[:, 0]
-    order = np.lexsort((d_cv, vi))  # within each vehicle, by distance from the CV point
-    rank = np.empty(len(vi))
-    rank[order] = rank_in_groups(vi[order])
-    off_s = sxy[si] - sxy[serving[vi]] if len(vi) else np.zeros((0, 2))
-    d_s = np.linalg.norm(off_s, axis=1)
-    align = np.where(d_s > 0, (off_s * ho_dir[vi]).sum(axis=1) / np.maximum(d_s, 1e-9), 0.0)
-    d_dr = np.linalg.norm(sxy[si] - dr_point[vi], axis=1)
+    # per candidate (one row per quantity, a column per candidate: every step below is a run over contiguous
+    # memory): the vehicle's points and directions, its servers, the candidate server's position
+    served_xy = sxy[serving] if n_v else np.zeros((0, 2))
+    pts = np.concatenate([anchor, cv_point, served_xy, dr_point, heading, ho_dir], axis=1).T.reshape(12, n_v)[:, vi]
+    servers = np.stack([serving, cv_server, half_server, prev, dr_server])[:, vi]
+    cand_x, cand_y = sxy.T.reshape(2, -1)[:, si]
+    # offsets of the candidate server from the anchor, the CV point, the serving server, the dead-reckoning point
+    dx, dy = cand_x - pts[0:8:2], cand_y - pts[1:8:2]
+    dists = np.sqrt(dx * dx + dy * dy)
+    d_cv, d_s, d_dr = dists[1], dists[2], dists[3]
+    hx, hy = pts[8], pts[9]
+    same = si == servers  # is the serving, CV-point, half-way, previous, dead-reckoning server
     ho_vi = ho_known[vi]
-    cand_attr = np.column_stack([
-        off / r, dist / r, off_cv / r, d_cv / r, d_cv / np.maximum(cov[si], 1e-9), along / r, across / r,
-        (si == serving[vi]), (si == cv_server[vi]), (si == half_server[vi]), np.minimum(rank, 20) / 10.0,
-        (si == prev[vi]) & ho_vi, align, np.where(ho_vi, d_dr / r, 0.0), ho_vi & (si == dr_server[vi]),
-        off_s / np.maximum(cov[serving[vi]], 1e-9)[:, None] if len(vi) else np.zeros((0, 2)),
-    ]).reshape(-1, CANDIDATE_DIM)
+    cov_served = np.maximum(cov[servers[0]], 1e-9) if len(vi) else np.ones(0)
+    attr = np.empty((CANDIDATE_DIM, len(vi)))
+    attr[0], attr[1] = dx[0] / r, dy[0] / r
+    attr[2] = dist / r
+    attr[3], attr[4] = dx[1] / r, dy[1] / r
+    attr[5] = d_cv / r
+    attr[6] = d_cv / np.maximum(cov[si], 1e-9)
+    attr[7] = (dx[0] * hx + dy[0] * hy) / r  # along the heading
+    attr[8] = (dx[0] * hy - dy[0] * hx) / r  # across
+    attr[9:12] = same[:3]
+    attr[12] = np.minimum(rank_within(vi, d_cv), 20) / 10.0  # within the vehicle, by distance from the CV point
+    attr[13] = same[3] & ho_vi
+    attr[14] = np.where(d_s > 0, (dx[2] * pts[10] + dy[2] * pts[11]) / np.maximum(d_s, 1e-9), 0.0)
+    attr[15] = np.where(ho_vi, d_dr / r, 0.0)
+    attr[16] = ho_vi & same[4]
+    attr[17], attr[18] = dx[2] / cov_served, dy[2] / cov_served
+    cand_attr = attr.T
     data[CAND].edge_index = _i64(np.stack([vi, si]))
     data[CAND].edge_attr = _f32(cand_attr)
     data[VEHICLE].cv_server = _i64(cv_server)
@@ -309,12 +322,8 @@ def _add_roads(data: HeteroData, obs: ObservedSnapshot, config: GraphConfig, spe
     g = net.graph
     n_e = len(net)
     L = ROAD_LENGTH_SCALE_M
-    entry, exit_ = _road_end_servers(net, index)
-    has_exit = exit_ >= 0
-    # the servers at each road's two ends (zeros where none serves it)
-    entry_xy, exit_xy, cov_entry = (np.zeros((n_e, 2)), np.zeros((n_e, 2)), np.ones(n_e)) if not len(sxy) else \
-        (sxy[np.maximum(entry, 0)], sxy[np.maximum(exit_, 0)], np.where(entry >= 0, cov[np.maximum(entry, 0)], 1.0))
-    leaves = np.where((has_exit & (entry >= 0))[:, None], exit_xy - entry_xy, 0.0)
+    fixed = _road_static(net, index, config)
+    has_exit, exit_xy = fixed.has_exit, fixed.exit_xy
 
     def toward_exit(r: np.ndarray, v: np.ndarray) -> np.ndarray:
         """Offset of the server at the end of road ``r`` from vehicle ``v``'s server, over the latter's
@@ -323,15 +332,14 @@ def _add_roads(data: HeteroData, obs: ObservedSnapshot, config: GraphConfig, spe
         return off / np.maximum(cov[serving[v]], 1e-9)[:, None]
 
     occupied = road.count > 0
-    road_x = np.column_stack([
-        _scaled_position(0.5 * (net.start + net.end), config), net.direction, g.length / L,
-        g.speed / config.speed_scale_mps, g.lanes / 3.0, np.minimum(road.count / net.capacity(), 1.0),
+    road_x = fixed.road_x.copy()
+    road_x[:, _ROAD_STATE] = np.column_stack([
+        np.minimum(road.count / net.capacity(), 1.0),
         np.where(occupied, np.nan_to_num(road.mean_speed) / np.maximum(g.speed, 0.1), 1.0),
         np.where(occupied, road.stopped / np.maximum(road.count, 1.0), 0.0), occupied,
-        leaves / cov_entry[:, None], (exit_ != entry) & has_exit,
-    ]).reshape(n_e, ROAD_DIM)
+    ]).reshape(n_e, -1)
     data[ROAD].x = _f32(road_x)
-    data[ROAD].pos = _f32(0.5 * (net.start + net.end))
+    data[ROAD].pos = fixed.pos
 
     # vehicles on roads
     vi = np.flatnonzero(road.road >= 0)
@@ -358,47 +366,78 @@ def _add_roads(data: HeteroData, obs: ObservedSnapshot, config: GraphConfig, spe
         np.where(lit, np.minimum(road.switch_s[np.maximum(oi, 0)] / config.horizon_s, 1.0), 0.0),
     ]).reshape(-1, ROAD_EDGE_DIMS[REACH]))
 
-    # road to road, both ways: (source, target) = (successor, road) for "next", (road, successor) for "prev"
-    a, b = net.succ
-
-    def road_road(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-        off = np.where((has_exit[src] & has_exit[dst])[:, None], exit_xy[src] - exit_xy[dst], 0.0)
-        return np.column_stack([net.turn, g.length[src] / L, off / cov_entry[dst][:, None]]).reshape(-1, 5)
-
-    data[RR_NEXT].edge_index = _i64(np.stack([b, a]).reshape(2, -1))
-    data[RR_NEXT].edge_attr = _f32(road_road(b, a))
-    data[RR_PREV].edge_index = _i64(np.stack([a, b]).reshape(2, -1))
-    data[RR_PREV].edge_attr = _f32(road_road(a, b))
-
-    # roads to the server of their end
-    ri = np.flatnonzero(has_exit)
-    si = exit_[ri]
-    off = sxy[si] - net.end[ri] if len(ri) else np.zeros((0, 2))
-    rs_attr = np.column_stack([off / cov[si][:, None], np.linalg.norm(off, axis=1) / cov[si]]).reshape(-1, 3) \
-        if len(ri) else np.zeros((0, 3))
-    data[RSV].edge_index = _i64(np.stack([ri, si]).reshape(2, -1))
-    data[RSV].edge_attr = _f32(rs_attr)
-    data[SRD].edge_index = _i64(np.stack([si, ri]).reshape(2, -1))
-    data[SRD].edge_attr = _f32(rs_attr)
+    # the relations that stand still while the twin runs: road to road and road to the server of its end
+    for et in (RR_NEXT, RR_PREV, RSV, SRD):
+        data[et].edge_index, data[et].edge_attr = fixed.edges[et]
 
 
-#: (id of the road network, id of the server set) -> (both, the servers at the roads' starts and ends)
-_ROAD_ENDS: dict[tuple[int, int], tuple] = {}
+#: columns of the road features that come from the twin's state (the rest stand still with the network)
+_ROAD_STATE = slice(7, 11)
 
 
-def _road_end_servers(net, index) -> tuple[np.ndarray, np.ndarray]:
-    """The servers serving each road's start and end (-1: none), kept for the last few (network, server
-    set) pairs: both stand still while the twin runs, and the live prediction rebuilds the graph every slot."""
-    key = (id(net), id(index))
-    hit = _ROAD_ENDS.get(key)
+class _RoadStatic:
+    """The parts of the road graph fixed by the network and the server set, computed once per pair (the
+    live prediction rebuilds the graph every slot): the roads' static features, the road-to-road relations
+    and each road's server."""
+
+    def __init__(self, net, index, config: GraphConfig) -> None:
+        g = net.graph
+        n_e = len(net)
+        L = ROAD_LENGTH_SCALE_M
+        sxy, cov = index.xy, index.coverage_m
+        ends = index.serving(np.concatenate([net.start, net.end]))
+        entry, exit_ = ends[:n_e], ends[n_e:]
+        has_exit = exit_ >= 0
+        # the servers at each road's two ends (zeros where none serves it)
+        entry_xy, exit_xy, cov_entry = (np.zeros((n_e, 2)), np.zeros((n_e, 2)), np.ones(n_e)) if not len(sxy) else \
+            (sxy[np.maximum(entry, 0)], sxy[np.maximum(exit_, 0)], np.where(entry >= 0, cov[np.maximum(entry, 0)], 1.0))
+        leaves = np.where((has_exit & (entry >= 0))[:, None], exit_xy - entry_xy, 0.0)
+        middle = 0.5 * (net.start + net.end)
+        self.has_exit, self.exit_xy = has_exit, exit_xy
+        self.road_x = np.column_stack([
+            _scaled_position(middle, config), net.direction, g.length / L, g.speed / config.speed_scale_mps,
+            g.lanes / 3.0, np.zeros((n_e, _ROAD_STATE.stop - _ROAD_STATE.start)),
+            leaves / cov_entry[:, None], (exit_ != entry) & has_exit,
+        ]).reshape(n_e, ROAD_DIM)
+        self.pos = _f32(middle)
+
+        # road to road, both ways: (source, target) = (successor, road) for "next", (road, successor) for "prev"
+        a, b = net.succ
+
+        def road_road(src: np.ndarray, dst: np.ndarray) -> torch.Tensor:
+            off = np.where((has_exit[src] & has_exit[dst])[:, None], exit_xy[src] - exit_xy[dst], 0.0)
+            return _f32(np.column_stack([net.turn, g.length[src] / L, off / cov_entry[dst][:, None]]).reshape(-1, 5))
+
+        # roads to the server of their end
+        ri = np.flatnonzero(has_exit)
+        si = exit_[ri]
+        off = sxy[si] - net.end[ri] if len(ri) else np.zeros((0, 2))
+        rs_attr = _f32(np.column_stack([off / cov[si][:, None], np.linalg.norm(off, axis=1) / cov[si]]).reshape(-1, 3)
+                       if len(ri) else np.zeros((0, 3)))
+        self.edges = {
+            RR_NEXT: (_i64(np.stack([b, a]).reshape(2, -1)), road_road(b, a)),
+            RR_PREV: (_i64(np.stack([a, b]).reshape(2, -1)), road_road(a, b)),
+            RSV: (_i64(np.stack([ri, si]).reshape(2, -1)), rs_attr),
+            SRD: (_i64(np.stack([si, ri]).reshape(2, -1)), rs_attr),
+        }
+
+
+#: (id of the road network, id of the server set, graph config) -> (both, their fixed road graph)
+_ROAD_STATIC: dict[tuple, tuple] = {}
+
+
+def _road_static(net, index, config: GraphConfig) -> _RoadStatic:
+    """The :class:`_RoadStatic` of (network, server set, config), kept for the last few: both stand still
+    while the twin runs. Its tensors are shared by the graphs built from it (nothing writes into a graph)."""
+    key = (id(net), id(index), config)
+    hit = _ROAD_STATIC.get(key)
     if hit is not None and hit[0] is net and hit[1] is index:
-        return hit[2], hit[3]
-    ends = index.serving(np.concatenate([net.start, net.end]))
-    entry, exit_ = ends[: len(net.start)], ends[len(net.start):]
-    if len(_ROAD_ENDS) >= 8:
-        _ROAD_ENDS.pop(next(iter(_ROAD_ENDS)))
-    _ROAD_ENDS[key] = (net, index, entry, exit_)
-    return entry, exit_
+        return hit[2]
+    fixed = _RoadStatic(net, index, config)
+    if len(_ROAD_STATIC) >= 8:
+        _ROAD_STATIC.pop(next(iter(_ROAD_STATIC)))
+    _ROAD_STATIC[key] = (net, index, fixed)
+    return fixed
 
 
 def rank_in_groups(group: np.ndarray) -> np.ndarray:
@@ -407,6 +446,24 @@ def rank_in_groups(group: np.ndarray) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     starts = np.r_[0, np.flatnonzero(np.diff(group)) + 1]
     return np.arange(len(group)) - np.repeat(starts, np.diff(np.r_[starts, len(group)]))
+
+
+def rank_within(group: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """[N] rank of each ``value`` within its group (0: the smallest; ties by position), for ``group`` sorted.
+
+    Equal to ranking by ``np.lexsort((value, group))``, several times faster on the few candidates per
+    vehicle: the groups are laid out as the rows of a small matrix and sorted row by row."""
+    n = len(group)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    col = rank_in_groups(group)
+    rows = np.r_[0, np.flatnonzero(np.diff(group)) + 1]
+    row = np.repeat(np.arange(len(rows)), np.diff(np.r_[rows, n]))
+    table = np.full((len(rows), int(col.max()) + 1), np.inf)
+    table[row, col] = value
+    rank = np.empty_like(table, dtype=np.int64)
+    np.put_along_axis(rank, np.argsort(table, axis=1, kind="stable"), np.arange(table.shape[1]), axis=1)
+    return rank[row, col]
 
 
 def handover_dead_reckoning(obs: ObservedSnapshot, horizon_s: float,

@@ -51,10 +51,11 @@ class CandidateScorer(torch.nn.Module):
 
     def forward(self, h_vehicle: Tensor, h_server: Tensor, edge_index: Tensor, edge_attr: Tensor) -> Tensor:
         v, c = edge_index
-        # index_select rather than indexing: the same rows, about twice as fast on a CPU
-        first = self.lin_vehicle(h_vehicle).index_select(0, v) + self.lin_server(h_server).index_select(0, c) \
-            + self.lin_edge(edge_attr)
-        return self.mlp(torch.relu(first)).squeeze(-1)
+        # index_select rather than indexing: the same rows, about twice as fast on a CPU; the edge term added
+        # in the same product, the rest in place (fresh tensors; no step's gradient needs what they held)
+        first = torch.addmm(self.lin_vehicle(h_vehicle).index_select(0, v), edge_attr, self.lin_edge.weight.t())
+        first.add_(self.lin_server(h_server).index_select(0, c))
+        return self.mlp(first.relu_()).squeeze(-1)
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(hidden={self.hidden}, edge_dim={self.edge_dim})"

@@ -9,7 +9,7 @@ from torch_geometric.nn import HeteroConv
 from torch_geometric.nn.dense.linear import Linear
 from torch_geometric.typing import EdgeType, NodeType
 
-from mobility_twin_models.relations.nn.relation_conv import RelationConv
+from mobility_twin_models.relations.nn.relation_conv import RelationConv, relation_sum
 
 
 def _key(edge_type: EdgeType) -> str:
@@ -84,10 +84,11 @@ class RelationEncoder(torch.nn.Module):
             if self.message_passing:
                 edges = {et: ei for et, ei in edge_index_dict.items() if et in self.edge_dims}
                 attrs = {et: edge_attr_dict[et] for et in edges}
-                out = conv(h, edges, edge_attr_dict=attrs)
+                out = relation_sum(conv.convs, h, edges, attrs)  # = conv(h, edges, edge_attr_dict=attrs)
             else:
                 out = {t: conv[t](x) for t, x in h.items()}
-            h = {t: norms[t](x + torch.relu(out[t])) if t in out else norms[t](x) for t, x in h.items()}
+            # out[t] is a fresh sum: rectified in place
+            h = {t: norms[t](x + out[t].relu_()) if t in out else norms[t](x) for t, x in h.items()}
         return h
 
     def __repr__(self) -> str:

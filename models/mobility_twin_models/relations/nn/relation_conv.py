@@ -3,10 +3,11 @@ r"""One relation (edge type) of the heterogeneous graph: a message-passing opera
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.nn import MessagePassing
 from torch_geometric.nn.dense.linear import Linear
-from torch_geometric.typing import Adj, PairTensor
+from torch_geometric.typing import Adj, EdgeType, NodeType, PairTensor
 
 
 class RelationConv(MessagePassing):
@@ -62,8 +63,52 @@ class RelationConv(MessagePassing):
         return out + self.lin_root(x_dst)
 
     def message(self, x_j: Tensor, edge_attr: Tensor) -> Tensor:
-        return torch.relu(x_j + self.lin_edge(edge_attr))
+        # x_j + W_3 e in one product; x_j is the gathered copy of the sources, free to overwrite
+        return torch.addmm(x_j, edge_attr, self.lin_edge.weight.t()).relu_()
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, "
                 f"edge_dim={self.edge_dim}, aggr={self.aggr})")
+
+
+def relation_sum(convs: dict[EdgeType, RelationConv], x_dict: dict[NodeType, Tensor],
+                 edge_index_dict: dict[EdgeType, Tensor], edge_attr_dict: dict[EdgeType, Tensor]
+                 ) -> dict[NodeType, Tensor]:
+    r"""The sum, per target node type, of the :class:`RelationConv` of every relation in ``edge_index_dict``:
+    what :class:`~torch_geometric.nn.conv.HeteroConv` with ``aggr="sum"`` computes over ``convs``, in fewer
+    steps.
+
+    :math:`\mathbf{W}_1` terms of all relations into one node type add up to one matrix, and the
+    :math:`\mathbf{W}_2` maps of all relations out of one node type stack into one product, so each layer
+    runs two products per node type and, per relation, a gather, the edge map (added in the same
+    product) and a scatter. On the 1,000-vehicle SUMO graph with roads (14 relations) a layer takes about
+    a third less time; the result equals ``HeteroConv``'s to float rounding, gradients included
+    (``tests/relations/test_learning.py``).
+    """
+    present = [et for et in edge_index_dict if et in convs]
+    by_src: dict[NodeType, list[EdgeType]] = {}
+    by_dst: dict[NodeType, list[EdgeType]] = {}
+    for et in present:
+        by_src.setdefault(et[0], []).append(et)
+        by_dst.setdefault(et[-1], []).append(et)
+    src_h: dict[EdgeType, Tensor] = {}
+    for t, ets in by_src.items():
+        lins = [convs[et].lin_src for et in ets]
+        y = F.linear(x_dict[t], torch.cat([lin.weight for lin in lins]), torch.cat([lin.bias for lin in lins]))
+        src_h.update(zip(ets, y.split([lin.out_channels for lin in lins], dim=1), strict=True))
+    out: dict[NodeType, Tensor] = {}
+    for t, ets in by_dst.items():
+        x_dst = x_dict[t]
+        acc = F.linear(x_dst, torch.stack([convs[et].lin_root.weight for et in ets]).sum(dim=0))
+        for et in ets:
+            conv = convs[et]
+            src, dst = edge_index_dict[et]
+            msg = conv.message(src_h[et].index_select(0, src), edge_attr_dict[et])
+            if conv.aggr == "mean":
+                degree = torch.bincount(dst, minlength=x_dst.size(0)).clamp_(min=1).to(msg.dtype)
+                msg = msg / degree.index_select(0, dst).unsqueeze(-1)
+            elif conv.aggr not in ("sum", "add"):
+                raise ValueError(f"relation_sum adds messages by sum or mean, not {conv.aggr!r} ({et})")
+            acc.index_add_(0, dst, msg)
+        out[t] = acc
+    return out
