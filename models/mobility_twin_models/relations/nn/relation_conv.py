@@ -85,7 +85,8 @@ def relation_sum(convs: dict[EdgeType, RelationConv], x_dict: dict[NodeType, Ten
     a third less time; the result equals ``HeteroConv``'s to float rounding, gradients included
     (``tests/relations/test_learning.py``).
     """
-    present = [et for et in edge_index_dict if et in convs]
+    # the relations with edges, in the order HeteroConv takes them (a ModuleDict look-up is not free)
+    present = {et: conv for et, conv in convs.items() if et in edge_index_dict}
     by_src: dict[NodeType, list[EdgeType]] = {}
     by_dst: dict[NodeType, list[EdgeType]] = {}
     for et in present:
@@ -93,15 +94,15 @@ def relation_sum(convs: dict[EdgeType, RelationConv], x_dict: dict[NodeType, Ten
         by_dst.setdefault(et[-1], []).append(et)
     src_h: dict[EdgeType, Tensor] = {}
     for t, ets in by_src.items():
-        lins = [convs[et].lin_src for et in ets]
+        lins = [present[et].lin_src for et in ets]
         y = F.linear(x_dict[t], torch.cat([lin.weight for lin in lins]), torch.cat([lin.bias for lin in lins]))
         src_h.update(zip(ets, y.split([lin.out_channels for lin in lins], dim=1), strict=True))
     out: dict[NodeType, Tensor] = {}
     for t, ets in by_dst.items():
         x_dst = x_dict[t]
-        acc = F.linear(x_dst, torch.stack([convs[et].lin_root.weight for et in ets]).sum(dim=0))
+        acc = F.linear(x_dst, torch.stack([present[et].lin_root.weight for et in ets]).sum(dim=0))
         for et in ets:
-            conv = convs[et]
+            conv = present[et]
             src, dst = edge_index_dict[et]
             msg = conv.message(src_h[et].index_select(0, src), edge_attr_dict[et])
             if conv.aggr == "mean":
