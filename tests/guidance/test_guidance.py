@@ -60,6 +60,32 @@ def test_map_matching_takes_the_road_in_the_direction_of_travel(graph, net_file)
     assert m.match([a[0] + 500.0], [a[1] + 113.0], [heading])[0] == -1  # in the middle of a block
 
 
+def test_map_matching_is_the_best_of_the_nearest_samples_by_distance_and_turn(graph):
+    """The matcher looks at the two nearest lane samples first and asks again only where a farther one
+    could win: its answer is the best of its ``candidates`` nearest samples, each point on its own."""
+    from mobility_twin.guidance import EdgeMatcher
+
+    m = EdgeMatcher(graph)
+    rng = np.random.default_rng(3)
+    lo, hi = m.points.min(axis=0), m.points.max(axis=0)
+    xy = np.concatenate([m.points[rng.integers(len(m.points), size=300)] + rng.normal(0.0, 4.0, (300, 2)),
+                         rng.uniform(lo, hi, (200, 2))])  # near the lanes, and anywhere
+    heading = rng.uniform(-math.pi, math.pi, len(xy))
+    heading[::7] = np.nan  # not known: any direction
+    got = m.nearest(xy[:, 0], xy[:, 1], heading)
+    want = []
+    for (x, y), h in zip(xy, heading, strict=True):
+        d = np.hypot(m.points[:, 0] - x, m.points[:, 1] - y)
+        near = np.argsort(d, kind="stable")[:m.k]
+        near = near[d[near] <= m.max_m]
+        turn = np.abs((m.angle[near] - h + math.pi) % (2 * math.pi) - math.pi)
+        turn = np.where(np.isnan(turn), 0.0, turn)
+        score = np.where(turn <= m.max_heading, d[near] + 3.0 * turn, np.inf)
+        want.append(near[np.argmin(score)] if np.isfinite(score).any() else -1)
+    assert (got >= 0).sum() > 100 and (got == -1).sum() > 50  # both kinds of answer are tried
+    assert got.tolist() == want
+
+
 def test_the_estimate_is_free_flow_unobserved_and_sees_a_queue_only_where_it_is(graph):
     from mobility_twin.guidance import EstimatorConfig, TrafficStateEstimator
 

@@ -132,8 +132,11 @@ def test_the_grouped_relation_sum_is_heteroconv_with_its_gradients():
     reference = hetero(x, edges, edge_attr_dict=attrs)
     grouped = relation_sum(hetero.convs, x, edges, attrs)
     assert set(grouped) == set(reference) == {"a", "b"}
+    with torch.no_grad():  # as in a prediction, which passes over the relation without edges
+        predicted = relation_sum(hetero.convs, x, edges, attrs)
     for t in reference:
         assert torch.allclose(grouped[t], reference[t], atol=1e-5), t
+        assert torch.allclose(predicted[t], reference[t], atol=1e-5), t
     params = [p for p in hetero.parameters()] + list(x.values())
     g_ref = torch.autograd.grad(sum((o ** 2).sum() for o in reference.values()), params)
     g_new = torch.autograd.grad(sum((o ** 2).sum() for o in grouped.values()), params)

@@ -53,9 +53,11 @@ class CandidateScorer(torch.nn.Module):
         v, c = edge_index
         # index_select rather than indexing: the same rows, about twice as fast on a CPU; the edge term added
         # in the same product, the rest in place (fresh tensors; no step's gradient needs what they held)
-        first = torch.addmm(self.lin_vehicle(h_vehicle).index_select(0, v), edge_attr, self.lin_edge.weight.t())
-        first.add_(self.lin_server(h_server).index_select(0, c))
-        return self.mlp(first.relu_()).squeeze(-1)
+        first = self.lin_vehicle(h_vehicle).index_select(0, v).addmm_(edge_attr, self.lin_edge.weight.t())
+        first.add_(self.lin_server(h_server).index_select(0, c)).relu_()
+        # self.mlp (Linear, ReLU, Linear), its hidden layer rectified in place: the pairs are most of the work
+        hidden_lin, out_lin = self.mlp.lins
+        return out_lin(hidden_lin(first).relu_()).squeeze(-1)
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(hidden={self.hidden}, edge_dim={self.edge_dim})"

@@ -79,7 +79,7 @@ class RelationEncoder(torch.nn.Module):
 
     def forward(self, x_dict: dict[NodeType, Tensor], edge_index_dict: dict[EdgeType, Tensor],
                 edge_attr_dict: dict[EdgeType, Tensor]) -> dict[NodeType, Tensor]:
-        h = {t: torch.relu(self.inp[t](x)) for t, x in x_dict.items() if t in self.inp}
+        h = {t: self.inp[t](x).relu_() for t, x in x_dict.items() if t in self.inp}  # fresh products
         for conv, norms in zip(self.convs, self.norms, strict=True):
             if self.message_passing:
                 edges = {et: ei for et, ei in edge_index_dict.items() if et in self.edge_dims}

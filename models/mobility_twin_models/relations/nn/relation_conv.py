@@ -63,8 +63,8 @@ class RelationConv(MessagePassing):
         return out + self.lin_root(x_dst)
 
     def message(self, x_j: Tensor, edge_attr: Tensor) -> Tensor:
-        # x_j + W_3 e in one product; x_j is the gathered copy of the sources, free to overwrite
-        return torch.addmm(x_j, edge_attr, self.lin_edge.weight.t()).relu_()
+        # x_j + W_3 e in one product, into x_j: the gathered copy of the sources, free to overwrite
+        return x_j.addmm_(edge_attr, self.lin_edge.weight.t()).relu_()
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, "
@@ -104,12 +104,16 @@ def relation_sum(convs: dict[EdgeType, RelationConv], x_dict: dict[NodeType, Ten
         for et in ets:
             conv = present[et]
             src, dst = edge_index_dict[et]
+            if src.numel() == 0 and not torch.is_grad_enabled():  # no messages (in training: a zero gradient)
+                continue
             msg = conv.message(src_h[et].index_select(0, src), edge_attr_dict[et])
-            if conv.aggr == "mean":
+            if conv.aggr == "mean":  # the sum over each node's edges, divided by their number once per node
+                total = torch.zeros_like(acc).index_add_(0, dst, msg)
                 degree = torch.bincount(dst, minlength=x_dst.size(0)).clamp_(min=1).to(msg.dtype)
-                msg = msg / degree.index_select(0, dst).unsqueeze(-1)
-            elif conv.aggr not in ("sum", "add"):
+                acc.add_(total.div_(degree.unsqueeze(-1)))
+            elif conv.aggr in ("sum", "add"):
+                acc.index_add_(0, dst, msg)
+            else:
                 raise ValueError(f"relation_sum adds messages by sum or mean, not {conv.aggr!r} ({et})")
-            acc.index_add_(0, dst, msg)
         out[t] = acc
     return out
