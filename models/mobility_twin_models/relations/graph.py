@@ -289,7 +289,7 @@ def build_graph(obs: ObservedSnapshot, config: GraphConfig | None = None) -> Het
     same = si == servers  # is the serving, CV-point, half-way, previous, dead-reckoning server
     ho_vi = ho_known[vi]
     cov_served = np.maximum(cov[servers[0]], 1e-9) if len(vi) else np.ones(0)
-    attr = np.empty((CANDIDATE_DIM, len(vi)))
+    attr = np.empty((CANDIDATE_DIM, len(vi)), dtype=np.float32)  # each row rounded once, as _f32 would
     attr[0], attr[1] = dx[0] / r, dy[0] / r
     attr[2] = dist / r
     attr[3], attr[4] = dx[1] / r, dy[1] / r
@@ -304,9 +304,8 @@ def build_graph(obs: ObservedSnapshot, config: GraphConfig | None = None) -> Het
     attr[15] = np.where(ho_vi, d_dr / r, 0.0)
     attr[16] = ho_vi & same[4]
     attr[17], attr[18] = dx[2] / cov_served, dy[2] / cov_served
-    cand_attr = attr.T
     data[CAND].edge_index = _i64(np.stack([vi, si]))
-    data[CAND].edge_attr = _f32(cand_attr)
+    data[CAND].edge_attr = _f32(attr.T)
     data[VEHICLE].cv_server = _i64(cv_server)
     data[VEHICLE].dr_server = _i64(np.where(ho_known, dr_server, -1))
     if config.roads and obs.road is not None:  # a twin without a road network: no road nodes
