@@ -98,6 +98,29 @@ def test_out_of_order_frames_give_the_same_tracks_as_in_order():
     assert np.allclose(a.x, b.x) and np.allclose(a.P, b.P)
 
 
+def test_frames_late_by_up_to_the_reorder_window_give_the_in_order_result_exactly():
+    """The reorder buffer keeps a snapshot of the state every few frames: a frame that arrives up to the
+    window late replays from the newest snapshot before it, frames before its stamp included."""
+    rng = np.random.default_rng(5)
+    frames = []
+    for k in range(40):
+        for s, offset in (("rsu_00", 0.0), ("rsu_01", 0.025), ("rsu_02", 0.05), ("rsu_03", 0.075)):
+            t = k * 0.1 + offset
+            truth = np.array([[5.0 * t, 0.0], [-3.0 * t, 12.0], [20.0, 4.0 * t - 8.0]])[: 2 + (k > 12)]
+            frames.append(frame(s, t, truth + rng.normal(0, 0.15, (len(truth), 2))))
+    in_order = MultiSourceTracker(TrackerConfig())
+    for f in frames:
+        in_order.update(f)
+    late = MultiSourceTracker(TrackerConfig())
+    arrival = [f.stamp + rng.uniform(0.0, 0.45) for f in frames]  # the window is 0.5 s
+    for i in np.argsort(arrival, kind="stable"):
+        assert late.update(frames[i])
+    a, b = in_order.confirmed_at(4.0), late.confirmed_at(4.0)
+    assert late.stats.out_of_order > 50 and late.stats.dropped_stale == 0
+    assert len(a) == 3 and np.array_equal(a.ids, b.ids)
+    assert np.array_equal(a.x, b.x) and np.array_equal(a.P, b.P) and np.array_equal(a.existence, b.existence)
+
+
 def test_stale_and_duplicate_frames_are_dropped_and_counted():
     tracker = MultiSourceTracker(TrackerConfig(reorder_window_s=0.5))
     for k in range(20):

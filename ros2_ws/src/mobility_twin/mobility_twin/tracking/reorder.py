@@ -1,24 +1,31 @@
 """Out-of-order input handled by time, not arrival: the reorder buffer of the tracker.
 
-Before each frame it processes, the tracker keeps a snapshot of its state; a frame that arrives late (its
-stamp before the newest processed one, but within ``window_s``) rewinds to the snapshot before its stamp,
-and it and the frames after it are processed again in stamp order, so the result equals in-order
-processing. Frames older than the window are stale; a frame seen before (same source and stamp) is a
+The tracker keeps the frames it processed within ``window_s``, and before every ``snapshot_every``-th of
+them a snapshot of its state; a frame that arrives late (its stamp before the newest processed one, but
+within ``window_s``) rewinds to the newest snapshot before its stamp, and the frames from there are
+processed again in stamp order with it, so the result equals in-order processing. (Copying the state is
+most of what a frame with few vehicles costs; a late frame replays at most ``snapshot_every - 1`` frames
+more for it.) Frames older than the window are stale; a frame seen before (same source and stamp) is a
 duplicate; both are refused (the caller counts them).
 """
 
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from mobility_twin.perception.detections import Detections
 
 
+#: a snapshot of the tracker's state before every this many frames
+SNAPSHOT_EVERY = 4
+
+
 @dataclass
 class Checkpoint:
-    """A frame and the tracker state just before it was processed."""
+    """A frame and the tracker state just before it was processed (None: not kept for this frame)."""
 
     stamp: float
     frame: Detections
@@ -26,9 +33,13 @@ class Checkpoint:
 
 
 class ReorderBuffer:
-    def __init__(self, window_s: float) -> None:
+    def __init__(self, window_s: float, snapshot_every: int = SNAPSHOT_EVERY) -> None:
+        if snapshot_every < 1:
+            raise ValueError(f"snapshot_every must be >= 1, got {snapshot_every}")
         self.window_s = window_s
-        self.history: list[Checkpoint] = []  # frames processed within the window, by stamp
+        self.snapshot_every = snapshot_every
+        # frames processed within the window, by stamp; the first always with a state (a rewind starts there)
+        self.history: list[Checkpoint] = []
         self._seen: set[tuple[str, float]] = set()
 
     def is_duplicate(self, frame: Detections) -> bool:
@@ -40,18 +51,29 @@ class ReorderBuffer:
     def accept(self, frame: Detections) -> None:
         self._seen.add(frame.key)
 
-    def record(self, frame: Detections, state: Any) -> None:
-        """Keep ``state`` (the tracker before ``frame``) and forget what fell out of the window."""
-        self.history.append(Checkpoint(frame.stamp, frame, state))
+    def record(self, frame: Detections, snapshot: Callable[[], Any]) -> None:
+        """Keep ``frame`` and, every ``snapshot_every`` frames, ``snapshot()`` (the tracker before ``frame``);
+        forget what fell out of the window (all but the newest snapshot before it and the frames after it)."""
+        unsaved = 0
+        for c in reversed(self.history):
+            if c.state is not None:
+                break
+            unsaved += 1
+        keep = not self.history or unsaved >= self.snapshot_every - 1
+        self.history.append(Checkpoint(frame.stamp, frame, snapshot() if keep else None))
         horizon = frame.stamp - self.window_s
-        while self.history and self.history[0].stamp < horizon:
+        while len(self.history) > 1 and self.history[0].stamp < horizon and self.history[1].state is not None:
             old = self.history.pop(0)
             self._seen.discard(old.frame.key)
 
-    def rewind(self, stamp: float) -> tuple[Any, list[Detections]]:
-        """The state before the first frame later than ``stamp``, and the frames from there on (removed from
-        the history: the caller processes them again)."""
+    def rewind(self, stamp: float) -> tuple[Any, list[Detections], list[Detections]]:
+        """The state of the newest snapshot before the first frame later than ``stamp``, the frames from it up
+        to ``stamp`` and the frames after ``stamp`` (both removed from the history: the caller processes them
+        again, the late frame between them)."""
         i = bisect.bisect_right([c.stamp for c in self.history], stamp)
-        later = self.history[i:]
-        del self.history[i:]
-        return later[0].state, [c.frame for c in later]
+        j = min(i, len(self.history) - 1)
+        while self.history[j].state is None:
+            j -= 1
+        replay = self.history[j:]
+        del self.history[j:]
+        return replay[0].state, [c.frame for c in replay[:i - j]], [c.frame for c in replay[i - j:]]

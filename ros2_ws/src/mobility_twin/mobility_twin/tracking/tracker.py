@@ -146,7 +146,10 @@ class MultiSourceTracker:
             return True
         # late frame: rewind to before it and process it and the frames after it in stamp order
         self.stats.out_of_order += 1
-        self.state, later = self._reorder.rewind(frame.stamp)
+        self.state, before, later = self._reorder.rewind(frame.stamp)
+        for f in before:  # from the snapshot to the late frame's stamp
+            self._push(f)
+            self.stats.reprocessed_frames += 1
         self._push(frame)
         for f in later:
             self._push(f)
@@ -154,7 +157,7 @@ class MultiSourceTracker:
         return True
 
     def _push(self, frame: Detections) -> None:
-        self._reorder.record(frame, self.state.copy())
+        self._reorder.record(frame, self.state.copy)
         if len(self._spawn) > 512:  # forget the settings of frames long out of the reorder window
             for key in [k for k in self._spawn if k[1] < frame.stamp - 2 * self.config.reorder_window_s]:
                 del self._spawn[key]
