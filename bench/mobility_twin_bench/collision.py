@@ -20,11 +20,14 @@ them on ``/infrastructure/signals``; ``--no-signals`` leaves them out) hold the 
 at its stop line.
 
 Ground truth: ``ssm.xml`` conflicts with a minimum TTC below 1.5 s whose minimum-TTC position is within
-``coverage_m`` of an RSU (inside sensor coverage), after the twin's warm-up. A warning (its two tracks mapped
-to the nearest true vehicles within ``match_m`` when it starts) is a true positive when SUMO records a
-TTC < 1.5 s conflict for that pair whose minimum TTC comes at most ``horizon + 1 s`` after the warning and at
-most 1 s before it; the lead time is the minimum-TTC instant minus the first matching warning. Warnings are
-counted inside coverage only (their predicted conflict point within ``coverage_m`` of an RSU).
+``coverage_m`` of an RSU (inside sensor coverage), after the twin's warm-up (recall counts these). A warning
+(its two tracks mapped to the nearest true vehicles within ``match_m`` when it starts) is a true positive when
+SUMO measures a TTC below 1.5 s for that pair, inside coverage, at some moment from 1 s before the warning to
+``horizon + 1 s`` after it: the scenario turns on ssm's trajectories (TTC at every step of every encounter),
+since one encounter may come close more than once and its minimum is only one of those moments. The run goes
+on ``horizon + 1 s`` past the scored period so that a warning at its end can be judged. The lead time is the
+minimum-TTC instant minus the first matching warning. Warnings are counted inside coverage only (their
+predicted conflict point within ``coverage_m`` of an RSU).
 
 Closed loop: a second run of the same seed in which a connected vehicle (a CAV or a V2X vehicle: the twin's
 track carries its id) that a twin warning tells to yield is slowed through the co-simulation control
@@ -103,7 +106,9 @@ def _run(job: dict) -> dict:
     from mobility_twin_sim.world import build_world
 
     scenario = load_scenario(job["scenario"])
-    scenario = replace(scenario, seed=job["seed"], time=replace(scenario.time, duration_s=job["duration_s"] + 1.0))
+    # the run goes on horizon + 1 s past the scored end, so that a warning given at the end can be judged
+    end = job["duration_s"] + job["horizon_s"] + 1.0
+    scenario = replace(scenario, seed=job["seed"], time=replace(scenario.time, duration_s=end + 1.0))
     run_dir = Path(job["run_dir"])
     run_dir.mkdir(parents=True, exist_ok=True)
     wall0 = time.monotonic()
@@ -111,7 +116,6 @@ def _run(job: dict) -> dict:
     open_s = time.monotonic() - wall0
     replay = Replay(world)
     replay.seek(0.0)
-    end = job["duration_s"]
     local = local_twins_for(world, TrackerConfig())
     global_twin = GlobalTwin()
     fusion = TickFusion(world, local)
@@ -181,7 +185,7 @@ def _run(job: dict) -> dict:
         if tick.ground_truth is not None:
             gt = tick.ground_truth.state
             signals = tick.ground_truth.signals if job["signals"] else None
-            if last_gt_t is not None and replay.position >= warm:
+            if last_gt_t is not None and warm <= replay.position <= job["duration_s"]:  # the scored period
                 veh = gt.vehicles_only()
                 vehicle_s_in_coverage += float(in_coverage(gt.x[veh], gt.y[veh]).sum()) * (tick.t - last_gt_t)
             last_gt_t = tick.t
@@ -271,6 +275,8 @@ def _run(job: dict) -> dict:
     cav_ids = {num[c] for c in backend._cavs if c in num}
     out = replay.close()
     conflicts = _ssm_conflicts(run_dir / "ssm.xml", num, frame, begin_s)
+    if getattr(scenario.world, "ssm_trajectories", False) and (run_dir / "ssm.xml").exists():
+        (run_dir / "ssm.xml").unlink()  # every step of every encounter (hundreds of MB): result.json keeps what counts
     result = {"job": job, "events": events, "conflicts": conflicts, "connected": sorted(connected | cav_ids),
             "cavs": sorted(cav_ids), "start_s": start_s, "sim_s": sim_s, "wall_s": wall_s, "open_s": open_s,
             "vehicle_hours_in_coverage": vehicle_s_in_coverage / 3600.0, "commands": commands,
@@ -291,35 +297,73 @@ def _pct(values) -> dict:
 
 
 def _ssm_conflicts(path: Path, num: dict, frame, begin_s: float) -> list[dict]:
-    """SUMO's conflicts (each pair once per episode): ids as ground-truth ids, times in UNIX s, map positions."""
+    """SUMO's conflicts (each pair once per episode): ids as ground-truth ids, times in UNIX s, map positions.
+
+    With ssm's trajectories (``world.ssm_trajectories``) each also carries ``critical``: the stretches
+    ``[first, last, x, y]`` (UNIX s; map position of the ego at the first) in which its TTC stayed below
+    :data:`TTC_CRITICAL_S`: a long encounter may come close more than once, and its minimum is only one of
+    those moments. The file is read element by element and each element dropped once read (with every
+    step of every encounter it holds hundreds of MB)."""
     if not path.exists():
         return []
     rows = []
-    for c in ET.parse(path).getroot().iter("conflict"):
-        m = c.find("minTTC")
-        if m is None or m.get("value") in (None, "NA") or m.get("position") in (None, "NA"):
+    for _, c in ET.iterparse(path, events=("end",)):
+        if c.tag != "conflict":
             continue
+        m = c.find("minTTC")
         ego, foe = num.get(c.get("ego")), num.get(c.get("foe"))
-        if ego is None or foe is None:
+        if m is None or m.get("value") in (None, "NA") or m.get("position") in (None, "NA") or ego is None \
+                or foe is None:
+            c.clear()
             continue
         sx, sy = (float(v) for v in m.get("position").split(","))
         mx, my = frame.to_map(np.array([sx]), np.array([sy]))
         pet = c.find("PET")
-        rows.append({"a": min(ego, foe), "b": max(ego, foe), "ttc": float(m.get("value")),
-                     "t": begin_s + float(m.get("time")), "begin": begin_s + float(c.get("begin")),
-                     "type": int(m.get("type") or -1), "x": float(mx[0]), "y": float(my[0]),
-                     "speed": float(m.get("speed")) if m.get("speed") not in (None, "NA") else None,
-                     "pet": float(pet.get("value")) if pet is not None and pet.get("value") not in (None, "NA")
-                     else None})
+        row = {"a": min(ego, foe), "b": max(ego, foe), "ttc": float(m.get("value")),
+               "t": begin_s + float(m.get("time")), "begin": begin_s + float(c.get("begin")),
+               "type": int(m.get("type") or -1), "x": float(mx[0]), "y": float(my[0]),
+               "speed": float(m.get("speed")) if m.get("speed") not in (None, "NA") else None,
+               "pet": float(pet.get("value")) if pet is not None and pet.get("value") not in (None, "NA")
+               else None}
+        times, ttc, ego_xy = c.find("timeSpan"), c.find("TTCSpan"), c.find("egoPosition")
+        if times is not None and ttc is not None and ego_xy is not None:
+            row["critical"] = _critical_stretches(times.get("values", ""), ttc.get("values", ""),
+                                                  ego_xy.get("values", ""), frame, begin_s)
+        rows.append(row)
+        c.clear()
     rows.sort(key=lambda r: (r["a"], r["b"], r["t"]))
     out = []
     for r in rows:  # the ego's and the foe's records of one episode: keep the lower TTC
         if out and out[-1]["a"] == r["a"] and out[-1]["b"] == r["b"] and abs(out[-1]["t"] - r["t"]) < 2.0:
+            merged = (out[-1].get("critical") or []) + (r.get("critical") or [])
             if r["ttc"] < out[-1]["ttc"]:
                 out[-1] = r
+            if "critical" in r or "critical" in out[-1]:
+                out[-1]["critical"] = merged
             continue
         out.append(r)
     return out
+
+
+def _critical_stretches(times: str, ttc: str, ego_xy: str, frame, begin_s: float) -> list[list[float]]:
+    """The ``[first, last, x, y]`` stretches of an ssm trajectory whose TTC ("NA": none) is below the critical
+    value (times in UNIX s, the ego's map position at the first moment)."""
+    t = np.array(times.split(), dtype=float)
+    v = np.array([float(x) if x != "NA" else np.inf for x in ttc.split()])
+    if len(t) == 0 or len(v) != len(t):
+        return []
+    low = v < TTC_CRITICAL_S
+    if not low.any():
+        return []
+    edges = np.diff(np.r_[0, low.astype(np.int8), 0])
+    first, last = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
+    xy = ego_xy.split()
+    sumo_xy = np.array([[float(u) for u in xy[i].split(",")[:2]] for i in first]) if len(xy) == len(t) else None
+    if sumo_xy is None:
+        return []
+    mx, my = frame.to_map(sumo_xy[:, 0], sumo_xy[:, 1])
+    return [[begin_s + float(t[a]), begin_s + float(t[b]), float(x), float(y)]
+            for a, b, x, y in zip(first, last, mx, my, strict=True)]
 
 
 # ------------------------------------------------------------------------------------------------ scoring
@@ -340,7 +384,23 @@ def score(run: dict, name: str, horizon_s: float) -> dict:
     def matches(w, c, before=horizon_s + 1.0, after=1.0):
         return {w["a"], w["b"]} == {c["a"], c["b"]} and -after <= c["t"] - w["t"] <= before
 
-    tp = sum(any(matches(w, c) for c in critical) for w in warnings)
+    # a warning is right when its pair's TTC is below the critical value inside coverage at some moment of its
+    # window (ssm's trajectories: any stretch of the encounter, not only its minimum), else when the
+    # encounter's minimum is (runs without trajectories)
+    stretches: dict[tuple[int, int], list] = {}
+    for c in run["conflicts"]:
+        for first, last, x, y in c.get("critical", []):
+            if covered(x, y):
+                stretches.setdefault((c["a"], c["b"]), []).append((first, last))
+    with_stretches = any("critical" in c for c in run["conflicts"])
+
+    def right(w, before=horizon_s + 1.0, after=1.0):
+        if not with_stretches:
+            return any(matches(w, c) for c in critical)
+        pair = (min(w["a"], w["b"]), max(w["a"], w["b"]))
+        return any(first <= w["t"] + before and last >= w["t"] - after for first, last in stretches.get(pair, ()))
+
+    tp = sum(right(w) for w in warnings)
     near = sum(any(matches(w, c) for c in recorded) for w in warnings)
     leads, found = [], 0
     for c in critical:

@@ -254,6 +254,10 @@ def _convert(tp, value, where: str, origin: str):
         if not math.isfinite(number):
             raise ScenarioError(f"{origin}: {where}: expected a finite number, got {value!r}")
         return number
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ScenarioError(f"{origin}: {where}: expected true or false, got {value!r}")
+        return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ScenarioError(f"{origin}: {where}: expected an integer, got {value!r}")

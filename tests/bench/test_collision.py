@@ -92,3 +92,43 @@ def test_closed_loop_counts_the_conflicts_of_the_given_vehicles():
     assert C.conflicts_involving(run, [1]) == 1  # the one during the warm-up and the TTC 2 s one do not count
     assert C.conflicts_involving(run, [4, 2]) == 2
     assert C.conflicts_involving(run) == 2
+
+
+SSM_TRAJECTORIES = """<?xml version="1.0" encoding="UTF-8"?>
+<SSMLog>
+    <conflict begin="10.00" end="10.60" ego="a" foe="b">
+        <timeSpan values="10.00 10.10 10.20 10.30 10.40 10.50 10.60"/>
+        <egoPosition values="100.00,50.00 101.00,50.00 102.00,50.00 103.00,50.00 104.00,50.00 105.00,50.00 106.00,50.00"/>
+        <TTCSpan values="NA 1.40 1.30 2.00 NA 1.10 1.00"/>
+        <minTTC time="10.60" position="106.00,50.00" type="2" value="1.00" speed="8.00"/>
+    </conflict>
+    <conflict begin="10.00" end="10.20" ego="b" foe="a">
+        <timeSpan values="10.00 10.10 10.20"/>
+        <egoPosition values="90.00,50.00 91.00,50.00 92.00,50.00"/>
+        <TTCSpan values="2.50 2.40 2.30"/>
+        <minTTC time="10.20" position="92.00,50.00" type="3" value="2.30" speed="6.00"/>
+    </conflict>
+</SSMLog>
+"""
+
+
+def test_ssm_trajectories_give_every_stretch_below_the_critical_ttc(tmp_path):
+    path = tmp_path / "ssm.xml"
+    path.write_text(SSM_TRAJECTORIES)
+    rows = C._ssm_conflicts(path, {"a": 1, "b": 2}, Shift(), 1000.0)
+    assert len(rows) == 1 and rows[0]["ttc"] == 1.0  # one episode, the lower minimum
+    # TTC < 1.5 s from 10.1 to 10.2 and from 10.5 to 10.6, the ego's map position at each start
+    assert rows[0]["critical"] == [[pytest.approx(1010.1), pytest.approx(1010.2), 1.0, 0.0],
+                                   [pytest.approx(1010.5), pytest.approx(1010.6), 5.0, 0.0]]
+
+
+def test_a_warning_is_right_when_its_pair_comes_close_at_any_moment_of_its_window():
+    # one long encounter of (1, 2): its minimum at t = 50, a first close approach at 21-22 s
+    long = dict(_c(50.0, 1, 2, ttc=0.8), critical=[[21.0, 22.0, 0.0, 0.0], [49.5, 50.5, 0.0, 0.0]])
+    far = dict(_c(30.0, 3, 4, ttc=1.0, x=500.0), critical=[[30.0, 30.5, 500.0, 0.0]])  # outside coverage
+    events = [_w(18.0, 1, 2),  # 3 s before the first approach: right (the minimum is 32 s later)
+              _w(40.0, 2, 1),  # the approach at 49.5 s is 9.5 s away (horizon 4 s + 1 s): wrong
+              _w(29.0, 3, 4)]  # close, but outside coverage: wrong
+    s = C.score(_run(events, [long, far]), "twin", 4.0)
+    assert s["warnings"] == 3 and s["true_warnings"] == 1
+    assert s["conflicts"] == 1 and s["recall"] == 0.0  # recall: the encounter's minimum, warned 10 s ahead is too early

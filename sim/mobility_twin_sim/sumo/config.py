@@ -95,6 +95,7 @@ class SumoWorldConfig:
     buildings: BuildingsSection = BuildingsSection()
     warmup_s: float = 600.0  # random_trips: simulated before the scenario starts (T-Drive: begin -> start)
     ssm_probability: float = 0.02  # share of vehicles with SUMO's surrogate-safety device (CAVs always)
+    ssm_trajectories: bool = False  # each ssm conflict with its measures at every step, not only their extremes
     incidents: tuple[IncidentSection, ...] = ()
     drivers: DriversSection = DriversSection()  # imperfect drivers (defaults: the vehicle types as they are)
     teleport_s: float = 300.0  # SUMO's time-to-teleport for vehicles stuck in a jam (0 or less: never)

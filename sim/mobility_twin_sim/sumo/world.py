@@ -196,7 +196,8 @@ class SumoWorld:
                 "--statistic-output", str(self.run_dir / "stats.xml"),
                 "--device.ssm.probability", f"{cfg.ssm_probability:g}",
                 "--device.ssm.file", str(self.run_dir / "ssm.xml"),
-                "--device.ssm.measures", "TTC DRAC PET", "--device.ssm.range", "50"]
+                "--device.ssm.measures", "TTC DRAC PET", "--device.ssm.range", "50",
+                "--device.ssm.trajectories", "true" if cfg.ssm_trajectories else "false"]
         if self.demand is not None:
             args += ["-r", ",".join(str(p) for p in self.demand.route_files), "-a", str(self.demand.vtypes_file)]
         else:
