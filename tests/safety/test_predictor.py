@@ -285,3 +285,18 @@ def test_a_car_a_red_light_holds_stops_at_its_line_and_crosses_nobody():
     _, stop = lanes.locate(fast.x[:, 0], fast.x[:, 1], np.array([0.0, math.pi / 2]), np.array([16.0, 10.0]),
                            fast.length, signals("rG"))
     assert np.isinf(stop).all()
+
+
+def test_a_bus_passing_a_car_in_the_next_lane_is_no_conflict_and_a_bus_closing_on_one_in_its_lane_is():
+    """A long body gets as many discs as keep it within 0.15 m of its sides (four discs for a 12 m bus
+    would reach a metre beyond them, into the next lane)."""
+    from dataclasses import replace
+
+    def bus_and_car(car_y):  # the bus in the outer eastbound lane (y = -4.8), the car at car_y
+        m = motion([[0, -4.8, 10, 0], [16, car_y, 6, 0]], sigma_p=0.1, sigma_v=0.1)
+        return with_lanes(replace(m, length=np.array([12.0, 4.5]), width=np.array([2.5, 1.8])), heading=[0.0, 0.0])
+
+    cfg = PredictorConfig(seed=3)
+    assert not [c for c in ConflictPredictor(cfg).predict(bus_and_car(-1.6)) if c.probability >= 0.25]  # overtaking
+    c = one(ConflictPredictor(cfg).predict(bus_and_car(-4.8)))  # the same car ahead of it in its lane
+    assert c.kind == REAR_END and c.probability > 0.8 and c.yield_a
