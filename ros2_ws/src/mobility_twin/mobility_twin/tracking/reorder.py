@@ -18,7 +18,6 @@ from typing import Any
 
 from mobility_twin.perception.detections import Detections
 
-
 #: a snapshot of the tracker's state before every this many frames
 SNAPSHOT_EVERY = 4
 
