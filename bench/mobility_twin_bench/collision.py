@@ -23,7 +23,7 @@ Ground truth: ``ssm.xml`` conflicts with a minimum TTC below 1.5 s whose minimum
 ``coverage_m`` of an RSU (inside sensor coverage), after the twin's warm-up (recall counts these). A warning
 (its two tracks mapped to the nearest true vehicles within ``match_m`` when it starts) is a true positive when
 SUMO measures a TTC below 1.5 s for that pair, inside coverage, at some moment from 1 s before the warning to
-``horizon + 1 s`` after it: the scenario turns on ssm's trajectories (TTC at every step of every encounter),
+``horizon + 1 s`` after it: the bench turns on ssm's trajectories (TTC at every step of every encounter),
 since one encounter may come close more than once and its minimum is only one of those moments. The run goes
 on ``horizon + 1 s`` past the scored period so that a warning at its end can be judged. The lead time is the
 minimum-TTC instant minus the first matching warning. Warnings are counted inside coverage only (their
@@ -108,7 +108,9 @@ def _run(job: dict) -> dict:
     scenario = load_scenario(job["scenario"])
     # the run goes on horizon + 1 s past the scored end, so that a warning given at the end can be judged
     end = job["duration_s"] + job["horizon_s"] + 1.0
-    scenario = replace(scenario, seed=job["seed"], time=replace(scenario.time, duration_s=end + 1.0))
+    # with ssm's trajectories: each encounter's TTC at every step (hundreds of MB; read, then deleted)
+    scenario = replace(scenario, seed=job["seed"], time=replace(scenario.time, duration_s=end + 1.0),
+                       world=replace(scenario.world, ssm_trajectories=True))
     run_dir = Path(job["run_dir"])
     run_dir.mkdir(parents=True, exist_ok=True)
     wall0 = time.monotonic()
@@ -275,7 +277,7 @@ def _run(job: dict) -> dict:
     cav_ids = {num[c] for c in backend._cavs if c in num}
     out = replay.close()
     conflicts = _ssm_conflicts(run_dir / "ssm.xml", num, frame, begin_s)
-    if getattr(scenario.world, "ssm_trajectories", False) and (run_dir / "ssm.xml").exists():
+    if (run_dir / "ssm.xml").exists():
         (run_dir / "ssm.xml").unlink()  # every step of every encounter (hundreds of MB): result.json keeps what counts
     result = {"job": job, "events": events, "conflicts": conflicts, "connected": sorted(connected | cav_ids),
             "cavs": sorted(cav_ids), "start_s": start_s, "sim_s": sim_s, "wall_s": wall_s, "open_s": open_s,

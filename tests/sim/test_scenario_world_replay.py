@@ -35,6 +35,9 @@ def test_unknown_key_and_bad_type_name_the_key(tmp_path):
         scenario_from_dict({"rsus": {"lidar": {"chanels": 32}}})
     with pytest.raises(ScenarioError, match=r"time\.duration_s: expected a number"):
         scenario_from_dict({"time": {"duration_s": "long"}})
+    with pytest.raises(ScenarioError, match=r"world\.ssm_trajectories: expected true or false, got 'yes'"):
+        scenario_from_dict({"world": {"kind": "sumo", "ssm_trajectories": "yes"}})
+    assert scenario_from_dict({"world": {"kind": "sumo", "ssm_trajectories": True}}).world.ssm_trajectories is True
     with pytest.raises(ScenarioError, match=r"rsus\.layout\.kind: 'circle' is not"):
         scenario_from_dict({"rsus": {"layout": {"kind": "circle"}}})
     with pytest.raises(ScenarioError, match="does not exist"):
