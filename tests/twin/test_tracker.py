@@ -121,6 +121,17 @@ def test_frames_late_by_up_to_the_reorder_window_give_the_in_order_result_exactl
     assert np.array_equal(a.x, b.x) and np.array_equal(a.P, b.P) and np.array_equal(a.existence, b.existence)
 
 
+def test_the_reorder_buffer_forgets_what_fell_out_of_its_window():
+    tracker = MultiSourceTracker(TrackerConfig(reorder_window_s=0.5))
+    for k in range(400):  # 40 s of four sources at 10 Hz
+        for s in range(4):
+            tracker.update(frame(f"rsu_0{s}", k * 0.1 + s * 0.02, [(k * 0.5, 0.0)]))
+    history = tracker._reorder.history
+    assert history[0].state is not None  # a rewind starts at a snapshot
+    assert 20 <= len(history) <= 40 and history[0].stamp >= 39.9 - 0.5 - 0.4  # the window and one snapshot's frames
+    assert all(tracker._reorder.holds(c.frame.key) for c in history) and not tracker._reorder.holds(("rsu_00", 0.0))
+
+
 def test_stale_and_duplicate_frames_are_dropped_and_counted():
     tracker = MultiSourceTracker(TrackerConfig(reorder_window_s=0.5))
     for k in range(20):

@@ -185,16 +185,16 @@ class EdgeMatcher:
         where none is near enough in that direction.
 
         The best of the ``candidates`` nearest samples, by distance plus 3 m per radian of turn. The two
-        nearest are looked at first: a point whose best score among them is no more than the second one's
+        nearest are looked at first: a point whose best score among them is less than the second one's
         distance has its answer (every farther sample scores at least its distance), the rest (a few in a
-        thousand) are asked again with all ``candidates``. Same answer, a quarter of the search."""
+        thousand, and exact ties) are asked again with all ``candidates``. Same answer, a quarter of the search."""
         x, y, heading = (np.atleast_1d(np.asarray(a, float)) for a in (x, y, heading))
         if len(x) == 0:
             return np.zeros(0, np.int64)
         xy = np.column_stack([x, y])
         k = min(self.k, len(self.points))
         hit, score, bound = self._best_of(xy, heading, min(2, k))
-        again = np.flatnonzero(score > bound) if k > 2 else np.zeros(0, np.int64)
+        again = np.flatnonzero(score >= bound) if k > 2 else np.zeros(0, np.int64)  # (>=: a tie, in the same order)
         if len(again):
             hit[again] = self._best_of(xy[again], heading[again], k)[0]
         return hit

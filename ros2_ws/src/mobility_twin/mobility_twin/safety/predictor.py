@@ -117,19 +117,19 @@ class Conflict:
 
 
 BODY_DISCS = 4
+MAX_BODY_DISCS = 12  # (the pairwise disc distances grow with its square)
 
 
 def _body_discs(length: np.ndarray, width: np.ndarray, margin: float) -> tuple[np.ndarray, np.ndarray]:
     """Offsets [N, D] of discs along the heading and their radius [N]: the discs' centres from ``width/2``
     behind the front to as far in front of the back, each just wide enough to cover its share of the box.
-    A body has at least ``BODY_DISCS`` discs, a long one as many as keep them a quarter of its width or less
-    apart (so a car's discs reach 0.1 m beyond its sides, a bus's 0.15 m: two vehicles in neighbouring lanes
-    keep their gap); the rows are padded to the longest with copies of their last disc."""
+    A body has ``BODY_DISCS`` discs, a long one as many as keep them two thirds of its width or less apart,
+    at most ``MAX_BODY_DISCS`` (a car's discs reach 0.1 m beyond its sides, a 12 m bus's 0.23 m, where four
+    reached a metre into the next lane); the rows are padded to the longest with copies of their last disc."""
     length = np.maximum(length, 0.3)
     width = np.maximum(width, 0.3)
     reach = np.maximum(length - width, 0.0) / 2
-    count = np.maximum(BODY_DISCS, np.ceil(reach / (width / 4) - 1e-9).astype(int) + 1) if len(length) else \
-        np.zeros(0, int)
+    count = np.clip(np.ceil(reach / (width / 3) - 1e-9).astype(int) + 1, BODY_DISCS, MAX_BODY_DISCS)
     d = int(count.max()) if len(count) else BODY_DISCS
     k = np.minimum(np.arange(d)[None, :], count[:, None] - 1)  # the padding repeats the last disc
     offsets = reach[:, None] * (2.0 * k / (count[:, None] - 1) - 1.0)

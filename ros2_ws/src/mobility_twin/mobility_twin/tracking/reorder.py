@@ -60,10 +60,20 @@ class ReorderBuffer:
             unsaved += 1
         keep = not self.history or unsaved >= self.snapshot_every - 1
         self.history.append(Checkpoint(frame.stamp, frame, snapshot() if keep else None))
+        # forget a snapshot and its frames once the next snapshot holds only frames older than the window
         horizon = frame.stamp - self.window_s
-        while len(self.history) > 1 and self.history[0].stamp < horizon and self.history[1].state is not None:
-            old = self.history.pop(0)
-            self._seen.discard(old.frame.key)
+        h = self.history
+        while len(h) > 1 and h[0].stamp < horizon:
+            nxt = next((n for n in range(1, len(h)) if h[n].state is not None), None)
+            if nxt is None or h[nxt - 1].stamp >= horizon:
+                break
+            for c in h[:nxt]:
+                self._seen.discard(c.frame.key)
+            del h[:nxt]
+
+    def holds(self, key: tuple[str, float]) -> bool:
+        """Whether the frame of ``key`` is still kept (a rewind may process it again)."""
+        return key in self._seen
 
     def rewind(self, stamp: float) -> tuple[Any, list[Detections], list[Detections]]:
         """The state of the newest snapshot before the first frame later than ``stamp``, the frames from it up

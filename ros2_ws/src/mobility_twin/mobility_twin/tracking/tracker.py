@@ -158,8 +158,8 @@ class MultiSourceTracker:
 
     def _push(self, frame: Detections) -> None:
         self._reorder.record(frame, self.state.copy)
-        if len(self._spawn) > 512:  # forget the settings of frames long out of the reorder window
-            for key in [k for k in self._spawn if k[1] < frame.stamp - 2 * self.config.reorder_window_s]:
+        if len(self._spawn) > 512:  # forget the settings of frames the reorder buffer no longer holds
+            for key in [k for k in self._spawn if not self._reorder.holds(k)]:
                 del self._spawn[key]
         self._process(frame)
 
