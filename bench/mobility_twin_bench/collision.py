@@ -355,17 +355,15 @@ def _critical_stretches(times: str, ttc: str, ego_xy: str, frame, begin_s: float
     value (times in UNIX s, the ego's map position at the first moment)."""
     t = np.array(times.split(), dtype=float)
     v = np.array([float(x) if x != "NA" else np.inf for x in ttc.split()])
-    if len(t) == 0 or len(v) != len(t):
+    xy = ego_xy.split()
+    if len(t) == 0 or len(v) != len(t) or len(xy) != len(t):
         return []
     low = v < TTC_CRITICAL_S
     if not low.any():
         return []
     edges = np.diff(np.r_[0, low.astype(np.int8), 0])
     first, last = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
-    xy = ego_xy.split()
-    sumo_xy = np.array([[float(u) for u in xy[i].split(",")[:2]] for i in first]) if len(xy) == len(t) else None
-    if sumo_xy is None:
-        return []
+    sumo_xy = np.array([[float(u) for u in xy[i].split(",")[:2]] for i in first])
     mx, my = frame.to_map(sumo_xy[:, 0], sumo_xy[:, 1])
     return [[begin_s + float(t[a]), begin_s + float(t[b]), float(x), float(y)]
             for a, b, x, y in zip(first, last, mx, my, strict=True)]

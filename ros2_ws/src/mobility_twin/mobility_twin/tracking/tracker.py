@@ -144,7 +144,8 @@ class MultiSourceTracker:
         if frame.stamp >= self.state.time:
             self._push(frame)
             return True
-        # late frame: rewind to before it and process it and the frames after it in stamp order
+        # late frame: rewind to the newest snapshot before it and process the frames from there, it among
+        # them, in stamp order
         self.stats.out_of_order += 1
         self.state, before, later = self._reorder.rewind(frame.stamp)
         for f in before:  # from the snapshot to the late frame's stamp
