@@ -97,11 +97,11 @@ _UNREADABLE = re.compile(r"unreadable (\d+)")
 class Settings:
     """How a run is judged (distances in m, times in s)."""
 
-    eval_range_m: float = 60.0
-    settle_s: float = 2.0
-    complete_match_m: float = 3.0
-    hold_s: float = 0.5
-    ids_match_m: float = 3.0
+    eval_range_m: float = 60.0  # a vehicle this close to an RSU ...
+    settle_s: float = 2.0  # ... for this long must be in the twin ...
+    complete_match_m: float = 3.0  # ... as a track this close to it
+    hold_s: float = 0.5  # recovered: complete again and for this long
+    ids_match_m: float = 3.0  # identities compared between tracks this close to a vehicle
 
 
 @dataclass

@@ -131,10 +131,10 @@ class Scan:
     each point hit (GROUND for the ground)."""
 
     points: np.ndarray
-    intensity: np.ndarray
-    ring: np.ndarray
+    intensity: np.ndarray  # (N,) float32 in [0, 1]
+    ring: np.ndarray  # (N,) uint16: the laser (elevation) that fired
     hit_vehicle: np.ndarray
-    rays: int
+    rays: int  # rays cast, returns or not (the sensor's points per frame)
 
     def __len__(self) -> int:
         return len(self.points)

@@ -120,6 +120,8 @@ class RsusSection:
 
 @dataclass(frozen=True)
 class OdometryNoise:
+    """Standard deviations of the Gaussian noise on a CAV's odometry (also the covariance it reports)."""
+
     position_m: float = 0.05
     heading_rad: float = 0.005
     speed_mps: float = 0.05

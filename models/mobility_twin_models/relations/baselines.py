@@ -163,9 +163,9 @@ def moving_average(data: HeteroData) -> torch.Tensor:
 class HandoverScore:
     """Accumulates handover accuracy over graphs: overall, and on the vehicles that do change server."""
 
-    correct: int = 0
-    total: int = 0
-    moved_correct: int = 0
+    correct: int = 0  # vehicles whose next server was predicted right
+    total: int = 0  # labelled vehicles scored
+    moved_correct: int = 0  # ... of those that changed server
     moved_total: int = 0
 
     def add(self, data: HeteroData, predicted: torch.Tensor) -> None:

@@ -89,11 +89,11 @@ class DetectorStats:
     """Counts over the detector's life (reported by the node)."""
 
     frames: int = 0
-    points_in: int = 0
-    points_invalid: int = 0
-    points_ground: int = 0
-    clusters: int = 0
-    rejected_size: int = 0
+    points_in: int = 0  # returns received
+    points_invalid: int = 0  # NaN or infinite coordinates: dropped, counted
+    points_ground: int = 0  # removed as ground
+    clusters: int = 0  # Euclidean clusters of what is left
+    rejected_size: int = 0  # clusters with too few points or a size no road user has
     rejected_structure: int = 0  # clusters under returns higher than any vehicle (buildings, walls)
     detections: int = 0
     empty_frames: int = 0

@@ -17,10 +17,10 @@ from mobility_twin.safety.predictor import Conflict
 
 @dataclass(frozen=True)
 class WarningConfig:
-    p_on: float = 0.5
-    ttc_on_s: float = 3.0
-    p_off: float = 0.25
-    ttc_off_s: float = 4.0
+    p_on: float = 0.5  # a warning starts at this conflict probability ...
+    ttc_on_s: float = 3.0  # ... with a time to collision at most this (s)
+    p_off: float = 0.25  # a started warning holds while the probability stays at this ...
+    ttc_off_s: float = 4.0  # ... and the time to collision at most this (s)
     confirm: int = 2  # consecutive predictions above the on-bars before a warning starts
     hold_s: float = 1.0  # below the off-bars this long before a warning ends (s)
     refractory_s: float = 2.0  # after a warning ended, the pair is not warned again this soon (s)

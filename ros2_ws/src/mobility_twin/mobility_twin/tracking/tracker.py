@@ -80,16 +80,16 @@ class TrackerConfig:
 
 @dataclass
 class TrackerStats:
-    frames: int = 0
-    detections: int = 0
-    associated: int = 0
-    births: int = 0
-    deaths: int = 0
-    out_of_order: int = 0
-    reprocessed_frames: int = 0
-    dropped_stale: int = 0
-    dropped_duplicate: int = 0
-    reidentified: int = 0
+    frames: int = 0  # frames processed (frames replayed after a late one count again)
+    detections: int = 0  # detections in them
+    associated: int = 0  # detections that updated a track
+    births: int = 0  # tracks started
+    deaths: int = 0  # tracks deleted (evidence gone, coasted out, or a duplicate of another)
+    out_of_order: int = 0  # frames older than the newest one fused, within the reorder window
+    reprocessed_frames: int = 0  # frames fused again after a late frame was put before them
+    dropped_stale: int = 0  # frames older than the reorder window: not fused, counted here
+    dropped_duplicate: int = 0  # frames received before (same key): not fused again
+    reidentified: int = 0  # new tracks that took back a recently lost track's id
     diverged: int = 0  # tracks dropped because their state stopped being finite
 
 
