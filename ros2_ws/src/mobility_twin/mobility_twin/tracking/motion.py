@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mobility_twin.tracking.gating import mahalanobis2
+from mobility_twin.tracking.gating import mahalanobis2_unchecked
 
 _ADJUGATE_SIGNS = np.array([[1.0, -1.0], [-1.0, 1.0]])  # [[d, c], [b, a]] * this = the adjugate of [[a, b], [c, d]], transposed
 REFERENCE_PERIOD_S = 0.1  # the frame period at which accel_noise has its discrete-model meaning
@@ -79,6 +79,6 @@ def update(x: np.ndarray, P: np.ndarray, z: np.ndarray, R: np.ndarray, *, nis: b
             K = P[:, :, :m] @ np.linalg.inv(S)
         P_new = P - K @ P[:, :m, :]
         out = x + (K @ y[:, :, None])[:, :, 0], 0.5 * (P_new + P_new.transpose(0, 2, 1))
-    if not nis:
-        return out
-    return (*out, mahalanobis2(y[:, :2], S[:, :2, :2])[0])
+        if not nis:
+            return out
+        return (*out, mahalanobis2_unchecked(y[:, :2], S[:, :2, :2])[0])

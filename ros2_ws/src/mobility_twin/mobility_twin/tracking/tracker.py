@@ -168,7 +168,9 @@ class MultiSourceTracker:
     def _process(self, frame: Detections) -> None:
         cfg, state = self.config, self.state
         self.stats.frames += 1
-        if len(state.tracks) and math.isfinite(state.time):
+        # frames of one instant (the V2X relays of every server, a tick's sensors) share their stamp: the
+        # tracks are where the first of them left them (a step of 0 s would change nothing)
+        if len(state.tracks) and math.isfinite(state.time) and frame.stamp != state.time:
             state.tracks.x, state.tracks.P = state.tracks.predicted(frame.stamp - state.time, cfg.accel_noise)
         state.time = frame.stamp
         management.retire_unseen(state, frame.source_id, cfg)
