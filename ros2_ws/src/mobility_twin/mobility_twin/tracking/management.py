@@ -32,7 +32,7 @@ from scipy.spatial import cKDTree
 from mobility_twin.perception.detections import Detections
 from mobility_twin.tracking.association import assign_gated
 from mobility_twin.tracking.gating import mahalanobis2
-from mobility_twin.tracking.motion import position_variance, predict_positions, update
+from mobility_twin.tracking.motion import position_nis, position_variance, predict_positions, update
 from mobility_twin.tracking.trackset import CONFIRMED, TENTATIVE, TrackSet, object_array, source_bit
 
 
@@ -89,14 +89,14 @@ def apply_measurements(tr: TrackSet, frame: Detections, ti: np.ndarray, di: np.n
         if cfg.maneuver_nis <= 0:
             tr.x[t_idx], tr.P[t_idx] = update(x_t, P_t, z, R)
             continue
-        x_new, P_new, nis = update(x_t, P_t, z, R, nis=True)
+        nis = position_nis(x_t, P_t, z, R)
         surprised = nis > cfg.maneuver_nis
         fade = surprised & (tr.surprises[t_idx] > 0)  # surprised twice in a row: a manoeuvre, fading memory
-        if np.count_nonzero(fade):
+        if np.count_nonzero(fade):  # its prior widened before the one update (P_t is a copy)
             f = fade.nonzero()[0]
-            x_new[f], P_new[f] = update(x_t[f], P_t[f] * (nis[f] / cfg.maneuver_nis)[:, None, None], z[f], R[f])
+            P_t[f] = P_t[f] * (nis[f] / cfg.maneuver_nis)[:, None, None]
         tr.surprises[t_idx] = np.where(surprised, tr.surprises[t_idx] + 1, 0)
-        tr.x[t_idx], tr.P[t_idx] = x_new, P_new
+        tr.x[t_idx], tr.P[t_idx] = update(x_t, P_t, z, R)
     alpha = cfg.dims_smoothing
     tr.dims[ti] = (1 - alpha) * tr.dims[ti] + alpha * frame.dims[di]
     tr.box_yaw[ti] = frame.yaw[di]

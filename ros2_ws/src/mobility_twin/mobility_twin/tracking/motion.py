@@ -61,6 +61,13 @@ def predict(x: np.ndarray, P: np.ndarray, dt, accel_noise: float) -> tuple[np.nd
     return np.einsum("nij,nj->ni", F, x), F @ P @ F.transpose(0, 2, 1) + Q
 
 
+def position_nis(x: np.ndarray, P: np.ndarray, z: np.ndarray, R: np.ndarray) -> np.ndarray:
+    """The normalised innovation squared of the positions (N,) that :func:`update` would see with the same
+    arguments (the same values, computed the same way), before any update is made."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return mahalanobis2_unchecked(z[:, :2] - x[:, :2], P[:, :2, :2] + R[:, :2, :2])[0]
+
+
 def update(x: np.ndarray, P: np.ndarray, z: np.ndarray, R: np.ndarray, *, nis: bool = False):
     """Kalman update of states ``x`` (N, 4), ``P`` (N, 4, 4) with measurements ``z`` (N, M) of covariance ``R``
     (N, M, M) of the state's first M components (M = 2: position; M = 4: position and velocity), i.e.
