@@ -81,7 +81,7 @@ class TrackerConfig:
 @dataclass
 class TrackerStats:
     frames: int = 0  # frames processed (frames replayed after a late one count again)
-    detections: int = 0  # detections in them
+    detections: int = 0  # detections of the frames accepted (once each, however often replayed)
     associated: int = 0  # detections that updated a track
     births: int = 0  # tracks started
     deaths: int = 0  # tracks deleted (evidence gone, coasted out, or a duplicate of another)
