@@ -29,7 +29,6 @@ from pathlib import Path
 import numpy as np
 
 KINDS = ("v2x", "rsu", "cav")
-CHANNEL = {"v2x": "v2x", "rsu": "rsu_lidar", "cav": "cav_lidar"}
 
 
 def perceive(scenario: str, duration_s: float) -> tuple[object, list]:
@@ -51,19 +50,17 @@ def perceive(scenario: str, duration_s: float) -> tuple[object, list]:
 
 def fuse(world, ticks: list) -> tuple[dict[str, list[float]], str]:
     """Feed every frame to fresh local twins; returns the ingest times (ms) per kind and the digest."""
-    from mobility_twin.evaluation.offline import local_twins_for
+    from mobility_twin.evaluation.offline import TickFusion, local_twins_for
 
     local = local_twins_for(world)
-    site_of = {**{r.rsu_id: r.site_id for r in world.rsus}, **{e.server_id: e.site_id for e in world.edge_servers}}
+    fusion = TickFusion(world, local)  # its routing: a CAV's frame goes to every site's twin
     times: dict[str, list[float]] = {k: [] for k in KINDS}
     digest = hashlib.sha256()
     for _, frames in ticks:
         for kind, source, detections in frames:
-            twins = list(local.values()) if kind == "cav" else [local[site_of[source]]]
             t0 = time.perf_counter()
-            for twin in twins:  # a CAV's frame goes to every site's twin, each keeps what falls in its area
-                twin.ingest(replace(detections), CHANNEL[kind], source)
-            times[kind].append(1000.0 * (time.perf_counter() - t0) / len(twins))
+            fusion.ingest(kind, source, replace(detections))
+            times[kind].append(1000.0 * (time.perf_counter() - t0) / (len(local) if kind == "cav" else 1))
         for site in sorted(local):
             tr = local[site].tracker.state.tracks
             for array in (tr.ids, tr.x, tr.P, tr.existence, tr.status, tr.last_update, tr.dims):

@@ -88,9 +88,7 @@ class TickFusion:
             self.odometry[odo.cav_id] = odo
         for report in tick.v2x:
             d = v2x_report_detections(self.world, report, tick.t)
-            site = self.site_of_server[report.server_id]
-            if self.local[site].ingest(d, "v2x", report.server_id):
-                self.fused.add(site)
+            self.fused |= self.ingest("v2x", report.server_id, d)
             out.append(("v2x", report.server_id, d))
         for f in tick.frames:
             if self.silent is not None and self.silent(f.sensor_id, tick.t):
@@ -103,19 +101,27 @@ class TickFusion:
             self.timings_ms["perception"].append(1000 * (time.perf_counter() - t0))
             if f.kind == "rsu":
                 t0 = time.perf_counter()
-                site = self.site_of_rsu[f.sensor_id]
-                if self.local[site].ingest(d, "rsu_lidar", f.sensor_id):
-                    self.fused.add(site)
+                self.fused |= self.ingest("rsu", f.sensor_id, d)
                 self.timings_ms["local_twin"].append(1000 * (time.perf_counter() - t0))
             else:
                 odo = self.odometry.get(f.sensor_id)
                 if odo is not None:
                     d = self_report(d, f.sensor_id, odo.x, odo.y, odo.yaw, odo.speed, odo.sigma_position)
-                for site, twin in self.local.items():
-                    if twin.ingest(replace(d), "cav_lidar", f.sensor_id):
-                        self.fused.add(site)
+                self.fused |= self.ingest("cav", f.sensor_id, d)
             out.append((f.kind, f.sensor_id, d))
         return out
+
+    def ingest(self, kind: str, source_id: str, d) -> set[str]:
+        """One perceived frame (``kind`` v2x, rsu or cav, as :meth:`feed` returns them) into the twins that fuse
+        it, as the nodes route it: a V2X relay to its server's site, an RSU frame to its site, a CAV frame to
+        every site. Returns the sites whose twin took it."""
+        if kind == "v2x":
+            site = self.site_of_server[source_id]
+            return {site} if self.local[site].ingest(d, "v2x", source_id) else set()
+        if kind == "rsu":
+            site = self.site_of_rsu[source_id]
+            return {site} if self.local[site].ingest(d, "rsu_lidar", source_id) else set()
+        return {site for site, twin in self.local.items() if twin.ingest(replace(d), "cav_lidar", source_id)}
 
 
 def run_offline(world, options: OfflineOptions = OfflineOptions(), progress=None) -> OfflineResult:
