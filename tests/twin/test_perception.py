@@ -217,3 +217,29 @@ def test_a_car_half_hidden_behind_another_is_completed_into_the_shadow(hidden, o
         assert len(det) == 2, name
         errors[name] = float(np.hypot(det.xy[:, 0] - hx, det.xy[:, 1] - hy).min())
     assert errors["shadow"] < 1.2 < 1.8 < errors["away only"], errors
+
+
+def test_a_car_straddling_the_bearing_of_pi_is_one_detection():
+    """Ring pieces are joined by their overlap in azimuth, measured across the bearing of +-pi too (found on
+    the sweep's s00_cbd: a car due west of the pole was its body and, 4 m on, a roof piece of its own)."""
+    det = _detect_one_vehicle(-32.21, -0.37, 2.7, (4.6, 1.8, 1.5), seed=0)
+    assert len(det) == 1
+    assert np.hypot(det.xy[0, 0] + 32.21, det.xy[0, 1] + 0.37) < 0.3
+
+
+# the returns of a car 47 m from the pole, driving away from it at an angle (the sweep's s06_xidan, rsu_03):
+# its rear (z -4.9 to -4.8) and, 4 m on and shifted across the line of sight, a ring across its roof (z -4.15)
+_ANGLED_CAR = np.array([
+    [-33.57, -36.59, -5.33], [-32.5, -35.86, -5.2], [-31.5, -35.19, -5.07], [-30.52, -34.52, -4.95],
+    [-29.61, -33.9, -4.83], [-29.46, -34.15, -4.84], [-29.29, -34.38, -4.85], [-29.15, -34.64, -4.86],
+    [-28.98, -34.88, -4.87], [-28.82, -35.11, -4.88], [-28.65, -35.35, -4.89], [-28.49, -35.6, -4.9],
+    [-33.57, -36.58, -4.15], [-33.37, -36.82, -4.15], [-33.12, -36.99, -4.15], [-32.89, -37.19, -4.15],
+    [-32.68, -37.42, -4.15], [-32.44, -37.6, -4.15], [-32.22, -37.82, -4.15], [-31.98, -38.0, -4.15]])
+
+
+def test_a_car_seen_at_an_angle_far_off_is_one_detection():
+    """The pieces of a car overlap in azimuth for less than half the narrower one when it is seen at an angle;
+    no larger together than one car, they are joined (they made a second track 4.4 m behind the car)."""
+    det = LidarDetector().detect(_ANGLED_CAR, SENSOR, source_id="r", source_type=0, stamp=0.0)
+    assert len(det) == 1
+    assert np.hypot(det.xy[0, 0] + 31.04, det.xy[0, 1] + 36.13) < 0.5

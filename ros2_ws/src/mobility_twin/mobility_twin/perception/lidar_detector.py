@@ -22,6 +22,7 @@ Pipeline for one frame (points in the sensor frame, the sensor's pose in `map`):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -203,7 +204,6 @@ class LidarDetector:
         np.maximum.at(r_hi, lab, rho[ok])
         roof = np.full(n, -np.inf)
         np.maximum.at(roof, lab, top[ok])
-        a_lo, a_hi = a_lo + mean_phi, a_hi + mean_phi
         parent = np.arange(n)
 
         def root(i: int) -> int:
@@ -229,10 +229,19 @@ class LidarDetector:
                 if gap > min(cfg.ring_gap_max_m * (2 if tall else 1), rings) and (
                         gap > rings or extent > cfg.car_max_length_m):
                     continue
-                overlap = min(a_hi[i], a_hi[j]) - max(a_lo[i], a_lo[j])
-                width = min(a_hi[i] - a_lo[i], a_hi[j] - a_lo[j])
+                # azimuths relative to piece i's mean bearing (pieces straddling the bearing of +-pi stay whole)
+                turn = _wrap(mean_phi[j] - mean_phi[i])
+                lo_j, hi_j = a_lo[j] + turn, a_hi[j] + turn
+                overlap = min(a_hi[i], hi_j) - max(a_lo[i], lo_j)
+                width = min(a_hi[i] - a_lo[i], hi_j - lo_j)
                 longest = cfg.max_length_m if tall else cfg.merge_max_length_m
-                if overlap < 0.5 * width or extent > longest:
+                if extent > longest or overlap <= 0:
+                    continue
+                # side by side in azimuth for half the narrower piece, or less when together they are no larger
+                # than one car seen at an angle (its rear and its roof, shifted across the line of sight)
+                across = (max(a_hi[i], hi_j) - min(a_lo[i], lo_j)) * 0.5 * (r_lo[i] + r_hi[j])
+                if overlap < 0.5 * width and math.hypot(extent, across) > math.hypot(cfg.car_max_length_m,
+                                                                                    cfg.prior_width_m):
                     continue
                 parent[root(j)] = root(i)
         roots = np.array([root(i) for i in range(n)])
