@@ -191,6 +191,8 @@ class MultiSourceTracker:
             management.apply_measurements(tr, frame, assigned_t, assigned_d, cfg)
         self.stats.associated += len(assigned_t)
         management.count_misses(tr, frame, assigned_t, cfg)
+        updated = np.zeros(n, dtype=bool)  # the tracks this frame updated, and (below) those it starts
+        updated[assigned_t] = True
         free = np.ones(m, dtype=bool)
         free[assigned_d] = False
         free[withheld] = False
@@ -199,7 +201,8 @@ class MultiSourceTracker:
             free &= frame.reports
         if np.count_nonzero(free):
             management.birth(state, frame, np.flatnonzero(free), cfg, self.stats)
-        management.prune(state, cfg, self.stats)
+        updated = np.concatenate([updated, np.ones(len(state.tracks) - n, dtype=bool)])
+        management.prune(state, cfg, self.stats, updated)
 
     # ---------------------------------------------------------------------------------- restart
     def saved(self) -> dict:
