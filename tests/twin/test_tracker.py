@@ -285,16 +285,20 @@ def test_pairs_within_are_every_close_pair_once_in_order(n):
 def test_a_far_car_parked_behind_a_near_one_is_a_track_of_its_own():
     """One frame's two detections are two objects, however uncertain one of them is (found on the sweep's
     s07_airport: a parked car 4.3 m behind another, 6 returns and a 2 m deviation at 37 m, was merged into
-    the near car's track as its duplicate in every frame, for the whole run)."""
-    tracker = MultiSourceTracker(TrackerConfig())
+    the near car's track as its duplicate in every frame, for the whole run; in a local twin, at the next
+    frame of another of its sensors)."""
     near, far = (-5.4, -32.6), (-5.5, -36.9)
-    for k in range(10):
-        f = frame("rsu_00", k * 0.1, [near, far])
-        f.cov[1] = np.diag([1.25**2, 1.95**2])  # few returns, far off: an uncertain centre
-        f.confidence[1] = 0.17
-        tracker.update(f)
-    a, b = ids_at(tracker, 0.9, [near, far])
-    assert a is not None and b is not None and a != b
+    for others in (False, True):  # alone, and in a twin whose other sensors' frames come in between
+        tracker = MultiSourceTracker(TrackerConfig())
+        for k in range(10):
+            f = frame("rsu_00", k * 0.1, [near, far])
+            f.cov[1] = np.diag([1.25**2, 1.95**2])  # few returns, far off: an uncertain centre
+            f.confidence[1] = 0.17
+            tracker.update(f)
+            if others:
+                tracker.update(frame("rsu_01", k * 0.1 + 0.05, [], sensor=(200.0, 0.0), sensor_range=80.0))
+        a, b = ids_at(tracker, 0.9, [near, far])
+        assert a is not None and b is not None and a != b
     # a second track of the one vehicle, started when a frame failed the gate, is still merged into the first
     tracker = MultiSourceTracker(TrackerConfig(gate_max_m=0.5, rescue_m=0.0))
     for k in range(10):

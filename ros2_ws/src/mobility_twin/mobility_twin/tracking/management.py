@@ -297,17 +297,15 @@ def retire_unseen(state: TrackerState, source_id: str, cfg) -> None:
     state.tracks = tr.select(keep)
 
 
-def prune(state: TrackerState, cfg, stats, updated: np.ndarray | None = None) -> None:
+def prune(state: TrackerState, cfg, stats) -> None:
     """Delete tentative tracks that missed or aged, confirmed tracks that coasted too long (into the
     graveyard) and duplicates; forget graveyard tracks older than the re-identification window. A track
-    whose state is no longer finite (an input that slipped past validation) is dropped and counted.
-    ``updated``: the tracks the frame just fused updated or started (see :func:`duplicates`)."""
+    whose state is no longer finite (an input that slipped past validation) is dropped and counted."""
     tr = state.tracks
     finite = np.isfinite(tr.x).all(axis=1) & np.isfinite(tr.P).all(axis=(1, 2))
     if np.count_nonzero(finite) < len(tr):
         stats.diverged += len(tr) - np.count_nonzero(finite)
         state.tracks = tr = tr.select(finite)
-        updated = None if updated is None else updated[finite]
     age = state.time - tr.last_update
     overdue = (tr.status == CONFIRMED) & (age > cfg.max_coast_s)
     if np.count_nonzero(overdue):  # coasting through the silence of all its sources: kept up to outage_coast_s
@@ -317,7 +315,7 @@ def prune(state: TrackerState, cfg, stats, updated: np.ndarray | None = None) ->
     dead = (tr.existence < cfg.delete_existence) | ((tr.status == TENTATIVE) & (age > cfg.tentative_max_age_s)) \
         | overdue
     lost = dead & (tr.status == CONFIRMED)  # not duplicates: those are the same vehicle as a living track
-    dead |= duplicates(tr, cfg, updated)
+    dead |= duplicates(tr, cfg)
     if np.count_nonzero(dead):
         stats.deaths += np.count_nonzero(dead)
         if cfg.reid_window_s > 0 and np.count_nonzero(lost):
@@ -354,7 +352,7 @@ def pairs_within(xy: np.ndarray, radius: float) -> np.ndarray:
     return np.stack([i[near], j[near]], axis=1)
 
 
-def duplicates(tr: TrackSet, cfg, updated: np.ndarray | None = None) -> np.ndarray:
+def duplicates(tr: TrackSet, cfg) -> np.ndarray:
     """Tracks that follow the same vehicle as an older track (born when one frame failed the gate, or from
     another kind of source: a vehicle's GNSS report next to its LiDAR detections; both would then take turns
     at the vehicle's measurements): the younger one goes, and its vehicle id passes to the one that stays.
@@ -363,9 +361,9 @@ def duplicates(tr: TrackSet, cfg, updated: np.ndarray | None = None) -> np.ndarr
     different vehicle ids. A track not updated since a younger one was born within ``merge_distance_m`` of it
     has been taken over (the vehicle turned or braked harder than the motion model allows, the gate failed,
     and the new track has had its detections since): they merge whatever their velocities, the old id with
-    the young track's state. Two tracks that one frame both updated or started (``updated``) are two
+    the young track's state. Two tracks last updated (or started) by the same frame (``last_frame``) are two
     objects: its source told them apart (the detector's clusters, the stations' reports), however uncertain
-    one of them is (a far car parked behind a near one)."""
+    one of them is (a far car parked behind a near one), until a frame says otherwise."""
     out = np.zeros(len(tr), dtype=bool)
     if len(tr) < 2:
         return out
@@ -374,10 +372,10 @@ def duplicates(tr: TrackSet, cfg, updated: np.ndarray | None = None) -> np.ndarr
     pairs = pairs_within(tr.x[:, :2], radius)
     if not len(pairs):
         return out
-    if updated is not None:
-        pairs = pairs[~(updated[pairs[:, 0]] & updated[pairs[:, 1]])]
-        if not len(pairs):
-            return out
+    last = tr.last_frame
+    pairs = pairs[(last[pairs[:, 0]] != last[pairs[:, 1]]) | (last[pairs[:, 0]] == 0)]
+    if not len(pairs):
+        return out
     a, b = pairs[:, 0], pairs[:, 1]
     dist = np.hypot(tr.x[a, 0] - tr.x[b, 0], tr.x[a, 1] - tr.x[b, 1])
     near = dist <= np.maximum(cfg.merge_distance_m, cfg.merge_sigmas * np.maximum(sigma[a], sigma[b]))

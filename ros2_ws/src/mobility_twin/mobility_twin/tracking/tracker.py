@@ -202,7 +202,8 @@ class MultiSourceTracker:
         if np.count_nonzero(free):
             management.birth(state, frame, np.flatnonzero(free), cfg, self.stats)
         updated = np.concatenate([updated, np.ones(len(state.tracks) - n, dtype=bool)])
-        management.prune(state, cfg, self.stats, updated)
+        state.tracks.last_frame[updated] = self.stats.frames
+        management.prune(state, cfg, self.stats)
 
     # ---------------------------------------------------------------------------------- restart
     def saved(self) -> dict:
