@@ -304,3 +304,25 @@ def test_a_far_car_parked_behind_a_near_one_is_a_track_of_its_own():
     for k in range(10):
         tracker.update(frame("rsu_00", k * 0.1, [(0.0, 20.0 + 0.6 * (k >= 5))]))
     assert len(tracker.confirmed_at(0.9)) == 1
+
+
+def test_a_vehicle_two_sensors_see_leave_is_dropped_as_soon_as_one_sensor_would_drop_it():
+    """The misses of a run weigh less one after another, per sensor: another sensor, seeing the place from
+    elsewhere, starts a run of its own. Found on the sweep's s05_zhongguancun: a vehicle gone in view of two
+    RSUs (one detecting it every other frame) coasted to ``max_coast_s`` in the local twin, 1.5 s of a false
+    track, while one RSU alone dropped it in 0.7 s."""
+
+    def dropped_after(two_sensors: bool) -> float | None:
+        tracker = MultiSourceTracker(TrackerConfig())
+        for k in range(70):
+            seen = [(30.0, 0.0)] if k < 50 else []
+            tracker.update(frame("rsu_00", k * 0.1, seen))
+            if two_sensors:
+                tracker.update(frame("rsu_01", k * 0.1 + 0.05, seen if k % 2 else [], sensor=(60.0, 0.0)))
+            if k >= 50 and ids_at(tracker, k * 0.1 + 0.06, [(30.0, 0.0)]) == [None]:
+                return k * 0.1 - 4.9
+        return None
+
+    one, two = dropped_after(False), dropped_after(True)
+    assert one is not None and two is not None
+    assert two <= one + 0.15 < TrackerConfig().max_coast_s

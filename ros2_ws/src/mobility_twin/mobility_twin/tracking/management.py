@@ -102,6 +102,7 @@ def apply_measurements(tr: TrackSet, frame: Detections, ti: np.ndarray, di: np.n
     tr.box_yaw[ti] = frame.yaw[di]
     tr.hits[ti] += 1
     tr.misses[ti] = 0
+    tr.missed_by[ti] = 0
     tr.seen_by[ti] |= source_bit(frame.source_id)
     tr.last_update[ti] = frame.stamp
     gain = cfg.existence_hit + cfg.existence_hit_confidence * frame.confidence[di]
@@ -156,20 +157,23 @@ def count_misses(tr: TrackSet, frame: Detections, assigned: np.ndarray, cfg) -> 
     # consistent detections confirm a vehicle the others cannot see, while clutter dies out
     blind = (tr.seen_by[k] & source_bit(frame.source_id)) == 0
     tr.misses[k[~blind]] += 1  # misses in a row by the sources that have detected it
+    tr.missed_by[k[~blind]] |= source_bit(frame.source_id)
     loss = np.where(blind, cfg.existence_miss / (1.0 + tr.blind_misses[k]), cfg.existence_miss)
     tr.blind_misses[k[blind]] += 1
     # a confirmed track's miss weighs what its detection probability says (learnt from its hits and its misses
     # before this run of them): a vehicle detected in every frame and now missed in plain view has left, one
-    # detected one frame in two has not. The m-th miss in a row weighs 1/m of that: misses come in runs (a
+    # detected one frame in two has not. A source's m-th miss in a row weighs 1/m of that: misses come in runs (a
     # vehicle hidden by what the sensor does not detect stays hidden a while), so a run is weaker evidence than
-    # as many independent misses
+    # as many independent misses; another sensor, seeing the place from elsewhere, starts a run of its own
     confirmed = ~blind & (tr.status[k] == CONFIRMED)
     if np.count_nonzero(confirmed):
         c = k[confirmed]
         run = tr.misses[c]  # this miss included
         before = tr.seen_misses[c] - (run - 1)
         p_d = np.minimum((tr.hits[c] + 1.0) / (tr.hits[c] + before + 2.0), cfg.detection_prob_max)
-        loss[confirmed] = -np.log1p(-p_d) / run
+        # the run shared by the sources missing it (frames of each in turn): this source's place in it
+        sources = np.maximum(np.bitwise_count(tr.missed_by[c]), 1)
+        loss[confirmed] = -np.log1p(-p_d) / np.ceil(run / sources)
     tr.seen_misses[k[~blind]] += 1
     tr.existence[k] = _add_log_odds(tr.existence[k], -loss)
 
@@ -213,6 +217,7 @@ def reidentify(state: TrackerState, frame: Detections, idx: np.ndarray, cfg, sta
     back.P[:, :2, 2:] = back.P[:, 2:, :2] = 0.0  # the old cross terms do not fit the new position: keep P positive
     back.last_update = np.full(len(rows), frame.stamp)
     back.misses = np.zeros(len(rows), dtype=np.int64)
+    back.missed_by = np.zeros(len(rows), dtype=np.uint64)
     back.surprises = np.zeros(len(rows), dtype=np.int64)
     back.hits = back.hits + 1
     back.status = np.full(len(rows), CONFIRMED, dtype=np.int64)
@@ -395,6 +400,7 @@ def duplicates(tr: TrackSet, cfg) -> np.ndarray:
                 getattr(tr, f)[k] = getattr(tr, f)[d]
             tr.existence[k] = max(tr.existence[k], tr.existence[d])
             tr.misses[k] = tr.misses[d]
+            tr.missed_by[k] = tr.missed_by[d]
         tr.seen_by[k] |= tr.seen_by[d]
         if not tr.vehicle_id[k] and tr.vehicle_id[d]:
             tr.vehicle_id[k] = tr.vehicle_id[d]

@@ -62,10 +62,12 @@ class TrackSet:
     # the serial number (in this tracker's life, from 1) of the frame that last updated or started the track;
     # two tracks one frame updated are two objects (MultiSourceTracker; 0: none of this tracker's frames)
     last_frame: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    # the sources (bits) that have missed the track since its last update: the misses of a run are spread over them
+    missed_by: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
 
     FIELDS = ("ids", "x", "P", "dims", "box_yaw", "object_class", "status", "hits", "misses", "born",
               "last_update", "existence", "sources", "vehicle_id", "seen_by", "blind_misses", "seen_misses",
-              "surprises", "systematic", "last_frame")
+              "surprises", "systematic", "last_frame", "missed_by")
 
     def __post_init__(self) -> None:
         n = len(self.ids)
@@ -81,6 +83,8 @@ class TrackSet:
             self.systematic = np.zeros(n)
         if len(self.last_frame) != n:
             self.last_frame = np.zeros(n, dtype=np.int64)
+        if len(self.missed_by) != n:
+            self.missed_by = np.zeros(n, dtype=np.uint64)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -125,7 +129,7 @@ class TrackSet:
     # ------------------------------------------------------------------------------------------ plain data
     def to_plain(self) -> dict:
         """The tracks as JSON-safe lists (what a node persists so that a restart keeps its ids)."""
-        out = {f: getattr(self, f).tolist() for f in self.FIELDS if f not in ("sources", "vehicle_id", "last_frame")}
+        out = {f: getattr(self, f).tolist() for f in self.FIELDS if f not in ("sources", "vehicle_id", "last_frame", "missed_by")}
         out["sources"] = [sorted(s) for s in self.sources]
         out["vehicle_id"] = [str(v or "") for v in self.vehicle_id]
         return out
