@@ -366,9 +366,10 @@ def duplicates(tr: TrackSet, cfg) -> np.ndarray:
     different vehicle ids. A track not updated since a younger one was born within ``merge_distance_m`` of it
     has been taken over (the vehicle turned or braked harder than the motion model allows, the gate failed,
     and the new track has had its detections since): they merge whatever their velocities, the old id with
-    the young track's state. Two tracks last updated (or started) by the same frame (``last_frame``) are two
-    objects: its source told them apart (the detector's clusters, the stations' reports), however uncertain
-    one of them is (a far car parked behind a near one), until a frame says otherwise."""
+    the young track's state. Two tracks farther apart than ``merge_distance_m`` last updated (or started) by
+    the same frame (``last_frame``) are two objects: its source told them apart (the detector's clusters, the
+    stations' reports), however uncertain one of them is (a far car parked behind a near one), until a frame
+    says otherwise; closer, they are pieces of one vehicle that the detector split."""
     out = np.zeros(len(tr), dtype=bool)
     if len(tr) < 2:
         return out
@@ -377,12 +378,14 @@ def duplicates(tr: TrackSet, cfg) -> np.ndarray:
     pairs = pairs_within(tr.x[:, :2], radius)
     if not len(pairs):
         return out
-    last = tr.last_frame
-    pairs = pairs[(last[pairs[:, 0]] != last[pairs[:, 1]]) | (last[pairs[:, 0]] == 0)]
-    if not len(pairs):
-        return out
     a, b = pairs[:, 0], pairs[:, 1]
     dist = np.hypot(tr.x[a, 0] - tr.x[b, 0], tr.x[a, 1] - tr.x[b, 1])
+    last = tr.last_frame
+    told_apart = (last[a] == last[b]) & (last[a] > 0) & (dist > cfg.merge_distance_m)
+    if np.count_nonzero(told_apart):
+        if np.count_nonzero(told_apart) == len(pairs):
+            return out
+        a, b, dist = a[~told_apart], b[~told_apart], dist[~told_apart]
     near = dist <= np.maximum(cfg.merge_distance_m, cfg.merge_sigmas * np.maximum(sigma[a], sigma[b]))
     diff = tr.x[a] - tr.x[b]
     S = tr.P[a] + tr.P[b]
