@@ -191,8 +191,6 @@ class MultiSourceTracker:
             management.apply_measurements(tr, frame, assigned_t, assigned_d, cfg)
         self.stats.associated += len(assigned_t)
         management.count_misses(tr, frame, assigned_t, cfg)
-        updated = np.zeros(n, dtype=bool)  # the tracks this frame updated, and (below) those it starts
-        updated[assigned_t] = True
         free = np.ones(m, dtype=bool)
         free[assigned_d] = False
         free[withheld] = False
@@ -201,8 +199,9 @@ class MultiSourceTracker:
             free &= frame.reports
         if np.count_nonzero(free):
             management.birth(state, frame, np.flatnonzero(free), cfg, self.stats)
-        updated = np.concatenate([updated, np.ones(len(state.tracks) - n, dtype=bool)])
-        state.tracks.last_frame[updated] = self.stats.frames
+        # the frame that last updated each track: the assigned ones, and those it started (appended after row n)
+        state.tracks.last_frame[assigned_t] = self.stats.frames
+        state.tracks.last_frame[n:] = self.stats.frames
         management.prune(state, cfg, self.stats)
 
     # ---------------------------------------------------------------------------------- restart
