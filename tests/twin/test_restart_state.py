@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
-from mobility_twin.tracking import MultiSourceTracker, TrackerConfig
+from mobility_twin.tracking import MultiSourceTracker, TrackerConfig, TrackSet
+from mobility_twin.tracking.trackset import unpack_array
 from mobility_twin.twin import GlobalTwin, GlobalTwinConfig
 from tests.twin.test_federation import EAST, WEST, _sites  # noqa: F401 - the two-site fixture
 from tests.twin.test_tracker import frame, ids_at
@@ -68,3 +70,40 @@ def test_a_restarted_tracker_finds_its_saved_tracks_again_under_their_old_ids():
         restarted.update(frame("rsu", t, [pos(t)]))
     assert ids_at(restarted, 10.3, [pos(10.3)]) == [old_id]
     assert restarted.next_id > old_id  # new vehicles never reuse a saved id
+
+
+def _tracks_of_a_run():
+    tracker = MultiSourceTracker(TrackerConfig())
+    for k in range(20):
+        t = 0.1 * k
+        tracker.update(frame("rsu", t, [(10.0 * t, 5.0), (-3.0, 20.0 - t)]))
+    return tracker.state.tracks
+
+
+def test_saved_tracks_come_back_bit_for_bit_and_older_list_saves_still_load():
+    tracks = _tracks_of_a_run()
+    tracks.seen_by[:] = np.uint64(1) << np.uint64(63)  # the top bit of the sources' mask survives
+    plain = json.loads(json.dumps(tracks.to_plain()))
+    assert isinstance(plain["P"], dict)  # packed, not the numbers as text
+    back = TrackSet.from_plain(plain)
+    for name in ("ids", "x", "P", "dims", "box_yaw", "status", "born", "last_update", "existence", "seen_by",
+                 "systematic"):
+        got, want = getattr(back, name), getattr(tracks, name)
+        assert got.dtype == want.dtype and got.tobytes() == want.tobytes(), name
+    assert list(back.sources) == list(tracks.sources)
+    lists = {k: (v if k in ("sources", "vehicle_id") else unpack_array(v, float).tolist()) for k, v in plain.items()}
+    del lists["seen_by"]  # a save from before the tracker kept it
+    older = TrackSet.from_plain(lists)
+    assert np.array_equal(older.ids, tracks.ids) and np.array_equal(older.P, tracks.P)
+    assert not older.seen_by.any()
+
+
+def test_a_damaged_save_is_an_error_not_zeros():
+    plain = _tracks_of_a_run().to_plain()
+    for damage in ({"P": {**plain["P"], "base64": "not base64!"}},
+                   {"x": {**plain["x"], "shape": [1, 4]}},
+                   {"ids": {**plain["ids"], "dtype": "|O"}}):
+        with pytest.raises(ValueError):
+            TrackSet.from_plain({**plain, **damage})
+    with pytest.raises(KeyError):
+        TrackSet.from_plain({k: v for k, v in plain.items() if k != "x"})

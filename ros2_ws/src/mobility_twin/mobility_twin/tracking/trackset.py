@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import functools
 import zlib
 from dataclasses import dataclass, field
@@ -128,30 +129,55 @@ class TrackSet:
 
     # ------------------------------------------------------------------------------------------ plain data
     def to_plain(self) -> dict:
-        """The tracks as JSON-safe lists (what a node persists so that a restart keeps its ids)."""
-        out = {f: getattr(self, f).tolist() for f in self.FIELDS if f not in ("sources", "vehicle_id", "last_frame", "missed_by")}
+        """The tracks as JSON-safe data (what a node persists so that a restart keeps its ids): each numeric
+        field packed by :func:`pack_array` (a node saves every second; numbers as JSON text took milliseconds
+        of its executor each time), the sources and vehicle ids as lists of strings."""
+        out = {f: pack_array(getattr(self, f)) for f in self.FIELDS
+               if f not in ("sources", "vehicle_id", "last_frame", "missed_by")}
         out["sources"] = [sorted(s) for s in self.sources]
         out["vehicle_id"] = [str(v or "") for v in self.vehicle_id]
         return out
 
     @staticmethod
     def from_plain(data: dict) -> TrackSet:
-        n = len(data["ids"])
+        """The tracks of :meth:`to_plain` (numeric fields packed, or plain lists as saved before); ValueError,
+        KeyError or TypeError when the data do not describe a track set."""
+        n = len(data["sources"])
+
+        def array(name: str, dtype, *shape: int, optional: bool = False) -> np.ndarray:
+            if optional and name not in data:  # the tracker's bookkeeping, absent from older saves: zeros
+                return np.zeros((n, *shape), dtype=dtype)
+            return unpack_array(data[name], dtype).reshape(n, *shape)
+
         return TrackSet(
-            ids=np.asarray(data["ids"], dtype=np.int64).reshape(n), x=np.asarray(data["x"], float).reshape(n, 4),
-            P=np.asarray(data["P"], float).reshape(n, 4, 4), dims=np.asarray(data["dims"], float).reshape(n, 3),
-            box_yaw=np.asarray(data["box_yaw"], float).reshape(n),
-            object_class=np.asarray(data["object_class"], dtype=np.int64).reshape(n),
-            status=np.asarray(data["status"], dtype=np.int64).reshape(n),
-            hits=np.asarray(data["hits"], dtype=np.int64).reshape(n),
-            misses=np.asarray(data["misses"], dtype=np.int64).reshape(n), born=np.asarray(data["born"], float).reshape(n),
-            last_update=np.asarray(data["last_update"], float).reshape(n),
-            existence=np.asarray(data["existence"], float).reshape(n),
+            ids=array("ids", np.int64), x=array("x", float, 4), P=array("P", float, 4, 4), dims=array("dims", float, 3),
+            box_yaw=array("box_yaw", float), object_class=array("object_class", np.int64),
+            status=array("status", np.int64), hits=array("hits", np.int64), misses=array("misses", np.int64),
+            born=array("born", float), last_update=array("last_update", float), existence=array("existence", float),
             sources=object_array([frozenset(s) for s in data["sources"]]),
             vehicle_id=object_array([str(v) for v in data["vehicle_id"]]),
-            seen_by=np.asarray(data.get("seen_by", [0] * n), dtype=np.uint64).reshape(n),
-            blind_misses=np.asarray(data.get("blind_misses", [0] * n), dtype=np.int64).reshape(n),
-            seen_misses=np.asarray(data.get("seen_misses", [0] * n), dtype=np.int64).reshape(n),
-            surprises=np.asarray(data.get("surprises", [0] * n), dtype=np.int64).reshape(n),
-            systematic=np.asarray(data.get("systematic", [0.0] * n), float).reshape(n),
+            seen_by=array("seen_by", np.uint64, optional=True),
+            blind_misses=array("blind_misses", np.int64, optional=True),
+            seen_misses=array("seen_misses", np.int64, optional=True),
+            surprises=array("surprises", np.int64, optional=True), systematic=array("systematic", float, optional=True),
         )
+
+
+def pack_array(values: np.ndarray) -> dict:
+    """A numeric array as JSON-safe data: its dtype, shape and little-endian bytes in base64 (exact, and a
+    hundred times faster to write and read than the numbers as JSON text)."""
+    values = np.ascontiguousarray(values)
+    little = values.astype(values.dtype.newbyteorder("<"), copy=False)
+    return {"dtype": little.dtype.str, "shape": list(values.shape), "base64": base64.b64encode(little.tobytes()).decode()}
+
+
+def unpack_array(value, dtype) -> np.ndarray:
+    """An array of ``dtype`` from :func:`pack_array`'s data or from a plain (nested) list; ValueError when the
+    data are not one."""
+    if not isinstance(value, dict):
+        return np.asarray(value, dtype=dtype)
+    stored = np.dtype(value["dtype"])
+    if stored.kind not in "biuf":
+        raise ValueError(f"packed array of dtype {stored.str}: a number type expected")
+    raw = base64.b64decode(value["base64"], validate=True)
+    return np.frombuffer(raw, dtype=stored).reshape([int(k) for k in value["shape"]]).astype(dtype)

@@ -42,6 +42,7 @@ from scipy.spatial import cKDTree
 from mobility_twin.tracking import TrackSet, object_array
 from mobility_twin.tracking.gating import mahalanobis2
 from mobility_twin.tracking.motion import predict, predict_positions
+from mobility_twin.tracking.trackset import pack_array, unpack_array
 
 _BIG = 1e9
 
@@ -434,7 +435,7 @@ class GlobalTwin:
     def to_plain(self) -> dict:
         """The whole state as JSON-safe data (tracks, the time each refers to, links, next id, sites)."""
         return {
-            "next_id": self.next_id, "t": self.t.tolist(), "tracks": self.tracks.to_plain(),
+            "next_id": self.next_id, "t": pack_array(self.t), "tracks": self.tracks.to_plain(),
             "links": {s: {str(k): v for k, v in links.items()} for s, links in self.links.items()},
             "dormant": {s: {str(k): v for k, v in links.items()} for s, links in self.dormant.items()},
             "sites": {s.site_id: {"last_stamp": s.last_stamp if np.isfinite(s.last_stamp) else None,
@@ -447,7 +448,7 @@ class GlobalTwin:
         (it may have restarted too), so the ids of vehicles still present come back."""
         twin = cls(config)
         twin.tracks = TrackSet.from_plain(data["tracks"])
-        twin.t = np.asarray(data["t"], dtype=float).reshape(len(twin.tracks))
+        twin.t = unpack_array(data["t"], float).reshape(len(twin.tracks))
         twin.next_id = int(data["next_id"])
         for source in (data.get("dormant", {}), data.get("links", {})):
             for site, links in source.items():
