@@ -121,6 +121,31 @@ def test_truncated_or_foreign_bytes_are_clear_errors():
         decode_tracks(b"\x00\x00\x00\x00" + data[4:])
 
 
+def test_every_cut_of_a_message_is_a_clear_error_never_a_short_table():
+    """The element loop reads without bounds checks and falls back to the checked one on bytes it cannot read:
+    a message cut anywhere in its elements, or claiming more strings than it holds, is a CdrError."""
+    import struct
+
+    from rclpy.serialization import serialize_message
+
+    from mobility_twin.ros.cdr import CdrError, decode_tracks
+
+    msg = _random_tracks(np.random.default_rng(2), 4)
+    msg.objects[1].sources = ["rsu_01", "srv_03/v2x"]
+    data = serialize_message(msg)
+    whole = decode_tracks(data)
+    first = 4 + 8 + 4  # header stamp and the frame id's length: every later cut falls inside what is read
+    for cut in range(first, len(data) - 4):  # (the last 4 bytes: the provenance count)
+        with pytest.raises(CdrError, match=r"truncated|claims"):
+            decode_tracks(data[:cut])
+    # the second track's source count claims a million strings
+    at = data.index(struct.pack("<I", 2) + struct.pack("<I", 7) + b"rsu_01\x00")
+    forged = data[:at] + struct.pack("<I", 1_000_000) + data[at + 4:]
+    with pytest.raises(CdrError, match="claims 1000000 strings"):
+        decode_tracks(forged)
+    assert len(whole) == 4 and whole.sources[1] == ["rsu_01", "srv_03/v2x"]
+
+
 def test_cloud_codec_agrees_with_rclpy_and_reads_foreign_layouts():
     from rclpy.serialization import deserialize_message, serialize_message
     from sensor_msgs.msg import PointCloud2, PointField

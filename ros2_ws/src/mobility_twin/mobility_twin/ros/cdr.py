@@ -197,9 +197,82 @@ def _write_elements(w: _Writer, records: np.ndarray, columns: list[tuple[int, li
     w.pos = pos
 
 
+#: decoded strings by their bytes, kept from one message to the next: a twin's messages name the same sources,
+#: sites and vehicles again and again (bounded: cleared when full)
+_TEXTS: dict[bytes, str] = {}
+_TEXTS_MAX = 65536
+
+
+class _Malformed(Exception):
+    """Raised by the fast element loop on bytes it cannot read; the checked loop then says what is wrong."""
+
+
 def _read_elements(r: _Reader, n: int, dtype: np.dtype, kinds: tuple[int, ...], what: str) -> tuple[np.ndarray, list]:
     """Read ``n`` elements of ``dtype`` records each followed by the variable fields ``kinds``; returns the
-    records and one list per kind. Truncated or inconsistent bytes raise CdrError naming ``what``."""
+    records and one list per kind. Truncated or inconsistent bytes raise CdrError naming ``what``.
+
+    The elements are read by a loop without bounds checks (a read past the end fails in ``struct`` by
+    itself, and the end is checked once); bytes it cannot read are read again by the checked loop, which
+    raises the CdrError that says where and why."""
+    start = r.pos
+    try:
+        return _read_elements_fast(r, n, dtype, kinds)
+    except (struct.error, _Malformed):
+        r.pos = start
+        return _read_elements_checked(r, n, dtype, kinds, what)
+
+
+def _read_elements_fast(r: _Reader, n: int, dtype: np.dtype, kinds: tuple[int, ...]) -> tuple[np.ndarray, list]:
+    data = r.data
+    end = len(data)
+    pos = 4 + r.pos  # an offset into ``data``; alignment counts from the payload, 4 bytes in (a multiple of 4)
+    size = dtype.itemsize
+    unpack = _U32.unpack_from
+    texts = _TEXTS
+    if len(texts) > _TEXTS_MAX:
+        texts.clear()
+    chunks: list[bytes] = []
+    columns: list[list] = [[] for _ in kinds]
+    plan = tuple((column.append, kind == STRINGS) for column, kind in zip(columns, kinds, strict=True))
+    for _ in range(n):
+        pos += -(pos - 4) & 7
+        chunks.append(data[pos:pos + size])
+        pos += size
+        for add, many in plan:
+            if many:  # a sequence of strings: its count, then the strings into a list of their own
+                pos += -pos & 3
+                (count,) = unpack(data, pos)
+                pos += 4
+                if count > (end - pos) >> 2:
+                    raise _Malformed
+                items: list[str] = []
+                put = items.append
+            else:  # one string, straight into the column
+                count, put = 1, add
+            for _ in range(count):
+                pos += -pos & 3
+                (length,) = unpack(data, pos)
+                pos += 4
+                if length:
+                    raw = data[pos:pos + length - 1]
+                    text = texts.get(raw)
+                    if text is None:
+                        text = texts[raw] = raw.decode("utf-8", errors="replace")
+                    put(text)
+                    pos += length
+                else:
+                    put("")
+            if many:
+                add(items)
+    if pos > end:
+        raise _Malformed
+    r.pos = pos - 4
+    records = np.frombuffer(bytearray(b"".join(chunks)), dtype=dtype) if n else np.zeros(0, dtype=dtype)
+    return records, columns
+
+
+def _read_elements_checked(r: _Reader, n: int, dtype: np.dtype, kinds: tuple[int, ...], what: str
+                           ) -> tuple[np.ndarray, list]:
     data, base = r.data, 4  # offsets below are into ``data``; alignment counts from the payload (base)
     end = len(data)
     pos = base + r.pos
