@@ -199,3 +199,26 @@ def test_a_far_sensor_off_the_same_way_in_every_frame_does_not_pull_the_global_t
     shown = cloud.tracks_at(20.0)
     assert len(shown) == 1
     assert np.hypot(*(shown.x[0, :2] - truth)) < 0.5  # the near view, not the far site's repeated error
+
+
+@pytest.mark.parametrize("fault, reason", [
+    (lambda f: f.xy.__setitem__((2, 0), np.nan), "not_finite"),
+    (lambda f: f.velocity.__setitem__((2, 0), np.inf), "not_finite"),
+    (lambda f: f.velocity.__setitem__((2, 0), 1.0), "not_finite"),  # one velocity component, the other NaN
+    (lambda f: f.xy.__setitem__(2, (5000.0, 5.0)), "outside_area"),
+    (lambda f: f.velocity.__setitem__(2, (80.0, 0.0)), "implausible_speed"),
+    (lambda f: f.cov.__setitem__(2, np.diag([1e-8, 1e-8])), "bad_covariance"),
+    (lambda f: f.cov.__setitem__(2, np.diag([3000.0, 1.0])), "bad_covariance"),
+    (lambda f: f.dims.__setitem__((2, 0), -1.0), "implausible_box"),
+    (lambda f: f.dims.__setitem__((2, 0), 40.0), "implausible_box"),
+])
+def test_each_implausible_object_is_refused_with_its_reason_and_the_rest_of_the_frame_kept(fault, reason):
+    from mobility_twin.twin.validation import InputLimits, InputValidator
+
+    v = InputValidator(InputLimits(area=((-100.0, -100.0), (100.0, -100.0), (100.0, 100.0), (-100.0, 100.0))))
+    good = frame("rsu_00", 1.0, [(10.0, 5.0), (20.0, 5.0), (30.0, 5.0), (40.0, 5.0)])
+    good.velocity[1] = (10.0, 0.0)  # measured velocities next to unmeasured ones
+    assert v.detections(good, 1.0) is good and not +v.rejected  # nothing wrong: the frame as it came
+    fault(good)
+    kept = v.detections(good, 1.0)
+    assert kept.xy[:, 0].tolist() == [10.0, 20.0, 40.0] and +v.rejected == {reason: 1}

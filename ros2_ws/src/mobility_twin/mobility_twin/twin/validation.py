@@ -79,6 +79,8 @@ class InputValidator:
 
     # ------------------------------------------------------------------------------------------ objects
     def _keep(self, xy, vel, cov, dims, cls, extra_finite) -> np.ndarray:
+        if self._all_plausible(xy, vel, cov, dims, cls, extra_finite):
+            return np.ones(len(xy), dtype=bool)
         lim = self.limits
         finite = np.isfinite(xy).all(axis=1) & np.isfinite(cov).all(axis=(1, 2)) & np.isfinite(dims).all(axis=1) \
             & extra_finite
@@ -107,6 +109,26 @@ class InputValidator:
             box = (dims >= 0).all(axis=1) & (dims <= lim.max_box_m).all(axis=1)
         self.rejected["implausible_box"] += int(np.count_nonzero(keep & ~box))
         return keep & box
+
+    def _all_plausible(self, xy, vel, cov, dims, cls, extra_finite) -> bool:
+        """Whether every object passes every check of :meth:`_keep`, from a few whole-array reductions (what
+        nearly every frame and update holds: then no mask per check and reason is built)."""
+        lim = self.limits
+        if not len(xy):
+            return True
+        if not (extra_finite.all() and np.isfinite(xy).all() and np.isfinite(cov).all() and np.isfinite(dims).all()):
+            return False
+        has_vel = np.isfinite(vel).all(axis=1)
+        if not (has_vel | np.isnan(vel).all(axis=1)).all():
+            return False
+        speed = np.where(has_vel, np.hypot(vel[:, 0], vel[:, 1]), 0.0)
+        a, b, d = cov[:, 0, 0], cov[:, 0, 1], cov[:, 1, 1]
+        low = 0.5 * (a + d) - np.hypot(0.5 * (a - d), b)
+        limit = self._speed_table[np.asarray(cls, dtype=np.int64) % 256]
+        return bool((speed <= limit).all() and low.min() >= lim.min_position_sigma_m**2
+                    and np.maximum(a, d).max() <= lim.max_position_sigma_m**2 and dims.min() >= 0
+                    and dims.max() <= lim.max_box_m
+                    and (self._area is None or contains_xy(self._area, xy[:, 0], xy[:, 1]).all()))
 
     def detections(self, frame: Detections, now: float) -> Detections | None:
         """The frame without its implausible objects, or None when the whole frame is refused."""
@@ -139,11 +161,12 @@ class InputValidator:
         # the whole state covariance: finite, symmetric, positive semi-definite, velocity sigma at most
         # max_velocity_sigma_mps (a finite 1e308 cross term would overflow the first prediction)
         with np.errstate(invalid="ignore", over="ignore"):
-            Pf = np.where(finite_p[:, None, None], P, 0.0)
-            sym = np.abs(Pf - Pf.transpose(0, 2, 1)).max(axis=(1, 2)) <= 1e-6 * (1.0 + np.abs(Pf).max(axis=(1, 2)))
+            Pf = P if finite_p.all() else np.where(finite_p[:, None, None], P, 0.0)
+            largest = np.abs(Pf).max(axis=(1, 2))
+            sym = np.abs(Pf - Pf.transpose(0, 2, 1)).max(axis=(1, 2)) <= 1e-6 * (1.0 + largest)
             vel_ok = np.maximum(Pf[:, 2, 2], Pf[:, 3, 3]) <= self.limits.max_velocity_sigma_mps**2
             eig_ok = np.zeros(len(P), dtype=bool)
-            cand = finite_p & sym & vel_ok & (np.abs(Pf).max(axis=(1, 2)) <= self.limits.max_position_sigma_m**2 * 4)
+            cand = finite_p & sym & vel_ok & (largest <= self.limits.max_position_sigma_m**2 * 4)
             if cand.any():
                 eig_ok[cand] = _positive_semidefinite(Pf[cand])
         keep = self._keep(tracks.x[:, :2], tracks.x[:, 2:], P[:, :2, :2], tracks.dims, tracks.object_class, finite_p)
