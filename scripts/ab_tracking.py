@@ -5,7 +5,8 @@
 Each checkout must be set up (`make setup`); every run uses that checkout's own `env.sh`. The runs alternate
 (before, after, before, ...), so that a slow spell of the machine falls on both; on a shared 2-core machine the
 spread between runs of the same code is several milliseconds, so compare medians of several runs. Prints a
-table (per run and per side: global MOTA / IDF1, end-to-end p50 / p99, the p50 of each twin stage) and the
+table (per run and per side: global MOTA / IDF1, end-to-end p50 / p99, the p50 of each twin stage and the
+end-to-end p50 of each kind of source: V2X relays, RSU and CAV LiDAR) and the
 Mann-Whitney p-value of each latency difference, and writes the same to ``--out`` (JSON).
 
 This is how issue 14's before/after latency was measured (9073f6d against the redesign).
@@ -37,7 +38,9 @@ def one_run(checkout: Path, scenario: str, duration: float, out: Path) -> dict:
     latency, best = result["latency_ms"], result["tracking"]["global"]
     return {"mota": best["mota"], "idf1": best["idf1"], "p50_ms": latency["end_to_end"]["p50"],
             "p99_ms": latency["end_to_end"]["p99"],
-            **{f"{s}_p50_ms": latency[s]["p50"] for s in STAGES if s in latency}}
+            **{f"{s}_p50_ms": latency[s]["p50"] for s in STAGES if s in latency},
+            # end to end per kind of source: a change can slow one path (the V2X relays) and not the others
+            **{f"{kind}_p50_ms": v["p50"] for kind, v in latency.get("end_to_end_by_source", {}).items() if v.get("n")}}
 
 
 def main() -> int:
@@ -66,13 +69,16 @@ def main() -> int:
                 print(f"run {i + 1}/{args.runs}, {side} ({checkout}) ...", flush=True)
                 rows.append({"side": side, "run": i + 1,
                              **one_run(checkout.resolve(), args.scenario, args.duration, Path(tmp) / f"{side}{i}")})
-    keys = [k for k in rows[0] if k not in ("side", "run")]
+    keys = list(dict.fromkeys(k for r in rows for k in r if k not in ("side", "run")))
     summary = []
     for side in ("before", "after"):
         mine = [r for r in rows if r["side"] == side]
-        summary.append({"side": side, "runs": len(mine), **{k: statistics.median(r[k] for r in mine) for k in keys}})
+        summary.append({"side": side, "runs": len(mine),
+                        **{k: statistics.median(r[k] for r in mine if k in r) for k in keys if any(k in r for r in mine)}})
     tests = {}
-    for k in ("p50_ms", "p99_ms", *(f"{s}_p50_ms" for s in STAGES)):
+    for k in keys:
+        if k in ("mota", "idf1"):
+            continue
         a = [r[k] for r in rows if r["side"] == "before" and k in r]
         b = [r[k] for r in rows if r["side"] == "after" and k in r]
         if len(a) >= 2 and len(b) >= 2:
