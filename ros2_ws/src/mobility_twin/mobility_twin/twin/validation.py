@@ -94,14 +94,12 @@ class InputValidator:
             self.rejected["outside_area"] += int(np.count_nonzero(keep & ~inside))
             keep &= inside
         speed = np.where(has_vel, np.hypot(vel[:, 0], vel[:, 1]), 0.0)
-        fast = keep & (speed > self._speed_table[np.asarray(cls, dtype=np.int64) % 256])
+        fast = keep & (speed > self._speed_limit(cls))
         self.rejected["implausible_speed"] += int(np.count_nonzero(fast))
         keep &= ~fast
-        a, b, d = cov[:, 0, 0], cov[:, 0, 1], cov[:, 1, 1]
         with np.errstate(invalid="ignore", over="ignore"):
-            # the smaller eigenvalue of [[a, b], [b, d]]: the narrowest direction of the ellipse
-            low = 0.5 * (a + d) - np.hypot(0.5 * (a - d), b)
-            pd = (low >= lim.min_position_sigma_m**2) & (np.maximum(a, d) <= lim.max_position_sigma_m**2)
+            low, high = _variance_bounds(cov)
+            pd = (low >= lim.min_position_sigma_m**2) & (high <= lim.max_position_sigma_m**2)
         bad_cov = keep & ~pd
         self.rejected["bad_covariance"] += int(np.count_nonzero(bad_cov))
         keep &= pd
@@ -122,13 +120,16 @@ class InputValidator:
         if not (has_vel | np.isnan(vel).all(axis=1)).all():
             return False
         speed = np.where(has_vel, np.hypot(vel[:, 0], vel[:, 1]), 0.0)
-        a, b, d = cov[:, 0, 0], cov[:, 0, 1], cov[:, 1, 1]
-        low = 0.5 * (a + d) - np.hypot(0.5 * (a - d), b)
-        limit = self._speed_table[np.asarray(cls, dtype=np.int64) % 256]
-        return bool((speed <= limit).all() and low.min() >= lim.min_position_sigma_m**2
-                    and np.maximum(a, d).max() <= lim.max_position_sigma_m**2 and dims.min() >= 0
-                    and dims.max() <= lim.max_box_m
-                    and (self._area is None or contains_xy(self._area, xy[:, 0], xy[:, 1]).all()))
+        with np.errstate(invalid="ignore", over="ignore"):  # a huge finite covariance: not plausible, no warning
+            low, high = _variance_bounds(cov)
+            return bool((speed <= self._speed_limit(cls)).all() and low.min() >= lim.min_position_sigma_m**2
+                        and high.max() <= lim.max_position_sigma_m**2 and dims.min() >= 0
+                        and dims.max() <= lim.max_box_m
+                        and (self._area is None or contains_xy(self._area, xy[:, 0], xy[:, 1]).all()))
+
+    def _speed_limit(self, cls) -> np.ndarray:
+        """The fastest plausible speed (m/s) of each object class of ``cls``."""
+        return self._speed_table[np.asarray(cls, dtype=np.int64) % 256]
 
     def detections(self, frame: Detections, now: float) -> Detections | None:
         """The frame without its implausible objects, or None when the whole frame is refused."""
@@ -179,6 +180,13 @@ class InputValidator:
 
     def summary(self) -> str:
         return ", ".join(f"{k} {v}" for k, v in sorted(self.rejected.items())) or "none"
+
+
+def _variance_bounds(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per 2x2 covariance [[a, b], [b, d]] of ``cov``: its smaller eigenvalue (the narrowest direction of the
+    ellipse) and the larger of its two variances a, d."""
+    a, b, d = cov[:, 0, 0], cov[:, 0, 1], cov[:, 1, 1]
+    return 0.5 * (a + d) - np.hypot(0.5 * (a - d), b), np.maximum(a, d)
 
 
 _JITTER = 1e-9 * np.eye(4)
