@@ -222,3 +222,31 @@ def test_each_implausible_object_is_refused_with_its_reason_and_the_rest_of_the_
     fault(good)
     kept = v.detections(good, 1.0)
     assert kept.xy[:, 0].tolist() == [10.0, 20.0, 40.0] and +v.rejected == {reason: 1}
+
+
+def test_a_sites_relays_of_one_instant_are_one_frame_each_server_still_its_own_source():
+    """A local twin given an instant's relays of its three servers (and one from another site's server) fuses
+    the three as one frame; each server's entity twin counts its relay, the publication carries one provenance
+    entry per relay, and the foreign relay is refused and counted."""
+    from mobility_twin.twin import LocalTwin, LocalTwinConfig
+    from mobility_twin.twin.channels import default_channels
+    from mobility_twin_core.model import EdgeServer
+
+    servers = [EdgeServer(f"edge_{s}", 200.0 * s, 0.0, 150.0, 2.5e10, "site_0") for s in range(3)]
+    twin = LocalTwin(LocalTwinConfig("site_0"), servers, channels=default_channels())
+    rng = np.random.default_rng(8)
+    for k in range(10):
+        t = 0.1 * k
+        relays = [(v2x_detections(f"edge_{s}", (200.0 * s, 0.0), t, [10 * s, 10 * s + 1],
+                                  200.0 * s + 10.0 * t + np.array([0.0, 20.0]) + rng.normal(0, 1, 2),
+                                  rng.normal(0, 1, 2), [0.0, 0.0], [10.0, 10.0], [0.0, 0.0], 1.5,
+                                  np.tile([4.6, 1.8, 1.5], (2, 1)), [1, 1]), "v2x", f"edge_{s}") for s in range(3)]
+        foreign = (v2x_detections("edge_9", (900.0, 0.0), t, [99], [900.0], [0.0], [0.0], [0.0], [0.0], 1.5,
+                                  np.array([[4.6, 1.8, 1.5]]), [1]), "v2x", "edge_9")
+        assert twin.ingest_many([*relays, foreign]) == [True, True, True, False]
+    assert twin.tracker.stats.frames == 10 and twin.stats.frames == 30
+    assert twin.stats.rejected["unknown_source"] == 10
+    assert [twin.entities[f"edge_{s}/v2x"].received for s in range(3)] == [10, 10, 10]
+    snap = twin.snapshot(1.0)
+    assert len(snap.tracks) == 6 and len(snap.provenance) == 30
+    assert {s for sources in snap.tracks.sources for s in sources} == {f"edge_{s}/v2x" for s in range(3)}

@@ -326,3 +326,79 @@ def test_a_vehicle_two_sensors_see_leave_is_dropped_as_soon_as_one_sensor_would_
     one, two = dropped_after(False), dropped_after(True)
     assert one is not None and two is not None
     assert two <= one + 0.15 < TrackerConfig().max_coast_s
+
+
+def _relays(t, rng, servers=4, per_server=5, lost=()):
+    """One instant's V2X relays: server s relays vehicles s*per_server ... (10 m/s along x, 1 m GNSS noise)."""
+    from mobility_twin.perception.reports import v2x_detections
+
+    out = []
+    for s in range(servers):
+        ids = [v for v in range(s * per_server, (s + 1) * per_server) if v not in lost]
+        x = np.array([10.0 * t + 30.0 * v for v in ids]) + rng.normal(0, 1.0, len(ids))
+        y = np.array([3.5 * (v % 3) for v in ids]) + rng.normal(0, 1.0, len(ids))
+        n = len(ids)
+        out.append(v2x_detections(f"edge_{s}", (100.0 * s, 0.0), t, ids, x, y, np.zeros(n), np.full(n, 10.0),
+                                  np.zeros(n), 1.0, np.tile([4.6, 1.8, 1.5], (n, 1)), np.ones(n)))
+    return out
+
+
+def _same_tracks(a, b):
+    ta, tb = a.state.tracks, b.state.tracks
+    assert np.array_equal(ta.ids, tb.ids) and np.array_equal(ta.x, tb.x) and np.array_equal(ta.P, tb.P)
+    assert np.array_equal(ta.seen_by, tb.seen_by) and list(ta.sources) == list(tb.sources)
+    assert list(ta.vehicle_id) == list(tb.vehicle_id) and np.array_equal(ta.existence, tb.existence)
+    assert a.state.source_last == b.state.source_last
+
+
+def test_the_relays_of_one_instant_fused_together_give_the_tracks_of_one_by_one():
+    """Several servers' V2X relays of one stamp, as one frame (each detection keeping its server as source),
+    end where the relays taken one after the other end, every track's sources and seen_by bits included; a
+    relay seen before is refused and counted, alone or among new ones."""
+    together, one_by_one = MultiSourceTracker(TrackerConfig()), MultiSourceTracker(TrackerConfig())
+    rng_a, rng_b = np.random.default_rng(5), np.random.default_rng(5)
+    for k in range(30):
+        lost = {3, 7} if 10 <= k < 14 else ()  # two vehicles miss some reports
+        relays = _relays(0.1 * k, rng_a, lost=lost)
+        assert together.update_instant(relays) == [True] * 4
+        for f in _relays(0.1 * k, rng_b, lost=lost):
+            assert one_by_one.update(f)
+        _same_tracks(together, one_by_one)
+    assert together.stats.frames == 30 and one_by_one.stats.frames == 120
+    assert len(together.confirmed_at(2.9)) == 20
+    assert {frozenset(s) for s in together.tracks.sources} == {frozenset({f"edge_{s}/v2x"}) for s in range(4)}
+    again = _relays(2.9, np.random.default_rng(1))
+    assert together.update_instant([again[1], again[1]]) == [False, False]  # both seen at 2.9 already
+    late = _relays(3.0, np.random.default_rng(1))
+    assert together.update_instant([late[0], late[0], late[2]]) == [True, False, True]
+    assert together.stats.dropped_duplicate == 3
+
+
+def test_the_vehicles_of_a_silent_relay_coast_while_the_other_relays_go_on():
+    """Fused together, the relays are still separate sources: when one server's link goes down, the vehicles
+    only it relayed coast (their every source is silent) and keep their ids when it is back."""
+    tracker = MultiSourceTracker(TrackerConfig(max_coast_s=1.0, outage_coast_s=10.0))
+    rng = np.random.default_rng(3)
+    for k in range(20):
+        tracker.update_instant(_relays(0.1 * k, rng, servers=2))
+    ids = {v: int(i) for i, v in zip(tracker.tracks.ids, tracker.tracks.vehicle_id, strict=True)}
+    for k in range(20, 50):  # edge_1 silent for 3 s
+        tracker.update_instant(_relays(0.1 * k, rng, servers=2)[:1])
+    shown = tracker.confirmed_at(4.9)
+    assert sorted(shown.vehicle_id) == sorted(str(v) for v in range(10))  # edge_1's five coast, shown
+    for k in range(50, 55):
+        tracker.update_instant(_relays(0.1 * k, rng, servers=2))
+    back = {v: int(i) for i, v in zip(tracker.tracks.ids, tracker.tracks.vehicle_id, strict=True)}
+    assert back == ids
+
+
+def test_only_frames_of_one_instant_without_coverage_are_fused_as_one():
+    a, b = frame("edge_0/v2x", 1.0, [(0.0, 0.0)], sensor_range=0.0), frame("edge_1/v2x", 1.0, [(9.0, 0.0)], sensor_range=0.0)
+    merged = Detections.of_instant([a, b])
+    assert merged.source_ids == ("edge_0/v2x", "edge_1/v2x") and list(merged.sources) == ["edge_0/v2x", "edge_1/v2x"]
+    assert merged.select(np.array([False, True])).source_ids == ("edge_0/v2x", "edge_1/v2x")
+    assert list(merged.select(np.array([False, True])).sources) == ["edge_1/v2x"]
+    with pytest.raises(ValueError, match="one instant"):
+        Detections.of_instant([a, frame("edge_1/v2x", 1.1, [(9.0, 0.0)], sensor_range=0.0)])
+    with pytest.raises(ValueError, match="coverage"):
+        Detections.of_instant([a, frame("rsu_00", 1.0, [(9.0, 0.0)])])

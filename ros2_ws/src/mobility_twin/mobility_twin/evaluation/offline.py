@@ -86,10 +86,9 @@ class TickFusion:
         self.fused = set()
         for odo in tick.odometry:
             self.odometry[odo.cav_id] = odo
-        for report in tick.v2x:
-            d = v2x_report_detections(self.world, report, tick.t)
-            self.fused |= self.ingest("v2x", report.server_id, d)
-            out.append(("v2x", report.server_id, d))
+        relays = [("v2x", report.server_id, v2x_report_detections(self.world, report, tick.t)) for report in tick.v2x]
+        self.fused |= self.ingest_relays(relays)
+        out += relays
         for f in tick.frames:
             if self.silent is not None and self.silent(f.sensor_id, tick.t):
                 continue
@@ -110,6 +109,15 @@ class TickFusion:
                 self.fused |= self.ingest("cav", f.sensor_id, d)
             out.append((f.kind, f.sensor_id, d))
         return out
+
+    def ingest_relays(self, relays: list[tuple[str, str, object]]) -> set[str]:
+        """The V2X relays (("v2x", server id, Detections)) of one instant into their servers' sites' twins, each
+        site's together, as a local twin node takes the relays that arrive together. Returns the sites whose twin
+        took one."""
+        by_site: dict[str, list] = {}
+        for _, server_id, d in relays:
+            by_site.setdefault(self.site_of_server[server_id], []).append((d, "v2x", server_id))
+        return {site for site, items in by_site.items() if any(self.local[site].ingest_many(items))}
 
     def ingest(self, kind: str, source_id: str, d) -> set[str]:
         """One perceived frame (``kind`` v2x, rsu or cav, as :meth:`feed` returns them) into the twins that fuse

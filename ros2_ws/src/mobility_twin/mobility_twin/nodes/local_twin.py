@@ -28,7 +28,7 @@ from std_msgs.msg import Header
 from mobility_twin.ros import topics
 from mobility_twin.ros.cdr import CdrError, Provenance, decode_detections, encode_tracks, seconds_to_ns
 from mobility_twin.ros.convert import from_time, to_time
-from mobility_twin.ros.drain import EventPublication
+from mobility_twin.ros.drain import AfterQueuedInput, EventPublication
 from mobility_twin.ros.entry import ConfigurationError, run_node
 from mobility_twin.ros.guard import Every, count_summary, guarded
 from mobility_twin.ros.node_params import InputCheckParams, LayoutParams, StateParams, TwinOutputParams
@@ -118,6 +118,8 @@ class LocalTwinNode(Node):
         self.create_subscription(EdgeServerStateArray, cfg.server_report_topic,
                                  guarded(self, self.counts, "server report")(self.on_server_reports), TWIN_STATE)
         self.events = EventPublication(self, self.publish_objects, cfg.min_publish_interval_s)
+        self._arrived: list = []  # frames (frame, channel, member) decoded and checked, not yet fused
+        self._fuse_arrived = AfterQueuedInput(self, guarded(self, self.counts, "fusion")(self.fuse_arrived))
         bind_dynamic(self, on_change=self._apply)
         self.create_timer(cfg.publish_period_s, self.on_heartbeat)
         self.create_timer(cfg.state_period_s, self.publish_state)
@@ -140,7 +142,8 @@ class LocalTwinNode(Node):
             self.exit_code = 2
             return
         if self.twin is not None:  # the topic's layout replaces the cached one the node started with: the tracks go
-            self.save_state()      # on, under their ids, through the saved state (resumed below)
+            self.fuse_arrived()    # on, under their ids, through the saved state (resumed below)
+            self.save_state()
             for sub in self._inputs:
                 self.destroy_subscription(sub)
             self._inputs = []
@@ -180,6 +183,7 @@ class LocalTwinNode(Node):
                        self.get_logger())
 
     def destroy_node(self) -> None:
+        self.fuse_arrived()
         self.save_state()
         super().destroy_node()
 
@@ -200,8 +204,14 @@ class LocalTwinNode(Node):
                                       throttle_duration_sec=5.0)
         if frame is None:
             return
-        frame = frame.with_stage("local_received", received)
-        if self.twin.ingest(frame, channel, member) and self.config.event_publish:
+        # fused once the input queued with it is handled: the relays of one instant, which arrive together, are
+        # then fused together (LocalTwin.ingest_many)
+        self._arrived.append((frame.with_stage("local_received", received), channel, member))
+        self._fuse_arrived.request()
+
+    def fuse_arrived(self) -> None:
+        arrived, self._arrived = self._arrived, []
+        if self.twin is not None and any(self.twin.ingest_many(arrived)) and self.config.event_publish:
             self.events.input_fused()
 
     def on_server_reports(self, msg: EdgeServerStateArray) -> None:

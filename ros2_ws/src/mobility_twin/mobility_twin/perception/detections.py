@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -24,6 +24,9 @@ class Detections:
     ``systematic_share``: the part of each position covariance that is the same error from frame to frame for
     the same vehicle (a LiDAR box completed from the faces its sensor sees, a GNSS receiver's slowly varying
     error), which more frames of the same source do not average away; set by the input channel (0: white).
+    ``sources``: (M,) each detection's source id, in a frame that gathers the frames of several sources of one
+    instant (:meth:`of_instant`: the V2X relays of a site's edge servers); None: every detection is
+    ``source_id``'s.
     """
 
     source_id: str
@@ -42,9 +45,37 @@ class Detections:
     self_report: np.ndarray
     provenance: tuple[tuple[str, float], ...] = field(default=())
     systematic_share: float = 0.0
+    sources: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.xy)
+
+    @functools.cached_property
+    def source_ids(self) -> tuple[str, ...]:
+        """The sources of the frame (``source_id`` first)."""
+        if self.sources is None:
+            return (self.source_id,)
+        return tuple(dict.fromkeys([self.source_id, *self.sources.tolist()]))
+
+    def source_of(self, i: int) -> str:
+        """The source of detection ``i``."""
+        return self.source_id if self.sources is None else self.sources[i]
+
+    @functools.cached_property
+    def source_bits(self) -> np.ndarray:
+        """(M,) uint64: each detection's source bit (``tracking.trackset.source_bit``)."""
+        from mobility_twin.tracking.trackset import source_bit
+
+        if self.sources is None:
+            return np.full(len(self), source_bit(self.source_id), dtype=np.uint64)
+        bits = {s: source_bit(s) for s in self.source_ids}
+        return np.array([bits[s] for s in self.sources.tolist()], dtype=np.uint64)
+
+    @functools.cached_property
+    def keys(self) -> tuple[tuple[str, float], ...]:
+        """The key of each source's frame gathered in this one (:attr:`key` for a frame of one source)."""
+        stamp = round(self.stamp, 6)
+        return tuple((s, stamp) for s in self.source_ids)
 
     @functools.cached_property
     def reports(self) -> np.ndarray:
@@ -77,7 +108,35 @@ class Detections:
             np.concatenate([p.self_report for p in parts]), first.provenance, first.systematic_share,
         )
 
-    def with_stage(self, stage: str, wall_time: float) -> Detections:
-        from dataclasses import replace
+    @staticmethod
+    def of_instant(parts: list[Detections]) -> Detections:
+        """One frame of the frames of several sources that share a stamp and see no area (``sensor_range`` 0:
+        vehicles' own reports, relayed); each detection keeps its source in :attr:`sources`. The metadata (sensor
+        position, provenance) are the first frame's."""
+        first = parts[0]
+        if len(parts) == 1:
+            return first
+        for p in parts[1:]:
+            if p.stamp != first.stamp or p.source_type != first.source_type \
+                    or p.systematic_share != first.systematic_share:
+                raise ValueError(f"frames of {first.source_id} and {p.source_id} are not of one instant and kind")
+        if any(p.sensor_range > 0 for p in parts):
+            raise ValueError("only frames of sources without coverage (sensor_range 0) can be fused as one: a "
+                             "sensor's coverage tells which tracks it missed")
+        merged = Detections.concat(parts)
+        sources = np.empty(len(merged), dtype=object)
+        start = 0
+        for p in parts:
+            sources[start:start + len(p)] = p.source_id if p.sources is None else p.sources
+            start += len(p)
+        return replace(merged, sources=sources)
 
+    def select(self, keep: np.ndarray) -> Detections:
+        """The detections ``keep`` (a mask or indices) of the frame."""
+        return replace(self, xy=self.xy[keep], cov=self.cov[keep], yaw=self.yaw[keep], dims=self.dims[keep],
+                       velocity=self.velocity[keep], confidence=self.confidence[keep],
+                       num_points=self.num_points[keep], object_class=self.object_class[keep],
+                       self_report=self.self_report[keep], sources=None if self.sources is None else self.sources[keep])
+
+    def with_stage(self, stage: str, wall_time: float) -> Detections:
         return replace(self, provenance=(*self.provenance, (stage, wall_time)))

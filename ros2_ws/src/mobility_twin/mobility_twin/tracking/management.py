@@ -103,15 +103,16 @@ def apply_measurements(tr: TrackSet, frame: Detections, ti: np.ndarray, di: np.n
     tr.hits[ti] += 1
     tr.misses[ti] = 0
     tr.missed_by[ti] = 0
-    tr.seen_by[ti] |= source_bit(frame.source_id)
+    tr.seen_by[ti] |= frame.source_bits[di]
     tr.last_update[ti] = frame.stamp
     gain = cfg.existence_hit + cfg.existence_hit_confidence * frame.confidence[di]
     tr.existence[ti] = np.minimum(_add_log_odds(tr.existence[ti], gain), cfg.max_existence)
     promote = (tr.status[ti] == TENTATIVE) & (tr.existence[ti] >= cfg.confirm_existence)
     tr.status[ti[promote]] = CONFIRMED
-    for k in ti.tolist():
-        if frame.source_id not in tr.sources[k]:
-            tr.sources[k] = tr.sources[k] | {frame.source_id}
+    for k, d in zip(ti.tolist(), di.tolist(), strict=True):
+        source = frame.source_of(d)
+        if source not in tr.sources[k]:
+            tr.sources[k] = tr.sources[k] | {source}
     reports = frame.reports[di]
     if np.count_nonzero(reports):
         k, j = ti[reports], di[reports]
@@ -142,7 +143,7 @@ def count_misses(tr: TrackSet, frame: Detections, assigned: np.ndarray, cfg) -> 
     whose blind cone hides a vehicle right under it) that got no detection count a miss, unless
     an object the source did detect, nearer to it, hides them (a sensor cannot see through a vehicle: in a
     queue or a car park, the second row is hidden from one RSU and visible to the next)."""
-    if not len(tr):
+    if not len(tr) or frame.sensor_range <= cfg.miss_margin_m:  # no coverage (relayed reports): no track missed
         return
     d_sensor = np.hypot(tr.x[:, 0] - frame.sensor_xy[0], tr.x[:, 1] - frame.sensor_xy[1])
     missed = (d_sensor < frame.sensor_range - cfg.miss_margin_m) & (d_sensor > cfg.miss_min_range_m)
@@ -222,8 +223,9 @@ def reidentify(state: TrackerState, frame: Detections, idx: np.ndarray, cfg, sta
     back.hits = back.hits + 1
     back.status = np.full(len(rows), CONFIRMED, dtype=np.int64)
     back.existence = np.maximum(back.existence, cfg.confirm_existence)
-    back.sources = object_array([s | {frame.source_id} for s in back.sources])
-    back.seen_by = back.seen_by | source_bit(frame.source_id)
+    found = idx[cols]
+    back.sources = object_array([s | {frame.source_of(d)} for s, d in zip(back.sources, found.tolist(), strict=True)])
+    back.seen_by = back.seen_by | frame.source_bits[found]
     state.tracks.extend(back)
     state.graveyard = g.select(np.setdiff1d(np.arange(len(g)), rows))
     stats.reidentified += len(rows)
@@ -254,9 +256,10 @@ def birth(state: TrackerState, frame: Detections, idx: np.ndarray, cfg, stats) -
         existence=np.where(self_report != "", max(cfg.confirm_existence, 0.99),
                            np.clip(cfg.birth_existence + cfg.birth_existence_confidence * frame.confidence[idx],
                                    1e-3, 0.999)),
-        sources=object_array([frozenset((frame.source_id,))] * k),
+        sources=object_array([frozenset((frame.source_id,))] * k if frame.sources is None
+                             else [frozenset((s,)) for s in frame.sources[idx].tolist()]),
         vehicle_id=object_array(self_report.tolist()),
-        seen_by=np.full(k, source_bit(frame.source_id), dtype=np.uint64),
+        seen_by=frame.source_bits[idx],
         systematic=systematic_sigma(frame.cov[idx], frame.systematic_share),
     )
     state.next_id += k

@@ -6,7 +6,8 @@ within ``window_s``) rewinds to the newest snapshot before its stamp, and the fr
 processed again in stamp order with it, so the result equals in-order processing. (Copying the state is
 most of what a frame with few vehicles costs; a late frame replays at most ``snapshot_every - 1`` frames
 more for it.) Frames older than the window are stale; a frame seen before (same source and stamp) is a
-duplicate; both are refused (the caller counts them).
+duplicate; both are refused (the caller counts them). A frame that gathers several sources' frames of one
+instant (``Detections.of_instant``) is kept under each of their keys.
 """
 
 from __future__ import annotations
@@ -42,13 +43,13 @@ class ReorderBuffer:
         self._seen: set[tuple[str, float]] = set()
 
     def is_duplicate(self, frame: Detections) -> bool:
-        return frame.key in self._seen
+        return any(key in self._seen for key in frame.keys)
 
     def is_stale(self, frame: Detections, newest: float) -> bool:
         return frame.stamp < newest - self.window_s
 
     def accept(self, frame: Detections) -> None:
-        self._seen.add(frame.key)
+        self._seen.update(frame.keys)
 
     def record(self, frame: Detections, snapshot: Callable[[], Any]) -> None:
         """Keep ``frame`` and, every ``snapshot_every`` frames, ``snapshot()`` (the tracker before ``frame``);
@@ -68,7 +69,7 @@ class ReorderBuffer:
             if nxt is None or h[nxt - 1].stamp >= horizon:
                 break
             for c in h[:nxt]:
-                self._seen.discard(c.frame.key)
+                self._seen.difference_update(c.frame.keys)
             del h[:nxt]
 
     def holds(self, key: tuple[str, float]) -> bool:

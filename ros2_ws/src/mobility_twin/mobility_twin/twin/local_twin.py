@@ -130,20 +130,49 @@ class LocalTwin:
         """Fuse one frame that arrived on ``channel`` from its ``member`` (default: the member the frame's
         source id names); the frame must carry that member's source id, and the member must belong to the
         site. False (and counted) when the frame is not this twin's to fuse."""
+        return self.ingest_many([(frame, channel, member)])[0]
+
+    def ingest_many(self, arrived: Sequence[tuple[Detections, str, str | None]]) -> list[bool]:
+        """Fuse frames (frame, channel, member) in the order they arrived; whether each was fused. The frames
+        of one channel and stamp from sources that see no area (the V2X relays of the site's servers, sent
+        together at each instant) are fused as one frame, their detections associated together
+        (``Tracker.update_instant``, when the tracker has it)."""
+        taken = [False] * len(arrived)
+        groups: dict[tuple[str, float], list[tuple[int, Detections, EntityTwin]]] = {}
+        for i, (frame, channel, member) in enumerate(arrived):
+            admitted = self._admit(frame, channel, member)
+            if admitted is not None:
+                frame, twin = admitted
+                instant = frame.sensor_range <= 0 and hasattr(self.tracker, "update_instant")
+                groups.setdefault((channel, frame.stamp) if instant else (channel, -1.0 - i), []).append(
+                    (i, frame, twin))
+        for (channel, _), group in groups.items():
+            may_spawn = self.channels[channel].may_spawn_tracks
+            if len(group) == 1:
+                fused = [self.tracker.update(group[0][1], may_spawn=may_spawn)]
+            else:
+                fused = self.tracker.update_instant([frame for _, frame, _ in group], may_spawn=may_spawn)
+            for (i, frame, twin), ok in zip(group, fused, strict=True):
+                taken[i] = self._fused(frame, twin, ok)
+        return taken
+
+    def _admit(self, frame: Detections, channel: str, member: str | None) -> tuple[Detections, EntityTwin] | None:
+        """The frame as the tracker takes it (its channel's noise floor and systematic share) and its source's
+        entity twin, or None (counted) when it is not this twin's to fuse."""
         ch = self.channels.get(channel)
         if ch is None:
             self.stats.rejected["unknown_channel"] += 1
-            return False
+            return None
         member = frame.source_id.removesuffix(ch.source_of("")) if member is None else member
         if not self._is_member(ch, member):
             self.stats.rejected["unknown_source"] += 1
-            return False
+            return None
         if frame.source_id != ch.source_of(member):
             self.stats.rejected["source_id_mismatch"] += 1
-            return False
+            return None
         if ch.moving and self._moving_area is not None and not self._moving_area.contains(Point(*frame.sensor_xy)):
             self.stats.rejected["moving_sensor_outside_site"] += 1
-            return False
+            return None
         if ch.position_sigma_m > 0 and len(frame):
             floor = ch.position_sigma_m**2
             cov = frame.cov.copy()
@@ -155,7 +184,11 @@ class LocalTwin:
         twin = self.entities.get(frame.source_id)
         if twin is None:
             twin = self.entities[frame.source_id] = EntityTwin(frame.source_id, int(ch.entity_kind))
-        if not self.tracker.update(frame, may_spawn=ch.may_spawn_tracks):
+        return frame, twin
+
+    def _fused(self, frame: Detections, twin: EntityTwin, taken: bool) -> bool:
+        """Account for a frame the tracker took (``taken``) or refused as stale or a duplicate."""
+        if not taken:
             twin.rejected += 1
             self.stats.rejected["stale_or_duplicate"] += 1
             return False

@@ -20,7 +20,7 @@ and buses, 15 m/s for pedestrians; anything faster is a fault or a forgery.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 from shapely import contains_xy
@@ -146,10 +146,7 @@ class InputValidator:
         keep = self._keep(frame.xy, frame.velocity, frame.cov, frame.dims, frame.object_class, conf_ok)
         if keep.all():
             return frame
-        return replace(frame, xy=frame.xy[keep], cov=frame.cov[keep], yaw=frame.yaw[keep], dims=frame.dims[keep],
-                       velocity=frame.velocity[keep], confidence=frame.confidence[keep],
-                       num_points=frame.num_points[keep], object_class=frame.object_class[keep],
-                       self_report=frame.self_report[keep])
+        return frame.select(keep)
 
     def tracks(self, tracks: TrackSet, stamp: float, now: float) -> TrackSet | None:
         """A local twin's tracks without the implausible ones, or None when the message is refused."""
