@@ -103,16 +103,21 @@ def apply_measurements(tr: TrackSet, frame: Detections, ti: np.ndarray, di: np.n
     tr.hits[ti] += 1
     tr.misses[ti] = 0
     tr.missed_by[ti] = 0
-    tr.seen_by[ti] |= frame.source_bits[di]
+    tr.seen_by[ti] |= source_bit(frame.source_id) if frame.sources is None else frame.source_bits[di]
     tr.last_update[ti] = frame.stamp
     gain = cfg.existence_hit + cfg.existence_hit_confidence * frame.confidence[di]
     tr.existence[ti] = np.minimum(_add_log_odds(tr.existence[ti], gain), cfg.max_existence)
     promote = (tr.status[ti] == TENTATIVE) & (tr.existence[ti] >= cfg.confirm_existence)
     tr.status[ti[promote]] = CONFIRMED
-    for k, d in zip(ti.tolist(), di.tolist(), strict=True):
-        source = frame.source_of(d)
-        if source not in tr.sources[k]:
-            tr.sources[k] = tr.sources[k] | {source}
+    if frame.sources is None:
+        source = frame.source_id
+        for k in ti.tolist():
+            if source not in tr.sources[k]:
+                tr.sources[k] = tr.sources[k] | {source}
+    else:
+        for k, source in zip(ti.tolist(), frame.sources[di].tolist(), strict=True):
+            if source not in tr.sources[k]:
+                tr.sources[k] = tr.sources[k] | {source}
     reports = frame.reports[di]
     if np.count_nonzero(reports):
         k, j = ti[reports], di[reports]
@@ -259,7 +264,8 @@ def birth(state: TrackerState, frame: Detections, idx: np.ndarray, cfg, stats) -
         sources=object_array([frozenset((frame.source_id,))] * k if frame.sources is None
                              else [frozenset((s,)) for s in frame.sources[idx].tolist()]),
         vehicle_id=object_array(self_report.tolist()),
-        seen_by=frame.source_bits[idx],
+        seen_by=(np.full(k, source_bit(frame.source_id), dtype=np.uint64) if frame.sources is None
+                 else frame.source_bits[idx]),
         systematic=systematic_sigma(frame.cov[idx], frame.systematic_share),
     )
     state.next_id += k

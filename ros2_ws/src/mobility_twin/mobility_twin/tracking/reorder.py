@@ -43,13 +43,18 @@ class ReorderBuffer:
         self._seen: set[tuple[str, float]] = set()
 
     def is_duplicate(self, frame: Detections) -> bool:
+        if frame.sources is None:  # a frame of one source (the keys of one gathering several: below)
+            return frame.key in self._seen
         return any(key in self._seen for key in frame.keys)
 
     def is_stale(self, frame: Detections, newest: float) -> bool:
         return frame.stamp < newest - self.window_s
 
     def accept(self, frame: Detections) -> None:
-        self._seen.update(frame.keys)
+        if frame.sources is None:
+            self._seen.add(frame.key)
+        else:
+            self._seen.update(frame.keys)
 
     def record(self, frame: Detections, snapshot: Callable[[], Any]) -> None:
         """Keep ``frame`` and, every ``snapshot_every`` frames, ``snapshot()`` (the tracker before ``frame``);
@@ -69,7 +74,10 @@ class ReorderBuffer:
             if nxt is None or h[nxt - 1].stamp >= horizon:
                 break
             for c in h[:nxt]:
-                self._seen.difference_update(c.frame.keys)
+                if c.frame.sources is None:
+                    self._seen.discard(c.frame.key)
+                else:
+                    self._seen.difference_update(c.frame.keys)
             del h[:nxt]
 
     def holds(self, key: tuple[str, float]) -> bool:

@@ -198,7 +198,7 @@ class MultiSourceTracker:
         if len(state.tracks) and math.isfinite(state.time) and frame.stamp != state.time:
             state.tracks.x, state.tracks.P = state.tracks.predicted(frame.stamp - state.time, cfg.accel_noise)
         state.time = frame.stamp
-        for source in frame.source_ids:
+        for source in ((frame.source_id,) if frame.sources is None else frame.source_ids):
             management.retire_unseen(state, source, cfg)
             state.source_last[source] = max(state.source_last.get(source, -np.inf), frame.stamp)
         if not len(frame) and not len(state.tracks):  # nothing seen, nothing to keep: only time moves on
