@@ -138,15 +138,16 @@ class LocalTwin:
         together at each instant) are fused as one frame, their detections associated together
         (``Tracker.update_instant``, when the tracker has it)."""
         taken = [False] * len(arrived)
-        groups: dict[tuple[str, float], list[tuple[int, Detections, EntityTwin]]] = {}
+        # frames fused together share a key (channel, "instant", stamp); any other is a group of its own
+        groups: dict[tuple, list[tuple[int, Detections, EntityTwin]]] = {}
         for i, (frame, channel, member) in enumerate(arrived):
             admitted = self._admit(frame, channel, member)
             if admitted is not None:
                 frame, twin = admitted
                 instant = frame.sensor_range <= 0 and hasattr(self.tracker, "update_instant")
-                groups.setdefault((channel, frame.stamp) if instant else (channel, -1.0 - i), []).append(
-                    (i, frame, twin))
-        for (channel, _), group in groups.items():
+                key = (channel, "instant", frame.stamp) if instant else (channel, "frame", i)
+                groups.setdefault(key, []).append((i, frame, twin))
+        for (channel, _, _), group in groups.items():
             may_spawn = self.channels[channel].may_spawn_tracks
             if len(group) == 1:
                 fused = [self.tracker.update(group[0][1], may_spawn=may_spawn)]
