@@ -18,7 +18,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from mobility_twin.perception.detections import Detections
-from mobility_twin.tracking.gating import mahalanobis2
+from mobility_twin.tracking.gating import mahalanobis2, mahalanobis2_unchecked
 from mobility_twin.tracking.trackset import TrackSet
 
 _BIG = 1e9
@@ -37,7 +37,7 @@ def associate(tracks: TrackSet, frame: Detections, gate_chi2: float, gate_max_m:
     n, m = len(tr), len(frame)
     reports = frame.reports
     if not reports.any():  # detections only (a LiDAR frame): no identities to use
-        out_t, out_d = _gated_assignment(tr, frame, np.arange(n), np.arange(m), gate_chi2, gate_max_m)
+        out_t, out_d = _gated_assignment(tr, frame, None, None, gate_chi2, gate_max_m)
         if rescue_m > 0 and len(out_t) < min(n, m):  # a track and a detection both left over
             _rescue(tr, frame, out_t, out_d, np.ones(n, dtype=bool), np.ones(m, dtype=bool), rescue_m)
         return np.asarray(out_t, dtype=np.int64), np.asarray(out_d, dtype=np.int64), np.zeros(0, dtype=np.int64)
@@ -92,15 +92,16 @@ def _rescue(tr: TrackSet, frame: Detections, out_t: list, out_d: list, free_t: n
     out_d += rd
 
 
-def _gated_assignment(tr: TrackSet, frame: Detections, t_index: np.ndarray, d_index: np.ndarray, gate_chi2: float,
-                      gate_max_m: float) -> tuple[list, list]:
-    """The optimal assignment, inside the gate, of the tracks ``t_index`` to the detections ``d_index``: (track
-    rows, detection rows) as lists."""
+def _gated_assignment(tr: TrackSet, frame: Detections, t_index: np.ndarray | None, d_index: np.ndarray | None,
+                      gate_chi2: float, gate_max_m: float) -> tuple[list, list]:
+    """The optimal assignment, inside the gate, of the tracks ``t_index`` to the detections ``d_index`` (None:
+    all): (track rows, detection rows) as lists."""
     n, m = len(tr), len(frame)
     ti, dj = _candidates(tr.x[:, :2], frame.xy, t_index, d_index, gate_max_m)
     if len(ti):
-        maha, det = mahalanobis2(frame.xy[dj] - tr.x[ti, :2], tr.P[ti, :2, :2] + frame.cov[dj])
+        t, d = _rows(ti, n), _rows(dj, m)  # each track with the detection of its row (few of each): no gathers
         with np.errstate(divide="ignore", invalid="ignore"):
+            maha, det = mahalanobis2_unchecked(frame.xy[d] - tr.x[t, :2], tr.P[t, :2, :2] + frame.cov[d])
             ok = (det > 0) & (maha < gate_chi2)  # a degenerate innovation covariance never gates
             cost = maha + np.log(np.where(ok, det, 1.0))
         ti, dj, cost = ti[ok], dj[ok], cost[ok]
@@ -124,6 +125,11 @@ def _gated_assignment(tr: TrackSet, frame: Detections, t_index: np.ndarray, d_in
         else:
             _assign_by_group(ti, dj, cost, n, m, out_t, out_d)
     return out_t, out_d
+
+
+def _rows(index: np.ndarray, size: int) -> np.ndarray | slice:
+    """``index`` (rows of an array of ``size``) as a slice when it is every row in order, else itself."""
+    return slice(None) if len(index) == size and index.tolist() == list(range(size)) else index
 
 
 def _compact(index: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -166,10 +172,15 @@ def _assign(rows: np.ndarray, row_of: np.ndarray, cols: np.ndarray, col_of: np.n
     out_d += cols[c[keep]].tolist()
 
 
-def _candidates(txy: np.ndarray, dxy: np.ndarray, t_index: np.ndarray, d_index: np.ndarray, radius: float
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """(track rows, detection rows) of the pairs among the given rows within ``radius`` of each other, by
-    track then detection: brute force for small frames, a KD-tree on the detections for large ones."""
+def _candidates(txy: np.ndarray, dxy: np.ndarray, t_index: np.ndarray | None, d_index: np.ndarray | None,
+                radius: float) -> tuple[np.ndarray, np.ndarray]:
+    """(track rows, detection rows) of the pairs among the given rows (None: all) within ``radius`` of each
+    other, by track then detection: brute force for small frames, a KD-tree on the detections for large ones."""
+    if t_index is None or d_index is None:
+        if t_index is None and d_index is None and len(txy) * len(dxy) <= 8192:  # every row (a LiDAR frame)
+            return np.nonzero(_squared_distances(txy, dxy) <= radius * radius)
+        t_index = np.arange(len(txy)) if t_index is None else t_index
+        d_index = np.arange(len(dxy)) if d_index is None else d_index
     if not len(t_index) or not len(d_index):
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     if len(t_index) * len(d_index) <= 8192:

@@ -24,6 +24,7 @@ Two tracks this close with consistent states are one vehicle: the younger goes.
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,7 +33,7 @@ from scipy.spatial import cKDTree
 from mobility_twin.perception.detections import Detections
 from mobility_twin.tracking.association import assign_gated
 from mobility_twin.tracking.gating import mahalanobis2
-from mobility_twin.tracking.motion import position_nis, position_variance, predict_positions, update
+from mobility_twin.tracking.motion import position_variance, predict_positions, update
 from mobility_twin.tracking.trackset import CONFIRMED, TENTATIVE, TrackSet, object_array, source_bit
 
 
@@ -63,51 +64,58 @@ class TrackerState:
                             dict(self.source_last))
 
 
+def _rows(index: np.ndarray, size: int) -> np.ndarray | slice:
+    """``index`` (rows of an array of ``size``) as a slice when it is every row in order (a frame that updates
+    each of few tracks: basic indexing, views instead of copies), else itself."""
+    return slice(None) if len(index) == size and index.tolist() == list(range(size)) else index
+
+
 def apply_measurements(tr: TrackSet, frame: Detections, ti: np.ndarray, di: np.ndarray, cfg) -> None:
     """Kalman update of the assigned tracks (position, and velocity where the source measures it; a
     manoeuvring track's covariance first widened, see ``maneuver_nis``), then their box, hits, sources,
     existence and confirmation."""
     if not len(ti):
         return
-    has_vel = np.isfinite(frame.velocity[di, 0])
+    t, d = _rows(ti, len(tr)), _rows(di, len(frame))  # the same rows, as slices where they can be
+    has_vel = np.isfinite(frame.velocity[d, 0])
     with_vel = np.count_nonzero(has_vel)
     if with_vel in (0, len(di)):  # one kind of measurement (a LiDAR frame: positions only)
-        groups = ((with_vel > 0, ti, di),)
+        groups = ((with_vel > 0, t, d),)
     else:
         groups = ((False, ti[~has_vel], di[~has_vel]), (True, ti[has_vel], di[has_vel]))
     for with_velocity, t_idx, d_idx in groups:
         if with_velocity:
             z = np.concatenate([frame.xy[d_idx], frame.velocity[d_idx]], axis=1)
-            R = np.zeros((len(d_idx), 4, 4))
+            R = np.zeros((len(z), 4, 4))
             R[:, :2, :2] = frame.cov[d_idx]
             R[:, 2, 2] = R[:, 3, 3] = 0.25
         else:
             z = frame.xy[d_idx]
             R = frame.cov[d_idx]
-        x_t, P_t = tr.x[t_idx], tr.P[t_idx]  # copies
+        x_t, P_t = tr.x[t_idx], tr.P[t_idx]  # read only (views where t_idx is a slice)
         _carry_systematic(tr, t_idx, P_t, R[:, :2, :2], frame.systematic_share)
         if cfg.maneuver_nis <= 0:
             tr.x[t_idx], tr.P[t_idx] = update(x_t, P_t, z, R)
             continue
-        nis = position_nis(x_t, P_t, z, R)
+        x_new, P_new, nis = update(x_t, P_t, z, R, nis=True)  # the NIS is that of the prior
         surprised = nis > cfg.maneuver_nis
         fade = surprised & (tr.surprises[t_idx] > 0)  # surprised twice in a row: a manoeuvre, fading memory
-        if np.count_nonzero(fade):  # its prior widened before the one update (P_t is a copy)
+        if np.count_nonzero(fade):  # updated again from its prior widened (rare: the one update per row stands)
             f = fade.nonzero()[0]
-            P_t[f] = P_t[f] * (nis[f] / cfg.maneuver_nis)[:, None, None]
+            x_new[f], P_new[f] = update(x_t[f], P_t[f] * (nis[f] / cfg.maneuver_nis)[:, None, None], z[f], R[f])
         tr.surprises[t_idx] = np.where(surprised, tr.surprises[t_idx] + 1, 0)
-        tr.x[t_idx], tr.P[t_idx] = update(x_t, P_t, z, R)
+        tr.x[t_idx], tr.P[t_idx] = x_new, P_new
     alpha = cfg.dims_smoothing
-    tr.dims[ti] = (1 - alpha) * tr.dims[ti] + alpha * frame.dims[di]
-    tr.box_yaw[ti] = frame.yaw[di]
-    tr.hits[ti] += 1
-    tr.misses[ti] = 0
-    tr.missed_by[ti] = 0
-    tr.seen_by[ti] |= source_bit(frame.source_id) if frame.sources is None else frame.source_bits[di]
-    tr.last_update[ti] = frame.stamp
-    gain = cfg.existence_hit + cfg.existence_hit_confidence * frame.confidence[di]
-    tr.existence[ti] = np.minimum(_add_log_odds(tr.existence[ti], gain), cfg.max_existence)
-    promote = (tr.status[ti] == TENTATIVE) & (tr.existence[ti] >= cfg.confirm_existence)
+    tr.dims[t] = (1 - alpha) * tr.dims[t] + alpha * frame.dims[d]
+    tr.box_yaw[t] = frame.yaw[d]
+    tr.hits[t] += 1
+    tr.misses[t] = 0
+    tr.missed_by[t] = 0
+    tr.seen_by[t] |= source_bit(frame.source_id) if frame.sources is None else frame.source_bits[d]
+    tr.last_update[t] = frame.stamp
+    gain = cfg.existence_hit + cfg.existence_hit_confidence * frame.confidence[d]
+    tr.existence[t] = np.minimum(_add_log_odds(tr.existence[t], gain), cfg.max_existence)
+    promote = (tr.status[t] == TENTATIVE) & (tr.existence[t] >= cfg.confirm_existence)
     tr.status[ti[promote]] = CONFIRMED
     if frame.sources is None:
         source = frame.source_id
@@ -118,7 +126,7 @@ def apply_measurements(tr: TrackSet, frame: Detections, ti: np.ndarray, di: np.n
         for k, source in zip(ti.tolist(), frame.sources[di].tolist(), strict=True):
             if source not in tr.sources[k]:
                 tr.sources[k] = tr.sources[k] | {source}
-    reports = frame.reports[di]
+    reports = frame.reports[d]
     if np.count_nonzero(reports):
         k, j = ti[reports], di[reports]
         tr.vehicle_id[k] = frame.self_report[j]
@@ -136,7 +144,7 @@ def _carry_systematic(tr: TrackSet, rows: np.ndarray, P: np.ndarray, R: np.ndarr
     repeats: blended with the gain of the update (a scalar one, from the traces of the prior position
     covariance ``P`` and of ``R``), as a fully correlated error, since the same source's next frame brings the
     same error again. A white measurement (share 0) shrinks it by the same gain."""
-    if share <= 0 and not np.any(tr.systematic[rows]):
+    if share <= 0 and not tr.systematic[rows].any():
         return
     tp = P[:, 0, 0] + P[:, 1, 1]
     k = tp / np.maximum(tp + R[:, 0, 0] + R[:, 1, 1], 1e-12)
@@ -293,8 +301,8 @@ def retire_unseen(state: TrackerState, source_id: str, cfg) -> None:
     saw that coasted past ``max_coast_s`` through the silence of all their sources go to the graveyard, kept
     for ``outage_keep_s``, to be re-identified with a gate that allows for the time they went unseen."""
     tr = state.tracks
-    if not len(tr) or cfg.reid_window_s <= 0:
-        return
+    if not len(tr) or cfg.reid_window_s <= 0 or state.time - tr.last_update.min() <= cfg.max_coast_s:
+        return  # (the common case: every track updated within max_coast_s)
     late = ((tr.status == CONFIRMED) & (state.time - tr.last_update > cfg.max_coast_s)
             & ((tr.seen_by & source_bit(source_id)) != 0)).nonzero()[0]
     if not len(late):
@@ -316,8 +324,8 @@ def prune(state: TrackerState, cfg, stats) -> None:
     graveyard) and duplicates; forget graveyard tracks older than the re-identification window. A track
     whose state is no longer finite (an input that slipped past validation) is dropped and counted."""
     tr = state.tracks
-    finite = np.isfinite(tr.x).all(axis=1) & np.isfinite(tr.P).all(axis=(1, 2))
-    if np.count_nonzero(finite) < len(tr):
+    if not math.isfinite(float(tr.x.sum()) + float(tr.P.sum())):  # a nan or inf somewhere (or sums past 1e308)
+        finite = np.isfinite(tr.x).all(axis=1) & np.isfinite(tr.P).all(axis=(1, 2))
         stats.diverged += len(tr) - np.count_nonzero(finite)
         state.tracks = tr = tr.select(finite)
     age = state.time - tr.last_update
@@ -329,7 +337,8 @@ def prune(state: TrackerState, cfg, stats) -> None:
     dead = (tr.existence < cfg.delete_existence) | ((tr.status == TENTATIVE) & (age > cfg.tentative_max_age_s)) \
         | overdue
     lost = dead & (tr.status == CONFIRMED)  # not duplicates: those are the same vehicle as a living track
-    dead |= duplicates(tr, cfg)
+    if len(tr) > 1:
+        dead |= duplicates(tr, cfg)
     if np.count_nonzero(dead):
         stats.deaths += np.count_nonzero(dead)
         if cfg.reid_window_s > 0 and np.count_nonzero(lost):

@@ -207,24 +207,24 @@ class MultiSourceTracker:
             return
         tr = state.tracks
         n, m = len(tr), len(frame)
-        assigned_t = np.zeros(0, dtype=np.int64)
-        assigned_d = np.zeros(0, dtype=np.int64)
-        withheld = np.zeros(0, dtype=np.int64)
         if n and m:
-            sigma = math.sqrt(frame.cov[:, (0, 1), (0, 1)].max())  # the frame's largest position deviation
+            sigma = math.sqrt(frame.cov.max())  # its largest position deviation (a covariance's largest entry is a variance)
             assigned_t, assigned_d, withheld = associate(tr, frame, cfg.gate_chi2,
                                                          max(cfg.gate_max_m, cfg.gate_sigmas * sigma), cfg.rescue_m)
             management.apply_measurements(tr, frame, assigned_t, assigned_d, cfg)
+        else:
+            assigned_t = assigned_d = withheld = np.zeros(0, dtype=np.int64)
         self.stats.associated += len(assigned_t)
         management.count_misses(tr, frame, assigned_t, cfg)
-        free = np.ones(m, dtype=bool)
-        free[assigned_d] = False
-        free[withheld] = False
-        free &= (frame.confidence >= cfg.birth_min_confidence) | frame.reports
-        if not self._spawn.get(frame.key, True):
-            free &= frame.reports
-        if np.count_nonzero(free):
-            management.birth(state, frame, np.flatnonzero(free), cfg, self.stats)
+        if len(assigned_d) < m:  # detections left: new tracks (or lost ones back), where the channel allows
+            free = np.ones(m, dtype=bool)
+            free[assigned_d] = False
+            free[withheld] = False
+            free &= (frame.confidence >= cfg.birth_min_confidence) | frame.reports
+            if not self._spawn.get(frame.key, True):
+                free &= frame.reports
+            if np.count_nonzero(free):
+                management.birth(state, frame, np.flatnonzero(free), cfg, self.stats)
         # the frame that last updated each track: the assigned ones, and those it started (appended after row n)
         state.tracks.last_frame[assigned_t] = self.stats.frames
         state.tracks.last_frame[n:] = self.stats.frames
