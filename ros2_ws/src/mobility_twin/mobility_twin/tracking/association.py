@@ -36,7 +36,7 @@ def associate(tracks: TrackSet, frame: Detections, gate_chi2: float, gate_max_m:
     tr = tracks
     n, m = len(tr), len(frame)
     reports = frame.reports
-    if not reports.any():  # detections only (a LiDAR frame): no identities to use
+    if not np.count_nonzero(reports):  # detections only (a LiDAR frame): no identities to use
         out_t, out_d = _gated_assignment(tr, frame, None, None, gate_chi2, gate_max_m)
         if rescue_m > 0 and len(out_t) < min(n, m):  # a track and a detection both left over
             _rescue(tr, frame, out_t, out_d, np.ones(n, dtype=bool), np.ones(m, dtype=bool), rescue_m)

@@ -144,7 +144,7 @@ def _carry_systematic(tr: TrackSet, rows: np.ndarray, P: np.ndarray, R: np.ndarr
     repeats: blended with the gain of the update (a scalar one, from the traces of the prior position
     covariance ``P`` and of ``R``), as a fully correlated error, since the same source's next frame brings the
     same error again. A white measurement (share 0) shrinks it by the same gain."""
-    if share <= 0 and not tr.systematic[rows].any():
+    if share <= 0 and not np.count_nonzero(tr.systematic[rows]):
         return
     tp = P[:, 0, 0] + P[:, 1, 1]
     k = tp / np.maximum(tp + R[:, 0, 0] + R[:, 1, 1], 1e-12)
@@ -156,8 +156,8 @@ def count_misses(tr: TrackSet, frame: Detections, assigned: np.ndarray, cfg) -> 
     whose blind cone hides a vehicle right under it) that got no detection count a miss, unless
     an object the source did detect, nearer to it, hides them (a sensor cannot see through a vehicle: in a
     queue or a car park, the second row is hidden from one RSU and visible to the next)."""
-    if not len(tr) or frame.sensor_range <= cfg.miss_margin_m:  # no coverage (relayed reports): no track missed
-        return
+    if len(assigned) == len(tr) or frame.sensor_range <= cfg.miss_margin_m:  # every track detected, or no
+        return  # coverage (relayed reports): no track missed
     d_sensor = np.hypot(tr.x[:, 0] - frame.sensor_xy[0], tr.x[:, 1] - frame.sensor_xy[1])
     missed = (d_sensor < frame.sensor_range - cfg.miss_margin_m) & (d_sensor > cfg.miss_min_range_m)
     missed[assigned] = False
@@ -259,14 +259,14 @@ def birth(state: TrackerState, frame: Detections, idx: np.ndarray, cfg, stats) -
     vel = np.isfinite(frame.velocity[idx, 0])
     x[vel, 2:] = frame.velocity[idx][vel]
     P[vel, 2, 2] = P[vel, 3, 3] = 0.25
-    self_report = frame.self_report[idx]
+    self_report, reports = frame.self_report[idx], frame.reports[idx]
     born = TrackSet(
         ids=np.arange(state.next_id, state.next_id + k, dtype=np.int64), x=x, P=P, dims=frame.dims[idx].copy(),
         box_yaw=frame.yaw[idx].copy(), object_class=frame.object_class[idx].copy(),
-        status=np.where(self_report != "", CONFIRMED, TENTATIVE).astype(np.int64),
+        status=np.where(reports, CONFIRMED, TENTATIVE).astype(np.int64),
         hits=np.ones(k, dtype=np.int64), misses=np.zeros(k, dtype=np.int64), born=np.full(k, frame.stamp),
         last_update=np.full(k, frame.stamp),
-        existence=np.where(self_report != "", max(cfg.confirm_existence, 0.99),
+        existence=np.where(reports, max(cfg.confirm_existence, 0.99),
                            np.clip(cfg.birth_existence + cfg.birth_existence_confidence * frame.confidence[idx],
                                    1e-3, 0.999)),
         sources=object_array([frozenset((frame.source_id,))] * k if frame.sources is None

@@ -271,7 +271,7 @@ class MultiSourceTracker:
         out = tracks.copy() if shown == len(tracks) else tracks.select(alive)
         if len(out) and math.isfinite(now) and t > now:
             out.x, out.P = out.predicted(t - now, self.config.accel_noise)
-        if len(out) and out.systematic.any():  # the error its sources repeat in every frame, on top of the filter's
+        if len(out) and np.count_nonzero(out.systematic):  # the error its sources repeat in every frame, on top of the filter's
             var = out.systematic**2
             out.P[:, 0, 0] += var
             out.P[:, 1, 1] += var
