@@ -128,11 +128,15 @@ class LidarDetector:
         st.frames += 1
         points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
         st.points_in += len(points)
-        finite = np.all(np.isfinite(points), axis=1)
-        st.points_invalid += int((~finite).sum())
-        points = points[finite]
+        finite = np.isfinite(points)
+        if not finite.all():  # (one pass over the whole array; the rows only when some value is not finite)
+            finite = finite.all(axis=1)
+            st.points_invalid += len(points) - int(np.count_nonzero(finite))
+            points = points[finite]
         rng2 = np.einsum("ij,ij->i", points, points)
-        points = points[(rng2 >= cfg.min_range_m**2) & (rng2 <= cfg.max_range_m**2)]
+        inside = (rng2 >= cfg.min_range_m**2) & (rng2 <= cfg.max_range_m**2)
+        if np.count_nonzero(inside) < len(points):
+            points = points[inside]
         empty = Detections.empty(source_id, source_type, stamp, (pose.x, pose.y), cfg.max_range_m, provenance)
         if len(points) == 0:
             st.empty_frames += 1
