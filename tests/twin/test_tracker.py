@@ -309,6 +309,30 @@ def test_a_far_car_parked_behind_a_near_one_is_a_track_of_its_own():
     assert len(tracker.confirmed_at(0.9)) == 1
 
 
+def test_a_new_track_merged_into_an_old_one_that_missed_its_detection_hands_it_over():
+    """Found on the trackers bench (s07_airport, rsu_09): a vehicle tracked from far off (few returns, wide
+    covariance) went unseen for 0.6 s and came back 6.6 m ahead of its prediction, beyond the association's
+    5 m cap; the track its detection started was the same vehicle (merge test) and was dropped, and with it
+    the detection, frame after frame: the old track coasted on, 10 m behind, until it died. The old track now
+    takes the young one's measurement (their states fused) and follows the vehicle."""
+    from mobility_twin.tracking.management import duplicates
+    from mobility_twin.tracking.trackset import CONFIRMED, TENTATIVE, TrackSet
+
+    tracks = TrackSet(
+        ids=np.array([1, 9]), x=np.array([[-56.7, 46.4, 6.6, 0.9], [-50.5, 44.2, 0.0, 0.0]]),
+        P=np.stack([np.diag([5.7, 4.6, 6.1, 4.9]), np.diag([0.41, 0.42, 36.0, 36.0])]),
+        dims=np.tile([4.6, 1.8, 1.5], (2, 1)), box_yaw=np.zeros(2), object_class=np.ones(2, dtype=np.int64),
+        status=np.array([CONFIRMED, TENTATIVE]), hits=np.array([8, 1]), misses=np.array([6, 0]),
+        born=np.array([5.2, 6.66]), last_update=np.array([6.06, 6.66]), existence=np.array([0.25, 0.39]),
+        sources=object_array([frozenset({"rsu_09"})] * 2), vehicle_id=object_array(["", ""]),
+        last_frame=np.array([10, 17]))
+    drop = duplicates(tracks, TrackerConfig())
+    assert drop.tolist() == [False, True]  # one vehicle: the young track goes ...
+    assert np.hypot(*(tracks.x[0, :2] - [-50.5, 44.2])) < 0.5  # ... its detection taken by the old one
+    assert tracks.P[0, 0, 0] < 0.41 and tracks.last_update[0] == 6.66 and tracks.misses[0] == 0
+    assert np.hypot(*tracks.x[0, 2:]) > 3.0  # the old track's velocity kept (the young one's knows nothing)
+
+
 def test_a_vehicle_two_sensors_see_leave_is_dropped_as_soon_as_one_sensor_would_drop_it():
     """The misses of a run weigh less one after another, per sensor: another sensor, seeing the place from
     elsewhere, starts a run of its own. Found on the sweep's s05_zhongguancun: a vehicle gone in view of two

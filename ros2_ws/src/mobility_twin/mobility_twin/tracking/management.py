@@ -416,8 +416,14 @@ def duplicates(tr: TrackSet, cfg) -> np.ndarray:
     older_a = (tr.born[a] < tr.born[b]) | ((tr.born[a] == tr.born[b]) & (tr.ids[a] < tr.ids[b]))
     keep, drop = np.where(older_a, a, b)[same], np.where(older_a, b, a)[same]
     for k, d, taken in zip(keep.tolist(), drop.tolist(), takeover[same].tolist(), strict=True):
-        if taken and tr.last_update[d] > tr.last_update[k]:  # the young track holds the vehicle's state now
-            for f in ("x", "P", "dims", "box_yaw", "last_update"):
+        if tr.last_update[d] > tr.last_update[k]:  # the young track has measurements the old one has not had
+            if taken:  # it holds the vehicle's state now
+                tr.x[k], tr.P[k] = tr.x[d], tr.P[d]
+            else:  # two estimates of one vehicle from different measurements: fused (an update of the old one
+                # by the young one's whole state; a track born this frame: by its detection)
+                x, P = update(tr.x[k:k + 1], tr.P[k:k + 1], tr.x[d:d + 1], tr.P[d:d + 1])
+                tr.x[k], tr.P[k] = x[0], P[0]
+            for f in ("dims", "box_yaw", "last_update"):
                 getattr(tr, f)[k] = getattr(tr, f)[d]
             tr.existence[k] = max(tr.existence[k], tr.existence[d])
             tr.misses[k] = tr.misses[d]
