@@ -99,7 +99,7 @@ def _gated_assignment(tr: TrackSet, frame: Detections, t_index: np.ndarray | Non
     n, m = len(tr), len(frame)
     ti, dj = _candidates(tr.x[:, :2], frame.xy, t_index, d_index, gate_max_m)
     if len(ti):
-        t, d = _rows(ti, n), _rows(dj, m)  # each track with the detection of its row (few of each): no gathers
+        t, d = every_row_as_slice(ti, n), every_row_as_slice(dj, m)  # no gathers for few tracks and detections
         with np.errstate(divide="ignore", invalid="ignore"):
             maha, det = mahalanobis2_unchecked(frame.xy[d] - tr.x[t, :2], tr.P[t, :2, :2] + frame.cov[d])
             ok = (det > 0) & (maha < gate_chi2)  # a degenerate innovation covariance never gates
@@ -127,8 +127,9 @@ def _gated_assignment(tr: TrackSet, frame: Detections, t_index: np.ndarray | Non
     return out_t, out_d
 
 
-def _rows(index: np.ndarray, size: int) -> np.ndarray | slice:
-    """``index`` (rows of an array of ``size``) as a slice when it is every row in order, else itself."""
+def every_row_as_slice(index: np.ndarray, size: int) -> np.ndarray | slice:
+    """``index`` (rows of an array of ``size``) as a slice when it is every row in order (a frame that pairs
+    each of few tracks with the detection of its row: basic indexing, views instead of copies), else itself."""
     return slice(None) if len(index) == size and index.tolist() == list(range(size)) else index
 
 

@@ -31,7 +31,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from mobility_twin.perception.detections import Detections
-from mobility_twin.tracking.association import assign_gated
+from mobility_twin.tracking.association import assign_gated, every_row_as_slice
 from mobility_twin.tracking.gating import mahalanobis2
 from mobility_twin.tracking.motion import position_variance, predict_positions, update
 from mobility_twin.tracking.trackset import CONFIRMED, TENTATIVE, TrackSet, object_array, source_bit
@@ -64,19 +64,13 @@ class TrackerState:
                             dict(self.source_last))
 
 
-def _rows(index: np.ndarray, size: int) -> np.ndarray | slice:
-    """``index`` (rows of an array of ``size``) as a slice when it is every row in order (a frame that updates
-    each of few tracks: basic indexing, views instead of copies), else itself."""
-    return slice(None) if len(index) == size and index.tolist() == list(range(size)) else index
-
-
 def apply_measurements(tr: TrackSet, frame: Detections, ti: np.ndarray, di: np.ndarray, cfg) -> None:
     """Kalman update of the assigned tracks (position, and velocity where the source measures it; a
     manoeuvring track's covariance first widened, see ``maneuver_nis``), then their box, hits, sources,
     existence and confirmation."""
     if not len(ti):
         return
-    t, d = _rows(ti, len(tr)), _rows(di, len(frame))  # the same rows, as slices where they can be
+    t, d = every_row_as_slice(ti, len(tr)), every_row_as_slice(di, len(frame))  # as slices where they can be
     has_vel = np.isfinite(frame.velocity[d, 0])
     with_vel = np.count_nonzero(has_vel)
     if with_vel in (0, len(di)):  # one kind of measurement (a LiDAR frame: positions only)
