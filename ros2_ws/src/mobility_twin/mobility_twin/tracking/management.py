@@ -18,7 +18,8 @@ brings it back under its old id; one lost while a source that saw it was silent 
 ``outage_keep_s``, so the vehicles keep their ids when the sensor is back. When a silent source speaks
 again, the tracks that coasted through its silence past ``max_coast_s`` go to the graveyard before its
 frame is associated, so they are found again by re-identification, whose gate allows for the time unseen.
-Two tracks this close with consistent states are one vehicle: the younger goes.
+Two tracks this close with consistent states are one vehicle: the younger goes, its newer measurements
+fused into the older one (a vehicle found again beyond the association's reach keeps its track).
 """
 
 from __future__ import annotations
@@ -375,13 +376,15 @@ def duplicates(tr: TrackSet, cfg) -> np.ndarray:
     at the vehicle's measurements): the younger one goes, and its vehicle id passes to the one that stays.
     Candidates lie within ``merge_distance_m``, or ``merge_sigmas`` position standard deviations of the less
     certain of the two; they merge when their states agree (chi-square, 4 dof) and they do not carry two
-    different vehicle ids. A track not updated since a younger one was born within ``merge_distance_m`` of it
-    has been taken over (the vehicle turned or braked harder than the motion model allows, the gate failed,
-    and the new track has had its detections since): they merge whatever their velocities, the old id with
-    the young track's state. Two tracks farther apart than ``merge_distance_m`` last updated (or started) by
-    the same frame (``last_frame``) are two objects: its source told them apart (the detector's clusters, the
-    stations' reports), however uncertain one of them is (a far car parked behind a near one), until a frame
-    says otherwise; closer, they are pieces of one vehicle that the detector split."""
+    different vehicle ids; when the younger has measurements the older has not had (born of a detection the
+    older one's gate missed), the older one's state is fused with it. A track not updated since a younger
+    one was born within ``merge_distance_m`` of it has been taken over (the vehicle turned or braked harder
+    than the motion model allows, the gate failed, and the new track has had its detections since): they
+    merge whatever their velocities, the old id with the young track's state. Two tracks farther apart than
+    ``merge_distance_m`` last updated (or started) by the same frame (``last_frame``) are two objects: its
+    source told them apart (the detector's clusters, the stations' reports), however uncertain one of them
+    is (a far car parked behind a near one), until a frame says otherwise; closer, they are pieces of one
+    vehicle that the detector split."""
     out = np.zeros(len(tr), dtype=bool)
     if len(tr) < 2:
         return out
