@@ -133,26 +133,24 @@ class LidarDetector:
             finite = finite.all(axis=1)
             st.points_invalid += len(points) - int(np.count_nonzero(finite))
             points = points[finite]
-        rng2 = np.einsum("ij,ij->i", points, points)
+        x, y, z = np.ascontiguousarray(points.T)  # columns: contiguous (a third of the cost of strided ones)
+        ground2 = x * x + y * y
+        rng2 = ground2 + z * z
         inside = (rng2 >= cfg.min_range_m**2) & (rng2 <= cfg.max_range_m**2)
         if np.count_nonzero(inside) < len(points):
-            points = points[inside]
+            points, ground2 = points[inside], ground2[inside]
         empty = Detections.empty(source_id, source_type, stamp, (pose.x, pose.y), cfg.max_range_m, provenance)
         if len(points) == 0:
             st.empty_frames += 1
             return empty
         # the elevation of the returns: the lowest beam's bounds what the sensor sees below it (the blind cone)
-        ground_range = np.hypot(points[:, 0], points[:, 1])
-        c, s = np.cos(pose.yaw), np.sin(pose.yaw)
-        world = np.empty_like(points)
-        world[:, 0] = pose.x + c * points[:, 0] - s * points[:, 1]
-        world[:, 1] = pose.y + s * points[:, 0] + c * points[:, 1]
-        world[:, 2] = pose.z + points[:, 2]
-        height = self._height_above_ground(world)
+        ground_range = np.sqrt(ground2)
+        height = self._height_above_ground(points, pose)
         objects = (height > cfg.ground_height_m) & (height < cfg.max_height_m)
-        tall = _cell_keys(world[height >= cfg.max_height_m, :2], cfg.voxel_m, grow=1)  # above any vehicle
+        # in the map: only the returns above the ground (most are on it) and those above any vehicle
+        tall = _cell_keys(_to_map(points[height >= cfg.max_height_m], pose)[:, :2], cfg.voxel_m, grow=1)
         st.points_ground += int((~objects).sum())
-        obj, obj_h = world[objects], height[objects]
+        obj, obj_h = _to_map(points[objects], pose), height[objects]
         if len(obj) < cfg.min_points:
             return empty
         lowest_beam = _lowest_elevation(points[:, 2], ground_range, 0.001)
@@ -254,9 +252,12 @@ class LidarDetector:
         _, merged[ok] = np.unique(merged[ok], return_inverse=True)
         return merged
 
-    def _height_above_ground(self, world: np.ndarray) -> np.ndarray:
-        if not self.config.fit_ground_plane or len(world) < 50:
-            return world[:, 2]
+    def _height_above_ground(self, points: np.ndarray, pose: SensorPose2D) -> np.ndarray:
+        """The height of each return (sensor frame) above the map's ground (z = 0), or above the ground plane
+        fitted to the cloud (``fit_ground_plane``)."""
+        if not self.config.fit_ground_plane or len(points) < 50:
+            return pose.z + points[:, 2]
+        world = _to_map(points, pose)
         o3d = _open3d()
         pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(world))
         (a, b, c, d), _ = pcd.segment_plane(distance_threshold=0.15, ransac_n=3, num_iterations=60)
@@ -442,6 +443,16 @@ class LidarDetector:
         centre = centre + sign_l * grow_l / 2 * long_axis + sign_s * grow_s / 2 * short_axis
         box_yaw = float(np.arctan2(long_axis[1], long_axis[0]))
         return centre, full_long, full_short, float(np.hypot(grow_l, grow_s)), box_yaw
+
+
+def _to_map(points: np.ndarray, pose: SensorPose2D) -> np.ndarray:
+    """Points (N, 3) of the sensor frame in the map (the sensor at ``pose``, level)."""
+    c, s = np.cos(pose.yaw), np.sin(pose.yaw)
+    world = np.empty_like(points)
+    world[:, 0] = pose.x + c * points[:, 0] - s * points[:, 1]
+    world[:, 1] = pose.y + s * points[:, 0] + c * points[:, 1]
+    world[:, 2] = pose.z + points[:, 2]
+    return world
 
 
 def _wrap(a: float) -> float:
