@@ -229,10 +229,12 @@ class Lidar:
             rng = rngs[i]
             noise = rng.standard_normal(len(index), dtype=np.float32) * np.float32(self.config.range_noise_m)
             keep = rng.random(len(index), dtype=np.float32) >= self.config.dropout
-            index, noisy = index[keep], t[index[keep]].astype(np.float32) + noise[keep]
-            pts = self._directions32[index] * noisy[:, None]
+            index = index[keep]
+            noisy = t[index].astype(np.float32) + noise[keep]
+            pts = np.take(self._directions32, index, axis=0) * noisy[:, None]  # (take: 5x faster than [index])
             vehicle = np.where(hit_box[index], bi[index], GROUND)
-            intensity = np.select([vehicle == GROUND, vehicle == STRUCTURE], [0.1, 0.3], 0.6).astype(np.float32)
+            intensity = np.where(vehicle == GROUND, np.float32(0.1),
+                                 np.where(vehicle == STRUCTURE, np.float32(0.3), np.float32(0.6)))
             intensity += np.float32(0.05) * rng.random(len(index), dtype=np.float32)
             scans.append(Scan(pts, intensity, self.ring[index], vehicle.astype(np.int32), n))
         return scans
@@ -299,7 +301,7 @@ class Lidar:
 
     def _world_directions(self, pose: SensorPose, rays) -> np.ndarray:
         c, s = np.cos(pose.yaw), np.sin(pose.yaw)
-        d = self.directions[rays]
+        d = np.take(self.directions, rays, axis=0)
         return np.stack([c * d[:, 0] - s * d[:, 1], s * d[:, 0] + c * d[:, 1], d[:, 2]], axis=1)
 
     def _may_hit_own_box(self, pose: SensorPose, boxes: Boxes, own: int) -> np.ndarray:
