@@ -138,7 +138,7 @@ class LidarDetector:
         rng2 = ground2 + z * z
         inside = (rng2 >= cfg.min_range_m**2) & (rng2 <= cfg.max_range_m**2)
         if np.count_nonzero(inside) < len(points):
-            points, ground2 = points[inside], ground2[inside]
+            points, ground2 = np.compress(inside, points, axis=0), ground2[inside]  # (rows: 4x faster than [mask])
         empty = Detections.empty(source_id, source_type, stamp, (pose.x, pose.y), cfg.max_range_m, provenance)
         if len(points) == 0:
             st.empty_frames += 1
@@ -148,9 +148,10 @@ class LidarDetector:
         height = self._height_above_ground(points, pose)
         objects = (height > cfg.ground_height_m) & (height < cfg.max_height_m)
         # in the map: only the returns above the ground (most are on it) and those above any vehicle
-        tall = _cell_keys(_to_map(points[height >= cfg.max_height_m], pose)[:, :2], cfg.voxel_m, grow=1)
+        tall = _cell_keys(_to_map(np.compress(height >= cfg.max_height_m, points, axis=0), pose)[:, :2], cfg.voxel_m,
+                          grow=1)
         st.points_ground += int((~objects).sum())
-        obj, obj_h = _to_map(points[objects], pose), height[objects]
+        obj, obj_h = _to_map(np.compress(objects, points, axis=0), pose), height[objects]
         if len(obj) < cfg.min_points:
             return empty
         lowest_beam = _lowest_elevation(points[:, 2], ground_range, 0.001)
