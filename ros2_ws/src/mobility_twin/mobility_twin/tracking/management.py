@@ -112,15 +112,10 @@ def apply_measurements(tr: TrackSet, frame: Detections, ti: np.ndarray, di: np.n
     tr.existence[t] = np.minimum(_add_log_odds(tr.existence[t], gain), cfg.max_existence)
     promote = (tr.status[t] == TENTATIVE) & (tr.existence[t] >= cfg.confirm_existence)
     tr.status[ti[promote]] = CONFIRMED
-    if frame.sources is None:
-        source = frame.source_id
-        for k in ti.tolist():
-            if source not in tr.sources[k]:
-                tr.sources[k] = tr.sources[k] | {source}
-    else:
-        for k, source in zip(ti.tolist(), frame.sources[di].tolist(), strict=True):
-            if source not in tr.sources[k]:
-                tr.sources[k] = tr.sources[k] | {source}
+    sources = [frame.source_id] * len(ti) if frame.sources is None else frame.sources[di].tolist()
+    for k, source in zip(ti.tolist(), sources, strict=True):
+        if source not in tr.sources[k]:
+            tr.sources[k] = tr.sources[k] | {source}
     reports = frame.reports[d]
     if np.count_nonzero(reports):
         k, j = ti[reports], di[reports]

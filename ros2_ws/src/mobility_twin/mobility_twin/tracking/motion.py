@@ -87,4 +87,4 @@ def update(x: np.ndarray, P: np.ndarray, z: np.ndarray, R: np.ndarray, *, nis: b
         out = x + (K @ y[:, :, None])[:, :, 0], 0.5 * (P_new + P_new.transpose(0, 2, 1))
         if not nis:
             return out
-        return (*out, mahalanobis2_unchecked(y, S)[0] if m == 2 else mahalanobis2_unchecked(y[:, :2], S[:, :2, :2])[0])
+        return (*out, mahalanobis2_unchecked(y[:, :2], S[:, :2, :2])[0])
