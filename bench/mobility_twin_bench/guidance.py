@@ -20,8 +20,9 @@ Arms (one SUMO run each, same demand and seed):
   signal cycle, as SUMO's documentation advises), period 60 s, and a route at insertion.
 * ``twin``: the CAVs ask the route guidance (:mod:`mobility_twin.guidance`) for a route at departure and
   drive the routes it sends; it is fed, every second, only what the twin would hold (stated in the JSON):
-  the CAVs' own V2X reports plus ``v2x_share`` more connected vehicles, and every vehicle within the RSU
-  LiDAR range (80 m) of ``rsus`` RSUs at the busiest signalised junctions of the network, with position
+  the CAVs' own V2X reports plus ``v2x_share`` more connected vehicles, every vehicle within the RSU
+  LiDAR range (80 m) of ``rsus`` RSUs at the busiest signalised junctions of the network, and every vehicle
+  within ``cav_sensor_m`` (40 m) of a CAV (its own LiDAR's detections, as the stack's CAVs send them), with position
   (0.5 m) and speed (0.3 m/s) noise, map-matched to the network by position and heading, arriving
   ``delay_s`` late; the closure is reported to it ``delay_s`` late too. The offline twin pipeline
   (sensors -> local -> global twin) is not run here: it is slower than real time for this many vehicles.
@@ -51,6 +52,9 @@ SUMMARY = "route guidance: CAV travel times, no guidance vs SUMO's rerouting dev
 
 STEP_S = 0.5
 RSU_RANGE_M = 80.0
+# the vehicles a CAV's own LiDAR detects: the city scenario's CAV LiDAR reaches 60 m, two thirds of that for the
+# vehicles around it hiding the ones behind
+CAV_SENSOR_M = 40.0
 EDGEDATA_S = 60.0
 
 
@@ -72,6 +76,7 @@ class Case:
     rsus: int = 8
     delay_s: float = 0.5
     v2x_share: float = 0.0  # connected vehicles besides the CAVs
+    cav_sensor_m: float = CAV_SENSOR_M  # the CAVs' own sensors see the vehicles this close (0: not used)
     incident_at_s: float = 600.0  # SUMO time (16:10 with the demand starting 16:00)
     incident_s: float = 900.0
     measure_from_s: float = 480.0  # vehicles departing in [from, to) are measured
@@ -151,6 +156,7 @@ def run_arm(case: Case, arm: str, files: WorldFiles, workdir: str) -> dict:
     """One SUMO run of ``arm`` for ``case``: per-vehicle travel times, and for the twin its decisions."""
     import libsumo as sumo
     import numpy as np
+    from scipy.spatial import cKDTree
 
     from mobility_twin.guidance import (
         EdgeMatcher,
@@ -287,6 +293,11 @@ def run_arm(case: Case, arm: str, files: WorldFiles, workdir: str) -> dict:
             if len(rsu_xy):
                 d2 = ((pos[:, None, :] - rsu_xy[None, :, :]) ** 2).sum(axis=2)
                 seen |= (d2 <= RSU_RANGE_M ** 2).any(axis=1)
+            if case.cav_sensor_m > 0:
+                is_cav_now = np.array([v in cavs for v in ids], bool)
+                if is_cav_now.any():
+                    near = cKDTree(pos[is_cav_now]).query(pos, distance_upper_bound=case.cav_sensor_m)[0]
+                    seen |= np.isfinite(near)
             p = pos[seen] + rng.normal(0.0, 0.5, (int(seen.sum()), 2))
             s = spd[seen] + rng.normal(0.0, 0.3, int(seen.sum()))
             h = np.radians(90.0 - ang[seen]) + rng.normal(0.0, 0.05, int(seen.sum()))
@@ -479,6 +490,7 @@ def cases(quick: bool, seed: int, second: int) -> list[Case]:
         out.append(replace(head, name=f"rsus_{rsus}", rsus=rsus, arms=("twin",)))
     for delay in (0.0, 2.0):
         out.append(replace(head, name=f"delay_{delay:g}s", delay_s=delay, arms=("twin",)))
+    out.append(replace(head, name="cav_sensors_off", cav_sensor_m=0.0, arms=("twin",)))
     return out
 
 
@@ -511,7 +523,7 @@ def run(args: argparse.Namespace) -> int:
         res = {"case": asdict(c), "arms": {}}
         for arm in c.arms:
             res["arms"][arm] = metrics(runs[(c.name, arm)], c)
-        base = "headline" if c.name.startswith("delay") or c.name.startswith("rsus") else c.name
+        base = "headline" if c.name.startswith(("delay", "rsus", "cav_sensors")) else c.name
         for arm in ("no_guidance", "sumo_rerouting"):
             if arm not in res["arms"] and (base, arm) in runs:
                 res["arms"][arm] = {**metrics(runs[(base, arm)], by_name[base]), "from_case": base}
@@ -523,7 +535,8 @@ def run(args: argparse.Namespace) -> int:
         res["counts"] = {arm: runs[(c.name, arm)]["counts"] for arm in c.arms}
         ng = res["arms"]["no_guidance"]["cav_mean_s"]
         for arm, m in res["arms"].items():
-            rows.append({"case": c.name, "arm": arm, "cav_share": c.cav_share, "rsus": c.rsus, "delay_s": c.delay_s,
+            rows.append({"case": c.name, "arm": arm, "cav_share": c.cav_share, "rsus": c.rsus,
+                         "cav_sensor_m": c.cav_sensor_m, "delay_s": c.delay_s,
                          "seed": c.seed, "cavs": m.get("cavs"), "cav_mean_s": m["cav_mean_s"],
                          "cav_p90_s": m["cav_p90_s"], "vs_no_guidance": m["cav_mean_s"] / ng - 1.0,
                          "all_mean_s": m.get("all_mean_s"), "unfinished": m.get("unfinished")})
@@ -556,12 +569,14 @@ def run(args: argparse.Namespace) -> int:
                 "all_vehicles_mean_s": {arm: m["all_mean_s"] for arm, m in h["arms"].items() if "all_mean_s" in m},
                 "gap_to_oracle": h["oracle"]["gap_to_oracle"],
                 "decision_ms_per_cycle": h["twin"]["decision_ms_per_cycle"]}
-    print(format_table(rows, ["case", "arm", "cav_share", "rsus", "delay_s", "seed", "cavs", "cav_mean_s", "cav_p90_s",
+    print(format_table(rows, ["case", "arm", "cav_share", "rsus", "cav_sensor_m", "delay_s", "seed", "cavs",
+                              "cav_mean_s", "cav_p90_s",
                               "vs_no_guidance", "all_mean_s", "unfinished"], title="\nRoute guidance"))
     print(format_table(targets, ["target", "measured", "verdict"], title="\nTargets"))
-    what = {"twin_input": "CAV V2X self-reports (+ v2x_share connected vehicles) and every vehicle within 80 m of the "
-                          "case's RSUs (busiest signalised junctions), noise 0.5 m / 0.3 m/s, map-matched, delayed "
-                          "by delay_s; closure report delayed by delay_s. Not the offline sensor->twin pipeline.",
+    what = {"twin_input": "CAV V2X self-reports (+ v2x_share connected vehicles), every vehicle within 80 m of the "
+                          "case's RSUs (busiest signalised junctions) and every vehicle within cav_sensor_m of a CAV "
+                          "(its LiDAR), noise 0.5 m / 0.3 m/s, map-matched, delayed by delay_s; closure report "
+                          "delayed by delay_s. Not the offline sensor->twin pipeline.",
             "world": "city scenario SUMO world (synthetic Beijing CBD grid, calibrated T-Drive demand), cars only, "
                      f"0.5 s steps; incident: {files.incident_edge} closed", "incident_edge": files.incident_edge,
             "sumo_rerouting": "device.rerouting.explicit on the CAVs, period 60 s, adaptation-interval 10 s x 18 steps",

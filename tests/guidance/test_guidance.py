@@ -115,6 +115,38 @@ def test_the_estimate_is_free_flow_unobserved_and_sees_a_queue_only_where_it_is(
     assert est.travel_time(380.0)[f] == pytest.approx(graph.free_flow_s[f], rel=0.05)
 
 
+def test_the_forecast_extends_a_growing_queue_and_not_a_steady_one(graph):
+    from mobility_twin.guidance import EstimatorConfig, TrafficStateEstimator
+
+    window = 180.0
+    est = TrafficStateEstimator(graph, EstimatorConfig(horizon_s=window, forecast_s=120.0))
+    flat = TrafficStateEstimator(graph, EstimatorConfig(horizon_s=window, forecast_s=0.0))
+    grows, steady, once = graph.index["C2D2"], graph.index["D2E2"], graph.index["E2F2"]
+    for t in range(0, 360):  # a queue that slows C2D2 from the limit to a crawl, D2E2 at half its limit throughout
+        v = graph.speed[grows] * max(1.0 - t / 300.0, 0.05)
+        along = np.linspace(0.05, 0.95, 8)  # along the whole road
+        e = np.repeat([grows, steady], 8)
+        speeds = np.repeat([v, 0.5 * graph.speed[steady]], 8)
+        for est_ in (est, flat):
+            est_.observe(float(t), e, speeds, np.tile(along, 2))
+    for est_ in (est, flat):  # E2F2 seen a few times in this window only: no trend from so little
+        est_.observe(355.0, np.array([once] * 3), np.full(3, 0.3 * graph.speed[once]), np.full(3, 0.5))
+    now = 359.0
+    fore, plain = est.travel_time(now), flat.travel_time(now)
+    assert fore[grows] > 1.2 * plain[grows]  # growing: the CAV will meet it slower than the window's mean
+    assert fore[steady] == pytest.approx(plain[steady], rel=0.02)  # steady: no trend
+    assert fore[once] == pytest.approx(plain[once])  # one window only: no trend
+    unseen = np.ones(len(graph), bool)
+    unseen[[grows, steady, once]] = False
+    assert np.allclose(fore[unseen], graph.free_flow_s[unseen])
+    # the trend never makes a road faster than its limit, nor a queue disappear
+    for t in range(360, 540):
+        est.observe(float(t), np.array([grows]), np.array([graph.speed[grows]]), np.array([0.5]))
+    est.observe(539.0, np.array([steady] * 20), np.full(20, 0.5 * graph.speed[steady]), np.full(20, 0.5))
+    assert est.travel_time(539.0)[grows] >= graph.free_flow_s[grows] - 1e-9
+    assert est.travel_time(539.0)[grows] >= 0.5 * flat.travel_time(539.0)[grows] - 1e-9
+
+
 def test_closures_are_infinite_and_reported_as_changes(graph):
     est = _fresh(graph)
     assert len(est.changed(100.0)) == 0  # the reference

@@ -16,6 +16,16 @@ speed for the whole road. Segments with few samples in the window are blended to
 The age of information (seconds since the newest observation of each edge) is kept beside the estimate.
 Closures (an incident report) make an edge's travel time infinite until reopened. Vectorised: ring
 buffers of ``bin_s`` bins x segments.
+
+**Forecast** (``forecast_s`` > 0): a CAV reaches a road minutes after its route is chosen, and at rush hour a
+queue grows meanwhile; a window's mean lags it by half a window. Each segment observed in both the window
+and the window before it (``forecast_min_samples`` each) gets its trend between the two, extrapolated
+``forecast_s`` ahead:
+
+    travel_time[s] = tt_window[s] + (tt_window[s] - tt_before[s]) * forecast_s / horizon_s
+
+never below the segment's free flow nor half its window's mean. Both windows are whole (at least a signal
+cycle each), so a red light is not a trend.
 """
 
 from __future__ import annotations
@@ -35,6 +45,8 @@ class EstimatorConfig:
     segment_m: float = 25.0  # edges are cut into segments of about this length
     prior_samples: float = 3.0  # pseudo-samples per segment at free flow (few samples: near free flow)
     min_speed_mps: float = 0.5  # floor of an edge's mean speed (travel time <= length / this)
+    forecast_s: float = 0.0  # travel times extrapolated this far ahead on the trend from the window before
+    forecast_min_samples: float = 10.0  # ... on segments with this many samples in both windows
     change_rel: float = 0.5  # an edge's travel time changed by this share ...
     change_s: float = 30.0  # ... and this many seconds since the last check: a change (reroute now)
 
@@ -43,6 +55,9 @@ class EstimatorConfig:
             raise ValueError(f"horizon_s ({self.horizon_s}) must be >= bin_s ({self.bin_s}) > 0")
         if self.prior_samples < 0 or self.min_speed_mps <= 0 or self.segment_m <= 0:
             raise ValueError("prior_samples >= 0, min_speed_mps > 0 and segment_m > 0")
+        if not (self.forecast_s >= 0 and self.forecast_min_samples >= 0):
+            raise ValueError(f"forecast_s ({self.forecast_s}) and forecast_min_samples ({self.forecast_min_samples}) "
+                             f"must be >= 0")
 
 
 class TrafficStateEstimator:
@@ -52,7 +67,8 @@ class TrafficStateEstimator:
         config.validate()
         self.graph = graph
         self.config = config
-        self.n_bins = math.ceil(config.horizon_s / config.bin_s)
+        self.n_window = math.ceil(config.horizon_s / config.bin_s)
+        self.n_bins = self.n_window * (2 if config.forecast_s > 0 else 1)  # the window, and the one before it
         E = len(graph)
         n_seg = np.maximum(1, np.ceil(graph.length / config.segment_m)).astype(np.int64)
         self.seg_start = np.concatenate([[0], np.cumsum(n_seg)[:-1]]).astype(np.int64)
@@ -106,30 +122,45 @@ class TrafficStateEstimator:
         self.closed[edge] = False
 
     # ------------------------------------------------------------------------------------------ output
-    def _window(self, now: float) -> np.ndarray:
-        b = math.floor(now / self.config.bin_s)
-        return (self._bin_of > b - self.n_bins) & (self._bin_of <= b)
+    def _window(self, now: float, back: int = 0) -> np.ndarray:
+        b = math.floor(now / self.config.bin_s) - back * self.n_window
+        return (self._bin_of > b - self.n_window) & (self._bin_of <= b)
 
     def samples(self, now: float) -> np.ndarray:
         """[E] samples in the window ending at ``now``."""
         n = self._cnt[self._window(now)].sum(axis=0)
         return np.bincount(self.seg_edge, n, minlength=len(self.graph))
 
-    def segment_speed(self, now: float) -> np.ndarray:
+    def segment_speed(self, now: float, back: int = 0) -> np.ndarray:
         """[S] estimated mean speed of each segment (m/s), free flow where unobserved."""
-        w = self._window(now)
+        return self._segment_speed(now, back)[0]
+
+    def _segment_speed(self, now: float, back: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        cfg = self.config
+        w = self._window(now, back)
         s, n = self._sum[w].sum(axis=0), self._cnt[w].sum(axis=0)
-        k = self.config.prior_samples
+        k = cfg.prior_samples
         v = (s + k * self.seg_free) / np.maximum(n + k, 1e-9)
-        return np.clip(v, self.config.min_speed_mps, self.seg_free)
+        return np.clip(v, cfg.min_speed_mps, self.seg_free), n
 
     def travel_time(self, now: float) -> np.ndarray:
         """[E] estimated travel time (s); inf on closed edges."""
-        tt = np.bincount(self.seg_edge, self.seg_length / self.segment_speed(now), minlength=len(self.graph))
+        cfg = self.config
+        v, n = self._segment_speed(now)
+        seg_tt = self.seg_length / v
+        if cfg.forecast_s > 0:
+            v1, n1 = self._segment_speed(now, 1)
+            trend = seg_tt - self.seg_length / v1
+            both = (n >= cfg.forecast_min_samples) & (n1 >= cfg.forecast_min_samples)
+            fore = seg_tt + np.where(both, trend, 0.0) * (cfg.forecast_s / (self.n_window * cfg.bin_s))
+            seg_tt = np.clip(fore, np.maximum(self.seg_length / self.seg_free, 0.5 * seg_tt),
+                             self.seg_length / cfg.min_speed_mps)
+        tt = np.bincount(self.seg_edge, seg_tt, minlength=len(self.graph))
         return np.where(self.closed, np.inf, tt)
 
     def speed(self, now: float) -> np.ndarray:
-        """[E] estimated space-mean speed of each edge (m/s): its length over its travel time."""
+        """[E] estimated space-mean speed of each edge (m/s) in the window: its length over its travel time
+        there (no forecast)."""
         tt = np.bincount(self.seg_edge, self.seg_length / self.segment_speed(now), minlength=len(self.graph))
         return self.graph.length / tt
 

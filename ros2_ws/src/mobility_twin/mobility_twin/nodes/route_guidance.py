@@ -74,6 +74,9 @@ class RouteGuidanceConfig:
                                     low=1.0, high=86400.0)
     horizon_s: float = field(EstimatorConfig.horizon_s,
                              "the estimate's averaging window, >= one signal cycle (s)", low=10.0, high=3600.0)
+    forecast_s: float = field(EstimatorConfig.forecast_s,
+                              "travel times extrapolated this far ahead on their trend over the window before "
+                              "(0: the window's mean)", low=0.0, high=3600.0)
     min_gain_rel: float = field(GuidanceConfig.min_gain_rel,
                                 "a new route must save this share of the current route's time", low=0.0, high=1.0)
     min_gain_s: float = field(GuidanceConfig.min_gain_s,
@@ -105,7 +108,7 @@ class RouteGuidanceNode(Node):
         self.matcher = EdgeMatcher(self.graph, max_m=cfg.match_distance_m)
         try:
             self.guidance = RouteGuidance(
-                TrafficStateEstimator(self.graph, EstimatorConfig(horizon_s=cfg.horizon_s)),
+                TrafficStateEstimator(self.graph, EstimatorConfig(horizon_s=cfg.horizon_s, forecast_s=cfg.forecast_s)),
                 GuidanceConfig(period_s=cfg.reroute_period_s, min_gain_rel=cfg.min_gain_rel, min_gain_s=cfg.min_gain_s,
                                stale_s=cfg.stale_s, load_aware=cfg.load_aware))
         except ValueError as err:
