@@ -44,9 +44,9 @@ ARRIVED = "arrived"  # the CAV is on its destination road
 
 @dataclass(frozen=True)
 class GuidanceConfig:
-    period_s: float = 30.0  # each CAV's route is checked this often (staggered)
-    min_gain_rel: float = 0.05  # a new route must save this share of the current one's time ...
-    min_gain_s: float = 10.0  # ... and this many seconds
+    period_s: float = 60.0  # each CAV's route is checked this often (staggered)
+    min_gain_rel: float = 0.10  # a new route must save this share of the current one's time ...
+    min_gain_s: float = 20.0  # ... and this many seconds
     stale_s: float = 10.0  # twin data older than this is stale: no decision on it
     load_horizon_s: float = 600.0  # the node's own assigned flows counted this far ahead on each route
     capacity_vps_per_lane: float = 0.25  # vehicles per second a lane passes (1800/h saturation x g/C 0.5)
