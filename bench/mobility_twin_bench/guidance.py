@@ -156,7 +156,6 @@ def run_arm(case: Case, arm: str, files: WorldFiles, workdir: str) -> dict:
     """One SUMO run of ``arm`` for ``case``: per-vehicle travel times, and for the twin its decisions."""
     import libsumo as sumo
     import numpy as np
-    from scipy.spatial import cKDTree
 
     from mobility_twin.guidance import (
         EdgeMatcher,
@@ -289,15 +288,7 @@ def run_arm(case: Case, arm: str, files: WorldFiles, workdir: str) -> dict:
                     on[v] = (road, t, False)
                     if v in paths:
                         paths[v].append((road, t))
-            seen = np.array([v in cavs or is_connected(v, case) for v in ids], bool)
-            if len(rsu_xy):
-                d2 = ((pos[:, None, :] - rsu_xy[None, :, :]) ** 2).sum(axis=2)
-                seen |= (d2 <= RSU_RANGE_M ** 2).any(axis=1)
-            if case.cav_sensor_m > 0:
-                is_cav_now = np.array([v in cavs for v in ids], bool)
-                if is_cav_now.any():
-                    near = cKDTree(pos[is_cav_now]).query(pos, distance_upper_bound=case.cav_sensor_m)[0]
-                    seen |= np.isfinite(near)
+            seen = seen_by_twin(ids, pos, cavs, rsu_xy, case)
             p = pos[seen] + rng.normal(0.0, 0.5, (int(seen.sum()), 2))
             s = spd[seen] + rng.normal(0.0, 0.3, int(seen.sum()))
             h = np.radians(90.0 - ang[seen]) + rng.normal(0.0, 0.05, int(seen.sum()))
@@ -341,6 +332,24 @@ def run_arm(case: Case, arm: str, files: WorldFiles, workdir: str) -> dict:
         out["paths"] = {v: paths[v] for v in out["cavs"] if v in paths and v in arrive}
         out["passes"] = passes
     return out
+
+
+def seen_by_twin(ids: list[str], pos, cavs: set[str], rsu_xy, case: Case):
+    """[N] which of the vehicles ``ids`` at ``pos`` (N, 2) the twin holds: the CAVs and the connected vehicles
+    (their V2X reports), those within the RSU LiDAR range of an RSU at ``rsu_xy`` (K, 2), and those within
+    ``case.cav_sensor_m`` of a CAV (its own LiDAR)."""
+    import numpy as np
+    from scipy.spatial import cKDTree
+
+    pos = np.asarray(pos, float).reshape(-1, 2)
+    is_cav = np.array([v in cavs for v in ids], bool)
+    seen = is_cav | np.array([is_connected(v, case) for v in ids], bool)
+    if len(rsu_xy):
+        d2 = ((pos[:, None, :] - np.asarray(rsu_xy, float)[None, :, :]) ** 2).sum(axis=2)
+        seen |= (d2 <= RSU_RANGE_M ** 2).any(axis=1)
+    if case.cav_sensor_m > 0 and is_cav.any():
+        seen |= np.isfinite(cKDTree(pos[is_cav]).query(pos, distance_upper_bound=case.cav_sensor_m)[0])
+    return seen
 
 
 def _apply(sumo, decision, counts: dict, guidance) -> None:

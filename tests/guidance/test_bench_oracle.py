@@ -1,4 +1,5 @@
-"""The guidance benchmark's oracle: time-dependent fastest routes on recorded road times (real network)."""
+"""The guidance benchmark's oracle: time-dependent fastest routes on recorded road times (real network); what
+the bench lets the twin see."""
 
 import math
 
@@ -28,3 +29,24 @@ def test_the_oracle_is_never_slower_than_a_driven_route_and_avoids_a_closure():
     during = td_fastest(tt, graph, route[0], route[-1], 600.0)
     assert math.isinf(td_cost(tt, route[1:], 600.0))  # its own route is closed
     assert math.isfinite(during) and during < 3 * before
+
+
+def test_the_twin_sees_the_cavs_the_connected_the_rsus_and_what_the_cavs_sensors_reach():
+    from dataclasses import replace
+
+    from mobility_twin_bench.guidance import RSU_RANGE_M, Case, is_connected, seen_by_twin
+
+    case = Case("t", seed=3, v2x_share=0.0, cav_sensor_m=40.0)
+    ids = ["cav", "near_cav", "far", "near_rsu", "beyond_rsu"]
+    pos = np.array([[0.0, 0.0], [39.0, 0.0], [500.0, 500.0], [1000.0, RSU_RANGE_M - 1.0], [1000.0, RSU_RANGE_M + 1.0]])
+    rsu = np.array([[1000.0, 0.0]])
+    assert seen_by_twin(ids, pos, {"cav"}, rsu, case).tolist() == [True, True, False, True, False]
+    # without the CAVs' sensors, or without RSUs, those vehicles are not seen
+    blind = replace(case, cav_sensor_m=0.0)
+    assert seen_by_twin(ids, pos, {"cav"}, np.zeros((0, 2)), blind).tolist() == [True, False, False, False, False]
+    # no CAV at all: nothing is seen through a CAV's sensors
+    assert seen_by_twin(ids, pos, set(), rsu, case).tolist() == [False, False, False, True, False]
+    # every vehicle connected: all seen, wherever they are
+    everyone = replace(case, v2x_share=1.0)
+    assert all(is_connected(v, everyone) for v in ids)
+    assert seen_by_twin(ids, pos, set(), np.zeros((0, 2)), everyone).all()
