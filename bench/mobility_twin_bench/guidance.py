@@ -52,8 +52,9 @@ SUMMARY = "route guidance: CAV travel times, no guidance vs SUMO's rerouting dev
 
 STEP_S = 0.5
 RSU_RANGE_M = 80.0
-# the vehicles a CAV's own LiDAR detects: the city scenario's CAV LiDAR reaches 60 m, two thirds of that for the
-# vehicles around it hiding the ones behind
+# the vehicles a CAV's own LiDAR detects: a disc of 40 m holds about as many vehicles as the stack's CAV detector
+# finds within its 60 m on the SUMO city (20 s of its 4 CAVs' simulated scans: 4,829 within 40 m, 4,839 detected
+# of 6,048 within 60 m), the vehicles around a CAV hiding the ones behind
 CAV_SENSOR_M = 40.0
 EDGEDATA_S = 60.0
 

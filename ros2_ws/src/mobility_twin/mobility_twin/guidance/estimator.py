@@ -131,11 +131,12 @@ class TrafficStateEstimator:
         n = self._cnt[self._window(now)].sum(axis=0)
         return np.bincount(self.seg_edge, n, minlength=len(self.graph))
 
-    def segment_speed(self, now: float, back: int = 0) -> np.ndarray:
+    def segment_speed(self, now: float) -> np.ndarray:
         """[S] estimated mean speed of each segment (m/s), free flow where unobserved."""
-        return self._segment_speed(now, back)[0]
+        return self._segment_speed(now)[0]
 
     def _segment_speed(self, now: float, back: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """(speed, samples) of each segment in the window ``back`` windows before the one ending at ``now``."""
         cfg = self.config
         w = self._window(now, back)
         s, n = self._sum[w].sum(axis=0), self._cnt[w].sum(axis=0)
