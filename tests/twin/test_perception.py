@@ -212,11 +212,55 @@ def test_a_car_half_hidden_behind_another_is_completed_into_the_shadow(hidden, o
                   np.array([4.6, 4.6]), np.array([1.8, 1.8]), np.array([1.8, 1.45]))
     scan = lidar.scan(SensorPose(0, 0, 6.0, 0.0), boxes, np.random.default_rng(1))
     errors = {}
-    for name, cfg in (("shadow", DetectorConfig()), ("away only", DetectorConfig(shadow_edge_m=0.0))):
+    for name, cfg in (("shadow", DetectorConfig()), ("away only", DetectorConfig(shadow_edge_m=0.0, roof_lines=False))):
         det = LidarDetector(cfg).detect(scan.points, SENSOR, source_id="r", source_type=0, stamp=0.0)
         assert len(det) == 2, name
         errors[name] = float(np.hypot(det.xy[:, 0] - hx, det.xy[:, 1] - hy).min())
     assert errors["shadow"] < 1.2 < 1.8 < errors["away only"], errors
+
+
+def _detect_far_car(x: float, yaw: float, height: float, roof_lines: bool):
+    """The one vehicle box at (x, 3) m seen by :func:`_detect_one_vehicle`'s LiDAR, and the heights of the
+    returns on it above the ground cut."""
+    from mobility_twin.perception.lidar_detector import DetectorConfig
+    from mobility_twin_sim.lidar import SensorPose
+
+    lidar = Lidar(LidarSection(channels=32, azimuth_steps=1024, vertical_fov_deg=(-40.0, 2.0), range_noise_m=0.0,
+                               dropout=0.0))
+    boxes = Boxes(np.array([1]), np.array([x]), np.array([3.0]), np.array([yaw]), np.array([4.6]),
+                  np.array([1.8]), np.array([height]))
+    scan = lidar.scan(SensorPose(0, 0, 6.0, 0.0), boxes, np.random.default_rng(0))
+    det = LidarDetector(DetectorConfig(roof_lines=roof_lines)).detect(scan.points, SENSOR, source_id="r",
+                                                                      source_type=0, stamp=0.0)
+    z = scan.points[scan.hit_vehicle == 0, 2] + SENSOR.z
+    return det, z[z > 0.3]  # (above the detector's ground cut)
+
+
+def test_a_far_car_whose_roof_alone_one_beam_hits_is_not_grown_a_car_beyond_it():
+    """Found on the sweep's s07_airport: a car parked 75 m from an RSU that one beam hits along its roof
+    (5 returns, all at 1.49 m) was completed as a face seen end-on, half a car beyond itself, in every frame.
+    A line of one beam at a roof's height may be either; the box is moved back by the odds of a roof, and
+    its covariance along the line of sight spans the two readings."""
+    errors, sigmas = {True: [], False: []}, {True: [], False: []}
+    for x in np.arange(73.5, 76.51, 0.25):  # the car pointing at the sensor, one beam along its roof
+        for on in (True, False):
+            det, z = _detect_far_car(float(x), 0.0, 1.5, on)
+            assert len(det) == 1 and np.ptp(z) < 0.01 and abs(z.mean() - 1.5) < 0.01  # one line, on the roof
+            errors[on].append(float(np.hypot(det.xy[0, 0] - x, det.xy[0, 1] - 3.0)))
+            sigmas[on].append(float(np.sqrt(det.cov[0, 0, 0])))
+    assert np.mean(errors[True]) < 0.75 * np.mean(errors[False]), errors
+    within = {on: int(np.count_nonzero(np.array(e) < 2.0)) for on, e in errors.items()}  # a 2 m match
+    assert within[True] > 2 * within[False], errors
+    assert all(a > b for a, b in zip(sigmas[True], sigmas[False], strict=True))  # the two readings' spread
+
+
+def test_a_far_car_that_one_beam_hits_low_on_its_face_keeps_its_box():
+    """A beam meeting a far car low on its face (well below any car's roof) is a face: the roof rule leaves
+    its box as it was (to a centimetre: the odds of a roof that low are not zero)."""
+    det_on, z = _detect_far_car(63.0, 0.0, 1.5, True)
+    det_off, _ = _detect_far_car(63.0, 0.0, 1.5, False)
+    assert len(det_on) == 1 and z.max() < 1.0 and np.ptp(z) < 0.01
+    assert np.allclose(det_on.xy, det_off.xy, atol=0.01) and np.allclose(det_on.cov, det_off.cov, rtol=1e-3)
 
 
 def test_a_car_straddling_the_bearing_of_pi_is_one_detection():

@@ -14,7 +14,8 @@ Pipeline for one frame (points in the sensor frame, the sensor's pose in `map`):
 5. box completion: a partly seen car (one or two faces) is extended away from the sensor to the prior
    size of its class, so that sensors seeing different faces agree on its centre; where something nearer
    hides the view just beside one end of the cluster (a car behind another), the hidden part is extended
-   into that shadow rather than out of it;
+   into that shadow rather than out of it; a far car that one beam alone hits, at the height of a roof,
+   may show a line across its roof rather than its face: its box is moved back by the odds of that;
 6. a position covariance that grows with range (range noise and angular resolution) and with the part
    of the box that was inferred rather than seen, and a confidence from the number of points and the
    part inferred (a fragment of a partly hidden car does not start a track).
@@ -76,6 +77,8 @@ class DetectorConfig:
     split_min_length_m: float = 6.5  # a cluster longer than a car ...
     split_gap_m: float = 0.35  # ... with a gap this wide across its length is two vehicles in a queue
     tall_vehicle_m: float = 2.4  # ... unless both sides of the gap are taller than this (a bus, a truck)
+    roof_lines: bool = True  # a cluster of one beam may be a line across a roof (False: always a face)
+    car_roof_m: tuple[float, float] = (1.55, 0.15)  # ... at the height of cars' roofs: mean, sd (most 1.4-1.9 m)
     structure_share: float = 0.3  # a cluster this much of whose cells have returns above max_height_m is a structure
     person_max_extent_m: float = 0.9  # a cluster no wider or longer than this, ...
     person_height_m: tuple[float, float] = (1.4, 2.1)  # ... this tall, is a person: its box is what is seen
@@ -161,15 +164,18 @@ class LidarDetector:
         _, first, inverse = np.unique(voxel[:, 0] * 4_194_304 + voxel[:, 1], return_index=True, return_inverse=True)
         top = np.full(len(first), -np.inf)
         np.maximum.at(top, inverse, obj_h)
-        low = np.full(len(first), np.inf)
-        np.minimum.at(low, inverse, np.arctan2(points[objects, 2], ground_range[objects]))
+        elevation = np.arctan2(points[objects, 2], ground_range[objects])
+        low, high = np.full(len(first), np.inf), np.full(len(first), -np.inf)  # per cell, its returns' beams
+        np.minimum.at(low, inverse, elevation)
+        np.maximum.at(high, inverse, elevation)
         cut = low <= lowest_beam + 0.5 * cfg.vertical_resolution_rad  # seen by the lowest beam: may go on below it
         xy = obj[first, :2]
         o3d = _open3d()
         bev = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.column_stack([xy, np.zeros(len(xy))])))
         labels = np.asarray(bev.cluster_dbscan(cfg.cluster_eps_m, cfg.cluster_min_points, print_progress=False))
         labels = self._merge_ring_pieces(xy, top, labels, pose)
-        return self._boxes(xy, top, labels, pose, source_id, source_type, stamp, provenance, tall, cut) or empty
+        return self._boxes(xy, top, labels, pose, source_id, source_type, stamp, provenance, tall, cut,
+                           (low, high)) or empty
 
     def _merge_ring_pieces(self, xy: np.ndarray, top: np.ndarray, labels: np.ndarray,
                            pose: SensorPose2D) -> np.ndarray:
@@ -268,10 +274,13 @@ class LidarDetector:
         return sign * (world @ np.array([a, b, c]) + d) / np.linalg.norm([a, b, c])
 
     def _boxes(self, xy, top, labels, pose, source_id, source_type, stamp, provenance,
-               tall: np.ndarray | None = None, cut: np.ndarray | None = None) -> Detections | None:
+               tall: np.ndarray | None = None, cut: np.ndarray | None = None,
+               beams: tuple[np.ndarray, np.ndarray] | None = None) -> Detections | None:
         """Boxes of the clusters; ``tall``: sorted keys of the cells (and their neighbours) with returns above
         ``max_height_m``: a cluster mostly under them is part of something taller than any vehicle; ``cut``:
-        per cell, whether the sensor's lowest beam hit it (a vehicle there may go on into the blind cone)."""
+        per cell, whether the sensor's lowest beam hit it (a vehicle there may go on into the blind cone);
+        ``beams``: per cell, the lowest and highest elevation of its returns (rad): a cluster within one beam
+        may be a line across a roof rather than a face (:meth:`_roof_share`)."""
         cfg = self.config
         st = self.stats
         n_clusters = int(labels.max()) + 1 if len(labels) else 0
@@ -310,15 +319,28 @@ class LidarDetector:
             cut_off = cut is not None and bool(cut[idx].any())
             person = (length <= cfg.person_max_extent_m and cfg.person_height_m[0] <= h <= cfg.person_height_m[1]
                       and not cut_off)  # a small piece at the blind cone's edge is a vehicle's end, not a person
+            ambiguity = 0.0  # variance (m^2) along the line of sight from two readings of the cluster
             if person:
                 full_len, full_wid, inferred = max(length, cfg.person_size_m), max(width, cfg.person_size_m), 0.0
             else:
+                seen = centre
                 centre, full_len, full_wid, inferred, yaw = self._complete(
                     centre, yaw, length, width, sensor, tall=h >= cfg.tall_vehicle_m,
                     toward=cut_off, shadow=0 if cut_off else self._shadow(bearing, ground, top, pose.z, idx))
+                if cfg.roof_lines and beams is not None and not cut_off and h < cfg.tall_vehicle_m and \
+                        beams[1][idx].max() - beams[0][idx].min() < 0.5 * cfg.vertical_resolution_rad:
+                    los = (centre - sensor) / max(float(np.hypot(*(centre - sensor))), 1e-6)
+                    w = self._roof_share(h, float(beams[0][idx].min()), los, yaw, full_len, full_wid)
+                    # a roof line's box is the face's without its growth away from the sensor (the line lies
+                    # over the roof, where the roof is); its centre is the mean of the two, each by its odds
+                    grown = float((centre - seen) @ los)
+                    centre = centre - w * grown * los
+                    ambiguity = w * (1.0 - w) * grown * grown  # and the spread between them, as variance
             los = centre - sensor
             rng = float(np.hypot(*los))
             sigma_r = cfg.sigma_base_m + cfg.sigma_per_m * rng + 0.5 * inferred
+            if ambiguity > 0.0:
+                sigma_r = math.sqrt(sigma_r * sigma_r + ambiguity)
             sigma_t = cfg.sigma_base_m + rng * cfg.angular_resolution_rad + 0.25 * inferred
             phi = np.arctan2(los[1], los[0])
             rot = np.array([[np.cos(phi), -np.sin(phi)], [np.sin(phi), np.cos(phi)]])
@@ -341,6 +363,28 @@ class LidarDetector:
             np.full((m, 2), np.nan), np.array(out["conf"]), np.array(out["n"], dtype=np.int64),
             np.array(out["cls"], dtype=np.int64), np.full(m, "", dtype=object), provenance,
         )
+
+    def _roof_share(self, top: float, elevation: float, los: np.ndarray, yaw: float, length: float,
+                    width: float) -> float:
+        """The probability that a cluster of one beam is a line across a car's roof rather than its face
+        (``los``: the unit line of sight; ``yaw``, ``length``, ``width``: the completed box).
+
+        A beam descending at ``elevation`` meets a car either on its near face, at any height from the ground
+        to the roof, or, passing just over that face, on its roof, at the roof's height, over the drop of the
+        beam along the roof (the car's extent along the line of sight times the beam's slope). The two are
+        told apart by the height seen, ``top``: a face is seen at a height below the car's roof (any car as
+        tall as that), a roof at a height a car's roof has (``car_roof_m``: a normal prior over the cars on
+        the road). Grown as a face away from the sensor, a roof line puts the box half a car too far (found
+        on the sweep's s07_airport: a car parked 75 m from an RSU, 5 returns along its roof, reported 2.3 m
+        beyond it in every frame); a face low on a car is not moved."""
+        mean, sd = self.config.car_roof_m
+        c, s = math.cos(yaw), math.sin(yaw)
+        along = abs(c * los[0] + s * los[1]) * length + abs(s * los[0] - c * los[1]) * width  # ``los``: a unit
+        drop = along * abs(math.tan(elevation))
+        z = (top - mean) / sd
+        roof = drop * math.exp(-0.5 * z * z) / (sd * math.sqrt(2.0 * math.pi))  # roofs at this height, this often
+        face = 0.5 * math.erfc(z / math.sqrt(2.0))  # the share of cars at least this tall
+        return roof / (roof + face) if roof + face > 0.0 else 0.0
 
     def _split_queued(self, xy: np.ndarray, top: np.ndarray, idx: np.ndarray) -> list[np.ndarray]:
         """A cluster longer than a car whose points leave a gap of ``split_gap_m`` across its length is the
