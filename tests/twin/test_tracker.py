@@ -58,6 +58,33 @@ def test_track_lost_for_seconds_gets_its_id_back_when_the_vehicle_reappears():
     assert len(tracker.tracks) == 2 and tracker.stats.reidentified == 1
 
 
+def test_a_second_cluster_of_a_tracked_car_does_not_bring_back_a_lost_track():
+    """Found on sweep seed 5's s07_airport: a taxi whose trace ended in plain view, 2.7 m from a parked car,
+    came back (its id, confirmed at once) on the far car's second cluster, a wide detection beside the one
+    that updated the car's track, frame after frame. A detection that fits a confirmed track alive now gives
+    no id back: it is a tentative track of its own, and the lost vehicle stays lost; one that fits no live
+    track still gets the lost id back."""
+    tracker = MultiSourceTracker(TrackerConfig())
+    parked, gone = (40.0, 0.0), (42.2, 1.6)
+    for k in range(20):  # both seen for 2 s
+        tracker.update(frame("rsu_00", k * 0.1, [parked, gone]))
+    (lost,) = ids_at(tracker, 1.9, [gone])
+    for k in range(20, 40):  # the second one vanishes in plain view: dropped on the evidence
+        tracker.update(frame("rsu_00", k * 0.1, [parked]))
+    assert lost not in tracker.tracks.ids.tolist() and len(tracker.state.graveyard) == 1
+    piece = (parked[0] + 2.4, parked[1] + 1.3)  # the car's second cluster, seen from far off: wide
+    xy = np.array([parked, piece])
+    cov = np.stack([np.eye(2) * 1.1**2, np.eye(2) * 1.75**2])
+    f = frame("rsu_00", 4.0, xy)
+    f = Detections(f.source_id, f.source_type, f.stamp, f.sensor_xy, f.sensor_range, xy, cov, f.yaw, f.dims,
+                   f.velocity, np.array([0.9, 0.12]), f.num_points, f.object_class, f.self_report)
+    tracker.update(f)
+    assert tracker.stats.reidentified == 0 and lost not in tracker.confirmed_at(4.0).ids.tolist()
+    assert len(tracker.confirmed_at(4.0)) == 1
+    tracker.update(frame("rsu_00", 4.1, [parked, (47.0, 3.5)]))  # the lost one seen again, apart: its id back
+    assert tracker.stats.reidentified == 1 and lost in tracker.confirmed_at(4.1).ids.tolist()
+
+
 def test_two_crossing_vehicles_keep_their_ids():
     tracker = MultiSourceTracker(TrackerConfig())
     a = lambda t: (-20.0 + 10.0 * t, -20.0 + 10.0 * t)  # noqa: E731 - diagonal up

@@ -196,10 +196,24 @@ def shadowed(xy: np.ndarray, frame: Detections, clearance_m: float = 1.0) -> np.
 
 
 def reidentify(state: TrackerState, frame: Detections, idx: np.ndarray, cfg, stats) -> np.ndarray:
-    """Detections (of ``idx``) that fit a recently lost track get it back; returns the others."""
-    g = state.graveyard
-    if not len(g) or not len(idx):
+    """Detections (of ``idx``) that fit a recently lost track get it back; returns the others.
+
+    A detection that also fits a confirmed track alive now (within its gate) may be a piece of that vehicle
+    (a far car seen as two clusters): it gives no id back, and starts a tentative track that evidence confirms
+    or a merge removes (found on sweep seed 5's s07_airport: a taxi whose trace ended in plain view came back,
+    confirmed at once, on the second cluster of a parked car 2.7 m from it, again and again)."""
+    if not len(state.graveyard) or not len(idx):
         return idx
+    claimed = _fits_a_confirmed_track(state.tracks, frame, idx, cfg.gate_chi2)
+    if claimed.all():
+        return idx
+    left = _give_ids_back(state, frame, idx[~claimed], cfg, stats)
+    return np.sort(np.concatenate([idx[claimed], left])) if claimed.any() else left
+
+
+def _give_ids_back(state: TrackerState, frame: Detections, idx: np.ndarray, cfg, stats) -> np.ndarray:
+    """:func:`reidentify` for detections that fit no live confirmed track."""
+    g = state.graveyard
     dt = frame.stamp - g.last_update
     x, P = g.x.copy(), g.P
     x[:, :2] = predict_positions(g.x, dt)  # where each would be now, position uncertainty grown below
@@ -233,6 +247,16 @@ def reidentify(state: TrackerState, frame: Detections, idx: np.ndarray, cfg, sta
     state.graveyard = g.select(np.setdiff1d(np.arange(len(g)), rows))
     stats.reidentified += len(rows)
     return np.delete(idx, cols)
+
+
+def _fits_a_confirmed_track(tr: TrackSet, frame: Detections, idx: np.ndarray, gate_chi2: float) -> np.ndarray:
+    """Whether each detection of ``idx`` lies within the gate of a confirmed track (at the frame's time)."""
+    live = np.flatnonzero(tr.status == CONFIRMED)
+    if not len(live):
+        return np.zeros(len(idx), dtype=bool)
+    innov = frame.xy[idx][None, :, :] - tr.x[live, None, :2]
+    maha, _ = mahalanobis2(innov, tr.P[live, None, :2, :2] + frame.cov[None, idx])
+    return (maha < gate_chi2).any(axis=0)
 
 
 def birth(state: TrackerState, frame: Detections, idx: np.ndarray, cfg, stats) -> None:
