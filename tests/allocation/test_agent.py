@@ -168,3 +168,15 @@ def test_observations_of_the_wrong_size_are_refused():
     agent = _filled("naive", n=10)
     with pytest.raises(AllocationError, match="features"):
         agent.act(np.zeros(5))
+
+
+def test_building_and_training_an_agent_leaves_nothing_in_the_temp_dir(tmp_path, monkeypatch):
+    """SB3's default logger set-up made an empty SB3-<time> folder in the temp dir for every agent built (610 of
+    them in /tmp on the development machine); the agent's logger writes nowhere."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.delenv("SB3_LOGDIR", raising=False)
+    agent = _filled("naive", n=64)
+    assert agent.train(4) == 4
+    assert [f.name for f in tmp_path.iterdir() if f.name.startswith("SB3")] == []  # (torch keeps its own cache)

@@ -45,7 +45,7 @@ import numpy as np
 import torch
 from stable_baselines3 import DDPG
 from stable_baselines3.common.buffers import ReplayBuffer
-from stable_baselines3.common.logger import configure
+from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
 from stable_baselines3.td3.policies import Actor, TD3Policy
 from torch import nn
@@ -310,7 +310,9 @@ class ContinualDDPG:
             replay_buffer_kwargs={"reservoir_capacity": c.reservoir_capacity if c.replays else 0,
                                   "reservoir_fraction": c.reservoir_fraction, "seed": a.seed},
             policy_kwargs=policy_kwargs, seed=a.seed, device="cpu", verbose=0)
-        self.model.set_logger(configure(None, []))
+        # a logger that writes nowhere (SB3's configure(None, []) makes an empty folder in the temp dir, one
+        # per agent built: hundreds of them on a machine that runs the node and the tests)
+        self.model.set_logger(Logger(folder=None, output_formats=[]))
         self.rng = np.random.default_rng(a.seed + 1)
         self.updates = 0  # DT updates observed
         self.gradient_steps = 0
