@@ -146,15 +146,20 @@ def test_a_person_keeps_the_box_seen_and_a_car_is_completed():
         assert d[k] < (0.4 if cls == ObjectClass.PEDESTRIAN else 1.0) and det.object_class[k] == cls
 
 
-def _detect_one_vehicle(x: float, y: float, yaw: float, dims: tuple[float, float, float], seed: int):
-    """Detections of one vehicle box (length, width, height) in a noise-free scan of a 32-channel LiDAR
-    6 m up a pole at the origin (-40 to 2 degrees), by :class:`LidarDetector` with its defaults."""
+def _scan_one_vehicle(x: float, y: float, yaw: float, dims: tuple[float, float, float], seed: int):
+    """A noise-free scan of one vehicle box (length, width, height) by a 32-channel LiDAR 6 m up a pole at the
+    origin (-40 to 2 degrees)."""
     from mobility_twin_sim.lidar import SensorPose
 
     lidar = Lidar(LidarSection(channels=32, azimuth_steps=1024, vertical_fov_deg=(-40.0, 2.0), range_noise_m=0.0,
                                dropout=0.0))
     boxes = Boxes(np.array([1]), np.array([x]), np.array([y]), np.array([yaw]), *(np.array([d]) for d in dims))
-    scan = lidar.scan(SensorPose(0, 0, 6.0, 0.0), boxes, np.random.default_rng(seed))
+    return lidar.scan(SensorPose(0, 0, 6.0, 0.0), boxes, np.random.default_rng(seed))
+
+
+def _detect_one_vehicle(x: float, y: float, yaw: float, dims: tuple[float, float, float], seed: int):
+    """Detections of :func:`_scan_one_vehicle`'s scan by :class:`LidarDetector` with its defaults."""
+    scan = _scan_one_vehicle(x, y, yaw, dims, seed)
     return LidarDetector().detect(scan.points, SENSOR, source_id="r", source_type=0, stamp=0.0)
 
 
@@ -220,16 +225,11 @@ def test_a_car_half_hidden_behind_another_is_completed_into_the_shadow(hidden, o
 
 
 def _detect_far_car(x: float, yaw: float, height: float, roof_lines: bool):
-    """The one vehicle box at (x, 3) m seen by :func:`_detect_one_vehicle`'s LiDAR, and the heights of the
-    returns on it above the ground cut."""
+    """The detections of a car at (x, 3) m in :func:`_scan_one_vehicle`'s scan, and the heights of the returns
+    on it above the ground cut."""
     from mobility_twin.perception.lidar_detector import DetectorConfig
-    from mobility_twin_sim.lidar import SensorPose
 
-    lidar = Lidar(LidarSection(channels=32, azimuth_steps=1024, vertical_fov_deg=(-40.0, 2.0), range_noise_m=0.0,
-                               dropout=0.0))
-    boxes = Boxes(np.array([1]), np.array([x]), np.array([3.0]), np.array([yaw]), np.array([4.6]),
-                  np.array([1.8]), np.array([height]))
-    scan = lidar.scan(SensorPose(0, 0, 6.0, 0.0), boxes, np.random.default_rng(0))
+    scan = _scan_one_vehicle(x, 3.0, yaw, (4.6, 1.8, height), seed=0)
     det = LidarDetector(DetectorConfig(roof_lines=roof_lines)).detect(scan.points, SENSOR, source_id="r",
                                                                       source_type=0, stamp=0.0)
     z = scan.points[scan.hit_vehicle == 0, 2] + SENSOR.z
