@@ -68,6 +68,10 @@ def _random_detections(rng, n):
     msg.provenance = SourceFrame(source_id=msg.source_id, stages=["sensor", "perception"],
                                  stage_wall_time=[1.7e9, 1.7e9 + 0.01])
     msg.provenance.sensor_stamp = msg.header.stamp
+    if rng.random() < 0.5:  # what a LiDAR saw (8 bearing bins x 3 range cells, packed bits; a range per bin)
+        msg.visibility_bins, msg.visibility_cell_m = 8, 0.5
+        msg.visibility_clear = rng.integers(0, 256, 3).astype(np.uint8).tolist()
+        msg.visibility_blocked = np.where(rng.random(8) < 0.3, np.inf, rng.random(8) * 80).astype(np.float32).tolist()
     return msg
 
 

@@ -26,8 +26,15 @@ self_report   (N,)       the reporting vehicle's id for a self-report, else ""
 gt_offsets    (F+1,)     ground truth of frame k is rows gt_offsets[k]:gt_offsets[k+1]
 gt_ids        (G,)       vehicle ids
 gt_xy         (G, 2)     vehicle centres at the frame's stamp, m
-meta          ()         JSON: format, version, rsu_id, sensor_xy, sensor_range_m, source_type, scenario, ...
+vis_clear     (F, V)     optional: each frame's visibility grid of clear cells, packed bits (uint8)
+vis_blocked   (F, B)     optional: each frame's nearest standing return per bearing bin, m (float32)
+meta          ()         JSON: format, version, rsu_id, sensor_xy, sensor_range_m, source_type, scenario,
+                         vis_bins and vis_cell_m (with the visibility), ...
 ============  =========  ====================================================
+
+The visibility (what the LiDAR saw of the space, ``mobility_twin.perception.visibility``) is kept in its wire
+form, ``Frame.visibility`` = (bins, cell_m, clear bits, blocked), None when the stream has none (streams
+recorded before it, or a detector that does not say).
 
 Hypotheses (one tracker on one stream, frames aligned with the stream's): ``stamps``, ``offsets``,
 ``ids`` (H,), ``xy`` (H, 2), ``update_ms`` (F,) (wall time of the tracker's step for that frame) and
@@ -55,14 +62,17 @@ class StreamFormatError(ValueError):
 
 Frame = make_dataclass(
     "Frame", [("stamp", float), *((key, np.ndarray) for key in _DET_KEYS), ("gt_ids", np.ndarray),
-              ("gt_xy", np.ndarray)], frozen=True,
+              ("gt_xy", np.ndarray), ("visibility", tuple, field(default=None))], frozen=True,
     namespace={"__doc__": "One frame of a stream: ``stamp``, the detection arrays (``_DET_KEYS``, the attributes of "
                           "perception's ``Detections``) and the ground truth at ``stamp``."})
 
 
 def frame_of(stamp: float, detections, gt_ids: np.ndarray, gt_xy: np.ndarray) -> Frame:
-    """The frame of ``detections`` (any object with the arrays of ``_DET_KEYS`` as attributes) at ``stamp``."""
-    return Frame(float(stamp), *(getattr(detections, key) for key in _DET_KEYS), gt_ids, gt_xy)
+    """The frame of ``detections`` (any object with the arrays of ``_DET_KEYS`` as attributes, and optionally a
+    ``visibility`` with a ``packed()`` wire form) at ``stamp``."""
+    seen = getattr(detections, "visibility", None)
+    return Frame(float(stamp), *(getattr(detections, key) for key in _DET_KEYS), gt_ids, gt_xy,
+                 None if seen is None else seen.packed())
 
 
 class _PerFrame:
@@ -91,11 +101,16 @@ class RsuStream(_PerFrame):
     gt_ids: np.ndarray
     gt_xy: np.ndarray
     meta: dict = field(default_factory=dict)
+    vis_clear: np.ndarray | None = None  # (F, V) packed bits, or None: no visibility recorded
+    vis_blocked: np.ndarray | None = None  # (F, B)
 
     def frame(self, k: int) -> Frame:
         det, gt = self._rows(self.det_offsets, k), self._rows(self.gt_offsets, k)
+        seen = None
+        if self.vis_clear is not None:
+            seen = (int(self.meta["vis_bins"]), float(self.meta["vis_cell_m"]), self.vis_clear[k], self.vis_blocked[k])
         return Frame(float(self.stamps[k]), *(self.detections[key][det] for key in _DET_KEYS), self.gt_ids[gt],
-                     self.gt_xy[gt])
+                     self.gt_xy[gt], seen)
 
     def frames(self):
         for k in range(len(self)):
@@ -112,6 +127,12 @@ class RsuStream(_PerFrame):
         """A stream from frames given one by one (the recorder's and the tests' way)."""
         det = {key: _concat([getattr(f, key) for f in frames], _DET_SHAPES[key])
                .astype(_DET_DTYPES.get(key, np.float64)) for key in _DET_KEYS}
+        meta, clear, blocked = dict(meta or {}), None, None
+        seen = [f.visibility for f in frames]
+        if frames and all(v is not None for v in seen) and len({(v[0], v[1], len(v[2])) for v in seen}) == 1:
+            meta["vis_bins"], meta["vis_cell_m"] = int(seen[0][0]), float(seen[0][1])
+            clear = np.stack([np.asarray(v[2], dtype=np.uint8) for v in seen])
+            blocked = np.stack([np.asarray(v[3], dtype=np.float32) for v in seen])
         return RsuStream(
             rsu_id, (float(sensor_xy[0]), float(sensor_xy[1])), float(sensor_range_m),
             np.array([f.stamp for f in frames], dtype=np.float64),
@@ -119,7 +140,7 @@ class RsuStream(_PerFrame):
             _offsets([len(f.gt_ids) for f in frames]),
             _concat([f.gt_ids for f in frames], (0,)).astype(np.int64),
             _concat([f.gt_xy for f in frames], (0, 2)).astype(np.float64),
-            dict(meta or {}),
+            meta, clear, blocked,
         )
 
 
@@ -196,6 +217,8 @@ def save_stream(path: Path | str, stream: RsuStream) -> Path:
             "sensor_xy": list(stream.sensor_xy), "sensor_range_m": stream.sensor_range_m}
     det = {k: np.asarray(v) for k, v in stream.detections.items()}
     det["self_report"] = det["self_report"].astype(str)
+    if stream.vis_clear is not None:
+        det["vis_clear"], det["vis_blocked"] = stream.vis_clear, stream.vis_blocked
     with open(path, "wb") as fh:
         np.savez_compressed(fh, stamps=stream.stamps, det_offsets=stream.det_offsets, gt_offsets=stream.gt_offsets,
                             gt_ids=stream.gt_ids, gt_xy=stream.gt_xy, meta=_meta_array(meta), **det)
@@ -206,7 +229,7 @@ def load_stream(path: Path | str) -> RsuStream:
     arrays, meta = _read(path, STREAM_FORMAT)
     return RsuStream(meta["rsu_id"], tuple(meta["sensor_xy"]), float(meta["sensor_range_m"]), arrays["stamps"],
                      arrays["det_offsets"], {k: arrays[k] for k in _DET_KEYS}, arrays["gt_offsets"],
-                     arrays["gt_ids"], arrays["gt_xy"], meta)
+                     arrays["gt_ids"], arrays["gt_xy"], meta, arrays.get("vis_clear"), arrays.get("vis_blocked"))
 
 
 def save_hypotheses(path: Path | str, hyps: Hypotheses) -> Path:

@@ -39,6 +39,7 @@ from mobility_twin.evaluation.stream_format import (
     stream_paths,
 )
 from mobility_twin.perception import SOURCE_RSU, Detections, DetectorConfig, LidarDetector, SensorPose2D
+from mobility_twin.perception.visibility import Visibility
 from mobility_twin.tracking import MultiSourceTracker, Tracker, TrackerConfig, object_array
 
 __all__ = ["StreamOptions", "default_tracker", "detections_of", "load_streams", "overall", "record_streams",
@@ -119,7 +120,8 @@ def detections_of(stream: RsuStream, frame: Frame) -> Detections:
     return Detections(stream.rsu_id, int(stream.meta.get("source_type", SOURCE_RSU)), frame.stamp,
                       stream.sensor_xy, stream.sensor_range_m, frame.xy, frame.cov, frame.yaw, frame.dims,
                       frame.velocity, frame.confidence, frame.num_points, frame.object_class,
-                      object_array(frame.self_report.tolist()))
+                      object_array(frame.self_report.tolist()),
+                      visibility=None if frame.visibility is None else Visibility.unpacked(*frame.visibility))
 
 
 def track_stream(stream: RsuStream, make_tracker: Callable[[], Tracker] = MultiSourceTracker,

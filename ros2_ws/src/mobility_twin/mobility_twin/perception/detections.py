@@ -6,6 +6,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from mobility_twin.perception.visibility import Visibility
+
 SOURCE_RSU = 0
 SOURCE_CAV = 1
 SOURCE_V2X = 2  # vehicles' own reports (cooperative awareness messages) relayed by an edge site
@@ -43,6 +45,8 @@ class Detections:
     ``sources``: (M,) each detection's source id, in a frame that gathers the frames of several sources of one
     instant (:meth:`of_instant`: the V2X relays of a site's edge servers); None: every detection is
     ``source_id``'s.
+    ``visibility``: what a LiDAR frame saw of the space around its sensor (:mod:`.visibility`: where a vehicle
+    would have been hit, where the view is hidden); None: not known (reports, a detector that does not say).
     """
 
     source_id: str
@@ -62,6 +66,7 @@ class Detections:
     provenance: tuple[tuple[str, float], ...] = field(default=())
     systematic_share: float = 0.0
     sources: np.ndarray | None = None
+    visibility: Visibility | None = None
 
     def __len__(self) -> int:
         return len(self.xy)
@@ -122,6 +127,7 @@ class Detections:
             np.concatenate([p.velocity for p in parts]), np.concatenate([p.confidence for p in parts]),
             np.concatenate([p.num_points for p in parts]), np.concatenate([p.object_class for p in parts]),
             np.concatenate([p.self_report for p in parts]), first.provenance, first.systematic_share,
+            visibility=first.visibility,
         )
 
     @staticmethod

@@ -24,11 +24,12 @@ Pipeline for one frame (points in the sensor frame, the sensor's pose in `map`):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from mobility_twin.perception.detections import Detections
+from mobility_twin.perception.visibility import visibility_of
 from mobility_twin_core.model import ObjectClass
 
 
@@ -86,6 +87,11 @@ class DetectorConfig:
     shadow_edge_m: float = 1.0  # returns this close beside a cluster's end (across the line of sight), ...
     shadow_margin_m: float = 0.5  # ... this much nearer than its nearest point ...
     shadow_height_m: float = 0.8  # ... and tall enough to block the rays to a car's body at this height there
+    # what the frame saw of the space (perception.visibility: where a vehicle would have been hit, where the
+    # view is hidden), sent with the detections so that a tracker tells a vehicle gone from one unseen
+    visibility_bins: int = 360  # bearing bins (0: none sent)
+    visibility_cell_m: float = 1.0  # depth of a range cell
+    visibility_band_m: tuple[float, float] = (0.3, 1.3)  # the height of a vehicle's body: a beam through it there
 
 
 @dataclass
@@ -148,7 +154,14 @@ class LidarDetector:
             return empty
         # the elevation of the returns: the lowest beam's bounds what the sensor sees below it (the blind cone)
         ground_range = np.sqrt(ground2)
-        height = self._height_above_ground(points, pose)
+        height, sensor_height = self._height_above_ground(points, pose)
+        if cfg.visibility_bins > 0:
+            seen = visibility_of(points[:, 0], points[:, 1], ground_range, height, pose.yaw, sensor_height,
+                                 bins=cfg.visibility_bins, cell_m=cfg.visibility_cell_m, max_range_m=cfg.max_range_m,
+                                 ground_height_m=cfg.ground_height_m, band_m=cfg.visibility_band_m)
+            empty = replace(empty, visibility=seen)
+        else:
+            seen = None
         objects = (height > cfg.ground_height_m) & (height < cfg.max_height_m)
         # in the map: only the returns above the ground (most are on it) and those above any vehicle
         tall = _cell_keys(_to_map(np.compress(height >= cfg.max_height_m, points, axis=0), pose)[:, :2], cfg.voxel_m,
@@ -174,8 +187,8 @@ class LidarDetector:
         bev = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.column_stack([xy, np.zeros(len(xy))])))
         labels = np.asarray(bev.cluster_dbscan(cfg.cluster_eps_m, cfg.cluster_min_points, print_progress=False))
         labels = self._merge_ring_pieces(xy, top, labels, pose)
-        return self._boxes(xy, top, labels, pose, source_id, source_type, stamp, provenance, tall, cut,
-                           (low, high)) or empty
+        found = self._boxes(xy, top, labels, pose, source_id, source_type, stamp, provenance, tall, cut, (low, high))
+        return empty if found is None else replace(found, visibility=seen)
 
     def _merge_ring_pieces(self, xy: np.ndarray, top: np.ndarray, labels: np.ndarray,
                            pose: SensorPose2D) -> np.ndarray:
@@ -259,19 +272,21 @@ class LidarDetector:
         _, merged[ok] = np.unique(merged[ok], return_inverse=True)
         return merged
 
-    def _height_above_ground(self, points: np.ndarray, pose: SensorPose2D) -> np.ndarray:
-        """The height of each return (sensor frame) above the map's ground (z = 0), or above the ground plane
-        fitted to the cloud (``fit_ground_plane``)."""
+    def _height_above_ground(self, points: np.ndarray, pose: SensorPose2D) -> tuple[np.ndarray, float]:
+        """The height of each return (sensor frame) and of the sensor above the map's ground (z = 0), or above
+        the ground plane fitted to the cloud (``fit_ground_plane``)."""
         if not self.config.fit_ground_plane or len(points) < 50:
-            return pose.z + points[:, 2]
+            return pose.z + points[:, 2], pose.z
         world = _to_map(points, pose)
         o3d = _open3d()
         pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(world))
         (a, b, c, d), _ = pcd.segment_plane(distance_threshold=0.15, ransac_n=3, num_iterations=60)
         if abs(c) < 0.9:  # not a ground-like plane: keep the map's ground
-            return world[:, 2]
+            return world[:, 2], pose.z
         sign = 1.0 if c > 0 else -1.0
-        return sign * (world @ np.array([a, b, c]) + d) / np.linalg.norm([a, b, c])
+        normal = np.array([a, b, c]) / np.linalg.norm([a, b, c])
+        return sign * (world @ normal + d / np.linalg.norm([a, b, c])), \
+            sign * float(np.array([pose.x, pose.y, pose.z]) @ normal + d / np.linalg.norm([a, b, c]))
 
     def _boxes(self, xy, top, labels, pose, source_id, source_type, stamp, provenance,
                tall: np.ndarray | None = None, cut: np.ndarray | None = None,

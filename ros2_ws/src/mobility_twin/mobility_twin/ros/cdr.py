@@ -452,6 +452,9 @@ class DetectionTable(_RecordTable):
     records: np.ndarray
     self_report_id: list[str]
     provenance: Provenance
+    # what a LiDAR frame saw (perception.visibility's wire form): bins, cell depth (m), clear cells as packed
+    # bits (uint8), nearest standing return per bin (float32); None: not sent (visibility_bins 0)
+    visibility: tuple[int, float, np.ndarray, np.ndarray] | None = None
 
     RECORD = DETECTION_FIXED
 
@@ -473,6 +476,17 @@ def encode_detections(table: DetectionTable) -> bytes:
     _write_elements(w, np.ascontiguousarray(table.records, dtype=DETECTION_FIXED),
                     list(zip(_DETECTION.tail_kinds, (table.self_report_id,), strict=True)))
     _write_provenance(w, table.provenance)
+    bins, cell_m, clear, blocked = table.visibility or (0, 0.0, (), ())
+    w.align(2)
+    w.raw(struct.pack("<H", bins))
+    w.align(4)
+    w.raw(struct.pack("<f", cell_m))
+    clear = np.asarray(clear, dtype=np.uint8)
+    w.u32(len(clear))
+    w.raw(clear.tobytes())
+    blocked = np.asarray(blocked, dtype="<f4")
+    w.u32(len(blocked))
+    w.raw(blocked.tobytes())
     return w.bytes()
 
 
@@ -495,9 +509,38 @@ def decode_detections(data: bytes) -> DetectionTable:
         raise CdrError(f"message truncated: DetectedObjectArray claims {n} objects in {len(r.buf)} bytes")
     records, (ids,) = _read_elements(r, n, DETECTION_FIXED, _DETECTION.tail_kinds, "DetectedObjectArray")
     provenance = _read_provenance(r)
+    visibility = _read_visibility(r, source_id)
     yaw = 2.0 * np.arctan2(qz, qw)
     return DetectionTable(sec * 1_000_000_000 + nanosec, frame_id, source_id, int(source_type), (px, py, pz, float(yaw)),
-                          float(sensor_range), records, ids, provenance)
+                          float(sensor_range), records, ids, provenance, visibility)
+
+
+def _read_visibility(r: _Reader, source_id: str) -> tuple[int, float, np.ndarray, np.ndarray] | None:
+    """The visibility fields of a DetectedObjectArray (None when it sends none: visibility_bins 0); CdrError when
+    their sizes do not describe a grid of bins x cells and one range per bin."""
+    r.align(2)
+    r.need(2)
+    (bins,) = struct.unpack_from("<H", r.buf, r.pos)
+    r.pos += 2
+    r.align(4)
+    r.need(4)
+    (cell_m,) = struct.unpack_from("<f", r.buf, r.pos)
+    r.pos += 4
+    n_clear = r.u32()
+    r.need(n_clear)
+    clear = np.frombuffer(r.buf, dtype=np.uint8, count=n_clear, offset=r.pos).copy()
+    r.pos += n_clear
+    n_blocked = r.u32()
+    r.need(4 * n_blocked)
+    blocked = np.frombuffer(r.buf, dtype="<f4", count=n_blocked, offset=r.pos).astype(np.float32)
+    r.pos += 4 * n_blocked
+    if bins == 0:
+        return None
+    cells = 8 * n_clear // bins
+    if n_blocked != bins or cells < 1 or (bins * cells + 7) // 8 != n_clear or not (cell_m > 0 and np.isfinite(cell_m)):
+        raise CdrError(f"DetectedObjectArray of {source_id}: visibility of {bins} bins with {n_clear} bytes of clear "
+                       f"cells, {n_blocked} blocked ranges and cells of {cell_m} m is not a grid")
+    return int(bins), float(cell_m), clear, blocked
 
 
 # --------------------------------------------------------------------------------------------- point clouds

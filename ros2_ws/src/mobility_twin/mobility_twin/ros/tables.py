@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mobility_twin.perception.detections import Detections
+from mobility_twin.perception.visibility import Visibility
 from mobility_twin.ros.cdr import DetectionTable, Provenance, TrackTable, seconds_to_ns
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ def detections_to_table(d: Detections, sensor_z: float = 0.0, sensor_yaw: float 
                                                                        sensor_yaw),
         d.sensor_range, rec, [str(s) for s in d.self_report],
         Provenance(d.source_id, seconds_to_ns(d.stamp), tuple(d.provenance)),
+        None if d.visibility is None else d.visibility.packed(),
     )
 
 
@@ -59,6 +61,7 @@ def table_to_detections(t: DetectionTable) -> Detections:
         2.0 * np.arctan2(rec["qz"], rec["qw"]), np.stack([rec["length"], rec["width"], rec["height"]], axis=1),
         velocity, rec["confidence"].astype(float), rec["num_points"].astype(np.int64),
         rec["object_class"].astype(np.int64), object_array(list(t.self_report_id)), tuple(t.provenance.stages),
+        visibility=None if t.visibility is None else Visibility.unpacked(*t.visibility),
     )
 
 

@@ -32,6 +32,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from mobility_twin.perception.detections import Detections
+from mobility_twin.perception.visibility import CLEAR, HIDDEN
 from mobility_twin.tracking.association import assign_gated, every_row_as_slice
 from mobility_twin.tracking.gating import mahalanobis2
 from mobility_twin.tracking.motion import position_variance, predict_positions, update
@@ -106,6 +107,7 @@ def apply_measurements(tr: TrackSet, frame: Detections, ti: np.ndarray, di: np.n
     tr.hits[t] += 1
     tr.misses[t] = 0
     tr.missed_by[t] = 0
+    tr.hidden[t] = False
     tr.seen_by[t] |= source_bit(frame.source_id) if frame.sources is None else frame.source_bits[d]
     tr.last_update[t] = frame.stamp
     gain = cfg.existence_hit + cfg.existence_hit_confidence * frame.confidence[d]
@@ -145,7 +147,11 @@ def count_misses(tr: TrackSet, frame: Detections, assigned: np.ndarray, cfg) -> 
     """Tracks inside the source's coverage (by ``miss_margin_m``, and beyond ``miss_min_range_m`` of the sensor,
     whose blind cone hides a vehicle right under it) that got no detection count a miss, unless
     an object the source did detect, nearer to it, hides them (a sensor cannot see through a vehicle: in a
-    queue or a car park, the second row is hidden from one RSU and visible to the next)."""
+    queue or a car park, the second row is hidden from one RSU and visible to the next). Where the frame says
+    what its LiDAR saw (``frame.visibility``): a track whose place was hidden (something standing nearer, or
+    at its place undetected) counts no miss and may coast up to ``hidden_coast_s``; one whose place was seen
+    clear (a beam crossed a vehicle's height there and went on) is not there: that miss weighs what
+    ``clear_detection_prob`` says, whatever its detection record."""
     if len(assigned) == len(tr) or frame.sensor_range <= cfg.miss_margin_m:  # every track detected, or no
         return  # coverage (relayed reports): no track missed
     d_sensor = np.hypot(tr.x[:, 0] - frame.sensor_xy[0], tr.x[:, 1] - frame.sensor_xy[1])
@@ -156,6 +162,18 @@ def count_misses(tr: TrackSet, frame: Detections, assigned: np.ndarray, cfg) -> 
         k = k[~shadowed(tr.x[k, :2], frame)]
     if not len(k):
         return
+    clear = None
+    if frame.visibility is not None:  # what the LiDAR saw of their places
+        seen = frame.visibility.classify(tr.x[k, :2], frame.sensor_xy)
+        behind = seen == HIDDEN
+        tr.hidden[k[behind]] = True
+        k = k[~behind]
+        if not len(k):
+            return
+        # a place seen clear, where the vehicle would have been hit: only for a track known to within
+        # clear_max_sigma_m (one that is not could be the vehicle beside it)
+        clear = (seen[~behind] == CLEAR) & (np.maximum(tr.P[k, 0, 0], tr.P[k, 1, 1]) <= cfg.clear_max_sigma_m**2)
+    tr.hidden[k] = False
     # a source that has never detected the track may simply not see its place (hidden by what it did not
     # detect, beyond its beams): each of its misses weighs less than the one before, so one sensor's
     # consistent detections confirm a vehicle the others cannot see, while clutter dies out
@@ -178,6 +196,8 @@ def count_misses(tr: TrackSet, frame: Detections, assigned: np.ndarray, cfg) -> 
         # the run shared by the sources missing it (frames of each in turn): this source's place in it
         sources = np.maximum(np.bitwise_count(tr.missed_by[c]), 1)
         loss[confirmed] = -np.log1p(-p_d) / np.ceil(run / sources)
+    if clear is not None:  # a place seen clear: the vehicle would have been detected there (whoever saw it)
+        loss[clear] = -math.log1p(-cfg.clear_detection_prob)
     tr.seen_misses[k[~blind]] += 1
     tr.existence[k] = _add_log_odds(tr.existence[k], -loss)
 
@@ -211,9 +231,10 @@ def reidentify(state: TrackerState, frame: Detections, idx: np.ndarray, cfg, sta
     return np.sort(np.concatenate([idx[claimed], left])) if claimed.any() else left
 
 
-def _give_ids_back(state: TrackerState, frame: Detections, idx: np.ndarray, cfg, stats) -> np.ndarray:
-    """:func:`reidentify` for detections that fit no live confirmed track."""
-    g = state.graveyard
+def _reid_pairs(g: TrackSet, frame: Detections, idx: np.ndarray, cfg) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows of ``g``, positions in ``idx``) of the tracks ``g``, unseen since their last update, that the
+    detections ``idx`` find again, and every track's state extrapolated to the frame: the gate allows for the
+    time unseen (process noise, and 2 m/s of velocity error per second) up to ``reid_max_m``."""
     dt = frame.stamp - g.last_update
     x, P = g.x.copy(), g.P
     x[:, :2] = predict_positions(g.x, dt)  # where each would be now, position uncertainty grown below
@@ -223,28 +244,66 @@ def _give_ids_back(state: TrackerState, frame: Detections, idx: np.ndarray, cfg,
     maha, _ = mahalanobis2(innov, S)
     ok = (maha < cfg.gate_chi2) & (np.hypot(innov[..., 0], innov[..., 1]) < cfg.reid_max_m)
     pairs = assign_gated(maha, ok)
-    if not pairs:
-        return idx
     rows = np.array([r for r, _ in pairs], dtype=np.int64)
     cols = np.array([c for _, c in pairs], dtype=np.int64)
+    return rows, cols, x
+
+
+def _found_at(tr: TrackSet, rows: np.ndarray, frame: Detections, found: np.ndarray) -> None:
+    """The tracks ``rows`` of ``tr`` (their state extrapolated to the frame) found again by the detections
+    ``found``: at the detection, with its covariance (the old cross terms do not fit the new position: they
+    go, keeping P positive), updated now, nothing missed or surprising since."""
+    tr.x[rows, :2] = frame.xy[found]
+    P = tr.P[rows].copy()
+    P[:, :2, :2] = frame.cov[found]
+    P[:, :2, 2:] = P[:, 2:, :2] = 0.0
+    tr.P[rows] = P
+    tr.last_update[rows] = frame.stamp
+    tr.misses[rows] = 0
+    tr.missed_by[rows] = 0
+    tr.surprises[rows] = 0
+    tr.hidden[rows] = False
+    tr.hits[rows] += 1
+    tr.seen_by[rows] |= frame.source_bits[found]
+    tr.sources[rows] = object_array([s | {frame.source_of(d)} for s, d in zip(tr.sources[rows], found.tolist(),
+                                                                              strict=True)])
+
+
+def _give_ids_back(state: TrackerState, frame: Detections, idx: np.ndarray, cfg, stats) -> np.ndarray:
+    """:func:`reidentify` for detections that fit no live confirmed track."""
+    g = state.graveyard
+    rows, cols, x = _reid_pairs(g, frame, idx, cfg)
+    if not len(rows):
+        return idx
     back = g.select(rows)
     back.x = x[rows]
-    back.x[:, :2] = frame.xy[idx[cols]]
-    back.P = back.P.copy()
-    back.P[:, :2, :2] = frame.cov[idx[cols]]
-    back.P[:, :2, 2:] = back.P[:, 2:, :2] = 0.0  # the old cross terms do not fit the new position: keep P positive
-    back.last_update = np.full(len(rows), frame.stamp)
-    back.misses = np.zeros(len(rows), dtype=np.int64)
-    back.missed_by = np.zeros(len(rows), dtype=np.uint64)
-    back.surprises = np.zeros(len(rows), dtype=np.int64)
-    back.hits = back.hits + 1
     back.status = np.full(len(rows), CONFIRMED, dtype=np.int64)
     back.existence = np.maximum(back.existence, cfg.confirm_existence)
-    found = idx[cols]
-    back.sources = object_array([s | {frame.source_of(d)} for s, d in zip(back.sources, found.tolist(), strict=True)])
-    back.seen_by = back.seen_by | frame.source_bits[found]
+    _found_at(back, np.arange(len(rows)), frame, idx[cols])
     state.tracks.extend(back)
     state.graveyard = g.select(np.setdiff1d(np.arange(len(g)), rows))
+    stats.reidentified += len(rows)
+    return np.delete(idx, cols)
+
+
+def find_hidden(state: TrackerState, frame: Detections, idx: np.ndarray, cfg, stats) -> np.ndarray:
+    """Detections (of ``idx``, which no track's gate took) that find a confirmed track coasting hidden since
+    its last update (behind a building: the LiDAR saw its place hidden) update it, with the re-identification
+    gate: its velocity may have been wrong since it went behind (the frames that saw it half hidden), and the
+    ordinary gate, made for one frame's motion, misses it as it comes out. Returns the others."""
+    tr = state.tracks
+    if not len(idx) or not np.count_nonzero(tr.hidden):
+        return idx
+    hid = np.flatnonzero(tr.hidden & (tr.status == CONFIRMED) & (tr.last_update < frame.stamp))
+    if not len(hid):
+        return idx
+    coasting = tr.select(hid)  # taken back to its last update, as a lost track is (bury)
+    coasting.x[:, :2] -= coasting.x[:, 2:] * (frame.stamp - coasting.last_update)[:, None]
+    rows, cols, _ = _reid_pairs(coasting, frame, idx, cfg)
+    if not len(rows):
+        return idx
+    _found_at(tr, hid[rows], frame, idx[cols])
+    tr.last_frame[hid[rows]] = stats.frames
     stats.reidentified += len(rows)
     return np.delete(idx, cols)
 
@@ -260,8 +319,9 @@ def _fits_a_confirmed_track(tr: TrackSet, frame: Detections, idx: np.ndarray, ga
 
 
 def birth(state: TrackerState, frame: Detections, idx: np.ndarray, cfg, stats) -> None:
-    """New tentative tracks (confirmed for self-reports) from the detections ``idx`` no lost track claims."""
-    idx = reidentify(state, frame, idx, cfg, stats)
+    """New tentative tracks (confirmed for self-reports) from the detections ``idx`` that no hidden track
+    (:func:`find_hidden`) or lost track (:func:`reidentify`) claims."""
+    idx = reidentify(state, frame, find_hidden(state, frame, idx, cfg, stats), cfg, stats)
     if not len(idx):
         return
     k = len(idx)
@@ -344,7 +404,8 @@ def prune(state: TrackerState, cfg, stats) -> None:
         state.tracks = tr = tr.select(finite)
     age = state.time - tr.last_update
     overdue = (tr.status == CONFIRMED) & (age > cfg.max_coast_s)
-    if np.count_nonzero(overdue):  # coasting through the silence of all its sources: kept up to outage_coast_s
+    if np.count_nonzero(overdue):  # hidden since (kept up to hidden_coast_s), or coasting through the silence of
+        overdue &= ~tr.hidden | (age > cfg.hidden_coast_s)  # all its sources (kept up to outage_coast_s)
         late = (overdue & (age <= cfg.outage_coast_s)).nonzero()[0]
         overdue[late[unseen(state, late, state.time, cfg.silent_after_s)]] = False
     # below delete_existence the evidence says it is not there (clutter, or a vehicle gone from plain view)

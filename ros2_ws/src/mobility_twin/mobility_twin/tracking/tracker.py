@@ -66,7 +66,15 @@ class TrackerConfig:
     max_existence: float = 0.99  # existence never exceeds this (evidence against a track must be able to tell)
     confirm_existence: float = 0.85  # a tentative track is confirmed at this existence probability ...
     delete_existence: float = 0.05  # ... and any track deleted below this one
-    max_coast_s: float = 1.5  # a confirmed track lives this long without updates
+    max_coast_s: float = 1.5  # a confirmed track lives this long without updates, ...
+    hidden_coast_s: float = 3.0  # ... or this long when every source covering its place since saw it hidden
+    # (perception.visibility: something standing nearer on its bearing, which may be the vehicle itself)
+    # a frame whose LiDAR saw a track's place clear (a beam crossed a vehicle's height there and went on) while
+    # it detected nothing there: the vehicle would have been detected with this probability, so it is not there
+    # (its trace ended, it turned off) and its existence falls at once; only for a track known to within this
+    clear_detection_prob: float = 0.999
+    clear_max_sigma_m: float = 1.0
+    show_existence: float = 0.5  # a confirmed track is published while its existence is at least this
     tentative_max_age_s: float = 1.0
     miss_margin_m: float = 3.0  # a track this far inside a source's coverage edge counts misses, ...
     miss_min_range_m: float = 6.0  # ... and no nearer to the sensor (under a pole's LiDAR: its blind cone)
@@ -253,24 +261,27 @@ class MultiSourceTracker:
     def confirmed_at(self, t: float) -> TrackSet:
         """A copy of the confirmed tracks predicted to time ``t`` (not earlier than the last frame).
 
-        Tracks older than ``max_coast_s`` at ``t`` are left out (the next frame would delete them, and when
-        every source falls silent no frame comes to do it), except those whose every source has been silent
-        since their last update: they are shown up to ``outage_coast_s``.
+        Tracks whose existence fell below ``show_existence`` (more likely gone than there) are left out, and
+        so are those older than ``max_coast_s`` at ``t`` (the next frame would delete them, and when every source
+        falls silent no frame comes to do it), except those hidden since (shown up to ``hidden_coast_s``) and
+        those whose every source has been silent since their last update (shown up to ``outage_coast_s``).
         """
         tracks, now = self.state.tracks, self.state.time
         if not len(tracks):
             return tracks.sharing()  # no rows to write into: sharing the empty arrays is a copy
+        cfg = self.config
         age = t - tracks.last_update
-        confirmed = tracks.status == CONFIRMED
-        alive = confirmed & (age <= self.config.max_coast_s)
+        confirmed = (tracks.status == CONFIRMED) & (tracks.existence >= cfg.show_existence)
+        alive = confirmed & (age <= cfg.max_coast_s)
         shown = np.count_nonzero(alive)
-        if shown < np.count_nonzero(confirmed):  # some coast past max_coast_s: through a silence of their sources?
-            late = (confirmed & ~alive & (age <= self.config.outage_coast_s)).nonzero()[0]
-            alive[late[management.unseen(self.state, late, t, self.config.silent_after_s)]] = True
+        if shown < np.count_nonzero(confirmed):  # some coast past max_coast_s: hidden, or through a silence of
+            alive |= confirmed & tracks.hidden & (age <= cfg.hidden_coast_s)  # their sources?
+            late = (confirmed & ~alive & (age <= cfg.outage_coast_s)).nonzero()[0]
+            alive[late[management.unseen(self.state, late, t, cfg.silent_after_s)]] = True
             shown = np.count_nonzero(alive)
         out = tracks.copy() if shown == len(tracks) else tracks.select(alive)
         if len(out) and math.isfinite(now) and t > now:
-            out.x, out.P = out.predicted(t - now, self.config.accel_noise)
+            out.x, out.P = out.predicted(t - now, cfg.accel_noise)
         if len(out) and np.count_nonzero(out.systematic):  # the error its sources repeat in every frame, on top of the filter's
             var = out.systematic**2
             out.P[:, 0, 0] += var

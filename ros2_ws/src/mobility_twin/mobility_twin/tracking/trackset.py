@@ -65,10 +65,13 @@ class TrackSet:
     last_frame: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     # the sources (bits) that have missed the track since its last update: the misses of a run are spread over them
     missed_by: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
+    # since its last update, the LiDARs that covered its place saw it hidden (something standing nearer on its
+    # bearing: perception.visibility): it coasts longer (hidden_coast_s)
+    hidden: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
     FIELDS = ("ids", "x", "P", "dims", "box_yaw", "object_class", "status", "hits", "misses", "born",
               "last_update", "existence", "sources", "vehicle_id", "seen_by", "blind_misses", "seen_misses",
-              "surprises", "systematic", "last_frame", "missed_by")
+              "surprises", "systematic", "last_frame", "missed_by", "hidden")
 
     def __post_init__(self) -> None:
         n = len(self.ids)
@@ -86,6 +89,8 @@ class TrackSet:
             self.last_frame = np.zeros(n, dtype=np.int64)
         if len(self.missed_by) != n:
             self.missed_by = np.zeros(n, dtype=np.uint64)
+        if len(self.hidden) != n:
+            self.hidden = np.zeros(n, dtype=bool)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -133,7 +138,7 @@ class TrackSet:
         field packed by :func:`pack_array` (a node saves every second; numbers as JSON text took milliseconds
         of its executor each time), the sources and vehicle ids as lists of strings."""
         out = {f: pack_array(getattr(self, f)) for f in self.FIELDS
-               if f not in ("sources", "vehicle_id", "last_frame", "missed_by")}
+               if f not in ("sources", "vehicle_id", "last_frame", "missed_by", "hidden")}
         out["sources"] = [sorted(s) for s in self.sources]
         out["vehicle_id"] = [str(v or "") for v in self.vehicle_id]
         return out
