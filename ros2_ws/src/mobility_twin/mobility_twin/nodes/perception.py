@@ -62,6 +62,8 @@ class PerceptionConfig(LayoutFileParams):
     fit_ground_plane: bool = field(False, "detector: fit the ground with RANSAC (uneven roads)")
     voxel_m: float = field(0.2, "detector: voxel size of the downsampling (m)", low=0.01, high=5.0)
     cluster_eps_m: float = field(0.8, "detector: DBSCAN radius (m)", low=0.05, high=10.0)
+    visibility_bins: int = field(360, "detector: bearing bins of what each frame saw of the space, sent with its "
+                                      "detections (3.6 kB a frame at 360; 0: not sent)", low=0, high=3600)
     odometry_buffer_s: float = field(2.0, "CAV: odometry kept for interpolation (s)", low=0.1, high=60.0)
     stats_period_s: float = field(10.0, "seconds between statistics lines in the log", low=0.1, high=86400.0)
 
@@ -92,7 +94,7 @@ class _PerceptionBase(Node):
         self.frame_id = cfg.frame_id or f"{cfg.sensor_id}/lidar"
         self.detector = LidarDetector(DetectorConfig(
             max_range_m=cfg.max_range_m, ground_height_m=cfg.ground_height_m, fit_ground_plane=cfg.fit_ground_plane,
-            voxel_m=cfg.voxel_m, cluster_eps_m=cfg.cluster_eps_m))
+            voxel_m=cfg.voxel_m, cluster_eps_m=cfg.cluster_eps_m, visibility_bins=cfg.visibility_bins))
         self.counts: Counter = Counter()
         self.latency_ms: deque = deque(maxlen=1000)
         self.pub = self.create_publisher(DetectedObjectArray, "detections", TWIN_STATE)
