@@ -145,3 +145,22 @@ def test_recording_is_deterministic_and_keeps_the_ground_truth_near_each_rsu(tmp
         np.testing.assert_array_equal(a.gt_ids, b.gt_ids)
         assert (np.hypot(*(a.gt_xy - np.asarray(a.sensor_xy)).T) <= 90.0).all()
     assert sum(int(load_stream(p).det_offsets[-1]) for p in first) > 0
+    # what each LiDAR frame saw of the space is recorded with it, and read back as the tracker gets it
+    stream = load_stream(first[0])
+    assert stream.meta["vis_bins"] == 360 and stream.vis_clear.shape[0] == len(stream)
+    seen = detections_of(stream, stream.frame(1)).visibility
+    assert seen is not None and np.array_equal(seen.clear_bits, stream.vis_clear[1])
+
+
+def test_a_visibility_that_not_every_frame_carries_is_counted_not_lost_silently():
+    from dataclasses import replace
+
+    stream = synthetic_stream(frames=6)
+    grid = (8, 1.0, np.zeros(10, dtype=np.uint8), np.full(8, np.inf, dtype=np.float32))
+    frames = [replace(f, visibility=grid if k % 2 else None) for k, f in enumerate(stream.frames())]
+    mixed = RsuStream.from_frames("rsu_09", SENSOR, 80.0, frames, stream.meta)
+    assert mixed.vis_clear is None and mixed.meta["vis_dropped_frames"] == 3
+    assert all(f.visibility is None for f in mixed.frames())
+    whole = RsuStream.from_frames("rsu_09", SENSOR, 80.0, [replace(f, visibility=grid) for f in frames], stream.meta)
+    assert whole.meta["vis_bins"] == 8 and "vis_dropped_frames" not in whole.meta
+    assert all(np.array_equal(f.visibility[2], grid[2]) for f in whole.frames())

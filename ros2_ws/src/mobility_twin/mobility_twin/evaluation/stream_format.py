@@ -34,7 +34,9 @@ meta          ()         JSON: format, version, rsu_id, sensor_xy, sensor_range_
 
 The visibility (what the LiDAR saw of the space, ``mobility_twin.perception.visibility``) is kept in its wire
 form, ``Frame.visibility`` = (bins, cell_m, clear bits, blocked), None when the stream has none (streams
-recorded before it, or a detector that does not say).
+recorded before it, or a detector that does not say). A stream keeps one grid shape for all its frames or
+none: frames whose visibility could not be kept (some frames without one, grids of different shapes) are
+counted in the metadata's ``vis_dropped_frames``.
 
 Hypotheses (one tracker on one stream, frames aligned with the stream's): ``stamps``, ``offsets``,
 ``ids`` (H,), ``xy`` (H, 2), ``update_ms`` (F,) (wall time of the tracker's step for that frame) and
@@ -129,10 +131,13 @@ class RsuStream(_PerFrame):
                .astype(_DET_DTYPES.get(key, np.float64)) for key in _DET_KEYS}
         meta, clear, blocked = dict(meta or {}), None, None
         seen = [f.visibility for f in frames]
-        if frames and all(v is not None for v in seen) and len({(v[0], v[1], len(v[2])) for v in seen}) == 1:
+        carried = sum(v is not None for v in seen)
+        if carried and carried == len(frames) and len({(v[0], v[1], len(v[2])) for v in seen}) == 1:
             meta["vis_bins"], meta["vis_cell_m"] = int(seen[0][0]), float(seen[0][1])
             clear = np.stack([np.asarray(v[2], dtype=np.uint8) for v in seen])
             blocked = np.stack([np.asarray(v[3], dtype=np.float32) for v in seen])
+        elif carried:  # one grid per stream or none: what was left out is said, not lost silently
+            meta["vis_dropped_frames"] = carried
         return RsuStream(
             rsu_id, (float(sensor_xy[0]), float(sensor_xy[1])), float(sensor_range_m),
             np.array([f.stamp for f in frames], dtype=np.float64),
