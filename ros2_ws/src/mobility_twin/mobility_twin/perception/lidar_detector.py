@@ -283,10 +283,8 @@ class LidarDetector:
         (a, b, c, d), _ = pcd.segment_plane(distance_threshold=0.15, ransac_n=3, num_iterations=60)
         if abs(c) < 0.9:  # not a ground-like plane: keep the map's ground
             return world[:, 2], pose.z
-        sign = 1.0 if c > 0 else -1.0
-        normal = np.array([a, b, c]) / np.linalg.norm([a, b, c])
-        return sign * (world @ normal + d / np.linalg.norm([a, b, c])), \
-            sign * float(np.array([pose.x, pose.y, pose.z]) @ normal + d / np.linalg.norm([a, b, c]))
+        sign, normal, norm = (1.0 if c > 0 else -1.0), np.array([a, b, c]), np.linalg.norm([a, b, c])
+        return sign * (world @ normal + d) / norm, sign * float(np.array([pose.x, pose.y, pose.z]) @ normal + d) / norm
 
     def _boxes(self, xy, top, labels, pose, source_id, source_type, stamp, provenance,
                tall: np.ndarray | None = None, cut: np.ndarray | None = None,

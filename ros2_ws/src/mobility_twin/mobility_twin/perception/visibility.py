@@ -93,14 +93,20 @@ class Visibility:
         depth that is not positive)."""
         if bins <= 0:
             return None
-        cells = len(clear_bits) * 8 // bins
-        if len(blocked) != bins or cells < 1 or (bins * cells + 7) // 8 != len(clear_bits) \
-                or not (cell_m > 0 and math.isfinite(cell_m)):
-            raise ValueError(f"visibility of {bins} bins, {len(blocked)} blocked ranges, {len(clear_bits)} bytes of "
-                             f"clear cells, cells of {cell_m} m: not a visibility grid")
+        cells = grid_cells(bins, cell_m, len(clear_bits), len(blocked))
         if clear_bits.dtype != np.uint8:
             clear_bits = clear_bits.astype(np.uint8)
         return Visibility(clear_bits, cells, float(cell_m), blocked)
+
+
+def grid_cells(bins: int, cell_m: float, clear_bytes: int, blocked: int) -> int:
+    """The range cells per bin of a visibility of ``bins`` bins (> 0) sent as ``clear_bytes`` bytes of packed
+    clear bits and ``blocked`` ranges, cells of ``cell_m``; ValueError when these do not describe one."""
+    cells = clear_bytes * 8 // bins
+    if blocked != bins or cells < 1 or (bins * cells + 7) // 8 != clear_bytes or not (cell_m > 0 and math.isfinite(cell_m)):
+        raise ValueError(f"visibility of {bins} bins, {blocked} blocked ranges, {clear_bytes} bytes of clear cells, "
+                         f"cells of {cell_m} m is not a grid of bins x cells: not a visibility grid")
+    return cells
 
 
 def visibility_of(x: np.ndarray, y: np.ndarray, ground_range: np.ndarray, height: np.ndarray, yaw: float,

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mobility_twin.perception.visibility import grid_cells
 from mobility_twin.ros.cdr_layout import POSE_TWIST_ALIASES, STRING, STRINGS, element_layout
 from mobility_twin_msgs.msg import DetectedObject, TrackedObject
 
@@ -536,10 +537,10 @@ def _read_visibility(r: _Reader, source_id: str) -> tuple[int, float, np.ndarray
     r.pos += 4 * n_blocked
     if bins == 0:
         return None
-    cells = 8 * n_clear // bins
-    if n_blocked != bins or cells < 1 or (bins * cells + 7) // 8 != n_clear or not (cell_m > 0 and np.isfinite(cell_m)):
-        raise CdrError(f"DetectedObjectArray of {source_id}: visibility of {bins} bins with {n_clear} bytes of clear "
-                       f"cells, {n_blocked} blocked ranges and cells of {cell_m} m is not a grid")
+    try:
+        grid_cells(bins, cell_m, n_clear, n_blocked)
+    except ValueError as err:
+        raise CdrError(f"DetectedObjectArray of {source_id}: {err}") from None
     return int(bins), float(cell_m), clear, blocked
 
 
