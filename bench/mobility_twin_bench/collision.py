@@ -68,6 +68,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
                                                                    "is held at a red light)")
     parser.add_argument("--rescore", action="store_true", help="score the runs saved by the last run again "
                                                               "(<out>/collision_runs/*/result.json), no simulation")
+    parser.add_argument("--repredict", action="store_true", help="as --rescore, with the open-loop warnings "
+                        "predicted again from the runs' saved inputs (every cycle's road users) with the settings "
+                        "given now: another predictor or warning rule without running SUMO again (the closed loop's "
+                        "counts stay the run's)")
+    parser.add_argument("--ttc-on", type=float, default=3.0, help="a warning starts at a predicted time to "
+                        "collision at most this (s; default 3)")
+    parser.add_argument("--p-on", type=float, default=0.5, help="... and a conflict probability at least this "
+                        "(default 0.5)")
+    parser.add_argument("--confirm", type=int, default=2, help="... in this many predictions in a row (default 2)")
 
 
 # ------------------------------------------------------------------------------------------------ one run
@@ -94,7 +103,6 @@ def _run(job: dict) -> dict:
         Motion,
         PredictorConfig,
         RawDetections,
-        WarningConfig,
         WarningTracker,
     )
     from mobility_twin.tracking import TrackerConfig
@@ -129,13 +137,14 @@ def _run(job: dict) -> dict:
 
         lanes = LaneHeadings(RoadGraph.from_net_file(world.backend.network.net_file)
                              .in_frame(world.backend.frame.to_map))
-    wcfg = WarningConfig(ttc_on_s=job["ttc_on_s"])
+    wcfg = warning_config(job)
     twin_pred, base_pred = ConflictPredictor(pcfg), ConflictPredictor(replace(pcfg, samples=0))
     twin_warn, base_warn = WarningTracker(wcfg), WarningTracker(wcfg)
     oracle_pred, oracle_warn = ConflictPredictor(pcfg), WarningTracker(wcfg)
     raw = RawDetections()
     vehicle_classes = np.array([int(c) for c in VEHICLE_CLASSES])
     events = {"twin": [], "baseline": [], "oracle": []}
+    inputs = {name: MotionLog() for name in events}  # every cycle's predictor input: --repredict reads them
     braking: dict[str, tuple[tuple[int, int], float]] = {}
     commands = {"sent": 0, "accepted": 0, "refused": 0, "released": 0}
     predict_ms = {"twin": [], "baseline": []}
@@ -164,21 +173,9 @@ def _run(job: dict) -> dict:
         k = d.argmin(axis=1)
         return np.where(d[np.arange(len(xy)), k] <= job["match_m"], gt.ids[k], -1)
 
-    def record(name, evs, t, m):
-        """The warnings that start, with the two road users' states (x, y, vx, vy) and their true ids."""
-        row = {int(i): k for k, i in enumerate(m.ids)}
-        for ev in evs:
-            if ev.kind != "start":
-                continue
-            c = ev.warning.conflict
-            ka, kb = row.get(c.a), row.get(c.b)
-            if ka is None or kb is None:
-                continue
-            ta, tb = to_truth(m.x[[ka, kb], :2])
-            events[name].append({"t": t, "a": int(ta), "b": int(tb), "ttc": c.ttc_s, "p": c.probability,
-                                 "kind": int(c.kind), "in_coverage": bool(in_coverage(*c.point)),
-                                 "point": [round(c.point[0], 1), round(c.point[1], 1)],
-                                 "states": [[round(float(v), 2) for v in m.x[k]] for k in (ka, kb)]})
+    def truth_of(m):
+        """The ground-truth id of each road user of ``m`` (the nearest vehicle within match_m, else -1)."""
+        return to_truth(m.x[:, :2]) if len(m.ids) else np.zeros(0, np.int64)
 
     while not replay.finished and replay.position <= end:
         tick = replay.step()
@@ -206,13 +203,12 @@ def _run(job: dict) -> dict:
                                & near_rsu(tracks.x[:, 0], tracks.x[:, 1]))
         t0 = time.perf_counter()
         twin_motion = Motion.from_tracks(tracks, tick.t, lanes=lanes, signals=signals)
-        conflicts = twin_pred.predict(twin_motion)
-        evs = twin_warn.update(tick.t, conflicts)
-        evs += twin_warn.forget(set(k for pair in twin_warn.active for k in pair) - set(int(i) for i in tracks.ids))
+        truth = truth_of(twin_motion)
+        evs = warn_cycle(twin_pred, twin_warn, twin_motion, truth, in_coverage, events["twin"], forget=True)
         scored = replay.position <= job["duration_s"]  # (the run goes on past it to judge the last warnings)
         if scored:
             predict_ms["twin"].append(1e3 * (time.perf_counter() - t0))
-        record("twin", evs, tick.t, twin_motion)
+        inputs["twin"].add(twin_motion, truth)
         if job["closed_loop"]:
             vid = {int(i): str(v or "") for i, v in zip(tracks.ids, tracks.vehicle_id, strict=True)}
             speed = {int(i): float(np.hypot(x[2], x[3])) for i, x in zip(tracks.ids, tracks.x, strict=True)}
@@ -253,8 +249,9 @@ def _run(job: dict) -> dict:
             if lanes is not None:
                 lane, stop = lanes.locate(m.x[:, 0], m.x[:, 1], m.heading, gt.speed[sel], m.length, signals)
                 m = replace(m, lane_heading=lane, stop_m=stop)
-            evs = oracle_warn.update(tick.t, oracle_pred.predict(m))
-            record("oracle", evs, tick.t, m)
+            truth = m.ids  # (the true states: their own ids)
+            warn_cycle(oracle_pred, oracle_warn, m, truth, in_coverage, events["oracle"])
+            inputs["oracle"].add(m, truth)
         # --- the baseline's warnings (raw detections, no twin)
         t0 = time.perf_counter()
         m = raw.motion(tick.t, vehicle_classes)
@@ -265,11 +262,11 @@ def _run(job: dict) -> dict:
             heading = np.where(speed > 1.0, np.arctan2(m.x[:, 3], m.x[:, 2]), np.nan)  # (stopped: not known)
             lane, stop = lanes.locate(m.x[:, 0], m.x[:, 1], heading, speed, m.length, signals)
             m = replace(m, lane_heading=lane, stop_m=stop)
-        conflicts = base_pred.predict(m)
-        evs = base_warn.update(tick.t, conflicts)
+        truth = truth_of(m)
+        warn_cycle(base_pred, base_warn, m, truth, in_coverage, events["baseline"])
         if scored:
             predict_ms["baseline"].append(1e3 * (time.perf_counter() - t0))
-        record("baseline", evs, tick.t, m)
+        inputs["baseline"].add(m, truth)
     sim_s = replay.position
     wall_s = time.monotonic() - wall0
     backend = world.backend
@@ -289,8 +286,109 @@ def _run(job: dict) -> dict:
             if isinstance(out, dict) else {},
             "predict_ms": {k: _pct(v) for k, v in predict_ms.items()},
             "skipped": {"twin": dict(twin_pred.counts), "baseline": dict(base_pred.counts)}}
+    for name, log in inputs.items():
+        log.save(run_dir / f"inputs_{name}.npz")
     (run_dir / "result.json").write_text(json.dumps(result, default=float))  # what --rescore reads
     return result
+
+
+def warning_config(job: dict):
+    """The warning rule of a run's settings (runs saved before p_on and confirm were settings: the defaults)."""
+    from mobility_twin.safety import WarningConfig
+
+    default = WarningConfig()
+    return WarningConfig(ttc_on_s=job["ttc_on_s"], p_on=job.get("p_on", default.p_on),
+                         p_off=min(default.p_off, job.get("p_on", default.p_on)),
+                         confirm=job.get("confirm", default.confirm))
+
+
+def warn_cycle(predictor, warner, m, truth: np.ndarray, in_coverage, out: list, forget: bool = False) -> list:
+    """One prediction cycle at ``m.t``: the conflicts of ``m`` predicted, fed to the warnings; the warnings that
+    start appended to ``out`` with the two road users' true ids (``truth``, aligned with ``m.ids``; -1: no
+    vehicle near) and states. ``forget``: the warnings of road users no longer in ``m`` end (the twin's
+    tracks it dropped). Returns the warning events (the closed loop acts on them). What a run does every
+    cycle and what a re-prediction of its saved inputs does (:func:`repredict`)."""
+    evs = warner.update(m.t, predictor.predict(m))
+    if forget:
+        evs += warner.forget(set(k for pair in warner.active for k in pair) - set(int(i) for i in m.ids))
+    row = {int(i): k for k, i in enumerate(m.ids)}
+    for ev in evs:
+        if ev.kind != "start":
+            continue
+        c = ev.warning.conflict
+        ka, kb = row.get(c.a), row.get(c.b)
+        if ka is None or kb is None:
+            continue
+        out.append({"t": m.t, "a": int(truth[ka]), "b": int(truth[kb]), "ttc": c.ttc_s, "p": c.probability,
+                    "kind": int(c.kind), "in_coverage": bool(in_coverage(*c.point)),
+                    "point": [round(c.point[0], 1), round(c.point[1], 1)],
+                    "states": [[round(float(v), 2) for v in m.x[k]] for k in (ka, kb)]})
+    return evs
+
+
+class MotionLog:
+    """Every cycle's predictor input (a :class:`mobility_twin.safety.Motion`) and the true id of each of its
+    road users, kept as concatenated arrays: saved with a run (``inputs_<who>.npz``, a few MB), so that the
+    warnings can be predicted again from them with another predictor or warning rule (``--repredict``)
+    without running SUMO again."""
+
+    FIELDS = ("ids", "x", "P", "length", "width", "heading", "last_update", "yaw_rate", "lane_heading", "stop_m")
+
+    def __init__(self) -> None:
+        self.t: list[float] = []
+        self.rows: list[int] = []
+        self.parts: dict[str, list] = {f: [] for f in (*self.FIELDS, "truth")}
+
+    def add(self, m, truth: np.ndarray) -> None:
+        self.t.append(float(m.t))
+        self.rows.append(len(m.ids))
+        for f in self.FIELDS:
+            self.parts[f].append(getattr(m, f))
+        self.parts["truth"].append(np.asarray(truth, np.int64))
+
+    def save(self, path: Path) -> None:
+        arrays = {"t": np.array(self.t), "rows": np.array(self.rows, np.int64)}
+        for f, parts in self.parts.items():
+            if parts and all(p is not None for p in parts):  # a field the motions of this source carry
+                arrays[f] = np.concatenate(parts) if parts else np.zeros(0)
+        np.savez_compressed(path, **arrays)
+
+    @staticmethod
+    def motions(path: Path):
+        """The saved cycles: (Motion, truth ids) per cycle, in order."""
+        from mobility_twin.safety import Motion
+
+        with np.load(path) as data:
+            arrays = {k: data[k] for k in data.files}
+        bounds = np.r_[0, np.cumsum(arrays["rows"])]
+        for c, t in enumerate(arrays["t"]):
+            a, b = bounds[c], bounds[c + 1]
+            fields = {f: (arrays[f][a:b] if f in arrays else None) for f in MotionLog.FIELDS}
+            yield Motion(float(t), **fields), arrays["truth"][a:b]
+
+
+def repredict(run: dict, run_dir: Path, pcfg, wcfg) -> dict[str, list]:
+    """The warnings of a saved run predicted again from its saved inputs with predictor settings ``pcfg`` and
+    warning rule ``wcfg`` (the baseline without Monte Carlo, as in the run): events as a run records them."""
+    from mobility_twin.safety import ConflictPredictor, WarningTracker
+
+    rsu = np.asarray(run["rsu_xy"])
+    coverage = run["job"]["coverage_m"]
+
+    def in_coverage(x, y):
+        return bool((np.hypot(rsu[:, 0] - x, rsu[:, 1] - y) <= coverage).any())
+
+    events = {}
+    for name in ("twin", "baseline", "oracle"):
+        path = run_dir / f"inputs_{name}.npz"
+        if not path.exists():
+            continue
+        predictor = ConflictPredictor(replace(pcfg, samples=0) if name == "baseline" else pcfg)
+        warner, out = WarningTracker(wcfg), []
+        for m, truth in MotionLog.motions(path):
+            warn_cycle(predictor, warner, m, truth, in_coverage, out, forget=name == "twin")
+        events[name] = out
+    return events
 
 
 def _pct(values) -> dict:
@@ -452,7 +550,7 @@ def run(args: argparse.Namespace) -> int:
     duration = args.duration or (45.0 if args.quick else 180.0)
     seeds = args.seeds or [7, 8]
     base = dict(scenario="city_conflicts", duration_s=duration, warmup_s=5.0, period_s=0.2, horizon_s=4.0,
-                samples=24, ttc_on_s=3.0, coverage_m=60.0, match_m=3.0, brake_drop_mps=4.0, max_brake_s=4.0,
+                samples=24, ttc_on_s=args.ttc_on, p_on=args.p_on, confirm=args.confirm, coverage_m=60.0, match_m=3.0, brake_drop_mps=4.0, max_brake_s=4.0,
                 predict_margin_m=40.0, lanes=not args.no_lanes, signals=not args.no_lanes and not args.no_signals)
     out_dir = Path(args.out) if args.out else RESULTS
     jobs = [dict(base, seed=s, closed_loop=closed, run_dir=str(out_dir / "collision_runs" /
@@ -460,14 +558,27 @@ def run(args: argparse.Namespace) -> int:
             for s in seeds for closed in (False, True)]
     started = time.monotonic()
     missing: list[str] = []
-    if args.rescore:  # the runs that finished (a run that did not is reported as missing, never made up)
+    if args.rescore or args.repredict:  # the runs that finished (one that did not is reported missing, never made up)
         runs = []
         for j in jobs:
             path = Path(j["run_dir"]) / "result.json"
             if path.exists():
                 runs.append(json.loads(path.read_text()))
+                runs[-1]["job"]["run_dir"] = str(path.parent)  # (where it is now)
             else:
                 missing.append(Path(j["run_dir"]).name)
+        if args.repredict:
+            from mobility_twin.safety import PredictorConfig
+
+            for r in runs:
+                if r["job"]["closed_loop"]:
+                    continue
+                r["job"].update({k: base[k] for k in ("ttc_on_s", "p_on", "confirm", "horizon_s", "samples")})
+                pcfg = PredictorConfig(horizon_s=r["job"]["horizon_s"], samples=r["job"]["samples"], seed=r["job"]["seed"])
+                again = repredict(r, Path(r["job"]["run_dir"]), pcfg, warning_config(r["job"]))
+                if not again:
+                    print(f"{r['job']['run_dir']}: no saved inputs (a run of an older bench): scored as it ran")
+                r["events"].update(again)
         if not runs or not any(not r["job"]["closed_loop"] for r in runs):
             print(f"no finished open-loop run to score in {out_dir / 'collision_runs'}")
             return 2

@@ -132,3 +132,31 @@ def test_a_warning_is_right_when_its_pair_comes_close_at_any_moment_of_its_windo
     s = C.score(_run(events, [long, far]), "twin", 4.0)
     assert s["warnings"] == 3 and s["true_warnings"] == 1
     assert s["conflicts"] == 1 and s["recall"] == 0.0  # recall: the encounter's minimum, warned 10 s ahead is too early
+
+
+def test_a_runs_saved_inputs_predict_again_the_warnings_it_gave(tmp_path):
+    """--repredict: each cycle's road users saved with a run (MotionLog) give back, through the same cycle
+    step, the very warnings the run recorded (same settings, same random draws)."""
+    from mobility_twin.safety import ConflictPredictor, Motion, PredictorConfig, WarningConfig, WarningTracker
+
+    pcfg, wcfg = PredictorConfig(samples=16, seed=3), WarningConfig()
+    predictor, warner = ConflictPredictor(pcfg), WarningTracker(wcfg)
+    log, live = C.MotionLog(), []
+
+    def inside(x, y):
+        return bool(np.hypot(x, y) <= 60.0)
+
+    for k in range(12):  # two cars closing head-on in one lane at 10 m/s each, a third parked aside
+        t = 100.0 + 0.2 * k
+        x = np.array([[-30.0 + 2.0 * k, 0.0, 10.0, 0.0], [30.0 - 2.0 * k, 0.0, -10.0, 0.0], [0.0, 50.0, 0.0, 0.0]])
+        m = Motion(t, np.array([1, 2, 3]), x, np.tile(np.eye(4) * 0.04, (3, 1, 1)), np.full(3, 4.5),
+                   np.full(3, 1.8), last_update=np.full(3, t))
+        truth = np.array([11, 12, -1])
+        C.warn_cycle(predictor, warner, m, truth, inside, live, forget=True)
+        log.add(m, truth)
+    log.save(tmp_path / "inputs_twin.npz")
+    run = {"rsu_xy": [[0.0, 0.0]], "job": {"coverage_m": 60.0}}
+    assert len(live) == 1 and {live[0]["a"], live[0]["b"]} == {11, 12}  # one warning, the true ids of the pair
+    assert C.repredict(run, tmp_path, pcfg, wcfg) == {"twin": live}
+    later = C.repredict(run, tmp_path, pcfg, WarningConfig(ttc_on_s=1.0))  # another rule: a later warning
+    assert len(later["twin"]) == 1 and later["twin"][0]["t"] > live[0]["t"]
