@@ -72,11 +72,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         "predicted again from the runs' saved inputs (every cycle's road users) with the settings "
                         "given now: another predictor or warning rule without running SUMO again (the closed loop's "
                         "counts stay the run's)")
-    parser.add_argument("--ttc-on", type=float, default=3.0, help="a warning starts at a predicted time to "
-                        "collision at most this (s; default 3)")
-    parser.add_argument("--p-on", type=float, default=0.5, help="... and a conflict probability at least this "
-                        "(default 0.5)")
-    parser.add_argument("--confirm", type=int, default=2, help="... in this many predictions in a row (default 2)")
+    parser.add_argument("--ttc-on", type=float, default=None, help="a warning starts at a predicted time to "
+                        "collision at most this (s; default: the warning rule's, WarningConfig)")
+    parser.add_argument("--p-on", type=float, default=None, help="... and a conflict probability at least this")
+    parser.add_argument("--confirm", type=int, default=None, help="... in this many predictions in a row")
 
 
 # ------------------------------------------------------------------------------------------------ one run
@@ -545,12 +544,17 @@ def conflicts_involving(run: dict, ids=None) -> int:
 
 # ------------------------------------------------------------------------------------------------ the benchmark
 def run(args: argparse.Namespace) -> int:
+    from mobility_twin.safety import WarningConfig
     from mobility_twin_bench.common import RESULTS, format_table, write_results
 
     duration = args.duration or (45.0 if args.quick else 180.0)
     seeds = args.seeds or [7, 8]
+    rule = WarningConfig()  # the warning rule the stack runs, unless told otherwise
+    ttc_on = rule.ttc_on_s if args.ttc_on is None else args.ttc_on
+    p_on = rule.p_on if args.p_on is None else args.p_on
+    confirm = rule.confirm if args.confirm is None else args.confirm
     base = dict(scenario="city_conflicts", duration_s=duration, warmup_s=5.0, period_s=0.2, horizon_s=4.0,
-                samples=24, ttc_on_s=args.ttc_on, p_on=args.p_on, confirm=args.confirm, coverage_m=60.0, match_m=3.0, brake_drop_mps=4.0, max_brake_s=4.0,
+                samples=24, ttc_on_s=ttc_on, p_on=p_on, confirm=confirm, coverage_m=60.0, match_m=3.0, brake_drop_mps=4.0, max_brake_s=4.0,
                 predict_margin_m=40.0, lanes=not args.no_lanes, signals=not args.no_lanes and not args.no_signals)
     out_dir = Path(args.out) if args.out else RESULTS
     jobs = [dict(base, seed=s, closed_loop=closed, run_dir=str(out_dir / "collision_runs" /

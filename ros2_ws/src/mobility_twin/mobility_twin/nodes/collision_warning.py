@@ -73,7 +73,7 @@ class CollisionWarningConfig:
                                      high=3600.0)
     margin_m: float = field(0.2, "added to each body disc's radius (m)", low=0.0, high=5.0)
     p_on: float = field(0.5, "a warning starts at this conflict probability ...", low=0.01, high=1.0)
-    ttc_on_s: float = field(3.0, "... and a time to collision at most this (s)", low=0.1, high=10.0)
+    ttc_on_s: float = field(2.0, "... and a time to collision at most this (s)", low=0.1, high=10.0)
     p_off: float = field(0.25, "a warning holds while the probability stays at this ...", low=0.01, high=1.0)
     ttc_off_s: float = field(4.0, "... and the time to collision at most this (s)", low=0.1, high=10.0)
     confirm: int = field(2, "consecutive cycles above the start bars before a warning starts", low=1, high=100)
