@@ -100,7 +100,6 @@ def _run(job: dict) -> dict:
         ConflictPredictor,
         LaneHeadings,
         Motion,
-        PredictorConfig,
         RawDetections,
         WarningTracker,
     )
@@ -129,7 +128,7 @@ def _run(job: dict) -> dict:
     global_twin = GlobalTwin()
     fusion = TickFusion(world, local)
     rsu_xy = np.array([(r.x, r.y) for r in world.rsus])
-    pcfg = PredictorConfig(horizon_s=job["horizon_s"], samples=job["samples"], seed=job["seed"])
+    pcfg = predictor_config(job)
     lanes = None
     if job["lanes"]:  # the road network, in the map frame (both the twin and the baseline know the map)
         from mobility_twin_core.roads import RoadGraph
@@ -291,14 +290,32 @@ def _run(job: dict) -> dict:
     return result
 
 
+def predictor_config(job: dict):
+    """The conflict predictor's settings of a run (the baseline's: the same without Monte Carlo)."""
+    from mobility_twin.safety import PredictorConfig
+
+    return PredictorConfig(horizon_s=job["horizon_s"], samples=job["samples"], seed=job["seed"])
+
+
 def warning_config(job: dict):
     """The warning rule of a run's settings (runs saved before p_on and confirm were settings: the defaults)."""
     from mobility_twin.safety import WarningConfig
 
     default = WarningConfig()
-    return WarningConfig(ttc_on_s=job["ttc_on_s"], p_on=job.get("p_on", default.p_on),
-                         p_off=min(default.p_off, job.get("p_on", default.p_on)),
+    p_on = job.get("p_on", default.p_on)
+    return WarningConfig(ttc_on_s=job["ttc_on_s"], p_on=p_on, p_off=min(default.p_off, p_on),
                          confirm=job.get("confirm", default.confirm))
+
+
+def coverage_of(run: dict):
+    """Whether a point (x, y) of a saved run lies inside sensor coverage (within coverage_m of an RSU)."""
+    rsu = np.asarray(run["rsu_xy"])
+    coverage = run["job"]["coverage_m"]
+
+    def covered(x, y) -> bool:
+        return bool((np.hypot(rsu[:, 0] - x, rsu[:, 1] - y) <= coverage).any())
+
+    return covered
 
 
 def warn_cycle(predictor, warner, m, truth: np.ndarray, in_coverage, out: list, forget: bool = False) -> list:
@@ -349,7 +366,7 @@ class MotionLog:
         arrays = {"t": np.array(self.t), "rows": np.array(self.rows, np.int64)}
         for f, parts in self.parts.items():
             if parts and all(p is not None for p in parts):  # a field the motions of this source carry
-                arrays[f] = np.concatenate(parts) if parts else np.zeros(0)
+                arrays[f] = np.concatenate(parts)
         np.savez_compressed(path, **arrays)
 
     @staticmethod
@@ -371,12 +388,7 @@ def repredict(run: dict, run_dir: Path, pcfg, wcfg) -> dict[str, list]:
     warning rule ``wcfg`` (the baseline without Monte Carlo, as in the run): events as a run records them."""
     from mobility_twin.safety import ConflictPredictor, WarningTracker
 
-    rsu = np.asarray(run["rsu_xy"])
-    coverage = run["job"]["coverage_m"]
-
-    def in_coverage(x, y):
-        return bool((np.hypot(rsu[:, 0] - x, rsu[:, 1] - y) <= coverage).any())
-
+    in_coverage = coverage_of(run)
     events = {}
     for name in ("twin", "baseline", "oracle"):
         path = run_dir / f"inputs_{name}.npz"
@@ -469,12 +481,9 @@ def _critical_stretches(times: str, ttc: str, ego_xy: str, frame, begin_s: float
 # ------------------------------------------------------------------------------------------------ scoring
 def score(run: dict, name: str, horizon_s: float) -> dict:
     job = run["job"]
-    rsu = np.asarray(run["rsu_xy"])
     lo = run["start_s"] + job["warmup_s"]
     hi = run["start_s"] + job["duration_s"]
-
-    def covered(x, y):
-        return bool((np.hypot(rsu[:, 0] - x, rsu[:, 1] - y) <= job["coverage_m"]).any())
+    covered = coverage_of(run)
 
     critical = [c for c in run["conflicts"] if c["ttc"] < TTC_CRITICAL_S and lo + 1.0 <= c["t"] <= hi
                 and covered(c["x"], c["y"])]
@@ -534,11 +543,11 @@ def score(run: dict, name: str, horizon_s: float) -> dict:
 def conflicts_involving(run: dict, ids=None) -> int:
     """TTC < 1.5 s conflicts in coverage after the warm-up involving one of ``ids`` (None: any vehicle)."""
     job = run["job"]
-    rsu = np.asarray(run["rsu_xy"])
+    covered = coverage_of(run)
     lo, hi = run["start_s"] + job["warmup_s"], run["start_s"] + job["duration_s"]
     ids = None if ids is None else set(ids)
     return sum(1 for c in run["conflicts"] if c["ttc"] < TTC_CRITICAL_S and lo + 1.0 <= c["t"] <= hi
-               and (np.hypot(rsu[:, 0] - c["x"], rsu[:, 1] - c["y"]) <= job["coverage_m"]).any()
+               and covered(c["x"], c["y"])
                and (ids is None or c["a"] in ids or c["b"] in ids))
 
 
@@ -554,7 +563,8 @@ def run(args: argparse.Namespace) -> int:
     p_on = rule.p_on if args.p_on is None else args.p_on
     confirm = rule.confirm if args.confirm is None else args.confirm
     base = dict(scenario="city_conflicts", duration_s=duration, warmup_s=5.0, period_s=0.2, horizon_s=4.0,
-                samples=24, ttc_on_s=ttc_on, p_on=p_on, confirm=confirm, coverage_m=60.0, match_m=3.0, brake_drop_mps=4.0, max_brake_s=4.0,
+                samples=24, ttc_on_s=ttc_on, p_on=p_on, confirm=confirm, coverage_m=60.0, match_m=3.0,
+                brake_drop_mps=4.0, max_brake_s=4.0,
                 predict_margin_m=40.0, lanes=not args.no_lanes, signals=not args.no_lanes and not args.no_signals)
     out_dir = Path(args.out) if args.out else RESULTS
     jobs = [dict(base, seed=s, closed_loop=closed, run_dir=str(out_dir / "collision_runs" /
@@ -572,14 +582,11 @@ def run(args: argparse.Namespace) -> int:
             else:
                 missing.append(Path(j["run_dir"]).name)
         if args.repredict:
-            from mobility_twin.safety import PredictorConfig
-
             for r in runs:
                 if r["job"]["closed_loop"]:
                     continue
                 r["job"].update({k: base[k] for k in ("ttc_on_s", "p_on", "confirm", "horizon_s", "samples")})
-                pcfg = PredictorConfig(horizon_s=r["job"]["horizon_s"], samples=r["job"]["samples"], seed=r["job"]["seed"])
-                again = repredict(r, Path(r["job"]["run_dir"]), pcfg, warning_config(r["job"]))
+                again = repredict(r, Path(r["job"]["run_dir"]), predictor_config(r["job"]), warning_config(r["job"]))
                 if not again:
                     print(f"{r['job']['run_dir']}: no saved inputs (a run of an older bench): scored as it ran")
                 r["events"].update(again)
