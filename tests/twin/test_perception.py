@@ -99,6 +99,24 @@ def test_a_car_ahead_of_a_roof_lidar_is_one_detection():
     assert len(det) == 2
 
 
+def test_two_cars_queued_toward_an_rsu_are_two_detections_where_they_stand():
+    """Two cars queued on a lane toward an RSU (the SUMO city's rsu_07 at 10 s: 20 and 27 m out, 7 m apart, the
+    second's front hidden by the first): the rings cross each roof twice, 2.3-3.5 m apart, as far apart as the
+    cars. Joined pair by pair, the four roof lines were one cluster that the queue split cut inside the second
+    car, whose far roof line was then reported 3 m beyond it. Each is one detection at its own place."""
+    from mobility_twin_sim.lidar import SensorPose
+
+    lidar = Lidar(LidarSection(channels=32, azimuth_steps=1024, vertical_fov_deg=(-40.0, 2.0), range_noise_m=0.0,
+                               dropout=0.0))  # the shipped scenarios' RSU LiDAR
+    cars = Boxes(np.array([1, 2]), np.array([1.6, 1.6]), np.array([-20.05, -27.1]), np.array([np.pi / 2] * 2),
+                 np.array([4.5, 4.6]), np.array([1.8, 1.8]), np.array([1.5, 1.5]))
+    scan = lidar.scan(SensorPose(0, 0, 6.0, 0.0), cars, np.random.default_rng(0))
+    assert set(np.unique(scan.hit_vehicle).tolist()) >= {0, 1}
+    det = LidarDetector().detect(scan.points, SENSOR, source_id="rsu_07", source_type=SOURCE_RSU, stamp=0.0)
+    near = [np.hypot(det.xy[:, 0] - 1.6, det.xy[:, 1] - y).min() for y in (-20.05, -27.1)]
+    assert len(det) == 2 and max(near) < 1.5, (det.xy, near)
+
+
 def test_a_building_is_clutter_not_a_vehicle():
     """The LiDAR's returns from buildings (hit_vehicle == STRUCTURE) make no detection, not even a tower as
     small as a truck: its walls go on up above any vehicle's height. The car in front is still detected."""

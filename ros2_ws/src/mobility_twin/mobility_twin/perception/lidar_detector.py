@@ -71,7 +71,8 @@ class DetectorConfig:
     angular_resolution_rad: float = 2 * np.pi / 1024
     heading_step_deg: float = 3.0
     vertical_resolution_rad: float = np.radians(42.0 / 31)  # beam spacing, for the ring gaps on roofs
-    merge_max_length_m: float = 6.5  # radially stacked pieces are merged only up to this extent
+    merge_max_length_m: float = 5.2  # radially stacked pieces are merged only up to this extent (a large SUV's
+    # diagonal, 4.8 x 1.9 m: pieces of one car span no more along the line of sight; 6.5 before: two cars queued)
     ring_gap_max_m: float = 3.0  # ... and across at most this gap (twice this on a roof taller than any car)
     car_max_length_m: float = 5.5  # ... or wider, only when together no longer than a long car (a large SUV)
     inferred_scale_m: float = 3.0  # confidence falls by e for every this much box inferred rather than seen
@@ -203,6 +204,11 @@ class LidarDetector:
         far apart and the pieces together are no longer than a long car (``car_max_length_m``): a sensor at roof
         height (a CAV's) sees a car ahead as its rear and, metres behind, the far end of its roof, never the roof
         between; an RSU sees a car driving away from it, far off, as its rear and one ring across its roof.
+
+        Pieces join only while their group together stays within those lengths: no chain of pairs. In a queue
+        toward an RSU the rings cross each roof as far apart as the cars are (SUMO city: two cars 7 m apart,
+        two rings on each roof, 2.3-3.5 m gaps): a chain took the queue as one cluster, which the split then
+        cut at its widest gap, inside a car.
         """
         cfg = self.config
         n = int(labels.max()) + 1 if len(labels) else 0
@@ -227,6 +233,7 @@ class LidarDetector:
         roof = np.full(n, -np.inf)
         np.maximum.at(roof, lab, top[ok])
         parent = np.arange(n)
+        g_lo, g_hi = r_lo.copy(), r_hi.copy()  # each group's extent in range (at its root)
 
         def root(i: int) -> int:
             while parent[i] != i:
@@ -257,7 +264,9 @@ class LidarDetector:
                 overlap = min(a_hi[i], hi_j) - max(a_lo[i], lo_j)
                 width = min(a_hi[i] - a_lo[i], hi_j - lo_j)
                 longest = cfg.max_length_m if tall else cfg.merge_max_length_m
-                if extent > longest or overlap <= 0:
+                ri, rj = root(i), root(j)
+                together = max(g_hi[ri], g_hi[rj]) - min(g_lo[ri], g_lo[rj])
+                if extent > longest or together > longest or overlap <= 0:
                     continue
                 # side by side in azimuth for half the narrower piece, or less when together they are no larger
                 # than one car seen at an angle (its rear and its roof, shifted across the line of sight)
@@ -265,7 +274,9 @@ class LidarDetector:
                 if overlap < 0.5 * width and math.hypot(extent, across) > math.hypot(cfg.car_max_length_m,
                                                                                     cfg.prior_width_m):
                     continue
-                parent[root(j)] = root(i)
+                if ri != rj:
+                    parent[rj] = ri
+                    g_lo[ri], g_hi[ri] = min(g_lo[ri], g_lo[rj]), max(g_hi[ri], g_hi[rj])
         roots = np.array([root(i) for i in range(n)])
         merged = labels.copy()
         merged[ok] = roots[labels[ok]]
