@@ -413,7 +413,7 @@ def prune(state: TrackerState, cfg, stats) -> None:
         | overdue
     lost = dead & (tr.status == CONFIRMED)  # not duplicates: those are the same vehicle as a living track
     if len(tr) > 1:
-        dead |= duplicates(tr, cfg)
+        dead |= duplicates(tr, cfg, state.time)
     if np.count_nonzero(dead):
         stats.deaths += np.count_nonzero(dead)
         if cfg.reid_window_s > 0 and np.count_nonzero(lost):
@@ -450,7 +450,7 @@ def pairs_within(xy: np.ndarray, radius: float) -> np.ndarray:
     return np.stack([i[near], j[near]], axis=1)
 
 
-def duplicates(tr: TrackSet, cfg) -> np.ndarray:
+def duplicates(tr: TrackSet, cfg, now: float | None = None) -> np.ndarray:
     """Tracks that follow the same vehicle as an older track (born when one frame failed the gate, or from
     another kind of source: a vehicle's GNSS report next to its LiDAR detections; both would then take turns
     at the vehicle's measurements): the younger one goes, and its vehicle id passes to the one that stays.
@@ -464,7 +464,11 @@ def duplicates(tr: TrackSet, cfg) -> np.ndarray:
     ``merge_distance_m`` last updated (or started) by the same frame (``last_frame``) are two objects: its
     source told them apart (the detector's clusters, the stations' reports), however uncertain one of them
     is (a far car parked behind a near one), until a frame says otherwise; closer, they are pieces of one
-    vehicle that the detector split."""
+    vehicle that the detector split. Two confirmed tracks one of which has been unseen longer than
+    ``silent_after_s`` (at ``now``) merge only within ``merge_distance_m``: the uncertainty it gained coasting
+    says nothing about its being its neighbour, and two vehicles tracked side by side stay two when one of
+    them goes unseen (its trace ended in plain view: it is lost, and may come back; with city traffic's
+    process noise, 1 s of coasting spreads a track over 3 m at 3 sigmas)."""
     out = np.zeros(len(tr), dtype=bool)
     if len(tr) < 2:
         return out
@@ -481,7 +485,12 @@ def duplicates(tr: TrackSet, cfg) -> np.ndarray:
         if np.count_nonzero(told_apart) == len(pairs):
             return out
         a, b, dist = a[~told_apart], b[~told_apart], dist[~told_apart]
-    near = dist <= np.maximum(cfg.merge_distance_m, cfg.merge_sigmas * np.maximum(sigma[a], sigma[b]))
+    spread = np.maximum(sigma[a], sigma[b])
+    if now is not None:  # two confirmed tracks, one of them unseen a while: its coast does not widen the merge
+        unseen_pair = (tr.status[a] == CONFIRMED) & (tr.status[b] == CONFIRMED) & (
+            now - np.minimum(tr.last_update[a], tr.last_update[b]) > cfg.silent_after_s)
+        spread[unseen_pair] = 0.0
+    near = dist <= np.maximum(cfg.merge_distance_m, cfg.merge_sigmas * spread)
     diff = tr.x[a] - tr.x[b]
     S = tr.P[a] + tr.P[b]
     maha = np.einsum("ni,ni->n", diff, np.linalg.solve(S, diff[..., None])[..., 0])
