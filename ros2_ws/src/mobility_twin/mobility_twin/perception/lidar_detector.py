@@ -453,14 +453,17 @@ class LidarDetector:
         lower bearing, +1 the higher one, 0 neither or both. ``bearing``, ``ground``, ``top``: every point's
         bearing and ground range from the sensor and its height above the ground. A nearer return hides the
         view where it stands above the ray from the sensor (``sensor_z`` up) to a car's body
-        (``shadow_height_m``) at the cluster's range: a low kerb or a person near the pole does not."""
+        (``shadow_height_m``) at the cluster's range, or to the cluster's lowest part where it was seen lower (a
+        far car's side that one low beam traced, which a car parked beside it hid at 0.9 m): a low kerb or a
+        person near the pole does not."""
         cfg = self.config
         mid = float(np.arctan2(np.sin(bearing[idx]).mean(), np.cos(bearing[idx]).mean()))
         offset = (bearing - mid + np.pi) % (2 * np.pi) - np.pi
         lo, hi = offset[idx].min(), offset[idx].max()
         near = float(ground[idx].min())
         edge = cfg.shadow_edge_m / max(near, 1.0)
-        ray = sensor_z - (sensor_z - cfg.shadow_height_m) * ground / max(near, 1.0)
+        body = min(cfg.shadow_height_m, float(top[idx].min()))  # (or lower, where the cluster was seen lower)
+        ray = sensor_z - (sensor_z - body) * ground / max(near, 1.0)
         nearer = (ground < near - cfg.shadow_margin_m) & (top >= ray)
         low = bool(np.any(nearer & (offset < lo) & (offset >= lo - edge)))
         high = bool(np.any(nearer & (offset > hi) & (offset <= hi + edge)))
