@@ -266,7 +266,7 @@ class LidarDetector:
                 longest = cfg.max_length_m if tall else cfg.merge_max_length_m
                 ri, rj = root(i), root(j)
                 together = max(g_hi[ri], g_hi[rj]) - min(g_lo[ri], g_lo[rj])
-                if extent > longest or together > longest or overlap <= 0:
+                if together > longest or overlap <= 0:  # (together spans at least the pair's extent)
                     continue
                 # side by side in azimuth for half the narrower piece, or less when together they are no larger
                 # than one car seen at an angle (its rear and its roof, shifted across the line of sight)

@@ -46,7 +46,7 @@ __all__ = ["CONFIRMED", "TENTATIVE", "MultiSourceTracker", "TrackSet", "Tracker"
 class TrackerConfig:
     # m/s^2, white-acceleration process noise. City traffic brakes for lights and queues at 2-4.5 m/s^2: at 2.5
     # the filter lagged every stop (SUMO city, RSUs alone: speed 2.2 m/s too high while braking, 13% of braking
-    # vehicles' tracks over 2 m off); the T-Drive replay's straight runs barely notice (speed error p90 +0.1 m/s)
+    # vehicles' tracks over 2 m off); the T-Drive replay's straight runs barely notice (speed error p90 +0.05 m/s)
     accel_noise: float = 5.0
     # a track whose measurement falls beyond its own uncertainty (normalised innovation squared above this)
     # twice in a row is manoeuvring (turning, braking): its covariance is scaled by NIS / this before the
