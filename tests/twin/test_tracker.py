@@ -148,6 +148,61 @@ def test_frames_late_by_up_to_the_reorder_window_give_the_in_order_result_exactl
     assert np.array_equal(a.x, b.x) and np.array_equal(a.P, b.P) and np.array_equal(a.existence, b.existence)
 
 
+def _where_each_id_was(tracker, t, seen):
+    """Record, for every track id, the positions it was given (rounded to 10 m: which vehicle)."""
+    tracks = tracker.tracks
+    for i, x, y in zip(tracks.ids.tolist(), tracks.x[:, 0].tolist(), tracks.x[:, 1].tolist(), strict=True):
+        seen.setdefault(i, set()).add((round(x, -1), round(y, -1)))
+
+
+def test_a_late_frame_that_starts_a_track_never_hands_an_id_to_another_vehicle():
+    """Found on the SUMO city's live run: a local twin's late frame rewound its tracker, whose replay started
+    the late frame's vehicle first and gave it the id an earlier vehicle had been published under (the ids
+    shifted by one); the global twin, which links by local id, moved that vehicle's identity and vehicle id to
+    the other one. An id names one vehicle for good, and the vehicle that had it keeps it."""
+    tracker = MultiSourceTracker(TrackerConfig())
+    seen = {}
+    for k in range(12):  # rsu_00 sees X from 0.0; rsu_01 sees Y from 0.75
+        t = k * 0.1
+        tracker.update(frame("rsu_00", t, [(10.0, 0.0)], sensor=(0.0, 0.0), sensor_range=30.0))
+        if t + 0.05 >= 0.75:
+            tracker.update(frame("rsu_01", t + 0.05, [(40.0, 0.0)], sensor=(40.0, 5.0), sensor_range=20.0))
+        _where_each_id_was(tracker, t, seen)
+    (y_before,) = ids_at(tracker, 1.15, [(40.0, 0.0)])
+    assert y_before is not None
+    # rsu_02's frame of 0.70 (Z, 30 m further) arrives 0.45 s late: before Y's first frame in stamp order
+    assert tracker.update(frame("rsu_02", 0.70, [(70.0, 0.0)], sensor=(70.0, 5.0), sensor_range=20.0))
+    assert tracker.stats.out_of_order == 1
+    _where_each_id_was(tracker, 1.15, seen)
+    for k in range(12, 20):
+        t = k * 0.1
+        tracker.update(frame("rsu_00", t, [(10.0, 0.0)], sensor=(0.0, 0.0), sensor_range=30.0))
+        tracker.update(frame("rsu_01", t + 0.05, [(40.0, 0.0)], sensor=(40.0, 5.0), sensor_range=20.0))
+        tracker.update(frame("rsu_02", t + 0.02, [(70.0, 0.0)], sensor=(70.0, 5.0), sensor_range=20.0))
+        _where_each_id_was(tracker, t, seen)
+    assert all(len(places) == 1 for places in seen.values()), seen
+    assert ids_at(tracker, 1.95, [(40.0, 0.0)]) == [y_before]
+    assert len(set(ids_at(tracker, 1.95, [(10.0, 0.0), (40.0, 0.0), (70.0, 0.0)]))) == 3
+
+
+def test_a_vehicle_first_seen_by_a_late_frame_keeps_the_id_it_was_given():
+    """A vehicle rsu_01 saw first (its track started at 1.05) is seen by rsu_00 at 1.00 in a frame that arrives
+    after: the replay starts its track from rsu_00's detection, and it takes back the id it had."""
+    tracker = MultiSourceTracker(TrackerConfig())
+    for k in range(10):
+        tracker.update(frame("rsu_00", k * 0.1, [(10.0, 0.0)]))
+        tracker.update(frame("rsu_01", k * 0.1 + 0.05, [(10.0, 0.0)]))
+    tracker.update(frame("rsu_01", 1.05, [(10.0, 0.0), (30.0, 4.0)]))
+    w = int(tracker.tracks.ids[np.argmax(tracker.tracks.x[:, 0])])  # (tentative yet)
+    tracker.update(frame("rsu_00", 1.0, [(10.0, 0.0), (30.1, 4.0)]))  # late
+    assert tracker.stats.out_of_order == 1
+    for k in range(11, 16):
+        tracker.update(frame("rsu_00", k * 0.1, [(10.0, 0.0), (30.0, 4.0)]))
+        tracker.update(frame("rsu_01", k * 0.1 + 0.05, [(10.0, 0.0), (30.0, 4.0)]))
+    assert ids_at(tracker, 1.55, [(30.0, 4.0)]) == [w]
+    assert len(tracker.tracks) == 2
+
+
 def test_the_reorder_buffer_forgets_what_fell_out_of_its_window():
     tracker = MultiSourceTracker(TrackerConfig(reorder_window_s=0.5))
     for k in range(400):  # 40 s of four sources at 10 Hz

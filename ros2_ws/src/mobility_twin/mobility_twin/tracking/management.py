@@ -318,13 +318,15 @@ def _fits_a_confirmed_track(tr: TrackSet, frame: Detections, idx: np.ndarray, ga
     return (maha < gate_chi2).any(axis=0)
 
 
-def birth(state: TrackerState, frame: Detections, idx: np.ndarray, cfg, stats) -> None:
+def birth(state: TrackerState, frame: Detections, idx: np.ndarray, cfg, stats, new_ids=None) -> None:
     """New tentative tracks (confirmed for self-reports) from the detections ``idx`` that no hidden track
-    (:func:`find_hidden`) or lost track (:func:`reidentify`) claims."""
+    (:func:`find_hidden`) or lost track (:func:`reidentify`) claims. Their ids are ``new_ids(frame, idx)``
+    (default: the next ones of ``state.next_id``); ``state.next_id`` ends past every id given."""
     idx = reidentify(state, frame, find_hidden(state, frame, idx, cfg, stats), cfg, stats)
     if not len(idx):
         return
     k = len(idx)
+    ids = np.arange(state.next_id, state.next_id + k, dtype=np.int64) if new_ids is None else new_ids(frame, idx)
     x = np.zeros((k, 4))
     x[:, :2] = frame.xy[idx]
     P = np.zeros((k, 4, 4))
@@ -335,7 +337,7 @@ def birth(state: TrackerState, frame: Detections, idx: np.ndarray, cfg, stats) -
     P[vel, 2, 2] = P[vel, 3, 3] = 0.25
     self_report, reports = frame.self_report[idx], frame.reports[idx]
     born = TrackSet(
-        ids=np.arange(state.next_id, state.next_id + k, dtype=np.int64), x=x, P=P, dims=frame.dims[idx].copy(),
+        ids=ids, x=x, P=P, dims=frame.dims[idx].copy(),
         box_yaw=frame.yaw[idx].copy(), object_class=frame.object_class[idx].copy(),
         status=np.where(reports, CONFIRMED, TENTATIVE).astype(np.int64),
         hits=np.ones(k, dtype=np.int64), misses=np.zeros(k, dtype=np.int64), born=np.full(k, frame.stamp),
@@ -350,7 +352,7 @@ def birth(state: TrackerState, frame: Detections, idx: np.ndarray, cfg, stats) -
                  else frame.source_bits[idx]),
         systematic=systematic_sigma(frame.cov[idx], frame.systematic_share),
     )
-    state.next_id += k
+    state.next_id = max(state.next_id, int(ids.max()) + 1)
     state.tracks.extend(born)
     stats.births += k
 

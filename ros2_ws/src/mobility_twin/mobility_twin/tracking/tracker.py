@@ -9,8 +9,12 @@ Frames of detections are processed in sensor-time order; for each frame:
 3. the assigned tracks are updated, the unassigned tracks in the source's coverage count a miss, the
    unassigned detections re-identify a lost track or start a new one, and tracks are confirmed, deleted
    and merged (:mod:`.management`);
-4. late frames are handled by time, not arrival (:mod:`.reorder`): the result equals in-order processing;
-   stale and duplicate frames are dropped and counted.
+4. late frames are handled by time, not arrival (:mod:`.reorder`): the tracks equal in-order processing's;
+   stale and duplicate frames are dropped and counted. An id, once given, names one vehicle: a replay
+   gives a detection that started a track before the id it gave it then, never another vehicle's, and a
+   track it starts anew where a track it no longer has stood takes that track's id back (ids are what
+   the twins downstream link by: an id handed to another vehicle moves its identity and its vehicle id
+   there).
 
 The frames of several sources that share one stamp and see no area (the V2X relays of a site's edge servers,
 sent together at every instant) can be fused as one (:meth:`MultiSourceTracker.update_instant`): their
@@ -30,11 +34,14 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 
 from mobility_twin.perception.detections import Detections
 from mobility_twin.tracking import management
 from mobility_twin.tracking.association import associate
+from mobility_twin.tracking.gating import mahalanobis2
 from mobility_twin.tracking.management import TrackerState
+from mobility_twin.tracking.motion import predict
 from mobility_twin.tracking.reorder import ReorderBuffer
 from mobility_twin.tracking.trackset import CONFIRMED, TENTATIVE, TrackSet, object_array
 
@@ -132,6 +139,11 @@ class MultiSourceTracker:
         self.state = TrackerState(TrackSet(), TrackSet(), id_offset + 1, -np.inf)
         self._reorder = ReorderBuffer(config.reorder_window_s)
         self._spawn: dict[tuple[str, float], bool] = {}
+        # ids are never given twice: the highest given (a rewind takes the state's counter back, not this),
+        # and the id each detection that started a track gave it, (frame key, row) -> id, while a rewind may
+        # process its frame again
+        self._issued = id_offset
+        self._birth_ids: dict[tuple[tuple[str, float], int], int] = {}
 
     @property
     def tracks(self) -> TrackSet:
@@ -184,6 +196,7 @@ class MultiSourceTracker:
         # late frame: rewind to the newest snapshot before it and process the frames from there, it among
         # them, in stamp order
         self.stats.out_of_order += 1
+        had, had_time, issued = self.state.tracks, self.state.time, self._issued
         self.state, before, later = self._reorder.rewind(frame.stamp)
         for f in before:  # from the snapshot to the late frame's stamp
             self._push(f)
@@ -192,13 +205,75 @@ class MultiSourceTracker:
         for f in later:
             self._push(f)
             self.stats.reprocessed_frames += 1
+        self._keep_ids(had, had_time, issued)
 
     def _push(self, frame: Detections) -> None:
         self._reorder.record(frame, self.state.copy)
         if len(self._spawn) > 512:  # forget the settings of frames the reorder buffer no longer holds
             for key in [k for k in self._spawn if not self._reorder.holds(k)]:
                 del self._spawn[key]
+        if len(self._birth_ids) > 2048:  # ... and the ids of births no rewind can reach any more
+            oldest = self._reorder.history[0].stamp
+            self._birth_ids = {k: i for k, i in self._birth_ids.items() if k[0][1] >= oldest}
         self._process(frame)
+
+    def _new_ids(self, frame: Detections, idx: np.ndarray) -> np.ndarray:
+        """Ids of tracks started by the detections ``idx`` of ``frame``: the one each got when its frame was
+        processed before (a rewind processes it again), else one never given."""
+        ids = np.empty(len(idx), dtype=np.int64)
+        key = frame.key
+        for n, i in enumerate(idx.tolist()):
+            tid = self._birth_ids.get((key, i))
+            if tid is None:
+                self._issued += 1
+                tid = self._birth_ids[(key, i)] = self._issued
+            ids[n] = tid
+        return ids
+
+    def _keep_ids(self, had: TrackSet, had_time: float, issued: int) -> None:
+        """After a rewind: a track the replay started from a detection that started none before (an id above
+        ``issued``) where a track of before the rewind (``had``, at ``had_time``), now gone, stands is that
+        vehicle seen first by the late frame: it takes that track's id back."""
+        tr, cfg = self.state.tracks, self.config
+        fresh = np.flatnonzero(tr.ids > issued)
+        if not len(fresh) or not len(had):
+            return
+        kept = np.concatenate([tr.ids, self.state.graveyard.ids])
+        gone = np.flatnonzero(~np.isin(had.ids, kept))
+        if not len(gone):
+            return
+        x_had, P_had = predict(had.x[gone], had.P[gone], max(self.state.time - had_time, 0.0), cfg.accel_noise)
+        diff = tr.x[fresh, None, :2] - x_had[None, :, :2]
+        maha, _ = mahalanobis2(diff, tr.P[fresh, None, :2, :2] + P_had[None, :, :2, :2])
+        cost = np.where((maha < cfg.gate_chi2) & (np.linalg.norm(diff, axis=2) < cfg.gate_max_m), maha, np.inf)
+        if not np.isfinite(cost).any():
+            return
+        rows, cols = linear_sum_assignment(np.where(np.isfinite(cost), cost, 1e9))
+        ok = np.isfinite(cost[rows, cols])
+        rename = dict(zip(tr.ids[fresh[rows[ok]]].tolist(), had.ids[gone[cols[ok]]].tolist(), strict=True))
+        if rename:
+            self._rename(rename)
+
+    def _rename(self, rename: dict[int, int]) -> None:
+        """Tracks ``old`` become ``new`` for every ``old: new`` of ``rename``, in the state and in every snapshot
+        a rewind may start from; the detections that started them give the new ids in a replay (and those
+        that gave the new ids before give none of them again)."""
+        old = np.fromiter(rename, dtype=np.int64)
+
+        def renamed(ids: np.ndarray) -> np.ndarray:
+            hit = np.isin(ids, old)
+            if not hit.any():
+                return ids
+            out = ids.copy()  # (a snapshot's arrays may be shared: replaced, never written into)
+            out[hit] = [rename[i] for i in ids[hit].tolist()]
+            return out
+
+        states = [self.state] + [c.state for c in self._reorder.history if c.state is not None]
+        for st in states:
+            st.tracks.ids = renamed(st.tracks.ids)
+            st.graveyard.ids = renamed(st.graveyard.ids)
+        taken = set(rename.values())
+        self._birth_ids = {k: rename.get(i, i) for k, i in self._birth_ids.items() if i not in taken}
 
     # ---------------------------------------------------------------------------------- one frame
     def _process(self, frame: Detections) -> None:
@@ -235,7 +310,7 @@ class MultiSourceTracker:
             if not self._spawn.get(frame.key, True):
                 free &= frame.reports
             if np.count_nonzero(free):
-                management.birth(state, frame, np.flatnonzero(free), cfg, self.stats)
+                management.birth(state, frame, np.flatnonzero(free), cfg, self.stats, self._new_ids)
         # the frame that last updated each track: the assigned ones, and those it started (appended after row n)
         state.tracks.last_frame[assigned_t] = self.stats.frames
         state.tracks.last_frame[n:] = self.stats.frames
@@ -254,6 +329,7 @@ class MultiSourceTracker:
         tracks were restored."""
         tracks = TrackSet.from_plain(saved["tracks"])
         self.state.next_id = max(self.state.next_id, int(saved["next_id"]))
+        self._issued = max(self._issued, self.state.next_id - 1)
         if len(tracks):
             self.state.graveyard.extend(tracks)
             until = float(tracks.last_update.max()) + keep_s
