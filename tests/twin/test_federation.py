@@ -177,6 +177,29 @@ def test_one_vehicle_whose_tracks_did_not_meet_at_birth_becomes_one_global_track
     assert shown.sources[0] == frozenset({"rsu", "v2x"})
 
 
+def test_a_local_id_a_site_gives_another_vehicle_does_not_carry_the_first_ones_identity():
+    """A local twin that reused an id (found on the SUMO city: a tracker's replay after a late frame shifted its
+    ids) reports id 7, which was a V2X vehicle 400 m away, for a car parked where no global track stands. The
+    link by local id would move the far vehicle's global id and its vehicle id onto the car, where that id
+    then blocked the merge with another site's track of the car (different vehicle ids) for the rest of the
+    run. A local track beyond the gate of its own global track is another vehicle: it gets a global track of
+    its own."""
+    glob = GlobalTwin()
+    for k in range(10):
+        t = k * 0.1
+        glob.ingest("site_0", t, _reported([7], [(-400.0, 0.0, 0.0, 0.0)], t, sigma=1.5, vehicle_ids=["1595"]))
+    far = glob.links["site_0"][7]
+    for k in range(10, 30):
+        t = k * 0.1
+        glob.ingest("site_0", t, _reported([7], [(0.0, 0.0, 0.0, 0.0)], t))
+        glob.ingest("site_1", t + 0.01, _reported([1001], [(0.1, 0.0, 0.0, 0.0)], t + 0.01, vehicle_ids=["1245"]))
+        glob.update_staleness(t)
+    shown = glob.tracks_at(2.95)
+    near = np.flatnonzero(np.hypot(shown.x[:, 0], shown.x[:, 1]) < 5.0)
+    assert len(near) == 1 and shown.vehicle_id[near[0]] == "1245" and int(shown.ids[near[0]]) != far
+    assert glob.links["site_0"][7] == glob.links["site_1"][1001] and glob.stats["unlinked"] == 1
+
+
 def test_neighbours_reported_by_different_sites_or_with_other_ids_are_not_merged():
     glob = GlobalTwin(GlobalTwinConfig(merge_after_s=0.5))
     for k in range(30):  # two cars 3.5 m apart, lane by lane, each seen well by one site only

@@ -153,15 +153,30 @@ class GlobalTwin:
         return True
 
     def _apart(self, site_id: str, stamp: float, tracks: TrackSet, gids: np.ndarray) -> np.ndarray:
-        """Bool per local track of ``site_id``: linked to a global track that another site's latest report
-        places beyond the gate of it, in Mahalanobis distance and ``gate_max_m`` both. Two sites' tracks of one
-        vehicle agree; these are two vehicles on one global id (a link made when they passed close by),
-        which would show as one track between them and leave the other vehicle's own id beside it."""
+        """Bool per local track of ``site_id``: linked to a global track that another site's latest report, or
+        the global track's own estimate, places beyond the gate of it, in Mahalanobis distance and
+        ``gate_max_m`` both. Two sites' tracks of one vehicle agree; these are two vehicles on one global id (a
+        link made when they passed close by), which would show as one track between them and leave the other
+        vehicle's own id beside it. Against its own estimate: a local id the site gave another vehicle (a
+        local twin that reuses ids, or restarted without its state), whose link would carry this vehicle's
+        identity and vehicle id over to that one."""
         apart = np.zeros(len(gids), dtype=bool)
         mine = np.flatnonzero(gids >= 0)
         if not len(mine):
             return apart
         cfg = self.config
+        rows = self._rows(gids[mine])
+        have = rows >= 0
+        if have.any():
+            a, r = mine[have], rows[have]
+            dt = np.maximum(stamp - self.t[r], 0.0)
+            diff = tracks.x[a, :2] - predict_positions(self.tracks.x[r], dt)
+            far = np.hypot(diff[:, 0], diff[:, 1]) > cfg.gate_max_m
+            if far.any():
+                a, r, diff, dt = a[far], r[far], diff[far], dt[far]
+                _, Pr = predict(self.tracks.x[r], self.tracks.P[r], dt, cfg.accel_noise)
+                maha, _ = mahalanobis2(diff, tracks.P[a, :2, :2] + Pr[:, :2, :2])
+                apart[a] |= maha > cfg.gate_chi2
         for other, (o_stamp, o_tracks, o_gids) in self.latest.items():
             if other == site_id or not len(o_gids):
                 continue
