@@ -463,9 +463,10 @@ def duplicates(tr: TrackSet, cfg, now: float | None = None) -> np.ndarray:
     one was born within ``merge_distance_m`` of it has been taken over (the vehicle turned or braked harder
     than the motion model allows, the gate failed, and the new track has had its detections since): they
     merge whatever their velocities, the old id with the young track's state. Two tracks farther apart than
-    ``merge_distance_m`` last updated (or started) by the same frame (``last_frame``) are two objects: its
-    source told them apart (the detector's clusters, the stations' reports), however uncertain one of them
-    is (a far car parked behind a near one), until a frame says otherwise; closer, they are pieces of one
+    ``merge_distance_m`` last updated (or started) by the same frame of a sensor that sees an area
+    (``last_frame``; relayed self-reports in between do not count) are two objects: its source told them
+    apart (the detector's clusters), however uncertain one of them is (a far car parked behind a near one),
+    until a frame says otherwise; closer, they are pieces of one
     vehicle that the detector split. Two confirmed tracks one of which has been unseen longer than
     ``silent_after_s`` (at ``now``) merge only within ``merge_distance_m``: the uncertainty it gained coasting
     says nothing about its being its neighbour, and two vehicles tracked side by side stay two when one of

@@ -311,8 +311,12 @@ class MultiSourceTracker:
                 free &= frame.reports
             if np.count_nonzero(free):
                 management.birth(state, frame, np.flatnonzero(free), cfg, self.stats, self._new_ids)
-        # the frame that last updated each track: the assigned ones, and those it started (appended after row n)
-        state.tracks.last_frame[assigned_t] = self.stats.frames
+        # the frame that last updated each track, of a sensor that sees an area (the last to tell it from its
+        # neighbours: a vehicle's own report, relayed, says nothing of the others; with a V2X track updated
+        # between two LiDAR frames, a far parked car's new track beside it merged into it): the assigned
+        # ones, and those it started (appended after row n, self-reports' too)
+        if frame.sensor_range > 0:
+            state.tracks.last_frame[assigned_t] = self.stats.frames
         state.tracks.last_frame[n:] = self.stats.frames
         management.prune(state, cfg, self.stats)
 
