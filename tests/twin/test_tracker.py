@@ -85,6 +85,23 @@ def test_a_second_cluster_of_a_tracked_car_does_not_bring_back_a_lost_track():
     assert tracker.stats.reidentified == 1 and lost in tracker.confirmed_at(4.1).ids.tolist()
 
 
+def test_of_two_vehicles_tracked_side_by_side_the_one_still_seen_keeps_its_id_when_they_merge():
+    """Sweep seed 42's s07_airport (rsu_00): two taxis 2.4 m apart in a rank 50 m from the RSU, tracked apart
+    for seconds (far, uncertain clusters), then one trace ended and the other was seen as one cluster between
+    them. The merge kept the older id, the leaving taxi's, for the one still there (an id switch the peers did
+    not make). Tracks that lived side by side were two vehicles: the one the frames still update keeps its id."""
+    tracker = MultiSourceTracker(TrackerConfig())
+    leaving, staying = (-143.0, 0.0), (-140.6, 0.0)
+    for k in range(30):
+        tracker.update(frame("rsu_00", k * 0.1, [leaving, staying], sigma=1.5))
+    before = ids_at(tracker, 2.9, [leaving, staying])
+    assert None not in before and before[0] < before[1]  # the leaving one has the older id
+    for k in range(30, 60):  # one cluster, by the staying one
+        tracker.update(frame("rsu_00", k * 0.1, [(-141.1, 0.0) if k < 33 else staying], sigma=1.5))
+    shown = tracker.confirmed_at(5.9)
+    assert len(shown) == 1 and int(shown.ids[0]) == before[1]
+
+
 def test_two_crossing_vehicles_keep_their_ids():
     tracker = MultiSourceTracker(TrackerConfig())
     a = lambda t: (-20.0 + 10.0 * t, -20.0 + 10.0 * t)  # noqa: E731 - diagonal up
