@@ -199,6 +199,7 @@ def test_a_late_frame_that_starts_a_track_never_hands_an_id_to_another_vehicle()
         _where_each_id_was(tracker, t, seen)
     assert all(len(places) == 1 for places in seen.values()), seen
     assert ids_at(tracker, 1.95, [(40.0, 0.0)]) == [y_before]
+    assert tracker.saved()["next_id"] > max(seen)  # a restart gives no id given before it either
     assert len(set(ids_at(tracker, 1.95, [(10.0, 0.0), (40.0, 0.0), (70.0, 0.0)]))) == 3
 
 

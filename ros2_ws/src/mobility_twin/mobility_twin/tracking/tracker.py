@@ -155,7 +155,8 @@ class MultiSourceTracker:
 
     @property
     def next_id(self) -> int:
-        return self.state.next_id
+        """The id the next new track gets (above every id given, those a rewind took back included)."""
+        return max(self.state.next_id, self._issued + 1)
 
     # ---------------------------------------------------------------------------------- input
     def update(self, frame: Detections, *, may_spawn: bool = True) -> bool:
@@ -324,7 +325,7 @@ class MultiSourceTracker:
     def saved(self) -> dict:
         """The confirmed tracks and the id counter as JSON-safe data (what a restart needs to keep the ids)."""
         tracks = self.state.tracks.select(self.state.tracks.status == CONFIRMED)
-        return {"next_id": self.state.next_id, "time": self.state.time if np.isfinite(self.state.time) else None,
+        return {"next_id": self.next_id, "time": self.state.time if np.isfinite(self.state.time) else None,
                 "tracks": tracks.to_plain()}
 
     def restore(self, saved: dict, keep_s: float) -> int:
