@@ -109,6 +109,29 @@ def test_recorded_run_scores_exactly_like_the_same_messages_decoded_live(tmp_pat
     assert score_run(recorded) == expected
 
 
+def test_road_users_outside_the_scenario_area_are_ground_truth_where_an_rsu_sees_them():
+    """The simulator marks a vehicle beyond the scenario's area with site "outside"; an RSU near the edge still
+    sees it and its twin tracks it, as the offline pipeline scores it: a track of it is a match, not a false
+    positive."""
+    edge = Layout(rsus=(Rsu("rsu_a", 0.0, -80.0, 5.0, 0.0, "site_0", 80.0),), sites=(Site("site_0", SQUARE),),
+                  origin=(39.9, 116.4), name="hand_made").validated()  # an RSU 20 m from the area's edge
+    builder = RunRecordBuilder(edge)
+    for k in range(60):
+        ns = T0 + k * 100_000_000
+        rec = TrackTable.allocate(2)
+        rec["track_id"] = [7, 8]
+        rec["px"], rec["py"] = [20.0, 30.0], [-95.0, -110.0]  # the second one beyond the area's edge (y < -100)
+        rec["length"], rec["width"] = 4.5, 1.8
+        builder.add("/sim/ground_truth", encode_tracks(TrackTable(ns, "map", "ground_truth", rec, [[], []],
+                                                                  ["", "outside"], ["7", "8"])))
+        seen = np.array([[20.0, -95.0], [30.0, -110.0]])
+        builder.add("/twin/global/objects", _tracks(ns + 40_000_000, "global", [101, 102], seen, vehicle=False))
+        builder.add("/rsu/rsu_a/detections", _detections(ns, seen))
+    scores = score_run(builder.record)["tracking"]
+    assert scores["global"]["num_false_positives"] == 0 and scores["global"]["num_matches"] > 0
+    assert scores["global"]["num_objects"] == 2 * scores["global"]["num_frames"]
+
+
 def test_builder_ignores_other_topics_and_counts_undecodable_messages():
     builder = RunRecordBuilder(LAYOUT)
     builder.add("/twin/global/state", b"\x00\x01\x00\x00whatever")
