@@ -34,11 +34,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from mobility_twin.perception.detections import Detections
 from mobility_twin.tracking import management
-from mobility_twin.tracking.association import associate
+from mobility_twin.tracking.association import assign_gated, associate
 from mobility_twin.tracking.gating import mahalanobis2
 from mobility_twin.tracking.management import TrackerState
 from mobility_twin.tracking.motion import predict
@@ -246,14 +245,9 @@ class MultiSourceTracker:
         x_had, P_had = predict(had.x[gone], had.P[gone], max(self.state.time - had_time, 0.0), cfg.accel_noise)
         diff = tr.x[fresh, None, :2] - x_had[None, :, :2]
         maha, _ = mahalanobis2(diff, tr.P[fresh, None, :2, :2] + P_had[None, :, :2, :2])
-        cost = np.where((maha < cfg.gate_chi2) & (np.linalg.norm(diff, axis=2) < cfg.gate_max_m), maha, np.inf)
-        if not np.isfinite(cost).any():
-            return
-        rows, cols = linear_sum_assignment(np.where(np.isfinite(cost), cost, 1e9))
-        ok = np.isfinite(cost[rows, cols])
-        rename = dict(zip(tr.ids[fresh[rows[ok]]].tolist(), had.ids[gone[cols[ok]]].tolist(), strict=True))
-        if rename:
-            self._rename(rename)
+        pairs = assign_gated(maha, (maha < cfg.gate_chi2) & (np.linalg.norm(diff, axis=2) < cfg.gate_max_m))
+        if pairs:
+            self._rename({int(tr.ids[fresh[r]]): int(had.ids[gone[c]]) for r, c in pairs})
 
     def _rename(self, rename: dict[int, int]) -> None:
         """Tracks ``old`` become ``new`` for every ``old: new`` of ``rename``, in the state and in every snapshot

@@ -164,35 +164,33 @@ class GlobalTwin:
         mine = np.flatnonzero(gids >= 0)
         if not len(mine):
             return apart
-        cfg = self.config
         rows = self._rows(gids[mine])
         have = rows >= 0
         if have.any():
             a, r = mine[have], rows[have]
-            dt = np.maximum(stamp - self.t[r], 0.0)
-            diff = tracks.x[a, :2] - predict_positions(self.tracks.x[r], dt)
-            far = np.hypot(diff[:, 0], diff[:, 1]) > cfg.gate_max_m
-            if far.any():
-                a, r, diff, dt = a[far], r[far], diff[far], dt[far]
-                _, Pr = predict(self.tracks.x[r], self.tracks.P[r], dt, cfg.accel_noise)
-                maha, _ = mahalanobis2(diff, tracks.P[a, :2, :2] + Pr[:, :2, :2])
-                apart[a] |= maha > cfg.gate_chi2
+            apart[a] |= self._beyond_gate(tracks, a, self.tracks.x[r], self.tracks.P[r], np.maximum(stamp - self.t[r], 0.0))
         for other, (o_stamp, o_tracks, o_gids) in self.latest.items():
             if other == site_id or not len(o_gids):
                 continue
             _, a, b = np.intersect1d(gids[mine], o_gids, return_indices=True)
-            if not len(a):
-                continue
-            a = mine[a]
-            dt = max(stamp - o_stamp, 0.0)
-            diff = tracks.x[a, :2] - predict_positions(o_tracks.x[b], dt)
-            far = np.hypot(diff[:, 0], diff[:, 1]) > cfg.gate_max_m  # (the covariances only of those: few)
-            if far.any():
-                a, b, diff = a[far], b[far], diff[far]
-                _, Pb = predict(o_tracks.x[b], o_tracks.P[b], dt, cfg.accel_noise)
-                maha, _ = mahalanobis2(diff, tracks.P[a, :2, :2] + Pb[:, :2, :2])
-                apart[a] |= maha > cfg.gate_chi2
+            if len(a):
+                a = mine[a]
+                apart[a] |= self._beyond_gate(tracks, a, o_tracks.x[b], o_tracks.P[b], max(stamp - o_stamp, 0.0))
         return apart
+
+    def _beyond_gate(self, tracks: TrackSet, a: np.ndarray, x: np.ndarray, P: np.ndarray, dt) -> np.ndarray:
+        """Bool per local track ``a`` of ``tracks``: beyond the gate (``gate_max_m`` and Mahalanobis both) of the
+        state ``x``, ``P`` of its row predicted ``dt`` ahead (a float, or one per row)."""
+        cfg = self.config
+        dt = np.broadcast_to(np.asarray(dt, dtype=float), len(a))
+        diff = tracks.x[a, :2] - predict_positions(x, dt)
+        out = np.hypot(diff[:, 0], diff[:, 1]) > cfg.gate_max_m  # (the covariances only of those: few)
+        if out.any():
+            far = out.nonzero()[0]
+            _, Pf = predict(x[far], P[far], dt[far], cfg.accel_noise)
+            maha, _ = mahalanobis2(diff[far], tracks.P[a[far], :2, :2] + Pf[:, :2, :2])
+            out[far] = maha > cfg.gate_chi2
+        return out
 
     def _rows(self, gids: np.ndarray) -> np.ndarray:
         """Row of each global id in the arrays (-1 when it has none)."""
