@@ -104,6 +104,21 @@ class Detections:
         return self.self_report.astype(bool)  # a string's truth: not empty (4 times faster than != "")
 
     @_once
+    def velocity_measured(self) -> np.ndarray:
+        """(M,) bool: which detections carry a measured velocity (not NaN)."""
+        return np.isfinite(self.velocity[:, 0])
+
+    @_once
+    def velocities(self) -> int:
+        """How many detections carry a measured velocity."""
+        return int(np.count_nonzero(self.velocity_measured))
+
+    @_once
+    def report_count(self) -> int:
+        """How many detections are vehicles' reports of themselves."""
+        return int(np.count_nonzero(self.reports))
+
+    @_once
     def key(self) -> tuple[str, float]:
         """(source, stamp to the microsecond): a frame seen twice has the same key."""
         return (self.source_id, round(self.stamp, 6))

@@ -46,7 +46,7 @@ class Visibility:
         return len(self.blocked)
 
     def clear(self, b: np.ndarray, c: np.ndarray) -> np.ndarray:
-        """Whether cell ``c`` of bin ``b`` (index arrays of one shape, within the grid) was seen clear."""
+        """Whether cell ``c`` of bin ``b`` (index arrays that broadcast together, within the grid) was seen clear."""
         k = b * self.cells + c
         return ((self.clear_bits[k >> 3] >> (7 - (k & 7)).astype(np.uint8)) & 1).astype(bool)
 
@@ -73,8 +73,9 @@ class Visibility:
         near = np.floor((r - depth_m) / self.cell_m).astype(np.int64)
         far = np.floor((r + depth_m) / self.cell_m).astype(np.int64)
         inside = (near >= 0) & (far < n_cells)
-        c_near = np.broadcast_to(np.clip(near, 0, n_cells - 1)[:, None], bins.shape)
-        c_far = np.broadcast_to(np.clip(far, 0, n_cells - 1)[:, None], bins.shape)
+        last = n_cells - 1
+        c_near = np.minimum(np.maximum(near, 0), last)[:, None]  # (K, 1): the same cell across the span
+        c_far = np.minimum(np.maximum(far, 0), last)[:, None]
         clear = (self.clear(bins, c_near) & self.clear(bins, c_far)).all(axis=1) & inside
         hidden = (self.blocked[bins] < (r + depth_m)[:, None]).all(axis=1)
         out[clear] = CLEAR

@@ -32,7 +32,9 @@ def associate(tracks: TrackSet, frame: Detections, gate_chi2: float, gate_max_m:
 
     ``rescue_m``: after the gated assignment, a track and a detection left over that are each other's nearest
     within this distance are paired anyway: a source whose stated covariance is too small (or a vehicle
-    that changed speed) would otherwise fail the gate and start a second track of the same vehicle."""
+    that changed speed) would otherwise fail the gate and start a second track of the same vehicle.
+    A degenerate innovation covariance never gates; numpy warns of its division unless called inside
+    ``np.errstate`` (the tracker enters one per frame)."""
     tr = tracks
     n, m = len(tr), len(frame)
     reports = frame.reports
@@ -98,32 +100,28 @@ def _gated_assignment(tr: TrackSet, frame: Detections, t_index: np.ndarray | Non
     all): (track rows, detection rows) as lists."""
     n, m = len(tr), len(frame)
     ti, dj = _candidates(tr.x[:, :2], frame.xy, t_index, d_index, gate_max_m)
-    if len(ti):
-        t, d = every_row_as_slice(ti, n), every_row_as_slice(dj, m)  # no gathers for few tracks and detections
-        with np.errstate(divide="ignore", invalid="ignore"):
-            maha, det = mahalanobis2_unchecked(frame.xy[d] - tr.x[t, :2], tr.P[t, :2, :2] + frame.cov[d])
-            ok = (det > 0) & (maha < gate_chi2)  # a degenerate innovation covariance never gates
-            cost = maha + np.log(np.where(ok, det, 1.0))
-        ti, dj, cost = ti[ok], dj[ok], cost[ok]
-    else:
-        cost = np.zeros(0)
-    out_t, out_d = [], []
-    if len(ti) == 1:
-        return ti.tolist(), dj.tolist()
-    if len(ti) and len(set(ti.tolist())) == len(ti) and len(set(dj.tolist())) == len(dj):
+    if not len(ti):
+        return [], []
+    t, d = every_row_as_slice(ti, n), every_row_as_slice(dj, m)  # no gathers for few tracks and detections
+    maha, det = mahalanobis2_unchecked(frame.xy[d] - tr.x[t, :2], tr.P[t, :2, :2] + frame.cov[d])
+    ok = (det > 0) & (maha < gate_chi2)  # a degenerate innovation covariance never gates
+    if np.count_nonzero(ok) < len(ok):
+        ti, dj, maha, det = ti[ok], dj[ok], maha[ok], det[ok]
+    out_t, out_d = ti.tolist(), dj.tolist()
+    if len(out_t) < 2 or (len(set(out_t)) == len(out_t) and len(set(out_d)) == len(out_d)):
         # pairs that share neither their track nor their detection are groups of one each (a frame of one
         # V2X report, sparse traffic): each is assigned, no graph to build
-        out_t += ti.tolist()
-        out_d += dj.tolist()
-    elif len(ti):
-        rows, row_of = _compact(ti, n)
-        cols, col_of = _compact(dj, m)
-        if len(rows) * len(cols) <= _DENSE_MAX:
-            # a frame's worth of tracks: one assignment over the gated pairs solves every group at once
-            # (the groups share no row or column), cheaper than finding the groups
-            _assign(rows, row_of, cols, col_of, cost, out_t, out_d)
-        else:
-            _assign_by_group(ti, dj, cost, n, m, out_t, out_d)
+        return out_t, out_d
+    cost = maha + np.log(det)  # the negative log-likelihood of the pair, up to a constant
+    out_t, out_d = [], []
+    rows, row_of = _compact(ti, n)
+    cols, col_of = _compact(dj, m)
+    if len(rows) * len(cols) <= _DENSE_MAX:
+        # a frame's worth of tracks: one assignment over the gated pairs solves every group at once
+        # (the groups share no row or column), cheaper than finding the groups
+        _assign(rows, row_of, cols, col_of, cost, out_t, out_d)
+    else:
+        _assign_by_group(ti, dj, cost, n, m, out_t, out_d)
     return out_t, out_d
 
 

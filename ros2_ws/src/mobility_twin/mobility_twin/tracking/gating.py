@@ -19,6 +19,6 @@ def mahalanobis2(innov: np.ndarray, S: np.ndarray) -> tuple[np.ndarray, np.ndarr
 def mahalanobis2_unchecked(innov: np.ndarray, S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """:func:`mahalanobis2` for a caller already inside ``np.errstate`` (a degenerate ``S`` would warn)."""
     a, b, d = S[..., 0, 0], S[..., 0, 1], S[..., 1, 1]
+    x, y = innov[..., 0], innov[..., 1]
     det = a * d - b * b
-    maha = (d * innov[..., 0] ** 2 - 2 * b * innov[..., 0] * innov[..., 1] + a * innov[..., 1] ** 2) / det
-    return maha, det
+    return ((d * x - 2.0 * b * y) * x + a * y * y) / det, det

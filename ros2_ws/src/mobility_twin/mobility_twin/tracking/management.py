@@ -73,12 +73,15 @@ def apply_measurements(tr: TrackSet, frame: Detections, ti: np.ndarray, di: np.n
     if not len(ti):
         return
     t, d = every_row_as_slice(ti, len(tr)), every_row_as_slice(di, len(frame))  # as slices where they can be
-    has_vel = np.isfinite(frame.velocity[d, 0])
-    with_vel = np.count_nonzero(has_vel)
-    if with_vel in (0, len(di)):  # one kind of measurement (a LiDAR frame: positions only)
-        groups = ((with_vel > 0, t, d),)
+    if not frame.velocities:  # positions only (a LiDAR frame)
+        groups = ((False, t, d),)
     else:
-        groups = ((False, ti[~has_vel], di[~has_vel]), (True, ti[has_vel], di[has_vel]))
+        has_vel = frame.velocity_measured[d]
+        with_vel = np.count_nonzero(has_vel)
+        if with_vel in (0, len(di)):  # one kind of measurement
+            groups = ((with_vel > 0, t, d),)
+        else:
+            groups = ((False, ti[~has_vel], di[~has_vel]), (True, ti[has_vel], di[has_vel]))
     for with_velocity, t_idx, d_idx in groups:
         if with_velocity:
             z = np.concatenate([frame.xy[d_idx], frame.velocity[d_idx]], axis=1)
@@ -89,20 +92,24 @@ def apply_measurements(tr: TrackSet, frame: Detections, ti: np.ndarray, di: np.n
             z = frame.xy[d_idx]
             R = frame.cov[d_idx]
         x_t, P_t = tr.x[t_idx], tr.P[t_idx]  # read only (views where t_idx is a slice)
-        _carry_systematic(tr, t_idx, P_t, R[:, :2, :2], frame.systematic_share)
+        if frame.systematic_share > 0 or np.count_nonzero(tr.systematic):
+            _carry_systematic(tr, t_idx, P_t, R[:, :2, :2], frame.systematic_share)
         if cfg.maneuver_nis <= 0:
             tr.x[t_idx], tr.P[t_idx] = update(x_t, P_t, z, R)
             continue
         x_new, P_new, nis = update(x_t, P_t, z, R, nis=True)  # the NIS is that of the prior
         surprised = nis > cfg.maneuver_nis
-        fade = surprised & (tr.surprises[t_idx] > 0)  # surprised twice in a row: a manoeuvre, fading memory
+        before = tr.surprises[t_idx]
+        fade = surprised & (before > 0)  # surprised twice in a row: a manoeuvre, fading memory
         if np.count_nonzero(fade):  # updated again from its prior widened (rare: the one update per row stands)
             f = fade.nonzero()[0]
             x_new[f], P_new[f] = update(x_t[f], P_t[f] * (nis[f] / cfg.maneuver_nis)[:, None, None], z[f], R[f])
-        tr.surprises[t_idx] = np.where(surprised, tr.surprises[t_idx] + 1, 0)
+        tr.surprises[t_idx] = (before + 1) * surprised
         tr.x[t_idx], tr.P[t_idx] = x_new, P_new
-    alpha = cfg.dims_smoothing
-    tr.dims[t] = (1 - alpha) * tr.dims[t] + alpha * frame.dims[d]
+    dims = tr.dims[t]  # (a view where t is a slice, else a copy, written back)
+    dims += cfg.dims_smoothing * (frame.dims[d] - dims)
+    if not isinstance(t, slice):
+        tr.dims[t] = dims
     tr.box_yaw[t] = frame.yaw[d]
     tr.hits[t] += 1
     tr.misses[t] = 0
@@ -110,16 +117,26 @@ def apply_measurements(tr: TrackSet, frame: Detections, ti: np.ndarray, di: np.n
     tr.hidden[t] = False
     tr.seen_by[t] |= source_bit(frame.source_id) if frame.sources is None else frame.source_bits[d]
     tr.last_update[t] = frame.stamp
-    gain = cfg.existence_hit + cfg.existence_hit_confidence * frame.confidence[d]
-    tr.existence[t] = np.minimum(_add_log_odds(tr.existence[t], gain), cfg.max_existence)
-    promote = (tr.status[t] == TENTATIVE) & (tr.existence[t] >= cfg.confirm_existence)
-    tr.status[ti[promote]] = CONFIRMED
-    sources = [frame.source_id] * len(ti) if frame.sources is None else frame.sources[di].tolist()
-    for k, source in zip(ti.tolist(), sources, strict=True):
-        if source not in tr.sources[k]:
-            tr.sources[k] = tr.sources[k] | {source}
-    reports = frame.reports[d]
-    if np.count_nonzero(reports):
+    existence = tr.existence[t]
+    if float(existence.min()) >= cfg.max_existence and cfg.existence_hit >= 0 and cfg.existence_hit_confidence >= 0:
+        tr.existence[t] = cfg.max_existence  # (tracks detected frame after frame: a hit keeps them at the cap)
+        if cfg.max_existence >= cfg.confirm_existence:
+            tr.status[t] = CONFIRMED
+    else:
+        gain = cfg.existence_hit + cfg.existence_hit_confidence * frame.confidence[d]
+        existence = np.minimum(_add_log_odds(existence, gain), cfg.max_existence)
+        tr.existence[t] = existence
+        tr.status[t] = np.where(existence >= cfg.confirm_existence, CONFIRMED, tr.status[t])  # (never unconfirmed)
+    if frame.sources is None:
+        source = frame.source_id
+        for k in ti.tolist():
+            if source not in tr.sources[k]:
+                tr.sources[k] = tr.sources[k] | {source}
+    else:
+        for k, source in zip(ti.tolist(), frame.sources[di].tolist(), strict=True):
+            if source not in tr.sources[k]:
+                tr.sources[k] = tr.sources[k] | {source}
+    if frame.report_count and np.count_nonzero(reports := frame.reports[d]):
         k, j = ti[reports], di[reports]
         tr.vehicle_id[k] = frame.self_report[j]
         tr.status[k] = CONFIRMED  # a vehicle reporting itself exists
@@ -136,8 +153,6 @@ def _carry_systematic(tr: TrackSet, rows: np.ndarray, P: np.ndarray, R: np.ndarr
     repeats: blended with the gain of the update (a scalar one, from the traces of the prior position
     covariance ``P`` and of ``R``), as a fully correlated error, since the same source's next frame brings the
     same error again. A white measurement (share 0) shrinks it by the same gain."""
-    if share <= 0 and not np.count_nonzero(tr.systematic[rows]):
-        return
     tp = P[:, 0, 0] + P[:, 1, 1]
     k = tp / np.maximum(tp + R[:, 0, 0] + R[:, 1, 1], 1e-12)
     tr.systematic[rows] = (1.0 - k) * tr.systematic[rows] + k * systematic_sigma(R, share)
@@ -332,19 +347,19 @@ def birth(state: TrackerState, frame: Detections, idx: np.ndarray, cfg, stats, n
     P = np.zeros((k, 4, 4))
     P[:, :2, :2] = frame.cov[idx]
     P[:, 2, 2] = P[:, 3, 3] = cfg.initial_speed_sigma**2
-    vel = np.isfinite(frame.velocity[idx, 0])
-    x[vel, 2:] = frame.velocity[idx][vel]
-    P[vel, 2, 2] = P[vel, 3, 3] = 0.25
+    if frame.velocities:
+        vel = frame.velocity_measured[idx]
+        x[vel, 2:] = frame.velocity[idx][vel]
+        P[vel, 2, 2] = P[vel, 3, 3] = 0.25
     self_report, reports = frame.self_report[idx], frame.reports[idx]
-    born = TrackSet(
-        ids=ids, x=x, P=P, dims=frame.dims[idx].copy(),
-        box_yaw=frame.yaw[idx].copy(), object_class=frame.object_class[idx].copy(),
+    born = TrackSet(  # (idx an index array: the rows taken are copies)
+        ids=ids, x=x, P=P, dims=frame.dims[idx], box_yaw=frame.yaw[idx], object_class=frame.object_class[idx],
         status=np.where(reports, CONFIRMED, TENTATIVE).astype(np.int64),
         hits=np.ones(k, dtype=np.int64), misses=np.zeros(k, dtype=np.int64), born=np.full(k, frame.stamp),
         last_update=np.full(k, frame.stamp),
         existence=np.where(reports, max(cfg.confirm_existence, 0.99),
-                           np.clip(cfg.birth_existence + cfg.birth_existence_confidence * frame.confidence[idx],
-                                   1e-3, 0.999)),
+                           np.minimum(np.maximum(cfg.birth_existence
+                                                 + cfg.birth_existence_confidence * frame.confidence[idx], 1e-3), 0.999)),
         sources=object_array([frozenset((frame.source_id,))] * k if frame.sources is None
                              else [frozenset((s,)) for s in frame.sources[idx].tolist()]),
         vehicle_id=object_array(self_report.tolist()),
@@ -404,21 +419,27 @@ def prune(state: TrackerState, cfg, stats) -> None:
         finite = np.isfinite(tr.x).all(axis=1) & np.isfinite(tr.P).all(axis=(1, 2))
         stats.diverged += len(tr) - np.count_nonzero(finite)
         state.tracks = tr = tr.select(finite)
-    age = state.time - tr.last_update
-    overdue = (tr.status == CONFIRMED) & (age > cfg.max_coast_s)
-    if np.count_nonzero(overdue):  # hidden since (kept up to hidden_coast_s), or coasting through the silence of
-        overdue &= ~tr.hidden | (age > cfg.hidden_coast_s)  # all its sources (kept up to outage_coast_s)
-        late = (overdue & (age <= cfg.outage_coast_s)).nonzero()[0]
-        overdue[late[unseen(state, late, state.time, cfg.silent_after_s)]] = False
-    # below delete_existence the evidence says it is not there (clutter, or a vehicle gone from plain view)
-    dead = (tr.existence < cfg.delete_existence) | ((tr.status == TENTATIVE) & (age > cfg.tentative_max_age_s)) \
-        | overdue
-    lost = dead & (tr.status == CONFIRMED)  # not duplicates: those are the same vehicle as a living track
+    dead = lost = None
+    if len(tr) and (float(tr.existence.min()) < cfg.delete_existence or state.time - float(tr.last_update.min())
+                    > min(cfg.max_coast_s, cfg.tentative_max_age_s)):  # (else none dies of evidence or of age)
+        age = state.time - tr.last_update
+        confirmed = tr.status == CONFIRMED  # (else tentative)
+        # below delete_existence the evidence says it is not there (clutter, or a vehicle gone from plain view)
+        dead = (tr.existence < cfg.delete_existence) | np.where(confirmed, age > cfg.max_coast_s,
+                                                                  age > cfg.tentative_max_age_s)
+        overdue = dead & confirmed & (age > cfg.max_coast_s)
+        if np.count_nonzero(overdue):  # hidden since (kept up to hidden_coast_s), or coasting through the silence
+            keep = overdue & tr.hidden & (age <= cfg.hidden_coast_s)  # of all its sources (up to outage_coast_s)
+            late = (overdue & ~keep & (age <= cfg.outage_coast_s)).nonzero()[0]
+            keep[late[unseen(state, late, state.time, cfg.silent_after_s)]] = True
+            dead &= ~keep | (tr.existence < cfg.delete_existence)
+        lost = dead & confirmed  # not duplicates: those are the same vehicle as a living track
     if len(tr) > 1:
-        dead |= duplicates(tr, cfg, state.time)
-    if np.count_nonzero(dead):
+        same = duplicates(tr, cfg, state.time)
+        dead = same if dead is None else dead | same
+    if dead is not None and np.count_nonzero(dead):
         stats.deaths += np.count_nonzero(dead)
-        if cfg.reid_window_s > 0 and np.count_nonzero(lost):
+        if cfg.reid_window_s > 0 and lost is not None and np.count_nonzero(lost):
             for k in lost.nonzero()[0].tolist():  # lost because a source that saw it fell silent?
                 if any(state.source_last.get(s, -np.inf) <= tr.last_update[k] for s in tr.sources[k]):
                     state.keep_until[int(tr.ids[k])] = float(tr.last_update[k]) + cfg.outage_keep_s
@@ -494,13 +515,18 @@ def duplicates(tr: TrackSet, cfg, now: float | None = None) -> np.ndarray:
             now - np.minimum(tr.last_update[a], tr.last_update[b]) > cfg.silent_after_s)
         spread[unseen_pair] = 0.0
     near = dist <= np.maximum(cfg.merge_distance_m, cfg.merge_sigmas * spread)
+    takeover = (dist <= cfg.merge_distance_m) & (np.minimum(tr.last_update[a], tr.last_update[b])
+                                                 < np.maximum(tr.born[a], tr.born[b]))
+    if np.count_nonzero(near) < len(near):  # only pairs near enough (or taken over) can be one vehicle
+        candidate = near | takeover
+        if not np.count_nonzero(candidate):
+            return out
+        a, b, near, takeover = a[candidate], b[candidate], near[candidate], takeover[candidate]
     diff = tr.x[a] - tr.x[b]
     S = tr.P[a] + tr.P[b]
     maha = np.einsum("ni,ni->n", diff, np.linalg.solve(S, diff[..., None])[..., 0])
     va, vb = tr.vehicle_id[a], tr.vehicle_id[b]
     other_vehicle = np.array([bool(x) and bool(y) and x != y for x, y in zip(va, vb, strict=True)], dtype=bool)
-    takeover = (dist <= cfg.merge_distance_m) & (np.minimum(tr.last_update[a], tr.last_update[b])
-                                                 < np.maximum(tr.born[a], tr.born[b]))
     same = (near & (maha < cfg.merge_chi2) | takeover) & ~other_vehicle
     older_a = (tr.born[a] < tr.born[b]) | ((tr.born[a] == tr.born[b]) & (tr.ids[a] < tr.ids[b]))
     # two confirmed tracks that lived side by side (the younger was tracked over tentative_max_age_s before

@@ -72,19 +72,25 @@ def update(x: np.ndarray, P: np.ndarray, z: np.ndarray, R: np.ndarray, *, nis: b
     (N, M, M) of the state's first M components (M = 2: position; M = 4: position and velocity), i.e.
     ``H = [I_M 0]``. With the optimal gain ``K = P H' S^-1`` the Joseph form ``(I - KH) P (I - KH)' + K R K'``
     equals ``P - K H P``; that is what is computed (one product instead of five), then made symmetric.
-    Returns (x, P), and with ``nis`` the normalised innovation squared ``y' S^-1 y`` of each position (N,)."""
+    Returns (x, P), and with ``nis`` the normalised innovation squared ``y' S^-1 y`` of each position (N,).
+    A diverged state (an input that slipped past validation) gives infs and NaNs, the caller's to drop: call it
+    inside ``np.errstate`` where numpy's warnings of them are not wanted (the tracker enters one per frame)."""
     m = z.shape[1]
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # a diverged state is the caller's to drop
-        y = z - x[:, :m]
-        S = P[:, :m, :m] + R
-        if m == 2:  # the 2x2 inverse in closed form (the common case: a position measured): adjugate / det
-            det = S[:, 0, 0] * S[:, 1, 1] - S[:, 0, 1] * S[:, 1, 0]
-            adj = (S[:, ::-1, ::-1] * _ADJUGATE_SIGNS).transpose(0, 2, 1)
-            K = (P[:, :, :2] @ adj) / det[:, None, None]
-        else:
-            K = P[:, :, :m] @ np.linalg.inv(S)
-        P_new = P - K @ P[:, :m, :]
-        out = x + (K @ y[:, :, None])[:, :, 0], 0.5 * (P_new + P_new.transpose(0, 2, 1))
-        if not nis:
-            return out
-        return (*out, mahalanobis2_unchecked(y[:, :2], S[:, :2, :2])[0])
+    y = z - x[:, :m]
+    S = P[:, :m, :m] + R
+    if m == 2:  # the 2x2 inverse in closed form (the common case: a position measured): adjugate / det
+        det = S[:, 0, 0] * S[:, 1, 1] - S[:, 0, 1] * S[:, 1, 0]
+        S_inv = (S[:, ::-1, ::-1] * _ADJUGATE_SIGNS).transpose(0, 2, 1) / det[:, None, None]
+    else:
+        S_inv = np.linalg.inv(S)
+    PH = P[:, :, :m]  # P H'
+    w = S_inv @ y[:, :, None]  # S^-1 y: the gain times the innovation is P H' w
+    P_new = P - (PH @ S_inv) @ P[:, :m, :]
+    P_new += P_new.transpose(0, 2, 1)
+    P_new *= 0.5
+    out = x + (PH @ w)[:, :, 0], P_new
+    if not nis:
+        return out
+    if m == 2:
+        return (*out, (y[:, None, :] @ w)[:, 0, 0])
+    return (*out, mahalanobis2_unchecked(y[:, :2], S[:, :2, :2])[0])

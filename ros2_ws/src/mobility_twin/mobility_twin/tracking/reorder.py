@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from mobility_twin.perception.detections import Detections
 
@@ -23,8 +22,7 @@ from mobility_twin.perception.detections import Detections
 SNAPSHOT_EVERY = 4
 
 
-@dataclass
-class Checkpoint:
+class Checkpoint(NamedTuple):
     """A frame and the tracker state just before it was processed (None: not kept for this frame)."""
 
     stamp: float
@@ -40,6 +38,7 @@ class ReorderBuffer:
         self.snapshot_every = snapshot_every
         # frames processed within the window, by stamp; the first always with a state (a rewind starts there)
         self.history: list[Checkpoint] = []
+        self._unsaved = 0  # frames recorded since the newest snapshot
         self._seen: set[tuple[str, float]] = set()
 
     def is_duplicate(self, frame: Detections) -> bool:
@@ -59,19 +58,21 @@ class ReorderBuffer:
     def record(self, frame: Detections, snapshot: Callable[[], Any]) -> None:
         """Keep ``frame`` and, every ``snapshot_every`` frames, ``snapshot()`` (the tracker before ``frame``);
         forget what fell out of the window (all but the newest snapshot before it and the frames after it)."""
-        unsaved = 0
-        for c in reversed(self.history):
-            if c.state is not None:
-                break
-            unsaved += 1
-        keep = not self.history or unsaved >= self.snapshot_every - 1
-        self.history.append(Checkpoint(frame.stamp, frame, snapshot() if keep else None))
-        # forget a snapshot and its frames once the next snapshot holds only frames older than the window
-        horizon = frame.stamp - self.window_s
         h = self.history
+        keep = not h or self._unsaved >= self.snapshot_every - 1
+        h.append(Checkpoint(frame.stamp, frame, snapshot() if keep else None))
+        if not keep:
+            self._unsaved += 1
+            return
+        self._unsaved = 0
+        # forget a snapshot and its frames once the next snapshot holds only frames older than the window
+        # (looked at when a snapshot is taken)
+        horizon = frame.stamp - self.window_s
         while len(h) > 1 and h[0].stamp < horizon:
-            nxt = next((n for n in range(1, len(h)) if h[n].state is not None), None)
-            if nxt is None or h[nxt - 1].stamp >= horizon:
+            nxt = 1
+            while nxt < len(h) and h[nxt].state is None:
+                nxt += 1
+            if nxt == len(h) or h[nxt - 1].stamp >= horizon:
                 break
             for c in h[:nxt]:
                 if c.frame.sources is None:
@@ -94,4 +95,9 @@ class ReorderBuffer:
             j -= 1
         replay = self.history[j:]
         del self.history[j:]
+        self._unsaved = 0
+        for c in reversed(self.history):  # (the frames after the newest snapshot left)
+            if c.state is not None:
+                break
+            self._unsaved += 1
         return replay[0].state, [c.frame for c in replay[:i - j]], [c.frame for c in replay[i - j:]]

@@ -280,12 +280,21 @@ class MultiSourceTracker:
             state.tracks.x, state.tracks.P = state.tracks.predicted(frame.stamp - state.time, cfg.accel_noise)
         state.time = frame.stamp
         for source in ((frame.source_id,) if frame.sources is None else frame.source_ids):
-            management.retire_unseen(state, source, cfg)
+            if len(state.tracks):
+                management.retire_unseen(state, source, cfg)
             state.source_last[source] = max(state.source_last.get(source, -np.inf), frame.stamp)
         if not len(frame) and not len(state.tracks):  # nothing seen, nothing to keep: only time moves on
             if len(state.graveyard):
                 management.prune(state, cfg, self.stats)
             return
+        # a state that diverged (an input that slipped past validation) gives infs and NaNs: no warnings, the
+        # track is dropped and counted (management.prune); one errstate for the frame, not one per step
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            self._fuse(frame)
+
+    def _fuse(self, frame: Detections) -> None:
+        """Association, track updates, misses, births and pruning of one frame (tracks at its stamp)."""
+        cfg, state = self.config, self.state
         tr = state.tracks
         n, m = len(tr), len(frame)
         if n and m:
@@ -348,19 +357,23 @@ class MultiSourceTracker:
         if not len(tracks):
             return tracks.sharing()  # no rows to write into: sharing the empty arrays is a copy
         cfg = self.config
-        age = t - tracks.last_update
-        confirmed = (tracks.status == CONFIRMED) & (tracks.existence >= cfg.show_existence)
-        alive = confirmed & (age <= cfg.max_coast_s)
-        shown = np.count_nonzero(alive)
-        if shown < np.count_nonzero(confirmed):  # some coast past max_coast_s: hidden, or through a silence of
-            alive |= confirmed & tracks.hidden & (age <= cfg.hidden_coast_s)  # their sources?
-            late = (confirmed & ~alive & (age <= cfg.outage_coast_s)).nonzero()[0]
-            alive[late[management.unseen(self.state, late, t, cfg.silent_after_s)]] = True
-            shown = np.count_nonzero(alive)
-        out = tracks.copy() if shown == len(tracks) else tracks.select(alive)
-        if len(out) and math.isfinite(now) and t > now:
+        if int(tracks.status.min()) == CONFIRMED and float(tracks.existence.min()) >= cfg.show_existence \
+                and t - float(tracks.last_update.min()) <= cfg.max_coast_s:
+            out = tracks.copy()  # (the common case: every track shown)
+        else:
+            age = t - tracks.last_update
+            confirmed = (tracks.status == CONFIRMED) & (tracks.existence >= cfg.show_existence)
+            alive = confirmed & (age <= cfg.max_coast_s)
+            if np.count_nonzero(alive) < np.count_nonzero(confirmed):  # some coast past max_coast_s: hidden, or
+                alive |= confirmed & tracks.hidden & (age <= cfg.hidden_coast_s)  # through a silence of their
+                late = (confirmed & ~alive & (age <= cfg.outage_coast_s)).nonzero()[0]  # sources?
+                alive[late[management.unseen(self.state, late, t, cfg.silent_after_s)]] = True
+            out = tracks.select(alive)
+        if not len(out):
+            return out
+        if math.isfinite(now) and t > now:
             out.x, out.P = out.predicted(t - now, cfg.accel_noise)
-        if len(out) and np.count_nonzero(out.systematic):  # the error its sources repeat in every frame, on top of the filter's
+        if np.count_nonzero(out.systematic):  # the error its sources repeat in every frame, on top of the filter's
             var = out.systematic**2
             out.P[:, 0, 0] += var
             out.P[:, 1, 1] += var
