@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from mobility_twin.perception import SOURCE_RSU, LidarDetector, SensorPose2D
+from mobility_twin.perception.detections import Detections
 from mobility_twin_sim.lidar import Boxes, Lidar
 from mobility_twin_sim.scenario import LidarSection
 
@@ -324,3 +325,22 @@ def test_a_car_seen_at_an_angle_far_off_is_one_detection():
     det = LidarDetector().detect(_ANGLED_CAR, SENSOR, source_id="r", source_type=0, stamp=0.0)
     assert len(det) == 1
     assert np.hypot(det.xy[0, 0] + 31.04, det.xy[0, 1] + 36.13) < 0.5
+
+
+def test_detections_are_built_from_every_field_in_order_and_stay_frozen():
+    """Detections has its own __init__ (the fields set at once): it must take the dataclass's fields, in order,
+    with their defaults, or replace() and positional construction would silently go wrong."""
+    import dataclasses
+    import inspect
+
+    fields = dataclasses.fields(Detections)
+    params = list(inspect.signature(Detections.__init__).parameters.values())[1:]
+    assert [f.name for f in fields] == [p.name for p in params]
+    for f, p in zip(fields, params, strict=True):
+        expected = inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default
+        assert p.default == expected, f.name
+    frame = Detections.empty("rsu_00", 0, 1.5, (2.0, 3.0), 60.0)
+    moved = dataclasses.replace(frame, stamp=2.5)
+    assert (moved.stamp, moved.source_id, moved.sensor_xy, moved.sensor_range) == (2.5, "rsu_00", (2.0, 3.0), 60.0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        frame.stamp = 3.0

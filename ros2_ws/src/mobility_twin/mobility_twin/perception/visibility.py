@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 UNKNOWN, CLEAR, HIDDEN = 0, 1, 2
+_SIDES = np.array([-1.0, 1.0])  # before and beyond a position, along or across the line of sight
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class Visibility:
     def clear(self, b: np.ndarray, c: np.ndarray) -> np.ndarray:
         """Whether cell ``c`` of bin ``b`` (index arrays that broadcast together, within the grid) was seen clear."""
         k = b * self.cells + c
-        return ((self.clear_bits[k >> 3] >> (7 - (k & 7)).astype(np.uint8)) & 1).astype(bool)
+        return (self.clear_bits[k >> 3] & (128 >> (k & 7))) != 0  # (bits packed big-endian: np.packbits)
 
     def classify(self, xy: np.ndarray, sensor_xy, half_width_m: float = 0.5, depth_m: float = 0.5) -> np.ndarray:
         """(K,) UNKNOWN, CLEAR or HIDDEN for the positions ``xy`` (K, 2) in the map, as seen from ``sensor_xy``.
@@ -60,23 +61,21 @@ class Visibility:
         out = np.zeros(len(xy), dtype=np.int8)
         if not len(xy):
             return out
-        dx, dy = xy[:, 0] - sensor_xy[0], xy[:, 1] - sensor_xy[1]
-        r = np.hypot(dx, dy)
-        bearing = np.arctan2(dy, dx)
+        rel = xy - sensor_xy
+        r = np.hypot(rel[:, 0], rel[:, 1])
+        bearing = np.arctan2(rel[:, 1], rel[:, 0])
         n_bins, n_cells = self.bins, self.cells
         width = 2.0 * math.pi / n_bins
         half = np.arctan2(half_width_m, np.maximum(r, 1e-3))
-        lo = np.floor((bearing - half + math.pi) / width).astype(np.int64)
-        hi = np.floor((bearing + half + math.pi) / width).astype(np.int64)
-        span = int((hi - lo).max()) + 1
-        bins = (lo[:, None] + np.minimum(np.arange(span)[None, :], (hi - lo)[:, None])) % n_bins  # (K, span)
-        near = np.floor((r - depth_m) / self.cell_m).astype(np.int64)
-        far = np.floor((r + depth_m) / self.cell_m).astype(np.int64)
-        inside = (near >= 0) & (far < n_cells)
-        last = n_cells - 1
-        c_near = np.minimum(np.maximum(near, 0), last)[:, None]  # (K, 1): the same cell across the span
-        c_far = np.minimum(np.maximum(far, 0), last)[:, None]
-        clear = (self.clear(bins, c_near) & self.clear(bins, c_far)).all(axis=1) & inside
+        # the bins the position spans across the line of sight, first to last, and the cells from depth_m before
+        # it to depth_m beyond it: (K, 2) each
+        edges = np.floor((bearing[:, None] + half[:, None] * _SIDES + math.pi) / width).astype(np.int64)
+        lo, extent = edges[:, 0], edges[:, 1] - edges[:, 0]
+        bins = (lo[:, None] + np.minimum(np.arange(int(extent.max()) + 1), extent[:, None])) % n_bins  # (K, span)
+        cells = np.floor((r[:, None] + depth_m * _SIDES) / self.cell_m).astype(np.int64)
+        inside = (cells[:, 0] >= 0) & (cells[:, 1] < n_cells)
+        cells = np.minimum(np.maximum(cells, 0), n_cells - 1)
+        clear = self.clear(bins[:, :, None], cells[:, None, :]).all(axis=(1, 2)) & inside
         hidden = (self.blocked[bins] < (r + depth_m)[:, None]).all(axis=1)
         out[clear] = CLEAR
         out[hidden & ~clear] = HIDDEN

@@ -23,6 +23,9 @@ from mobility_twin.tracking.trackset import TrackSet
 
 _BIG = 1e9
 _DENSE_MAX = 4096  # gated pairs spanning at most this many (track, detection) cells: one dense assignment
+_NO_ROWS = np.zeros(0, dtype=np.int64)
+_NO_ROWS.flags.writeable = False
+_ALL_PAIRS_MAX = 64  # a frame of at most this many (track, detection) pairs gates every pair, without candidates
 
 
 def associate(tracks: TrackSet, frame: Detections, gate_chi2: float, gate_max_m: float, rescue_m: float = 0.0
@@ -37,12 +40,14 @@ def associate(tracks: TrackSet, frame: Detections, gate_chi2: float, gate_max_m:
     ``np.errstate`` (the tracker enters one per frame)."""
     tr = tracks
     n, m = len(tr), len(frame)
-    reports = frame.reports
-    if not np.count_nonzero(reports):  # detections only (a LiDAR frame): no identities to use
+    if not frame.report_count:  # detections only (a LiDAR frame): no identities to use
         out_t, out_d = _gated_assignment(tr, frame, None, None, gate_chi2, gate_max_m)
         if rescue_m > 0 and len(out_t) < min(n, m):  # a track and a detection both left over
+            out_t, out_d = out_t.tolist(), out_d.tolist()
             _rescue(tr, frame, out_t, out_d, np.ones(n, dtype=bool), np.ones(m, dtype=bool), rescue_m)
-        return np.asarray(out_t, dtype=np.int64), np.asarray(out_d, dtype=np.int64), np.zeros(0, dtype=np.int64)
+            out_t, out_d = np.asarray(out_t, dtype=np.int64), np.asarray(out_d, dtype=np.int64)
+        return out_t, out_d, _NO_ROWS
+    reports = frame.reports
     forced_t, forced_d = [], []
     owners = {v: k for k, v in enumerate(tr.vehicle_id) if v}
     for j in np.flatnonzero(reports):
@@ -77,7 +82,7 @@ def associate(tracks: TrackSet, frame: Detections, gate_chi2: float, gate_max_m:
         withheld = np.zeros(0, dtype=np.int64)
     free_d &= ~reports  # an unbound self-report starts its own track (merged later if it is one)
     out_t, out_d = _gated_assignment(tr, frame, np.flatnonzero(free_t), np.flatnonzero(free_d), gate_chi2, gate_max_m)
-    out_t, out_d = forced_t + out_t, forced_d + out_d
+    out_t, out_d = forced_t + out_t.tolist(), forced_d + out_d.tolist()
     if rescue_m > 0:
         _rescue(tr, frame, out_t, out_d, free_t, free_d, rescue_m)
     return np.asarray(out_t, dtype=np.int64), np.asarray(out_d, dtype=np.int64), withheld
@@ -95,23 +100,30 @@ def _rescue(tr: TrackSet, frame: Detections, out_t: list, out_d: list, free_t: n
 
 
 def _gated_assignment(tr: TrackSet, frame: Detections, t_index: np.ndarray | None, d_index: np.ndarray | None,
-                      gate_chi2: float, gate_max_m: float) -> tuple[list, list]:
+                      gate_chi2: float, gate_max_m: float) -> tuple[np.ndarray, np.ndarray]:
     """The optimal assignment, inside the gate, of the tracks ``t_index`` to the detections ``d_index`` (None:
-    all): (track rows, detection rows) as lists."""
+    all): (track rows, detection rows)."""
     n, m = len(tr), len(frame)
-    ti, dj = _candidates(tr.x[:, :2], frame.xy, t_index, d_index, gate_max_m)
-    if not len(ti):
-        return [], []
-    t, d = every_row_as_slice(ti, n), every_row_as_slice(dj, m)  # no gathers for few tracks and detections
-    maha, det = mahalanobis2_unchecked(frame.xy[d] - tr.x[t, :2], tr.P[t, :2, :2] + frame.cov[d])
-    ok = (det > 0) & (maha < gate_chi2)  # a degenerate innovation covariance never gates
-    if np.count_nonzero(ok) < len(ok):
-        ti, dj, maha, det = ti[ok], dj[ok], maha[ok], det[ok]
-    out_t, out_d = ti.tolist(), dj.tolist()
-    if len(out_t) < 2 or (len(set(out_t)) == len(out_t) and len(set(out_d)) == len(out_d)):
+    if t_index is None and d_index is None and n * m <= _ALL_PAIRS_MAX:
+        # a few tracks and detections (a sparse LiDAR frame): every pair gated at once, no candidates to find
+        innov = frame.xy[None, :, :] - tr.x[:, None, :2]
+        maha, det = mahalanobis2_unchecked(innov, tr.P[:, None, :2, :2] + frame.cov[None])
+        ok = (det > 0) & (maha < gate_chi2) & (innov[..., 0] ** 2 + innov[..., 1] ** 2 <= gate_max_m * gate_max_m)
+        ti, dj = ok.nonzero()
+        maha, det = maha[ti, dj], det[ti, dj]
+    else:
+        ti, dj = _candidates(tr.x[:, :2], frame.xy, t_index, d_index, gate_max_m)
+        if not len(ti):
+            return ti, dj
+        t, d = every_row_as_slice(ti, n), every_row_as_slice(dj, m)  # no gathers for few tracks and detections
+        maha, det = mahalanobis2_unchecked(frame.xy[d] - tr.x[t, :2], tr.P[t, :2, :2] + frame.cov[d])
+        ok = (det > 0) & (maha < gate_chi2)  # a degenerate innovation covariance never gates
+        if np.count_nonzero(ok) < len(ok):
+            ti, dj, maha, det = ti[ok], dj[ok], maha[ok], det[ok]
+    if len(ti) < 2 or (len(set(ti.tolist())) == len(ti) and len(set(dj.tolist())) == len(dj)):
         # pairs that share neither their track nor their detection are groups of one each (a frame of one
         # V2X report, sparse traffic): each is assigned, no graph to build
-        return out_t, out_d
+        return ti, dj
     cost = maha + np.log(det)  # the negative log-likelihood of the pair, up to a constant
     out_t, out_d = [], []
     rows, row_of = _compact(ti, n)
@@ -122,7 +134,7 @@ def _gated_assignment(tr: TrackSet, frame: Detections, t_index: np.ndarray | Non
         _assign(rows, row_of, cols, col_of, cost, out_t, out_d)
     else:
         _assign_by_group(ti, dj, cost, n, m, out_t, out_d)
-    return out_t, out_d
+    return np.asarray(out_t, dtype=np.int64), np.asarray(out_d, dtype=np.int64)
 
 
 def every_row_as_slice(index: np.ndarray, size: int) -> np.ndarray | slice:

@@ -52,7 +52,10 @@ class TrackerState:
     """Everything a frame changes (what the reorder buffer snapshots)."""
 
     tracks: TrackSet
-    graveyard: TrackSet  # lost confirmed tracks last seen within reid_window_s (its arrays replaced, never written)
+    # the tracker replaces its track sets (select, joined) rather than change them, except for writing into
+    # the rows of a live set's arrays: a snapshot shares an empty set, and the graveyard (whose arrays are never
+    # written)
+    graveyard: TrackSet  # lost confirmed tracks last seen within reid_window_s
     next_id: int
     time: float  # sensor time all tracks are predicted to
     # graveyard tracks kept past reid_window_s, until the time given: restored after a restart, or lost while
@@ -61,8 +64,8 @@ class TrackerState:
     source_last: dict = field(default_factory=dict)  # source id -> stamp of its newest frame
 
     def copy(self) -> TrackerState:
-        tracks = self.tracks.copy() if len(self.tracks) else self.tracks.sharing()  # no rows to write into
-        return TrackerState(tracks, self.graveyard.sharing(), self.next_id, self.time, dict(self.keep_until),
+        tracks = self.tracks.copy() if len(self.tracks) else self.tracks  # (an empty set: no rows to write into)
+        return TrackerState(tracks, self.graveyard, self.next_id, self.time, dict(self.keep_until),
                             dict(self.source_last))
 
 
@@ -99,12 +102,15 @@ def apply_measurements(tr: TrackSet, frame: Detections, ti: np.ndarray, di: np.n
             continue
         x_new, P_new, nis = update(x_t, P_t, z, R, nis=True)  # the NIS is that of the prior
         surprised = nis > cfg.maneuver_nis
-        before = tr.surprises[t_idx]
-        fade = surprised & (before > 0)  # surprised twice in a row: a manoeuvre, fading memory
-        if np.count_nonzero(fade):  # updated again from its prior widened (rare: the one update per row stands)
-            f = fade.nonzero()[0]
-            x_new[f], P_new[f] = update(x_t[f], P_t[f] * (nis[f] / cfg.maneuver_nis)[:, None, None], z[f], R[f])
-        tr.surprises[t_idx] = (before + 1) * surprised
+        if not np.count_nonzero(surprised):  # (the common case: every track predicted its measurement)
+            tr.surprises[t_idx] = 0
+        else:
+            before = tr.surprises[t_idx]
+            fade = surprised & (before > 0)  # surprised twice in a row: a manoeuvre, fading memory
+            if np.count_nonzero(fade):  # updated again from its prior widened (rare: the one update per row stands)
+                f = fade.nonzero()[0]
+                x_new[f], P_new[f] = update(x_t[f], P_t[f] * (nis[f] / cfg.maneuver_nis)[:, None, None], z[f], R[f])
+            tr.surprises[t_idx] = (before + 1) * surprised
         tr.x[t_idx], tr.P[t_idx] = x_new, P_new
     dims = tr.dims[t]  # (a view where t is a slice, else a copy, written back)
     dims += cfg.dims_smoothing * (frame.dims[d] - dims)
@@ -192,28 +198,36 @@ def count_misses(tr: TrackSet, frame: Detections, assigned: np.ndarray, cfg) -> 
     # a source that has never detected the track may simply not see its place (hidden by what it did not
     # detect, beyond its beams): each of its misses weighs less than the one before, so one sensor's
     # consistent detections confirm a vehicle the others cannot see, while clutter dies out
-    blind = (tr.seen_by[k] & source_bit(frame.source_id)) == 0
-    tr.misses[k[~blind]] += 1  # misses in a row by the sources that have detected it
-    tr.missed_by[k[~blind]] |= source_bit(frame.source_id)
-    loss = np.where(blind, cfg.existence_miss / (1.0 + tr.blind_misses[k]), cfg.existence_miss)
-    tr.blind_misses[k[blind]] += 1
-    # a confirmed track's miss weighs what its detection probability says (learnt from its hits and its misses
-    # before this run of them): a vehicle detected in every frame and now missed in plain view has left, one
-    # detected one frame in two has not. A source's m-th miss in a row weighs 1/m of that: misses come in runs (a
-    # vehicle hidden by what the sensor does not detect stays hidden a while), so a run is weaker evidence than
-    # as many independent misses; another sensor, seeing the place from elsewhere, starts a run of its own
-    confirmed = ~blind & (tr.status[k] == CONFIRMED)
-    if np.count_nonzero(confirmed):
-        c = k[confirmed]
-        run = tr.misses[c]  # this miss included
-        before = tr.seen_misses[c] - (run - 1)
-        p_d = np.minimum((tr.hits[c] + 1.0) / (tr.hits[c] + before + 2.0), cfg.detection_prob_max)
-        # the run shared by the sources missing it (frames of each in turn): this source's place in it
-        sources = np.maximum(np.bitwise_count(tr.missed_by[c]), 1)
-        loss[confirmed] = -np.log1p(-p_d) / np.ceil(run / sources)
+    bit = source_bit(frame.source_id)
+    seen = (tr.seen_by[k] & bit) != 0  # by this source before
+    loss = np.full(len(k), cfg.existence_miss)
+    if np.count_nonzero(seen) < len(k):
+        b = k[~seen]
+        loss[~seen] /= 1.0 + tr.blind_misses[b]
+        tr.blind_misses[b] += 1
+    s = k[seen]
+    if len(s):
+        tr.misses[s] += 1  # misses in a row by the sources that have detected it
+        tr.missed_by[s] |= bit
+        # a confirmed track's miss weighs what its detection probability says (learnt from its hits and its
+        # misses before this run of them): a vehicle detected in every frame and now missed in plain view has
+        # left, one detected one frame in two has not. A source's m-th miss in a row weighs 1/m of that: misses
+        # come in runs (a vehicle hidden by what the sensor does not detect stays hidden a while), so a run is
+        # weaker evidence than as many independent misses; another sensor, seeing the place from elsewhere,
+        # starts a run of its own
+        confirmed = seen & (tr.status[k] == CONFIRMED)
+        if np.count_nonzero(confirmed):
+            c = k[confirmed]
+            run = tr.misses[c]  # this miss included
+            before = tr.seen_misses[c] - (run - 1)
+            hits = tr.hits[c] + 1.0
+            p_d = np.minimum(hits / (hits + before + 1.0), cfg.detection_prob_max)
+            # the run shared by the sources missing it (frames of each in turn): this source's place in it
+            sources = np.maximum(np.bitwise_count(tr.missed_by[c]), 1)
+            loss[confirmed] = -np.log1p(-p_d) / np.ceil(run / sources)
+        tr.seen_misses[s] += 1
     if clear is not None:  # a place seen clear: the vehicle would have been detected there (whoever saw it)
         loss[clear] = -math.log1p(-cfg.clear_detection_prob)
-    tr.seen_misses[k[~blind]] += 1
     tr.existence[k] = _add_log_odds(tr.existence[k], -loss)
 
 
@@ -295,7 +309,7 @@ def _give_ids_back(state: TrackerState, frame: Detections, idx: np.ndarray, cfg,
     back.status = np.full(len(rows), CONFIRMED, dtype=np.int64)
     back.existence = np.maximum(back.existence, cfg.confirm_existence)
     _found_at(back, np.arange(len(rows)), frame, idx[cols])
-    state.tracks.extend(back)
+    state.tracks = state.tracks.joined(back)
     state.graveyard = g.select(np.setdiff1d(np.arange(len(g)), rows))
     stats.reidentified += len(rows)
     return np.delete(idx, cols)
@@ -368,7 +382,7 @@ def birth(state: TrackerState, frame: Detections, idx: np.ndarray, cfg, stats, n
         systematic=systematic_sigma(frame.cov[idx], frame.systematic_share),
     )
     state.next_id = max(state.next_id, int(ids.max()) + 1)
-    state.tracks.extend(born)
+    state.tracks = state.tracks.joined(born)
     stats.births += k
 
 
@@ -376,7 +390,7 @@ def bury(state: TrackerState, lost: TrackSet) -> None:
     """Put ``lost`` (predicted to the tracker's time) in the graveyard, their positions taken back to their last
     update, from where re-identification extrapolates them (their covariance stays grown: a wider gate)."""
     lost.x[:, :2] -= lost.x[:, 2:] * (state.time - lost.last_update)[:, None]
-    state.graveyard.extend(lost)
+    state.graveyard = state.graveyard.joined(lost)
 
 
 def unseen(state: TrackerState, rows: np.ndarray, now: float, silent_after_s: float) -> np.ndarray:

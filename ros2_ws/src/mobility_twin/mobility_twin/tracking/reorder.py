@@ -41,19 +41,24 @@ class ReorderBuffer:
         self._unsaved = 0  # frames recorded since the newest snapshot
         self._seen: set[tuple[str, float]] = set()
 
-    def is_duplicate(self, frame: Detections) -> bool:
+    def admit(self, frame: Detections, newest: float) -> str:
+        """Whether ``frame`` is new and within the window of ``newest`` (the newest stamp fused): "" when it is
+        (it is marked seen), else why not: "duplicate" (seen before) or "stale" (older than the window)."""
+        seen = self._seen
         if frame.sources is None:  # a frame of one source (the keys of one gathering several: below)
-            return frame.key in self._seen
-        return any(key in self._seen for key in frame.keys)
-
-    def is_stale(self, frame: Detections, newest: float) -> bool:
-        return frame.stamp < newest - self.window_s
-
-    def accept(self, frame: Detections) -> None:
-        if frame.sources is None:
-            self._seen.add(frame.key)
-        else:
-            self._seen.update(frame.keys)
+            key = frame.key
+            if key in seen:
+                return "duplicate"
+            if frame.stamp < newest - self.window_s:
+                return "stale"
+            seen.add(key)
+            return ""
+        if any(key in seen for key in frame.keys):
+            return "duplicate"
+        if frame.stamp < newest - self.window_s:
+            return "stale"
+        seen.update(frame.keys)
+        return ""
 
     def record(self, frame: Detections, snapshot: Callable[[], Any]) -> None:
         """Keep ``frame`` and, every ``snapshot_every`` frames, ``snapshot()`` (the tracker before ``frame``);

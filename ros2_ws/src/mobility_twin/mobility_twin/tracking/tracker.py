@@ -137,7 +137,7 @@ class MultiSourceTracker:
         self.stats = TrackerStats()
         self.state = TrackerState(TrackSet(), TrackSet(), id_offset + 1, -np.inf)
         self._reorder = ReorderBuffer(config.reorder_window_s)
-        self._spawn: dict[tuple[str, float], bool] = {}
+        self._spawn: dict[tuple[str, float], bool] = {}  # the frames whose detections may start no track
         # ids are never given twice: the highest given (a rewind takes the state's counter back, not this),
         # and the id each detection that started a track gave it, (frame key, row) -> id, while a rewind may
         # process its frame again
@@ -178,17 +178,18 @@ class MultiSourceTracker:
 
     def _admit(self, frame: Detections) -> bool:
         """Whether ``frame`` is new and within the reorder window (else counted); a new one is marked seen."""
-        if self._reorder.is_duplicate(frame):
+        refused = self._reorder.admit(frame, self.state.time)
+        if not refused:
+            return True
+        if refused == "duplicate":
             self.stats.dropped_duplicate += 1
-            return False
-        if self._reorder.is_stale(frame, self.state.time):
+        else:
             self.stats.dropped_stale += 1
-            return False
-        self._reorder.accept(frame)
-        return True
+        return False
 
     def _take(self, frame: Detections, may_spawn: bool) -> None:
-        self._spawn[frame.key] = may_spawn
+        if not may_spawn:
+            self._spawn[frame.key] = False
         self.stats.detections += len(frame)
         if frame.stamp >= self.state.time:
             self._push(frame)
@@ -272,8 +273,20 @@ class MultiSourceTracker:
 
     # ---------------------------------------------------------------------------------- one frame
     def _process(self, frame: Detections) -> None:
-        cfg, state = self.config, self.state
         self.stats.frames += 1
+        if not len(frame) and not len(self.state.tracks):  # nothing seen, nothing to keep: only time moves on
+            self._advance(frame)
+            if len(self.state.graveyard):
+                management.prune(self.state, self.config, self.stats)
+            return
+        # a state that diverged (an input that slipped past validation) gives infs and NaNs: no warnings, the
+        # track is dropped and counted (management.prune); one errstate for the frame, not one per step
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            self._fuse(frame)
+
+    def _advance(self, frame: Detections) -> None:
+        """The tracks predicted to the frame's stamp, which becomes the tracker's time; its sources heard from."""
+        cfg, state = self.config, self.state
         # frames of one instant (the V2X relays of every server, a tick's sensors) share their stamp: the
         # tracks are where the first of them left them (a step of 0 s would change nothing)
         if len(state.tracks) and math.isfinite(state.time) and frame.stamp != state.time:
@@ -283,17 +296,11 @@ class MultiSourceTracker:
             if len(state.tracks):
                 management.retire_unseen(state, source, cfg)
             state.source_last[source] = max(state.source_last.get(source, -np.inf), frame.stamp)
-        if not len(frame) and not len(state.tracks):  # nothing seen, nothing to keep: only time moves on
-            if len(state.graveyard):
-                management.prune(state, cfg, self.stats)
-            return
-        # a state that diverged (an input that slipped past validation) gives infs and NaNs: no warnings, the
-        # track is dropped and counted (management.prune); one errstate for the frame, not one per step
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            self._fuse(frame)
 
     def _fuse(self, frame: Detections) -> None:
-        """Association, track updates, misses, births and pruning of one frame (tracks at its stamp)."""
+        """One frame with something in it (detections, or tracks to miss): tracks predicted to its stamp,
+        association, track updates, misses, births and pruning."""
+        self._advance(frame)
         cfg, state = self.config, self.state
         tr = state.tracks
         n, m = len(tr), len(frame)
@@ -321,7 +328,8 @@ class MultiSourceTracker:
         # ones, and those it started (appended after row n, self-reports' too)
         if frame.sensor_range > 0:
             state.tracks.last_frame[assigned_t] = self.stats.frames
-        state.tracks.last_frame[n:] = self.stats.frames
+        if len(state.tracks) > n:
+            state.tracks.last_frame[n:] = self.stats.frames
         management.prune(state, cfg, self.stats)
 
     # ---------------------------------------------------------------------------------- restart
@@ -339,7 +347,7 @@ class MultiSourceTracker:
         self.state.next_id = max(self.state.next_id, int(saved["next_id"]))
         self._issued = max(self._issued, self.state.next_id - 1)
         if len(tracks):
-            self.state.graveyard.extend(tracks)
+            self.state.graveyard = self.state.graveyard.joined(tracks)
             until = float(tracks.last_update.max()) + keep_s
             self.state.keep_until.update({int(i): until for i in tracks.ids.tolist()})
         return len(tracks)

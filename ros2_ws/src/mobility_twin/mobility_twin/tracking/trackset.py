@@ -120,9 +120,14 @@ class TrackSet:
         out.__dict__.update(arrays)
         return out
 
+    def joined(self, other: TrackSet) -> TrackSet:
+        """A new set of these tracks and then ``other``'s (neither set changed)."""
+        d, o = self.__dict__, other.__dict__
+        return self._of({f: np.concatenate([d[f], o[f]]) for f in self.FIELDS})
+
     def extend(self, other: TrackSet) -> None:
-        for f in self.FIELDS:
-            setattr(self, f, np.concatenate([getattr(self, f), getattr(other, f)]))
+        """Append ``other``'s tracks to this set (its arrays replaced)."""
+        self.__dict__.update(self.joined(other).__dict__)
 
     def predicted(self, dt: float, accel_noise: float) -> tuple[np.ndarray, np.ndarray]:
         """(x, P) predicted ``dt`` seconds ahead with the constant-velocity model."""
