@@ -109,8 +109,7 @@ class TrackSet:
     def sharing(self) -> TrackSet:
         """A new set holding these very arrays: a snapshot of a set whose arrays are only ever replaced
         (select, extend), never written into (the tracker's graveyard)."""
-        d = self.__dict__
-        return self._of({f: d[f] for f in self.FIELDS})
+        return self._of(dict(self.__dict__))  # (its fields are all it holds)
 
     @classmethod
     def _of(cls, arrays: dict) -> TrackSet:
