@@ -133,15 +133,10 @@ def apply_measurements(tr: TrackSet, frame: Detections, ti: np.ndarray, di: np.n
         existence = np.minimum(_add_log_odds(existence, gain), cfg.max_existence)
         tr.existence[t] = existence
         tr.status[t] = np.where(existence >= cfg.confirm_existence, CONFIRMED, tr.status[t])  # (never unconfirmed)
-    if frame.sources is None:
-        source = frame.source_id
-        for k in ti.tolist():
-            if source not in tr.sources[k]:
-                tr.sources[k] = tr.sources[k] | {source}
-    else:
-        for k, source in zip(ti.tolist(), frame.sources[di].tolist(), strict=True):
-            if source not in tr.sources[k]:
-                tr.sources[k] = tr.sources[k] | {source}
+    sources = [frame.source_id] * len(ti) if frame.sources is None else frame.sources[di].tolist()
+    for k, source in zip(ti.tolist(), sources, strict=True):
+        if source not in tr.sources[k]:
+            tr.sources[k] = tr.sources[k] | {source}
     if frame.report_count and np.count_nonzero(reports := frame.reports[d]):
         k, j = ti[reports], di[reports]
         tr.vehicle_id[k] = frame.self_report[j]
@@ -529,13 +524,12 @@ def duplicates(tr: TrackSet, cfg, now: float | None = None) -> np.ndarray:
             now - np.minimum(tr.last_update[a], tr.last_update[b]) > cfg.silent_after_s)
         spread[unseen_pair] = 0.0
     near = dist <= np.maximum(cfg.merge_distance_m, cfg.merge_sigmas * spread)
+    if np.count_nonzero(near) < len(near):  # only pairs near enough can be one vehicle (a takeover is near too)
+        if not np.count_nonzero(near):
+            return out
+        a, b, dist, near = a[near], b[near], dist[near], near[near]
     takeover = (dist <= cfg.merge_distance_m) & (np.minimum(tr.last_update[a], tr.last_update[b])
                                                  < np.maximum(tr.born[a], tr.born[b]))
-    if np.count_nonzero(near) < len(near):  # only pairs near enough (or taken over) can be one vehicle
-        candidate = near | takeover
-        if not np.count_nonzero(candidate):
-            return out
-        a, b, near, takeover = a[candidate], b[candidate], near[candidate], takeover[candidate]
     diff = tr.x[a] - tr.x[b]
     S = tr.P[a] + tr.P[b]
     maha = np.einsum("ni,ni->n", diff, np.linalg.solve(S, diff[..., None])[..., 0])

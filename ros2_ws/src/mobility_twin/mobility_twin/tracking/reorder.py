@@ -44,20 +44,12 @@ class ReorderBuffer:
     def admit(self, frame: Detections, newest: float) -> str:
         """Whether ``frame`` is new and within the window of ``newest`` (the newest stamp fused): "" when it is
         (it is marked seen), else why not: "duplicate" (seen before) or "stale" (older than the window)."""
-        seen = self._seen
-        if frame.sources is None:  # a frame of one source (the keys of one gathering several: below)
-            key = frame.key
-            if key in seen:
-                return "duplicate"
-            if frame.stamp < newest - self.window_s:
-                return "stale"
-            seen.add(key)
-            return ""
-        if any(key in seen for key in frame.keys):
+        keys = _keys(frame)
+        if not self._seen.isdisjoint(keys):
             return "duplicate"
         if frame.stamp < newest - self.window_s:
             return "stale"
-        seen.update(frame.keys)
+        self._seen.update(keys)
         return ""
 
     def record(self, frame: Detections, snapshot: Callable[[], Any]) -> None:
@@ -80,10 +72,7 @@ class ReorderBuffer:
             if nxt == len(h) or h[nxt - 1].stamp >= horizon:
                 break
             for c in h[:nxt]:
-                if c.frame.sources is None:
-                    self._seen.discard(c.frame.key)
-                else:
-                    self._seen.difference_update(c.frame.keys)
+                self._seen.difference_update(_keys(c.frame))
             del h[:nxt]
 
     def holds(self, key: tuple[str, float]) -> bool:
@@ -106,3 +95,8 @@ class ReorderBuffer:
                 break
             self._unsaved += 1
         return replay[0].state, [c.frame for c in replay[:i - j]], [c.frame for c in replay[i - j:]]
+
+
+def _keys(frame: Detections) -> tuple[tuple[str, float], ...]:
+    """The keys a frame is known by: its own, or those of the sources' frames it gathers (``Detections.keys``)."""
+    return (frame.key,) if frame.sources is None else frame.keys

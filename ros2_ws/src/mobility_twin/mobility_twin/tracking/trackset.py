@@ -107,8 +107,8 @@ class TrackSet:
         return self._of({f: d[f][rows] if d[f].ndim == 1 else d[f].take(rows, axis=0) for f in self.FIELDS})
 
     def sharing(self) -> TrackSet:
-        """A new set holding these very arrays: a snapshot of a set whose arrays are only ever replaced
-        (select, extend), never written into (the tracker's graveyard)."""
+        """A new set holding these very arrays: a view of a set whose arrays are only ever replaced (select,
+        joined), never written into, or that has no rows to write into."""
         return self._of(dict(self.__dict__))  # (its fields are all it holds)
 
     @classmethod
