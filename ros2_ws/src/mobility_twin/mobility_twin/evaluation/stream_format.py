@@ -232,8 +232,12 @@ def save_stream(path: Path | str, stream: RsuStream) -> Path:
 
 def load_stream(path: Path | str) -> RsuStream:
     arrays, meta = _read(path, STREAM_FORMAT)
+    det = {k: arrays[k] for k in _DET_KEYS}
+    reports = det["self_report"].tolist()  # kept as objects, as the trackers take them (a frame's rows: a view)
+    det["self_report"] = np.empty(len(reports), dtype=object)
+    det["self_report"][:] = reports
     return RsuStream(meta["rsu_id"], tuple(meta["sensor_xy"]), float(meta["sensor_range_m"]), arrays["stamps"],
-                     arrays["det_offsets"], {k: arrays[k] for k in _DET_KEYS}, arrays["gt_offsets"],
+                     arrays["det_offsets"], det, arrays["gt_offsets"],
                      arrays["gt_ids"], arrays["gt_xy"], meta, arrays.get("vis_clear"), arrays.get("vis_blocked"))
 
 

@@ -117,10 +117,11 @@ def load_streams(folder: Path | str) -> list[RsuStream]:
 
 def detections_of(stream: RsuStream, frame: Frame) -> Detections:
     """The :class:`Detections` the RSU's detector produced for ``frame`` (what a project tracker takes)."""
+    reports = frame.self_report  # (objects as a loaded stream holds them; strings as a recorder's frames)
     return Detections(stream.rsu_id, int(stream.meta.get("source_type", SOURCE_RSU)), frame.stamp,
                       stream.sensor_xy, stream.sensor_range_m, frame.xy, frame.cov, frame.yaw, frame.dims,
                       frame.velocity, frame.confidence, frame.num_points, frame.object_class,
-                      object_array(frame.self_report.tolist()),
+                      reports if reports.dtype == object else object_array(reports.tolist()),
                       visibility=None if frame.visibility is None else Visibility.unpacked(*frame.visibility))
 
 

@@ -61,22 +61,21 @@ class Visibility:
         out = np.zeros(len(xy), dtype=np.int8)
         if not len(xy):
             return out
-        rel = xy - sensor_xy
-        r = np.hypot(rel[:, 0], rel[:, 1])
-        bearing = np.arctan2(rel[:, 1], rel[:, 0])
-        n_bins, n_cells = self.bins, self.cells
-        width = 2.0 * math.pi / n_bins
-        half = np.arctan2(half_width_m, np.maximum(r, 1e-3))
+        dx, dy = xy[:, 0] - sensor_xy[0], xy[:, 1] - sensor_xy[1]
+        r = np.hypot(dx, dy)
+        n_bins, n_cells = len(self.blocked), self.cells
         # the bins the position spans across the line of sight, first to last, and the cells from depth_m before
         # it to depth_m beyond it: (K, 2) each
-        edges = np.floor((bearing[:, None] + half[:, None] * _SIDES + math.pi) / width).astype(np.int64)
+        half = np.arctan2(half_width_m, np.maximum(r, 1e-3))
+        edges = np.floor((np.arctan2(dy, dx)[:, None] + half[:, None] * _SIDES + math.pi)
+                         / (2.0 * math.pi / n_bins)).astype(np.int64)
         lo, extent = edges[:, 0], edges[:, 1] - edges[:, 0]
         bins = (lo[:, None] + np.minimum(np.arange(int(extent.max()) + 1), extent[:, None])) % n_bins  # (K, span)
         cells = np.floor((r[:, None] + depth_m * _SIDES) / self.cell_m).astype(np.int64)
         inside = (cells[:, 0] >= 0) & (cells[:, 1] < n_cells)
         cells = np.minimum(np.maximum(cells, 0), n_cells - 1)
-        clear = self.clear(bins[:, :, None], cells[:, None, :]).all(axis=(1, 2)) & inside
-        hidden = (self.blocked[bins] < (r + depth_m)[:, None]).all(axis=1)
+        clear = np.logical_and.reduce(self.clear(bins[:, :, None], cells[:, None, :]), axis=(1, 2)) & inside
+        hidden = np.logical_and.reduce(self.blocked[bins] < (r + depth_m)[:, None], axis=1)
         out[clear] = CLEAR
         out[hidden & ~clear] = HIDDEN
         return out

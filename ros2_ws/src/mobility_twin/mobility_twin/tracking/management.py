@@ -466,8 +466,13 @@ def prune(state: TrackerState, cfg, stats) -> None:
 
 
 @functools.lru_cache(maxsize=33)
-def _upper_pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
-    return np.triu_indices(n, 1)
+def _upper_pairs(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pairs i < j of ``n`` points: i, j and the (K, 2) pairs (read-only), ordered by i then j."""
+    i, j = np.triu_indices(n, 1)
+    pairs = np.stack([i, j], axis=1)
+    for a in (i, j, pairs):
+        a.flags.writeable = False
+    return i, j, pairs
 
 
 def pairs_within(xy: np.ndarray, radius: float) -> np.ndarray:
@@ -476,10 +481,9 @@ def pairs_within(xy: np.ndarray, radius: float) -> np.ndarray:
     if len(xy) > 32:
         pairs = cKDTree(xy).query_pairs(radius, output_type="ndarray")
         return pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
-    i, j = _upper_pairs(len(xy))
-    dx, dy = xy[i, 0] - xy[j, 0], xy[i, 1] - xy[j, 1]
-    near = dx * dx + dy * dy <= radius * radius
-    return np.stack([i[near], j[near]], axis=1)
+    i, j, pairs = _upper_pairs(len(xy))
+    d = xy.take(i, axis=0) - xy.take(j, axis=0)
+    return pairs[(d * d).sum(axis=1) <= radius * radius]  # (a new array: boolean indexing copies)
 
 
 def duplicates(tr: TrackSet, cfg, now: float | None = None) -> np.ndarray:
