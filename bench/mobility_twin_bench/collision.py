@@ -72,6 +72,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         "predicted again from the runs' saved inputs (every cycle's road users) with the settings "
                         "given now: another predictor or warning rule without running SUMO again (the closed loop's "
                         "counts stay the run's)")
+    parser.add_argument("--open-loop-only", action="store_true", help="only the open-loop runs (what training "
+                        "the learned model needs; the closed-loop target is then not measured)")
+    parser.add_argument("--learned", type=Path, default=None, help="the rear-end conflict model to score as the "
+                        "twin_learned arm (default: the shipped checkpoint, when there is one; 'none': no such arm)")
     parser.add_argument("--ttc-on", type=float, default=None, help="a warning starts at a predicted time to "
                         "collision at most this (s; default: the warning rule's, WarningConfig)")
     parser.add_argument("--p-on", type=float, default=None, help="... and a conflict probability at least this")
@@ -402,6 +406,33 @@ def repredict(run: dict, run_dir: Path, pcfg, wcfg) -> dict[str, list]:
     return events
 
 
+def learned_events(run: dict, run_dir: Path, model, wcfg) -> list:
+    """The warnings of the learned rear-end predictor (:class:`mobility_twin.safety.learned.
+    LearnedConflictPredictor`) on a saved run's twin inputs, with the run's warning rule less its TTC bars
+    (``learned_warning_config``): events as a run records them."""
+    from mobility_twin.safety import WarningTracker
+    from mobility_twin.safety.learned import LearnedConflictPredictor, learned_warning_config
+
+    predictor = LearnedConflictPredictor(model)
+    warner, out = WarningTracker(learned_warning_config(wcfg, predictor.horizon_s)), []
+    in_coverage = coverage_of(run)
+    for m, truth in MotionLog.motions(run_dir / "inputs_twin.npz"):
+        warn_cycle(predictor, warner, m, truth, in_coverage, out, forget=True)
+    return out
+
+
+def _learned_model(arg):
+    """The rear-end model the bench scores (None: no twin_learned arm)."""
+    from mobility_twin_models.safety.model import DEFAULT_CHECKPOINT, load_checkpoint
+
+    if arg is not None and str(arg).lower() == "none":
+        return None
+    path = DEFAULT_CHECKPOINT if arg is None else arg
+    if arg is None and not Path(path).exists():
+        return None
+    return load_checkpoint(path)[0]
+
+
 def _pct(values) -> dict:
     if not values:
         return {}
@@ -569,7 +600,7 @@ def run(args: argparse.Namespace) -> int:
     out_dir = Path(args.out) if args.out else RESULTS
     jobs = [dict(base, seed=s, closed_loop=closed, run_dir=str(out_dir / "collision_runs" /
                                                                 f"seed{s}-{'closed' if closed else 'open'}"))
-            for s in seeds for closed in (False, True)]
+            for s in seeds for closed in ((False,) if args.open_loop_only else (False, True))]
     started = time.monotonic()
     missing: list[str] = []
     if args.rescore or args.repredict:  # the runs that finished (one that did not is reported missing, never made up)
@@ -596,22 +627,30 @@ def run(args: argparse.Namespace) -> int:
         base = runs[0]["job"] | {k: v for k, v in base.items() if k not in runs[0]["job"]}
         seeds = [s for s in seeds if any(r["job"]["seed"] == s and not r["job"]["closed_loop"] for r in runs)]
     else:
-        print(f"collision warning: {len(jobs)} runs of {duration:g} s of SUMO traffic (seeds {seeds}, open and "
-              f"closed loop), {args.jobs} at a time ...", flush=True)
+        loops = "open loop only" if args.open_loop_only else "open and closed loop"
+        print(f"collision warning: {len(jobs)} runs of {duration:g} s of SUMO traffic (seeds {seeds}, {loops}), "
+              f"{args.jobs} at a time ...", flush=True)
         ctx = mp.get_context("spawn")
         with ctx.Pool(1) as pool:  # each seed's demand, one after the other
             pool.map(_prepare, [j for j in jobs if not j["closed_loop"]], chunksize=1)
         with ctx.Pool(max(1, args.jobs), maxtasksperchild=1) as pool:
             runs = pool.map(_run, jobs, chunksize=1)
+    model = _learned_model(args.learned)
+    if model is not None:
+        for r in runs:
+            folder = Path(r["job"]["run_dir"])
+            if not r["job"]["closed_loop"] and (folder / "inputs_twin.npz").exists():
+                r["events"]["twin_learned"] = learned_events(r, folder, model, warning_config(r["job"]))
     per_seed = []
     for s in seeds:
         open_run = next(r for r in runs if r["job"]["seed"] == s and not r["job"]["closed_loop"])
         closed_run = next((r for r in runs if r["job"]["seed"] == s and r["job"]["closed_loop"]), None)
         twin, baseline = score(open_run, "twin", base["horizon_s"]), score(open_run, "baseline", base["horizon_s"])
         oracle = score(open_run, "oracle", base["horizon_s"]) if "oracle" in open_run["events"] else None
+        learned = score(open_run, "twin_learned", base["horizon_s"]) if "twin_learned" in open_run["events"] else None
         nan = float("nan")
         per_seed.append({
-            "seed": s, "twin": twin, "baseline": baseline, "oracle_states": oracle,
+            "seed": s, "twin": twin, "baseline": baseline, "oracle_states": oracle, "twin_learned": learned,
             "twin_closed_loop": score(closed_run, "twin", base["horizon_s"]) if closed_run else None,
             "conflicts_without": conflicts_involving(open_run, open_run["connected"]),
             "conflicts_with_warnings": conflicts_involving(closed_run, closed_run["connected"]) if closed_run else nan,
@@ -645,8 +684,8 @@ def run(args: argparse.Namespace) -> int:
     }
     table = []
     for p in per_seed:
-        for who in ("twin", "baseline", "oracle_states"):
-            r = p[who]
+        for who in ("twin", "twin_learned", "baseline", "oracle_states"):
+            r = p.get(who)
             if r is None:
                 continue
             table.append({"seed": p["seed"], "warnings from": who, "conflicts": r["conflicts"],
