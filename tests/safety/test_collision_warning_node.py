@@ -122,3 +122,42 @@ def test_node_reads_the_lanes_of_its_network_and_stops_on_one_it_cannot_load(tmp
         assert "lanes of beijing_cbd" in (tmp_path / "good.log").read_text()
     finally:
         assert stop(good) == 0
+
+
+def test_node_with_the_learned_predictor_warns_the_follower_and_stops_on_a_model_it_cannot_load(tmp_path):
+    from mobility_twin.ros.qos import EVENTS, TWIN_STATE
+    from mobility_twin_models.safety import save_checkpoint
+    from mobility_twin_models.safety.train import train
+    from tests.safety.test_learned import _rule_data
+
+    def start(model: str, log_path, topic: str):
+        return subprocess.Popen([sys.executable, "-m", "mobility_twin.nodes.collision_warning", "--ros-args",
+                                 "-p", "predictor:=learned", "-p", f"model:={model}", "-p", f"objects_topic:={topic}",
+                                 "-p", "warnings_topic:=/cw_learned/warnings"],
+                                stdout=log_path.open("w"), stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+    bad = start(str(tmp_path / "missing.pt"), tmp_path / "bad.log", "/twin/cw_learned_bad/objects")
+    assert bad.wait(timeout=60) == 2
+    text = (tmp_path / "bad.log").read_text()
+    assert "missing.pt" in text and "does not exist" in text and "Traceback" not in text
+    feats, labels = _rule_data(n=1500)  # a model of a known rule: closing to within 3 s is a conflict
+    path = save_checkpoint(tmp_path / "rule.pt", train(feats, labels, epochs=200))
+    proc = start(str(path), tmp_path / "node.log", "/twin/cw_learned/objects")
+    try:
+        with Collector({"/cw_learned/warnings": msgs.CollisionWarningArray}, qos={"/cw_learned/warnings": EVENTS},
+                       name="cw_learned") as c:
+            pub = c.node.create_publisher(msgs.TrackedObjectArray, "/twin/cw_learned/objects", TWIN_STATE)
+            end = time.monotonic() + 45.0
+            while time.monotonic() < end and not c.messages["/cw_learned/warnings"]:
+                pub.publish(tracks_message(time.time(), "cw_learned"))
+                c.spin(0.1)
+            warnings = [w for a in c.messages["/cw_learned/warnings"] for w in a.warnings]
+            assert {(w.track_id, w.other_track_id) for w in warnings} == {(11, 12), (12, 11)}, \
+                (tmp_path / "node.log").read_text()
+            mine = next(w for w in warnings if w.track_id == 11)
+            assert mine.should_yield and mine.kind == msgs.CollisionWarning.KIND_REAR_END
+            assert mine.time_to_conflict == pytest.approx(1.75, abs=0.2) and mine.probability >= 0.5
+            assert proc.poll() is None
+    finally:
+        assert stop(proc) == 0
+    assert "learned rear-end model" in (tmp_path / "node.log").read_text()

@@ -40,7 +40,7 @@ from mobility_twin.ros.entry import ConfigurationError, run_node
 from mobility_twin.ros.guard import guarded
 from mobility_twin.ros.params import declare_config, field
 from mobility_twin.ros.qos import EVENTS, TWIN_STATE
-from mobility_twin_core import VEHICLE_CLASSES
+from mobility_twin_core import VEHICLE_CLASSES, CheckpointError
 from mobility_twin_msgs.msg import CollisionWarning, CollisionWarningArray, RouteCommand, TrackedObjectArray
 
 WARNINGS_TOPIC = topics.COLLISION_WARNINGS
@@ -58,6 +58,10 @@ class CollisionWarningConfig:
     twin_id: str = field("global", "the twin's name in the warnings (e.g. global, local/site_0)")
     warnings_topic: str = field(WARNINGS_TOPIC, "where every cycle's CollisionWarningArray goes")
     period_s: float = field(0.1, "seconds between two predictions", low=0.02, high=10.0)
+    predictor: str = field("monte_carlo", "how conflicts are predicted: monte_carlo (every pair: the bodies touching "
+                           "under random accelerations) or learned (rear-end conflicts only: a model trained on SUMO's "
+                           "surrogate-safety conflicts, mobility_twin_models.safety)")
+    model: str = field("", "learned: the model's checkpoint ('' = the shipped rear_end_conflict.pt)")
     horizon_s: float = field(4.0, "how far ahead conflicts are predicted (s)", low=0.5, high=10.0)
     step_s: float = field(0.1, "time step of the prediction (s)", low=0.02, high=1.0)
     samples: int = field(32, "Monte Carlo draws per road user (0: the mean motion only)", low=0, high=1024)
@@ -94,6 +98,8 @@ class CollisionWarningConfig:
     log_period_s: float = field(10.0, "seconds between summary log lines", low=0.1, high=86400.0)
 
     def check(self) -> None:
+        if self.predictor not in ("monte_carlo", "learned"):
+            raise ValueError(f"predictor must be monte_carlo or learned, not {self.predictor!r}")
         if self.p_off > self.p_on or self.ttc_off_s < self.ttc_on_s:
             raise ValueError("p_off must be <= p_on and ttc_off_s >= ttc_on_s (hysteresis)")
         if self.step_s > self.horizon_s:
@@ -133,15 +139,24 @@ class CollisionWarningNode(Node):
         self.signals = LatestSignals(self, cfg.signals_topic if cfg.network else "", cfg.signals_max_age_s,
                                      self.counts)
         try:
-            self.predictor = ConflictPredictor(PredictorConfig(
-                horizon_s=cfg.horizon_s, step_s=cfg.step_s, samples=cfg.samples, accel_sigma=cfg.accel_sigma,
-                lateral_sigma=cfg.lateral_sigma, lane_lateral_sigma=cfg.lane_lateral_sigma, margin_m=cfg.margin_m,
-                max_age_s=cfg.max_age_s, seed=cfg.seed))
-            self.warnings = WarningTracker(WarningConfig(
-                p_on=cfg.p_on, ttc_on_s=cfg.ttc_on_s, p_off=cfg.p_off, ttc_off_s=cfg.ttc_off_s, confirm=cfg.confirm,
-                hold_s=cfg.hold_s, refractory_s=cfg.refractory_s))
-        except ValueError as err:
-            raise ConfigurationError(f"collision_warning: {err} (parameters in {cfg.CONFIG_FILE})") from None
+            rule = WarningConfig(p_on=cfg.p_on, ttc_on_s=cfg.ttc_on_s, p_off=cfg.p_off, ttc_off_s=cfg.ttc_off_s,
+                                 confirm=cfg.confirm, hold_s=cfg.hold_s, refractory_s=cfg.refractory_s)
+            if cfg.predictor == "learned":
+                from mobility_twin.safety.learned import LearnedConflictPredictor, learned_warning_config
+                from mobility_twin_models.safety.model import DEFAULT_CHECKPOINT, load_checkpoint
+
+                model, _ = load_checkpoint(cfg.model or DEFAULT_CHECKPOINT)
+                self.predictor = LearnedConflictPredictor(model, max_age_s=cfg.max_age_s)
+                rule = learned_warning_config(rule, self.predictor.horizon_s)
+            else:
+                self.predictor = ConflictPredictor(PredictorConfig(
+                    horizon_s=cfg.horizon_s, step_s=cfg.step_s, samples=cfg.samples, accel_sigma=cfg.accel_sigma,
+                    lateral_sigma=cfg.lateral_sigma, lane_lateral_sigma=cfg.lane_lateral_sigma, margin_m=cfg.margin_m,
+                    max_age_s=cfg.max_age_s, seed=cfg.seed))
+            self.warnings = WarningTracker(rule)
+        except (ValueError, CheckpointError) as err:
+            raise ConfigurationError(f"collision_warning: {err} (parameters predictor, model and the others in "
+                                     f"{cfg.CONFIG_FILE})") from None
         self._raw: bytes | None = None
         self._raw_at = -math.inf
         self._last_stamp = -math.inf
@@ -159,8 +174,10 @@ class CollisionWarningNode(Node):
         self.last_log = time.monotonic()
         self.get_logger().info(
             f"{cfg.objects_topic} -> {cfg.warnings_topic} + /cav/<id>/collision_warning every {cfg.period_s:g} s, "
-            f"horizon {cfg.horizon_s:g} s, {cfg.samples} draws, warn at p >= {cfg.p_on:g} and TTC <= "
-            f"{cfg.ttc_on_s:g} s{', CAVs told to yield brake' if cfg.brake else ''}"
+            + (f"learned rear-end model (horizon {self.predictor.horizon_s:g} s), warn at p >= {cfg.p_on:g}"
+               if cfg.predictor == "learned" else
+               f"horizon {cfg.horizon_s:g} s, {cfg.samples} draws, warn at p >= {cfg.p_on:g} and TTC <= "
+               f"{cfg.ttc_on_s:g} s") + f"{', CAVs told to yield brake' if cfg.brake else ''}"
             f"{f', lanes of {cfg.network}' if self.lanes is not None else ', no road network'}")
 
     def now_s(self) -> float:
