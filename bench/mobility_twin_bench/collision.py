@@ -143,9 +143,18 @@ def _run(job: dict) -> dict:
     twin_pred, base_pred = ConflictPredictor(pcfg), ConflictPredictor(replace(pcfg, samples=0))
     twin_warn, base_warn = WarningTracker(wcfg), WarningTracker(wcfg)
     oracle_pred, oracle_warn = ConflictPredictor(pcfg), WarningTracker(wcfg)
+    learned_pred = learned_warn = None
+    if job.get("learned"):  # the learned rear-end predictor on the same twin input
+        from mobility_twin.safety.learned import LearnedConflictPredictor, learned_warning_config
+        from mobility_twin_models.safety.model import load_checkpoint
+
+        learned_pred = LearnedConflictPredictor(load_checkpoint(job["learned"])[0])
+        learned_warn = WarningTracker(learned_warning_config(wcfg, learned_pred.horizon_s))
     raw = RawDetections()
     vehicle_classes = np.array([int(c) for c in VEHICLE_CLASSES])
     events = {"twin": [], "baseline": [], "oracle": []}
+    if learned_pred is not None:
+        events["twin_learned"] = []
     inputs = {name: MotionLog() for name in events}  # every cycle's predictor input: --repredict reads them
     braking: dict[str, tuple[tuple[int, int], float]] = {}
     commands = {"sent": 0, "accepted": 0, "refused": 0, "released": 0}
@@ -211,6 +220,14 @@ def _run(job: dict) -> dict:
         if scored:
             predict_ms["twin"].append(1e3 * (time.perf_counter() - t0))
         inputs["twin"].add(twin_motion, truth)
+        if learned_pred is not None:
+            t0 = time.perf_counter()
+            learned_evs = warn_cycle(learned_pred, learned_warn, twin_motion, truth, in_coverage,
+                                     events["twin_learned"], forget=True)
+            if scored:
+                predict_ms.setdefault("twin_learned", []).append(1e3 * (time.perf_counter() - t0))
+            if job.get("act_on") == "twin_learned":  # the closed loop acts on the learned warnings
+                evs = learned_evs
         if job["closed_loop"]:
             vid = {int(i): str(v or "") for i, v in zip(tracks.ids, tracks.vehicle_id, strict=True)}
             speed = {int(i): float(np.hypot(x[2], x[3])) for i, x in zip(tracks.ids, tracks.x, strict=True)}
@@ -287,7 +304,8 @@ def _run(job: dict) -> dict:
             "rsu_xy": rsu_xy.tolist(), "counters": {k: v for k, v in (out.get("counters") or {}).items()}
             if isinstance(out, dict) else {},
             "predict_ms": {k: _pct(v) for k, v in predict_ms.items()},
-            "skipped": {"twin": dict(twin_pred.counts), "baseline": dict(base_pred.counts)}}
+            "skipped": {"twin": dict(twin_pred.counts), "baseline": dict(base_pred.counts),
+                        **({"twin_learned": dict(learned_pred.counts)} if learned_pred is not None else {})}}
     for name, log in inputs.items():
         log.save(run_dir / f"inputs_{name}.npz")
     (run_dir / "result.json").write_text(json.dumps(result, default=float))  # what --rescore reads
@@ -421,16 +439,15 @@ def learned_events(run: dict, run_dir: Path, model, wcfg) -> list:
     return out
 
 
-def _learned_model(arg):
-    """The rear-end model the bench scores (None: no twin_learned arm)."""
-    from mobility_twin_models.safety.model import DEFAULT_CHECKPOINT, load_checkpoint
+def _learned_path(arg) -> Path | None:
+    """The rear-end model's checkpoint the bench runs as the twin_learned arm (None: no such arm)."""
+    from mobility_twin_models.safety.model import DEFAULT_CHECKPOINT
 
     if arg is not None and str(arg).lower() == "none":
         return None
-    path = DEFAULT_CHECKPOINT if arg is None else arg
-    if arg is None and not Path(path).exists():
-        return None
-    return load_checkpoint(path)[0]
+    if arg is None:
+        return DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT.exists() else None
+    return Path(arg).resolve()
 
 
 def _pct(values) -> dict:
@@ -597,6 +614,10 @@ def run(args: argparse.Namespace) -> int:
                 samples=24, ttc_on_s=ttc_on, p_on=p_on, confirm=confirm, coverage_m=60.0, match_m=3.0,
                 brake_drop_mps=4.0, max_brake_s=4.0,
                 predict_margin_m=40.0, lanes=not args.no_lanes, signals=not args.no_lanes and not args.no_signals)
+    learned = _learned_path(args.learned)
+    # the twin's warnings are the learned predictor's when there is a model (the stack's collision warning with
+    # predictor learned), else the Monte Carlo predictor's; the closed loop acts on them
+    base.update(learned=str(learned) if learned else "", act_on="twin_learned" if learned else "twin")
     out_dir = Path(args.out) if args.out else RESULTS
     jobs = [dict(base, seed=s, closed_loop=closed, run_dir=str(out_dir / "collision_runs" /
                                                                 f"seed{s}-{'closed' if closed else 'open'}"))
@@ -635,12 +656,16 @@ def run(args: argparse.Namespace) -> int:
             pool.map(_prepare, [j for j in jobs if not j["closed_loop"]], chunksize=1)
         with ctx.Pool(max(1, args.jobs), maxtasksperchild=1) as pool:
             runs = pool.map(_run, jobs, chunksize=1)
-    model = _learned_model(args.learned)
-    if model is not None:
+    if (args.rescore or args.repredict) and learned is not None and args.learned is not None:
+        from mobility_twin_models.safety.model import load_checkpoint
+
+        model = load_checkpoint(learned)[0]  # a model named: its warnings again from the saved twin inputs
         for r in runs:
             folder = Path(r["job"]["run_dir"])
             if not r["job"]["closed_loop"] and (folder / "inputs_twin.npz").exists():
                 r["events"]["twin_learned"] = learned_events(r, folder, model, warning_config(r["job"]))
+    headline = "twin_learned" if all("twin_learned" in r["events"] for r in runs if not r["job"]["closed_loop"]) \
+        else "twin"
     per_seed = []
     for s in seeds:
         open_run = next(r for r in runs if r["job"]["seed"] == s and not r["job"]["closed_loop"])
@@ -651,7 +676,8 @@ def run(args: argparse.Namespace) -> int:
         nan = float("nan")
         per_seed.append({
             "seed": s, "twin": twin, "baseline": baseline, "oracle_states": oracle, "twin_learned": learned,
-            "twin_closed_loop": score(closed_run, "twin", base["horizon_s"]) if closed_run else None,
+            "twin_closed_loop": score(closed_run, closed_run["job"].get("act_on", "twin"), base["horizon_s"])
+            if closed_run else None,
             "conflicts_without": conflicts_involving(open_run, open_run["connected"]),
             "conflicts_with_warnings": conflicts_involving(closed_run, closed_run["connected"]) if closed_run else nan,
             "cav_conflicts_without": conflicts_involving(open_run, open_run["cavs"]),
@@ -675,9 +701,10 @@ def run(args: argparse.Namespace) -> int:
         "ground_truth": f"SUMO ssm conflicts, minTTC < {TTC_CRITICAL_S} s, minTTC position within "
                         f"{base['coverage_m']:g} m of an RSU",
         # the headline keys (first seed); every seed below
-        "precision": head["twin"]["precision"], "recall": head["twin"]["recall"],
-        "median_lead_time_s": head["twin"]["median_lead_time_s"],
-        "false_warnings_per_vehicle_hour": head["twin"]["false_warnings_per_vehicle_hour"],
+        "headline_arm": headline,  # the twin's warnings: the learned predictor's when a model ran
+        "precision": head[headline]["precision"], "recall": head[headline]["recall"],
+        "median_lead_time_s": head[headline]["median_lead_time_s"],
+        "false_warnings_per_vehicle_hour": head[headline]["false_warnings_per_vehicle_hour"],
         "conflicts_with_warnings": head["conflicts_with_warnings"], "conflicts_without": head["conflicts_without"],
         "baseline": head["baseline"], "per_seed": per_seed, "seconds": time.monotonic() - started,
         "runs_missing": missing,
@@ -706,7 +733,7 @@ def run(args: argparse.Namespace) -> int:
     def target(name, ok_each, measured):
         targets.append({"target": name, "measured": measured, "verdict": "met" if all(ok_each) else "MISSED"})
 
-    tw = [p["twin"] for p in per_seed]
+    tw = [p[headline] for p in per_seed]
     bl = [p["baseline"] for p in per_seed]
     fmt = lambda key: ", ".join(f"{r[key]:.3g}" for r in tw)  # noqa: E731
     target("recall >= 0.90", [r["recall"] >= 0.90 for r in tw], fmt("recall"))
@@ -720,8 +747,11 @@ def run(args: argparse.Namespace) -> int:
            [p["conflicts_with_warnings"] <= 0.5 * p["conflicts_without"] and p["conflicts_without"] > 0
             for p in per_seed],  # (a missing closed-loop run: NaN, not met)
            "; ".join(f"{p['conflicts_with_warnings']} vs {p['conflicts_without']}" for p in per_seed))
+    acted_on = {r["job"].get("act_on", "twin") for r in runs if r["job"]["closed_loop"]}
     if any(p["twin_closed_loop"] is None for p in per_seed):
         targets[-1]["verdict"] = "NOT MEASURED (closed-loop run missing)"
+    elif acted_on != {headline}:
+        targets[-1]["verdict"] = f"NOT MEASURED (the closed-loop runs braked on the {', '.join(sorted(acted_on))} warnings)"
     if missing:
         for t in targets:
             t["verdict"] += f" (runs missing: {', '.join(missing)})"

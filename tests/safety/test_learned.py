@@ -44,6 +44,17 @@ def test_only_the_nearest_road_user_ahead_in_the_lane_and_the_same_direction_lea
     assert 4 not in leader_of and 4 not in leader_of.values() and 3 not in leader_of  # oncoming, next lane
 
 
+def test_a_stopped_leader_off_the_lanes_leads_whatever_way_its_box_faces():
+    # a car stopped ahead whose box faces across the road (or backwards): still the one the follower closes on
+    x = np.array([[0, 0, 10, 0], [20, 0.3, 0, 0]], float)
+    for facing in (math.pi / 2, math.pi, -math.pi / 2):
+        i, j, _ = follower_pairs(x, np.full(2, 4.5), np.array([0.0, facing]))
+        assert i.tolist() == [0] and j.tolist() == [1]
+    # a moving car facing the other way is oncoming, not a leader
+    x[1, 2] = -5.0
+    assert len(follower_pairs(x, np.full(2, 4.5), np.array([0.0, math.pi]))[0]) == 0
+
+
 def test_rows_that_are_not_finite_take_no_part_and_fewer_than_two_give_no_pairs():
     i, j, f = pairs([[0, 0, 10, 0], [float("nan"), 0, 0, 0], [15, 0, 0, 0]])
     assert i.tolist() == [0] and j.tolist() == [2] and np.isfinite(f).all()

@@ -8,7 +8,8 @@ time, and a constant-velocity prediction cannot tell those from the ones that do
 describe the pair as the twin sees it, for a model that learns it from the road (:mod:`.model`).
 
 Pairs: each road user's nearest road user ahead of it along its heading (its lane's, where known), within
-``max_gap_m``, at most ``max_lateral_m`` to the side and heading the same way within ``max_heading_deg``.
+``max_gap_m``, at most ``max_lateral_m`` to the side and heading the same way within ``max_heading_deg`` (a
+leader standing off any known lane: any way, its heading being unknown).
 Inputs are plain arrays (the collision warning's ``Motion`` fields), so this module needs no ROS and no
 other layer.
 """
@@ -58,9 +59,8 @@ def follower_pairs(x: np.ndarray, length: np.ndarray, heading: np.ndarray | None
     ok = np.isfinite(x).all(axis=1) & np.isfinite(length) & np.isfinite(hd)
     if n < 2 or np.count_nonzero(ok) < 2:
         return empty
-    if lane_heading is not None:
-        lane = np.asarray(lane_heading, float)
-        hd = np.where(np.isfinite(lane), lane, hd)
+    lane_at = np.full(n, np.nan) if lane_heading is None else np.asarray(lane_heading, float)
+    hd = np.where(np.isfinite(lane_at), lane_at, hd)
     rows = np.flatnonzero(ok)
     pairs = cKDTree(x[rows, :2]).query_pairs(max_gap_m + float(np.max(length[rows])), output_type="ndarray")
     if not len(pairs):
@@ -73,7 +73,10 @@ def follower_pairs(x: np.ndarray, length: np.ndarray, heading: np.ndarray | None
     lateral = -dx * s + dy * c
     turn = np.abs((hd[j] - hd[i] + math.pi) % (2 * math.pi) - math.pi)
     gap = ahead - 0.5 * (length[i] + length[j])
-    keep = (ahead > 0) & (gap <= max_gap_m) & (np.abs(lateral) <= max_lateral_m) & (turn <= math.radians(max_heading_deg))
+    # a leader slower than 1 m/s off any known lane has no heading to go by (a stopped car's box may be turned a
+    # quarter or a half turn: LiDAR boxes of a standing vehicle, an estimate from no motion): any heading
+    same_way = (turn <= math.radians(max_heading_deg)) | (~moving[j] & ~np.isfinite(lane_at[j]))
+    keep = (ahead > 0) & (gap <= max_gap_m) & (np.abs(lateral) <= max_lateral_m) & same_way
     if not np.count_nonzero(keep):
         return empty
     i, j, c, s, ahead, lateral, gap = i[keep], j[keep], c[keep], s[keep], ahead[keep], lateral[keep], gap[keep]

@@ -115,7 +115,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mobility_twin_models.safety.train", description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=Path, nargs="+", required=True, help="saved runs to train on (collision_runs/*)")
     parser.add_argument("--test-runs", type=Path, nargs="*", default=[], help="saved runs to report on (not trained on)")
-    parser.add_argument("--who", default="twin", help="whose inputs, comma-separated: twin, baseline, oracle (default twin)")
+    parser.add_argument("--who", default="twin,oracle,baseline", help="whose inputs to learn from, comma-separated: twin, "
+                        "oracle, baseline (default all three: the twin's errors and other noise; scored on the twin's)")
     parser.add_argument("--epochs", type=int, default=600)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=DEFAULT_CHECKPOINT)
