@@ -147,3 +147,12 @@ def test_the_learned_predictor_skips_stale_and_broken_rows_and_counts_them(rule_
     m = motion([[0, 0, 10, 0], [15, 0, 0, 0], [float("nan"), 0, 0, 0]], last_update=[10.0, 7.0, 10.0])
     assert predictor.predict(m) == []  # the leader is 3 s old: no pair left
     assert predictor.counts["stale"] == 1 and predictor.counts["not_finite"] == 1
+
+
+def test_the_shipped_model_loads_and_ranks_a_follower_closing_fast_above_one_keeping_its_distance():
+    model, meta = load_checkpoint()  # models/mobility_twin_models/checkpoints/rear_end_conflict.pt
+    assert meta.get("scores", {}).get("held_out")  # what it was measured at when made
+    _, _, close = pairs([[0, 0, 10, 0], [14, 0, 0, 0]])  # 9.5 m to a stopped car at 10 m/s
+    _, _, far = pairs([[0, 0, 10, 0], [40, 0, 10, 0]])  # 35.5 m behind a car at the same speed
+    p_close, p_far = model.probability(close)[0], model.probability(far)[0]
+    assert p_close > 0.5 > p_far
