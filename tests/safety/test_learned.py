@@ -59,6 +59,7 @@ def test_rows_that_are_not_finite_take_no_part_and_fewer_than_two_give_no_pairs(
     i, j, f = pairs([[0, 0, 10, 0], [float("nan"), 0, 0, 0], [15, 0, 0, 0]])
     assert i.tolist() == [0] and j.tolist() == [2] and np.isfinite(f).all()
     assert len(pairs([[0, 0, 10, 0]])[0]) == 0
+    assert follower_pairs([[0, 0, 10, 0], [15, 0, 0, 0]], [4.5, 4.5], None)[0].tolist() == [0]  # lists as well
     assert len(pairs(np.zeros((0, 4)))[0]) == 0
 
 

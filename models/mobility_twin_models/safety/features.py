@@ -51,6 +51,7 @@ def follower_pairs(x: np.ndarray, length: np.ndarray, heading: np.ndarray | None
     light holds it (inf: not held), ``age_s`` (N,) how old each estimate is. Rows that are not finite take no
     part."""
     x = np.asarray(x, float).reshape(-1, 4)
+    length = np.asarray(length, float).reshape(-1)
     n = len(x)
     empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, len(FEATURES)), np.float32))
     # the direction each drives in: its lane's where known, else its velocity's when moving, else its heading
