@@ -145,11 +145,9 @@ def _run(job: dict) -> dict:
     oracle_pred, oracle_warn = ConflictPredictor(pcfg), WarningTracker(wcfg)
     learned_pred = learned_warn = None
     if job.get("learned"):  # the learned rear-end predictor on the same twin input
-        from mobility_twin.safety.learned import LearnedConflictPredictor, learned_warning_config
         from mobility_twin_models.safety.model import load_checkpoint
 
-        learned_pred = LearnedConflictPredictor(load_checkpoint(job["learned"])[0])
-        learned_warn = WarningTracker(learned_warning_config(wcfg, learned_pred.horizon_s))
+        learned_pred, learned_warn = learned_arm(load_checkpoint(job["learned"])[0], wcfg)
     raw = RawDetections()
     vehicle_classes = np.array([int(c) for c in VEHICLE_CLASSES])
     events = {"twin": [], "baseline": [], "oracle": []}
@@ -424,15 +422,21 @@ def repredict(run: dict, run_dir: Path, pcfg, wcfg) -> dict[str, list]:
     return events
 
 
-def learned_events(run: dict, run_dir: Path, model, wcfg) -> list:
-    """The warnings of the learned rear-end predictor (:class:`mobility_twin.safety.learned.
-    LearnedConflictPredictor`) on a saved run's twin inputs, with the run's warning rule less its TTC bars
-    (``learned_warning_config``): events as a run records them."""
+def learned_arm(model, wcfg):
+    """(predictor, warnings) of the learned rear-end arm: :class:`mobility_twin.safety.learned.
+    LearnedConflictPredictor` of ``model``, the warning rule ``wcfg`` less its TTC bars (``learned_warning_config``)."""
     from mobility_twin.safety import WarningTracker
     from mobility_twin.safety.learned import LearnedConflictPredictor, learned_warning_config
 
     predictor = LearnedConflictPredictor(model)
-    warner, out = WarningTracker(learned_warning_config(wcfg, predictor.horizon_s)), []
+    return predictor, WarningTracker(learned_warning_config(wcfg, predictor.horizon_s))
+
+
+def learned_events(run: dict, run_dir: Path, model, wcfg) -> list:
+    """The warnings of the learned arm (:func:`learned_arm`) on a saved run's twin inputs: events as a run
+    records them."""
+    predictor, warner = learned_arm(model, wcfg)
+    out: list = []
     in_coverage = coverage_of(run)
     for m, truth in MotionLog.motions(run_dir / "inputs_twin.npz"):
         warn_cycle(predictor, warner, m, truth, in_coverage, out, forget=True)

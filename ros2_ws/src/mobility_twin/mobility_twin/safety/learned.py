@@ -24,6 +24,9 @@ import numpy as np
 
 from mobility_twin.safety.predictor import REAR_END, Conflict, Motion
 from mobility_twin.safety.warnings import WarningConfig
+from mobility_twin_models.safety.features import FEATURES, follower_pairs
+
+_TTC, _GAP = FEATURES.index("ttc_s"), FEATURES.index("gap_m")  # the feature columns a Conflict reports
 
 
 def learned_warning_config(base: WarningConfig = WarningConfig(), horizon_s: float = 4.0) -> WarningConfig:
@@ -46,19 +49,19 @@ class LearnedConflictPredictor:
         self.counts: Counter = Counter()
 
     def predict(self, m: Motion) -> list[Conflict]:
-        from mobility_twin_models.safety import follower_pairs
-
         n = len(m.ids)
         if n < 2:
             return []
         age = None if m.last_update is None else m.t - np.asarray(m.last_update, float)
-        usable = np.isfinite(np.asarray(m.x, float)).all(axis=1)
+        x = np.asarray(m.x, float)
+        finite = np.isfinite(x).all(axis=1)
+        self.counts["not_finite"] += int(n - np.count_nonzero(finite))
+        usable = finite
         if age is not None:
             stale = age > self.max_age_s
-            self.counts["stale"] += int(np.count_nonzero(stale & usable))
-            usable &= ~stale
-        self.counts["not_finite"] += int(n - np.count_nonzero(np.isfinite(np.asarray(m.x, float)).all(axis=1)))
-        x = np.where(usable[:, None], np.asarray(m.x, float), np.nan)  # (a NaN row takes no part)
+            self.counts["stale"] += int(np.count_nonzero(stale & finite))
+            usable = finite & ~stale
+        x = np.where(usable[:, None], x, np.nan)  # (a NaN row takes no part)
         i, j, feats = follower_pairs(x, np.asarray(m.length, float), None if m.heading is None else np.asarray(m.heading, float),
                                      P=m.P, lane_heading=m.lane_heading, stop_m=m.stop_m, age_s=age)
         self.counts["pairs_considered"] += len(i)
@@ -66,14 +69,13 @@ class LearnedConflictPredictor:
             return []
         p = self.model.probability(feats)
         out = []
-        ttc_col = 4  # FEATURES' ttc_s
         for k in np.flatnonzero(p >= self.min_probability).tolist():
             f, ld = int(i[k]), int(j[k])
             a, b = int(m.ids[f]), int(m.ids[ld])
             ahead = m.x[ld, :2] - m.x[f, :2]
             rear = m.x[ld, :2] - 0.5 * m.length[ld] * ahead / max(float(np.hypot(*ahead)), 1e-6)  # the leader's rear
             yield_a = a < b  # the follower yields; a < b in a Conflict
-            out.append(Conflict(min(a, b), max(a, b), float(p[k]), float(min(feats[k, ttc_col], self.horizon_s)),
-                                float("nan"), float(feats[k, 0]), REAR_END, yield_a, not yield_a,
+            out.append(Conflict(min(a, b), max(a, b), float(p[k]), float(min(feats[k, _TTC], self.horizon_s)),
+                                float("nan"), float(feats[k, _GAP]), REAR_END, yield_a, not yield_a,
                                 (float(rear[0]), float(rear[1]))))
         return out
