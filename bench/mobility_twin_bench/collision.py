@@ -31,9 +31,12 @@ predicted conflict point within ``coverage_m`` of an RSU).
 
 Closed loop: a second run of the same seed in which a connected vehicle (a CAV or a V2X vehicle: the twin's
 track carries its id) that a twin warning tells to yield is slowed through the co-simulation control
-(``SpeedCommand``: its speed less ``brake_drop_mps``), and given its own speed back when the warning ends;
-``conflicts_with_warnings`` / ``conflicts_without`` count the TTC < 1.5 s conflicts in coverage that involve a
-connected vehicle in the two runs.
+(``SpeedCommand``: its speed less ``brake_drop_mps``, and no faster than the other party's, ``brake_to_other``),
+and given its own speed back when the warning ends (or after ``max_brake_s``). ``conflicts_with_warnings`` /
+``conflicts_without`` count, in the two runs, the TTC < 1.5 s conflicts in coverage in which a connected vehicle
+is the one a warning tells to brake: the follower (ssm's encounter type at the minimum TTC names it; a conflict
+whose type names none counts when either party is connected). ``connected_conflicts_*`` count those involving a
+connected vehicle either way (a connected leader that an unconnected driver runs up on included).
 
 Each (seed, loop) run is its own process (libsumo holds one simulation per process).
 """
@@ -231,7 +234,7 @@ def _run(job: dict) -> dict:
             speed = {int(i): float(np.hypot(x[2], x[3])) for i, x in zip(tracks.ids, tracks.x, strict=True)}
             for ev in evs:
                 w, c = ev.warning, ev.warning.conflict
-                for party, yields in ((c.a, c.yield_a), (c.b, c.yield_b)):
+                for party, other, yields in ((c.a, c.b, c.yield_a), (c.b, c.a, c.yield_b)):
                     vehicle = vid.get(int(party), "")
                     if not vehicle:
                         continue
@@ -239,8 +242,8 @@ def _run(job: dict) -> dict:
                     if target is None:
                         continue
                     if ev.kind == "start" and yields and vehicle not in braking:
-                        res = replay.command(SpeedCommand(target, max(0.0, speed.get(int(party), 0.0)
-                                                                      - job["brake_drop_mps"])))
+                        res = replay.command(SpeedCommand(target, yield_speed(speed.get(int(party), 0.0),
+                                                                              speed.get(int(other)), job)))
                         commands["sent"] += 1
                         commands["accepted" if res.accepted else "refused"] += 1
                         if res.accepted:
@@ -308,6 +311,16 @@ def _run(job: dict) -> dict:
         log.save(run_dir / f"inputs_{name}.npz")
     (run_dir / "result.json").write_text(json.dumps(result, default=float))  # what --rescore reads
     return result
+
+
+def yield_speed(own_mps: float, other_mps: float | None, job: dict) -> float:
+    """The speed a warned road user is told to hold: ``brake_drop_mps`` below its own, and no faster than
+    the other party's (``brake_to_other``: a follower closing on a slower or stopped leader falls back
+    behind it instead of only closing more slowly); never below 0."""
+    target = own_mps - job["brake_drop_mps"]
+    if job.get("brake_to_other", False) and other_mps is not None and math.isfinite(other_mps):
+        target = min(target, other_mps)
+    return max(0.0, target)
 
 
 def predictor_config(job: dict):
@@ -462,8 +475,16 @@ def _pct(values) -> dict:
             "max": float(a.max()), "cycles": len(a)}
 
 
+# ssm's encounter types at the minimum TTC, seen from the ego: it follows (following, merging, crossing
+# follower: 2, 7, 11) or leads (3, 6, 10); others (1 following, 5 merging, 9 crossing, undecided) name no follower
+_EGO_FOLLOWS = (2, 7, 11)
+_FOE_FOLLOWS = (3, 6, 10)
+
+
 def _ssm_conflicts(path: Path, num: dict, frame, begin_s: float) -> list[dict]:
-    """SUMO's conflicts (each pair once per episode): ids as ground-truth ids, times in UNIX s, map positions.
+    """SUMO's conflicts (each pair once per episode): ids as ground-truth ids, times in UNIX s, map positions,
+    and ``follower``: the one of the two that came up behind the other (ssm's encounter type at the minimum
+    TTC; None when it names neither), the party a warning tells to yield.
 
     With ssm's trajectories (``world.ssm_trajectories``) each also carries ``critical``: the stretches
     ``[first, last, x, y]`` (UNIX s; map position of the ego at the first) in which its TTC stayed below
@@ -485,9 +506,11 @@ def _ssm_conflicts(path: Path, num: dict, frame, begin_s: float) -> list[dict]:
         sx, sy = (float(v) for v in m.get("position").split(","))
         mx, my = frame.to_map(np.array([sx]), np.array([sy]))
         pet = c.find("PET")
+        kind = int(m.get("type") or -1)
         row = {"a": min(ego, foe), "b": max(ego, foe), "ttc": float(m.get("value")),
+               "follower": ego if kind in _EGO_FOLLOWS else foe if kind in _FOE_FOLLOWS else None,
                "t": begin_s + float(m.get("time")), "begin": begin_s + float(c.get("begin")),
-               "type": int(m.get("type") or -1), "x": float(mx[0]), "y": float(my[0]),
+               "type": kind, "x": float(mx[0]), "y": float(my[0]),
                "speed": float(m.get("speed")) if m.get("speed") not in (None, "NA") else None,
                "pet": float(pet.get("value")) if pet is not None and pet.get("value") not in (None, "NA")
                else None}
@@ -592,15 +615,24 @@ def score(run: dict, name: str, horizon_s: float) -> dict:
     }
 
 
-def conflicts_involving(run: dict, ids=None) -> int:
-    """TTC < 1.5 s conflicts in coverage after the warm-up involving one of ``ids`` (None: any vehicle)."""
+def conflicts_involving(run: dict, ids=None, *, yielding: bool = False) -> int:
+    """TTC < 1.5 s conflicts in coverage after the warm-up involving one of ``ids`` (None: any vehicle);
+    ``yielding``: only those in which it is the follower (the party a warning tells to brake; a conflict
+    whose type names no follower counts for both)."""
     job = run["job"]
     covered = coverage_of(run)
     lo, hi = run["start_s"] + job["warmup_s"], run["start_s"] + job["duration_s"]
     ids = None if ids is None else set(ids)
+
+    def counts(c) -> bool:
+        if ids is None:
+            return True
+        if yielding and c.get("follower") is not None:
+            return c["follower"] in ids
+        return c["a"] in ids or c["b"] in ids
+
     return sum(1 for c in run["conflicts"] if c["ttc"] < TTC_CRITICAL_S and lo + 1.0 <= c["t"] <= hi
-               and covered(c["x"], c["y"])
-               and (ids is None or c["a"] in ids or c["b"] in ids))
+               and covered(c["x"], c["y"]) and counts(c))
 
 
 # ------------------------------------------------------------------------------------------------ the benchmark
@@ -616,7 +648,7 @@ def run(args: argparse.Namespace) -> int:
     confirm = rule.confirm if args.confirm is None else args.confirm
     base = dict(scenario="city_conflicts", duration_s=duration, warmup_s=5.0, period_s=0.2, horizon_s=4.0,
                 samples=24, ttc_on_s=ttc_on, p_on=p_on, confirm=confirm, coverage_m=60.0, match_m=3.0,
-                brake_drop_mps=4.0, max_brake_s=4.0,
+                brake_drop_mps=4.0, brake_to_other=True, max_brake_s=4.0,
                 predict_margin_m=40.0, lanes=not args.no_lanes, signals=not args.no_lanes and not args.no_signals)
     learned = _learned_path(args.learned)
     # the twin's warnings are the learned predictor's when there is a model (the stack's collision warning with
@@ -682,8 +714,13 @@ def run(args: argparse.Namespace) -> int:
             "seed": s, "twin": twin, "baseline": baseline, "oracle_states": oracle, "twin_learned": learned,
             "twin_closed_loop": score(closed_run, closed_run["job"].get("act_on", "twin"), base["horizon_s"])
             if closed_run else None,
-            "conflicts_without": conflicts_involving(open_run, open_run["connected"]),
-            "conflicts_with_warnings": conflicts_involving(closed_run, closed_run["connected"]) if closed_run else nan,
+            # the conflicts of the road users a warning tells to brake: a connected vehicle as the follower
+            "conflicts_without": conflicts_involving(open_run, open_run["connected"], yielding=True),
+            "conflicts_with_warnings": conflicts_involving(closed_run, closed_run["connected"], yielding=True)
+            if closed_run else nan,
+            "connected_conflicts_without": conflicts_involving(open_run, open_run["connected"]),
+            "connected_conflicts_with_warnings": conflicts_involving(closed_run, closed_run["connected"])
+            if closed_run else nan,
             "cav_conflicts_without": conflicts_involving(open_run, open_run["cavs"]),
             "cav_conflicts_with_warnings": conflicts_involving(closed_run, closed_run["cavs"]) if closed_run else nan,
             "all_conflicts_without": conflicts_involving(open_run),
@@ -725,8 +762,10 @@ def run(args: argparse.Namespace) -> int:
                           "median lead s": r["median_lead_time_s"],
                           "false /veh h": r["false_warnings_per_vehicle_hour"]})
     print(format_table(table, title="\nWarnings against SUMO's TTC < 1.5 s conflicts inside coverage (open loop)"))
-    loop = [{"seed": p["seed"], "connected: without": p["conflicts_without"],
-             "connected: with warnings": p["conflicts_with_warnings"], "CAVs: without": p["cav_conflicts_without"],
+    loop = [{"seed": p["seed"], "connected following: without": p["conflicts_without"],
+             "with warnings": p["conflicts_with_warnings"],
+             "connected either way: without": p["connected_conflicts_without"],
+             "with": p["connected_conflicts_with_warnings"], "CAVs: without": p["cav_conflicts_without"],
              "CAVs: with": p["cav_conflicts_with_warnings"], "all: without": p["all_conflicts_without"],
              "all: with": p["all_conflicts_with_warnings"], "brake commands": p["commands"]["accepted"]}
             for p in per_seed]

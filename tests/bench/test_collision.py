@@ -43,7 +43,17 @@ def test_ssm_conflicts_are_read_once_per_pair_and_episode_in_map_and_unix_time(t
     r = rows[0]
     assert (r["a"], r["b"], r["ttc"], r["t"], r["type"], r["speed"]) == (1, 2, 1.2, 1012.0, 2, 8.0)
     assert (r["x"], r["y"]) == (0.0, 0.0)
+    assert r["follower"] == 1  # type 2 from a's side: a came up behind b
     assert C._ssm_conflicts(tmp_path / "missing.xml", {}, Shift(), 0.0) == []
+
+
+@pytest.mark.parametrize(("kind", "follower"), [(2, 1), (3, 2), (7, 1), (6, 2), (11, 1), (10, 2), (1, None),
+                                                 (9, None)])
+def test_the_follower_is_the_party_ssm_says_came_up_behind(tmp_path, kind, follower):
+    path = tmp_path / "ssm.xml"  # ego a (1), foe b (2)
+    path.write_text(SSM.replace('type="2" value="1.20"', f'type="{kind}" value="1.20"')
+                    .replace('type="3" value="1.40"', f'type="{kind}" value="1.40"'))
+    assert C._ssm_conflicts(path, {"a": 1, "b": 2}, Shift(), 0.0)[0]["follower"] == follower
 
 
 def _run(events, conflicts, hours=0.5):
@@ -92,6 +102,27 @@ def test_closed_loop_counts_the_conflicts_of_the_given_vehicles():
     assert C.conflicts_involving(run, [1]) == 1  # the one during the warm-up and the TTC 2 s one do not count
     assert C.conflicts_involving(run, [4, 2]) == 2
     assert C.conflicts_involving(run) == 2
+
+
+def test_the_closed_loop_target_counts_the_conflicts_a_warned_vehicle_follows_into():
+    conflicts = [dict(_c(20.0, 1, 2), follower=2), dict(_c(30.0, 1, 3), follower=1), _c(35.0, 1, 4),
+                 dict(_c(40.0, 5, 6), follower=None)]
+    run = _run([], conflicts)
+    assert C.conflicts_involving(run, [1]) == 3
+    assert C.conflicts_involving(run, [1], yielding=True) == 2  # led (1, 2): not its to avoid; (1, 4): no follower
+    assert C.conflicts_involving(run, [2, 6], yielding=True) == 2  # (5, 6) names no follower: either party counts
+    assert C.conflicts_involving(run, yielding=True) == 4
+
+
+def test_a_warned_vehicle_is_told_to_slow_below_its_speed_and_to_the_other_partys():
+    job = {"brake_drop_mps": 4.0, "brake_to_other": True}
+    assert C.yield_speed(12.0, 0.0, job) == 0.0  # closing on a stopped car: stop behind it
+    assert C.yield_speed(12.0, 5.0, job) == 5.0
+    assert C.yield_speed(12.0, 11.0, job) == 8.0  # a leader barely slower: at least the drop
+    assert C.yield_speed(3.0, None, job) == 0.0  # the other party not held: the drop alone, never below 0
+    assert C.yield_speed(12.0, math.nan, job) == 8.0
+    assert C.yield_speed(12.0, 0.0, {"brake_drop_mps": 4.0}) == 8.0  # the drop alone
+    assert C.yield_speed(12.0, 0.0, {**job, "brake_to_other": False}) == 8.0
 
 
 SSM_TRAJECTORIES = """<?xml version="1.0" encoding="UTF-8"?>
