@@ -32,7 +32,10 @@ predicted conflict point within ``coverage_m`` of an RSU).
 Closed loop: a second run of the same seed in which a connected vehicle (a CAV or a V2X vehicle: the twin's
 track carries its id) that a twin warning tells to yield is slowed through the co-simulation control
 (``SpeedCommand``: its speed less ``brake_drop_mps``, and no faster than the other party's, ``brake_to_other``),
-and given its own speed back when the warning ends (or after ``max_brake_s``). ``conflicts_with_warnings`` /
+and given its own speed back when the warning ends (or after ``max_brake_s``); it keeps a time gap of at least
+``warned_headway_s`` (1.5 s, an adaptive cruise control's usual setting; SUMO's tau, ``HeadwayCommand``) to the
+vehicle ahead for ``warned_headway_hold_s`` after its last warning, so that it does not close in again at once
+(the scenario's drivers keep 0.6 s). ``conflicts_with_warnings`` /
 ``conflicts_without`` count, in the two runs, the TTC < 1.5 s conflicts in coverage in which a connected vehicle
 is the one a warning tells to brake: the follower (ssm's encounter type at the minimum TTC names it; a conflict
 whose type names none counts when either party is connected). ``connected_conflicts_*`` count those involving a
@@ -113,7 +116,7 @@ def _run(job: dict) -> dict:
     from mobility_twin.tracking import TrackerConfig
     from mobility_twin.twin import GlobalTwin
     from mobility_twin_core import VEHICLE_CLASSES
-    from mobility_twin_sim.backend import SpeedCommand
+    from mobility_twin_sim.backend import HeadwayCommand, SpeedCommand
     from mobility_twin_sim.replay import Replay
     from mobility_twin_sim.scenario import load_scenario
     from mobility_twin_sim.world import build_world
@@ -158,6 +161,7 @@ def _run(job: dict) -> dict:
         events["twin_learned"] = []
     inputs = {name: MotionLog() for name in events}  # every cycle's predictor input: --repredict reads them
     braking: dict[str, tuple[tuple[int, int], float]] = {}
+    careful: dict[str, float] = {}  # vehicle -> until when it keeps the longer time gap a warning gave it
     commands = {"sent": 0, "accepted": 0, "refused": 0, "released": 0}
     predict_ms = {"twin": [], "baseline": []}
     last_cycle = -math.inf
@@ -248,6 +252,10 @@ def _run(job: dict) -> dict:
                         commands["accepted" if res.accepted else "refused"] += 1
                         if res.accepted:
                             braking[vehicle] = ((w.a, w.b), tick.t)
+                            if job.get("warned_headway_s", 0.0) > 0:
+                                if vehicle not in careful:
+                                    replay.command(HeadwayCommand(target, job["warned_headway_s"]))
+                                careful[vehicle] = tick.t + job["warned_headway_hold_s"]
                     elif ev.kind == "end" and braking.get(vehicle, ((None, None), 0))[0] == (w.a, w.b):
                         replay.command(SpeedCommand(target, -1.0))
                         commands["released"] += 1
@@ -258,6 +266,10 @@ def _run(job: dict) -> dict:
                     replay.command(SpeedCommand(target, -1.0))
                     commands["released"] += 1
                     del braking[vehicle]
+            for vehicle, until in list(careful.items()):  # the driver's own gap back
+                if tick.t > until:
+                    replay.command(HeadwayCommand(vehicle if vehicle.startswith("cav_") else int(vehicle), -1.0))
+                    del careful[vehicle]
         # --- the oracle's warnings: the same predictor on the true states (what a perfect twin would hold)
         if gt is not None and len(gt.ids):
             sel = np.isin(gt.object_class, vehicle_classes) & near_rsu(gt.x, gt.y)
@@ -648,7 +660,8 @@ def run(args: argparse.Namespace) -> int:
     confirm = rule.confirm if args.confirm is None else args.confirm
     base = dict(scenario="city_conflicts", duration_s=duration, warmup_s=5.0, period_s=0.2, horizon_s=4.0,
                 samples=24, ttc_on_s=ttc_on, p_on=p_on, confirm=confirm, coverage_m=60.0, match_m=3.0,
-                brake_drop_mps=4.0, brake_to_other=True, max_brake_s=4.0,
+                brake_drop_mps=4.0, brake_to_other=True, max_brake_s=4.0, warned_headway_s=1.5,
+                warned_headway_hold_s=10.0,
                 predict_margin_m=40.0, lanes=not args.no_lanes, signals=not args.no_lanes and not args.no_signals)
     learned = _learned_path(args.learned)
     # the twin's warnings are the learned predictor's when there is a model (the stack's collision warning with

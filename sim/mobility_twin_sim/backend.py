@@ -11,7 +11,7 @@ traffic signals (:class:`SignalStates`) and which road users are inside the scen
 Static things come once: the infrastructure as the twin model's :class:`~mobility_twin_core.model.Layout`,
 and the :class:`StaticScene` (buildings the LiDAR occludes against, the network label). Control goes in
 through :meth:`WorldBackend.command` (:class:`RouteCommand`, :class:`TargetCommand`, :class:`SpeedCommand`,
-:class:`IncidentCommand`), which never raises for a bad command: it returns a :class:`CommandResult` saying
+:class:`HeadwayCommand`, :class:`IncidentCommand`), which never raises for a bad command: it returns a :class:`CommandResult` saying
 why it was rejected, and the world counts it.
 
 Time is UNIX seconds (the scenario's clock, as ``/clock`` publishes it). Positions are in ``map`` (m),
@@ -143,6 +143,15 @@ class SpeedCommand:
 
 
 @dataclass(frozen=True)
+class HeadwayCommand:
+    """Keep at least ``headway_s`` of time gap to the vehicle ahead (a driver told to take care, an ACC's gap
+    setting); negative: the driver's own gap back."""
+
+    vehicle: int | str
+    headway_s: float
+
+
+@dataclass(frozen=True)
 class IncidentCommand:
     """``close_road``, ``close_lane`` (``lane``), ``slowdown`` (``speed_mps``) or ``reopen`` on ``edge``
     for ``duration_s`` (0: until reopened)."""
@@ -154,7 +163,7 @@ class IncidentCommand:
     duration_s: float = 0.0
 
 
-Command = RouteCommand | TargetCommand | SpeedCommand | IncidentCommand
+Command = RouteCommand | TargetCommand | SpeedCommand | HeadwayCommand | IncidentCommand
 
 
 @dataclass(frozen=True)

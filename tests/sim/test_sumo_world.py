@@ -1,5 +1,6 @@
 """The SUMO world: deterministic, reacts to route commands, rejects bad ones, closes roads, and is labelled."""
 
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -9,6 +10,7 @@ pytest.importorskip("libsumo")
 
 from mobility_twin_core.model import Layout, ObjectClass, Rsu
 from mobility_twin_sim.backend import (
+    HeadwayCommand,
     IncidentCommand,
     RouteCommand,
     SpeedCommand,
@@ -139,6 +141,23 @@ def test_unknown_vehicle_or_edge_is_rejected_and_counted(tmp_path):
         cav_id = int(state.vehicles.ids[world.cav_vehicle("cav_0", state)])
         assert world.command(SpeedCommand(cav_id, 2.0)).accepted
         assert world.counters["rejected:unknown vehicle"] == 2 and world.counters["rejected:unknown edge"] == 2
+
+
+def test_a_headway_command_lengthens_the_drivers_time_gap_and_gives_it_back(tmp_path):
+    with SumoWorld(CONFIG, SETUP, run_dir=tmp_path, log=quiet) as world:
+        run_for(world, 1.0)
+        own = world._sumo.vehicle.getTau("cav_0")
+        assert world.command(HeadwayCommand("cav_0", own + 1.0)).accepted
+        assert world._sumo.vehicle.getTau("cav_0") == pytest.approx(own + 1.0)
+        assert world.command(HeadwayCommand("cav_0", own + 2.0)).accepted  # again: the driver's own stays known
+        assert world.command(HeadwayCommand("cav_0", 0.1)).accepted  # never shorter than the driver's own
+        assert world._sumo.vehicle.getTau("cav_0") == pytest.approx(max(own, 0.1))
+        assert world.command(HeadwayCommand("cav_0", -1.0)).accepted
+        assert world._sumo.vehicle.getTau("cav_0") == pytest.approx(own)
+        assert world.command(HeadwayCommand("cav_0", -1.0)).accepted  # nothing held: nothing to give back
+        r = world.command(HeadwayCommand("cav_0", math.nan))
+        assert not r.accepted and "bad headway" in r.reason
+        assert not world.command(HeadwayCommand("no_such_vehicle", 2.0)).accepted
 
 
 def test_closing_a_road_reroutes_the_vehicles_that_planned_to_use_it(tmp_path):

@@ -44,6 +44,7 @@ from mobility_twin_core.model import Cav, Layout, ObjectClass
 from mobility_twin_sim.backend import (
     Command,
     CommandResult,
+    HeadwayCommand,
     IncidentCommand,
     RouteCommand,
     SignalStates,
@@ -110,6 +111,7 @@ class SumoWorld:
         self.is_open = False
         self.prepared = False
         self.counters: Counter = Counter()  # commands accepted / rejected by reason, incidents, CAV re-plans
+        self._own_tau: dict[str, float] = {}  # drivers' own time gaps while a HeadwayCommand holds a longer one
         self.network: Network | None = None
         self.demand: DemandBundle | None = None
         self.frame: NetFrame | None = None
@@ -614,6 +616,8 @@ class SumoWorld:
                 self.change_target(command.vehicle, command.edge)
             elif isinstance(command, SpeedCommand):
                 self.set_speed(command.vehicle, command.speed_mps)
+            elif isinstance(command, HeadwayCommand):
+                self.set_headway(command.vehicle, command.headway_s)
             elif isinstance(command, IncidentCommand):
                 self.incident(command.kind, command.edge, lane=command.lane, speed_mps=command.speed_mps,
                               duration_s=command.duration_s)
@@ -676,6 +680,22 @@ class SumoWorld:
         if not math.isfinite(speed_mps):
             raise ControlError(f"bad speed: {speed_mps!r}")
         self._sumo.vehicle.setSpeed(name, float(speed_mps))
+
+    def set_headway(self, vehicle: int | str, headway_s: float) -> None:
+        """The vehicle's desired time gap (SUMO's tau) raised to ``headway_s`` (never lowered below its
+        driver's); negative: its driver's own back."""
+        name = self._vehicle(vehicle)
+        if not math.isfinite(headway_s):
+            raise ControlError(f"bad headway: {headway_s!r}")
+        own = self._own_tau.get(name)
+        if headway_s < 0:
+            if own is not None:
+                self._sumo.vehicle.setTau(name, own)
+                del self._own_tau[name]
+            return
+        if own is None:
+            own = self._own_tau[name] = float(self._sumo.vehicle.getTau(name))
+        self._sumo.vehicle.setTau(name, max(float(headway_s), own))
 
     def find_route(self, from_edge: str, to_edge: str, vtype: str = "car") -> tuple[str, ...]:
         """SUMO's fastest route now between two edges (empty when there is none)."""
