@@ -242,7 +242,7 @@ def _run(job: dict) -> dict:
                     vehicle = vid.get(int(party), "")
                     if not vehicle:
                         continue
-                    target = vehicle if vehicle.startswith("cav_") else int(vehicle) if vehicle.isdigit() else None
+                    target = _world_vehicle(vehicle)
                     if target is None:
                         continue
                     if ev.kind == "start" and yields and vehicle not in braking:
@@ -262,13 +262,12 @@ def _run(job: dict) -> dict:
                         del braking[vehicle]
             for vehicle, (_, since) in list(braking.items()):  # never hold a vehicle back for long
                 if tick.t - since > job["max_brake_s"]:
-                    target = vehicle if vehicle.startswith("cav_") else int(vehicle)
-                    replay.command(SpeedCommand(target, -1.0))
+                    replay.command(SpeedCommand(_world_vehicle(vehicle), -1.0))
                     commands["released"] += 1
                     del braking[vehicle]
             for vehicle, until in list(careful.items()):  # the driver's own gap back
                 if tick.t > until:
-                    replay.command(HeadwayCommand(vehicle if vehicle.startswith("cav_") else int(vehicle), -1.0))
+                    replay.command(HeadwayCommand(_world_vehicle(vehicle), -1.0))
                     del careful[vehicle]
         # --- the oracle's warnings: the same predictor on the true states (what a perfect twin would hold)
         if gt is not None and len(gt.ids):
@@ -323,6 +322,12 @@ def _run(job: dict) -> dict:
         log.save(run_dir / f"inputs_{name}.npz")
     (run_dir / "result.json").write_text(json.dumps(result, default=float))  # what --rescore reads
     return result
+
+
+def _world_vehicle(vehicle: str) -> int | str | None:
+    """The world's id of the vehicle a twin track names (``vehicle_id``): a CAV by its name, a V2X vehicle
+    by its ground-truth id; None for anything else."""
+    return vehicle if vehicle.startswith("cav_") else int(vehicle) if vehicle.isdigit() else None
 
 
 def yield_speed(own_mps: float, other_mps: float | None, job: dict) -> float:

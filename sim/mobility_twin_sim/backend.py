@@ -11,8 +11,8 @@ traffic signals (:class:`SignalStates`) and which road users are inside the scen
 Static things come once: the infrastructure as the twin model's :class:`~mobility_twin_core.model.Layout`,
 and the :class:`StaticScene` (buildings the LiDAR occludes against, the network label). Control goes in
 through :meth:`WorldBackend.command` (:class:`RouteCommand`, :class:`TargetCommand`, :class:`SpeedCommand`,
-:class:`HeadwayCommand`, :class:`IncidentCommand`), which never raises for a bad command: it returns a :class:`CommandResult` saying
-why it was rejected, and the world counts it.
+:class:`HeadwayCommand`, :class:`IncidentCommand`), which never raises for a bad command: it returns a
+:class:`CommandResult` saying why it was rejected, and the world counts it.
 
 Time is UNIX seconds (the scenario's clock, as ``/clock`` publishes it). Positions are in ``map`` (m),
 headings in radians (ENU: 0 = east, counter-clockwise), speeds in m/s, dimensions in m.
