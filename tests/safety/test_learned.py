@@ -12,6 +12,7 @@ from mobility_twin.safety import REAR_END, Motion, WarningConfig, WarningTracker
 from mobility_twin.safety.learned import LearnedConflictPredictor, learned_warning_config
 from mobility_twin_core import CheckpointError
 from mobility_twin_models.safety import FEATURES, follower_pairs, load_checkpoint, save_checkpoint
+from mobility_twin_models.safety.features import Accelerations
 from mobility_twin_models.safety.train import row_scores, train
 
 COL = {name: k for k, name in enumerate(FEATURES)}
@@ -69,6 +70,35 @@ def test_the_lane_heading_decides_who_is_ahead():
     i, _, _ = follower_pairs(x, np.full(2, 4.5), np.zeros(2), lane_heading=np.full(2, math.pi / 2))
     assert i.tolist() == [0]
     assert len(follower_pairs(x, np.full(2, 4.5), np.zeros(2))[0]) == 0  # along x: beside each other
+
+
+def test_accelerations_come_from_each_road_users_own_velocity_over_the_window_and_need_half_of_it():
+    acc = Accelerations(window_s=0.8)
+    # id 1 brakes at 3 m/s^2 along x, id 2 keeps its speed; id 3 appears at 1.0 s
+    for k in range(7):
+        t = 0.2 * k
+        ids = [1, 2] if k < 5 else [1, 2, 3]
+        x = [[0, 0, 12 - 3 * t, 0], [0, 5, 0, 8]] + ([[9, 9, 1, 1]] if len(ids) == 3 else [])
+        a = acc.update(t, ids, np.array(x, float))
+        if k == 0:
+            assert np.isnan(a).all()  # nobody seen before
+    assert a[0] == pytest.approx([-3.0, 0.0]) and a[1] == pytest.approx([0.0, 0.0])
+    assert np.isnan(a[2]).all()  # seen for 0.2 s: less than half the window
+    a = acc.update(1.4, [3], np.array([[9, 9, 1, 1]], float))  # id 1 and 2 gone: forgotten
+    assert set(acc._past) == {3}
+    # a NaN velocity neither breaks nor enters the memory; a lone road user has one too
+    a = acc.update(1.6, [3], np.array([[9, 9, np.nan, 1]], float))
+    assert np.isnan(a).all()
+
+
+def test_the_pair_rows_carry_each_ones_acceleration_along_the_followers_heading_and_zero_when_not_known():
+    x = [[0, 0, 10, 0], [20, 0, 5, 0]]
+    _, _, f = pairs(x, accel=np.array([[1.0, 2.0], [-4.0, 0.5]]))
+    assert f[0, COL["follower_accel_mps2"]] == pytest.approx(1.0) and f[0, COL["leader_accel_mps2"]] == pytest.approx(-4.0)
+    _, _, f = pairs(x, accel=np.array([[np.nan, np.nan], [-4.0, 0.5]]))
+    assert f[0, COL["follower_accel_mps2"]] == 0.0
+    _, _, f = pairs(x)
+    assert f[0, COL["leader_accel_mps2"]] == 0.0
 
 
 def _rule_data(n=4000, seed=0):
@@ -157,3 +187,18 @@ def test_the_shipped_model_loads_and_ranks_a_follower_closing_fast_above_one_kee
     _, _, far = pairs([[0, 0, 10, 0], [40, 0, 10, 0]])  # 35.5 m behind a car at the same speed
     p_close, p_far = model.probability(close)[0], model.probability(far)[0]
     assert p_close > 0.5 > p_far
+
+
+def test_the_learned_predictor_remembers_velocities_and_the_shipped_model_fears_a_braking_leader_more():
+    model, _ = load_checkpoint()
+
+    def last_probability(leader_accel):
+        predictor = LearnedConflictPredictor(model, min_probability=0.0)
+        for k in range(6):  # 1 s of a car at 10 m/s following one 15 m ahead, whose speed reaches 10 m/s at the end
+            t = 10.0 + 0.2 * k
+            v_leader = 10.0 + leader_accel * (0.2 * k - 1.0)
+            conflicts = predictor.predict(motion([[10 * t, 0, 10, 0], [10 * t + 19.5, 0, v_leader, 0]], t=t))
+        return conflicts[0].probability
+
+    steady, braking = last_probability(0.0), last_probability(-6.0)
+    assert braking > 2 * steady  # the same pair now: only the leader's last second differs

@@ -35,21 +35,53 @@ FEATURES = (
     "follower_stop_m",  # how far the follower can still go before a red light holds it (capped at STOP_CAP_M)
     "leader_stop_m",
     "age_s",  # the older of the two estimates' age (0 when not known)
+    # each one's acceleration along the follower's heading over the last ACCEL_WINDOW_S (from its velocity then and
+    # now, :class:`Accelerations`; 0 when not known): a leader braking, a follower not yet
+    "follower_accel_mps2",
+    "leader_accel_mps2",
 )
 TTC_CAP_S = 20.0
 STOP_CAP_M = 100.0
+ACCEL_WINDOW_S = 0.8
+ACCEL_CAP_MPS2 = 10.0
+
+
+class Accelerations:
+    """Each road user's acceleration (m/s^2) from its velocity now and about ``window_s`` ago, by id: feed the
+    cycles in time order. A road user first seen less than half the window ago has none (NaN)."""
+
+    def __init__(self, window_s: float = ACCEL_WINDOW_S) -> None:
+        self.window_s = window_s
+        self._past: dict[int, list[tuple[float, float, float]]] = {}
+
+    def update(self, t: float, ids, x: np.ndarray) -> np.ndarray:
+        """(N, 2) accelerations of the road users ``ids`` with states ``x`` (N, 4) at ``t``."""
+        x = np.asarray(x, float).reshape(-1, 4)
+        out = np.full((len(x), 2), np.nan)
+        keep: dict[int, list[tuple[float, float, float]]] = {}
+        for r, i in enumerate(np.asarray(ids).tolist()):
+            past = [p for p in self._past.get(int(i), ()) if t - p[0] <= self.window_s + 1e-6 and p[0] < t]
+            vx, vy = x[r, 2], x[r, 3]
+            if past and t - past[0][0] >= 0.5 * self.window_s and np.isfinite(vx) and np.isfinite(vy):
+                dt = t - past[0][0]
+                out[r] = ((vx - past[0][1]) / dt, (vy - past[0][2]) / dt)
+            if np.isfinite(vx) and np.isfinite(vy):
+                past.append((float(t), float(vx), float(vy)))
+            keep[int(i)] = past
+        self._past = keep
+        return np.clip(out, -ACCEL_CAP_MPS2, ACCEL_CAP_MPS2)
 
 
 def follower_pairs(x: np.ndarray, length: np.ndarray, heading: np.ndarray | None, *, P: np.ndarray | None = None,
                    lane_heading: np.ndarray | None = None, stop_m: np.ndarray | None = None,
-                   age_s: np.ndarray | None = None, max_gap_m: float = 40.0, max_lateral_m: float = 2.5,
-                   max_heading_deg: float = 30.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                   age_s: np.ndarray | None = None, accel: np.ndarray | None = None, max_gap_m: float = 40.0,
+                   max_lateral_m: float = 2.5, max_heading_deg: float = 30.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(follower rows, leader rows, features (K, len(FEATURES)) float32) of the road users ``x`` (N, 4: x, y, vx,
     vy in a metric frame), ``length`` (N,) m and ``heading`` (N,) rad (the body's, used while a road user is
     slower than 1 m/s; None: the velocity's); ``lane_heading`` (N,) the direction of
     each one's lane (NaN: none known, the heading is used), ``stop_m`` (N,) how far each can go before a red
-    light holds it (inf: not held), ``age_s`` (N,) how old each estimate is. Rows that are not finite take no
-    part."""
+    light holds it (inf: not held), ``age_s`` (N,) how old each estimate is, ``accel`` (N, 2) each one's
+    acceleration (:class:`Accelerations`; NaN or None: not known). Rows that are not finite take no part."""
     x = np.asarray(x, float).reshape(-1, 4)
     length = np.asarray(length, float).reshape(-1)
     n = len(x)
@@ -99,10 +131,12 @@ def follower_pairs(x: np.ndarray, length: np.ndarray, heading: np.ndarray | None
     else:
         pos_var = vel_var = np.zeros(len(i))
     stop = np.full(n, np.inf) if stop_m is None else np.asarray(stop_m, float)
+    acc = np.zeros((n, 2)) if accel is None else np.nan_to_num(np.asarray(accel, float).reshape(n, 2), nan=0.0)
     age = np.zeros(n) if age_s is None else np.nan_to_num(np.asarray(age_s, float), nan=0.0, posinf=0.0)
     feats = np.stack([gap, closing, v_f, v_l, np.minimum(ttc, TTC_CAP_S), drac, np.abs(lateral),
                       np.sqrt(np.maximum(pos_var, 0.0)), np.sqrt(np.maximum(vel_var, 0.0)),
                       np.minimum(np.nan_to_num(stop[i], nan=STOP_CAP_M), STOP_CAP_M),
                       np.minimum(np.nan_to_num(stop[j], nan=STOP_CAP_M), STOP_CAP_M),
-                      np.maximum(age[i], age[j])], axis=1)
+                      np.maximum(age[i], age[j]),
+                      acc[i, 0] * c + acc[i, 1] * s, acc[j, 0] * c + acc[j, 1] * s], axis=1)
     return i.astype(np.int64), j.astype(np.int64), np.nan_to_num(feats, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mobility_twin_models.safety.features import FEATURES, follower_pairs
+from mobility_twin_models.safety.features import FEATURES, Accelerations, follower_pairs
 from mobility_twin_models.safety.model import (
     DEFAULT_CHECKPOINT,
     ConflictModelConfig,
@@ -53,15 +53,18 @@ def run_rows(run_dir: Path, who: str = "twin", config: ConflictModelConfig = Con
     lo = result["start_s"] + job["warmup_s"]
     before, after = 1.0, config.horizon_s + 1.0
     feats, labels = [], []
+    history = Accelerations()
     for k, t in enumerate(arrays["t"]):
+        a, b = bounds[k], bounds[k + 1]
+        accel = history.update(t, arrays["ids"][a:b], arrays["x"][a:b])
         if t < lo:
             continue
-        a, b = bounds[k], bounds[k + 1]
         heading = arrays["heading"][a:b] if "heading" in arrays else None
         age = t - arrays["last_update"][a:b] if "last_update" in arrays else None
         i, j, f = follower_pairs(arrays["x"][a:b], arrays["length"][a:b], heading, P=arrays["P"][a:b] if "P" in arrays else None,
                                  lane_heading=arrays["lane_heading"][a:b] if "lane_heading" in arrays else None,
-                                 stop_m=arrays["stop_m"][a:b] if "stop_m" in arrays else None, age_s=age)
+                                 stop_m=arrays["stop_m"][a:b] if "stop_m" in arrays else None, age_s=age,
+                                 accel=accel)
         if not len(i):
             continue
         truth = arrays["truth"][a:b]

@@ -24,7 +24,7 @@ import numpy as np
 
 from mobility_twin.safety.predictor import REAR_END, Conflict, Motion
 from mobility_twin.safety.warnings import WarningConfig
-from mobility_twin_models.safety.features import FEATURES, follower_pairs
+from mobility_twin_models.safety.features import FEATURES, Accelerations, follower_pairs
 
 _TTC, _GAP = FEATURES.index("ttc_s"), FEATURES.index("gap_m")  # the feature columns a Conflict reports
 
@@ -47,9 +47,11 @@ class LearnedConflictPredictor:
         self.min_probability = min_probability
         self.max_age_s = max_age_s
         self.counts: Counter = Counter()
+        self.accelerations = Accelerations()
 
     def predict(self, m: Motion) -> list[Conflict]:
         n = len(m.ids)
+        accel = self.accelerations.update(m.t, m.ids, m.x)  # (every cycle: the velocities they are taken from)
         if n < 2:
             return []
         age = None if m.last_update is None else m.t - np.asarray(m.last_update, float)
@@ -63,7 +65,7 @@ class LearnedConflictPredictor:
             usable = finite & ~stale
         x = np.where(usable[:, None], x, np.nan)  # (a NaN row takes no part)
         i, j, feats = follower_pairs(x, np.asarray(m.length, float), None if m.heading is None else np.asarray(m.heading, float),
-                                     P=m.P, lane_heading=m.lane_heading, stop_m=m.stop_m, age_s=age)
+                                     P=m.P, lane_heading=m.lane_heading, stop_m=m.stop_m, age_s=age, accel=accel)
         self.counts["pairs_considered"] += len(i)
         if not len(i):
             return []
