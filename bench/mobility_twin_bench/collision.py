@@ -149,17 +149,20 @@ def _run(job: dict) -> dict:
     twin_pred, base_pred = ConflictPredictor(pcfg), ConflictPredictor(replace(pcfg, samples=0))
     twin_warn, base_warn = WarningTracker(wcfg), WarningTracker(wcfg)
     oracle_pred, oracle_warn = ConflictPredictor(pcfg), WarningTracker(wcfg)
-    learned_pred = learned_warn = None
-    if job.get("learned"):  # the learned rear-end predictor on the same twin input
+    learned_pred = learned_warn = oracle_learned = None
+    if job.get("learned"):  # the learned rear-end predictor on the same twin input (and on the true states)
         from mobility_twin_models.safety.model import load_checkpoint
 
-        learned_pred, learned_warn = learned_arm(load_checkpoint(job["learned"])[0], wcfg)
+        model = load_checkpoint(job["learned"])[0]
+        learned_pred, learned_warn = learned_arm(model, wcfg)
+        oracle_learned = learned_arm(model, wcfg)
     raw = RawDetections()
     vehicle_classes = np.array([int(c) for c in VEHICLE_CLASSES])
     events = {"twin": [], "baseline": [], "oracle": []}
+    inputs = {name: MotionLog() for name in events}  # every cycle's predictor input: --repredict reads them
     if learned_pred is not None:
         events["twin_learned"] = []
-    inputs = {name: MotionLog() for name in events}  # every cycle's predictor input: --repredict reads them
+        events["oracle_states_learned"] = []  # every cycle's predictor input: --repredict reads them
     braking: dict[str, tuple[tuple[int, int], float]] = {}
     careful: dict[str, float] = {}  # vehicle -> until when it keeps the longer time gap a warning gave it
     commands = {"sent": 0, "accepted": 0, "refused": 0, "released": 0}
@@ -282,6 +285,8 @@ def _run(job: dict) -> dict:
                 m = replace(m, lane_heading=lane, stop_m=stop)
             truth = m.ids  # (the true states: their own ids)
             warn_cycle(oracle_pred, oracle_warn, m, truth, in_coverage, events["oracle"])
+            if oracle_learned is not None:
+                warn_cycle(*oracle_learned, m, truth, in_coverage, events["oracle_states_learned"], forget=True)
             inputs["oracle"].add(m, truth)
         # --- the baseline's warnings (raw detections, no twin)
         t0 = time.perf_counter()
@@ -462,13 +467,13 @@ def learned_arm(model, wcfg):
     return predictor, WarningTracker(learned_warning_config(wcfg, predictor.horizon_s))
 
 
-def learned_events(run: dict, run_dir: Path, model, wcfg) -> list:
-    """The warnings of the learned arm (:func:`learned_arm`) on a saved run's twin inputs: events as a run
-    records them."""
+def learned_events(run: dict, run_dir: Path, model, wcfg, who: str = "twin") -> list:
+    """The warnings of the learned arm (:func:`learned_arm`) on a saved run's inputs of ``who`` (``twin``, or
+    ``oracle``: the true states): events as a run records them."""
     predictor, warner = learned_arm(model, wcfg)
     out: list = []
     in_coverage = coverage_of(run)
-    for m, truth in MotionLog.motions(run_dir / "inputs_twin.npz"):
+    for m, truth in MotionLog.motions(run_dir / f"inputs_{who}.npz"):
         warn_cycle(predictor, warner, m, truth, in_coverage, out, forget=True)
     return out
 
@@ -718,6 +723,9 @@ def run(args: argparse.Namespace) -> int:
             folder = Path(r["job"]["run_dir"])
             if not r["job"]["closed_loop"] and (folder / "inputs_twin.npz").exists():
                 r["events"]["twin_learned"] = learned_events(r, folder, model, warning_config(r["job"]))
+                if (folder / "inputs_oracle.npz").exists():
+                    r["events"]["oracle_states_learned"] = learned_events(r, folder, model, warning_config(r["job"]),
+                                                                          who="oracle")
     headline = "twin_learned" if all("twin_learned" in r["events"] for r in runs if not r["job"]["closed_loop"]) \
         else "twin"
     per_seed = []
@@ -727,9 +735,13 @@ def run(args: argparse.Namespace) -> int:
         twin, baseline = score(open_run, "twin", base["horizon_s"]), score(open_run, "baseline", base["horizon_s"])
         oracle = score(open_run, "oracle", base["horizon_s"]) if "oracle" in open_run["events"] else None
         learned = score(open_run, "twin_learned", base["horizon_s"]) if "twin_learned" in open_run["events"] else None
+        oracle_learned = score(open_run, "oracle_states_learned", base["horizon_s"]) \
+            if "oracle_states_learned" in open_run["events"] else None
         nan = float("nan")
         per_seed.append({
             "seed": s, "twin": twin, "baseline": baseline, "oracle_states": oracle, "twin_learned": learned,
+            # the learned model on the true states: what perception costs the headline arm
+            "oracle_states_learned": oracle_learned,
             "twin_closed_loop": score(closed_run, closed_run["job"].get("act_on", "twin"), base["horizon_s"])
             if closed_run else None,
             # the conflicts of the road users a warning tells to brake: a connected vehicle as the follower
@@ -770,7 +782,7 @@ def run(args: argparse.Namespace) -> int:
     }
     table = []
     for p in per_seed:
-        for who in ("twin", "twin_learned", "baseline", "oracle_states"):
+        for who in ("twin", "twin_learned", "baseline", "oracle_states", "oracle_states_learned"):
             r = p.get(who)
             if r is None:
                 continue

@@ -191,3 +191,37 @@ def test_a_runs_saved_inputs_predict_again_the_warnings_it_gave(tmp_path):
     assert C.repredict(run, tmp_path, pcfg, wcfg) == {"twin": live}
     later = C.repredict(run, tmp_path, pcfg, WarningConfig(ttc_on_s=1.0))  # another rule: a later warning
     assert len(later["twin"]) == 1 and later["twin"][0]["t"] > live[0]["t"]
+
+
+def test_the_learned_arm_warns_again_from_saved_inputs_of_the_twin_and_of_the_true_states(tmp_path):
+    """learned_events: the learned arm over a run's saved inputs (the twin's, or the true states' for the
+    oracle_states_learned arm) gives the warnings a live pass of learned_arm gives, with each input's ids."""
+    from mobility_twin.safety import Motion, WarningConfig
+    from mobility_twin_models.safety import load_checkpoint
+
+    model = load_checkpoint()[0]  # the shipped rear-end model
+    wcfg = WarningConfig()
+    live = {"twin": [], "oracle": []}
+    arms = {who: C.learned_arm(model, wcfg) for who in live}
+    logs = {who: C.MotionLog() for who in live}
+    truths = {"twin": np.array([11, 12]), "oracle": np.array([21, 22])}
+
+    def inside(x, y):
+        return bool(np.hypot(x, y) <= 60.0)
+
+    for k in range(15):  # a car at 12 m/s closing on one that brakes to a stop ahead of it in its lane
+        t = 100.0 + 0.2 * k
+        v_lead = max(8.0 - 4.0 * 0.2 * k, 0.0)
+        x = np.array([[-30.0 + 12.0 * 0.2 * k, 0.0, 12.0, 0.0], [-5.0 + 1.0 * k, 0.0, v_lead, 0.0]])
+        m = Motion(t, np.array([1, 2]), x, np.tile(np.eye(4) * 0.04, (2, 1, 1)), np.full(2, 4.5), np.full(2, 1.8),
+                   np.zeros(2), last_update=np.full(2, t))
+        for who in live:
+            C.warn_cycle(*arms[who], m, truths[who], inside, live[who], forget=True)
+            logs[who].add(m, truths[who])
+    for who, log in logs.items():
+        log.save(tmp_path / f"inputs_{who}.npz")
+    run = {"rsu_xy": [[0.0, 0.0]], "job": {"coverage_m": 60.0}}
+    assert len(live["twin"]) == 1 and {live["twin"][0]["a"], live["twin"][0]["b"]} == {11, 12}
+    assert C.learned_events(run, tmp_path, model, wcfg) == live["twin"]
+    again = C.learned_events(run, tmp_path, model, wcfg, who="oracle")
+    assert again == live["oracle"] and {again[0]["a"], again[0]["b"]} == {21, 22}
