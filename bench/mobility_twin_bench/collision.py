@@ -162,7 +162,7 @@ def _run(job: dict) -> dict:
     inputs = {name: MotionLog() for name in events}  # every cycle's predictor input: --repredict reads them
     if learned_pred is not None:
         events["twin_learned"] = []
-        events["oracle_states_learned"] = []  # every cycle's predictor input: --repredict reads them
+        events["oracle_states_learned"] = []  # (these two arms read the twin's and the oracle's inputs)
     braking: dict[str, tuple[tuple[int, int], float]] = {}
     careful: dict[str, float] = {}  # vehicle -> until when it keeps the longer time gap a warning gave it
     commands = {"sent": 0, "accepted": 0, "refused": 0, "released": 0}
