@@ -158,6 +158,13 @@ def test_a_headway_command_lengthens_the_drivers_time_gap_and_gives_it_back(tmp_
         r = world.command(HeadwayCommand("cav_0", math.nan))
         assert not r.accepted and "bad headway" in r.reason
         assert not world.command(HeadwayCommand("no_such_vehicle", 2.0)).accepted
+        # vehicles that leave the road while held: the world forgets their drivers' gaps
+        held = set(world._present_veh)
+        assert all(world.command(HeadwayCommand(v, 3.0)).accepted for v in held)
+        run_for(world, 30.0)
+        gone = held - world._present_veh
+        assert gone and not gone & set(world._own_tau)
+        assert held - gone <= set(world._own_tau)  # the others are still held
 
 
 def test_closing_a_road_reroutes_the_vehicles_that_planned_to_use_it(tmp_path):

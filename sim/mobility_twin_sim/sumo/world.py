@@ -510,6 +510,7 @@ class SumoWorld:
                     self.counters["red_light_violators"] += 1
         for vid in res[sumo.VAR_ARRIVED_VEHICLES_IDS]:
             self._present_veh.discard(vid)
+            self._own_tau.pop(vid, None)  # (a HeadwayCommand's hold ends with the vehicle)
         for pid in res[sumo.VAR_DEPARTED_PERSONS_IDS]:
             sumo.person.subscribe(pid, [sumo.VAR_POSITION, sumo.VAR_ANGLE, sumo.VAR_SPEED])
             self._register(pid, sumo.person.getTypeID(pid))
