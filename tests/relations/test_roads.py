@@ -32,13 +32,18 @@ SUCCESSORS = {"A": ("B", "N", "S"), "A_back": (), "B": (), "N": (), "S": ()}
 
 
 def junction() -> RoadNetwork:
-    ids = tuple(LINES)
+    return _network(LINES, SUCCESSORS)
+
+
+def _network(lines: dict, successors: dict) -> RoadNetwork:
+    """Roads of 200 m, one lane, 14 m/s, on the given lines, with the given successors."""
+    ids = tuple(lines)
     index = {e: i for i, e in enumerate(ids)}
-    succ = [sorted(index[s] for s in SUCCESSORS[e]) for e in ids]
+    succ = [sorted(index[s] for s in successors[e]) for e in ids]
     ptr = np.concatenate([[0], np.cumsum([len(s) for s in succ])]).astype(np.int64)
     graph = RoadGraph(ids, np.full(len(ids), 200.0), np.full(len(ids), 14.0), np.ones(len(ids), np.int64), ptr,
                       np.asarray([i for s in succ for i in s], np.int64),
-                      tuple((np.asarray(LINES[e], float),) for e in ids))
+                      tuple((np.asarray(lines[e], float),) for e in ids))
     return RoadNetwork.of(graph)
 
 
@@ -129,6 +134,8 @@ def test_a_standing_vehicle_keeps_the_road_it_drove_on_and_the_graph_holds_the_r
     assert [b, a] in data[RR_NEXT].edge_index.t().tolist() and [a, b] in data[RR_PREV].edge_index.t().tolist()
     occupancy = data[ROAD].x[:, 7]
     assert occupancy[a] > 0 and occupancy[b] == 0
+    # v is alone on A: nobody ahead, the road's end about 10 m on
+    assert data[VR].edge_attr[0, 5:].tolist() == pytest.approx([0.0, 0.0, 10.0 / 200.0], abs=0.01)
     for et, d in edge_dims(roads_cfg).items():
         assert data[et].edge_attr.shape[1] == d and torch.isfinite(data[et].edge_attr).all(), et
     assert torch.isfinite(data[ROAD].x).all()
@@ -217,9 +224,88 @@ def test_a_vehicle_on_a_turn_lane_is_offered_only_the_roads_that_lane_leads_to(c
                                               strict=True)}
         assert attr[(n, 0)][:3] == pytest.approx([0.0, 1.0, 1.0]) and attr[(s, 1)][:3] == pytest.approx([0.0, -1.0, 0.5])
         if lit:  # known: red for the left turn, green straight on, 12 s of the 30 s horizon to the switch
-            assert attr[(n, 0)][5:] == pytest.approx([1.0, 0.0, 0.4]) and attr[(b, 1)][5:] == pytest.approx([1.0, 1.0, 0.4])
+            assert attr[(n, 0)][5:8] == pytest.approx([1.0, 0.0, 0.4]) and attr[(b, 1)][5:8] == pytest.approx([1.0, 1.0, 0.4])
         else:  # no phases known: nothing claimed
-            assert attr[(n, 0)][5:] == [0.0, 0.0, 0.0] and attr[(b, 1)][5:] == [0.0, 0.0, 0.0]
+            assert attr[(n, 0)][5:8] == [0.0, 0.0, 0.0] and attr[(b, 1)][5:8] == [0.0, 0.0, 0.0]
+        # no turn seen yet: each of A's three ways out a third, resting on nothing
+        assert attr[(n, 0)][8:] == pytest.approx([1 / 3, 0.0]) and attr[(s, 1)][8:] == pytest.approx([1 / 3, 0.0])
+
+
+def test_the_history_counts_each_junctions_turns_and_forgets_them_with_its_half_life(config):
+    from mobility_twin_models.relations.graph import REACH
+    from mobility_twin_models.relations.roads import TurnCounts
+
+    net = junction()
+    a, b, n, s = (net.graph.index[e] for e in ("A", "B", "N", "S"))
+    assert net.connection(np.array([a, a, b, -1]), np.array([n, b, a, n])).tolist()[2:] == [-1, -1]
+    row, succ = net.successors(np.array([b, a, a]))
+    assert row.tolist() == [1, 1, 1, 2, 2, 2] and sorted(succ[:3].tolist()) == sorted([b, n, s])  # B: a dead end
+    history = TwinHistory(replace(config, turn_half_life_s=60.0), roads=net)
+    # three vehicles come along A; at t = 10 s two have turned left onto N, one went on to B
+    history.observe(_layout_snapshot(0.0, {"v": (150.0, 1.0, 10.0, 0.0), "u": (160.0, 1.0, 10.0, 0.0),
+                                           "w": (170.0, 1.0, 10.0, 0.0)}))
+    obs = history.observe(_layout_snapshot(10.0, {"v": (201.0, 50.0, 0.0, 10.0), "u": (201.0, 60.0, 0.0, 10.0),
+                                                  "w": (260.0, 1.0, 10.0, 0.0), "x": (100.0, 1.0, 10.0, 0.0)}))
+    share = dict(zip(net.succ[1][net.succ[0] == a].tolist(), obs.road.turn_share[net.succ[0] == a], strict=True))
+    # two of three turns to N, plus a prior of one turn spread over the three ways
+    assert share[n] == pytest.approx((2 + 1 / 3) / 4) and share[b] == pytest.approx((1 + 1 / 3) / 4)
+    assert share[s] == pytest.approx((1 / 3) / 4) and obs.road.turns_seen[a] == pytest.approx(3.0)
+    # the newcomer x on A receives them with its lane's ways out
+    data = build_graph(obs, replace(config, roads=True))
+    x = int(np.flatnonzero(obs.snapshot.vehicle_ids == "x")[0])
+    attr = {r: a_[8:] for (r, v), a_ in zip(data[REACH].edge_index.t().tolist(), data[REACH].edge_attr.tolist(),
+                                           strict=True) if v == x}
+    assert attr[n] == pytest.approx([(2 + 1 / 3) / 4, 3 / 13]) and attr[s] == pytest.approx([(1 / 3) / 4, 3 / 13])
+    # a half-life later, half as many turns seen, the same shares
+    later = history.observe(_layout_snapshot(70.0, {"x": (150.0, 1.0, 10.0, 0.0)}))
+    assert later.road.turns_seen[a] == pytest.approx(1.5)
+    assert later.road.turn_share[net.connection(np.array([a]), np.array([n]))[0]] == pytest.approx((1 + 1 / 3) / 2.5)
+    with pytest.raises(ValueError, match="half_life_s"):
+        TurnCounts(net, 0.0)
+
+
+def test_each_vehicle_on_a_road_knows_the_queue_ahead_of_it():
+    from mobility_twin_models.relations.graph import _queue_ahead
+
+    # road 0: four vehicles at 10, 50, 60 and 90 m of 100 m, the two front ones standing; road 1: one at 30 m
+    road = np.array([0, 1, 0, 0, 0])
+    along = np.array([50.0, 30.0, 90.0, 10.0, 60.0])
+    standing = np.array([False, False, True, False, True])
+    left = np.array([50.0, 170.0, 10.0, 90.0, 40.0])
+    ahead, standing_ahead, gap = _queue_ahead(road, along, standing, left)
+    assert ahead.tolist() == [2, 0, 0, 3, 1] and standing_ahead.tolist() == [2, 0, 0, 2, 1]
+    assert gap.tolist() == pytest.approx([10.0, 170.0, 10.0, 40.0, 30.0])
+    assert [len(x) for x in _queue_ahead(*(np.zeros(0),) * 4)] == [0, 0, 0]
+
+
+def test_a_candidate_pair_hears_the_roads_by_which_the_vehicle_may_enter_that_cell(config):
+    from mobility_twin_models.relations.graph import CAND
+
+    # A then B east; after B, on east (C) or left (D); each road's end in its own server's cell
+    net = _network({"A": ((0.0, 0.0), (200.0, 0.0)), "B": ((200.0, 0.0), (400.0, 0.0)),
+                    "C": ((400.0, 0.0), (600.0, 0.0)), "D": ((400.0, 0.0), (400.0, 200.0))},
+                   {"A": ("B",), "B": ("C", "D"), "C": (), "D": ()})
+    servers = {"s0": (110.0, 0.0), "s1": (300.0, 0.0), "s2": (540.0, 0.0), "s3": (400.0, 250.0)}
+    snapshot = make_snapshot(0.0, {"v": (150.0, 1.0, 10.0, 0.0)}, servers, coverage=180.0, rsus={})
+    roads_cfg = replace(config, roads=True)
+    data = build_graph(TwinHistory(config, roads=net).observe(snapshot), roads_cfg)
+    cand = data[CAND]
+    server_of_pair = cand.edge_index[1]
+    heard = {(net.graph.ids[r], str(snapshot.server_ids[int(server_of_pair[p_])])): a_
+             for r, p_, a_ in zip(cand.via_road.tolist(), cand.via_pair.tolist(), cand.via_attr.tolist(), strict=True)}
+    # its own road into s0's cell; B, where its lane leads, into s1's; the two ways after B, each taken by
+    # half of B's vehicles (none seen yet), into s2's and s3's
+    assert set(heard) == {("A", "s0"), ("B", "s1"), ("C", "s2"), ("D", "s3")}
+    assert heard[("A", "s0")] == pytest.approx([1, 0, 0, 1.0, 0]) and heard[("B", "s1")] == pytest.approx([0, 1, 0, 1.0, 0])
+    assert heard[("C", "s2")] == pytest.approx([0, 0, 1, 0.5, 0]) and heard[("D", "s3")] == pytest.approx([0, 0, 1, 0.5, 0])
+    # the GNN's scorer reads them; the MLP, which has no graph, does not (nor a GNN without the roads)
+    other = data.clone()
+    other[CAND].via_attr = torch.rand_like(cand.via_attr)
+    for model, reads in ((ModelConfig(hidden=8), True), (ModelConfig(hidden=8, message_passing=False), False),
+                         (ModelConfig(hidden=8, without_relations=("road",)), False)):
+        torch.manual_seed(0)
+        net_ = RelationModel(roads_cfg, model)
+        assert torch.equal(net_(data)[0], net_(other)[0]) != reads, model
 
 
 def test_the_online_learner_puts_the_live_twin_on_its_roads_when_its_model_has_them(config):

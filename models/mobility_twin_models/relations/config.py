@@ -115,6 +115,9 @@ class GraphConfig:
             :mod:`mobility_twin_models.relations.roads`) of the snapshots that carry one; a snapshot without
             one (the T-Drive replay, a twin with no map) gets no road nodes, so one model serves both
             (default False).
+        turn_half_life_s: with a road network, the history counts the turns each road's vehicles take
+            (the junctions' turn ratios, :class:`~mobility_twin_models.relations.roads.TurnCounts`) with
+            this half-life, so that they follow the traffic as it changes (default 1800 s).
     """
 
     vehicle_radius_m: float = positive(150.0)
@@ -135,6 +138,7 @@ class GraphConfig:
     follow_window_s: float = positive(300.0)
     max_leaders: int = int_at_least(8, low=1)
     roads: bool = False
+    turn_half_life_s: float = positive(1800.0)
 
     def __post_init__(self) -> None:
         check_fields(self)

@@ -41,13 +41,17 @@ With ``GraphConfig.roads`` the graph also holds the road network (:mod:`~mobilit
 * ``(vehicle, on, road)`` and reverse ``(road, carries, vehicle)``: the road a vehicle is map-matched to;
   features: share of the road behind it, metres left (over 200), seconds left at its speed over the
   horizon (capped at 1), offset of the server serving the road's end from the vehicle's server (over the
-  coverage). [E, 5]
+  coverage); the queue it is in: the twin's vehicles ahead of it on that road and how many of them stand
+  (in tens, capped at 3), and the gap to the next one ahead (to the road's end when none is; over 200 m,
+  capped at 1). [E, 8]
 * ``(road, reachable, vehicle)``: a vehicle receives from each road its lane leads to at the junction ahead
   (a turn lane to fewer than its road; every successor of its road where the lane is not known); features:
   the turn from its road (cos, sin), one over the number of such roads, the offset of the server serving
   that road's end from the vehicle's server (over the coverage); whether a traffic light whose phase the
   twin knows controls that turn, whether it is green, and the seconds to its next switch over the horizon
-  (capped at 1). [E, 8]
+  (capped at 1); the share of the vehicles seen leaving its road that took that road (the junction's turn
+  ratio, counted by the history: :class:`~mobility_twin_models.relations.roads.TurnCounts`) and how much
+  it rests on, :math:`n / (n + 10)` for :math:`n` turns seen. [E, 10]
 * ``(road, next, road)``: a road receives from each road the junction ahead leads to (where traffic
   goes), ``(road, prev, road)`` from each road leading into it (where queues spill back from); features:
   the turn (cos, sin), the source's length (over 200 m), the offset of the source's end server from the
@@ -68,6 +72,15 @@ its distance from the dead-reckoning point of :func:`handover_dead_reckoning` an
 point; its offset from the current server over the coverage (x, y). These pairs are *not* a
 message-passing relation, so the MLP ablation sees them too.
 
+With road nodes, each candidate pair also gets the roads by which the vehicle may enter that server's cell
+(``candidate.via_road`` [P], the road; ``candidate.via_pair`` [P], the pair; ``candidate.via_attr`` [P, 5]): its
+own road, the roads its lane leads to, and the roads after those at the next junction, each to the
+candidate serving the road's end; features: which of the three (one-hot), the share of the vehicles seen
+taking that way (the product of the two turns' shares for the second junction; 1 for its own road), and
+whether the light ahead is known green. The GNN's candidate scorer reads them with the roads' embeddings
+(:class:`~mobility_twin_models.relations.nn.CandidateScorer`); they are graph information, so the MLP
+ablation does not.
+
 Radius searches use k-d trees (scipy), so a build is O(N log N), never all pairs.
 """
 
@@ -79,6 +92,7 @@ from scipy.spatial import cKDTree
 from torch_geometric.data import HeteroData
 
 from mobility_twin_models.relations.config import GraphConfig
+from mobility_twin_models.relations.roads import STOPPED_MPS
 from mobility_twin_models.relations.snapshot import ObservedSnapshot
 
 VEHICLE, SERVER, RSU, ROAD = "vehicle", "server", "rsu", "road"
@@ -103,9 +117,15 @@ RSV, SRD = _both_ways(ROAD, "in_cell", "covers", SERVER)
 ROAD_EDGE_TYPES = (VR, RV, REACH, RR_NEXT, RR_PREV, RSV, SRD)
 
 EDGE_DIMS = {VV: 5, FOLLOWS: 5, VS: 3, SV: 3, SS: 3, RS: 3, SR: 3}
-ROAD_EDGE_DIMS = {VR: 5, RV: 5, REACH: 8, RR_NEXT: 5, RR_PREV: 5, RSV: 3, SRD: 3}
+ROAD_EDGE_DIMS = {VR: 8, RV: 8, REACH: 10, RR_NEXT: 5, RR_PREV: 5, RSV: 3, SRD: 3}
 ROAD_DIM = 14
 ROAD_LENGTH_SCALE_M = 200.0
+#: turns seen out of a road at which its turn ratios count as half known
+TURNS_CONFIDENT = 10.0
+#: features of a road by which a vehicle may enter a candidate's cell (``candidate.via_attr``)
+VIA_DIM = 5
+#: vehicles ahead on a road (a queue) are counted in tens
+QUEUE_SCALE = 10.0
 CANDIDATE_DIM = 19
 VEHICLE_DIM = 23
 #: speed assumed for dead reckoning from the last handover when the twin knows no speed (m/s)
@@ -344,9 +364,11 @@ def _add_roads(data: HeteroData, obs: ObservedSnapshot, config: GraphConfig, spe
     vi = np.flatnonzero(road.road >= 0)
     ri = road.road[vi]
     left = np.maximum(g.length[ri] - road.along[vi], 0.0)
+    ahead, standing_ahead, gap = _queue_ahead(ri, road.along[vi], speed[vi] < STOPPED_MPS, left)
     vr_attr = np.column_stack([
         road.along[vi] / np.maximum(g.length[ri], 1e-9), left / L,
         np.minimum(left / np.maximum(speed[vi], 0.5) / config.horizon_s, 1.0), toward_exit(ri, vi),
+        np.minimum(ahead / QUEUE_SCALE, 3.0), np.minimum(standing_ahead / QUEUE_SCALE, 3.0), np.minimum(gap / L, 1.0),
     ]).reshape(-1, ROAD_EDGE_DIMS[VR])
     data[VR].edge_index = _i64(np.stack([vi, ri]).reshape(2, -1))
     data[VR].edge_attr = _f32(vr_attr)
@@ -357,17 +379,67 @@ def _add_roads(data: HeteroData, obs: ObservedSnapshot, config: GraphConfig, spe
     vo, ro, oi = net.reachable(road.road, road.lane)
     lit = (oi >= 0) & road.signal_known[np.maximum(oi, 0)] if len(oi) else np.zeros(0, bool)
     n_opt = np.bincount(vo, minlength=len(road.road)).astype(float)
-    here, there = net.direction[road.road[vo]], net.direction[ro]
+    from_road = road.road[vo]
+    here, there = net.direction[from_road], net.direction[ro]
+    turn = net.connection(from_road, ro)
+    share = np.where(turn >= 0, road.turn_share[np.maximum(turn, 0)], 1.0 / np.maximum(n_opt[vo], 1.0))
+    seen = road.turns_seen[from_road]
     data[REACH].edge_index = _i64(np.stack([ro, vo]).reshape(2, -1))
     data[REACH].edge_attr = _f32(np.column_stack([
         (here * there).sum(axis=1), here[:, 0] * there[:, 1] - here[:, 1] * there[:, 0], 1.0 / np.maximum(n_opt[vo], 1.0),
         toward_exit(ro, vo), lit, lit & road.green[np.maximum(oi, 0)],
         np.where(lit, np.minimum(road.switch_s[np.maximum(oi, 0)] / config.horizon_s, 1.0), 0.0),
+        share, seen / (seen + TURNS_CONFIDENT),
     ]).reshape(-1, ROAD_EDGE_DIMS[REACH]))
 
     # the relations that stand still while the twin runs: road to road and road to the server of its end
     for et in (RR_NEXT, RR_PREV, RSV, SRD):
         data[et].edge_index, data[et].edge_attr = fixed.edges[et]
+
+    # the roads by which each vehicle may enter each candidate server's cell: its own road, the roads its
+    # lane leads to, and theirs at the junction after, each to the candidate serving the road's end
+    hop, ro2 = net.successors(ro)
+    share2 = share[hop] * road.turn_share[np.maximum(net.connection(ro[hop], ro2), 0)]
+    via_v = np.concatenate([vi, vo, vo[hop]])
+    via_r = np.concatenate([ri, ro, ro2]).astype(np.int64)
+    hops = np.concatenate([np.zeros(len(vi)), np.ones(len(vo)), np.full(len(hop), 2.0)])
+    via_share = np.concatenate([np.ones(len(vi)), share, share2])
+    green = np.concatenate([np.zeros(len(vi)), lit & road.green[np.maximum(oi, 0)], np.zeros(len(hop), bool)])
+    pair = _pair_of(data[CAND].edge_index.numpy(), via_v, fixed.exit_server[via_r], len(sxy))
+    keep = pair >= 0
+    data[CAND].via_road = _i64(via_r[keep])
+    data[CAND].via_pair = _i64(pair[keep])
+    data[CAND].via_attr = _f32(np.column_stack([hops == 0, hops == 1, hops == 2, via_share, green])[keep].reshape(-1, VIA_DIM))
+
+
+def _queue_ahead(road: np.ndarray, along: np.ndarray, standing: np.ndarray,
+                 left: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per vehicle on a road (``road``, metres ``along`` it, ``standing``, metres ``left`` to its end): how many
+    of the others on its road are ahead of it, how many of those stand, and the gap (m) to the next one ahead
+    (to the road's end when none is)."""
+    n = len(road)
+    order = np.lexsort((-along, road))  # by road, the front first
+    r, a, st = road[order], along[order], standing[order].astype(np.int64)
+    first = np.r_[True, r[1:] != r[:-1]] if n else np.zeros(0, bool)
+    start = np.maximum.accumulate(np.where(first, np.arange(n), 0)) if n else np.zeros(0, np.int64)
+    before = np.cumsum(st) - st  # standing vehicles earlier in the order (all roads)
+    gap = np.where(first, left[order], np.r_[0.0, a[:-1]] - a) if n else np.zeros(0)
+    out = np.empty((3, n))
+    out[:, order] = np.arange(n) - start, before - before[start], gap
+    return out[0], out[1], out[2]
+
+
+def _pair_of(candidates: np.ndarray, vehicle: np.ndarray, server: np.ndarray, n_s: int) -> np.ndarray:
+    """[N] the index of the candidate pair (``vehicle``, ``server``) among ``candidates`` [2, C]; -1 where it
+    is not a candidate (or ``server`` is -1)."""
+    key = candidates[0].astype(np.int64) * max(n_s, 1) + candidates[1]
+    order = np.argsort(key, kind="stable")
+    keys = key[order]
+    want = vehicle.astype(np.int64) * max(n_s, 1) + server
+    if not len(keys):
+        return np.full(len(want), -1, np.int64)
+    at = np.minimum(np.searchsorted(keys, want), len(keys) - 1)
+    return np.where((server >= 0) & (keys[at] == want), order[at], -1).astype(np.int64)
 
 
 #: columns of the road features that come from the twin's state (the rest stand still with the network)
@@ -392,7 +464,7 @@ class _RoadStatic:
             (sxy[np.maximum(entry, 0)], sxy[np.maximum(exit_, 0)], np.where(entry >= 0, cov[np.maximum(entry, 0)], 1.0))
         leaves = np.where((has_exit & (entry >= 0))[:, None], exit_xy - entry_xy, 0.0)
         middle = 0.5 * (net.start + net.end)
-        self.has_exit, self.exit_xy = has_exit, exit_xy
+        self.has_exit, self.exit_xy, self.exit_server = has_exit, exit_xy, exit_.astype(np.int64)
         self.road_x = np.column_stack([
             _scaled_position(middle, config), net.direction, g.length / L, g.speed / config.speed_scale_mps,
             g.lanes / 3.0, np.zeros((n_e, _ROAD_STATE.stop - _ROAD_STATE.start)),

@@ -30,7 +30,9 @@ from mobility_twin_models.relations.nn.model import Predictions, RelationModel
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "relations_gnn.pt"
 CHECKPOINT_KIND = "relations_learner"
 RETRAIN = "python -m mobility_twin_models.relations.train"
-CHECKPOINT_FORMAT = 3  # 2: handover-log features and the follows relation; 3: the log-scale age
+# 2: handover-log features and the follows relation; 3: the log-scale age; 4: the junctions' turn ratios and the
+# roads into each candidate's cell
+CHECKPOINT_FORMAT = 4
 GRAD_CLIP = 5.0
 
 

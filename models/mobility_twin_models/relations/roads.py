@@ -16,6 +16,7 @@ Markov chain per junction).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -118,6 +119,31 @@ class RoadNetwork:
         switch = np.where(known, np.asarray(signals.next_switch_s, float)[np.maximum(row, 0)], 0.0)
         return known, green, switch
 
+    def successors(self, road: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """([N] position in ``road``, [N] successor): every successor of each of ``road``'s edges."""
+        road = np.asarray(road, np.int64)
+        ptr = self.graph.succ_ptr
+        count = np.diff(ptr)[road]
+        row = np.repeat(np.arange(len(road)), count)
+        within = np.arange(len(row)) - np.repeat(np.cumsum(count) - count, count)
+        return row, np.asarray(self.graph.succ, np.int64)[np.repeat(ptr[road], count) + within]
+
+    @cached_property
+    def _succ_keys(self) -> tuple[np.ndarray, np.ndarray]:
+        key = self.succ[0] * max(len(self.graph), 1) + self.succ[1]
+        order = np.argsort(key, kind="stable")
+        return key[order], order
+
+    def connection(self, edge: np.ndarray, successor: np.ndarray) -> np.ndarray:
+        """[N] the index in ``succ`` of each (``edge``, ``successor``) pair; -1 where the junction does not
+        connect them."""
+        keys, order = self._succ_keys
+        key = np.asarray(edge, np.int64) * max(len(self.graph), 1) + np.asarray(successor, np.int64)
+        if not len(keys):
+            return np.full(key.shape, -1, np.int64)
+        at = np.minimum(np.searchsorted(keys, key), len(keys) - 1)
+        return np.where(keys[at] == key, order[at], -1).astype(np.int64)
+
     def __len__(self) -> int:
         return len(self.graph)
 
@@ -153,7 +179,10 @@ class RoadState:
     along it (m from its start), ``lane`` [V] which of the edge's lanes (-1 with the edge); per edge [E]:
     ``count`` vehicles on it, ``mean_speed`` (m/s, NaN when empty), ``stopped`` vehicles standing; per
     connection of the network's ``options``: ``signal_known``, ``green`` and ``switch_s`` (seconds to the
-    light's next switch), from the signal phases the twin receives (none known without them)."""
+    light's next switch), from the signal phases the twin receives (none known without them); per
+    connection of the network's ``succ``: ``turn_share``, the share of the road's vehicles seen taking it
+    (:class:`TurnCounts`; uniform over the road's successors where none was seen), and per edge
+    ``turns_seen``, how many turns that share rests on (decayed counts; zeros without a history)."""
 
     network: RoadNetwork
     road: np.ndarray
@@ -165,6 +194,14 @@ class RoadState:
     signal_known: np.ndarray
     green: np.ndarray
     switch_s: np.ndarray
+    turn_share: np.ndarray | None = None
+    turns_seen: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.turn_share is None:
+            object.__setattr__(self, "turn_share", TurnCounts.uniform(self.network))
+        if self.turns_seen is None:
+            object.__setattr__(self, "turns_seen", np.zeros(len(self.network)))
 
     def select(self, vehicles: np.ndarray) -> RoadState:
         """The state of the kept vehicles (a boolean mask); the roads' aggregates stay those of everyone."""
@@ -174,7 +211,8 @@ class RoadState:
 def road_state(network: RoadNetwork, xy: np.ndarray, vel: np.ndarray, heading: np.ndarray,
                signals=None) -> RoadState:
     """Map-match the vehicles (position [V, 2], velocity [V, 2], heading [V] rad, NaN when unknown),
-    aggregate them per road, and read the traffic lights' ``signals`` (None: not known)."""
+    aggregate them per road, and read the traffic lights' ``signals`` (None: not known). The turn ratios
+    are uniform: :class:`TurnCounts` learns them over a history."""
     n_e = len(network)
     xy = np.asarray(xy, float).reshape(-1, 2)
     road, share, lane = network.matcher.locate_lane(xy[:, 0], xy[:, 1], heading)
@@ -188,6 +226,52 @@ def road_state(network: RoadNetwork, xy: np.ndarray, vel: np.ndarray, heading: n
         mean_speed = np.where(count > 0, total / np.maximum(count, 1.0), np.nan)
     return RoadState(network, road, np.where(on, along, 0.0), lane, count, mean_speed, stopped,
                      *network.option_signals(signals))
+
+
+class TurnCounts:
+    """How often the twin has seen each road's vehicles take each of its successors: the turn ratios of
+    every junction, learned online from consecutive map-matched snapshots (what a traffic engineer counts
+    at a junction; here from the twin alone). Counts decay with ``half_life_s``, so that the ratios follow
+    the traffic as it changes (a closure, the end of the rush hour).
+
+    Only turns the junction connects count: a vehicle seen on a road and next on one of its successors.
+    A twin fed by sparse reports sees fewer of them (a report can skip a road)."""
+
+    def __init__(self, network: RoadNetwork, half_life_s: float = 1800.0) -> None:
+        if not half_life_s > 0:
+            raise ValueError(f"half_life_s must be > 0, got {half_life_s!r}")
+        self.network = network
+        self.half_life_s = float(half_life_s)
+        self.counts = np.zeros(network.succ.shape[1])
+        self._t: float | None = None
+
+    @staticmethod
+    def uniform(network: RoadNetwork) -> np.ndarray:
+        """[K] one over the number of successors of each connection's road."""
+        a = network.succ[0]
+        return 1.0 / np.maximum(np.bincount(a, minlength=len(network))[a], 1).astype(float)
+
+    def observe(self, t: float, before: np.ndarray, after: np.ndarray) -> int:
+        """Decay the counts to time ``t`` and count the vehicles seen on road ``before`` [N] then on road
+        ``after`` [N] (-1: on none); returns how many turns counted."""
+        if self._t is not None and t > self._t:
+            self.counts *= 0.5 ** ((t - self._t) / self.half_life_s)
+        self._t = t if self._t is None else max(self._t, t)
+        a, b = np.asarray(before, np.int64), np.asarray(after, np.int64)
+        moved = (a >= 0) & (b >= 0) & (a != b)
+        k = self.network.connection(a[moved], b[moved])
+        k = k[k >= 0]
+        np.add.at(self.counts, k, 1.0)
+        return len(k)
+
+    def seen(self) -> np.ndarray:
+        """[E] the (decayed) turns counted out of each road."""
+        return np.bincount(self.network.succ[0], weights=self.counts, minlength=len(self.network))
+
+    def shares(self) -> np.ndarray:
+        """[K] each connection's share of its road's turns, with one turn spread evenly over the road's
+        successors as the prior (uniform where nothing was seen)."""
+        return (self.counts + self.uniform(self.network)) / (self.seen()[self.network.succ[0]] + 1.0)
 
 
 def turn_table(transitions: np.ndarray, network: RoadNetwork) -> np.ndarray:

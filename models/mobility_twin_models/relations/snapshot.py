@@ -22,7 +22,7 @@ from scipy.spatial import cKDTree
 
 from mobility_twin_core import Layout, ServerSet, TwinSnapshot, snapshot_of
 from mobility_twin_models.relations.config import GraphConfig
-from mobility_twin_models.relations.roads import RoadNetwork, RoadState, road_state
+from mobility_twin_models.relations.roads import RoadNetwork, RoadState, TurnCounts, road_state
 
 
 def snapshot_from_fleet(state, layout: Layout) -> TwinSnapshot:
@@ -141,6 +141,8 @@ class TwinHistory:
         self.rsu_range_m = float(rsu_range_m)
         self.roads = roads
         self._heading = np.zeros(0)
+        self._road = np.zeros(0, dtype=np.int64)
+        self._turns = TurnCounts(roads, self.config.turn_half_life_s) if roads is not None else None
         self._static: StaticRelations | None = None
         self._static_key: tuple | None = None
         self._server_ids: np.ndarray | None = None
@@ -208,7 +210,11 @@ class TwinHistory:
             still = ~moving[i_new]
             heading[i_new[still]] = self._heading[i_old[still]]
         self._heading = heading
-        return road_state(self.roads, snap.vehicle_xy, vel, heading, signals)
+        state = road_state(self.roads, snap.vehicle_xy, vel, heading, signals)
+        if len(i_new):
+            self._turns.observe(snap.t, self._road[i_old], state.road[i_new])
+        self._road = state.road.copy()
+        return replace(state, turn_share=self._turns.shares(), turns_seen=self._turns.seen())
 
     def _advance_loads(self, server_ids: np.ndarray, load: np.ndarray) -> np.ndarray:
         n_lags = self.config.load_lags

@@ -16,9 +16,11 @@ from mobility_twin_models.relations.graph import (
     CAND,
     CANDIDATE_DIM,
     FOLLOWS,
+    ROAD,
     SERVER,
     SS,
     VEHICLE,
+    VIA_DIM,
     VV,
     edge_dims,
     node_dims,
@@ -76,7 +78,9 @@ class RelationModel(torch.nn.Module):
                 if et[1] not in model.without_relations and not set(model.without_relations) & {et[0], et[2]}}
         self.encoder = RelationEncoder(node_dims(graph), kept, model.hidden, model.layers,
                                        message_passing=model.message_passing, aggr={VV: "mean", FOLLOWS: "mean", SS: "mean"})
-        self.scorer = CandidateScorer(model.hidden, CANDIDATE_DIM)
+        # the roads into each candidate's cell: graph information, so neither the MLP nor a model without roads
+        self.via_roads = graph.roads and model.message_passing and ROAD not in model.without_relations
+        self.scorer = CandidateScorer(model.hidden, CANDIDATE_DIM, via_dim=VIA_DIM if self.via_roads else 0)
         self.load_head = MLP([model.hidden + 1, model.hidden, 1], norm=None)
         self.reset_parameters()
 
@@ -93,7 +97,9 @@ class RelationModel(torch.nn.Module):
     def _forward(self, data: HeteroData) -> tuple[Tensor, Tensor, Tensor]:
         h = self.encoder(data.x_dict, data.edge_index_dict, data.edge_attr_dict)
         cand = data[CAND]
-        logits = self.scorer(h[VEHICLE], h[SERVER], cand.edge_index, cand.edge_attr)
+        via = (h[ROAD], cand.via_road, cand.via_pair, cand.via_attr) \
+            if self.via_roads and ROAD in h and "via_road" in cand else None
+        logits = self.scorer(h[VEHICLE], h[SERVER], cand.edge_index, cand.edge_attr, via)
         # the handover head's own forecast, aggregated over the vehicle-server relation: expected vehicles
         # per server at the horizon (sum of the candidate probabilities) is the load head's extra input;
         # detached so that the load loss does not bend the handover head
