@@ -92,7 +92,7 @@ from scipy.spatial import cKDTree
 from torch_geometric.data import HeteroData
 
 from mobility_twin_models.relations.config import GraphConfig
-from mobility_twin_models.relations.roads import STOPPED_MPS
+from mobility_twin_models.relations.roads import STOPPED_MPS, PairIndex
 from mobility_twin_models.relations.snapshot import ObservedSnapshot
 
 VEHICLE, SERVER, RSU, ROAD = "vehicle", "server", "rsu", "road"
@@ -405,7 +405,8 @@ def _add_roads(data: HeteroData, obs: ObservedSnapshot, config: GraphConfig, spe
     hops = np.concatenate([np.zeros(len(vi)), np.ones(len(vo)), np.full(len(hop), 2.0)])
     via_share = np.concatenate([np.ones(len(vi)), share, share2])
     green = np.concatenate([np.zeros(len(vi)), lit & road.green[np.maximum(oi, 0)], np.zeros(len(hop), bool)])
-    pair = _pair_of(data[CAND].edge_index.numpy(), via_v, fixed.exit_server[via_r], len(sxy))
+    cand = data[CAND].edge_index.numpy()
+    pair = PairIndex(cand[0], cand[1], len(sxy))(via_v, fixed.exit_server[via_r])
     keep = pair >= 0
     data[CAND].via_road = _i64(via_r[keep])
     data[CAND].via_pair = _i64(pair[keep])
@@ -417,29 +418,15 @@ def _queue_ahead(road: np.ndarray, along: np.ndarray, standing: np.ndarray,
     """Per vehicle on a road (``road``, metres ``along`` it, ``standing``, metres ``left`` to its end): how many
     of the others on its road are ahead of it, how many of those stand, and the gap (m) to the next one ahead
     (to the road's end when none is)."""
-    n = len(road)
     order = np.lexsort((-along, road))  # by road, the front first
-    r, a, st = road[order], along[order], standing[order].astype(np.int64)
-    first = np.r_[True, r[1:] != r[:-1]] if n else np.zeros(0, bool)
-    start = np.maximum.accumulate(np.where(first, np.arange(n), 0)) if n else np.zeros(0, np.int64)
+    a, st = along[order], standing[order].astype(np.int64)
+    ahead = rank_in_groups(road[order])
+    start = np.arange(len(order)) - ahead
     before = np.cumsum(st) - st  # standing vehicles earlier in the order (all roads)
-    gap = np.where(first, left[order], np.r_[0.0, a[:-1]] - a) if n else np.zeros(0)
-    out = np.empty((3, n))
-    out[:, order] = np.arange(n) - start, before - before[start], gap
+    gap = np.where(ahead == 0, left[order], np.r_[0.0, a[:-1]] - a)
+    out = np.empty((3, len(order)))
+    out[:, order] = ahead, before - before[start], gap
     return out[0], out[1], out[2]
-
-
-def _pair_of(candidates: np.ndarray, vehicle: np.ndarray, server: np.ndarray, n_s: int) -> np.ndarray:
-    """[N] the index of the candidate pair (``vehicle``, ``server``) among ``candidates`` [2, C]; -1 where it
-    is not a candidate (or ``server`` is -1)."""
-    key = candidates[0].astype(np.int64) * max(n_s, 1) + candidates[1]
-    order = np.argsort(key, kind="stable")
-    keys = key[order]
-    want = vehicle.astype(np.int64) * max(n_s, 1) + server
-    if not len(keys):
-        return np.full(len(want), -1, np.int64)
-    at = np.minimum(np.searchsorted(keys, want), len(keys) - 1)
-    return np.where((server >= 0) & (keys[at] == want), order[at], -1).astype(np.int64)
 
 
 #: columns of the road features that come from the twin's state (the rest stand still with the network)

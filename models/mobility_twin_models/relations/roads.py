@@ -28,6 +28,26 @@ STOPPED_MPS = 1.0
 VEHICLE_SPACING_M = 7.5
 
 
+class PairIndex:
+    """Where each pair (a, b) of non-negative ints, b < ``n``, stands in the columns of [2, K] ``pairs``: a
+    sorted look-up, built once."""
+
+    def __init__(self, a: np.ndarray, b: np.ndarray, n: int) -> None:
+        self.n = max(int(n), 1)
+        key = np.asarray(a, np.int64) * self.n + np.asarray(b, np.int64)
+        self.order = np.argsort(key, kind="stable")
+        self.keys = key[self.order]
+
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """[N] the column of each (``a``, ``b``); -1 where there is none (or either is negative)."""
+        a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
+        if not len(self.keys):
+            return np.full(a.shape, -1, np.int64)
+        key = a * self.n + b
+        at = np.minimum(np.searchsorted(self.keys, key), len(self.keys) - 1)
+        return np.where((a >= 0) & (b >= 0) & (b < self.n) & (self.keys[at] == key), self.order[at], -1).astype(np.int64)
+
+
 @dataclass(frozen=True)
 class RoadNetwork:
     """A road graph in the ``map`` frame with what the relation graph reads from it.
@@ -129,20 +149,13 @@ class RoadNetwork:
         return row, np.asarray(self.graph.succ, np.int64)[np.repeat(ptr[road], count) + within]
 
     @cached_property
-    def _succ_keys(self) -> tuple[np.ndarray, np.ndarray]:
-        key = self.succ[0] * max(len(self.graph), 1) + self.succ[1]
-        order = np.argsort(key, kind="stable")
-        return key[order], order
+    def _connections(self) -> PairIndex:
+        return PairIndex(self.succ[0], self.succ[1], len(self.graph))
 
     def connection(self, edge: np.ndarray, successor: np.ndarray) -> np.ndarray:
         """[N] the index in ``succ`` of each (``edge``, ``successor``) pair; -1 where the junction does not
         connect them."""
-        keys, order = self._succ_keys
-        key = np.asarray(edge, np.int64) * max(len(self.graph), 1) + np.asarray(successor, np.int64)
-        if not len(keys):
-            return np.full(key.shape, -1, np.int64)
-        at = np.minimum(np.searchsorted(keys, key), len(keys) - 1)
-        return np.where(keys[at] == key, order[at], -1).astype(np.int64)
+        return self._connections(edge, successor)
 
     def __len__(self) -> int:
         return len(self.graph)
@@ -194,14 +207,8 @@ class RoadState:
     signal_known: np.ndarray
     green: np.ndarray
     switch_s: np.ndarray
-    turn_share: np.ndarray | None = None
-    turns_seen: np.ndarray | None = None
-
-    def __post_init__(self) -> None:
-        if self.turn_share is None:
-            object.__setattr__(self, "turn_share", TurnCounts.uniform(self.network))
-        if self.turns_seen is None:
-            object.__setattr__(self, "turns_seen", np.zeros(len(self.network)))
+    turn_share: np.ndarray
+    turns_seen: np.ndarray
 
     def select(self, vehicles: np.ndarray) -> RoadState:
         """The state of the kept vehicles (a boolean mask); the roads' aggregates stay those of everyone."""
@@ -225,7 +232,7 @@ def road_state(network: RoadNetwork, xy: np.ndarray, vel: np.ndarray, heading: n
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_speed = np.where(count > 0, total / np.maximum(count, 1.0), np.nan)
     return RoadState(network, road, np.where(on, along, 0.0), lane, count, mean_speed, stopped,
-                     *network.option_signals(signals))
+                     *network.option_signals(signals), TurnCounts.uniform(network), np.zeros(n_e))
 
 
 class TurnCounts:
