@@ -15,11 +15,13 @@ from mobility_twin_models.relations.graph import (
     SV,
     VS,
     VV,
+    _serving_of,
     handover_dead_reckoning,
     node_dims,
     rank_in_groups,
     rank_within,
 )
+from mobility_twin_models.relations.roads import PairIndex
 from tests.relations.conftest import make_snapshot
 
 # a (0, 0) and b (30, 0) are 30 m apart; c (280, 0) is near server s1 and alone; d (1000, 0) is outside coverage
@@ -196,3 +198,34 @@ def test_rank_within_groups_equals_a_lexsort():
         expected = np.empty(len(group), dtype=np.int64)
         expected[order] = rank_in_groups(group[order])
         assert np.array_equal(rank_within(group, value), expected)
+
+
+def test_the_servers_of_a_vehicles_points_are_those_of_the_association_rule_asked_once_where_it_stands():
+    rng = np.random.default_rng(1)
+    servers = ServerSet.from_arrays([f"s{i}" for i in range(12)], rng.uniform(0, 1000, (12, 2)), 250.0)
+    own = rng.uniform(-100, 1100, (300, 2))
+    moved = [own + rng.normal(0, 300, own.shape) for _ in range(3)]
+    # a third stand (every point where they are), a third moved one point, the rest all
+    points = [np.where((np.arange(300) % 3 == 0)[:, None] | ((np.arange(300) % 3 == 1) & (j > 0))[:, None], own, m)
+              for j, m in enumerate(moved)]
+    got = _serving_of(servers, own, tuple(points))
+    for p, g in zip(points, got, strict=True):
+        assert np.array_equal(g, servers.serving(p))
+    assert [len(g) for g in _serving_of(servers, np.zeros((0, 2)), (np.zeros((0, 2)),) * 3)] == [0, 0, 0]
+
+
+@pytest.mark.parametrize("dense", [True, False])
+def test_a_pair_index_finds_each_pairs_first_column_and_nothing_else(monkeypatch, dense):
+    if not dense:  # every table too large: the sorted look-up
+        monkeypatch.setattr(PairIndex, "DENSE_MAX", 0)
+    rng = np.random.default_rng(2)
+    a, b = rng.integers(0, 30, 400), rng.integers(0, 7, 400)  # many pairs listed twice
+    index = PairIndex(a, b, 7)
+    assert (index.table is not None) == dense
+    qa, qb = rng.integers(-2, 35, 2000), rng.integers(-2, 9, 2000)
+    first = {}
+    for k, pair in enumerate(zip(a.tolist(), b.tolist(), strict=True)):
+        first.setdefault(pair, k)
+    expected = [first.get((x, y), -1) if x >= 0 and 0 <= y < 7 else -1 for x, y in zip(qa.tolist(), qb.tolist(), strict=True)]
+    assert index(qa, qb).tolist() == expected
+    assert PairIndex(np.zeros(0), np.zeros(0), 7)(qa, qb).tolist() == [-1] * len(qa)

@@ -290,7 +290,7 @@ def build_graph(obs: ObservedSnapshot, config: GraphConfig | None = None) -> Het
     # the handover log: the vehicle crossed from the previous server's cell into the current one on their
     # common border, heading away from the previous server. Dead reckoning from that border point.
     ho_dir, dr_point = handover_dead_reckoning(obs, h, speed)
-    cv_server, half_server, dr_server = index.serving(np.concatenate([cv_point, half_point, dr_point])).reshape(3, n_v)
+    cv_server, half_server, dr_server = _serving_of(index, pxy, (cv_point, half_point, dr_point))
     r = config.candidate_radius_m
     stale = age > config.fresh_age_s
     anchor = np.where(stale[:, None], sxy[serving] if n_v else pxy, pxy)
@@ -608,6 +608,28 @@ def _follows(obs: ObservedSnapshot, config: GraphConfig) -> tuple[torch.Tensor, 
     attr = np.column_stack([moved_on, off, np.clip(lag / config.leg_scale_s, -1.0, 1.0),
                             np.minimum(left / config.leg_scale_s, 1.0)]).reshape(-1, EDGE_DIMS[FOLLOWS])
     return _i64(pairs), _f32(attr)
+
+
+def _serving_of(index, own: np.ndarray, points: tuple[np.ndarray, ...]) -> list[np.ndarray]:
+    """The server serving each of ``points`` (arrays [V, 2] of points of the V vehicles), as
+    ``index.serving`` gives it, asking once for a vehicle's own position ``own`` [V, 2] where several of its
+    points are that position (a standing vehicle's extrapolations are where it stands): each look-up in the
+    tree costs about as much as the rest of a point's features."""
+    n = len(own)
+    same = [np.all(p == own, axis=1) for p in points]
+    shared = np.sum(same, axis=0) >= 2
+    at_own = np.flatnonzero(shared)
+    ask = [np.flatnonzero(~(s & shared)) for s in same]
+    found = index.serving(np.concatenate([own[at_own]] + [p[a] for p, a in zip(points, ask, strict=True)]))
+    k = start = len(at_own)
+    out = []
+    for a in ask:
+        o = np.empty(n, np.int64)
+        o[at_own] = found[:k]  # then the points of those vehicles that are elsewhere, as asked
+        o[a] = found[start:start + len(a)]
+        start += len(a)
+        out.append(o)
+    return out
 
 
 def _candidates(index, anchor: np.ndarray, stale: np.ndarray, cov: np.ndarray, radius: float,

@@ -30,22 +30,36 @@ VEHICLE_SPACING_M = 7.5
 
 class PairIndex:
     """Where each pair (a, b) of non-negative ints, b < ``n``, stands in the columns of [2, K] ``pairs``: a
-    sorted look-up, built once."""
+    look-up built once. Where the pairs span at most :attr:`DENSE_MAX` keys (a twin's vehicles times its
+    servers, a city's roads times roads), a table with a cell per key (a look-up is one read); beyond, a
+    sorted one. A pair listed twice is found at its first column either way."""
+
+    #: largest key range (``(max a + 1) * n``) looked up in a table rather than by a sorted search
+    DENSE_MAX = 1 << 20
 
     def __init__(self, a: np.ndarray, b: np.ndarray, n: int) -> None:
         self.n = max(int(n), 1)
         key = np.asarray(a, np.int64) * self.n + np.asarray(b, np.int64)
-        self.order = np.argsort(key, kind="stable")
-        self.keys = key[self.order]
+        self.size = int(key.max()) + 1 if len(key) else 0
+        self.table = self.keys = self.order = None
+        if self.size <= self.DENSE_MAX:
+            self.table = np.full(self.size, -1, np.int64)
+            self.table[key[::-1]] = np.arange(len(key) - 1, -1, -1)  # the last write, the first column, wins
+        else:
+            self.order = np.argsort(key, kind="stable")
+            self.keys = key[self.order]
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """[N] the column of each (``a``, ``b``); -1 where there is none (or either is negative)."""
         a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
-        if not len(self.keys):
+        if not self.size:
             return np.full(a.shape, -1, np.int64)
         key = a * self.n + b
+        valid = (a >= 0) & (b >= 0) & (b < self.n) & (key < self.size)
+        if self.table is not None:
+            return np.where(valid, self.table[np.where(valid, key, 0)], -1)
         at = np.minimum(np.searchsorted(self.keys, key), len(self.keys) - 1)
-        return np.where((a >= 0) & (b >= 0) & (b < self.n) & (self.keys[at] == key), self.order[at], -1).astype(np.int64)
+        return np.where(valid & (self.keys[at] == key), self.order[at], -1).astype(np.int64)
 
 
 @dataclass(frozen=True)
