@@ -214,15 +214,21 @@ def test_the_servers_of_a_vehicles_points_are_those_of_the_association_rule_aske
     assert [len(g) for g in _serving_of(servers, np.zeros((0, 2)), (np.zeros((0, 2)),) * 3)] == [0, 0, 0]
 
 
-@pytest.mark.parametrize("dense", [True, False])
-def test_a_pair_index_finds_each_pairs_first_column_and_nothing_else(monkeypatch, dense):
-    if not dense:  # every table too large: the sorted look-up
-        monkeypatch.setattr(PairIndex, "DENSE_MAX", 0)
+@pytest.mark.parametrize("mode", ["dense", "sparse", "kept"])
+def test_a_pair_index_finds_each_pairs_first_column_and_nothing_else(monkeypatch, mode):
+    # dense: a small key range, a table; sparse: the pairs fill too little of it, a sorted search, unless kept
+    monkeypatch.setattr(PairIndex, "DENSE_PER_PAIR", 16 if mode == "dense" else 0)
+    monkeypatch.setattr(PairIndex, "DENSE_MAX", 1 << 20)
     rng = np.random.default_rng(2)
     a, b = rng.integers(0, 30, 400), rng.integers(0, 7, 400)  # many pairs listed twice
-    index = PairIndex(a, b, 7)
-    assert (index.table is not None) == dense
+    if mode != "dense":
+        a = a * 10_000  # 2.1 million keys for 400 pairs
+        monkeypatch.setattr(PairIndex, "DENSE_MAX", 1 << 22)
+    index = PairIndex(a, b, 7, kept=mode == "kept")
+    assert (index.table is not None) == (mode != "sparse")
     qa, qb = rng.integers(-2, 35, 2000), rng.integers(-2, 9, 2000)
+    if mode != "dense":
+        qa = qa * 10_000
     first = {}
     for k, pair in enumerate(zip(a.tolist(), b.tolist(), strict=True)):
         first.setdefault(pair, k)

@@ -30,19 +30,23 @@ VEHICLE_SPACING_M = 7.5
 
 class PairIndex:
     """Where each pair (a, b) of non-negative ints, b < ``n``, stands in the columns of [2, K] ``pairs``: a
-    look-up built once. Where the pairs span at most :attr:`DENSE_MAX` keys (a twin's vehicles times its
-    servers, a city's roads times roads), a table with a cell per key (a look-up is one read); beyond, a
-    sorted one. A pair listed twice is found at its first column either way."""
+    look-up built once. A look-up is one read from a table with a cell per key where the key range
+    (``(max a + 1) * n``) is at most :attr:`DENSE_MAX`, and, unless the index is ``kept`` for many look-ups
+    (a network's connections), where the pairs fill it well enough that the table costs about what sorting
+    them would (a twin's vehicles times its servers, rebuilt every slot); otherwise a sorted search. A pair
+    listed twice is found at its first column either way."""
 
-    #: largest key range (``(max a + 1) * n``) looked up in a table rather than by a sorted search
+    #: largest key range looked up in a table ...
     DENSE_MAX = 1 << 20
+    #: ... and, for an index not kept, at most this many keys per pair (or a small range anyway)
+    DENSE_PER_PAIR = 16
 
-    def __init__(self, a: np.ndarray, b: np.ndarray, n: int) -> None:
+    def __init__(self, a: np.ndarray, b: np.ndarray, n: int, *, kept: bool = False) -> None:
         self.n = max(int(n), 1)
         key = np.asarray(a, np.int64) * self.n + np.asarray(b, np.int64)
         self.size = int(key.max()) + 1 if len(key) else 0
         self.table = self.keys = self.order = None
-        if self.size <= self.DENSE_MAX:
+        if self.size <= self.DENSE_MAX and (kept or self.size <= max(self.DENSE_PER_PAIR * len(key), 1 << 16)):
             self.table = np.full(self.size, -1, np.int64)
             self.table[key[::-1]] = np.arange(len(key) - 1, -1, -1)  # the last write, the first column, wins
         else:
@@ -164,7 +168,7 @@ class RoadNetwork:
 
     @cached_property
     def _connections(self) -> PairIndex:
-        return PairIndex(self.succ[0], self.succ[1], len(self.graph))
+        return PairIndex(self.succ[0], self.succ[1], len(self.graph), kept=True)
 
     def connection(self, edge: np.ndarray, successor: np.ndarray) -> np.ndarray:
         """[N] the index in ``succ`` of each (``edge``, ``successor``) pair; -1 where the junction does not
