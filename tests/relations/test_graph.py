@@ -218,7 +218,6 @@ def test_the_servers_of_a_vehicles_points_are_those_of_the_association_rule_aske
 def test_a_pair_index_finds_each_pairs_first_column_and_nothing_else(monkeypatch, mode):
     # dense: a small key range, a table; sparse: the pairs fill too little of it, a sorted search, unless kept
     monkeypatch.setattr(PairIndex, "DENSE_PER_PAIR", 16 if mode == "dense" else 0)
-    monkeypatch.setattr(PairIndex, "DENSE_MAX", 1 << 20)
     rng = np.random.default_rng(2)
     a, b = rng.integers(0, 30, 400), rng.integers(0, 7, 400)  # many pairs listed twice
     if mode != "dense":

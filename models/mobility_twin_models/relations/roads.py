@@ -307,8 +307,7 @@ def turn_table(transitions: np.ndarray, network: RoadNetwork) -> np.ndarray:
     if transitions.size == 0:
         return table
     a, b = np.asarray(transitions, np.int64)
-    n = len(network)
-    keep = np.isin(a * n + b, network.succ[0] * n + network.succ[1])  # the junction connects them
+    keep = network.connection(a, b) >= 0  # the junction connects them
     pairs, counts = np.unique(np.stack([a[keep], b[keep]]), axis=1, return_counts=True)
     _best_in_groups(pairs[0], counts, pairs[1], table)
     return table
