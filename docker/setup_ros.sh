@@ -73,8 +73,9 @@ PYVER="$("$PYTHON" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_in
 
 # ---------------------------------------------------------------------------------------------- phases
 phase_system() {
-  step "System packages (python3-venv, open3d's libraries) and the ROS dependencies of ros2_ws/src"
-  local apt_packages=(python3-venv python3-numpy libusb-1.0-0 libgl1 libegl1 libx11-6 libgomp1)
+  step "System packages (python3-venv, open3d's libraries, a C++ compiler and Python's headers for torch.compile) and the ROS dependencies of ros2_ws/src"
+  # g++ and python3-dev: the relation learner compiles its forward pass (torch.compile) at start
+  local apt_packages=(python3-venv python3-dev python3-numpy g++ libusb-1.0-0 libgl1 libegl1 libx11-6 libgomp1)
   if [ "$(id -u)" != 0 ]; then
     local missing=()
     for p in "${apt_packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

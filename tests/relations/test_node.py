@@ -247,7 +247,22 @@ def test_node_with_a_road_model_puts_the_live_twin_on_the_city_network(tmp_path,
             got = c.messages[topics["relations_topic"]]
             assert len(got) >= 2, (tmp_path / "node.log").read_text()
             assert {h.vehicle_id for h in got[-1].handovers} == {f"car_{i}" for i in range(12)}
+            # the forward pass compiled in the background (compile_model, the default) takes over the slots
+            end, compiled_at = time.monotonic() + 240.0, None
+            while time.monotonic() < end:
+                pubs["objects_topic"].publish(on_roads(time.monotonic() - start_t))
+                pubs["servers_topic"].publish(servers_message())
+                pubs["state_topic"].publish(state_message())
+                c.spin(0.1)
+                if compiled_at is None and "forward pass compiled" in (tmp_path / "node.log").read_text():
+                    compiled_at = len(c.messages[topics["relations_topic"]])
+                if compiled_at is not None and len(c.messages[topics["relations_topic"]]) >= compiled_at + 2:
+                    break
+            assert compiled_at is not None, (tmp_path / "node.log").read_text()
+            last = c.messages[topics["relations_topic"]][-1]  # (the cars have driven on, some out of the cells)
+            assert last.handovers and {h.vehicle_id for h in last.handovers} <= {f"car_{i}" for i in range(12)}
     finally:
         stop(proc)
     text = (tmp_path / "node.log").read_text()
     assert f"on the road network beijing_cbd ({len(graph)} roads)" in text, text
+    assert "not compiled" not in text, text

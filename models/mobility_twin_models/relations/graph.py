@@ -172,6 +172,35 @@ def vehicle_proximity(xy: np.ndarray, radius_m: float, max_neighbours: int) -> n
     return np.stack([idx[keep], target[keep]]).astype(np.int64)
 
 
+def random_graph(config: GraphConfig | None = None, *, vehicles: int = 16, seed: int = 0) -> HeteroData:
+    """A graph of random features with every node type and relation of ``config``'s graphs (a few edges of
+    each, candidates and the roads into their cells): what compiling a model needs to see once
+    (:meth:`~mobility_twin_models.relations.nn.model.RelationModel.compile_predict`), not a twin."""
+    config = config or GraphConfig()
+    gen = torch.Generator().manual_seed(seed)
+    n = {VEHICLE: vehicles, SERVER: max(2, vehicles // 4), RSU: 2, ROAD: vehicles}
+    data = HeteroData()
+    for t, dim in node_dims(config).items():
+        data[t].x = torch.randn(n[t], dim, generator=gen)
+    for (src, rel, dst), dim in edge_dims(config).items():
+        e = 2 * max(n[src], n[dst])
+        data[src, rel, dst].edge_index = torch.stack([torch.randint(n[src], (e,), generator=gen),
+                                                      torch.randint(n[dst], (e,), generator=gen)])
+        data[src, rel, dst].edge_attr = torch.randn(e, dim, generator=gen)
+    per = min(3, n[SERVER])  # candidates per vehicle, in vehicle order as build_graph lays them out
+    cand = torch.stack([torch.arange(vehicles).repeat_interleave(per),
+                        torch.randperm(n[SERVER], generator=gen)[:per].repeat(vehicles)])
+    data[CAND].edge_index = cand
+    data[CAND].edge_attr = torch.randn(cand.size(1), CANDIDATE_DIM, generator=gen)
+    if config.roads:
+        rows = 2 * cand.size(1)
+        data[CAND].via_road = torch.randint(n[ROAD], (rows,), generator=gen)
+        data[CAND].via_pair = torch.randint(cand.size(1), (rows,), generator=gen).sort().values
+        data[CAND].via_attr = torch.rand(rows, VIA_DIM, generator=gen)
+    data[SERVER].load = torch.randint(0, vehicles, (n[SERVER],), generator=gen).float()
+    return data
+
+
 def build_graph(obs: ObservedSnapshot, config: GraphConfig | None = None) -> HeteroData:
     """The :class:`HeteroData` graph of one observed snapshot (see the module docstring for its layout).
 

@@ -26,7 +26,7 @@ import numpy as np
 from torch_geometric.data import HeteroData
 
 from mobility_twin_models.relations.dataset import future_server, label_graph
-from mobility_twin_models.relations.graph import build_graph
+from mobility_twin_models.relations.graph import build_graph, random_graph
 from mobility_twin_models.relations.learner import RelationLearner
 from mobility_twin_models.relations.nn.model import Predictions
 from mobility_twin_models.relations.snapshot import ObservedSnapshot, TwinHistory, TwinSnapshot
@@ -132,6 +132,28 @@ class OnlineRelationLearner:
                 with self._lock:
                     self._inference.load_state_dict(weights)
             return steps
+
+    def compile(self) -> str | None:
+        """Compile the prediction copy's forward pass
+        (:meth:`~mobility_twin_models.relations.nn.model.RelationModel.compile_predict`): tens of seconds,
+        during which :meth:`observe` goes on predicting eagerly; the compiled copy then takes over, with the
+        weights published meanwhile. Meant for the background thread. Returns None, or why the pass could
+        not be compiled (predictions stay eager)."""
+        with self._lock:
+            model = copy.deepcopy(self._inference)  # a copy does not carry a compiled pass: it stays eager
+        error = model.compile_predict(random_graph(self.config))
+        if error is None:
+            with self._lock:
+                model.load_state_dict(self._inference.state_dict())
+                self._inference = model
+        return error
+
+    @property
+    def compiled(self):
+        """The prediction copy's :class:`~mobility_twin_models.relations.nn.model.CompiledPredict` (calls,
+        eager fallbacks, error), or None while predictions are eager."""
+        with self._lock:
+            return self._inference.compiled
 
     @property
     def queued(self) -> int:

@@ -107,14 +107,11 @@ def group_log_softmax(logit: Tensor, index: Tensor, num_groups: int) -> Tensor:
 def group_argmax(logit: Tensor, index: Tensor, num_groups: int) -> Tensor:
     """[num_groups] position (into ``logit``) of the largest logit of each group, -1 for empty groups.
     Ties go to the first position."""
-    out = torch.full((num_groups,), -1, dtype=torch.long)
-    if logit.numel() == 0:
-        return out
+    n = logit.numel()
+    if n == 0:
+        return torch.full((num_groups,), -1, dtype=torch.long)
     top = scatter(logit, index, dim=0, dim_size=num_groups, reduce="max")
-    is_top = logit == top[index]
-    pos = torch.arange(logit.numel())
-    first = torch.full((num_groups,), logit.numel(), dtype=torch.long)
-    first = first.scatter_reduce(0, index[is_top], pos[is_top], reduce="amin")
-    has = first < logit.numel()
-    out[has] = first[has]
-    return out
+    # each position where its group's largest logit is, the others past the end; the smallest per group
+    pos = torch.where(logit == top.index_select(0, index), torch.arange(n), n)
+    first = torch.full((num_groups,), n, dtype=torch.long).scatter_reduce_(0, index, pos, reduce="amin")
+    return first.masked_fill_(first == n, -1)

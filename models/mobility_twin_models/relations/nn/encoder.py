@@ -62,6 +62,9 @@ class RelationEncoder(torch.nn.Module):
         else:
             self.convs = ModuleList([ModuleDict({t: Linear(hidden, hidden) for t in node_dims}) for _ in range(layers)])
         self.norms = ModuleList([ModuleDict({t: LayerNorm(hidden) for t in node_dims}) for _ in range(layers)])
+        # each layer's relations in a plain dict (not registered: the same modules as in self.convs): PyG's
+        # ModuleDict rewrites every key it hands out, at every look-up
+        self._relations = [dict(conv.convs.items()) for conv in self.convs] if message_passing else []
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -80,11 +83,12 @@ class RelationEncoder(torch.nn.Module):
     def forward(self, x_dict: dict[NodeType, Tensor], edge_index_dict: dict[EdgeType, Tensor],
                 edge_attr_dict: dict[EdgeType, Tensor]) -> dict[NodeType, Tensor]:
         h = {t: self.inp[t](x).relu_() for t, x in x_dict.items() if t in self.inp}  # fresh products
-        for conv, norms in zip(self.convs, self.norms, strict=True):
+        if self.message_passing:
+            edges = {et: ei for et, ei in edge_index_dict.items() if et in self.edge_dims}
+            attrs = {et: edge_attr_dict[et] for et in edges}
+        for layer, (conv, norms) in enumerate(zip(self.convs, self.norms, strict=True)):
             if self.message_passing:
-                edges = {et: ei for et, ei in edge_index_dict.items() if et in self.edge_dims}
-                attrs = {et: edge_attr_dict[et] for et in edges}
-                out = relation_sum(conv.convs, h, edges, attrs)  # = conv(h, edges, edge_attr_dict=attrs)
+                out = relation_sum(self._relations[layer], h, edges, attrs)  # = conv(h, edges, edge_attr_dict=attrs)
             else:
                 out = {t: conv[t](x) for t, x in h.items()}
             # out[t] is a fresh sum: rectified in place

@@ -109,7 +109,8 @@ def relation_sum(convs: dict[EdgeType, RelationConv], x_dict: dict[NodeType, Ten
             msg = conv.message(src_h[et].index_select(0, src), edge_attr_dict[et])
             if conv.aggr == "mean":  # the sum over each node's edges, divided by their number once per node
                 total = torch.zeros_like(acc).index_add_(0, dst, msg)
-                degree = torch.bincount(dst, minlength=x_dst.size(0)).clamp_(min=1).to(msg.dtype)
+                # counted by adding ones, not bincount: its size is the graph's, not the largest index's
+                degree = msg.new_zeros(x_dst.size(0)).index_add_(0, dst, msg.new_ones(dst.size(0))).clamp_(min=1)
                 acc.add_(total.div_(degree.unsqueeze(-1)))
             elif conv.aggr in ("sum", "add"):
                 acc.index_add_(0, dst, msg)
