@@ -10,7 +10,7 @@ import torch
 from torch._dynamo.utils import counters
 
 from mobility_twin_models.relations import GraphConfig, ModelConfig, RelationLearner, TrainConfig
-from mobility_twin_models.relations.graph import CAND, FOLLOWS, RSU, random_graph
+from mobility_twin_models.relations.graph import CAND, FOLLOWS, RSU, RSV, SRD, random_graph
 from mobility_twin_models.relations.online import OnlineRelationLearner
 
 from .conftest import make_snapshot
@@ -70,7 +70,10 @@ def test_compiled_pass_predicts_as_the_eager_one_on_graphs_of_every_size_without
             keep = one_rsu[et].edge_index[0 if et[0] == RSU else 1] == 0
             one_rsu[et].edge_index = one_rsu[et].edge_index[:, keep]
             one_rsu[et].edge_attr = one_rsu[et].edge_attr[keep]
-    for graph in (_without(random_graph(CONFIG, vehicles=30, seed=5), FOLLOWS), one_rsu):
+    # one tensor for two relations' features, as a twin's static road-server relations have (both ways)
+    shared = random_graph(CONFIG, vehicles=30, seed=10)
+    shared[RSV].edge_attr = shared[SRD].edge_attr
+    for graph in (_without(random_graph(CONFIG, vehicles=30, seed=5), FOLLOWS), one_rsu, shared):
         _assert_same(model, eager, graph)
     # new weights (as the online learner publishes them) reach the compiled pass
     fresh = _model(7).state_dict()

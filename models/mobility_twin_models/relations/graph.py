@@ -275,13 +275,15 @@ def build_graph(obs: ObservedSnapshot, config: GraphConfig | None = None) -> Het
     # vehicle - vehicle proximity
     vv = vehicle_proximity(pxy, config.vehicle_radius_m, config.max_vehicle_neighbours)
     motion = np.column_stack([pxy, vel]).reshape(n_v, 4)
-    diff = motion[vv[0]] - motion[vv[1]]  # offset and velocity difference, source minus target
-    vv_attr = np.empty((vv.shape[1], EDGE_DIMS[VV]), dtype=np.float32)
+    # offset and velocity difference, source minus target (take: the rows, about twice as fast as indexing)
+    diff = motion.take(vv[0], axis=0) - motion.take(vv[1], axis=0)
+    dx, dy = diff[:, 0], diff[:, 1]
+    vv_attr = np.empty((vv.shape[1], EDGE_DIMS[VV]))  # in doubles, then one cast
     vv_attr[:, 0:2] = diff[:, :2] / config.vehicle_radius_m
-    vv_attr[:, 2] = np.sqrt((diff[:, :2] * diff[:, :2]).sum(axis=1)) / config.vehicle_radius_m
+    vv_attr[:, 2] = np.sqrt(dx * dx + dy * dy) / config.vehicle_radius_m
     vv_attr[:, 3:5] = diff[:, 2:] / config.speed_scale_mps
     data[VV].edge_index = _i64(vv)
-    data[VV].edge_attr = torch.from_numpy(vv_attr)
+    data[VV].edge_attr = _f32(vv_attr)
 
     # the vehicles that made the same handover (previous -> current server) shortly before or after
     data[FOLLOWS].edge_index, data[FOLLOWS].edge_attr = _follows(obs, config)
@@ -543,14 +545,18 @@ def rank_within(group: np.ndarray, value: np.ndarray) -> np.ndarray:
     n = len(group)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    col = rank_in_groups(group)
     rows = np.r_[0, np.flatnonzero(np.diff(group)) + 1]
-    row = np.repeat(np.arange(len(rows)), np.diff(np.r_[rows, n]))
-    table = np.full((len(rows), int(col.max()) + 1), np.inf)
-    table[row, col] = value
-    rank = np.empty_like(table, dtype=np.int64)
-    np.put_along_axis(rank, np.argsort(table, axis=1, kind="stable"), np.arange(table.shape[1]), axis=1)
-    return rank[row, col]
+    sizes = np.diff(np.r_[rows, n])
+    row = np.repeat(np.arange(len(rows)), sizes)
+    width = int(sizes.max())
+    at = np.arange(n) + row * width - rows[row]  # each value's place in the flat table (row, position in it)
+    table = np.full(len(rows) * width, np.inf)
+    table[at] = value
+    order = np.argsort(table.reshape(-1, width), axis=1, kind="stable")
+    # rank[i, order[i, j]] = j, written through flat positions (several times faster than put_along_axis)
+    rank = np.empty(table.size, dtype=np.int64)
+    rank[(order + (np.arange(len(rows)) * width)[:, None]).ravel()] = np.tile(np.arange(width), len(rows))
+    return rank[at]
 
 
 def handover_dead_reckoning(obs: ObservedSnapshot, horizon_s: float,

@@ -242,8 +242,24 @@ class CompiledPredict:
     def pad(cls, inputs) -> tuple:
         """``inputs`` where every size is at least :data:`PAD`: each relation with fewer edges gets
         :data:`PAD` edges between padding nodes appended to its node types (as do the candidates and the
-        roads into their cells, and a node type with fewer nodes). Most graphs need none."""
+        roads into their cells, and a node type with fewer nodes); most graphs need none. No tensor is
+        given twice."""
         x_dict, edge_index_dict, edge_attr_dict, cand_index, cand_attr, via, load = inputs
+        # one tensor given for two inputs (a graph's static relations share their features both ways) would
+        # make the program compile again: a copy for each further use
+        seen: set[int] = set()
+
+        def own(v: Tensor) -> Tensor:
+            if id(v) in seen:
+                return v.clone()
+            seen.add(id(v))
+            return v
+
+        x_dict = {t: own(x) for t, x in x_dict.items()}
+        edge_index_dict = {et: own(v) for et, v in edge_index_dict.items()}
+        edge_attr_dict = {et: own(v) for et, v in edge_attr_dict.items()}
+        cand_index, cand_attr, load = own(cand_index), own(cand_attr), own(load)
+        via = None if via is None else tuple(own(v) for v in via)
         k = cls.PAD
         short = [et for et, ei in edge_index_dict.items() if ei.size(1) < k]
         pad_via = via is not None and via[0].size(0) < k
@@ -252,7 +268,7 @@ class CompiledPredict:
         grow |= {VEHICLE, SERVER} if pad_cand else set()
         grow |= {ROAD} if pad_via else set()
         if not grow:
-            return inputs
+            return x_dict, edge_index_dict, edge_attr_dict, cand_index, cand_attr, via, load
         at = {t: x.size(0) for t, x in x_dict.items()}  # the first padding node of each type
 
         def rows(x: Tensor) -> Tensor:

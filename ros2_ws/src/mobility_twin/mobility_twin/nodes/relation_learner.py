@@ -30,6 +30,7 @@ A checkpoint that cannot be loaded then stops the node (exit status 2) as a bad 
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -148,7 +149,9 @@ class RelationLearnerNode(Node):
             f"{origin} in {time.monotonic() - started:.1f} s; horizon {online.horizon_s:g} s, "
             f"{'learning (' + online.learner.train_config.strategy + ')' if cfg.learn else 'not learning'}")
         if cfg.compile_model:  # beside the updates, which must not wait for it
-            threading.Thread(target=self._compile, name="relation_compile", daemon=True).start()
+            thread = threading.Thread(target=self._compile, name="relation_compile", daemon=True)
+            COMPILING.add(thread)
+            thread.start()
         self._train_loop()
 
     def _compile(self) -> None:
@@ -157,6 +160,8 @@ class RelationLearnerNode(Node):
             error = self.online.compile()
         except Exception as err:  # predicting eagerly is still right; say why it stays so
             error = repr(err)
+        finally:
+            COMPILING.discard(threading.current_thread())
         if error is None:
             self.get_logger().info(f"forward pass compiled in {time.monotonic() - started:.1f} s: predictions "
                                    f"use it from now on")
@@ -344,8 +349,19 @@ def relation_message(result, online, publish_edges: bool, frame_id: str) -> Rela
 ENTRY_CONFIGS = {"main": RelationLearnerConfig}
 
 
+#: the threads compiling a forward pass right now. A compile cannot be stopped, and a Python interpreter that
+#: finalises under one aborts (its C++ frames unwound by force): main then ends the process without finalising.
+COMPILING: set[threading.Thread] = set()
+
+
 def main() -> int:
-    return run_node(RelationLearnerNode)
+    code = run_node(RelationLearnerNode)
+    if COMPILING:  # (destroy_node has saved the checkpoint; rclpy is shut down)
+        print("relation_learner: stopped while compiling the forward pass; exiting without waiting for it",
+              file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(code)
+    return code
 
 
 if __name__ == "__main__":
