@@ -111,11 +111,20 @@ def test_online_learner_compiles_its_prediction_copy_and_keeps_predicting():
 def test_a_graph_the_compiled_program_does_not_fit_is_predicted_eagerly_not_compiled_again():
     model = _model(1)
     assert model.compile_predict(random_graph(CONFIG)) is None
-    graph = random_graph(CONFIG, vehicles=20, seed=8)
-    graph["vehicle"].x = graph["vehicle"].x.double()  # another dtype: the program would have to be compiled anew
+    eager = copy.deepcopy(model)
     before = counters["stats"]["unique_graphs"]
-    with pytest.raises(RuntimeError):  # and the eager pass, asked for doubles with float weights, says so
-        model.predict(graph)
+    # a broken graph (an edge to a vehicle that is not there): the eager pass says so, the program goes on
+    broken = random_graph(CONFIG, vehicles=20, seed=8)
+    broken[FOLLOWS].edge_index[1, 0] = 99
+    with pytest.raises((IndexError, RuntimeError)):
+        model.predict(broken)
+    assert model.compiled.error is None and model.compiled.eager_fallbacks == 0
+    _assert_same(model, eager, random_graph(CONFIG, vehicles=20, seed=9))
+    # features laid out column by column: the program would have to be compiled anew; predicted eagerly instead
+    odd = random_graph(CONFIG, vehicles=20, seed=10)
+    odd["vehicle"].x = odd["vehicle"].x.t().contiguous().t()
+    got, want = model.predict(odd), eager.predict(odd)
+    torch.testing.assert_close(got.candidate_prob, want.candidate_prob)
     assert counters["stats"]["unique_graphs"] == before
     assert model.compiled.eager_fallbacks == 1 and "recompile" in model.compiled.error.lower()
-    assert not model.compiled.takes(model._inputs(random_graph(CONFIG, vehicles=20, seed=9)))  # eager from now on
+    assert not model.compiled.takes(model._inputs(random_graph(CONFIG, vehicles=20, seed=11)))  # eager from now on

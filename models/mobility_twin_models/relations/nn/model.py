@@ -172,18 +172,23 @@ class RelationModel(torch.nn.Module):
         by the compiled forward pass wherever the graph allows it (see there)."""
         inputs = self._inputs(data)
         compiled = self.__dict__.get("_compiled")
-        if compiled is not None and compiled.takes(inputs):
-            out = compiled(inputs)
-            if out is not None:
-                return Predictions(*out)
-        return Predictions(*self._predict_tensors(*inputs))
+        if compiled is None or not compiled.takes(inputs):
+            return Predictions(*self._predict_tensors(*inputs))
+        out = compiled(inputs)
+        if out is not None:
+            return Predictions(*out)
+        try:
+            return Predictions(*self._predict_tensors(*inputs))
+        except Exception:  # the graph is at fault, not the program: the compiled pass goes on with the next
+            compiled.forgive()
+            raise
 
     @torch.inference_mode()  # as predict: the compiled program is for inference mode
     def compile_predict(self, example: HeteroData) -> str | None:
         """Compile :meth:`predict`'s forward pass (:func:`torch.compile`, shapes dynamic) and run it once on
         ``example`` (a graph with every relation; :func:`~mobility_twin_models.relations.graph.random_graph`
         makes one). Compiling takes tens of seconds on a CPU, once per process; the compiled pass fuses the
-        model's many small operations and is about a quarter faster on the 1,000-vehicle SUMO twin. It
+        model's many small operations and is about a fifth faster on the 1,000-vehicle SUMO twin. It
         agrees with the eager pass to float rounding (so a candidate within rounding of another's
         probability may be ranked the other way).
 
@@ -214,7 +219,7 @@ class CompiledPredict:
     Sizes are symbols, not constants (without "duck sizing": two sizes that happen to be equal in one
     graph are not assumed equal in the next), so one compiled program serves graphs of every size. The
     compiler would specialise sizes 0 and 1 (a relation without edges in this slot, a site with one RSU)
-    and compile again, for tens of seconds: such a graph is padded instead (:meth:`pad`), with nodes joined
+    and compile again, for tens of seconds: such a graph is padded instead (:meth:`prepare`), with nodes joined
     by edges and candidates among themselves only. No real node hears a padding node, so the real rows of
     the outputs are the unpadded graph's."""
 
@@ -239,7 +244,7 @@ class CompiledPredict:
         return self.error is None and self._signature(inputs) == self.relations
 
     @classmethod
-    def pad(cls, inputs) -> tuple:
+    def prepare(cls, inputs) -> tuple:
         """``inputs`` where every size is at least :data:`PAD`: each relation with fewer edges gets
         :data:`PAD` edges between padding nodes appended to its node types (as do the candidates and the
         roads into their cells, and a node type with fewer nodes); most graphs need none. No tensor is
@@ -296,7 +301,7 @@ class CompiledPredict:
         n_v, n_s, n_c = inputs[0][VEHICLE].size(0), inputs[0][SERVER].size(0), inputs[3].size(1)
         try:
             with torch.inference_mode(False):  # padding made as the graph's tensors are (not inference
-                padded = self.pad(inputs)        # tensors, which the compiled program would take anew)
+                padded = self.prepare(inputs)    # tensors, which the compiled program would take anew)
             # after the first call, a graph the program does not fit is an error (then eager), never a compile
             # of tens of seconds in the middle of the live stream
             with fx_config.patch(use_duck_shape=False), \
@@ -308,6 +313,11 @@ class CompiledPredict:
             return None
         self.calls += 1
         return server[:n_v], prob[:n_v], load[:n_s], cand_prob[:n_c]
+
+    def forgive(self) -> None:
+        """The last failure was the graph's (the eager pass failed on it too): take the next graphs again."""
+        self.error = None
+        self.eager_fallbacks -= 1
 
     def warm_up(self, inputs) -> str | None:
         """Compile on ``inputs``. Returns None or the error."""
