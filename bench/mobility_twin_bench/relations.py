@@ -778,10 +778,15 @@ def _timing_section(observed, graph_cfg, model_cfg, train_cfg, learner30, log) -
     error = compiled.compile_predict(random_graph(graph_cfg))
     row["compile_s"] = time.perf_counter() - started
     row["compile_error"] = error
+    import gc
+    import resource
+
     for name, model in (("eager", learner30.model), ("compiled", compiled)):
         pred_times, pred_cpu, parts = [], [], []
         h = TwinHistory(graph_cfg, roads=roads)
         h.observe(snap)
+        faults, collections = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, sum(
+            g["collections"] for g in gc.get_stats())
         for k in range(1, 61):  # 60 slots: this machine has phases of a second or so a third slower
             t, c = time.perf_counter(), time.process_time()
             o = h.observe(replace(snap, t=snap.t + k * slot_s))
@@ -794,6 +799,9 @@ def _timing_section(observed, graph_cfg, model_cfg, train_cfg, learner30, log) -
             pred_times.append(t_end - t)
             parts.append((t_built - t, t_forward - t_built, t_end - t_forward))
         key = "predict" if name == "compiled" or error else f"predict_{name}"
+        # what else the process did meanwhile: page faults (fresh memory) and garbage collections, per slot
+        row[f"{key}_page_faults"] = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / 60
+        row[f"{key}_gc_runs"] = (sum(g["collections"] for g in gc.get_stats()) - collections) / 60
         row[f"{key}_ms"] = float(np.median(pred_times) * 1e3)
         row[f"{key}_ms_p95"] = float(np.percentile(pred_times, 95) * 1e3)
         row[f"{key}_cpu_ms"] = float(np.median(pred_cpu) * 1e3)
@@ -802,6 +810,7 @@ def _timing_section(observed, graph_cfg, model_cfg, train_cfg, learner30, log) -
         for part, col in zip(("history", "build", "forward"), np.asarray(parts).T, strict=True):
             row[f"{key}_{part}_ms"] = float(np.median(col) * 1e3)
     row["predict_compiled"] = error is None and compiled.compiled.calls > 60
+    row["compile_repaired"] = len(compiled.compiled.repaired) if compiled.compiled else 0
     row["load_average"] = os.getloadavg()[0]
     how = f"compiled in {row['compile_s']:.0f} s; eager {row['predict_eager_ms']:.1f} ms" if row["predict_compiled"] \
         else f"eager: {error}"

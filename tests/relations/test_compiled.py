@@ -128,3 +128,36 @@ def test_a_graph_the_compiled_program_does_not_fit_is_predicted_eagerly_not_comp
     assert counters["stats"]["unique_graphs"] == before
     assert model.compiled.eager_fallbacks == 1 and "recompile" in model.compiled.error.lower()
     assert not model.compiled.takes(model._inputs(random_graph(CONFIG, vehicles=20, seed=11)))  # eager from now on
+
+
+REPAIR = """
+import json, sys
+from mobility_twin_models.relations import GraphConfig, ModelConfig, RelationLearner, TrainConfig
+from mobility_twin_models.relations.graph import random_graph
+config = GraphConfig(roads=True, load_lags=2)
+model = RelationLearner(config, ModelConfig(hidden=6), TrainConfig()).model
+error = model.compile_predict(random_graph(config))
+print(json.dumps({"error": error, "repaired": model.compiled.repaired if model.compiled else None}))
+"""
+
+
+def test_a_compiler_cache_left_damaged_by_a_killed_compile_is_repaired(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "cache")}
+
+    def run() -> dict:
+        done = subprocess.run([sys.executable, "-c", REPAIR], env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    assert run() == {"error": None, "repaired": []}
+    libraries = sorted((tmp_path / "cache").rglob("*.main.so"), key=lambda p: p.stat().st_mtime)
+    assert libraries
+    last = libraries[-1]  # what a compile killed while writing it leaves: the library's size, in zeros
+    last.write_bytes(bytes(last.stat().st_size))
+    again = run()
+    assert again == {"error": None, "repaired": [str(last)]}, again

@@ -2,7 +2,9 @@ r"""The relation model: encoder plus the two heads (handover and load), its loss
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.fx.experimental._config as fx_config
@@ -228,11 +230,13 @@ class CompiledPredict:
     PAD = 2
 
     def __init__(self, model: RelationModel) -> None:
-        self.fn = torch.compile(model._predict_tensors, dynamic=True, fullgraph=True)
+        self._target = model._predict_tensors
+        self.fn = torch.compile(self._target, dynamic=True, fullgraph=True)
         self.relations: frozenset | None = None
         self.calls = 0
         self.eager_fallbacks = 0
         self.error: str | None = None
+        self.repaired: list[str] = []  # damaged files of the compiler's cache removed before compiling again
 
     @staticmethod
     def _signature(inputs) -> frozenset:
@@ -320,10 +324,37 @@ class CompiledPredict:
         self.eager_fallbacks -= 1
 
     def warm_up(self, inputs) -> str | None:
-        """Compile on ``inputs``. Returns None or the error."""
+        """Compile on ``inputs``. Returns None or the error.
+
+        A file of the compiler's on-disk cache that another process left damaged (a compile killed while
+        writing it: a library of zeros) fails the compile; such files named in the error are removed and
+        the pass compiled once more (:attr:`repaired` lists them)."""
         self.relations = self._signature(inputs)
         self(inputs)
+        damaged = _cache_files_in(self.error)
+        if damaged:
+            for path in damaged:
+                path.unlink(missing_ok=True)
+            self.repaired = [str(p) for p in damaged]
+            self.error, self.eager_fallbacks = None, 0
+            self.fn = torch.compile(self._target, dynamic=True, fullgraph=True)
+            self(inputs)
         return self.error
+
+
+def _cache_files_in(error: str | None) -> list[Path]:
+    """The files of torch's compiler cache (``TORCHINDUCTOR_CACHE_DIR``) that ``error`` names."""
+    if not error:
+        return []
+    from torch._inductor.runtime.cache_dir_utils import cache_dir
+
+    root = Path(cache_dir()).resolve()
+    found = []
+    for name in re.findall(r"(/[^\s:'\"]+)", error):
+        path = Path(name)
+        if path.is_file() and root in path.resolve().parents:
+            found.append(path)
+    return found
 
 
 def handover_nll(data: HeteroData, logits: Tensor) -> Tensor:

@@ -163,8 +163,10 @@ class RelationLearnerNode(Node):
         finally:
             COMPILING.discard(threading.current_thread())
         if error is None:
+            repaired = self.online.compiled.repaired
             self.get_logger().info(f"forward pass compiled in {time.monotonic() - started:.1f} s: predictions "
-                                   f"use it from now on")
+                                   f"use it from now on" + (f" (removed {len(repaired)} damaged file(s) of the "
+                                                            f"compiler's cache first)" if repaired else ""))
         else:
             self.counts["compile_failed"] += 1
             self.get_logger().warning(f"forward pass not compiled ({error}); predictions stay eager")
