@@ -88,13 +88,16 @@ def test_a_graph_with_other_relations_is_predicted_eagerly(compiled_model):
     model, _ = compiled_model
     calls = model.compiled.calls
     no_roads = random_graph(GraphConfig(horizon_s=30.0, candidate_radius_m=400.0, load_lags=3), vehicles=10)
+    others = model.compiled.other_graphs
     predictions = model.predict(no_roads)  # without road nodes: the eager pass, which reads what there is
-    assert model.compiled.calls == calls
+    assert model.compiled.calls == calls and model.compiled.other_graphs == others + 1
     assert predictions.server.shape == (10,) and bool((predictions.server >= 0).all())
 
 
-def test_online_learner_compiles_its_prediction_copy_and_keeps_predicting():
-    config = GraphConfig(vehicle_radius_m=50.0, candidate_radius_m=400.0, horizon_s=2.0, load_lags=3)
+@pytest.mark.parametrize("roads", [False, True], ids=["plain", "road_model_without_a_map"])
+def test_online_learner_compiles_its_prediction_copy_and_keeps_predicting(roads):
+    # a model with road relations on a twin without a road network: graphs without road nodes, compiled for
+    config = GraphConfig(vehicle_radius_m=50.0, candidate_radius_m=400.0, horizon_s=2.0, load_lags=3, roads=roads)
     online = OnlineRelationLearner(RelationLearner(config, ModelConfig(hidden=8), TrainConfig()))
     vehicles = {f"v{i}": (20.0 * i, 5.0 * (i % 3), 10.0, 1.0) for i in range(12)}
     first = online.observe(make_snapshot(0.0, vehicles))

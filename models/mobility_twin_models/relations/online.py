@@ -19,7 +19,7 @@ import copy
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -141,7 +141,10 @@ class OnlineRelationLearner:
         not be compiled (predictions stay eager)."""
         with self._lock:
             model = copy.deepcopy(self._inference)  # a copy does not carry a compiled pass: it stays eager
-        error = model.compile_predict(random_graph(self.config))
+        # an example with the node types this learner's graphs have: no road nodes without a road network
+        # (a model with road relations on a twin without a map), which the program would not take
+        config = self.config if self.history.roads is not None else replace(self.config, roads=False)
+        error = model.compile_predict(random_graph(config))
         if error is None:
             with self._lock:
                 model.load_state_dict(self._inference.state_dict())

@@ -175,6 +175,8 @@ class RelationModel(torch.nn.Module):
         inputs = self._inputs(data)
         compiled = self.__dict__.get("_compiled")
         if compiled is None or not compiled.takes(inputs):
+            if compiled is not None and compiled.error is None:
+                compiled.other_graphs += 1
             return Predictions(*self._predict_tensors(*inputs))
         out = compiled(inputs)
         if out is not None:
@@ -235,6 +237,7 @@ class CompiledPredict:
         self.relations: frozenset | None = None
         self.calls = 0
         self.eager_fallbacks = 0
+        self.other_graphs = 0  # predicted eagerly: other node types or relations than the program's
         self.error: str | None = None
         self.repaired: list[str] = []  # damaged files of the compiler's cache removed before compiling again
 

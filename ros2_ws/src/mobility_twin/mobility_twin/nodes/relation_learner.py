@@ -256,7 +256,8 @@ class RelationLearnerNode(Node):
         compiled = self.online.compiled
         how = "eager" if compiled is None else \
             f"compiled: {compiled.calls}" + (f", {compiled.eager_fallbacks} eager after {compiled.error}"
-                                             if compiled.eager_fallbacks else "")
+                                             if compiled.eager_fallbacks else "") + \
+            (f", {compiled.other_graphs} eager with other relations" if compiled.other_graphs else "")
         self.get_logger().info(
             f"{self.slots} graphs published (last built and predicted in {seconds * 1e3:.1f} ms, {how}), "
             f"{self.online.labelled_total} labelled, {self.online.updates} updates; skipped: {skipped}")
