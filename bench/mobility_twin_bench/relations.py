@@ -33,8 +33,11 @@ model (the shipped one, which ``python -m mobility_twin_models.relations.train``
 from __future__ import annotations
 
 import argparse
+import copy
+import gc
 import math
 import os
+import resource
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -766,8 +769,6 @@ def _timing_section(observed, graph_cfg, model_cfg, train_cfg, learner30, log) -
     # graph build, forward pass (one history throughout, as in the node: what stands still between slots,
     # the server set and its road ends, is built once); eagerly, then with the forward pass compiled as the
     # node compiles it (compile_model, its default): the compiled one is the node's live prediction
-    import copy
-
     from mobility_twin_models.relations.graph import random_graph
 
     snap = obs.snapshot
@@ -778,10 +779,9 @@ def _timing_section(observed, graph_cfg, model_cfg, train_cfg, learner30, log) -
     error = compiled.compile_predict(random_graph(graph_cfg))
     row["compile_s"] = time.perf_counter() - started
     row["compile_error"] = error
-    import gc
-    import resource
-
-    for name, model in (("eager", learner30.model), ("compiled", compiled)):
+    # the compiled one is "predict" (the target's); without it, the eager one is
+    runs = {"predict_eager": learner30.model, "predict": compiled} if error is None else {"predict": learner30.model}
+    for key, model in runs.items():
         pred_times, pred_cpu, parts = [], [], []
         h = TwinHistory(graph_cfg, roads=roads)
         h.observe(snap)
@@ -798,7 +798,6 @@ def _timing_section(observed, graph_cfg, model_cfg, train_cfg, learner30, log) -
             pred_cpu.append(time.process_time() - c)
             pred_times.append(t_end - t)
             parts.append((t_built - t, t_forward - t_built, t_end - t_forward))
-        key = "predict" if name == "compiled" or error else f"predict_{name}"
         # what else the process did meanwhile: page faults (fresh memory) and garbage collections, per slot
         row[f"{key}_page_faults"] = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / 60
         row[f"{key}_gc_runs"] = (sum(g["collections"] for g in gc.get_stats()) - collections) / 60

@@ -144,12 +144,13 @@ class RelationModel(torch.nn.Module):
         n_v = inputs[0][VEHICLE].size(0)
         v, c = cand_index[0], cand_index[1]
         if c.numel() == 0:
-            return (torch.full((n_v,), -1, dtype=torch.long), torch.zeros(n_v), load.clamp_min(0.0), logp.exp())
-        best = group_argmax(logits, v, n_v)
-        has = best >= 0
-        at = best.clamp_min(0)
-        server = torch.where(has, c.index_select(0, at), -1)
-        prob = torch.where(has, logp.index_select(0, at).exp(), 0.0)
+            server, prob = torch.full((n_v,), -1, dtype=torch.long), torch.zeros(n_v)
+        else:
+            best = group_argmax(logits, v, n_v)
+            has = best >= 0
+            at = best.clamp_min(0)
+            server = torch.where(has, c.index_select(0, at), -1)
+            prob = torch.where(has, logp.index_select(0, at).exp(), 0.0)
         return server, prob, load.clamp_min(0.0), logp.exp()
 
     def loss(self, data: HeteroData) -> tuple[Tensor, dict[str, float]]:
@@ -233,13 +234,16 @@ class CompiledPredict:
 
     def __init__(self, model: RelationModel) -> None:
         self._target = model._predict_tensors
-        self.fn = torch.compile(self._target, dynamic=True, fullgraph=True)
+        self.fn = self._compiled()
         self.relations: frozenset | None = None
         self.calls = 0
         self.eager_fallbacks = 0
         self.other_graphs = 0  # predicted eagerly: other node types or relations than the program's
         self.error: str | None = None
         self.repaired: list[str] = []  # damaged files of the compiler's cache removed before compiling again
+
+    def _compiled(self):
+        return torch.compile(self._target, dynamic=True, fullgraph=True)
 
     @staticmethod
     def _signature(inputs) -> frozenset:
@@ -309,10 +313,11 @@ class CompiledPredict:
         try:
             with torch.inference_mode(False):  # padding made as the graph's tensors are (not inference
                 padded = self.prepare(inputs)    # tensors, which the compiled program would take anew)
-            # after the first call, a graph the program does not fit is an error (then eager), never a compile
-            # of tens of seconds in the middle of the live stream
-            with fx_config.patch(use_duck_shape=False), \
-                    torch.compiler.set_stance("fail_on_recompile" if self.calls else "default"):
+            # the first call compiles (sizes as symbols of their own: no duck sizing); after it, a graph the
+            # program does not fit is an error (then eager), never a compile of tens of seconds in the middle
+            # of the live stream
+            with torch.compiler.set_stance("fail_on_recompile") if self.calls else \
+                    fx_config.patch(use_duck_shape=False):
                 server, prob, load, cand_prob = self.fn(*padded)
         except Exception as err:  # the eager pass stays right; say once why the compiled one stopped
             self.error = f"{type(err).__name__}: {err}"
@@ -340,7 +345,7 @@ class CompiledPredict:
                 path.unlink(missing_ok=True)
             self.repaired = [str(p) for p in damaged]
             self.error, self.eager_fallbacks = None, 0
-            self.fn = torch.compile(self._target, dynamic=True, fullgraph=True)
+            self.fn = self._compiled()
             self(inputs)
         return self.error
 
