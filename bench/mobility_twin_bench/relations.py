@@ -36,6 +36,7 @@ import argparse
 import copy
 import gc
 import math
+import multiprocessing as mp
 import os
 import resource
 import time
@@ -733,7 +734,7 @@ def _continual_section(stream, tasks, graph_cfg, model_cfg, train_cfg, preset, l
 def _timing_section(observed, graph_cfg, model_cfg, train_cfg, learner30, log) -> dict:
     import numpy as np
 
-    from mobility_twin_models.relations import RelationLearner, TwinHistory
+    from mobility_twin_models.relations import RelationLearner
     from mobility_twin_models.relations.dataset import future_server, label_graph
     from mobility_twin_models.relations.graph import build_graph
     from mobility_twin_models.relations.snapshot import kept_index, renumber
@@ -765,42 +766,67 @@ def _timing_section(observed, graph_cfg, model_cfg, train_cfg, learner30, log) -
             cpu.append(time.process_time() - c)
         row[f"update_ms_{strategy}"] = float(np.median(times) * 1e3)
         row[f"update_cpu_ms_{strategy}"] = float(np.median(cpu) * 1e3)
-    # a live prediction on the 1,000-node twin, slot after slot as the node makes them: history update,
-    # graph build, forward pass (one history throughout, as in the node: what stands still between slots,
-    # the server set and its road ends, is built once); eagerly, then with the forward pass compiled as the
-    # node compiles it (compile_model, its default): the compiled one is the node's live prediction
-    from mobility_twin_models.relations.graph import random_graph
+    # a live prediction on the 1,000-node twin, in a process of its own as the relation_learner node runs it
+    # (one model, one history), not in this one, which holds every trained model and graph of the run and
+    # where the same steps take about a tenth longer
+    import torch
 
-    snap = obs.snapshot
     slot_s = observed[1].t - observed[0].t
+    with mp.get_context("spawn").Pool(1) as pool:
+        row.update(pool.apply(_live_prediction, (obs, graph_cfg, learner30.model, slot_s, torch.get_num_threads())))
+    row["load_average"] = os.getloadavg()[0]
+    how = f"compiled in {row['compile_s']:.0f} s; eager {row['predict_eager_ms']:.1f} ms" if row["predict_compiled"] \
+        else f"eager: {row['compile_error']}"
+    log(f"update {row['update_ms_naive']:.0f} ms (naive), {row['update_ms_replay']:.0f} ms (replay); "
+        f"prediction {row['predict_ms']:.1f} ms ({how})")
+    return row
+
+
+def _live_prediction(obs, graph_cfg, model, slot_s: float, threads: int, slots: int = 120) -> dict:
+    """Time the node's live prediction on the observed snapshot ``obs`` (run in a fresh process): slot after
+    slot as the node makes them, history update, graph build, forward pass (one history throughout, as in
+    the node: what stands still between slots, the server set and its road ends, is built once); eagerly,
+    then with the forward pass compiled as the node compiles it (``compile_model``, its default), which is
+    the node's live prediction. With the node's heap setting (``run_node``) and torch threads."""
+    import numpy as np
+    import torch
+
+    from mobility_twin_core.allocator import keep_freed_memory_from_env
+    from mobility_twin_models.relations import TwinHistory
+    from mobility_twin_models.relations.graph import build_graph, random_graph
+
+    torch.set_num_threads(threads)
+    row = {"allocator_keep_freed_mb": keep_freed_memory_from_env()}
+    snap = obs.snapshot
     roads = None if obs.road is None else obs.road.network
-    compiled = copy.deepcopy(learner30.model)
+    compiled = copy.deepcopy(model)
     started = time.perf_counter()
     error = compiled.compile_predict(random_graph(graph_cfg))
     row["compile_s"] = time.perf_counter() - started
     row["compile_error"] = error
     # the compiled one is "predict" (the target's); without it, the eager one is
-    runs = {"predict_eager": learner30.model, "predict": compiled} if error is None else {"predict": learner30.model}
-    for key, model in runs.items():
+    runs = {"predict_eager": model, "predict": compiled} if error is None else {"predict": model}
+    for key, m in runs.items():
         pred_times, pred_cpu, parts = [], [], []
         h = TwinHistory(graph_cfg, roads=roads)
         h.observe(snap)
         faults, collections = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, sum(
             g["collections"] for g in gc.get_stats())
-        for k in range(1, 61):  # 60 slots: this machine has phases of a second or so a third slower
+        # this machine has phases of a second or so a third slower: medians over a few seconds of slots
+        for k in range(1, slots + 1):
             t, c = time.perf_counter(), time.process_time()
             o = h.observe(replace(snap, t=snap.t + k * slot_s))
             t_built = time.perf_counter()
             g = build_graph(o, graph_cfg)
             t_forward = time.perf_counter()
-            model.predict(g)
+            m.predict(g)
             t_end = time.perf_counter()
             pred_cpu.append(time.process_time() - c)
             pred_times.append(t_end - t)
             parts.append((t_built - t, t_forward - t_built, t_end - t_forward))
         # what else the process did meanwhile: page faults (fresh memory) and garbage collections, per slot
-        row[f"{key}_page_faults"] = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / 60
-        row[f"{key}_gc_runs"] = (sum(g["collections"] for g in gc.get_stats()) - collections) / 60
+        row[f"{key}_page_faults"] = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / slots
+        row[f"{key}_gc_runs"] = (sum(g["collections"] for g in gc.get_stats()) - collections) / slots
         row[f"{key}_ms"] = float(np.median(pred_times) * 1e3)
         row[f"{key}_ms_p95"] = float(np.percentile(pred_times, 95) * 1e3)
         row[f"{key}_cpu_ms"] = float(np.median(pred_cpu) * 1e3)
@@ -808,13 +834,8 @@ def _timing_section(observed, graph_cfg, model_cfg, train_cfg, learner30, log) -
         # history (map-matching included), the graph build, the model's forward pass
         for part, col in zip(("history", "build", "forward"), np.asarray(parts).T, strict=True):
             row[f"{key}_{part}_ms"] = float(np.median(col) * 1e3)
-    row["predict_compiled"] = error is None and compiled.compiled.calls > 60
+    row["predict_compiled"] = error is None and compiled.compiled.calls > slots
     row["compile_repaired"] = len(compiled.compiled.repaired) if compiled.compiled else 0
-    row["load_average"] = os.getloadavg()[0]
-    how = f"compiled in {row['compile_s']:.0f} s; eager {row['predict_eager_ms']:.1f} ms" if row["predict_compiled"] \
-        else f"eager: {error}"
-    log(f"update {row['update_ms_naive']:.0f} ms (naive), {row['update_ms_replay']:.0f} ms (replay); "
-        f"prediction {row['predict_ms']:.1f} ms ({how})")
     return row
 
 
