@@ -772,8 +772,12 @@ def _timing_section(observed, graph_cfg, model_cfg, train_cfg, learner30, log) -
     import torch
 
     slot_s = observed[1].t - observed[0].t
-    with mp.get_context("spawn").Pool(1) as pool:
+    pool = mp.get_context("spawn").Pool(1)
+    try:
         row.update(pool.apply(_live_prediction, (obs, graph_cfg, learner30.model, slot_s, torch.get_num_threads())))
+    finally:  # the process ends on its own (its compiler's workers too), not terminated
+        pool.close()
+        pool.join()
     row["load_average"] = os.getloadavg()[0]
     how = f"compiled in {row['compile_s']:.0f} s; eager {row['predict_eager_ms']:.1f} ms" if row["predict_compiled"] \
         else f"eager: {row['compile_error']}"
