@@ -49,6 +49,32 @@ def test_the_serving_server_is_the_nearest_whose_disc_holds_the_vehicle():
     assert (got == -1).any() and (got >= 0).any()
 
 
+def test_a_set_asked_often_answers_from_its_table_as_the_rule_does():
+    rng = np.random.default_rng(5)
+    for n, radii in ((30, rng.uniform(50, 250, 30)), (12, np.full(12, 200.0)), (1, np.full(1, 120.0))):
+        servers = [EdgeServer(f"edge_{i}", float(x), float(y), float(r), 3e9)
+                   for i, (x, y, r) in enumerate(zip(rng.uniform(0, 1000, n), rng.uniform(0, 1000, n), radii, strict=True))]
+        index = ServerSet(servers)
+        table = index._table
+        index.serving(np.zeros((table.cells, 2)))  # as many points as the table has cells: now it is filled
+        assert table.table is not None and (table.table >= 0).any() and (table.table == -1).any()
+        corners = table.lo + rng.integers(0, 40, size=(500, 2)) * table.cell  # on cell borders
+        xy = np.concatenate([rng.uniform(-400, 1400, size=(3000, 2)), corners, index.xy])
+        assert np.array_equal(index.serving(xy), _brute_force_serving(xy, servers))
+    ties = ServerSet([EdgeServer("a", 0.0, 0.0, 200.0, 1e9), EdgeServer("b", 100.0, 0.0, 200.0, 1e9)])
+    ties.serving(np.zeros((ties._table.cells, 2)))
+    assert ties.serving(np.array([[50.0, 0.0], [50.0, 7.0], [1000.0, 0.0]])).tolist() == [0, 0, -1]
+
+
+def test_a_server_set_keeps_its_own_frozen_copy_of_the_positions():
+    xy = np.array([[0.0, 0.0], [500.0, 0.0]])
+    index = ServerSet.from_arrays(["a", "b"], xy, 200.0)
+    xy[0] = 400.0  # the caller's array is still the caller's
+    assert index.serving(np.array([[10.0, 0.0]])).tolist() == [0]
+    with pytest.raises(ValueError):
+        index.xy[0, 0] = 1.0
+
+
 def test_ties_go_to_the_lower_index_and_uncovered_vehicles_to_none():
     servers = ServerSet([EdgeServer("a", 0.0, 0.0, 200.0, 1e9), EdgeServer("b", 100.0, 0.0, 200.0, 1e9)])
     assert servers.serving(np.array([[50.0, 0.0], [1000.0, 0.0]])).tolist() == [0, -1]

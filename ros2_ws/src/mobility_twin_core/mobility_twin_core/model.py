@@ -274,6 +274,63 @@ def _kdtree(xy: np.ndarray):
     return cKDTree(xy)
 
 
+class _ServingTable:
+    """The association rule written out over square cells: a cell holds the server serving every point of
+    it, or -1 where no server covers any, when the rule's answer at the cell's centre proves it for the
+    whole cell (:data:`ASK` where it does not: near a border between two servers or a coverage edge).
+
+    Within ``h`` (half the cell's diagonal) of the centre, a point's distance to any server is within ``h``
+    of the centre's. So where the nearest server is ``d1`` away, the second ``d2``: ``d2 - d1 > 2 h`` keeps
+    the nearest the strict nearest, and ``d1 + h <= its coverage`` keeps the point covered (the rule's own
+    fast case); ``d1 - h >`` every coverage leaves the point uncovered. ``h`` carries a micrometre of slack
+    for rounding. Cells of a sixteenth of the smallest coverage (coarser when the area would need more
+    than :data:`MAX_CELLS`); points outside the table, or in an :data:`ASK` cell, are asked of the tree."""
+
+    ASK = -2
+    MAX_CELLS = 1 << 18
+
+    def __init__(self, lo: np.ndarray, cell: float, shape: np.ndarray) -> None:
+        self.lo, self.cell, self.shape = lo, cell, shape
+        self.table: np.ndarray | None = None
+
+    @classmethod
+    def layout(cls, xy: np.ndarray, coverage: np.ndarray) -> _ServingTable | None:
+        """The cells over the servers' reach (not filled yet); None when a coverage is unbounded."""
+        reach = float(coverage.max())
+        if not math.isfinite(reach):
+            return None
+        lo, hi = xy.min(axis=0) - reach, xy.max(axis=0) + reach
+        cell = max(float(coverage.min()) / 16.0, math.sqrt(float(np.prod(hi - lo)) / cls.MAX_CELLS))
+        return cls(lo, cell, np.maximum(1, np.ceil((hi - lo) / cell)).astype(np.int64))
+
+    @property
+    def cells(self) -> int:
+        return int(self.shape[0] * self.shape[1])
+
+    def fill(self, tree, coverage: np.ndarray) -> None:
+        ij = np.stack(np.meshgrid(np.arange(self.shape[0]), np.arange(self.shape[1]), indexing="ij"), axis=-1)
+        centre = self.lo + (ij.reshape(-1, 2) + 0.5) * self.cell
+        k = min(2, len(coverage))
+        d, i = tree.query(centre, k=k)
+        d, i = d.reshape(len(centre), k), i.reshape(len(centre), k)
+        h = self.cell * math.sqrt(0.5) * (1.0 + 1e-9) + 1e-6
+        second = d[:, 1] if k == 2 else np.inf
+        serves = (second - d[:, 0] > 2.0 * h) & (d[:, 0] + h <= coverage[i[:, 0]])
+        table = np.full(len(centre), self.ASK, dtype=np.int32)
+        table[serves] = i[serves, 0]
+        table[d[:, 0] - h > coverage.max()] = -1
+        self.table = table
+
+    def lookup(self, xy: np.ndarray) -> np.ndarray:
+        """[N] the table's answer for each point: a server, -1, or :data:`ASK`."""
+        q = np.floor((xy - self.lo) / self.cell)
+        inside = np.all((q >= 0) & (q < self.shape), axis=1)  # NaN: outside
+        out = np.full(len(xy), self.ASK, dtype=np.int64)
+        rows = np.flatnonzero(inside)
+        out[rows] = self.table[q[rows, 0].astype(np.int64) * self.shape[1] + q[rows, 1].astype(np.int64)]
+        return out
+
+
 class ServerSet:
     """Edge servers as arrays, with a k-d tree answering the association and radius queries.
 
@@ -299,7 +356,7 @@ class ServerSet:
 
     def _init(self, ids, xy, coverage, cpu, sites) -> None:
         self.ids: tuple[str, ...] = ids
-        self.xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+        self.xy = np.array(xy, dtype=float).reshape(-1, 2)  # a copy: frozen below
         self.coverage_m = np.asarray(coverage, dtype=float).reshape(-1).copy()
         self.cpu_hz = np.asarray(cpu, dtype=float).reshape(-1).copy()
         self.site_ids: tuple[str, ...] = sites
@@ -314,6 +371,18 @@ class ServerSet:
         if np.any(~(self.coverage_m > 0)):
             raise LayoutError(f"coverage radii must be > 0, got min {self.coverage_m.min() if n else None}")
         self.tree = _kdtree(self.xy) if n else None
+        # the association rule as a table, filled once the set has been asked about as many points as the
+        # table has cells (what filling it costs); the arrays it is read from are frozen with it
+        for a in (self.xy, self.coverage_m):
+            a.flags.writeable = False
+        self._table = _ServingTable.layout(self.xy, self.coverage_m) if n else None
+        self._asked = 0
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if "_table" not in state:  # pickled before the association table existed
+            self._table = _ServingTable.layout(self.xy, self.coverage_m) if len(self.ids) else None
+            self._asked = 0
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -328,6 +397,20 @@ class ServerSet:
     def serving(self, xy: np.ndarray) -> np.ndarray:
         """[N] index of the server serving each of the [N, 2] points (the association rule), -1 if none."""
         xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+        table = self._table
+        if table is not None and table.table is None:
+            self._asked += len(xy)
+            if self._asked >= table.cells:
+                table.fill(self.tree, self.coverage_m)
+        if table is None or table.table is None or len(xy) == 0:
+            return self._serving_tree(xy)
+        out = table.lookup(xy)
+        ask = np.flatnonzero(out == _ServingTable.ASK)
+        if len(ask):
+            out[ask] = self._serving_tree(xy[ask])
+        return out
+
+    def _serving_tree(self, xy: np.ndarray) -> np.ndarray:
         out = np.full(len(xy), -1, dtype=np.int64)
         if self.tree is None or len(xy) == 0:
             return out
