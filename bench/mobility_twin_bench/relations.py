@@ -769,15 +769,18 @@ def _timing_section(observed, graph_cfg, model_cfg, train_cfg, learner30, log) -
     # a live prediction on the 1,000-node twin, in a process of its own as the relation_learner node runs it
     # (one model, one history), not in this one, which holds every trained model and graph of the run and
     # where the same steps take about a tenth longer
+    import pickle
+    from concurrent.futures import ProcessPoolExecutor
+
     import torch
 
     slot_s = observed[1].t - observed[0].t
-    pool = mp.get_context("spawn").Pool(1)
-    try:
-        row.update(pool.apply(_live_prediction, (obs, graph_cfg, learner30.model, slot_s, torch.get_num_threads())))
-    finally:  # the process ends on its own (its compiler's workers too), not terminated
-        pool.close()
-        pool.join()
+    # the model as plain bytes (sent as a tensor, its storage would be moved into shared memory); a process that
+    # dies raises here (BrokenProcessPool) instead of leaving the bench waiting; it ends on its own, with its
+    # compiler's workers, not terminated
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
+        row.update(pool.submit(_live_prediction, obs, graph_cfg, pickle.dumps(learner30.model), slot_s,
+                               torch.get_num_threads()).result())
     row["load_average"] = os.getloadavg()[0]
     how = f"compiled in {row['compile_s']:.0f} s; eager {row['predict_eager_ms']:.1f} ms" if row["predict_compiled"] \
         else f"eager: {row['compile_error']}"
@@ -786,12 +789,15 @@ def _timing_section(observed, graph_cfg, model_cfg, train_cfg, learner30, log) -
     return row
 
 
-def _live_prediction(obs, graph_cfg, model, slot_s: float, threads: int, slots: int = 120) -> dict:
+def _live_prediction(obs, graph_cfg, model_bytes: bytes, slot_s: float, threads: int, slots: int = 120) -> dict:
     """Time the node's live prediction on the observed snapshot ``obs`` (run in a fresh process): slot after
     slot as the node makes them, history update, graph build, forward pass (one history throughout, as in
     the node: what stands still between slots, the server set and its road ends, is built once); eagerly,
     then with the forward pass compiled as the node compiles it (``compile_model``, its default), which is
-    the node's live prediction. With the node's heap setting (``run_node``) and torch threads."""
+    the node's live prediction. With the node's heap setting (``run_node``) and torch threads; the model
+    pickled."""
+    import pickle
+
     import numpy as np
     import torch
 
@@ -801,6 +807,7 @@ def _live_prediction(obs, graph_cfg, model, slot_s: float, threads: int, slots: 
 
     torch.set_num_threads(threads)
     row = {"allocator_keep_freed_mb": keep_freed_memory_from_env()}
+    model = pickle.loads(model_bytes)
     snap = obs.snapshot
     roads = None if obs.road is None else obs.road.network
     compiled = copy.deepcopy(model)
@@ -840,6 +847,8 @@ def _live_prediction(obs, graph_cfg, model, slot_s: float, threads: int, slots: 
             row[f"{key}_{part}_ms"] = float(np.median(col) * 1e3)
     row["predict_compiled"] = error is None and compiled.compiled.calls > slots
     row["compile_repaired"] = len(compiled.compiled.repaired) if compiled.compiled else 0
+    if error is None and compiled.compiled.error:  # compiled, then fell back to the eager pass: why
+        row["compile_error"] = compiled.compiled.error
     return row
 
 

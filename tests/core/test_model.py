@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -60,7 +61,8 @@ def test_a_set_asked_often_answers_from_its_table_as_the_rule_does():
         assert table.table is not None and (table.table >= 0).any() and (table.table == -1).any()
         corners = table.lo + rng.integers(0, 40, size=(500, 2)) * table.cell  # on cell borders
         xy = np.concatenate([rng.uniform(-400, 1400, size=(3000, 2)), corners, index.xy])
-        assert np.array_equal(index.serving(xy), _brute_force_serving(xy, servers))
+        got = index.serving(xy)
+        assert np.array_equal(got, index._serving_tree(xy)) and np.array_equal(got, _brute_force_serving(xy, servers))
     ties = ServerSet([EdgeServer("a", 0.0, 0.0, 200.0, 1e9), EdgeServer("b", 100.0, 0.0, 200.0, 1e9)])
     ties.serving(np.zeros((ties._table.cells, 2)))
     assert ties.serving(np.array([[50.0, 0.0], [50.0, 7.0], [1000.0, 0.0]])).tolist() == [0, 0, -1]
@@ -73,6 +75,8 @@ def test_a_server_set_keeps_its_own_frozen_copy_of_the_positions():
     assert index.serving(np.array([[10.0, 0.0]])).tolist() == [0]
     with pytest.raises(ValueError):
         index.xy[0, 0] = 1.0
+    with pytest.raises(ValueError):  # a copy too (the bench sends server sets to other processes)
+        pickle.loads(pickle.dumps(index)).coverage_m[0] = 1.0
 
 
 def test_ties_go_to_the_lower_index_and_uncovered_vehicles_to_none():

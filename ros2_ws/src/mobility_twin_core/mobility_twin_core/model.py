@@ -283,14 +283,17 @@ class _ServingTable:
     of the centre's. So where the nearest server is ``d1`` away, the second ``d2``: ``d2 - d1 > 2 h`` keeps
     the nearest the strict nearest, and ``d1 + h <= its coverage`` keeps the point covered (the rule's own
     fast case); ``d1 - h >`` every coverage leaves the point uncovered. ``h`` carries a micrometre of slack
-    for rounding. Cells of a sixteenth of the smallest coverage (coarser when the area would need more
-    than :data:`MAX_CELLS`); points outside the table, or in an :data:`ASK` cell, are asked of the tree."""
+    for rounding (more far from the origin). Cells of a sixteenth of the smallest coverage (coarser when the
+    area would need more than :data:`MAX_CELLS`); points outside the table, or in an :data:`ASK` cell, are
+    asked of the tree. Filling the table costs about what asking the tree for its cells does (up to some
+    70 ms, once, in the call that crosses the threshold)."""
 
     ASK = -2
     MAX_CELLS = 1 << 18
 
     def __init__(self, lo: np.ndarray, cell: float, shape: np.ndarray) -> None:
         self.lo, self.cell, self.shape = lo, cell, shape
+        self.slack = 1e-6
         self.table: np.ndarray | None = None
 
     @classmethod
@@ -301,7 +304,12 @@ class _ServingTable:
             return None
         lo, hi = xy.min(axis=0) - reach, xy.max(axis=0) + reach
         cell = max(float(coverage.min()) / 16.0, math.sqrt(float(np.prod(hi - lo)) / cls.MAX_CELLS))
-        return cls(lo, cell, np.maximum(1, np.ceil((hi - lo) / cell)).astype(np.int64))
+        while np.prod(np.ceil((hi - lo) / cell)) > cls.MAX_CELLS:  # a long, thin layout
+            cell *= 1.25
+        table = cls(lo, cell, np.maximum(1, np.ceil((hi - lo) / cell)).astype(np.int64))
+        # the slack: a micrometre, and the rounding of a centre's coordinates far from the origin
+        table.slack = 1e-6 + 8.0 * float(np.spacing(np.abs(np.concatenate([lo, hi])).max()))
+        return table
 
     @property
     def cells(self) -> int:
@@ -313,7 +321,7 @@ class _ServingTable:
         k = min(2, len(coverage))
         d, i = tree.query(centre, k=k)
         d, i = d.reshape(len(centre), k), i.reshape(len(centre), k)
-        h = self.cell * math.sqrt(0.5) * (1.0 + 1e-9) + 1e-6
+        h = self.cell * math.sqrt(0.5) * (1.0 + 1e-9) + self.slack
         second = d[:, 1] if k == 2 else np.inf
         serves = (second - d[:, 0] > 2.0 * h) & (d[:, 0] + h <= coverage[i[:, 0]])
         table = np.full(len(centre), self.ASK, dtype=np.int32)
@@ -380,6 +388,8 @@ class ServerSet:
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
+        for a in (self.xy, self.coverage_m):  # unpickled arrays are writeable again
+            a.flags.writeable = False
         if "_table" not in state:  # pickled before the association table existed
             self._table = _ServingTable.layout(self.xy, self.coverage_m) if len(self.ids) else None
             self._asked = 0
