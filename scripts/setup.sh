@@ -90,5 +90,10 @@ python -c "from mobility_twin_msgs.msg import TrackedObjectArray; import rclpy, 
   || fail "the environment does not import (mobility_twin_msgs, rclpy, open3d, torch, torch_geometric, shapely)" \
     "remove .venv and ros2_ws/{build,install} and re-run make setup; report the error above if it persists"
 mtwin --version
+
+# ---------------------------------------------------------------------------------------------- compiler cache
+step "The relation learner's forward pass, compiled once into torch's cache (a node then compiles in seconds)"
+python -m mobility_twin_models.relations.precompile \
+  || echo "  (not compiled: relation_learner nodes will compile when they start, or predict eagerly)"
 echo
 echo "setup done in $(( $(date +%s) - T0 )) s.  Next: source env.sh && make test"

@@ -164,3 +164,11 @@ def test_a_compiler_cache_left_damaged_by_a_killed_compile_is_repaired(tmp_path)
     last.write_bytes(bytes(last.stat().st_size))
     again = run()
     assert again == {"error": None, "repaired": [str(last)]}, again
+
+
+def test_setup_compiles_the_shipped_model_for_twins_with_and_without_a_road_network(capsys):
+    from mobility_twin_models.relations.precompile import main
+
+    assert main([]) == 0  # (make setup has filled the compiler's cache: seconds, not a minute)
+    out = capsys.readouterr().out
+    assert "with road nodes" in out and "without road nodes" in out and out.count("compiled in") == 2
