@@ -291,9 +291,8 @@ class _ServingTable:
     ASK = -2
     MAX_CELLS = 1 << 18
 
-    def __init__(self, lo: np.ndarray, cell: float, shape: np.ndarray) -> None:
-        self.lo, self.cell, self.shape = lo, cell, shape
-        self.slack = 1e-6
+    def __init__(self, lo: np.ndarray, cell: float, shape: np.ndarray, slack: float) -> None:
+        self.lo, self.cell, self.shape, self.slack = lo, cell, shape, slack
         self.table: np.ndarray | None = None
 
     @classmethod
@@ -306,10 +305,9 @@ class _ServingTable:
         cell = max(float(coverage.min()) / 16.0, math.sqrt(float(np.prod(hi - lo)) / cls.MAX_CELLS))
         while np.prod(np.ceil((hi - lo) / cell)) > cls.MAX_CELLS:  # a long, thin layout
             cell *= 1.25
-        table = cls(lo, cell, np.maximum(1, np.ceil((hi - lo) / cell)).astype(np.int64))
         # the slack: a micrometre, and the rounding of a centre's coordinates far from the origin
-        table.slack = 1e-6 + 8.0 * float(np.spacing(np.abs(np.concatenate([lo, hi])).max()))
-        return table
+        slack = 1e-6 + 8.0 * float(np.spacing(np.abs(np.concatenate([lo, hi])).max()))
+        return cls(lo, cell, np.maximum(1, np.ceil((hi - lo) / cell)).astype(np.int64), slack)
 
     @property
     def cells(self) -> int:
@@ -379,20 +377,25 @@ class ServerSet:
         if np.any(~(self.coverage_m > 0)):
             raise LayoutError(f"coverage radii must be > 0, got min {self.coverage_m.min() if n else None}")
         self.tree = _kdtree(self.xy) if n else None
-        # the association rule as a table, filled once the set has been asked about as many points as the
-        # table has cells (what filling it costs); the arrays it is read from are frozen with it
+        self._freeze()
+        self._lay_out_table()
+
+    def _freeze(self) -> None:
+        """The arrays the association table is read from, read-only (unpickled arrays are writeable again)."""
         for a in (self.xy, self.coverage_m):
             a.flags.writeable = False
-        self._table = _ServingTable.layout(self.xy, self.coverage_m) if n else None
+
+    def _lay_out_table(self) -> None:
+        """The association rule as a table, filled once the set has been asked about as many points as the
+        table has cells (what filling it costs)."""
+        self._table = _ServingTable.layout(self.xy, self.coverage_m) if len(self.ids) else None
         self._asked = 0
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        for a in (self.xy, self.coverage_m):  # unpickled arrays are writeable again
-            a.flags.writeable = False
+        self._freeze()
         if "_table" not in state:  # pickled before the association table existed
-            self._table = _ServingTable.layout(self.xy, self.coverage_m) if len(self.ids) else None
-            self._asked = 0
+            self._lay_out_table()
 
     def __len__(self) -> int:
         return len(self.ids)
