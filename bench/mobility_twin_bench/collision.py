@@ -26,8 +26,10 @@ SUMO measures a TTC below 1.5 s for that pair, inside coverage, at some moment f
 ``horizon + 1 s`` after it: the bench turns on ssm's trajectories (TTC at every step of every encounter),
 since one encounter may come close more than once and its minimum is only one of those moments. The run goes
 on ``horizon + 1 s`` past the scored period so that a warning at its end can be judged. The lead time is the
-minimum-TTC instant minus the first matching warning. Warnings are counted inside coverage only (their
-predicted conflict point within ``coverage_m`` of an RSU).
+minimum-TTC instant minus the first matching warning. Warnings are counted inside coverage only: their
+predicted conflict point within ``coverage_m`` of an RSU at some moment while the warning lasted (a pair
+warned while it still approaches the sensed area, of a conflict that then happens inside it, is counted, for
+precision as for recall; ``in_coverage_at_start`` keeps whether it was so when the warning started).
 
 Closed loop: a second run of the same seed in which a connected vehicle (a CAV or a V2X vehicle: the twin's
 track carries its id) that a twin warning tells to yield is slowed through the co-simulation control
@@ -158,11 +160,11 @@ def _run(job: dict) -> dict:
         oracle_learned = learned_arm(model, wcfg)
     raw = RawDetections()
     vehicle_classes = np.array([int(c) for c in VEHICLE_CLASSES])
-    events = {"twin": [], "baseline": [], "oracle": []}
+    events = {"twin": WarningLog(), "baseline": WarningLog(), "oracle": WarningLog()}
     inputs = {name: MotionLog() for name in events}  # every cycle's predictor input: --repredict reads them
     if learned_pred is not None:
-        events["twin_learned"] = []
-        events["oracle_states_learned"] = []  # (these two arms read the twin's and the oracle's inputs)
+        events["twin_learned"] = WarningLog()
+        events["oracle_states_learned"] = WarningLog()  # (these two arms read the twin's and the oracle's inputs)
     braking: dict[str, tuple[tuple[int, int], float]] = {}
     careful: dict[str, float] = {}  # vehicle -> until when it keeps the longer time gap a warning gave it
     commands = {"sent": 0, "accepted": 0, "refused": 0, "released": 0}
@@ -373,27 +375,50 @@ def coverage_of(run: dict):
     return covered
 
 
-def warn_cycle(predictor, warner, m, truth: np.ndarray, in_coverage, out: list, forget: bool = False) -> list:
+class WarningLog(list):
+    """The warnings an arm gave (a list of records, as a run saves them) and, while each is active, its
+    record by pair: a warning whose predicted conflict point moves into coverage while it lasts is marked
+    in coverage then (:func:`warn_cycle`)."""
+
+    def __init__(self, *records) -> None:
+        super().__init__(*records)
+        self.active: dict[tuple[int, int], dict] = {}
+
+
+def warn_cycle(predictor, warner, m, truth: np.ndarray, in_coverage, out: WarningLog, forget: bool = False) -> list:
     """One prediction cycle at ``m.t``: the conflicts of ``m`` predicted, fed to the warnings; the warnings that
     start appended to ``out`` with the two road users' true ids (``truth``, aligned with ``m.ids``; -1: no
-    vehicle near) and states. ``forget``: the warnings of road users no longer in ``m`` end (the twin's
-    tracks it dropped). Returns the warning events (the closed loop acts on them). What a run does every
-    cycle and what a re-prediction of its saved inputs does (:func:`repredict`)."""
+    vehicle near) and states. ``in_coverage``: whether the warning's predicted conflict point was inside
+    coverage at some moment while it was active (``in_coverage_at_start``: when it started): a pair warned
+    while still approaching the sensors' area, about a conflict that then happens inside it, is a warning about
+    that conflict. ``forget``: the warnings of road users no longer in ``m`` end (the twin's tracks it dropped).
+    Returns the warning events (the closed loop acts on them). What a run does every cycle and what a
+    re-prediction of its saved inputs does (:func:`repredict`)."""
     evs = warner.update(m.t, predictor.predict(m))
     if forget:
         evs += warner.forget(set(k for pair in warner.active for k in pair) - set(int(i) for i in m.ids))
     row = {int(i): k for k, i in enumerate(m.ids)}
     for ev in evs:
-        if ev.kind != "start":
+        w, c = ev.warning, ev.warning.conflict
+        key = (w.a, w.b)
+        if ev.kind == "end":
+            out.active.pop(key, None)
             continue
-        c = ev.warning.conflict
+        if ev.kind == "update":
+            rec = out.active.get(key)
+            if rec is not None and not rec["in_coverage"] and in_coverage(*c.point):
+                rec["in_coverage"] = True
+            continue
         ka, kb = row.get(c.a), row.get(c.b)
         if ka is None or kb is None:
             continue
-        out.append({"t": m.t, "a": int(truth[ka]), "b": int(truth[kb]), "ttc": c.ttc_s, "p": c.probability,
-                    "kind": int(c.kind), "in_coverage": bool(in_coverage(*c.point)),
-                    "point": [round(c.point[0], 1), round(c.point[1], 1)],
-                    "states": [[round(float(v), 2) for v in m.x[k]] for k in (ka, kb)]})
+        inside = bool(in_coverage(*c.point))
+        rec = {"t": m.t, "a": int(truth[ka]), "b": int(truth[kb]), "ttc": c.ttc_s, "p": c.probability,
+               "kind": int(c.kind), "in_coverage": inside, "in_coverage_at_start": inside,
+               "point": [round(c.point[0], 1), round(c.point[1], 1)],
+               "states": [[round(float(v), 2) for v in m.x[k]] for k in (ka, kb)]}
+        out.append(rec)
+        out.active[key] = rec
     return evs
 
 
@@ -450,7 +475,7 @@ def repredict(run: dict, run_dir: Path, pcfg, wcfg) -> dict[str, list]:
         if not path.exists():
             continue
         predictor = ConflictPredictor(replace(pcfg, samples=0) if name == "baseline" else pcfg)
-        warner, out = WarningTracker(wcfg), []
+        warner, out = WarningTracker(wcfg), WarningLog()
         for m, truth in MotionLog.motions(path):
             warn_cycle(predictor, warner, m, truth, in_coverage, out, forget=name == "twin")
         events[name] = out
@@ -471,7 +496,7 @@ def learned_events(run: dict, run_dir: Path, model, wcfg, who: str = "twin") -> 
     """The warnings of the learned arm (:func:`learned_arm`) on a saved run's inputs of ``who`` (``twin``, or
     ``oracle``: the true states): events as a run records them."""
     predictor, warner = learned_arm(model, wcfg)
-    out: list = []
+    out = WarningLog()
     in_coverage = coverage_of(run)
     for m, truth in MotionLog.motions(run_dir / f"inputs_{who}.npz"):
         warn_cycle(predictor, warner, m, truth, in_coverage, out, forget=True)

@@ -172,7 +172,7 @@ def test_a_runs_saved_inputs_predict_again_the_warnings_it_gave(tmp_path):
 
     pcfg, wcfg = PredictorConfig(samples=16, seed=3), WarningConfig()
     predictor, warner = ConflictPredictor(pcfg), WarningTracker(wcfg)
-    log, live = C.MotionLog(), []
+    log, live = C.MotionLog(), C.WarningLog()
 
     def inside(x, y):
         return bool(np.hypot(x, y) <= 60.0)
@@ -201,7 +201,7 @@ def test_the_learned_arm_warns_again_from_saved_inputs_of_the_twin_and_of_the_tr
 
     model = load_checkpoint()[0]  # the shipped rear-end model
     wcfg = WarningConfig()
-    live = {"twin": [], "oracle": []}
+    live = {"twin": C.WarningLog(), "oracle": C.WarningLog()}
     arms = {who: C.learned_arm(model, wcfg) for who in live}
     logs = {who: C.MotionLog() for who in live}
     truths = {"twin": np.array([11, 12]), "oracle": np.array([21, 22])}
@@ -225,3 +225,43 @@ def test_the_learned_arm_warns_again_from_saved_inputs_of_the_twin_and_of_the_tr
     assert C.learned_events(run, tmp_path, model, wcfg) == live["twin"]
     again = C.learned_events(run, tmp_path, model, wcfg, who="oracle")
     assert again == live["oracle"] and {again[0]["a"], again[0]["b"]} == {21, 22}
+
+
+def test_a_warning_is_in_coverage_when_its_conflict_point_moves_inside_while_it_lasts():
+    """warn_cycle: a pair warned while still approaching the sensed area, whose predicted conflict point then
+    moves inside it while the warning lasts, is counted in coverage (``in_coverage_at_start`` keeps that it
+    was not); a warning whose point never comes inside is not; an ended warning is no longer followed."""
+    from mobility_twin.safety import Motion, WarningConfig
+    from mobility_twin_models.safety import load_checkpoint
+
+    model = load_checkpoint()[0]
+    discs = {"enters": (22.0, 20.0), "stays_out": (30.0, 20.0)}  # (centre x, radius) of a coverage disc
+    logs = {}
+    for name, (cx, radius) in discs.items():
+        predictor, warner = C.learned_arm(model, WarningConfig())
+        log = logs[name] = C.WarningLog()
+
+        def inside(x, y, cx=cx, radius=radius):
+            return bool(np.hypot(x - cx, y) <= radius)
+
+        for k in range(15):  # a car at 12 m/s closing on one that brakes to a stop ahead of it (its rear from x ~ 0.75)
+            t = 100.0 + 0.2 * k
+            x = np.array([[-30.0 + 12.0 * 0.2 * k, 0.0, 12.0, 0.0], [-5.0 + 1.0 * k, 0.0, max(8.0 - 0.8 * k, 0.0), 0.0]])
+            m = Motion(t, np.array([1, 2]), x, np.tile(np.eye(4) * 0.04, (2, 1, 1)), np.full(2, 4.5),
+                       np.full(2, 1.8), np.zeros(2), last_update=np.full(2, t))
+            C.warn_cycle(predictor, warner, m, np.array([11, 12]), inside, log, forget=True)
+        assert log.active  # still warned
+        gone = Motion(103.0, np.array([2]), np.array([[30.0, 0.0, 0.0, 0.0]]), np.eye(4)[None] * 0.04,
+                      np.full(1, 4.5), np.full(1, 1.8), np.zeros(1), last_update=np.full(1, 103.0))
+        C.warn_cycle(predictor, warner, gone, np.array([12]), inside, log, forget=True)  # the follower left
+        assert len(log) == 1 and not log[0]["in_coverage_at_start"]
+        assert not log.active  # it ended: nothing followed any more
+    assert logs["enters"][0]["in_coverage"] and not logs["stays_out"][0]["in_coverage"]
+    # scored as it was marked: the one whose point came inside is a warning of the run, the other is not
+    conflict = dict(_c(102.5, 11, 12, x=25.0), critical=[[102.4, 102.6, 25.0, 0.0]])  # inside both discs
+    for name, counted in (("enters", 1), ("stays_out", 0)):
+        run = {"job": dict(warmup_s=0.0, duration_s=200.0, coverage_m=20.0), "start_s": 0.0,
+               "rsu_xy": [[discs[name][0], 0.0]], "vehicle_hours_in_coverage": 0.1,
+               "events": {"twin": list(logs[name])}, "conflicts": [conflict]}
+        s = C.score(run, "twin", 4.0)
+        assert s["warnings"] == counted and s["conflicts_warned"] == counted
