@@ -21,12 +21,13 @@ at its stop line.
 
 Ground truth: ``ssm.xml`` conflicts with a minimum TTC below 1.5 s whose minimum-TTC position is within
 ``coverage_m`` of an RSU (inside sensor coverage), after the twin's warm-up (recall counts these). A warning
-(its two tracks mapped to the nearest true vehicles within ``match_m`` when it starts) is a true positive when
-SUMO measures a TTC below 1.5 s for that pair, inside coverage, at some moment from 1 s before the warning to
-``horizon + 1 s`` after it: the bench turns on ssm's trajectories (TTC at every step of every encounter),
-since one encounter may come close more than once and its minimum is only one of those moments. The run goes
-on ``horizon + 1 s`` past the scored period so that a warning at its end can be judged. The lead time is the
-minimum-TTC instant minus the first matching warning. Warnings are counted inside coverage only: their
+(each of its two tracks mapped, every cycle, to the nearest true vehicle within ``match_m``, and named by the
+vehicle it was mapped to most often while the warning lasted, as tracking metrics match identities) is a
+true positive when SUMO measures a TTC below 1.5 s for that pair, inside coverage, at some moment from 1 s
+before the warning to ``horizon + 1 s`` after it: the bench turns on ssm's trajectories (TTC at every step of
+every encounter), since one encounter may come close more than once and its minimum is only one of those
+moments. The run goes on ``horizon + 1 s`` past the scored period so that a warning at its end can be judged.
+The lead time is the minimum-TTC instant minus the first matching warning. Warnings are counted inside coverage only: their
 predicted conflict point within ``coverage_m`` of an RSU at some moment while the warning lasted (a pair
 warned while it still approaches the sensed area, of a conflict that then happens inside it, is counted, for
 precision as for recall; ``in_coverage_at_start`` keeps whether it was so when the warning started).
@@ -55,6 +56,7 @@ import multiprocessing as mp
 import statistics
 import time
 import xml.etree.ElementTree as ET
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
@@ -377,23 +379,39 @@ def coverage_of(run: dict):
 
 class WarningLog(list):
     """The warnings an arm gave (a list of records, as a run saves them) and, while each is active, its
-    record by pair: a warning whose predicted conflict point moves into coverage while it lasts is marked
-    in coverage then (:func:`warn_cycle`)."""
+    record by pair of tracks and the true vehicles each of the two tracks was matched to, cycle by cycle
+    (:func:`warn_cycle`)."""
 
     def __init__(self, *records) -> None:
         super().__init__(*records)
         self.active: dict[tuple[int, int], dict] = {}
+        self.votes: dict[tuple[int, int], tuple[Counter, Counter]] = {}
+
+
+def _most_matched(votes: Counter) -> int:
+    """The true vehicle a track was matched to most often (the first of a tie; -1 only if never any)."""
+    found = [(v, n) for v, n in votes.most_common() if v >= 0]
+    return found[0][0] if found else -1
 
 
 def warn_cycle(predictor, warner, m, truth: np.ndarray, in_coverage, out: WarningLog, forget: bool = False) -> list:
     """One prediction cycle at ``m.t``: the conflicts of ``m`` predicted, fed to the warnings; the warnings that
-    start appended to ``out`` with the two road users' true ids (``truth``, aligned with ``m.ids``; -1: no
-    vehicle near) and states. ``in_coverage``: whether the warning's predicted conflict point was inside
-    coverage at some moment while it was active (``in_coverage_at_start``: when it started): a pair warned
-    while still approaching the sensors' area, about a conflict that then happens inside it, is a warning about
-    that conflict. ``forget``: the warnings of road users no longer in ``m`` end (the twin's tracks it dropped).
-    Returns the warning events (the closed loop acts on them). What a run does every cycle and what a
-    re-prediction of its saved inputs does (:func:`repredict`)."""
+    start appended to ``out`` with their two tracks' true ids and states. ``truth`` is each road user's true
+    vehicle in this cycle (aligned with ``m.ids``; -1: none within ``match_m``).
+
+    While a warning lasts its record follows it:
+
+    * ``a`` / ``b``: the true vehicle each of its tracks was matched to in most of the cycles so far, as
+      identities are matched in tracking metrics (``a_at_start`` / ``b_at_start``: in its first cycle). A box
+      in a queue may stand off its car by more than ``match_m`` in one cycle, and a warning then named no
+      vehicle, though the track followed that car before and after.
+    * ``in_coverage``: whether its predicted conflict point was inside coverage at some moment
+      (``in_coverage_at_start``: when it started). A pair warned while still approaching the sensors' area, of
+      a conflict that then happens inside it, is a warning of that conflict.
+
+    ``forget``: the warnings of road users no longer in ``m`` end (the twin's tracks it dropped). Returns the
+    warning events (the closed loop acts on them). What a run does every cycle and what a re-prediction of its
+    saved inputs does (:func:`repredict`)."""
     evs = warner.update(m.t, predictor.predict(m))
     if forget:
         evs += warner.forget(set(k for pair in warner.active for k in pair) - set(int(i) for i in m.ids))
@@ -403,6 +421,7 @@ def warn_cycle(predictor, warner, m, truth: np.ndarray, in_coverage, out: Warnin
         key = (w.a, w.b)
         if ev.kind == "end":
             out.active.pop(key, None)
+            out.votes.pop(key, None)
             continue
         if ev.kind == "update":
             rec = out.active.get(key)
@@ -413,12 +432,20 @@ def warn_cycle(predictor, warner, m, truth: np.ndarray, in_coverage, out: Warnin
         if ka is None or kb is None:
             continue
         inside = bool(in_coverage(*c.point))
-        rec = {"t": m.t, "a": int(truth[ka]), "b": int(truth[kb]), "ttc": c.ttc_s, "p": c.probability,
-               "kind": int(c.kind), "in_coverage": inside, "in_coverage_at_start": inside,
-               "point": [round(c.point[0], 1), round(c.point[1], 1)],
+        a, b = int(truth[ka]), int(truth[kb])
+        rec = {"t": m.t, "a": a, "b": b, "a_at_start": a, "b_at_start": b, "tracks": [int(c.a), int(c.b)],
+               "ttc": c.ttc_s, "p": c.probability, "kind": int(c.kind), "in_coverage": inside,
+               "in_coverage_at_start": inside, "point": [round(c.point[0], 1), round(c.point[1], 1)],
                "states": [[round(float(v), 2) for v in m.x[k]] for k in (ka, kb)]}
         out.append(rec)
         out.active[key] = rec
+        out.votes[key] = (Counter(), Counter())
+    for key, rec in out.active.items():  # this cycle's match of each active warning's tracks
+        for k, (track, votes) in enumerate(zip(key, out.votes[key], strict=True)):
+            r = row.get(track)
+            if r is not None:
+                votes[int(truth[r])] += 1
+                rec["ab"[k]] = _most_matched(votes)
     return evs
 
 

@@ -265,3 +265,28 @@ def test_a_warning_is_in_coverage_when_its_conflict_point_moves_inside_while_it_
                "events": {"twin": list(logs[name])}, "conflicts": [conflict]}
         s = C.score(run, "twin", 4.0)
         assert s["warnings"] == counted and s["conflicts_warned"] == counted
+
+
+def test_a_warning_names_the_vehicles_its_tracks_were_matched_to_most_while_it_lasted():
+    """warn_cycle: a track matched to no vehicle in the warning's first cycle (its box stood off the car by more
+    than match_m), and to its car in the cycles after, names that car (a_at_start / b_at_start keep the first
+    match); a track matched to two cars names the one it was matched to most often."""
+    from mobility_twin.safety import Motion, WarningConfig
+    from mobility_twin_models.safety import load_checkpoint
+
+    model = load_checkpoint()[0]
+    predictor, warner = C.learned_arm(model, WarningConfig())
+    log = C.WarningLog()
+    for k in range(15):  # as above: the warning starts at k = 8 and holds to the end
+        t = 100.0 + 0.2 * k
+        x = np.array([[-30.0 + 12.0 * 0.2 * k, 0.0, 12.0, 0.0], [-5.0 + 1.0 * k, 0.0, max(8.0 - 0.8 * k, 0.0), 0.0]])
+        m = Motion(t, np.array([1, 2]), x, np.tile(np.eye(4) * 0.04, (2, 1, 1)), np.full(2, 4.5), np.full(2, 1.8),
+                   np.zeros(2), last_update=np.full(2, t))
+        truth = np.array([11 if k != 10 else 13, -1 if k <= 8 else 12])  # the follower once matched to car 13
+        C.warn_cycle(predictor, warner, m, truth, lambda x, y: True, log, forget=True)
+    assert len(log) == 1
+    w = log[0]
+    assert (w["a_at_start"], w["b_at_start"]) == (11, -1) and (w["a"], w["b"]) == (11, 12)
+    run = dict(_run([w], [dict(_c(101.9, 11, 12), critical=[[101.8, 102.0, 0.0, 0.0]])]), start_s=90.0)
+    s = C.score(run, "twin", 4.0)  # scored on the pair it followed: a right warning of the conflict
+    assert s["true_warnings"] == 1 and s["recall"] == 1.0
