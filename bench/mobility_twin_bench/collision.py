@@ -27,10 +27,11 @@ true positive when SUMO measures a TTC below 1.5 s for that pair, inside coverag
 before the warning to ``horizon + 1 s`` after it: the bench turns on ssm's trajectories (TTC at every step of
 every encounter), since one encounter may come close more than once and its minimum is only one of those
 moments. The run goes on ``horizon + 1 s`` past the scored period so that a warning at its end can be judged.
-The lead time is the minimum-TTC instant minus the first matching warning. Warnings are counted inside coverage only: their
-predicted conflict point within ``coverage_m`` of an RSU at some moment while the warning lasted (a pair
-warned while it still approaches the sensed area, of a conflict that then happens inside it, is counted, for
-precision as for recall; ``in_coverage_at_start`` keeps whether it was so when the warning started).
+The lead time is the minimum-TTC instant minus the first matching warning. Warnings are counted inside
+coverage only: their predicted conflict point within ``coverage_m`` of an RSU at some moment while the warning
+lasted (a pair warned while it still approaches the sensed area, of a conflict that then happens inside it,
+is counted, for precision as for recall; ``in_coverage_at_start`` keeps whether it was so when the warning
+started).
 
 Closed loop: a second run of the same seed in which a connected vehicle (a CAV or a V2X vehicle: the twin's
 track carries its id) that a twin warning tells to yield is slowed through the co-simulation control
@@ -378,20 +379,18 @@ def coverage_of(run: dict):
 
 
 class WarningLog(list):
-    """The warnings an arm gave (a list of records, as a run saves them) and, while each is active, its
-    record by pair of tracks and the true vehicles each of the two tracks was matched to, cycle by cycle
+    """The warnings an arm gave (a list of records, as a run saves them) and, by pair of tracks, each active
+    warning's record with the true vehicles each of its two tracks was matched to, cycle by cycle
     (:func:`warn_cycle`)."""
 
     def __init__(self, *records) -> None:
         super().__init__(*records)
-        self.active: dict[tuple[int, int], dict] = {}
-        self.votes: dict[tuple[int, int], tuple[Counter, Counter]] = {}
+        self.active: dict[tuple[int, int], tuple[dict, tuple[Counter, Counter]]] = {}
 
 
 def _most_matched(votes: Counter) -> int:
     """The true vehicle a track was matched to most often (the first of a tie; -1 only if never any)."""
-    found = [(v, n) for v, n in votes.most_common() if v >= 0]
-    return found[0][0] if found else -1
+    return next((v for v, _ in votes.most_common() if v >= 0), -1)
 
 
 def warn_cycle(predictor, warner, m, truth: np.ndarray, in_coverage, out: WarningLog, forget: bool = False) -> list:
@@ -421,10 +420,9 @@ def warn_cycle(predictor, warner, m, truth: np.ndarray, in_coverage, out: Warnin
         key = (w.a, w.b)
         if ev.kind == "end":
             out.active.pop(key, None)
-            out.votes.pop(key, None)
             continue
         if ev.kind == "update":
-            rec = out.active.get(key)
+            rec = out.active.get(key, (None,))[0]
             if rec is not None and not rec["in_coverage"] and in_coverage(*c.point):
                 rec["in_coverage"] = True
             continue
@@ -438,10 +436,9 @@ def warn_cycle(predictor, warner, m, truth: np.ndarray, in_coverage, out: Warnin
                "in_coverage_at_start": inside, "point": [round(c.point[0], 1), round(c.point[1], 1)],
                "states": [[round(float(v), 2) for v in m.x[k]] for k in (ka, kb)]}
         out.append(rec)
-        out.active[key] = rec
-        out.votes[key] = (Counter(), Counter())
-    for key, rec in out.active.items():  # this cycle's match of each active warning's tracks
-        for k, (track, votes) in enumerate(zip(key, out.votes[key], strict=True)):
+        out.active[key] = (rec, (Counter(), Counter()))
+    for key, (rec, votes_ab) in out.active.items():  # this cycle's match of each active warning's tracks
+        for k, (track, votes) in enumerate(zip(key, votes_ab, strict=True)):
             r = row.get(track)
             if r is not None:
                 votes[int(truth[r])] += 1

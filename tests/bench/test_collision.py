@@ -193,10 +193,22 @@ def test_a_runs_saved_inputs_predict_again_the_warnings_it_gave(tmp_path):
     assert len(later["twin"]) == 1 and later["twin"][0]["t"] > live[0]["t"]
 
 
+def _closing_on_a_braking_leader(k: int):
+    """Cycle ``k`` (every 0.2 s from t = 100 s) of road users 1 and 2 in one lane: a car at 12 m/s closing on
+    one that brakes at 4 m/s^2 to a stop ahead of it (the learned arm warns from k = 8, the leader's rear at
+    x ~ 0.75 m then, and holds the warning to k = 14, its rear at x ~ 4.75 m)."""
+    from mobility_twin.safety import Motion
+
+    t = 100.0 + 0.2 * k
+    x = np.array([[-30.0 + 12.0 * 0.2 * k, 0.0, 12.0, 0.0], [-5.0 + 1.0 * k, 0.0, max(8.0 - 4.0 * 0.2 * k, 0.0), 0.0]])
+    return Motion(t, np.array([1, 2]), x, np.tile(np.eye(4) * 0.04, (2, 1, 1)), np.full(2, 4.5), np.full(2, 1.8),
+                  np.zeros(2), last_update=np.full(2, t))
+
+
 def test_the_learned_arm_warns_again_from_saved_inputs_of_the_twin_and_of_the_true_states(tmp_path):
     """learned_events: the learned arm over a run's saved inputs (the twin's, or the true states' for the
     oracle_states_learned arm) gives the warnings a live pass of learned_arm gives, with each input's ids."""
-    from mobility_twin.safety import Motion, WarningConfig
+    from mobility_twin.safety import WarningConfig
     from mobility_twin_models.safety import load_checkpoint
 
     model = load_checkpoint()[0]  # the shipped rear-end model
@@ -209,12 +221,8 @@ def test_the_learned_arm_warns_again_from_saved_inputs_of_the_twin_and_of_the_tr
     def inside(x, y):
         return bool(np.hypot(x, y) <= 60.0)
 
-    for k in range(15):  # a car at 12 m/s closing on one that brakes to a stop ahead of it in its lane
-        t = 100.0 + 0.2 * k
-        v_lead = max(8.0 - 4.0 * 0.2 * k, 0.0)
-        x = np.array([[-30.0 + 12.0 * 0.2 * k, 0.0, 12.0, 0.0], [-5.0 + 1.0 * k, 0.0, v_lead, 0.0]])
-        m = Motion(t, np.array([1, 2]), x, np.tile(np.eye(4) * 0.04, (2, 1, 1)), np.full(2, 4.5), np.full(2, 1.8),
-                   np.zeros(2), last_update=np.full(2, t))
+    for k in range(15):
+        m = _closing_on_a_braking_leader(k)
         for who in live:
             C.warn_cycle(*arms[who], m, truths[who], inside, live[who], forget=True)
             logs[who].add(m, truths[who])
@@ -244,12 +252,9 @@ def test_a_warning_is_in_coverage_when_its_conflict_point_moves_inside_while_it_
         def inside(x, y, cx=cx, radius=radius):
             return bool(np.hypot(x - cx, y) <= radius)
 
-        for k in range(15):  # a car at 12 m/s closing on one that brakes to a stop ahead of it (its rear from x ~ 0.75)
-            t = 100.0 + 0.2 * k
-            x = np.array([[-30.0 + 12.0 * 0.2 * k, 0.0, 12.0, 0.0], [-5.0 + 1.0 * k, 0.0, max(8.0 - 0.8 * k, 0.0), 0.0]])
-            m = Motion(t, np.array([1, 2]), x, np.tile(np.eye(4) * 0.04, (2, 1, 1)), np.full(2, 4.5),
-                       np.full(2, 1.8), np.zeros(2), last_update=np.full(2, t))
-            C.warn_cycle(predictor, warner, m, np.array([11, 12]), inside, log, forget=True)
+        for k in range(15):
+            C.warn_cycle(predictor, warner, _closing_on_a_braking_leader(k), np.array([11, 12]), inside, log,
+                         forget=True)
         assert log.active  # still warned
         gone = Motion(103.0, np.array([2]), np.array([[30.0, 0.0, 0.0, 0.0]]), np.eye(4)[None] * 0.04,
                       np.full(1, 4.5), np.full(1, 1.8), np.zeros(1), last_update=np.full(1, 103.0))
@@ -271,19 +276,15 @@ def test_a_warning_names_the_vehicles_its_tracks_were_matched_to_most_while_it_l
     """warn_cycle: a track matched to no vehicle in the warning's first cycle (its box stood off the car by more
     than match_m), and to its car in the cycles after, names that car (a_at_start / b_at_start keep the first
     match); a track matched to two cars names the one it was matched to most often."""
-    from mobility_twin.safety import Motion, WarningConfig
+    from mobility_twin.safety import WarningConfig
     from mobility_twin_models.safety import load_checkpoint
 
     model = load_checkpoint()[0]
     predictor, warner = C.learned_arm(model, WarningConfig())
     log = C.WarningLog()
-    for k in range(15):  # as above: the warning starts at k = 8 and holds to the end
-        t = 100.0 + 0.2 * k
-        x = np.array([[-30.0 + 12.0 * 0.2 * k, 0.0, 12.0, 0.0], [-5.0 + 1.0 * k, 0.0, max(8.0 - 0.8 * k, 0.0), 0.0]])
-        m = Motion(t, np.array([1, 2]), x, np.tile(np.eye(4) * 0.04, (2, 1, 1)), np.full(2, 4.5), np.full(2, 1.8),
-                   np.zeros(2), last_update=np.full(2, t))
+    for k in range(15):  # the warning starts at k = 8 and holds to the end
         truth = np.array([11 if k != 10 else 13, -1 if k <= 8 else 12])  # the follower once matched to car 13
-        C.warn_cycle(predictor, warner, m, truth, lambda x, y: True, log, forget=True)
+        C.warn_cycle(predictor, warner, _closing_on_a_braking_leader(k), truth, lambda x, y: True, log, forget=True)
     assert len(log) == 1
     w = log[0]
     assert (w["a_at_start"], w["b_at_start"]) == (11, -1) and (w["a"], w["b"]) == (11, 12)
