@@ -24,7 +24,8 @@ Ground truth: ``ssm.xml`` conflicts with a minimum TTC below 1.5 s whose minimum
 (each of its two tracks mapped, every cycle, to the nearest true vehicle within ``match_m``, and named by the
 vehicle it was mapped to most often while the warning lasted, as tracking metrics match identities) is a
 true positive when SUMO measures a TTC below 1.5 s for that pair, inside coverage, at some moment from 1 s
-before the warning to ``horizon + 1 s`` after it: the bench turns on ssm's trajectories (TTC at every step of
+before the warning to ``horizon + 1 s`` after it, or to its end if it lasts longer (a warning held from 5 s
+ahead through the conflict warned of it): the bench turns on ssm's trajectories (TTC at every step of
 every encounter), since one encounter may come close more than once and its minimum is only one of those
 moments. The run goes on ``horizon + 1 s`` past the scored period so that a warning at its end can be judged.
 The lead time is the minimum-TTC instant minus the first matching warning. Warnings are counted inside
@@ -407,6 +408,7 @@ def warn_cycle(predictor, warner, m, truth: np.ndarray, in_coverage, out: Warnin
     * ``in_coverage``: whether its predicted conflict point was inside coverage at some moment
       (``in_coverage_at_start``: when it started). A pair warned while still approaching the sensors' area, of
       a conflict that then happens inside it, is a warning of that conflict.
+    * ``until``: the last cycle in which it was active.
 
     ``forget``: the warnings of road users no longer in ``m`` end (the twin's tracks it dropped). Returns the
     warning events (the closed loop acts on them). What a run does every cycle and what a re-prediction of its
@@ -438,6 +440,7 @@ def warn_cycle(predictor, warner, m, truth: np.ndarray, in_coverage, out: Warnin
         out.append(rec)
         out.active[key] = (rec, (Counter(), Counter()))
     for key, (rec, votes_ab) in out.active.items():  # this cycle's match of each active warning's tracks
+        rec["until"] = m.t
         for k, (track, votes) in enumerate(zip(key, votes_ab, strict=True)):
             r = row.get(track)
             if r is not None:
@@ -636,24 +639,28 @@ def score(run: dict, name: str, horizon_s: float) -> dict:
     recorded = [c for c in run["conflicts"] if lo <= c["t"] <= hi + horizon_s]
     warnings = [w for w in run["events"][name] if w["in_coverage"] and lo <= w["t"] <= hi]
 
+    def last(w, before):  # a warning speaks of its pair from its start to ``before`` later, or to its end
+        return max(w["t"] + before, w.get("until", w["t"]))
+
     def matches(w, c, before=horizon_s + 1.0, after=1.0):
-        return {w["a"], w["b"]} == {c["a"], c["b"]} and -after <= c["t"] - w["t"] <= before
+        return {w["a"], w["b"]} == {c["a"], c["b"]} and w["t"] - after <= c["t"] <= last(w, before)
 
     # a warning is right when its pair's TTC is below the critical value inside coverage at some moment of its
-    # window (ssm's trajectories: any stretch of the encounter, not only its minimum), else when the
-    # encounter's minimum is (runs without trajectories)
+    # window, from 1 s before it to horizon + 1 s after it or to its end if it lasts longer (ssm's trajectories:
+    # any stretch of the encounter, not only its minimum), else when the encounter's minimum is (runs without
+    # trajectories)
     stretches: dict[tuple[int, int], list] = {}
     for c in run["conflicts"]:
-        for first, last, x, y in c.get("critical", []):
+        for first, end, x, y in c.get("critical", []):
             if covered(x, y):
-                stretches.setdefault((c["a"], c["b"]), []).append((first, last))
+                stretches.setdefault((c["a"], c["b"]), []).append((first, end))
     with_stretches = any("critical" in c for c in run["conflicts"])
 
     def right(w, before=horizon_s + 1.0, after=1.0):
         if not with_stretches:
             return any(matches(w, c) for c in critical)
         pair = (min(w["a"], w["b"]), max(w["a"], w["b"]))
-        return any(first <= w["t"] + before and last >= w["t"] - after for first, last in stretches.get(pair, ()))
+        return any(first <= last(w, before) and end >= w["t"] - after for first, end in stretches.get(pair, ()))
 
     tp = sum(right(w) for w in warnings)
     near = sum(any(matches(w, c) for c in recorded) for w in warnings)

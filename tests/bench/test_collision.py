@@ -165,6 +165,17 @@ def test_a_warning_is_right_when_its_pair_comes_close_at_any_moment_of_its_windo
     assert s["conflicts"] == 1 and s["recall"] == 0.0  # recall: the encounter's minimum, warned 10 s ahead is too early
 
 
+def test_a_warning_that_lasts_speaks_of_its_pair_until_it_ends():
+    # (1, 2) come close at 49.5-50.5 s (the minimum at 50 s), 10 s after each of these warnings started
+    close = dict(_c(50.0, 1, 2, ttc=0.8), critical=[[49.5, 50.5, 0.0, 0.0]])
+    held = dict(_w(40.0, 1, 2), until=50.2)  # active from 40 s through the approach: right, lead 10 s
+    ended = dict(_w(40.0, 2, 1), until=42.0)  # over at 42 s, the approach 7.5 s later: wrong
+    s = C.score(_run([held], [close]), "twin", 4.0)
+    assert s["true_warnings"] == 1 and s["recall"] == 1.0 and s["median_lead_time_s"] == pytest.approx(10.0)
+    s = C.score(_run([ended], [close]), "twin", 4.0)
+    assert s["true_warnings"] == 0 and s["recall"] == 0.0
+
+
 def test_a_runs_saved_inputs_predict_again_the_warnings_it_gave(tmp_path):
     """--repredict: each cycle's road users saved with a run (MotionLog) give back, through the same cycle
     step, the very warnings the run recorded (same settings, same random draws)."""
@@ -261,6 +272,7 @@ def test_a_warning_is_in_coverage_when_its_conflict_point_moves_inside_while_it_
         C.warn_cycle(predictor, warner, gone, np.array([12]), inside, log, forget=True)  # the follower left
         assert len(log) == 1 and not log[0]["in_coverage_at_start"]
         assert not log.active  # it ended: nothing followed any more
+        assert log[0]["t"] == pytest.approx(101.6) and log[0]["until"] == pytest.approx(102.8)  # k = 8 to 14
     assert logs["enters"][0]["in_coverage"] and not logs["stays_out"][0]["in_coverage"]
     # scored as it was marked: the one whose point came inside is a warning of the run, the other is not
     conflict = dict(_c(102.5, 11, 12, x=25.0), critical=[[102.4, 102.6, 25.0, 0.0]])  # inside both discs
