@@ -49,6 +49,14 @@ class SensorFrame:
     index: int  # frame number of this sensor
     pose: SensorPose  # true sensor pose in map at the stamp
     scan: Scan
+    box_ids: np.ndarray | None = None  # the ground-truth id of each box the scan's hit_vehicle indexes
+
+    def seen_ids(self) -> np.ndarray:
+        """The ground-truth ids of the road users at least one return of this frame hit (sorted)."""
+        hit = self.scan.hit_vehicle
+        if self.box_ids is None or not len(hit):
+            return np.zeros(0, np.int64)
+        return np.asarray(self.box_ids)[np.unique(hit[hit >= 0])]
 
 
 @dataclass(frozen=True)
@@ -248,7 +256,7 @@ class Replay:
                 meta.append((sid, frame_id, index, pose))
             for (sid, frame_id, index, pose), scan in zip(meta, lidar.scan_many(poses, boxes, rngs, exclude),
                                                           strict=True):
-                frames.append(SensorFrame(sid, kind, frame_id, t, index, pose, scan))
+                frames.append(SensorFrame(sid, kind, frame_id, t, index, pose, scan, boxes.ids))
         return frames
 
     def _v2x(self, state: VehicleStates, t: float, index: int) -> list[V2xReport]:

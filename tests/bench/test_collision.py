@@ -176,6 +176,17 @@ def test_a_warning_that_lasts_speaks_of_its_pair_until_it_ends():
     assert s["true_warnings"] == 0 and s["recall"] == 0.0
 
 
+def test_recall_is_also_given_over_the_conflicts_whose_parties_a_sensor_saw():
+    seen = dict(_c(20.0, 1, 2), seen=[12, 30])  # both parties seen in the 5 s before: warned
+    hidden = dict(_c(30.0, 3, 4), seen=[25, 0])  # 4 hidden all that time (behind a truck in a queue): missed
+    s = C.score(_run([_w(18.0, 1, 2)], [seen, hidden]), "twin", 4.0)
+    assert s["recall"] == 0.5
+    assert s["recall_by_conflict"]["both_parties_seen"] == {"conflicts": 1, "recall": 1.0}
+    assert s["recall_by_conflict"]["a_party_unseen"] == {"conflicts": 1, "recall": 0.0}
+    old = C.score(_run([_w(18.0, 1, 2)], [_c(20.0, 1, 2)]), "twin", 4.0)  # a run that did not record it
+    assert old["recall_by_conflict"]["both_parties_seen"]["conflicts"] == 0
+
+
 def test_a_runs_saved_inputs_predict_again_the_warnings_it_gave(tmp_path):
     """--repredict: each cycle's road users saved with a run (MotionLog) give back, through the same cycle
     step, the very warnings the run recorded (same settings, same random draws)."""

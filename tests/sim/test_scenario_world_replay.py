@@ -78,6 +78,23 @@ def test_replay_staggers_sensors_and_emits_every_stream():
     assert any(t.odometry for t in ticks)
 
 
+def test_a_frame_names_the_road_users_its_returns_hit():
+    world = build_world(scenario_from_dict(SMALL))
+    seen = 0
+    for tick in Replay(world):
+        state = world.advance(tick.t).vehicles
+        for f in tick.frames:
+            ids = f.seen_ids()
+            hit = f.scan.hit_vehicle
+            assert len(ids) == len(np.unique(hit[hit >= 0]))  # one id per road user hit
+            assert set(ids.tolist()) <= set(state.ids.tolist())
+            for v in ids.tolist():  # each within the sensor's range of it
+                r = state.index_of(v)
+                assert np.hypot(state.x[r] - f.pose.x, state.y[r] - f.pose.y) <= 80.0 + state.length[r]
+            seen += len(ids)
+    assert seen > 0
+
+
 def test_seek_lands_on_the_same_frames_as_a_straight_run():
     world = build_world(scenario_from_dict(SMALL))
     straight = Replay(world)
