@@ -224,8 +224,9 @@ def _run(job: dict) -> dict:
         for report in tick.v2x:
             saw(report.ids, tick.t)
         for odo in tick.odometry:  # a CAV reports itself
-            if odo.cav_id in world.backend._num:
-                saw([world.backend._num[odo.cav_id]], tick.t)
+            own = world.backend.vehicle_id(odo.cav_id)
+            if own is not None:
+                saw([own], tick.t)
         for _kind, _source, d in fusion.feed(tick):
             raw.add(d)
         if tick.ground_truth is not None:
