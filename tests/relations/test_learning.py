@@ -142,3 +142,23 @@ def test_the_grouped_relation_sum_is_heteroconv_with_its_gradients():
     g_new = torch.autograd.grad(sum((o ** 2).sum() for o in grouped.values()), params)
     for a, b in zip(g_ref, g_new, strict=True):
         assert torch.allclose(a, b, atol=1e-4)
+
+
+def test_a_process_that_makes_relation_convs_leaves_no_rendered_source_in_the_temporary_directory(tmp_path):
+    """PyG renders RelationConv's propagate into a .py in the temporary directory when the first one is made
+    in a process and never removes it; the class removes it (the module stays imported and computes)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import torch\n"
+            "from mobility_twin_models.relations.nn.relation_conv import RelationConv\n"
+            "convs = [RelationConv(4, 4, edge_dim=2) for _ in range(3)]\n"
+            "out = convs[0](torch.ones(3, 4), torch.tensor([[0, 1], [1, 2]]), torch.ones(2, 2))\n"
+            "assert out.shape == (3, 4) and bool(torch.isfinite(out).all())\n"
+            "print(type(convs[0]).propagate.__module__)\n")
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("RelationConv_propagate")  # PyG's rendered propagate ran
+    assert not list(tmp_path.glob("*RelationConv_propagate_*.py"))

@@ -2,6 +2,10 @@ r"""One relation (edge type) of the heterogeneous graph: a message-passing opera
 
 from __future__ import annotations
 
+import os
+import sys
+import tempfile
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -38,6 +42,7 @@ class RelationConv(MessagePassing):
     def __init__(self, in_channels: int | tuple[int, int], out_channels: int, *, edge_dim: int,
                  aggr: str = "sum") -> None:
         super().__init__(aggr=aggr)
+        _remove_rendered_propagate(type(self))
         if isinstance(in_channels, int):
             in_channels = (in_channels, in_channels)
         self.in_channels = in_channels
@@ -118,3 +123,17 @@ def relation_sum(convs: dict[EdgeType, RelationConv], x_dict: dict[NodeType, Ten
                 raise ValueError(f"relation_sum adds messages by sum or mean, not {conv.aggr!r} ({et})")
         out[t] = acc
     return out
+
+
+def _remove_rendered_propagate(cls: type) -> None:
+    """Delete the source file PyG rendered ``cls``'s ``propagate`` into (a ``.py`` in the temporary directory,
+    written when the first instance of the class is made in a process, imported, and never removed: one more
+    file in ``/tmp`` at every start of a node or test process). The module stays imported; nothing reads the
+    file again."""
+    module = sys.modules.get(f"{cls.__module__}_{cls.__name__}_propagate")
+    path = getattr(module, "__file__", None)
+    if path and os.path.dirname(path) == tempfile.gettempdir() and os.path.exists(path):
+        try:
+            os.unlink(path)
+        except OSError:  # (another process's cleaner got there first, or it is not ours to remove)
+            pass
