@@ -52,7 +52,7 @@ class SensorFrame:
     box_ids: np.ndarray | None = None  # the ground-truth id of each box the scan's hit_vehicle indexes
 
     def seen_ids(self) -> np.ndarray:
-        """The ground-truth ids of the road users at least one return of this frame hit (sorted)."""
+        """The ground-truth ids of the road users at least one return of this frame hit (each once)."""
         hit = self.scan.hit_vehicle
         if self.box_ids is None or not len(hit):
             return np.zeros(0, np.int64)
