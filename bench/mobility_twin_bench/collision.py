@@ -73,6 +73,8 @@ import numpy as np
 
 SUMMARY = "collision warning from the twin vs raw detections, against SUMO's ssm conflicts, open and closed loop"
 TTC_CRITICAL_S = 1.5
+#: a warning speaks of its pair from this long before it to the horizon plus this long after it (or to its end)
+SLACK_S = 1.0
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -135,8 +137,9 @@ def _run(job: dict) -> dict:
     from mobility_twin_sim.world import build_world
 
     scenario = load_scenario(job["scenario"])
-    # the run goes on horizon + 1 s past the scored end, so that a warning given at the end can be judged
-    end = job["duration_s"] + job["horizon_s"] + 1.0
+    # the run goes on a warning's window (horizon + slack) past the scored end, so that a warning given at the end
+    # can be judged
+    end = job["duration_s"] + job["horizon_s"] + SLACK_S
     # with ssm's trajectories: each encounter's TTC at every step (hundreds of MB; read, then deleted)
     scenario = replace(scenario, seed=job["seed"], time=replace(scenario.time, duration_s=end + 1.0),
                        world=replace(scenario.world, ssm_trajectories=True))
@@ -342,8 +345,8 @@ def _run(job: dict) -> dict:
     cav_ids = {num[c] for c in backend._cavs if c in num}
     out = replay.close()
     conflicts = _ssm_conflicts(run_dir / "ssm.xml", num, frame, begin_s)
-    for c in conflicts:  # at how many instants of the horizon + 1 s before it the twin's sources saw each party
-        c["seen"] = [_seen_in(seen.get(v, ()), c["t"] - job["horizon_s"] - 1.0, c["t"]) for v in (c["a"], c["b"])]
+    for c in conflicts:  # at how many instants of a warning's window before it the twin's sources saw each party
+        c["seen"] = [_seen_in(seen.get(v, ()), c["t"] - job["horizon_s"] - SLACK_S, c["t"]) for v in (c["a"], c["b"])]
     if (run_dir / "ssm.xml").exists():
         (run_dir / "ssm.xml").unlink()  # every step of every encounter (hundreds of MB): result.json keeps what counts
     result = {"job": job, "events": events, "conflicts": conflicts, "connected": sorted(connected | cav_ids),
@@ -672,7 +675,7 @@ def score(run: dict, name: str, horizon_s: float) -> dict:
     def last(w, before):  # a warning speaks of its pair from its start to ``before`` later, or to its end
         return max(w["t"] + before, w.get("until", w["t"]))
 
-    def matches(w, c, before=horizon_s + 1.0, after=1.0):
+    def matches(w, c, before=horizon_s + SLACK_S, after=SLACK_S):
         return {w["a"], w["b"]} == {c["a"], c["b"]} and w["t"] - after <= c["t"] <= last(w, before)
 
     # a warning is right when its pair's TTC is below the critical value inside coverage at some moment of its
@@ -686,7 +689,7 @@ def score(run: dict, name: str, horizon_s: float) -> dict:
                 stretches.setdefault((c["a"], c["b"]), []).append((first, end))
     with_stretches = any("critical" in c for c in run["conflicts"])
 
-    def right(w, before=horizon_s + 1.0, after=1.0):
+    def right(w, before=horizon_s + SLACK_S, after=SLACK_S):
         if not with_stretches:
             return any(matches(w, c) for c in critical)
         pair = (min(w["a"], w["b"]), max(w["a"], w["b"]))
