@@ -50,3 +50,33 @@ def test_the_twin_sees_the_cavs_the_connected_the_rsus_and_what_the_cavs_sensors
     everyone = replace(case, v2x_share=1.0)
     assert all(is_connected(v, everyone) for v in ids)
     assert seen_by_twin(ids, pos, set(), np.zeros((0, 2)), everyone).all()
+
+
+def test_the_headline_across_seeds_gives_each_arms_mean_and_the_twins_paired_differences():
+    from mobility_twin_bench.guidance import across_seeds, cases
+
+    names = [c.name for c in cases(True, 7, 8, [11, 8, 12, 11])]
+    assert names == ["headline", "headline_seed2", "no_incident", "headline_extra_seed11", "headline_extra_seed12"]
+
+    def result(seed, twin, device, none, twin_all, none_all, gap):
+        return {"case": {"seed": seed}, "oracle": {"gap_to_oracle": gap},
+                "arms": {"no_guidance": {"cav_mean_s": none, "all_mean_s": none_all},
+                         "sumo_rerouting": {"cav_mean_s": device, "all_mean_s": 0.0},
+                         "twin": {"cav_mean_s": twin, "all_mean_s": twin_all}}}
+
+    results = {"headline": result(7, 99.0, 100.0, 120.0, 200.0, 200.0, 0.08),
+               "headline_seed2": result(8, 102.0, 100.0, 120.0, 198.0, 200.0, 0.12),
+               "headline_extra_seed11": result(11, 96.0, 100.0, 120.0, 202.0, 200.0, 0.10)}
+    out = across_seeds(results, list(results))
+    assert out["seeds"] == [7, 8, 11]
+    assert out["cav_mean_s"] == pytest.approx({"no_guidance": 120.0, "sumo_rerouting": 100.0, "twin": 99.0})
+    device = out["twin_vs"]["sumo_rerouting"]
+    assert device["per_seed"] == pytest.approx([-0.01, 0.02, -0.04])
+    assert device["mean"] == pytest.approx(-0.01)
+    # t interval of three values: mean +- 4.303 * sd / sqrt(3), sd = 0.03
+    lo, hi = device["ci95"]
+    assert (lo, hi) == pytest.approx((-0.01 - 4.303 * 0.03 / math.sqrt(3), -0.01 + 4.303 * 0.03 / math.sqrt(3)), abs=1e-4)
+    assert out["twin_vs"]["no_guidance"]["mean"] == pytest.approx(99.0 / 120.0 - 1.0)
+    assert out["all_vehicles_twin_vs_no_guidance"]["mean"] == pytest.approx(0.0)
+    gap = out["gap_to_oracle"]
+    assert (gap["mean"], gap["min"], gap["max"]) == pytest.approx((0.10, 0.08, 0.12))
