@@ -70,8 +70,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=7, help="SUMO and CAV-draw seed of the headline")
     parser.add_argument("--second-seed", type=int, default=8, help="the headline again with this seed")
     parser.add_argument("--more-seeds", type=int, nargs="*", default=[], metavar="SEED",
-                        help="the headline again with each of these seeds (three SUMO runs each); the table "
-                             "'across seeds' then gives each arm's mean over all headline seeds and the twin's "
+                        help="the headline again with each of these seeds (three SUMO runs each); a row of the "
+                             "targets table then gives each arm's mean over all headline seeds and the twin's "
                              "paired difference to the others with its 95%% interval")
     parser.add_argument("--jobs", type=int, default=1, help="SUMO runs at a time (one process each)")
     parser.add_argument("--workdir", type=Path, default=None, help="where SUMO writes (temp)")
