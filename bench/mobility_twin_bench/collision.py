@@ -710,7 +710,7 @@ def score(run: dict, name: str, horizon_s: float) -> dict:
                         ("at_5_mps_or_more", lambda c: (c.get("speed") or 0.0) >= 5.0),
                         ("below_5_mps", lambda c: (c.get("speed") or 0.0) < 5.0),
                         # whether the twin's sources (a LiDAR return, a V2X or CAV self-report) saw both parties at
-                        # least once in the horizon + 1 s before: one hidden all that time (a car behind a truck in a
+                        # least once in a warning's window (horizon + SLACK_S) before: one hidden all that time (a car behind a truck in a
                         # queue) is in the disc of coverage but out of sight
                         ("both_parties_seen", lambda c: "seen" in c and min(c["seen"]) > 0),
                         ("a_party_unseen", lambda c: "seen" in c and min(c["seen"]) == 0)):
@@ -883,7 +883,7 @@ def run(args: argparse.Namespace) -> int:
             table.append({"seed": p["seed"], "warnings from": who, "conflicts": r["conflicts"],
                           "warnings": r["warnings"], "precision": r["precision"],
                           "prec. any ssm": r["precision_any_ssm_conflict"], "recall": r["recall"],
-                          # the conflicts both of whose parties a sensor saw at least once in the 5 s before
+                          # the conflicts both of whose parties a sensor saw at least once in a warning's window before
                           "seen": r["recall_by_conflict"]["both_parties_seen"]["conflicts"],
                           "recall of seen": r["recall_by_conflict"]["both_parties_seen"]["recall"],
                           "median lead s": r["median_lead_time_s"],
