@@ -21,8 +21,8 @@ an RSU's range, with the serving server known from the network), it measures:
    forgetting with a paired-bootstrap 95% interval over the test graphs, FWT, time and memory per update;
    on the SUMO world (``--world sumo``) over the shifts SUMO can make (:data:`SHIFT_STREAMS`: rush hour
    against off-peak demand, a road closed and reopened, a server added, another road network), with
-   ``--full`` over the three streams above too; their worlds record in a second process while the models
-   train (the first time; then they are read from the SUMO cache);
+   ``--full`` over the three streams above too. Continual learning runs in a second process, on the same
+   data prepared again there, while the handover and load models train;
 4. cost of one incremental update and of one live prediction on a 1,000-node graph;
 5. proactive against reactive twin migration with the predicted next server.
 
@@ -161,25 +161,26 @@ def run(args: argparse.Namespace) -> int:
         "options": {"seeds": args.seeds, "ablations": args.ablations, "continual": not args.no_continual},
     }
 
-    # the shift streams' worlds record (the first time) in a process of their own while the models train
-    recording = None
-    if sumo and not args.no_continual:
+    model_cfg = ModelConfig()
+    # replay mixes as many past graphs as new ones into every step
+    train_cfg = TrainConfig(seed=args.seed, graphs_per_step=preset.graphs_per_step,
+                            replay_graphs=preset.graphs_per_step)
+    # continual learning runs in a process of its own (from the same data, prepared again there) while the
+    # handover and load models train in this one
+    continual = None
+    if not args.no_continual:
         from concurrent.futures import ProcessPoolExecutor
 
-        recording = ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"))
-        recorded = recording.submit(_record_variants, _shift_variants(prepared, args.scenario, round(30.0 / preset.slot_s),
-                                                                      preset), preset.slot_s)
-        log("shift streams: recording their worlds in the background (read from the SUMO cache if there)")
+        continual_pool = ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"))
+        continual = continual_pool.submit(_continual_process, args.world, args.scenario, data_path, preset, args.seed,
+                                          model_cfg, train_cfg, log.start)
+        log("continual learning: started in a second process")
 
     # ------------------------------------------------------------------ 1. graph build
     results["graph"] = _graph_section(truth, base_graph, log)
     print(format_table([results["graph"]], title="\nGraph of one snapshot (1,000 nodes)"))
 
     # ------------------------------------------------------------------ 2. handover and load
-    model_cfg = ModelConfig()
-    # replay mixes as many past graphs as new ones into every step
-    train_cfg = TrainConfig(seed=args.seed, graphs_per_step=preset.graphs_per_step,
-                            replay_graphs=preset.graphs_per_step)
     prediction_rows, load_rows, trained = [], [], {}
     for regime in REGIMES:
         for horizon_s in preset.horizons_s:
@@ -211,38 +212,19 @@ def run(args: argparse.Namespace) -> int:
                        title="\nServer load forecast (vehicles served 30 s ahead)"))
 
     # ------------------------------------------------------------------ 3. continual learning
-    horizon_cl = 30.0
-    graph_cl = _graph_for(horizon_cl, roads=sumo)
-    k_cl = round(horizon_cl / preset.slot_s)
+    graph_cl = _graph_for(30.0, roads=sumo)
+    k_cl = round(30.0 / preset.slot_s)
     cl_results = {}
-    if recording is not None:
+    if continual is not None:
         t = time.perf_counter()
-        try:
-            took = recorded.result()
-        except Exception as err:  # the process died: the streams record in the foreground
-            took = {"all": f"{type(err).__name__}: {err}"}
-        recording.shutdown()
-        log(f"shift streams' worlds: waited {time.perf_counter() - t:.0f} s for the background recording ("
-            + ", ".join(f"{name} {v:.0f} s" if isinstance(v, float) else f"{name}: {v}" for name, v in took.items())
-            + ")")
-    for regime in () if args.no_continual else preset.cl_regimes:
-        streams = {}
-        if preset.generic_streams:
-            streams["districts"] = _district_tasks(observed[regime], k_cl, graph_cl, area, preset)
-            streams["time_windows"] = _time_tasks(observed[regime], k_cl, graph_cl, preset)
-            if regime == preset.cl_regimes[0]:
-                streams["sensing_changes"] = _sensing_tasks(observed, k_cl, graph_cl, preset)
-        if sumo and regime == preset.cl_regimes[0]:
-            streams.update(_shift_streams(prepared, args.scenario, regime, k_cl, graph_cl, preset, log,
-                                          seed=args.seed))
-        for stream, tasks in streams.items():
-            name = f"{regime}/{stream}"
-            cl_results[name] = _continual_section(name, tasks, graph_cl, model_cfg, train_cfg, preset, log)
-            print(format_table(cl_results[name]["rows"],
-                               ["strategy", "acc", "forgetting", "forgetting_pts_95ci", "bwt", "fwt", "load_mae",
-                                "load_forgetting", "ms_per_update", "state_MB"],
-                               title=f"\nContinual learning, {name} ({len(tasks)} tasks, handover accuracy at 30 s; "
-                                     f"accuracy standard error ~{cl_results[name]['accuracy_se'] * 100:.1f} pts)"))
+        cl_results = continual.result()  # its error, if it failed, is raised here
+        continual_pool.shutdown()
+        log(f"continual learning: waited {time.perf_counter() - t:.0f} s for it")
+    for name, cl in cl_results.items():
+        print(format_table(cl["rows"], ["strategy", "acc", "forgetting", "forgetting_pts_95ci", "bwt", "fwt", "load_mae",
+                                        "load_forgetting", "ms_per_update", "state_MB"],
+                           title=f"\nContinual learning, {name} ({len(cl['tasks'])} tasks, handover accuracy at 30 s; "
+                                 f"accuracy standard error ~{cl['accuracy_se'] * 100:.1f} pts)"))
     results["continual"] = cl_results
 
     # ------------------------------------------------------------------ 4. update and prediction cost
@@ -279,11 +261,48 @@ def run(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------- helpers
 class _Log:
-    def __init__(self) -> None:
-        self.start = time.perf_counter()
+    """Progress lines stamped with the seconds since ``start`` (``time.perf_counter``, the same clock in every
+    process of the machine), after ``prefix``."""
+
+    def __init__(self, start: float | None = None, prefix: str = "") -> None:
+        self.start = time.perf_counter() if start is None else start
+        self.prefix = prefix
 
     def __call__(self, text: str) -> None:
-        print(f"[{time.perf_counter() - self.start:6.0f} s] {text}", flush=True)
+        print(f"[{time.perf_counter() - self.start:6.0f} s] {self.prefix}{text}", flush=True)
+
+
+def _continual_process(world: str, scenario: str, data_path, preset: Preset, seed: int, model_cfg, train_cfg,
+                       log_start: float) -> dict:
+    """Section 3 in a process of its own: the data prepared again (read from the SUMO cache, or the T-Drive
+    files), every stream of the preset and, on the SUMO world, its shifts. Returns stream -> section."""
+    import torch
+
+    from mobility_twin_models.relations.train import prepare, prepare_sumo
+
+    torch.set_num_threads(1)
+    log = _Log(log_start, "continual: ")
+    if world == "sumo":
+        prepared = prepare_sumo(scenario, minutes=preset.minutes, slot_s=preset.slot_s, seed=seed, log=log)
+    else:
+        prepared = prepare(data_path, area_m=preset.area_m, minutes=preset.minutes, slot_s=preset.slot_s, seed=seed)
+    graph_cl = _graph_for(30.0, roads=world == "sumo")
+    k = round(30.0 / preset.slot_s)
+    observed = prepared.observed
+    cl_results = {}
+    for regime in preset.cl_regimes:
+        streams = {}
+        if preset.generic_streams:
+            streams["districts"] = _district_tasks(observed[regime], k, graph_cl, prepared.area, preset)
+            streams["time_windows"] = _time_tasks(observed[regime], k, graph_cl, preset)
+            if regime == preset.cl_regimes[0]:
+                streams["sensing_changes"] = _sensing_tasks(observed, k, graph_cl, preset)
+        if world == "sumo" and regime == preset.cl_regimes[0]:
+            streams.update(_shift_streams(prepared, scenario, regime, k, graph_cl, preset, log, seed=seed))
+        for stream, tasks in streams.items():
+            name = f"{regime}/{stream}"
+            cl_results[name] = _continual_section(name, tasks, graph_cl, model_cfg, train_cfg, preset, log)
+    return cl_results
 
 
 def _graph_for(horizon_s: float, *, roads: bool = False):
@@ -548,8 +567,9 @@ SHIFT_STREAMS = {
 
 
 def _shift_variants(prepared, scenario: str, k: int, preset) -> dict:
-    """The worlds the shift streams record besides the main one: stream -> :func:`record_sumo` arguments
-    (each one time window long, as a ``time_windows`` task, plus the horizon; the incident's two)."""
+    """The worlds the shift streams record besides the main one: stream -> the scenario and the arguments of
+    :func:`~mobility_twin_models.relations.train.prepare_sumo` (each world one time window long, as a
+    ``time_windows`` task, plus the horizon; the incident's two windows)."""
     from mobility_twin_sim.sumo.config import IncidentSection
 
     slots = (len(prepared.observed[REGIMES[0]]) - k) // preset.cl_tasks_time
@@ -560,22 +580,6 @@ def _shift_variants(prepared, scenario: str, k: int, preset) -> dict:
     return {"demand": {"scenario": scenario, "minutes": minutes + extra, "demand_scale": OFF_PEAK_SCALE},
             "incident": {"scenario": scenario, "minutes": 2 * minutes + extra, "incidents": closure},
             "network": {"scenario": "real_streets", "minutes": minutes + extra}}
-
-
-def _record_variants(variants: dict, slot_s: float) -> dict:
-    """Record (into the SUMO cache) every world of :func:`_shift_variants`; run in a process of its own while
-    the main models train. Returns stream -> seconds (or the error: the stream then records in the foreground)."""
-    from mobility_twin_models.relations.train import record_sumo
-
-    done = {}
-    for name, kwargs in variants.items():
-        t = time.perf_counter()
-        try:
-            record_sumo(slot_s=slot_s, log=lambda text: None, progress=False, **kwargs)
-            done[name] = time.perf_counter() - t
-        except Exception as err:  # reported; the foreground records it again and raises there
-            done[name] = f"{type(err).__name__}: {err}"
-    return done
 
 
 def _shift_streams(prepared, scenario: str, regime: str, k, graph_cfg, preset, log, *, seed: int) -> dict:

@@ -97,14 +97,24 @@ def prepare_sumo(scenario: str | Path = "city", *, minutes: float = 50.0, slot_s
     taxi trip; 1: the taxis alone, no background traffic; default the scenario's), ``incidents`` (a tuple of
     :class:`~mobility_twin_sim.sumo.config.IncidentSection`, replacing the scenario's; ``at_s`` counts from
     ``start``). ``layout``: the servers and RSUs (default: the hexagonal grid over the scenario's area)."""
+    import dataclasses
+
     import numpy as np
 
     from mobility_twin_models.relations import Area, GraphConfig, LayoutConfig, hex_layout, observe_fleet
     from mobility_twin_models.relations.roads import RoadNetwork
-    from mobility_twin_sim.sumo.trajectories import telematics
+    from mobility_twin_sim.scenario import load_scenario
+    from mobility_twin_sim.sumo.trajectories import record_fleet, telematics
 
-    sc, recorded = record_sumo(scenario, minutes=minutes, slot_s=slot_s, start=start, demand_scale=demand_scale,
-                               incidents=incidents, log=log)
+    sc = load_scenario(scenario)
+    world = sc.world
+    if demand_scale is not None:
+        world = dataclasses.replace(world, demand=dataclasses.replace(world.demand, scale=float(demand_scale)))
+    if incidents is not None:
+        world = dataclasses.replace(world, incidents=tuple(incidents))
+    sc = dataclasses.replace(sc, world=world)
+    recorded = record_fleet(sc, start=start, duration_s=minutes * 60.0 + slot_s, log=log,
+                            progress=lambda done, total: log(f"  SUMO {done:.0f} / {total:.0f} s"))
     fleet = recorded.fleet
     roads = RoadNetwork.of(recorded.roads())
     reports = telematics(fleet, report_period_s, seed=seed)
@@ -121,28 +131,6 @@ def prepare_sumo(scenario: str | Path = "city", *, minutes: float = 50.0, slot_s
     destination = np.asarray([index.get(str(e), -1) for e in recorded.destination], np.int64) \
         if len(recorded.destination) == len(fleet.taxi_ids) else None
     return Prepared(reports, len(reports.t), t0, layout, layout_cfg, area, observed, destination)
-
-
-def record_sumo(scenario: str | Path = "city", *, minutes: float = 50.0, slot_s: float = 5.0,
-                start: str = "2008-02-02 16:05:00", demand_scale: float | None = None, incidents: tuple | None = None,
-                log=print, progress: bool = True):
-    """(the scenario as varied, its SUMO recording) of :func:`prepare_sumo`'s world: recorded once, then read
-    from the SUMO cache. ``progress``: log every simulated minute."""
-    import dataclasses
-
-    from mobility_twin_sim.scenario import load_scenario
-    from mobility_twin_sim.sumo.trajectories import record_fleet
-
-    sc = load_scenario(scenario)
-    world = sc.world
-    if demand_scale is not None:
-        world = dataclasses.replace(world, demand=dataclasses.replace(world.demand, scale=float(demand_scale)))
-    if incidents is not None:
-        world = dataclasses.replace(world, incidents=tuple(incidents))
-    sc = dataclasses.replace(sc, world=world)
-    return sc, record_fleet(sc, start=start, duration_s=minutes * 60.0 + slot_s, log=log,
-                            progress=(lambda done, total: log(f"  SUMO {done:.0f} / {total:.0f} s")) if progress
-                            else None)
 
 
 def training_samples(observed: list, k: int, graph_cfg) -> tuple[list, list]:
