@@ -109,7 +109,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--seeds", type=int, default=1,
                         help="train the GNN and the MLP with this many seeds (seed, seed+1, ...) and judge the "
-                             "handover target on every one of them (default 1; 3 adds ~5 min to --quick)")
+                             "handover target on every one of them (default 1; each further seed adds about 3 min to "
+                             "--quick, 5 on the SUMO world)")
     parser.add_argument("--ablations", action="store_true",
                         help="also train the GNN without the vehicle-vehicle relations (near, follows), without "
                              "every relation of the servers (they keep their own features), and on the SUMO world "
