@@ -170,11 +170,8 @@ def run(args: argparse.Namespace) -> int:
     # handover and load models train in this one
     continual = None
     if not args.no_continual:
-        from concurrent.futures import ProcessPoolExecutor
-
-        continual_pool = ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"))
-        continual = continual_pool.submit(_continual_process, args.world, args.scenario, data_path, preset, args.seed,
-                                          model_cfg, train_cfg, log.start)
+        continual = _Background(_continual_process, args.world, args.scenario, data_path, preset, args.seed,
+                                model_cfg, train_cfg, log.start)
         log("continual learning: started in a second process")
 
     # ------------------------------------------------------------------ 1. graph build
@@ -219,7 +216,6 @@ def run(args: argparse.Namespace) -> int:
     if continual is not None:
         t = time.perf_counter()
         cl_results = continual.result()  # its error, if it failed, is raised here
-        continual_pool.shutdown()
         log(f"continual learning: waited {time.perf_counter() - t:.0f} s for it")
     for name, cl in cl_results.items():
         print(format_table(cl["rows"], ["strategy", "acc", "forgetting", "forgetting_pts_95ci", "bwt", "fwt", "load_mae",
@@ -271,6 +267,44 @@ class _Log:
 
     def __call__(self, text: str) -> None:
         print(f"[{time.perf_counter() - self.start:6.0f} s] {self.prefix}{text}", flush=True)
+
+
+class _Background:
+    """``fn(*args)`` in a spawned process of its own; :meth:`result` waits for its return value and raises
+    its error. The process is a daemon: if this one ends first (an error in the foreground sections), it is
+    stopped with it instead of being waited for."""
+
+    def __init__(self, fn, *args) -> None:
+        ctx = mp.get_context("spawn")
+        self._recv, send = ctx.Pipe(duplex=False)
+        self._process = ctx.Process(target=_background_main, args=(send, fn, args), daemon=True)
+        self._process.start()
+        send.close()  # this process's copy: the pipe reports the end of the other's
+
+    def result(self):
+        try:
+            ok, value = self._recv.recv()
+        except EOFError:  # it ended without an answer (killed, out of memory)
+            self._process.join()
+            raise RuntimeError(f"the background process {self._process.name} ended without a result "
+                               f"(exit code {self._process.exitcode})") from None
+        finally:
+            self._recv.close()
+        self._process.join()
+        if not ok:
+            raise RuntimeError(f"the background process failed:\n{value}")
+        return value
+
+
+def _background_main(conn, fn, args) -> None:
+    import traceback
+
+    try:
+        conn.send((True, fn(*args)))
+    except BaseException:  # every error goes back to the waiting process
+        conn.send((False, traceback.format_exc()))
+    finally:
+        conn.close()
 
 
 def _continual_process(world: str, scenario: str, data_path, preset: Preset, seed: int, model_cfg, train_cfg,
