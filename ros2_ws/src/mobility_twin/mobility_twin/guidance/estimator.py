@@ -26,6 +26,10 @@ pair's). Per-lane
 segments giving each arc of the graph the time of the lanes that lead to its next road, routed on, made the
 guided CAVs no faster over seeds 7, 8, 11-14 (mean 175.4 s against 174.6 s, 2.5 to 3 times the reroutes, all
 vehicles slower on two seeds; leaving out the turns from the road a CAV is on: 179.7 s, 195.8 s on seed 11).
+Nor does a segment remember its last well-sampled window once it leaves the window (its speed fading to free
+flow over 10 minutes, as the prior of the segments seen too little): 179.8 s over the same seeds, 190.6 s
+on seed 13 against 167.8, with 2.5-3.5 times the reroutes; each of these made the twin reroute more, and
+the CAVs lost.
 The age of information (seconds since the newest observation of each edge) is kept beside the estimate.
 Closures (an incident report) make an edge's travel time infinite until reopened. Vectorised: ring
 buffers of ``bin_s`` bins x segments.

