@@ -166,8 +166,9 @@ class ModelConfig:
     30 s, its ``--quick`` training, seeds 0-4 in both regimes, the MLP ablation at the same size): the GNN's
     margin over the MLP was 2.77 points on average with these defaults (3 points or more on 2 of the 10), 3.07
     with 3 layers (5 of 10) and 3.08 with 3 layers of 64 (7 of 10; the GNN 0.900 / 0.922 against 0.896 / 0.920
-    in the telemetry / truth regime), whose eager forward pass on the 1,000-node graph takes 14.9 ms against
-    9.1-9.8 ms (3 layers of 48: 11.8 ms; one thread, untrained weights, medians of 150).
+    in the telemetry / truth regime). The bench's live prediction on its 1,000-node graph, compiled as the
+    node runs it (one thread, 120 slots, two rounds): 18.9 / 19.7 ms with these defaults, 20.7 / 20.4 ms with
+    3 layers, 23.2 / 24.2 ms with 3 layers of 64 (forward pass 7.4-7.9, 8.9-9.1, 11.8-12.4 ms).
     """
 
     hidden: int = int_at_least(48, low=4)
