@@ -22,10 +22,10 @@ Edges, not movements: a road's time depends on where a vehicle leaves it for (on
 incident scenario, no guidance, 965 (road, next road) pairs passed ten times or more: a pair's mean time was a
 median 1.9 s from its road's, 8.5 s at the 90th percentile, more than 15 s for 51 pairs, e.g. a left turn
 116 s slower than its road's 84 s mean; the passes' spread about their road's mean, 26 s, is 23 s about their
-pair's). Per-lane
-segments giving each arc of the graph the time of the lanes that lead to its next road, routed on, made the
-guided CAVs no faster over seeds 7, 8, 11-14 (mean 175.4 s against 174.6 s, 2.5 to 3 times the reroutes, all
-vehicles slower on two seeds; leaving out the turns from the road a CAV is on: 179.7 s, 195.8 s on seed 11).
+pair's). Per-lane segments giving each arc of the graph the time of the lanes that lead to its next road,
+routed on, made the guided CAVs no faster over seeds 7, 8, 11-14 (mean 175.4 s against 174.6 s, 2.5 to 3
+times the reroutes, all vehicles slower on two seeds; leaving out the turns from the road a CAV is on: 179.7
+s, 195.8 s on seed 11).
 Nor does a segment remember its last well-sampled window once it leaves the window (its speed fading to free
 flow over 10 minutes, as the prior of the segments seen too little): 179.8 s over the same seeds, 190.6 s
 on seed 13 against 167.8, with 2.5-3.5 times the reroutes; each of these made the twin reroute more, and
