@@ -228,13 +228,13 @@ def run(args: argparse.Namespace) -> int:
 
     # ------------------------------------------------------------------ 4. update and prediction cost
     results["timing"] = _timing_section(truth, graph_cl, model_cfg, train_cfg,
-                                        shipped or trained[("telemetry", 30.0)]["gnn"], log)
+                                        shipped or trained[("telemetry", HORIZON_CL_S)]["gnn"], log)
     print(format_table([results["timing"]], title="\nIncremental update and live prediction, 1,000-node twin"))
 
     # ------------------------------------------------------------------ 5. proactive migration
     mig_rows = []
     for regime in REGIMES:
-        section = trained[(regime, 30.0)]
+        section = trained[(regime, HORIZON_CL_S)]
         mig_rows += _migration_section(observed[regime], k_cl, graph_cl, section["gnn"], section["test_index"], log,
                                        regime=regime)
     results["migration"] = {"config": MigrationConfig().__dict__,
