@@ -228,6 +228,23 @@ def test_reroute_only_for_a_real_gain_and_at_once_around_a_closure(graph):
     assert moved[0].edges[0] == route[1] and moved[0].edges[-1] == "I5I6" and math.isinf(moved[0].gain_s)
 
 
+def test_each_cav_is_checked_once_per_period_and_the_checks_are_spread(graph):
+    from mobility_twin.guidance import GuidanceConfig, RouteGuidance
+
+    g = RouteGuidance(_fresh(graph), GuidanceConfig(period_s=60.0, stale_s=1e9))
+    cavs = [f"cav_{k}" for k in range(40)]
+    for v in cavs:
+        assert g.request(v, "A0A1", "I5I6", 100.0).command
+    checks = {v: [] for v in cavs}
+    for t in range(101, 701):  # ten periods, nothing changes on the roads
+        for d in g.step(float(t)):
+            checks[d.vehicle].append(t)
+    assert all(len(c) == 10 for c in checks.values())  # not more often for some CAVs, not less for others
+    assert all(np.diff(c).min() >= 59 and np.diff(c).max() <= 61 for c in checks.values())
+    first = sorted(c[0] for c in checks.values())
+    assert first[-1] - first[0] >= 45 and len(set(first)) >= 25  # spread over the period, not all at once
+
+
 def test_load_aware_guidance_spreads_cavs_over_alternatives(graph):
     from mobility_twin.guidance import GuidanceConfig, RouteGuidance
 
