@@ -40,6 +40,12 @@ hit it, or it reported itself over V2X or as a CAV), and recall is also given ov
 parties were seen at least once (``recall_by_conflict.both_parties_seen``): a car hidden all that time behind
 others in a queue is in the disc but out of sight, and no predictor on the twin can warn of it.
 
+What perception costs the learned arm (``per_seed[].perception_gap``, from each open-loop run's saved inputs): its
+precision and recall on the twin's road users, then with the true velocity of each vehicle the twin holds, then
+with its true position too, then on the true states of the vehicles the twin holds, and of every vehicle
+(:data:`GAP_STEPS`): how much of the gap to the true states is the velocity, the position, and the vehicles the
+twin does not hold (hidden, not yet confirmed, or its track more than ``match_m`` off).
+
 Closed loop: a second run of the same seed in which a connected vehicle (a CAV or a V2X vehicle: the twin's
 track carries its id) that a twin warning tells to yield is slowed through the co-simulation control
 (``SpeedCommand``: its speed less ``brake_drop_mps``, and no faster than the other party's, ``brake_to_other``),
@@ -552,14 +558,65 @@ def learned_arm(model, wcfg):
     return predictor, WarningTracker(learned_warning_config(wcfg, predictor.horizon_s))
 
 
-def learned_events(run: dict, run_dir: Path, model, wcfg, who: str = "twin") -> list:
+def learned_events(run: dict, run_dir: Path, model, wcfg, who: str = "twin", cycles=None) -> list:
     """The warnings of the learned arm (:func:`learned_arm`) on a saved run's inputs of ``who`` (``twin``, or
-    ``oracle``: the true states): events as a run records them."""
+    ``oracle``: the true states), or on ``cycles`` ((Motion, truth ids) per cycle) when given: events as a run
+    records them."""
     predictor, warner = learned_arm(model, wcfg)
     out = WarningLog()
     in_coverage = coverage_of(run)
-    for m, truth in MotionLog.motions(run_dir / f"inputs_{who}.npz"):
+    for m, truth in (MotionLog.motions(run_dir / f"inputs_{who}.npz") if cycles is None else cycles):
         warn_cycle(predictor, warner, m, truth, in_coverage, out, forget=True)
+    return out
+
+
+#: What perception costs the learned arm, one part at a time, from a run's saved inputs: the twin's road users
+#: with the true velocity of each vehicle it holds (its track matched to it), then with the true position too,
+#: then the true states of the vehicles it holds (their true boxes and headings as well), then the true states
+#: of every vehicle (the oracle_states_learned arm). The first step is the twin's own input (twin_learned).
+GAP_STEPS = ("twin", "true_velocity", "true_position_velocity", "true_states_of_held", "true_states_of_all")
+
+
+def gap_cycles(run_dir: Path, step: str):
+    """(Motion, truth ids) of each cycle of a saved run for one of :data:`GAP_STEPS` after the first: the twin's
+    inputs with parts of the true states (``inputs_oracle.npz``, the same cycles) put in."""
+    truth_cycles = {round(m.t, 3): (m, ids) for m, ids in MotionLog.motions(run_dir / "inputs_oracle.npz")}
+    for m, truth in MotionLog.motions(run_dir / "inputs_twin.npz"):
+        om, oids = truth_cycles.get(round(m.t, 3), (None, None))
+        if om is None:  # (no true states that cycle)
+            if step != "true_states_of_held":
+                yield m, truth
+            continue
+        if step == "true_states_of_held":
+            keep = np.isin(oids, truth[truth >= 0])
+            yield replace(om, **{f: getattr(om, f)[keep] for f in MotionLog.FIELDS
+                                 if getattr(om, f) is not None}), oids[keep]
+            continue
+        row = {int(v): k for k, v in enumerate(oids.tolist())}
+        k = np.array([row.get(int(v), -1) for v in truth.tolist()], np.int64)
+        held = k >= 0
+        x = m.x.copy()
+        cols = slice(2, 4) if step == "true_velocity" else slice(0, 4)
+        x[held, cols] = om.x[k[held], cols]
+        yield replace(m, x=x), truth
+
+
+def perception_gap(run: dict, run_dir: Path, model, wcfg) -> dict | None:
+    """Precision and recall of the learned arm at each of :data:`GAP_STEPS` on a saved open-loop run (None:
+    its inputs were not saved)."""
+    if not ((run_dir / "inputs_twin.npz").exists() and (run_dir / "inputs_oracle.npz").exists()):
+        return None
+    horizon = run["job"]["horizon_s"]
+    out = {}
+    for step in GAP_STEPS:
+        if step == "twin":
+            events = learned_events(run, run_dir, model, wcfg)
+        elif step == "true_states_of_all":
+            events = learned_events(run, run_dir, model, wcfg, who="oracle")
+        else:
+            events = learned_events(run, run_dir, model, wcfg, cycles=gap_cycles(run_dir, step))
+        s = score({**run, "events": {step: events}}, step, horizon)
+        out[step] = {k: s[k] for k in ("precision", "recall", "warnings", "conflicts", "conflicts_warned")}
     return out
 
 
@@ -822,6 +879,11 @@ def run(args: argparse.Namespace) -> int:
                                                                           who="oracle")
     headline = "twin_learned" if all("twin_learned" in r["events"] for r in runs if not r["job"]["closed_loop"]) \
         else "twin"
+    gap_model = None
+    if learned is not None and headline == "twin_learned":
+        from mobility_twin_models.safety.model import load_checkpoint
+
+        gap_model = load_checkpoint(learned)[0]
     per_seed = []
     for s in seeds:
         open_run = next(r for r in runs if r["job"]["seed"] == s and not r["job"]["closed_loop"])
@@ -836,6 +898,9 @@ def run(args: argparse.Namespace) -> int:
             "seed": s, "twin": twin, "baseline": baseline, "oracle_states": oracle, "twin_learned": learned,
             # the learned model on the true states: what perception costs the headline arm
             "oracle_states_learned": oracle_learned,
+            # ... and part by part (GAP_STEPS): velocity, position, the vehicles the twin does not hold
+            "perception_gap": perception_gap(open_run, Path(open_run["job"]["run_dir"]), gap_model,
+                                             warning_config(open_run["job"])) if gap_model is not None else None,
             "twin_closed_loop": score(closed_run, closed_run["job"].get("act_on", "twin"), base["horizon_s"])
             if closed_run else None,
             # the conflicts of the road users a warning tells to brake: a connected vehicle as the follower
@@ -889,6 +954,12 @@ def run(args: argparse.Namespace) -> int:
                           "median lead s": r["median_lead_time_s"],
                           "false /veh h": r["false_warnings_per_vehicle_hour"]})
     print(format_table(table, title="\nWarnings against SUMO's TTC < 1.5 s conflicts inside coverage (open loop)"))
+    gap = [{"seed": p["seed"], **{step.replace("_", " "): f"{r['recall']:.3f} / {r['precision']:.3f}"
+                                  for step, r in p["perception_gap"].items()}}
+           for p in per_seed if p["perception_gap"]]
+    if gap:
+        print(format_table(gap, title="\nWhat perception costs the learned arm (recall / precision): the twin's input, "
+                                      "then with the true velocity, position, states of the vehicles it holds, of all"))
     loop = [{"seed": p["seed"], "connected following: without": p["conflicts_without"],
              "with warnings": p["conflicts_with_warnings"],
              "connected either way: without": p["connected_conflicts_without"],
