@@ -577,11 +577,11 @@ def learned_events(run: dict, run_dir: Path, model, wcfg, who: str = "twin", cyc
 GAP_STEPS = ("twin", "true_velocity", "true_position_velocity", "true_states_of_held", "true_states_of_all")
 
 
-def gap_cycles(run_dir: Path, step: str):
+def gap_cycles(twin: list, truth_cycles: dict, step: str):
     """(Motion, truth ids) of each cycle of a saved run for one of :data:`GAP_STEPS` after the first: the twin's
-    inputs with parts of the true states (``inputs_oracle.npz``, the same cycles) put in."""
-    truth_cycles = {round(m.t, 3): (m, ids) for m, ids in MotionLog.motions(run_dir / "inputs_oracle.npz")}
-    for m, truth in MotionLog.motions(run_dir / "inputs_twin.npz"):
+    cycles ``twin`` (from ``inputs_twin.npz``) with parts of the true states of the same cycles put in
+    (``truth_cycles``: time rounded to the ms -> (Motion, ids), from ``inputs_oracle.npz``)."""
+    for m, truth in twin:
         om, oids = truth_cycles.get(round(m.t, 3), (None, None))
         if om is None:  # (no true states that cycle)
             if step != "true_states_of_held":
@@ -603,19 +603,24 @@ def gap_cycles(run_dir: Path, step: str):
 
 def perception_gap(run: dict, run_dir: Path, model, wcfg) -> dict | None:
     """Precision and recall of the learned arm at each of :data:`GAP_STEPS` on a saved open-loop run (None:
-    its inputs were not saved)."""
+    its inputs were not saved). The first and last steps are the run's ``twin_learned`` and
+    ``oracle_states_learned`` warnings where it has them; the saved inputs are read once."""
     if not ((run_dir / "inputs_twin.npz").exists() and (run_dir / "inputs_oracle.npz").exists()):
         return None
-    horizon = run["job"]["horizon_s"]
+    twin = list(MotionLog.motions(run_dir / "inputs_twin.npz"))
+    truth_cycles = {round(m.t, 3): (m, ids) for m, ids in MotionLog.motions(run_dir / "inputs_oracle.npz")}
+    ends = {"twin": ("twin_learned", twin),
+            "true_states_of_all": ("oracle_states_learned", list(truth_cycles.values()))}
     out = {}
     for step in GAP_STEPS:
-        if step == "twin":
-            events = learned_events(run, run_dir, model, wcfg)
-        elif step == "true_states_of_all":
-            events = learned_events(run, run_dir, model, wcfg, who="oracle")
+        if step in ends:
+            arm, cycles = ends[step]
+            events = run["events"].get(arm)
+            if events is None:
+                events = learned_events(run, run_dir, model, wcfg, cycles=cycles)
         else:
-            events = learned_events(run, run_dir, model, wcfg, cycles=gap_cycles(run_dir, step))
-        s = score({**run, "events": {step: events}}, step, horizon)
+            events = learned_events(run, run_dir, model, wcfg, cycles=gap_cycles(twin, truth_cycles, step))
+        s = score({**run, "events": {step: events}}, step, run["job"]["horizon_s"])
         out[step] = {k: s[k] for k in ("precision", "recall", "warnings", "conflicts", "conflicts_warned")}
     return out
 
