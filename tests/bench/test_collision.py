@@ -316,27 +316,36 @@ def test_a_warning_names_the_vehicles_its_tracks_were_matched_to_most_while_it_l
     assert s["true_warnings"] == 1 and s["recall"] == 1.0
 
 
-@pytest.mark.parametrize("case, recalls", [
+@pytest.mark.parametrize("case, raw, recalls, lost", [
     # the twin holds both vehicles but takes the follower for as slow as the leader: the true velocity warns
-    ("slow_follower", {"twin": 0.0, "true_velocity": 1.0, "true_position_velocity": 1.0, "true_states_of_held": 1.0,
-                       "true_states_of_all": 1.0}),
-    # the twin's leader is matched to no vehicle: only the true states of every vehicle warn of the pair
-    ("leader_not_held", {"twin": 0.0, "true_velocity": 0.0, "true_position_velocity": 0.0,
-                         "true_states_of_held": 0.0, "true_states_of_all": 1.0}),
+    ("slow_follower", None, {"twin": 0.0, "true_velocity": 1.0, "true_position_velocity": 1.0,
+                             "true_states_of_held": 1.0, "true_states_of_all": 1.0},
+     {"conflicts": 1, "held": 1, "not_held": 0}),
+    # the twin's leader is matched to no vehicle: only the true states of every vehicle warn of the pair; the
+    # raw detections had the leader (the tracker lost it), or did not either (the sensors did not see it)
+    ("leader_not_held", "leader", {"twin": 0.0, "true_velocity": 0.0, "true_position_velocity": 0.0,
+                                   "true_states_of_held": 0.0, "true_states_of_all": 1.0},
+     {"conflicts": 1, "held": 0, "not_held_but_detected": 1, "not_detected": 0}),
+    ("leader_not_held", "no_leader", {"twin": 0.0, "true_velocity": 0.0, "true_position_velocity": 0.0,
+                                      "true_states_of_held": 0.0, "true_states_of_all": 1.0},
+     {"conflicts": 1, "held": 0, "not_held_but_detected": 0, "not_detected": 1}),
 ])
-def test_the_perception_gap_puts_in_the_true_states_part_by_part(tmp_path, case, recalls):
+def test_the_perception_gap_puts_in_the_true_states_part_by_part(tmp_path, case, raw, recalls, lost):
     """perception_gap: the learned arm on the twin's saved inputs with the true velocity, then the true position,
-    of each vehicle the twin holds, then on the true states of the vehicles it holds, of all (GAP_STEPS)."""
+    of each vehicle the twin holds, then on the true states of the vehicles it holds, of all (GAP_STEPS); and
+    the conflicts lost on the twin's input, by whether the twin held both parties and, where it did not,
+    whether the raw detections (the baseline's inputs) had the one it lost."""
     from dataclasses import replace
 
     from mobility_twin.safety import WarningConfig
     from mobility_twin_models.safety import load_checkpoint
 
     model = load_checkpoint()[0]
-    twin, oracle = C.MotionLog(), C.MotionLog()
+    twin, oracle, baseline = C.MotionLog(), C.MotionLog(), C.MotionLog()
     for k in range(16):
         m = _closing_on_a_braking_leader(k)
         oracle.add(replace(m, ids=np.array([21, 22])), np.array([21, 22]))
+        baseline.add(m, np.array([21, 22 if raw == "leader" else -1]))
         if case == "slow_follower":
             x = m.x.copy()
             x[0, 2:] = x[1, 2:]
@@ -345,9 +354,12 @@ def test_the_perception_gap_puts_in_the_true_states_part_by_part(tmp_path, case,
             twin.add(m, np.array([21, -1]))
     twin.save(tmp_path / "inputs_twin.npz")
     oracle.save(tmp_path / "inputs_oracle.npz")
+    if raw is not None:
+        baseline.save(tmp_path / "inputs_baseline.npz")
     run = _run([], [_c(102.8, 21, 22)], hours=0.01)
     run["job"].update(duration_s=200.0, horizon_s=4.0)
     gap = C.perception_gap(run, tmp_path, model, WarningConfig())
-    assert list(gap) == list(C.GAP_STEPS)
-    assert {step: r["recall"] for step, r in gap.items()} == recalls
+    assert list(gap) == [*C.GAP_STEPS, "lost_conflicts"]
+    assert {step: gap[step]["recall"] for step in C.GAP_STEPS} == recalls
+    assert gap["lost_conflicts"] == lost
     assert C.perception_gap(run, tmp_path / "nothing", model, WarningConfig()) is None
