@@ -50,6 +50,9 @@ held both parties through the warning's window (its states were off), or one of 
 the raw detections and reports had it in at least half (the tracker lost it), or the raw detections had it in
 under half too (the sensors did not see it: a car hidden in a queue, hit by a few LiDAR points now and then, which
 no tracker holds). Seeds 7-10 of ``--quick``: 35 of the 44 such conflicts are of the last kind, 2 of the second.
+Over the conflicts both of whose parties the raw detections had in at least half of the window (about four in
+five), the learned arm's recall on the twin's input is 0.845 / 0.872 / 0.886 / 0.889, on the true states 0.869 /
+0.897 / 0.911 / 0.931.
 
 Closed loop: a second run of the same seed in which a connected vehicle (a CAV or a V2X vehicle: the twin's
 track carries its id) that a twin warning tells to yield is slowed through the co-simulation control
@@ -642,7 +645,8 @@ def lost_conflicts(run: dict, twin_events: list, truth_events: list, twin: list,
     least half: the tracker lost it) and ``not_detected`` (the raw detections had it in fewer than half too:
     the sensors did not see it; a car hidden in a queue, hit by a few LiDAR points now and then). ``twin`` and
     ``raw``: (Motion, truth ids) per cycle; without ``raw`` a party the twin does not hold is counted in
-    ``not_held``."""
+    ``not_held``. With ``raw``, also the recall on the twin's input and on the true states over the conflicts
+    both of whose parties the raw detections had in at least half of the window (``detected_conflicts``)."""
     horizon_s = run["job"]["horizon_s"]
     critical = critical_conflicts(run)
     on_twin = lead_times(critical, scored_warnings(run, twin_events), horizon_s)
@@ -656,6 +660,14 @@ def lost_conflicts(run: dict, twin_events: list, truth_events: list, twin: list,
 
     out = {"conflicts": len(lost), "held": 0}
     out.update({"not_held_but_detected": 0, "not_detected": 0} if raw is not None else {"not_held": 0})
+    if raw is not None:
+        # recall over the conflicts both of whose parties the raw detections had in at least half of the window
+        # (what the sensors let any predictor see), on the twin's input and on the true states
+        seen = [min(share(raw, c)) >= 0.5 for c in critical]
+        out["detected_conflicts"] = sum(seen)
+        for key, leads in (("recall_of_detected_twin", on_twin), ("recall_of_detected_true_states", on_truth)):
+            hits = [lead is not None for lead, ok in zip(leads, seen, strict=True) if ok]
+            out[key] = sum(hits) / len(hits) if hits else float("nan")
     for c in lost:
         held = share(twin, c)
         if min(held) >= 0.5:
@@ -1043,7 +1055,9 @@ def run(args: argparse.Namespace) -> int:
                 for p in per_seed if p["perception_gap"]]
         print(format_table(lost, title="\nConflicts the learned arm warns of on the true states and not on the twin's "
                                        "input: both parties held, a party held in under half the warning's window "
-                                       "though detected, a party the raw detections had in under half of it too"))
+                                       "though detected, a party the raw detections had in under half of it too; "
+                                       "the conflicts both of whose parties they had in half of it, and the recall "
+                                       "there on the twin's input and on the true states"))
     loop = [{"seed": p["seed"], "connected following: without": p["conflicts_without"],
              "with warnings": p["conflicts_with_warnings"],
              "connected either way: without": p["connected_conflicts_without"],
