@@ -329,11 +329,15 @@ nan = float("nan")
     ("leader_not_held", "leader", {"twin": 0.0, "true_velocity": 0.0, "true_position_velocity": 0.0,
                                    "true_states_of_held": 0.0, "true_states_of_all": 1.0},
      {"conflicts": 1, "held": 0, "not_held_but_detected": 1, "not_detected": 0, "detected_conflicts": 1,
-      "recall_of_detected_twin": 0.0, "recall_of_detected_true_states": 1.0}),
+      "recall_of_detected_twin": 0.0, "recall_of_detected_true_states": 1.0, "detected_missed_twin_following": 1,
+      "detected_missed_twin_other": 0, "detected_missed_true_states_following": 0,
+      "detected_missed_true_states_other": 0}),
     ("leader_not_held", "no_leader", {"twin": 0.0, "true_velocity": 0.0, "true_position_velocity": 0.0,
                                       "true_states_of_held": 0.0, "true_states_of_all": 1.0},
      {"conflicts": 1, "held": 0, "not_held_but_detected": 0, "not_detected": 1, "detected_conflicts": 0,
-      "recall_of_detected_twin": nan, "recall_of_detected_true_states": nan}),
+      "recall_of_detected_twin": nan, "recall_of_detected_true_states": nan, "detected_missed_twin_following": 0,
+      "detected_missed_twin_other": 0, "detected_missed_true_states_following": 0,
+      "detected_missed_true_states_other": 0}),
 ])
 def test_the_perception_gap_puts_in_the_true_states_part_by_part(tmp_path, case, raw, recalls, lost):
     """perception_gap: the learned arm on the twin's saved inputs with the true velocity, then the true position,
