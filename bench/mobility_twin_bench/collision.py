@@ -46,15 +46,14 @@ with its true position too, then on the true states of the vehicles the twin hol
 (:data:`GAP_STEPS`): how much of the gap to the true states is the velocity, the position, and the vehicles the
 twin does not hold (hidden, not yet confirmed, or its track more than ``match_m`` off). The conflicts it warns of
 on the true states and not on the twin's input are split by why (``perception_gap.lost_conflicts``): the twin
-held both parties through the warning's window (its states were off), or one of them in under half of it though
-the raw detections and reports had it in at least half (the tracker lost it), or the raw detections had it in
-under half too (the sensors did not see it: a car hidden in a queue, hit by a few LiDAR points now and then, which
-no tracker holds). Seeds 7-10 of ``--quick``: 35 of the 44 such conflicts are of the last kind, 2 of the second.
+held both parties in at least half of the warning's window (its states were off), or a party in under half of it
+though the raw detections and reports had it in at least half (the tracker lost it), or the raw detections had it
+in under half too (the sensors did not see it: a car hidden in a queue, hit by a few LiDAR points now and then,
+which no tracker holds). Seeds 7-10 of ``--quick``: 35 of the 44 such conflicts are of the last kind, 2 of the second.
 Over the conflicts both of whose parties the raw detections had in at least half of the window (about four in
 five), the learned arm's recall on the twin's input is 0.845 / 0.872 / 0.886 / 0.889, on the true states 0.869 /
-0.897 / 0.911 / 0.931; of the twin's misses there, 6 / 7 / 7 / 5 are crossing conflicts or collisions, which the
-rear-end model does not predict (and which, in 23 of the 25, neither party's heading showed: SSM judges them from
-the routes the vehicles will take), and 7 / 3 / 2 / 3 following ones.
+0.897 / 0.911 / 0.931; of the twin's misses there, 6 / 7 / 7 / 5 are of other kinds than following (on these seeds
+crossing conflicts and collisions), which the rear-end model does not predict, and 7 / 3 / 2 / 3 following ones.
 
 Closed loop: a second run of the same seed in which a connected vehicle (a CAV or a V2X vehicle: the twin's
 track carries its id) that a twin warning tells to yield is slowed through the co-simulation control
@@ -91,7 +90,8 @@ SUMMARY = "collision warning from the twin vs raw detections, against SUMO's ssm
 TTC_CRITICAL_S = 1.5
 #: a warning speaks of its pair from this long before it to the horizon plus this long after it (or to its end)
 SLACK_S = 1.0
-FOLLOWING_TYPES = (1, 2, 3)  # ssm's encounter types of a vehicle following another (the rear-end kind)
+#: ssm's encounter types of a vehicle following another (the rear-end model's kind)
+FOLLOWING_TYPES = (1, 2, 3)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -644,50 +644,55 @@ def lost_conflicts(run: dict, twin_events: list, truth_events: list, twin: list,
     """The conflicts the learned arm warns of on the true states of every vehicle and not on the twin's input,
     split by what the twin held of their parties in the ``horizon + 1 s`` before each (the warning's window):
     ``held`` (both parties in at least half of its cycles: the twin's states were off), ``not_held_but_detected``
-    (a party held in fewer, though the raw detections and reports, the baseline's inputs ``raw``, had it in at
-    least half: the tracker lost it) and ``not_detected`` (the raw detections had it in fewer than half too:
-    the sensors did not see it; a car hidden in a queue, hit by a few LiDAR points now and then). ``twin`` and
-    ``raw``: (Motion, truth ids) per cycle; without ``raw`` a party the twin does not hold is counted in
-    ``not_held``. With ``raw``, also the recall on the twin's input and on the true states over the conflicts
-    both of whose parties the raw detections had in at least half of the window (``detected_conflicts``), and
-    how many of these each misses, following conflicts and the others."""
+    (a party held in fewer, and each such party in at least half of them in the raw detections and reports, the
+    baseline's inputs ``raw``: the tracker lost it) and ``not_detected`` (such a party the raw detections had in
+    fewer than half too: the sensors did not see it; a car hidden in a queue, hit by a few LiDAR points now and
+    then); ``not_held`` is the sum of the last two. ``twin`` and ``raw``: (Motion, truth ids) per cycle. With
+    ``raw``, also the recall on the twin's input and on the true states over the conflicts both of whose parties
+    the raw detections had in at least half of the window (``detected_conflicts``), and how many of these each
+    misses, following conflicts and the others; without it, these and the split of ``not_held`` are None.
+    The saved inputs start after the warm-up: a window cut short counts the cycles it has (none: a share of 0)."""
     horizon_s = run["job"]["horizon_s"]
     critical = critical_conflicts(run)
     on_twin = lead_times(critical, scored_warnings(run, twin_events), horizon_s)
     on_truth = lead_times(critical, scored_warnings(run, truth_events), horizon_s)
-    lost = [c for c, a, b in zip(critical, on_twin, on_truth, strict=True) if a is None and b is not None]
 
     def share(cycles, c) -> list[float]:  # of the window's cycles, the share in which each party is there
         window = [set(ids[ids >= 0].tolist()) for m, ids in cycles
                   if c["t"] - horizon_s - SLACK_S <= m.t <= c["t"]]
         return [sum(v in w for w in window) / len(window) if window else 0.0 for v in (c["a"], c["b"])]
 
-    out = {"conflicts": len(lost), "held": 0}
-    out.update({"not_held_but_detected": 0, "not_detected": 0} if raw is not None else {"not_held": 0})
-    if raw is not None:
+    detected = [share(raw, c) for c in critical] if raw is not None else None
+    out = {"conflicts": 0, "held": 0, "not_held": 0, "not_held_but_detected": None, "not_detected": None,
+           "detected_conflicts": None, "recall_of_detected_twin": None, "recall_of_detected_true_states": None,
+           "detected_missed_twin_following": None, "detected_missed_twin_other": None,
+           "detected_missed_true_states_following": None, "detected_missed_true_states_other": None}
+    if detected is not None:
+        out.update(not_held_but_detected=0, not_detected=0)
         # recall over the conflicts both of whose parties the raw detections had in at least half of the window
-        # (what the sensors let any predictor see), on the twin's input and on the true states
-        seen = [min(share(raw, c)) >= 0.5 for c in critical]
+        # (what the sensors let any predictor see), on the twin's input and on the true states, and the conflicts
+        # each misses there, following (the rear-end model's kind) or not (crossing, merging, a collision)
+        seen = [min(d) >= 0.5 for d in detected]
         out["detected_conflicts"] = sum(seen)
-        for key, leads in (("recall_of_detected_twin", on_twin), ("recall_of_detected_true_states", on_truth)):
-            hits = [lead is not None for lead, ok in zip(leads, seen, strict=True) if ok]
-            out[key] = sum(hits) / len(hits) if hits else float("nan")
-        # ... and those it misses there, following (the rear-end model's kind: ssm types 1-3) or not (crossing,
-        # merging, a collision: movements through a junction that a road user's motion does not show before)
         for who, leads in (("twin", on_twin), ("true_states", on_truth)):
+            hits = [lead is not None for lead, ok in zip(leads, seen, strict=True) if ok]
+            out[f"recall_of_detected_{who}"] = sum(hits) / len(hits) if hits else float("nan")
             missed = [c for c, lead, ok in zip(critical, leads, seen, strict=True) if ok and lead is None]
             following = sum(c["type"] in FOLLOWING_TYPES for c in missed)
             out[f"detected_missed_{who}_following"] = following
             out[f"detected_missed_{who}_other"] = len(missed) - following
-    for c in lost:
+    for k, (c, a, b) in enumerate(zip(critical, on_twin, on_truth, strict=True)):
+        if a is not None or b is None:  # not lost
+            continue
+        out["conflicts"] += 1
         held = share(twin, c)
         if min(held) >= 0.5:
             out["held"] += 1
-        elif raw is None:
-            out["not_held"] += 1
-        else:
-            party = int(np.argmin(held))
-            out["not_held_but_detected" if share(raw, c)[party] >= 0.5 else "not_detected"] += 1
+            continue
+        out["not_held"] += 1
+        if detected is not None:
+            unseen = any(h < 0.5 and d < 0.5 for h, d in zip(held, detected[k], strict=True))
+            out["not_detected" if unseen else "not_held_but_detected"] += 1
     return out
 
 
@@ -812,7 +817,7 @@ def _last(w, before):
     return max(w["t"] + before, w.get("until", w["t"]))
 
 
-def _matches(w, c, before, after=SLACK_S):
+def _matches(w, c, before, after):
     return {w["a"], w["b"]} == {c["a"], c["b"]} and w["t"] - after <= c["t"] <= _last(w, before)
 
 
@@ -859,7 +864,8 @@ def score(run: dict, name: str, horizon_s: float) -> dict:
 
     tp = sum(right(w) for w in warnings)
     near = sum(any(matches(w, c) for c in recorded) for w in warnings)
-    leads = [lead for lead in lead_times(critical, warnings, horizon_s) if lead is not None]
+    lead = lead_times(critical, warnings, horizon_s)
+    leads = [t for t in lead if t is not None]
     found = len(leads)
     false = len(warnings) - tp
     by_kind = {}
@@ -872,9 +878,8 @@ def score(run: dict, name: str, horizon_s: float) -> dict:
                         # queue) is in the disc of coverage but out of sight
                         ("both_parties_seen", lambda c: "seen" in c and min(c["seen"]) > 0),
                         ("a_party_unseen", lambda c: "seen" in c and min(c["seen"]) == 0)):
-        these = [c for c in critical if pick(c)]
-        hit = sum(any(matches(w, c, after=0.0) for w in warnings) for c in these)
-        by_kind[label] = {"conflicts": len(these), "recall": hit / len(these) if these else float("nan")}
+        these = [t is not None for c, t in zip(critical, lead, strict=True) if pick(c)]
+        by_kind[label] = {"conflicts": len(these), "recall": sum(these) / len(these) if these else float("nan")}
     return {
         "warnings": len(warnings), "true_warnings": tp, "false_warnings": false, "conflicts": len(critical),
         "conflicts_warned": found,
@@ -893,9 +898,6 @@ def conflicts_involving(run: dict, ids=None, *, yielding: bool = False) -> int:
     """TTC < 1.5 s conflicts in coverage after the warm-up involving one of ``ids`` (None: any vehicle);
     ``yielding``: only those in which it is the follower (the party a warning tells to brake; a conflict
     whose type names no follower counts for both)."""
-    job = run["job"]
-    covered = coverage_of(run)
-    lo, hi = run["start_s"] + job["warmup_s"], run["start_s"] + job["duration_s"]
     ids = None if ids is None else set(ids)
 
     def counts(c) -> bool:
@@ -905,8 +907,7 @@ def conflicts_involving(run: dict, ids=None, *, yielding: bool = False) -> int:
             return c["follower"] in ids
         return c["a"] in ids or c["b"] in ids
 
-    return sum(1 for c in run["conflicts"] if c["ttc"] < TTC_CRITICAL_S and lo + 1.0 <= c["t"] <= hi
-               and covered(c["x"], c["y"]) and counts(c))
+    return sum(1 for c in critical_conflicts(run) if counts(c))
 
 
 # ------------------------------------------------------------------------------------------------ the benchmark
@@ -1063,8 +1064,8 @@ def run(args: argparse.Namespace) -> int:
         print(format_table(gap, title="\nWhat perception costs the learned arm (recall / precision): the twin's input, "
                                       "then with the true velocity, position, states of the vehicles it holds, of all"))
         short = {"not_held_but_detected": "lost by tracker", "detected_conflicts": "detected",
-                 "recall_of_detected_twin": "recall: twin", "recall_of_detected_true_states": "true states",
-                 "detected_missed_twin_following": "missed: twin following", "detected_missed_twin_other": "other",
+                 "recall_of_detected_twin": "recall: twin", "recall_of_detected_true_states": "recall: true states",
+                 "detected_missed_twin_following": "missed: twin following", "detected_missed_twin_other": "twin other",
                  "detected_missed_true_states_following": "true states following",
                  "detected_missed_true_states_other": "true states other"}
         lost = [{"seed": p["seed"], **{short.get(k, k.replace("_", " ")): v

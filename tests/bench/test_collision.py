@@ -317,33 +317,47 @@ def test_a_warning_names_the_vehicles_its_tracks_were_matched_to_most_while_it_l
 
 
 nan = float("nan")
+_NOT_WARNED = {"twin": 0.0, "true_velocity": 0.0, "true_position_velocity": 0.0, "true_states_of_held": 0.0,
+               "true_states_of_all": 1.0}
+
+
+def _lost(**counts) -> dict:
+    """lost_conflicts' answer for one lost conflict: ``counts`` over its defaults (no raw detections)."""
+    out = {"conflicts": 1, "held": 0, "not_held": 1, "not_held_but_detected": None, "not_detected": None,
+           "detected_conflicts": None, "recall_of_detected_twin": None, "recall_of_detected_true_states": None,
+           "detected_missed_twin_following": None, "detected_missed_twin_other": None,
+           "detected_missed_true_states_following": None, "detected_missed_true_states_other": None}
+    return {**out, **counts}
+
+
+def _detected(twin_recall: float, following_missed: int, **counts) -> dict:
+    """... with the raw detections: the conflict detected (twin_recall a number) or not (nan)."""
+    seen = twin_recall == twin_recall
+    return _lost(**{"not_held_but_detected": 0, "not_detected": 0, "detected_conflicts": int(seen),
+                    "recall_of_detected_twin": twin_recall, "recall_of_detected_true_states": 1.0 if seen else nan,
+                    "detected_missed_twin_following": following_missed, "detected_missed_twin_other": 0,
+                    "detected_missed_true_states_following": 0, "detected_missed_true_states_other": 0, **counts})
 
 
 @pytest.mark.parametrize("case, raw, recalls, lost", [
     # the twin holds both vehicles but takes the follower for as slow as the leader: the true velocity warns
     ("slow_follower", None, {"twin": 0.0, "true_velocity": 1.0, "true_position_velocity": 1.0,
-                             "true_states_of_held": 1.0, "true_states_of_all": 1.0},
-     {"conflicts": 1, "held": 1, "not_held": 0}),
+                             "true_states_of_held": 1.0, "true_states_of_all": 1.0}, _lost(held=1, not_held=0)),
     # the twin's leader is matched to no vehicle: only the true states of every vehicle warn of the pair; the
-    # raw detections had the leader (the tracker lost it), or did not either (the sensors did not see it)
-    ("leader_not_held", "leader", {"twin": 0.0, "true_velocity": 0.0, "true_position_velocity": 0.0,
-                                   "true_states_of_held": 0.0, "true_states_of_all": 1.0},
-     {"conflicts": 1, "held": 0, "not_held_but_detected": 1, "not_detected": 0, "detected_conflicts": 1,
-      "recall_of_detected_twin": 0.0, "recall_of_detected_true_states": 1.0, "detected_missed_twin_following": 1,
-      "detected_missed_twin_other": 0, "detected_missed_true_states_following": 0,
-      "detected_missed_true_states_other": 0}),
-    ("leader_not_held", "no_leader", {"twin": 0.0, "true_velocity": 0.0, "true_position_velocity": 0.0,
-                                      "true_states_of_held": 0.0, "true_states_of_all": 1.0},
-     {"conflicts": 1, "held": 0, "not_held_but_detected": 0, "not_detected": 1, "detected_conflicts": 0,
-      "recall_of_detected_twin": nan, "recall_of_detected_true_states": nan, "detected_missed_twin_following": 0,
-      "detected_missed_twin_other": 0, "detected_missed_true_states_following": 0,
-      "detected_missed_true_states_other": 0}),
+    # raw detections had the leader (the tracker lost it), or did not either (the sensors did not see it), or
+    # are not there to tell
+    ("leader_not_held", "both", _NOT_WARNED, _detected(0.0, 1, not_held_but_detected=1)),
+    ("leader_not_held", "follower", _NOT_WARNED, _detected(nan, 0, not_detected=1)),
+    ("leader_not_held", None, _NOT_WARNED, _lost()),
+    # neither held (the follower never, the leader now and then): the follower detected and the leader not is a
+    # party the sensors did not see, though the one the twin held least was detected
+    ("neither_held", "follower", _NOT_WARNED, _detected(nan, 0, not_detected=1)),
 ])
 def test_the_perception_gap_puts_in_the_true_states_part_by_part(tmp_path, case, raw, recalls, lost):
     """perception_gap: the learned arm on the twin's saved inputs with the true velocity, then the true position,
     of each vehicle the twin holds, then on the true states of the vehicles it holds, of all (GAP_STEPS); and
     the conflicts lost on the twin's input, by whether the twin held both parties and, where it did not,
-    whether the raw detections (the baseline's inputs) had the one it lost."""
+    whether the raw detections (the baseline's inputs) had each one it did not hold."""
     from dataclasses import replace
 
     from mobility_twin.safety import WarningConfig
@@ -354,13 +368,15 @@ def test_the_perception_gap_puts_in_the_true_states_part_by_part(tmp_path, case,
     for k in range(16):
         m = _closing_on_a_braking_leader(k)
         oracle.add(replace(m, ids=np.array([21, 22])), np.array([21, 22]))
-        baseline.add(m, np.array([21, 22 if raw == "leader" else -1]))
+        baseline.add(m, np.array([21, 22 if raw == "both" else -1]))
         if case == "slow_follower":
             x = m.x.copy()
             x[0, 2:] = x[1, 2:]
             twin.add(replace(m, x=x), np.array([21, 22]))
-        else:
+        elif case == "leader_not_held":
             twin.add(m, np.array([21, -1]))
+        else:  # the follower never held, the leader now and then (a quarter of the cycles)
+            twin.add(m, np.array([-1, 22 if k % 4 == 0 else -1]))
     twin.save(tmp_path / "inputs_twin.npz")
     oracle.save(tmp_path / "inputs_oracle.npz")
     if raw is not None:
