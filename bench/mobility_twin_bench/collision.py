@@ -657,11 +657,15 @@ def lost_conflicts(run: dict, twin_events: list, truth_events: list, twin: list,
     on_twin = lead_times(critical, scored_warnings(run, twin_events), horizon_s)
     on_truth = lead_times(critical, scored_warnings(run, truth_events), horizon_s)
 
+    def present(cycles) -> list[tuple[float, set]]:  # per cycle, its time and the vehicles there (once)
+        return [(m.t, set(ids[ids >= 0].tolist())) for m, ids in cycles]
+
     def share(cycles, c) -> list[float]:  # of the window's cycles, the share in which each party is there
-        window = [set(ids[ids >= 0].tolist()) for m, ids in cycles
-                  if c["t"] - horizon_s - SLACK_S <= m.t <= c["t"]]
+        window = [there for t, there in cycles if c["t"] - horizon_s - SLACK_S <= t <= c["t"]]
         return [sum(v in w for w in window) / len(window) if window else 0.0 for v in (c["a"], c["b"])]
 
+    twin = present(twin)
+    raw = present(raw) if raw is not None else None
     detected = [share(raw, c) for c in critical] if raw is not None else None
     out = {"conflicts": 0, "held": 0, "not_held": 0, "not_held_but_detected": None, "not_detected": None,
            "detected_conflicts": None, "recall_of_detected_twin": None, "recall_of_detected_true_states": None,
