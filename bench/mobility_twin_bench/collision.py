@@ -145,6 +145,7 @@ def _run(job: dict) -> dict:
         RawDetections,
         WarningTracker,
     )
+    from mobility_twin.safety.views import SensorViews
     from mobility_twin.tracking import TrackerConfig
     from mobility_twin.twin import GlobalTwin
     from mobility_twin_core import VEHICLE_CLASSES
@@ -196,6 +197,7 @@ def _run(job: dict) -> dict:
     if learned_pred is not None:
         events["twin_learned"] = WarningLog()
         events["oracle_states_learned"] = WarningLog()  # (these two arms read the twin's and the oracle's inputs)
+    views = SensorViews()  # what the LiDARs saw of the road (the learned arm's views gate reads it)
     braking: dict[str, tuple[tuple[int, int], float]] = {}
     careful: dict[str, float] = {}  # vehicle -> until when it keeps the longer time gap a warning gave it
     commands = {"sent": 0, "accepted": 0, "refused": 0, "released": 0}
@@ -247,8 +249,10 @@ def _run(job: dict) -> dict:
             own = world.backend.vehicle_id(odo.cav_id)
             if own is not None:
                 saw([own], tick.t)
-        for _kind, _source, d in fusion.feed(tick):
+        for kind, source, d in fusion.feed(tick):
             raw.add(d)
+            if kind != "v2x":
+                views.add(source, tick.t, d.visibility, d.sensor_xy)
         if tick.ground_truth is not None:
             gt = tick.ground_truth.state
             signals = tick.ground_truth.signals if job["signals"] else None
@@ -271,6 +275,7 @@ def _run(job: dict) -> dict:
                                & near_rsu(tracks.x[:, 0], tracks.x[:, 1]))
         t0 = time.perf_counter()
         twin_motion = Motion.from_tracks(tracks, tick.t, lanes=lanes, signals=signals)
+        twin_motion = replace(twin_motion, unseen_ahead_m=unseen_ahead(twin_motion, views))
         truth = truth_of(twin_motion)
         evs = warn_cycle(twin_pred, twin_warn, twin_motion, truth, in_coverage, events["twin"], forget=True)
         scored = replay.position <= job["duration_s"]  # (the run goes on past it to judge the last warnings)
@@ -367,7 +372,9 @@ def _run(job: dict) -> dict:
     if (run_dir / "ssm.xml").exists():
         (run_dir / "ssm.xml").unlink()  # every step of every encounter (hundreds of MB): result.json keeps what counts
     result = {"job": job, "events": events, "conflicts": conflicts, "connected": sorted(connected | cav_ids),
-            "cavs": sorted(cav_ids), "start_s": start_s, "sim_s": sim_s, "wall_s": wall_s, "open_s": open_s,
+            "cavs": sorted(cav_ids), "start_s": start_s, "begin_s": begin_s, "sim_s": sim_s,
+            "network": {"net_file": str(backend.network.net_file),
+                        "frame": [frame.tx, frame.ty, frame.rotation, frame.scale]}, "wall_s": wall_s, "open_s": open_s,
             "vehicle_hours_in_coverage": vehicle_s_in_coverage / 3600.0, "commands": commands,
             "rsu_xy": rsu_xy.tolist(), "counters": {k: v for k, v in (out.get("counters") or {}).items()}
             if isinstance(out, dict) else {},
@@ -505,7 +512,8 @@ class MotionLog:
     warnings can be predicted again from them with another predictor or warning rule (``--repredict``)
     without running SUMO again."""
 
-    FIELDS = ("ids", "x", "P", "length", "width", "heading", "last_update", "yaw_rate", "lane_heading", "stop_m")
+    FIELDS = ("ids", "x", "P", "length", "width", "heading", "last_update", "yaw_rate", "lane_heading", "stop_m",
+              "unseen_ahead_m")
 
     def __init__(self) -> None:
         self.t: list[float] = []
@@ -540,6 +548,41 @@ class MotionLog:
             yield Motion(float(t), **fields), arrays["truth"][a:b]
 
 
+#: The views gate of the twin_learned_views arm: a follower whose road to the one ahead holds a stretch this long
+#: that no LiDAR saw clear is not warned. Room for a car standing in a queue: 4.5 m and SUMO's standstill gap of
+#: 2.5 m on each side (set from that, not fitted).
+VIEWS_GAP_M = 9.5
+
+
+def _has_unseen_gaps(path: Path) -> bool:
+    if not path.exists():
+        return False
+    with np.load(path) as data:
+        return "unseen_ahead_m" in data.files
+
+
+def unseen_ahead(m, views, max_age_s: float = 1.0) -> np.ndarray:
+    """(N,) each road user's stretch of road to the one ahead of it (the learned predictor's follower-leader pairs)
+    that no fresh LiDAR view saw clear (:meth:`mobility_twin.safety.views.SensorViews.unseen_m`); NaN where it
+    follows no one. Saved with the twin's inputs, so that the views' gate can be judged again from them."""
+    from mobility_twin.safety.learned import gap_segments
+    from mobility_twin_models.safety.features import follower_pairs
+
+    n = len(m.ids)
+    out = np.full(n, np.nan)
+    if n < 2:
+        return out
+    x = np.asarray(m.x, float)
+    usable = np.isfinite(x).all(axis=1)
+    if m.last_update is not None:
+        usable &= (m.t - np.asarray(m.last_update, float)) <= max_age_s
+    i, j, _ = follower_pairs(np.where(usable[:, None], x, np.nan), np.asarray(m.length, float),
+                             None if m.heading is None else np.asarray(m.heading, float), lane_heading=m.lane_heading)
+    if len(i):
+        out[i] = views.unseen_m(m.t, *gap_segments(m, i, j))
+    return out
+
+
 def repredict(run: dict, run_dir: Path, pcfg, wcfg) -> dict[str, list]:
     """The warnings of a saved run predicted again from its saved inputs with predictor settings ``pcfg`` and
     warning rule ``wcfg`` (the baseline without Monte Carlo, as in the run): events as a run records them."""
@@ -559,21 +602,23 @@ def repredict(run: dict, run_dir: Path, pcfg, wcfg) -> dict[str, list]:
     return events
 
 
-def learned_arm(model, wcfg):
+def learned_arm(model, wcfg, max_unseen_gap_m: float | None = None):
     """(predictor, warnings) of the learned rear-end arm: :class:`mobility_twin.safety.learned.
-    LearnedConflictPredictor` of ``model``, the warning rule ``wcfg`` less its TTC bars (``learned_warning_config``)."""
+    LearnedConflictPredictor` of ``model`` (with the views gate at ``max_unseen_gap_m``; None: none), the warning
+    rule ``wcfg`` less its TTC bars (``learned_warning_config``)."""
     from mobility_twin.safety import WarningTracker
     from mobility_twin.safety.learned import LearnedConflictPredictor, learned_warning_config
 
-    predictor = LearnedConflictPredictor(model)
+    predictor = LearnedConflictPredictor(model, max_unseen_gap_m=max_unseen_gap_m)
     return predictor, WarningTracker(learned_warning_config(wcfg, predictor.horizon_s))
 
 
-def learned_events(run: dict, run_dir: Path, model, wcfg, who: str = "twin", cycles=None) -> list:
+def learned_events(run: dict, run_dir: Path, model, wcfg, who: str = "twin", cycles=None,
+                   max_unseen_gap_m: float | None = None) -> list:
     """The warnings of the learned arm (:func:`learned_arm`) on a saved run's inputs of ``who`` (``twin``, or
     ``oracle``: the true states), or on ``cycles`` ((Motion, truth ids) per cycle) when given: events as a run
     records them."""
-    predictor, warner = learned_arm(model, wcfg)
+    predictor, warner = learned_arm(model, wcfg, max_unseen_gap_m)
     out = WarningLog()
     in_coverage = coverage_of(run)
     for m, truth in (MotionLog.motions(run_dir / f"inputs_{who}.npz") if cycles is None else cycles):
@@ -990,6 +1035,11 @@ def run(args: argparse.Namespace) -> int:
         from mobility_twin_models.safety.model import load_checkpoint
 
         gap_model = load_checkpoint(learned)[0]
+        for r in runs:  # the learned arm with the views gate, from the twin's saved inputs and their unseen gaps
+            folder = Path(r["job"]["run_dir"])
+            if not r["job"]["closed_loop"] and _has_unseen_gaps(folder / "inputs_twin.npz"):
+                r["events"]["twin_learned_views"] = learned_events(r, folder, gap_model, warning_config(r["job"]),
+                                                                   max_unseen_gap_m=VIEWS_GAP_M)
     per_seed = []
     for s in seeds:
         open_run = next(r for r in runs if r["job"]["seed"] == s and not r["job"]["closed_loop"])
@@ -999,9 +1049,14 @@ def run(args: argparse.Namespace) -> int:
         learned = score(open_run, "twin_learned", base["horizon_s"]) if "twin_learned" in open_run["events"] else None
         oracle_learned = score(open_run, "oracle_states_learned", base["horizon_s"]) \
             if "oracle_states_learned" in open_run["events"] else None
+        views = score(open_run, "twin_learned_views", base["horizon_s"]) \
+            if "twin_learned_views" in open_run["events"] else None
         nan = float("nan")
         per_seed.append({
             "seed": s, "twin": twin, "baseline": baseline, "oracle_states": oracle, "twin_learned": learned,
+            # the learned arm not warning a follower whose road to the one ahead was out of every LiDAR's sight for
+            # VIEWS_GAP_M or more (a car the twin does not hold may stand there)
+            "twin_learned_views": views,
             # the learned model on the true states: what perception costs the headline arm
             "oracle_states_learned": oracle_learned,
             # ... and part by part (GAP_STEPS): velocity, position, the vehicles the twin does not hold
@@ -1047,7 +1102,7 @@ def run(args: argparse.Namespace) -> int:
     }
     table = []
     for p in per_seed:
-        for who in ("twin", "twin_learned", "baseline", "oracle_states", "oracle_states_learned"):
+        for who in ("twin", "twin_learned", "twin_learned_views", "baseline", "oracle_states", "oracle_states_learned"):
             r = p.get(who)
             if r is None:
                 continue

@@ -161,3 +161,69 @@ def test_node_with_the_learned_predictor_warns_the_follower_and_stops_on_a_model
     finally:
         assert stop(proc) == 0
     assert "learned rear-end model" in (tmp_path / "node.log").read_text()
+
+
+def view_message(stamp_s: float, hidden_from_m: float | None):
+    """A LiDAR frame of sensor rsu_v at (-10, 0) with no detections: what it saw of the space, every cell clear,
+    or hidden from ``hidden_from_m`` on along +x (bins 178-182: the road of tracks 11 and 12)."""
+    import numpy as np
+
+    from mobility_twin.ros.convert import to_time
+
+    bins, cells = 360, 80
+    clear = np.ones((bins, cells), bool)
+    blocked = np.full(bins, np.inf, np.float32)
+    if hidden_from_m is not None:
+        clear[178:183, int(hidden_from_m):] = False
+        blocked[178:183] = hidden_from_m
+    msg = msgs.DetectedObjectArray(source_id="rsu_v", source_type=msgs.DetectedObjectArray.SOURCE_RSU,
+                                   sensor_range=80.0, visibility_bins=bins, visibility_cell_m=1.0)
+    msg.header.frame_id, msg.header.stamp = "map", to_time(stamp_s)
+    msg.sensor_pose.position.x, msg.sensor_pose.orientation.w = -10.0, 1.0
+    msg.visibility_clear = np.packbits(clear, axis=None).tolist()
+    msg.visibility_blocked = blocked.tolist()
+    return msg
+
+
+def test_node_with_views_does_not_warn_a_follower_whose_gap_is_hidden_and_does_once_it_is_seen(tmp_path):
+    from mobility_twin.ros.qos import EVENTS, TWIN_STATE
+    from mobility_twin_models.safety import save_checkpoint
+    from mobility_twin_models.safety.train import train
+    from tests.safety.test_learned import _rule_data
+
+    feats, labels = _rule_data(n=1500)
+    path = save_checkpoint(tmp_path / "rule.pt", train(feats, labels, epochs=200))
+    proc = subprocess.Popen([sys.executable, "-m", "mobility_twin.nodes.collision_warning", "--ros-args",
+                             "-p", "predictor:=learned", "-p", f"model:={path}",
+                             "-p", "objects_topic:=/twin/cw_views/objects", "-p", "warnings_topic:=/cw_views/warnings",
+                             "-p", "views_topics:=['/cw_views/rsu_v/detections']", "-p", "max_unseen_gap_m:=4.5",
+                             "-p", "log_period_s:=1.0"],
+                            stdout=(tmp_path / "node.log").open("w"), stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        with Collector({"/cw_views/warnings": msgs.CollisionWarningArray}, qos={"/cw_views/warnings": EVENTS},
+                       name="cw_views") as c:
+            tracks = c.node.create_publisher(msgs.TrackedObjectArray, "/twin/cw_views/objects", TWIN_STATE)
+            views = c.node.create_publisher(msgs.DetectedObjectArray, "/cw_views/rsu_v/detections", TWIN_STATE)
+            # the road between 11 and 12 hidden behind something standing 15 m from the sensor: no warning
+            end = time.monotonic() + 15.0
+            while time.monotonic() < end and "gap_unseen" not in (tmp_path / "node.log").read_text():
+                now = time.time()
+                views.publish(view_message(now, 15.0))
+                tracks.publish(tracks_message(now, "cw_views"))
+                c.spin(0.1)
+            assert "gap_unseen" in (tmp_path / "node.log").read_text(), (tmp_path / "node.log").read_text()
+            assert not c.messages["/cw_views/warnings"]
+            # seen clear: the follower is warned
+            end = time.monotonic() + 30.0
+            while time.monotonic() < end and not c.messages["/cw_views/warnings"]:
+                now = time.time()
+                views.publish(view_message(now, None))
+                tracks.publish(tracks_message(now, "cw_views"))
+                c.spin(0.1)
+            warnings = [w for a in c.messages["/cw_views/warnings"] for w in a.warnings]
+            assert {(w.track_id, w.other_track_id) for w in warnings} == {(11, 12), (12, 11)}
+            assert proc.poll() is None
+    finally:
+        assert stop(proc) == 0
+    assert "Traceback" not in (tmp_path / "node.log").read_text()

@@ -27,7 +27,7 @@ import math
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from geometry_msgs.msg import Point
@@ -41,7 +41,13 @@ from mobility_twin.ros.guard import guarded
 from mobility_twin.ros.params import declare_config, field
 from mobility_twin.ros.qos import EVENTS, TWIN_STATE
 from mobility_twin_core import VEHICLE_CLASSES, CheckpointError
-from mobility_twin_msgs.msg import CollisionWarning, CollisionWarningArray, RouteCommand, TrackedObjectArray
+from mobility_twin_msgs.msg import (
+    CollisionWarning,
+    CollisionWarningArray,
+    DetectedObjectArray,
+    RouteCommand,
+    TrackedObjectArray,
+)
 
 WARNINGS_TOPIC = topics.COLLISION_WARNINGS
 
@@ -75,6 +81,12 @@ class CollisionWarningConfig:
                                                "user a red light will stop is held at its line ('' = none)")
     signals_max_age_s: float = field(1.0, "signal phases older than this (twin time) count as unknown (s)", low=0.0,
                                      high=3600.0)
+    views_topics: tuple[str, ...] = field([], "learned: DetectedObjectArray topics (the site's RSU and CAV "
+                                          "detections) whose LiDAR views tell whether the road between a follower "
+                                          "and the road user ahead was in plain view ([] = none)")
+    max_unseen_gap_m: float = field(0.0, "learned, with views_topics: a follower with a stretch at least this long "
+                                    "of the road to the road user ahead that no view saw clear (a car the twin does "
+                                    "not hold may stand there) is not warned (m; 0 = off)", low=0.0, high=200.0)
     margin_m: float = field(0.2, "added to each body disc's radius (m)", low=0.0, high=5.0)
     p_on: float = field(0.5, "a warning starts at this conflict probability ...", low=0.01, high=1.0)
     ttc_on_s: float = field(2.0, "... and a time to collision at most this (s)", low=0.1, high=10.0)
@@ -146,7 +158,9 @@ class CollisionWarningNode(Node):
                 from mobility_twin_models.safety.model import DEFAULT_CHECKPOINT, load_checkpoint
 
                 model, _ = load_checkpoint(cfg.model or DEFAULT_CHECKPOINT)
-                self.predictor = LearnedConflictPredictor(model, max_age_s=cfg.max_age_s)
+                self.predictor = LearnedConflictPredictor(
+                    model, max_age_s=cfg.max_age_s,
+                    max_unseen_gap_m=cfg.max_unseen_gap_m if cfg.max_unseen_gap_m > 0 and cfg.views_topics else None)
                 rule = learned_warning_config(rule, self.predictor.horizon_s)
             else:
                 self.predictor = ConflictPredictor(PredictorConfig(
@@ -164,6 +178,15 @@ class CollisionWarningNode(Node):
         self._last_tracks = None
         guard = guarded(self, self.counts, "twin tracks")
         self.create_subscription(TrackedObjectArray, cfg.objects_topic, guard(self._on_objects), TWIN_STATE, raw=True)
+        self.views = None
+        if cfg.views_topics and cfg.predictor == "learned":
+            from mobility_twin.safety.views import SensorViews
+
+            self.views = SensorViews()
+            view_guard = guarded(self, self.counts, "sensor views")
+            for topic in cfg.views_topics:
+                self.create_subscription(DetectedObjectArray, topic, view_guard(self._on_view), TWIN_STATE,
+                                         raw=True)
         self.pub = self.create_publisher(CollisionWarningArray, cfg.warnings_topic, EVENTS)
         self.cav_pubs: dict[str, object] = {}
         self.cmd_pubs: dict[str, object] = {}
@@ -185,6 +208,22 @@ class CollisionWarningNode(Node):
 
     def _on_objects(self, data: bytes) -> None:
         self._raw, self._raw_at = data, self.now_s()
+
+    def _on_view(self, data: bytes) -> None:
+        """A LiDAR frame's detections: what it saw of the road (its visibility), kept as its sensor's view."""
+        from mobility_twin.perception.visibility import Visibility
+        from mobility_twin.ros.cdr import CdrError, decode_detections
+
+        try:
+            table = decode_detections(data)
+            visibility = None if table.visibility is None else Visibility.unpacked(*table.visibility)
+        except (CdrError, ValueError, IndexError):
+            self.counts["undecodable_views"] += 1
+            return
+        if visibility is None:
+            self.counts["frames_without_view"] += 1
+            return
+        self.views.add(table.source_id, table.stamp_ns * 1e-9, visibility, table.sensor_pose[:2])
 
     # ------------------------------------------------------------------------------------------ the cycle
     def on_cycle(self) -> None:
@@ -224,8 +263,8 @@ class CollisionWarningNode(Node):
         self.counts["other_class_or_tentative"] += int((~watched).sum())
         tracks = tracks.select(watched)
         yaw_rate = rec["wz"][watched].astype(float) if "wz" in rec.dtype.names else None
-        conflicts = self.predictor.predict(Motion.from_tracks(tracks, stamp, yaw_rate, lanes=self.lanes,
-                                                              signals=self.signals.at(stamp)))
+        motion = Motion.from_tracks(tracks, stamp, yaw_rate, lanes=self.lanes, signals=self.signals.at(stamp))
+        conflicts = self.predictor.predict(replace(motion, views=self.views))
         events = self.warnings.update(stamp, conflicts)
         events += self.warnings.forget(set(self.warnings_ids()) - set(int(i) for i in tracks.ids))
         ids = {int(i): str(v or "") for i, v in zip(tracks.ids, tracks.vehicle_id, strict=True)}

@@ -34,10 +34,24 @@ def learned_warning_config(base: WarningConfig = WarningConfig(), horizon_s: flo
     return replace(base, ttc_on_s=horizon_s, ttc_off_s=max(base.ttc_off_s, horizon_s))
 
 
+def gap_segments(m: Motion, i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """((K, 2) the front bumpers of followers ``i``, (K, 2) the rear bumpers of their leaders ``j``) in ``m``,
+    along the line from follower to leader; a leader whose rear is not ahead of the follower's front (bumpers
+    overlapping) has it at the follower's front (no gap)."""
+    x, length = np.asarray(m.x, float), np.asarray(m.length, float)
+    ahead = x[j, :2] - x[i, :2]
+    unit = ahead / np.maximum(np.hypot(ahead[:, 0], ahead[:, 1]), 1e-6)[:, None]
+    fronts = x[i, :2] + 0.5 * length[i, None] * unit
+    rears = x[j, :2] - 0.5 * length[j, None] * unit
+    behind = np.einsum("kd,kd->k", rears - fronts, unit) <= 0
+    return fronts, np.where(behind[:, None], fronts, rears)
+
+
 class LearnedConflictPredictor:
     """``predict(motion) -> list[Conflict]`` with a rear-end model (default: the shipped checkpoint)."""
 
-    def __init__(self, model=None, *, min_probability: float = 0.05, max_age_s: float = 1.0) -> None:
+    def __init__(self, model=None, *, min_probability: float = 0.05, max_age_s: float = 1.0,
+                 max_unseen_gap_m: float | None = None) -> None:
         if model is None:
             from mobility_twin_models.safety import load_checkpoint
 
@@ -46,6 +60,7 @@ class LearnedConflictPredictor:
         self.horizon_s = float(model.config.horizon_s)
         self.min_probability = min_probability
         self.max_age_s = max_age_s
+        self.max_unseen_gap_m = max_unseen_gap_m
         self.counts: Counter = Counter()
         self.accelerations = Accelerations()
 
@@ -70,12 +85,22 @@ class LearnedConflictPredictor:
         if not len(i):
             return []
         p = self.model.probability(feats)
+        keep = np.flatnonzero(p >= self.min_probability)
+        ahead = m.x[j[keep], :2] - m.x[i[keep], :2]
+        rears = m.x[j[keep], :2] - 0.5 * np.asarray(m.length, float)[j[keep], None] * ahead / np.maximum(
+            np.hypot(ahead[:, 0], ahead[:, 1]), 1e-6)[:, None]  # the leaders' rears
+        if self.max_unseen_gap_m is not None and len(keep) and (m.views is not None or m.unseen_ahead_m is not None):
+            if m.unseen_ahead_m is not None:  # (measured with the motion: the same pairs)
+                unseen = np.nan_to_num(np.asarray(m.unseen_ahead_m, float)[i[keep]], nan=0.0)
+            else:
+                unseen = m.views.unseen_m(m.t, *gap_segments(m, i[keep], j[keep]))
+            hidden = unseen >= self.max_unseen_gap_m
+            self.counts["gap_unseen"] += int(np.count_nonzero(hidden))
+            keep, rears = keep[~hidden], rears[~hidden]
         out = []
-        for k in np.flatnonzero(p >= self.min_probability).tolist():
+        for k, rear in zip(keep.tolist(), rears, strict=True):
             f, ld = int(i[k]), int(j[k])
             a, b = int(m.ids[f]), int(m.ids[ld])
-            ahead = m.x[ld, :2] - m.x[f, :2]
-            rear = m.x[ld, :2] - 0.5 * m.length[ld] * ahead / max(float(np.hypot(*ahead)), 1e-6)  # the leader's rear
             yield_a = a < b  # the follower yields; a < b in a Conflict
             out.append(Conflict(min(a, b), max(a, b), float(p[k]), float(min(feats[k, _TTC], self.horizon_s)),
                                 float("nan"), float(feats[k, _GAP]), REAR_END, yield_a, not yield_a,

@@ -84,6 +84,9 @@ class Motion:
     yaw_rate: np.ndarray | None = None  # [N] rad/s (None: straight)
     lane_heading: np.ndarray | None = None  # [N] rad, the direction of the lane each drives in (NaN: not known)
     stop_m: np.ndarray | None = None  # [N] m each can still go before a red light holds it (inf: not held)
+    views: object | None = None  # what the LiDARs saw of the road at t (safety.views.SensorViews; None: not known)
+    unseen_ahead_m: np.ndarray | None = None  # [N] m of road to the one ahead no view saw (NaN: none ahead; None:
+    # not measured: the learned predictor asks ``views``)
 
     @staticmethod
     def from_tracks(tracks, t: float, yaw_rate: np.ndarray | None = None, lanes=None, signals=None) -> Motion:
