@@ -275,12 +275,13 @@ def _run(job: dict) -> dict:
                                & near_rsu(tracks.x[:, 0], tracks.x[:, 1]))
         t0 = time.perf_counter()
         twin_motion = Motion.from_tracks(tracks, tick.t, lanes=lanes, signals=signals)
-        twin_motion = replace(twin_motion, unseen_ahead_m=unseen_ahead(twin_motion, views))
         truth = truth_of(twin_motion)
         evs = warn_cycle(twin_pred, twin_warn, twin_motion, truth, in_coverage, events["twin"], forget=True)
         scored = replay.position <= job["duration_s"]  # (the run goes on past it to judge the last warnings)
         if scored:
             predict_ms["twin"].append(1e3 * (time.perf_counter() - t0))
+        twin_motion = replace(twin_motion, unseen_ahead_m=unseen_ahead(  # (not timed: saved for the views arm)
+            twin_motion, views, learned_pred.max_age_s if learned_pred is not None else 1.0))
         inputs["twin"].add(twin_motion, truth)
         if learned_pred is not None:
             t0 = time.perf_counter()
@@ -372,9 +373,7 @@ def _run(job: dict) -> dict:
     if (run_dir / "ssm.xml").exists():
         (run_dir / "ssm.xml").unlink()  # every step of every encounter (hundreds of MB): result.json keeps what counts
     result = {"job": job, "events": events, "conflicts": conflicts, "connected": sorted(connected | cav_ids),
-            "cavs": sorted(cav_ids), "start_s": start_s, "begin_s": begin_s, "sim_s": sim_s,
-            "network": {"net_file": str(backend.network.net_file),
-                        "frame": [frame.tx, frame.ty, frame.rotation, frame.scale]}, "wall_s": wall_s, "open_s": open_s,
+            "cavs": sorted(cav_ids), "start_s": start_s, "sim_s": sim_s, "wall_s": wall_s, "open_s": open_s,
             "vehicle_hours_in_coverage": vehicle_s_in_coverage / 3600.0, "commands": commands,
             "rsu_xy": rsu_xy.tolist(), "counters": {k: v for k, v in (out.get("counters") or {}).items()}
             if isinstance(out, dict) else {},
@@ -562,24 +561,22 @@ def _has_unseen_gaps(path: Path) -> bool:
 
 
 def unseen_ahead(m, views, max_age_s: float = 1.0) -> np.ndarray:
-    """(N,) each road user's stretch of road to the one ahead of it (the learned predictor's follower-leader pairs)
-    that no fresh LiDAR view saw clear (:meth:`mobility_twin.safety.views.SensorViews.unseen_m`); NaN where it
-    follows no one. Saved with the twin's inputs, so that the views' gate can be judged again from them."""
-    from mobility_twin.safety.learned import gap_segments
+    """(N,) each road user's stretch of road to the one ahead of it (the learned predictor's follower-leader
+    pairs, its rows of tracks at most ``max_age_s`` old) that no fresh LiDAR view saw clear
+    (:meth:`mobility_twin.safety.views.SensorViews.unseen_m`); NaN where it follows no one. Saved with the twin's
+    inputs, so that the views gate can be judged from them."""
+    from mobility_twin.safety.learned import gap_segments, usable_states
     from mobility_twin_models.safety.features import follower_pairs
 
-    n = len(m.ids)
-    out = np.full(n, np.nan)
-    if n < 2:
+    out = np.full(len(m.ids), np.nan)
+    if len(m.ids) < 2:
         return out
-    x = np.asarray(m.x, float)
-    usable = np.isfinite(x).all(axis=1)
-    if m.last_update is not None:
-        usable &= (m.t - np.asarray(m.last_update, float)) <= max_age_s
-    i, j, _ = follower_pairs(np.where(usable[:, None], x, np.nan), np.asarray(m.length, float),
-                             None if m.heading is None else np.asarray(m.heading, float), lane_heading=m.lane_heading)
+    x = usable_states(m, max_age_s)[0]
+    i, j, _ = follower_pairs(x, np.asarray(m.length, float), None if m.heading is None else np.asarray(m.heading, float),
+                             lane_heading=m.lane_heading)
     if len(i):
-        out[i] = views.unseen_m(m.t, *gap_segments(m, i, j))
+        fronts, ends, _ = gap_segments(m, i, j)
+        out[i] = views.unseen_m(m.t, fronts, ends)
     return out
 
 

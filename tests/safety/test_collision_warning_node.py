@@ -185,7 +185,7 @@ def view_message(stamp_s: float, hidden_from_m: float | None):
     return msg
 
 
-def test_node_with_views_does_not_warn_a_follower_whose_gap_is_hidden_and_does_once_it_is_seen(tmp_path):
+def test_node_with_views_warns_a_follower_whose_gap_is_seen_and_ends_the_warning_once_it_is_hidden(tmp_path):
     from mobility_twin.ros.qos import EVENTS, TWIN_STATE
     from mobility_twin_models.safety import save_checkpoint
     from mobility_twin_models.safety.train import train
@@ -205,16 +205,7 @@ def test_node_with_views_does_not_warn_a_follower_whose_gap_is_hidden_and_does_o
                        name="cw_views") as c:
             tracks = c.node.create_publisher(msgs.TrackedObjectArray, "/twin/cw_views/objects", TWIN_STATE)
             views = c.node.create_publisher(msgs.DetectedObjectArray, "/cw_views/rsu_v/detections", TWIN_STATE)
-            # the road between 11 and 12 hidden behind something standing 15 m from the sensor: no warning
-            end = time.monotonic() + 15.0
-            while time.monotonic() < end and "gap_unseen" not in (tmp_path / "node.log").read_text():
-                now = time.time()
-                views.publish(view_message(now, 15.0))
-                tracks.publish(tracks_message(now, "cw_views"))
-                c.spin(0.1)
-            assert "gap_unseen" in (tmp_path / "node.log").read_text(), (tmp_path / "node.log").read_text()
-            assert not c.messages["/cw_views/warnings"]
-            # seen clear: the follower is warned
+            # the road between 11 and 12 seen clear: the follower is warned
             end = time.monotonic() + 30.0
             while time.monotonic() < end and not c.messages["/cw_views/warnings"]:
                 now = time.time()
@@ -222,7 +213,22 @@ def test_node_with_views_does_not_warn_a_follower_whose_gap_is_hidden_and_does_o
                 tracks.publish(tracks_message(now, "cw_views"))
                 c.spin(0.1)
             warnings = [w for a in c.messages["/cw_views/warnings"] for w in a.warnings]
-            assert {(w.track_id, w.other_track_id) for w in warnings} == {(11, 12), (12, 11)}
+            assert {(w.track_id, w.other_track_id) for w in warnings} == {(11, 12), (12, 11)}, \
+                (tmp_path / "node.log").read_text()
+            # then hidden behind something standing 15 m from the sensor: the warning ends, the pair is counted
+
+            def cleared(m):
+                return any(w.state == msgs.CollisionWarning.STATE_CLEARED for a in m["/cw_views/warnings"]
+                           for w in a.warnings)
+
+            end = time.monotonic() + 15.0
+            while time.monotonic() < end and not (cleared(c.messages)
+                                                  and "gap_unseen" in (tmp_path / "node.log").read_text()):
+                now = time.time()
+                views.publish(view_message(now, 15.0))
+                tracks.publish(tracks_message(now, "cw_views"))
+                c.spin(0.1)
+            assert cleared(c.messages) and "gap_unseen" in (tmp_path / "node.log").read_text()
             assert proc.poll() is None
     finally:
         assert stop(proc) == 0

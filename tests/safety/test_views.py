@@ -37,12 +37,18 @@ def test_a_gap_seen_clear_has_no_unseen_stretch_and_one_behind_something_standin
     assert views.unseen_m(5.0, start, end)[0] == pytest.approx(0.0)
     views.add("rsu_0", 5.1, view(hidden_from_m=15.0), (0.0, 0.0))  # the newest frame of a sensor counts
     assert views.unseen_m(5.1, start, end)[0] == pytest.approx(15.0, abs=1.0)
-    # a second sensor that saw the far part clear leaves the part it did not see
-    other = np.ones((BINS, CELLS), bool)
-    other[:, :] = False
-    around = Visibility(np.packbits(other, axis=None), CELLS, 1.0, np.full(BINS, np.inf, np.float32))
-    views.add("cav_1", 5.1, around, (40.0, 0.0))  # saw nothing clear: changes nothing
+    # a second sensor that saw nothing clear changes nothing
+    blind = Visibility(np.packbits(np.zeros((BINS, CELLS), bool), axis=None), CELLS, 1.0,
+                       np.full(BINS, np.inf, np.float32))
+    views.add("cav_1", 5.1, blind, (40.0, 0.0))
     assert views.unseen_m(5.1, start, end)[0] == pytest.approx(15.0, abs=1.0)
+    # one at (40, 0) looking back along the road that saw clear only within 15 m of it: the part between the two
+    # stays unseen (a sample is clear when the metre around it is: x 14.5 to 25.5)
+    near = np.zeros((BINS, CELLS), bool)
+    near[:, :15] = True
+    views.add("cav_1", 5.1, Visibility(np.packbits(near, axis=None), CELLS, 1.0, np.full(BINS, np.inf, np.float32)),
+              (40.0, 0.0))
+    assert views.unseen_m(5.1, start, end)[0] == pytest.approx(12.0, abs=1.0)
     views.add("rsu_2", 5.1, view(), (0.0, 0.0))  # a sensor beside the first that saw it all
     assert views.unseen_m(5.1, start, end)[0] == pytest.approx(0.0)
 
@@ -52,9 +58,10 @@ def test_no_fresh_view_means_nothing_was_seen_and_a_segment_of_no_length_has_not
     start, end = np.array([[10.0, 0.0], [5.0, 5.0]]), np.array([[30.0, 0.0], [5.0, 5.0]])
     assert views.unseen_m(1.0, start, end).tolist() == pytest.approx([20.0, 0.0])
     views.add("rsu_0", 1.0, view(), (0.0, 0.0))
-    assert views.unseen_m(2.0, start, end).tolist() == pytest.approx([20.0, 0.0])  # a second old: stale
-    views.add("rsu_0", 2.0, None, (0.0, 0.0))  # a frame that says nothing of the space keeps the old view
+    views.add("rsu_0", 1.05, None, (0.0, 0.0))  # a frame that says nothing of the space keeps the view before
     assert views.unseen_m(1.1, start, end).tolist() == pytest.approx([0.0, 0.0])
+    assert views.unseen_m(2.0, start, end).tolist() == pytest.approx([20.0, 0.0])  # a second old: stale ...
+    assert views.fresh(1.0) == []  # ... and forgotten
     assert views.unseen_m(1.0, np.zeros((0, 2)), np.zeros((0, 2))).shape == (0,)
     with pytest.raises(ValueError):
         SensorViews(max_age_s=0.0)
@@ -70,9 +77,14 @@ def test_the_learned_predictor_leaves_out_a_follower_whose_gap_was_hidden_long_e
         got = [(c.a, c.b) for c in predictor.predict(replace(m, views=views)) if c.probability >= 0.5]
         assert got == expect, hidden_from
         assert predictor.counts["gap_unseen"] == (1 if not expect else 0)
-    # without views, or without the gate, the pair is warned of as before
+    # without views, with none fresh (a sensor silent, a wrong topic), or without the gate: warned as before
     assert [(c.a, c.b) for c in LearnedConflictPredictor(rule_model, max_unseen_gap_m=4.5).predict(m)
             if c.probability >= 0.5] == [(11, 12)]
+    predictor = LearnedConflictPredictor(rule_model, max_unseen_gap_m=4.5)
+    views = SensorViews()
+    views.add("rsu_0", m.t - 5.0, view(5.0), (0.0, 0.0))
+    assert [(c.a, c.b) for c in predictor.predict(replace(m, views=views)) if c.probability >= 0.5] == [(11, 12)]
+    assert predictor.counts["no_fresh_views"] == 1 and predictor.counts["gap_unseen"] == 0
     views = SensorViews()
     assert [(c.a, c.b) for c in LearnedConflictPredictor(rule_model).predict(replace(m, views=views))
             if c.probability >= 0.5] == [(11, 12)]

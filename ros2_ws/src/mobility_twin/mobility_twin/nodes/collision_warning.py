@@ -87,6 +87,8 @@ class CollisionWarningConfig:
     max_unseen_gap_m: float = field(0.0, "learned, with views_topics: a follower with a stretch at least this long "
                                     "of the road to the road user ahead that no view saw clear (a car the twin does "
                                     "not hold may stand there) is not warned (m; 0 = off)", low=0.0, high=200.0)
+    views_max_age_s: float = field(0.5, "a view older than this at the twin's time takes no part (s; with none "
+                                   "fresh the gate is skipped and counted)", low=0.05, high=10.0)
     margin_m: float = field(0.2, "added to each body disc's radius (m)", low=0.0, high=5.0)
     p_on: float = field(0.5, "a warning starts at this conflict probability ...", low=0.01, high=1.0)
     ttc_on_s: float = field(2.0, "... and a time to collision at most this (s)", low=0.1, high=10.0)
@@ -179,10 +181,10 @@ class CollisionWarningNode(Node):
         guard = guarded(self, self.counts, "twin tracks")
         self.create_subscription(TrackedObjectArray, cfg.objects_topic, guard(self._on_objects), TWIN_STATE, raw=True)
         self.views = None
-        if cfg.views_topics and cfg.predictor == "learned":
+        if cfg.views_topics and cfg.predictor == "learned" and cfg.max_unseen_gap_m > 0:
             from mobility_twin.safety.views import SensorViews
 
-            self.views = SensorViews()
+            self.views = SensorViews(cfg.views_max_age_s)
             view_guard = guarded(self, self.counts, "sensor views")
             for topic in cfg.views_topics:
                 self.create_subscription(DetectedObjectArray, topic, view_guard(self._on_view), TWIN_STATE,
@@ -201,7 +203,8 @@ class CollisionWarningNode(Node):
                if cfg.predictor == "learned" else
                f"horizon {cfg.horizon_s:g} s, {cfg.samples} draws, warn at p >= {cfg.p_on:g} and TTC <= "
                f"{cfg.ttc_on_s:g} s") + f"{', CAVs told to yield brake' if cfg.brake else ''}"
-            f"{f', lanes of {cfg.network}' if self.lanes is not None else ', no road network'}")
+            f"{f', lanes of {cfg.network}' if self.lanes is not None else ', no road network'}"
+            f"{f', no warning across {cfg.max_unseen_gap_m:g} m unseen ({len(cfg.views_topics)} views)' if self.views else ''}")
 
     def now_s(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
@@ -222,6 +225,9 @@ class CollisionWarningNode(Node):
             return
         if visibility is None:
             self.counts["frames_without_view"] += 1
+            return
+        if table.frame_id not in ("", "map"):  # (the views' bearings and the sensor's place are in map)
+            self.counts["views_in_other_frame"] += 1
             return
         self.views.add(table.source_id, table.stamp_ns * 1e-9, visibility, table.sensor_pose[:2])
 

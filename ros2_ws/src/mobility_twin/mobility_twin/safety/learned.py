@@ -46,17 +46,29 @@ def learned_warning_config(base: WarningConfig = WarningConfig(), horizon_s: flo
     return replace(base, ttc_on_s=horizon_s, ttc_off_s=max(base.ttc_off_s, horizon_s))
 
 
-def gap_segments(m: Motion, i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """((K, 2) the front bumpers of followers ``i``, (K, 2) the rear bumpers of their leaders ``j``) in ``m``,
-    along the line from follower to leader; a leader whose rear is not ahead of the follower's front (bumpers
-    overlapping) has it at the follower's front (no gap)."""
+def usable_states(m: Motion, max_age_s: float) -> tuple[np.ndarray, np.ndarray | None, int, int]:
+    """(the states of ``m`` with NaN rows for those that are not finite or older than ``max_age_s``, each one's age
+    (None: not known), how many were not finite, how many stale): the rows the learned predictor pairs."""
+    x = np.asarray(m.x, float)
+    finite = np.isfinite(x).all(axis=1)
+    age = None if m.last_update is None else m.t - np.asarray(m.last_update, float)
+    stale = np.zeros(len(x), bool) if age is None else (age > max_age_s) & finite
+    usable = finite & ~stale
+    return (np.where(usable[:, None], x, np.nan), age, int(len(x) - np.count_nonzero(finite)),
+            int(np.count_nonzero(stale)))
+
+
+def gap_segments(m: Motion, i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """((K, 2) the front bumpers of followers ``i``, (K, 2) the end of the road between them and their leaders
+    ``j``, (K, 2) the leaders' rear bumpers) in ``m``, along the line from follower to leader. The road ends at
+    the leader's rear, or at the follower's front where the bumpers overlap (no road between them)."""
     x, length = np.asarray(m.x, float), np.asarray(m.length, float)
     ahead = x[j, :2] - x[i, :2]
     unit = ahead / np.maximum(np.hypot(ahead[:, 0], ahead[:, 1]), 1e-6)[:, None]
     fronts = x[i, :2] + 0.5 * length[i, None] * unit
     rears = x[j, :2] - 0.5 * length[j, None] * unit
     behind = np.einsum("kd,kd->k", rears - fronts, unit) <= 0
-    return fronts, np.where(behind[:, None], fronts, rears)
+    return fronts, np.where(behind[:, None], fronts, rears), rears
 
 
 class LearnedConflictPredictor:
@@ -81,16 +93,9 @@ class LearnedConflictPredictor:
         accel = self.accelerations.update(m.t, m.ids, m.x)  # (every cycle: the velocities they are taken from)
         if n < 2:
             return []
-        age = None if m.last_update is None else m.t - np.asarray(m.last_update, float)
-        x = np.asarray(m.x, float)
-        finite = np.isfinite(x).all(axis=1)
-        self.counts["not_finite"] += int(n - np.count_nonzero(finite))
-        usable = finite
-        if age is not None:
-            stale = age > self.max_age_s
-            self.counts["stale"] += int(np.count_nonzero(stale & finite))
-            usable = finite & ~stale
-        x = np.where(usable[:, None], x, np.nan)  # (a NaN row takes no part)
+        x, age, not_finite, stale = usable_states(m, self.max_age_s)  # (a NaN row takes no part)
+        self.counts["not_finite"] += not_finite
+        self.counts["stale"] += stale
         i, j, feats = follower_pairs(x, np.asarray(m.length, float), None if m.heading is None else np.asarray(m.heading, float),
                                      P=m.P, lane_heading=m.lane_heading, stop_m=m.stop_m, age_s=age, accel=accel)
         self.counts["pairs_considered"] += len(i)
@@ -98,14 +103,16 @@ class LearnedConflictPredictor:
             return []
         p = self.model.probability(feats)
         keep = np.flatnonzero(p >= self.min_probability)
-        ahead = m.x[j[keep], :2] - m.x[i[keep], :2]
-        rears = m.x[j[keep], :2] - 0.5 * np.asarray(m.length, float)[j[keep], None] * ahead / np.maximum(
-            np.hypot(ahead[:, 0], ahead[:, 1]), 1e-6)[:, None]  # the leaders' rears
-        if self.max_unseen_gap_m is not None and len(keep) and (m.views is not None or m.unseen_ahead_m is not None):
+        fronts, ends, rears = gap_segments(m, i[keep], j[keep])
+        unseen = None
+        if self.max_unseen_gap_m is not None and len(keep):
             if m.unseen_ahead_m is not None:  # (measured with the motion: the same pairs)
                 unseen = np.nan_to_num(np.asarray(m.unseen_ahead_m, float)[i[keep]], nan=0.0)
-            else:
-                unseen = m.views.unseen_m(m.t, *gap_segments(m, i[keep], j[keep]))
+            elif m.views is not None and m.views.fresh(m.t):
+                unseen = m.views.unseen_m(m.t, fronts, ends)
+            else:  # no view to go by (none came, or none fresh): no gate, rather than no warning at all
+                self.counts["no_fresh_views"] += 1
+        if unseen is not None:
             hidden = unseen >= self.max_unseen_gap_m
             self.counts["gap_unseen"] += int(np.count_nonzero(hidden))
             keep, rears = keep[~hidden], rears[~hidden]

@@ -29,15 +29,17 @@ class SensorViews:
         self._views: dict[str, tuple[float, object, tuple[float, float]]] = {}
 
     def add(self, source: str, t: float, visibility, sensor_xy) -> None:
-        """The frame of ``source`` at ``t`` saw ``visibility`` (None: it says nothing: ignored) from ``sensor_xy``."""
+        """The frame of ``source`` at ``t`` saw ``visibility`` (None: it says nothing: ignored) from ``sensor_xy``;
+        it replaces the sensor's view before it (frames come in order)."""
         if visibility is None:
             return
-        old = self._views.get(source)
-        if old is None or t >= old[0]:
-            self._views[source] = (float(t), visibility, (float(sensor_xy[0]), float(sensor_xy[1])))
+        self._views[source] = (float(t), visibility, (float(sensor_xy[0]), float(sensor_xy[1])))  # (the newest frame)
 
     def fresh(self, t: float) -> list[tuple[object, tuple[float, float]]]:
-        return [(v, xy) for when, v, xy in self._views.values() if t - self.max_age_s <= when <= t + self.max_age_s]
+        """The views within ``max_age_s`` of ``t`` (the sensors' whose newest view is older are forgotten)."""
+        for source in [k for k, (when, _, _) in self._views.items() if when < t - self.max_age_s]:
+            del self._views[source]
+        return [(v, xy) for when, v, xy in self._views.values() if when <= t + self.max_age_s]
 
     def unseen_m(self, t: float, start: np.ndarray, end: np.ndarray, step_m: float = 1.0) -> np.ndarray:
         """(K,) the longest stretch (m) of each segment ``start`` -> ``end`` ((K, 2) each, in ``map``) that no
