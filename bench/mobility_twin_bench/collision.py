@@ -280,8 +280,8 @@ def _run(job: dict) -> dict:
         scored = replay.position <= job["duration_s"]  # (the run goes on past it to judge the last warnings)
         if scored:
             predict_ms["twin"].append(1e3 * (time.perf_counter() - t0))
-        twin_motion = replace(twin_motion, unseen_ahead_m=unseen_ahead(  # (not timed: saved for the views arm)
-            twin_motion, views, learned_pred.max_age_s if learned_pred is not None else 1.0))
+        if learned_pred is not None:  # (not timed: saved for the views arm, which needs the learned model)
+            twin_motion = replace(twin_motion, unseen_ahead_m=unseen_ahead(twin_motion, views, learned_pred.max_age_s))
         inputs["twin"].add(twin_motion, truth)
         if learned_pred is not None:
             t0 = time.perf_counter()
