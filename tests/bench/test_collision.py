@@ -390,3 +390,52 @@ def test_the_perception_gap_puts_in_the_true_states_part_by_part(tmp_path, case,
     for key, value in lost.items():  # (nan where no conflict was detected)
         assert gap["lost_conflicts"][key] == pytest.approx(value, nan_ok=True), key
     assert C.perception_gap(run, tmp_path / "nothing", model, WarningConfig()) is None
+
+
+def test_operating_points_follow_each_predictor_once_with_every_threshold(tmp_path):
+    """operating_points: the learned arm at each p_on of SWEEP_P_ON and the raw-detection baseline at each ttc_on_s
+    of SWEEP_TTC_ON_S, from a run's saved inputs; at the run's own rule each is the arm's own score (its warnings
+    predicted again from the same inputs), and the views arm comes only with saved unseen stretches."""
+    from dataclasses import replace
+
+    from mobility_twin.safety import PredictorConfig, WarningConfig
+    from mobility_twin_models.safety import load_checkpoint
+
+    model = load_checkpoint()[0]
+    twin, baseline = C.MotionLog(), C.MotionLog()
+    for k in range(16):
+        m = _closing_on_a_braking_leader(k)
+        twin.add(m, np.array([21, 22]))
+        baseline.add(replace(m, P=None, heading=None, last_update=None), np.array([21, 22]))
+    twin.save(tmp_path / "inputs_twin.npz")
+    run = _run([], [_c(102.8, 21, 22)], hours=0.01)
+    run["job"].update(duration_s=200.0, horizon_s=4.0)
+    wcfg, pcfg = WarningConfig(), PredictorConfig(samples=24)
+    assert C.operating_points(run, tmp_path, model, wcfg, pcfg) is None  # (no baseline inputs saved)
+    baseline.save(tmp_path / "inputs_baseline.npz")
+    points = C.operating_points(run, tmp_path, model, wcfg, pcfg)
+    assert list(points) == ["twin_learned", "baseline"]
+    assert [o["p_on"] for o in points["twin_learned"]] == list(C.SWEEP_P_ON)
+    assert [o["ttc_on_s"] for o in points["baseline"]] == list(C.SWEEP_TTC_ON_S)
+
+    def own(name, events):
+        s = C.score({**run, "events": {name: events}}, name, 4.0)
+        return {k: s[k] for k in ("precision", "recall", "warnings", "median_lead_time_s",
+                                  "false_warnings_per_vehicle_hour")}
+
+    at = {o["p_on"]: o for o in points["twin_learned"]}[wcfg.p_on]
+    assert {k: v for k, v in at.items() if k != "p_on"} == own("l", C.learned_events(run, tmp_path, model, wcfg))
+    again = C.repredict(run, tmp_path, pcfg, wcfg)["baseline"]
+    at = {o["ttc_on_s"]: o for o in points["baseline"]}[wcfg.ttc_on_s]
+    assert {k: v for k, v in at.items() if k != "ttc_on_s"} == own("b", again)
+    assert at["warnings"] == 1 and at["recall"] == 1.0  # (the pair is warned of at the run's rule)
+    assert points["twin_learned"][0]["recall"] == 1.0 and points["twin_learned"][-1]["warnings"] <= 1
+    assert C.best_recall_at(points["baseline"], 0.5) == 1.0
+    assert C.best_recall_at([{"precision": 0.3, "recall": 0.9}], 0.5) is None
+    seen = C.MotionLog()  # the road between them seen clear: the views arm warns as the plain one
+    for k in range(16):
+        seen.add(replace(_closing_on_a_braking_leader(k), unseen_ahead_m=np.array([0.0, np.nan])), np.array([21, 22]))
+    seen.save(tmp_path / "inputs_twin.npz")
+    points = C.operating_points(run, tmp_path, model, wcfg, pcfg)
+    assert list(points) == ["twin_learned", "twin_learned_views", "baseline"]
+    assert repr(points["twin_learned_views"]) == repr(points["twin_learned"])  # (NaN where nothing was warned)
