@@ -20,6 +20,16 @@ conflicts' pairs at p >= 0.5 (99 for 21 at p >= 0.3): most are left turns at a l
 whether the car in a lane for straight on and left turns left is not in its motion. Knowing each car's
 actual movement would at best halve the pairs that do not conflict.
 
+Also tried and not shipped (scratch, the twin's saved inputs of ``mtwin bench collision --quick``, seeds 7-10):
+the unseen stretch as a feature of the model instead of a gate (retrained on seeds 11-14 beside the same model
+without it: mean recall 0.824 against 0.806 and precision 0.793 against 0.799 when trained on the twin's, the true
+states' and the raw detections' inputs, 0.809 against 0.819 and 0.787 against 0.781 on the twin's alone: no
+consistent gain, and the gate on top of it lifts precision less than on the model without it); and leaders along a
+junction's movements for a follower in the last 30 m of a lane into a junction or inside one (the road it may turn
+into): no conflict more warned on any of the four seeds, precision 0.804 -> 0.792 on average. The conflicts missed
+with no follower-leader pair on the true states are crossing ones and collisions (SUMO's type 111), not turns
+into a queue.
+
 Conflicts come out as :class:`Conflict` (kind ``REAR_END``, the follower yields, the point at the leader's
 rear, ``ttc_s`` the time to collision of the pair's current motion, capped at the horizon), so the warnings
 with hysteresis (:class:`WarningTracker`) take them as they take the Monte Carlo predictor's; the warning rule
