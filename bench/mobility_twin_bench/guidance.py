@@ -45,6 +45,7 @@ import argparse
 import heapq
 import math
 import os
+import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
@@ -549,6 +550,12 @@ def across_seeds(results: dict[str, dict], names: Sequence[str]) -> dict:
 def run(args: argparse.Namespace) -> int:
     from mobility_twin_bench.common import format_table, write_results
 
+    if args.workdir is not None:  # (made when missing; a path that cannot be a folder is said so)
+        try:
+            args.workdir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            print(f"guidance: --workdir {args.workdir}: {err}", file=sys.stderr)
+            return 2
     files = world_files(log=lambda *a: print(*a, flush=True))
     todo = cases(args.quick, args.seed, args.second_seed, args.more_seeds)
     workdir = tempfile.mkdtemp(prefix="mtwin_bench_guidance_", dir=args.workdir)

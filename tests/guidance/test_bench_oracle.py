@@ -80,3 +80,18 @@ def test_the_headline_across_seeds_gives_each_arms_mean_and_the_twins_paired_dif
     assert out["all_vehicles_twin_vs_no_guidance"]["mean"] == pytest.approx(0.0)
     gap = out["gap_to_oracle"]
     assert (gap["mean"], gap["min"], gap["max"]) == pytest.approx((0.10, 0.08, 0.12))
+
+
+def test_a_workdir_that_cannot_be_made_is_said_so_before_any_run(tmp_path, capsys):
+    """--workdir: made when missing; a path under a file is refused with its reason (exit 2), before the world
+    is built."""
+    import argparse
+
+    from mobility_twin_bench.guidance import run
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    args = argparse.Namespace(quick=True, seed=7, second_seed=8, more_seeds=[], jobs=1, workdir=blocker / "runs",
+                              out=tmp_path)
+    assert run(args) == 2
+    assert "--workdir" in capsys.readouterr().err and not (tmp_path / "guidance.json").exists()
