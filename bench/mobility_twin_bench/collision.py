@@ -633,9 +633,12 @@ def learned_events(run: dict, run_dir: Path, model, wcfg, who: str = "twin", cyc
 
 #: The warning thresholds of the operating points (open loop, from a run's saved inputs): the learned arms' conflict
 #: probability (p_on) and the raw-detection baseline's time to collision (ttc_on_s; its predictor draws no samples,
-#: so its probability is 0 or 1). The rest of each rule is the run's.
+#: so its probability is 0 or 1), each with the run's own added. Each rule is the run's with that threshold, as a run
+#: given it would have it (:func:`warning_config`: p_off at most p_on).
 SWEEP_P_ON = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 SWEEP_TTC_ON_S = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0)
+#: what each operating point gives (:func:`score`'s keys)
+POINT_KEYS = ("precision", "recall", "warnings", "median_lead_time_s", "false_warnings_per_vehicle_hour")
 
 
 class _Predicted:
@@ -651,7 +654,7 @@ class _Predicted:
 
 def _swept(run: dict, cycles, predictor, rules: dict, forget: bool) -> dict:
     """``{threshold: score}`` of the warning rules ``rules`` ({threshold: WarningConfig}) following one
-    ``predictor`` over ``cycles`` ((Motion, truth ids) per cycle)."""
+    ``predictor`` over ``cycles`` ((Motion, truth ids) per cycle), each as :func:`warn_cycle` runs it."""
     from mobility_twin.safety import WarningTracker
 
     in_coverage = coverage_of(run)
@@ -661,26 +664,28 @@ def _swept(run: dict, cycles, predictor, rules: dict, forget: bool) -> dict:
         replayed.conflicts = predictor.predict(m)
         for warner, out in follow.values():
             warn_cycle(replayed, warner, m, truth, in_coverage, out, forget=forget)
-    keys = ("precision", "recall", "warnings", "median_lead_time_s", "false_warnings_per_vehicle_hour")
     out = {}
     for k, (_, log) in follow.items():
         s = score({**run, "events": {"swept": log}}, "swept", run["job"]["horizon_s"])
-        out[k] = {key: s[key] for key in keys}
+        out[k] = {key: s[key] for key in POINT_KEYS}
     return out
 
 
-def operating_points(run: dict, run_dir: Path, model, wcfg, pcfg) -> dict | None:
+def operating_points(run: dict, run_dir: Path, model) -> dict | None:
     """The open-loop operating points of a saved run (None: its inputs were not saved): precision, recall,
-    warnings, median lead and false warnings per vehicle-hour of the learned arm (``twin_learned``, and
-    ``twin_learned_views`` where the run saved its unseen stretches) at each p_on of :data:`SWEEP_P_ON`, and of the
-    raw-detection baseline at each ttc_on_s of :data:`SWEEP_TTC_ON_S`: how each trades precision for recall, and
-    whether some setting of the baseline reaches the twin's. Each predictor runs once per cycle."""
+    warnings, median lead and false warnings per vehicle-hour (:data:`POINT_KEYS`) of the learned arm of ``model``
+    (``twin_learned``, and ``twin_learned_views`` where the run saved its unseen stretches) at each p_on of
+    :data:`SWEEP_P_ON`, and of the raw-detection baseline at each ttc_on_s of :data:`SWEEP_TTC_ON_S` (each with the
+    run's own): how each trades precision for recall, and whether some setting of the baseline reaches the twin's.
+    Each predictor runs once per cycle; the learned arm as :func:`learned_events` runs it, the baseline as the run
+    and :func:`repredict` do."""
     from mobility_twin.safety import ConflictPredictor
     from mobility_twin.safety.learned import LearnedConflictPredictor, learned_warning_config
 
     twin_in, raw_in = run_dir / "inputs_twin.npz", run_dir / "inputs_baseline.npz"
     if not (twin_in.exists() and raw_in.exists()):
         return None
+    job = run["job"]
     out: dict[str, list] = {}
     twin = list(MotionLog.motions(twin_in))
     arms = {"twin_learned": None}
@@ -688,18 +693,21 @@ def operating_points(run: dict, run_dir: Path, model, wcfg, pcfg) -> dict | None
         arms["twin_learned_views"] = VIEWS_GAP_M
     for arm, gate in arms.items():
         predictor = LearnedConflictPredictor(model, max_unseen_gap_m=gate)
-        rules = {p: learned_warning_config(replace(wcfg, p_on=p, p_off=min(wcfg.p_off, p)), predictor.horizon_s)
-                 for p in SWEEP_P_ON}
+        rules = {p: learned_warning_config(warning_config({**job, "p_on": p}), predictor.horizon_s)
+                 for p in sorted({*SWEEP_P_ON, warning_config(job).p_on})}
         out[arm] = [{"p_on": p, **s} for p, s in _swept(run, twin, predictor, rules, forget=True).items()]
-    rules = {t: replace(wcfg, ttc_on_s=t, ttc_off_s=max(wcfg.ttc_off_s, t)) for t in SWEEP_TTC_ON_S}
-    swept = _swept(run, MotionLog.motions(raw_in), ConflictPredictor(replace(pcfg, samples=0)), rules, forget=False)
+    rules = {t: warning_config({**job, "ttc_on_s": t}) for t in sorted({*SWEEP_TTC_ON_S, job["ttc_on_s"]})}
+    swept = _swept(run, MotionLog.motions(raw_in), ConflictPredictor(replace(predictor_config(job), samples=0)), rules,
+                   forget=False)
     out["baseline"] = [{"ttc_on_s": t, **s} for t, s in swept.items()]
     return out
 
 
 def best_recall_at(points: list[dict], precision: float) -> float | None:
-    """The highest recall of ``points`` (operating points) at ``precision`` or above (None: none reaches it)."""
-    reach = [p["recall"] for p in points if p["precision"] >= precision]
+    """The highest recall of ``points`` (operating points) at ``precision`` or above (None: none reaches it, or
+    ``precision`` is NaN; points without a number are left out)."""
+    reach = [p["recall"] for p in points if math.isfinite(p["precision"]) and math.isfinite(p["recall"])
+             and p["precision"] >= precision]
     return max(reach) if reach else None
 
 
@@ -1052,7 +1060,7 @@ def run(args: argparse.Namespace) -> int:
                 brake_drop_mps=4.0, brake_to_other=True, max_brake_s=4.0, warned_headway_s=1.5,
                 warned_headway_hold_s=10.0,
                 predict_margin_m=40.0, lanes=not args.no_lanes, signals=not args.no_lanes and not args.no_signals)
-    learned = _learned_path(args.learned)
+    learned = model_path = _learned_path(args.learned)
     # the twin's warnings are the learned predictor's when there is a model (the stack's collision warning with
     # predictor learned), else the Monte Carlo predictor's; the closed loop acts on them
     base.update(learned=str(learned) if learned else "", act_on="twin_learned" if learned else "twin")
@@ -1140,8 +1148,7 @@ def run(args: argparse.Namespace) -> int:
             "perception_gap": perception_gap(open_run, Path(open_run["job"]["run_dir"]), gap_model,
                                              warning_config(open_run["job"])) if gap_model is not None else None,
             # the learned arms and the baseline at other warning thresholds (SWEEP_P_ON, SWEEP_TTC_ON_S)
-            "operating_points": operating_points(open_run, Path(open_run["job"]["run_dir"]), gap_model,
-                                                 warning_config(open_run["job"]), predictor_config(open_run["job"]))
+            "operating_points": operating_points(open_run, Path(open_run["job"]["run_dir"]), gap_model)
             if gap_model is not None else None,
             "twin_closed_loop": score(closed_run, closed_run["job"].get("act_on", "twin"), base["horizon_s"])
             if closed_run else None,
@@ -1163,6 +1170,14 @@ def run(args: argparse.Namespace) -> int:
                          "connected_vehicles": len(r["connected"])}
                      for k, r in (("open", open_run), ("closed", closed_run)) if r is not None},
         })
+    for p in per_seed:  # the sweep at the run's own rule is the headline arm's own score, unless told otherwise
+        run_ = next(r for r in runs if r["job"]["seed"] == p["seed"] and not r["job"]["closed_loop"])
+        own = {o["p_on"]: o for o in (p.get("operating_points") or {}).get("twin_learned", ())}.get(
+            warning_config(run_["job"]).p_on)
+        if own is not None and p["twin_learned"] is not None and \
+                repr([own[k] for k in POINT_KEYS]) != repr([p["twin_learned"][k] for k in POINT_KEYS]):
+            print(f"note: seed {p['seed']}'s operating points at its own rule are not its twin_learned arm's (the arm's "
+                  f"warnings came with the run, the points from {model_path}: give --learned with the run's model)")
     head = per_seed[0]
 
     results = {
@@ -1258,13 +1273,15 @@ def run(args: argparse.Namespace) -> int:
     target("median lead time >= 1.5 s", [r["median_lead_time_s"] >= 1.5 for r in tw], fmt("median_lead_time_s"))
 
     def matched(p: dict, t: dict) -> str:  # the baseline's best recall at the twin's precision, over its thresholds
-        if not p.get("operating_points"):
+        if not p.get("operating_points") or not math.isfinite(t["precision"]):
             return ""
-        best = best_recall_at(p["operating_points"]["baseline"], t["precision"])
-        top = max(o["precision"] for o in p["operating_points"]["baseline"])
-        return (f" (at precision {t['precision']:.2f} or above the baseline reaches recall {best:.2f})" if best is not None
-                else f" (no ttc_on_s of {SWEEP_TTC_ON_S[0]:g}-{SWEEP_TTC_ON_S[-1]:g} s brings the baseline's precision "
-                     f"to {t['precision']:.2f}: at most {top:.2f})")
+        points = p["operating_points"]["baseline"]
+        best = best_recall_at(points, t["precision"])
+        if best is not None:
+            return f" (at precision {t['precision']:.2f} or above the baseline reaches recall {best:.2f})"
+        top = max((o["precision"] for o in points if math.isfinite(o["precision"])), default=math.nan)
+        return (f" (no ttc_on_s of {points[0]['ttc_on_s']:g}-{points[-1]['ttc_on_s']:g} s brings the baseline's "
+                f"precision to {t['precision']:.2f}: at most {top:.2f})")
 
     target("ahead of the raw-detection baseline (recall and precision)",
            [t["recall"] >= b["recall"] and t["precision"] >= b["precision"] for t, b in zip(tw, bl, strict=True)],

@@ -550,15 +550,15 @@ def across_seeds(results: dict[str, dict], names: Sequence[str]) -> dict:
 def run(args: argparse.Namespace) -> int:
     from mobility_twin_bench.common import format_table, write_results
 
-    if args.workdir is not None:  # (made when missing; a path that cannot be a folder is said so)
-        try:
-            args.workdir.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            print(f"guidance: --workdir {args.workdir}: {err}", file=sys.stderr)
-            return 2
+    try:  # --workdir made when missing; one that cannot be a folder, or written in, is said so
+        if args.workdir is not None:
+            Path(args.workdir).mkdir(parents=True, exist_ok=True)
+        workdir = tempfile.mkdtemp(prefix="mtwin_bench_guidance_", dir=args.workdir)
+    except OSError as err:
+        print(f"guidance: --workdir {args.workdir}: {err}", file=sys.stderr)
+        return 2
     files = world_files(log=lambda *a: print(*a, flush=True))
     todo = cases(args.quick, args.seed, args.second_seed, args.more_seeds)
-    workdir = tempfile.mkdtemp(prefix="mtwin_bench_guidance_", dir=args.workdir)
     jobs = sorted([(c, a, files, workdir) for c in todo for a in c.arms], key=lambda j: j[1] != "twin")  # longest first
     print(f"guidance: {len(jobs)} SUMO runs ({', '.join(c.name for c in todo)}), incident road {files.incident_edge}",
           flush=True)

@@ -394,48 +394,56 @@ def test_the_perception_gap_puts_in_the_true_states_part_by_part(tmp_path, case,
 
 def test_operating_points_follow_each_predictor_once_with_every_threshold(tmp_path):
     """operating_points: the learned arm at each p_on of SWEEP_P_ON and the raw-detection baseline at each ttc_on_s
-    of SWEEP_TTC_ON_S, from a run's saved inputs; at the run's own rule each is the arm's own score (its warnings
-    predicted again from the same inputs), and the views arm comes only with saved unseen stretches."""
+    of SWEEP_TTC_ON_S (and at the run's own), from a run's saved inputs; at every threshold each is what the arm
+    itself gives with the run's rule at that threshold (learned_events, repredict: the same predictor settings,
+    the same forgetting of road users the input lost), and the views arm comes only with saved unseen stretches."""
     from dataclasses import replace
 
-    from mobility_twin.safety import PredictorConfig, WarningConfig
+    from mobility_twin.safety import PredictorConfig
     from mobility_twin_models.safety import load_checkpoint
 
     model = load_checkpoint()[0]
     twin, baseline = C.MotionLog(), C.MotionLog()
     for k in range(16):
         m = _closing_on_a_braking_leader(k)
-        twin.add(m, np.array([21, 22]))
-        baseline.add(replace(m, P=None, heading=None, last_update=None), np.array([21, 22]))
+        if k == 10:  # the leader lost for a cycle: the twin's warnings forget it, the baseline's hold
+            m = replace(m, ids=m.ids[:1], x=m.x[:1], P=m.P[:1], length=m.length[:1], width=m.width[:1],
+                        heading=m.heading[:1], last_update=m.last_update[:1])
+        truth = np.array([21, 22])[:len(m.ids)]
+        twin.add(m, truth)
+        baseline.add(replace(m, P=None, heading=None, last_update=None), truth)
     twin.save(tmp_path / "inputs_twin.npz")
     run = _run([], [_c(102.8, 21, 22)], hours=0.01)
-    run["job"].update(duration_s=200.0, horizon_s=4.0)
-    wcfg, pcfg = WarningConfig(), PredictorConfig(samples=24)
-    assert C.operating_points(run, tmp_path, model, wcfg, pcfg) is None  # (no baseline inputs saved)
+    run["job"].update(duration_s=200.0, horizon_s=4.0, ttc_on_s=1.8, p_on=0.45, samples=24, seed=0)
+    assert C.operating_points(run, tmp_path, model) is None  # (no baseline inputs saved)
     baseline.save(tmp_path / "inputs_baseline.npz")
-    points = C.operating_points(run, tmp_path, model, wcfg, pcfg)
+    points = C.operating_points(run, tmp_path, model)
     assert list(points) == ["twin_learned", "baseline"]
-    assert [o["p_on"] for o in points["twin_learned"]] == list(C.SWEEP_P_ON)
-    assert [o["ttc_on_s"] for o in points["baseline"]] == list(C.SWEEP_TTC_ON_S)
+    assert [o["p_on"] for o in points["twin_learned"]] == sorted({*C.SWEEP_P_ON, 0.45})  # (the run's own added)
+    assert [o["ttc_on_s"] for o in points["baseline"]] == sorted({*C.SWEEP_TTC_ON_S, 1.8})
 
-    def own(name, events):
-        s = C.score({**run, "events": {name: events}}, name, 4.0)
-        return {k: s[k] for k in ("precision", "recall", "warnings", "median_lead_time_s",
-                                  "false_warnings_per_vehicle_hour")}
+    def own(events) -> dict:
+        s = C.score({**run, "events": {"own": events}}, "own", 4.0)
+        return {k: s[k] for k in C.POINT_KEYS}
 
-    at = {o["p_on"]: o for o in points["twin_learned"]}[wcfg.p_on]
-    assert {k: v for k, v in at.items() if k != "p_on"} == own("l", C.learned_events(run, tmp_path, model, wcfg))
-    again = C.repredict(run, tmp_path, pcfg, wcfg)["baseline"]
-    at = {o["ttc_on_s"]: o for o in points["baseline"]}[wcfg.ttc_on_s]
-    assert {k: v for k, v in at.items() if k != "ttc_on_s"} == own("b", again)
-    assert at["warnings"] == 1 and at["recall"] == 1.0  # (the pair is warned of at the run's rule)
+    pcfg = PredictorConfig(horizon_s=4.0, samples=24, seed=0)
+    for o in points["twin_learned"]:
+        again = C.learned_events(run, tmp_path, model, C.warning_config({**run["job"], "p_on": o["p_on"]}))
+        assert {k: o[k] for k in C.POINT_KEYS} == pytest.approx(own(again), nan_ok=True), o["p_on"]
+    for o in points["baseline"]:
+        again = C.repredict(run, tmp_path, pcfg, C.warning_config({**run["job"], "ttc_on_s": o["ttc_on_s"]}))
+        assert {k: o[k] for k in C.POINT_KEYS} == pytest.approx(own(again["baseline"]), nan_ok=True), o["ttc_on_s"]
     assert points["twin_learned"][0]["recall"] == 1.0 and points["twin_learned"][-1]["warnings"] <= 1
+    assert {o["ttc_on_s"]: o["recall"] for o in points["baseline"]}[2.0] == 1.0
     assert C.best_recall_at(points["baseline"], 0.5) == 1.0
     assert C.best_recall_at([{"precision": 0.3, "recall": 0.9}], 0.5) is None
+    assert C.best_recall_at([{"precision": math.nan, "recall": math.nan}, {"precision": 0.6, "recall": 0.4}], 0.5) == 0.4
+    assert C.best_recall_at([{"precision": 0.6, "recall": 0.4}], math.nan) is None  # (a twin that warned of nothing)
+
     seen = C.MotionLog()  # the road between them seen clear: the views arm warns as the plain one
     for k in range(16):
         seen.add(replace(_closing_on_a_braking_leader(k), unseen_ahead_m=np.array([0.0, np.nan])), np.array([21, 22]))
     seen.save(tmp_path / "inputs_twin.npz")
-    points = C.operating_points(run, tmp_path, model, wcfg, pcfg)
+    points = C.operating_points(run, tmp_path, model)
     assert list(points) == ["twin_learned", "twin_learned_views", "baseline"]
     assert repr(points["twin_learned_views"]) == repr(points["twin_learned"])  # (NaN where nothing was warned)

@@ -95,3 +95,23 @@ def test_a_workdir_that_cannot_be_made_is_said_so_before_any_run(tmp_path, capsy
                               out=tmp_path)
     assert run(args) == 2
     assert "--workdir" in capsys.readouterr().err and not (tmp_path / "guidance.json").exists()
+
+
+def test_a_missing_workdir_is_made(tmp_path, monkeypatch):
+    """--workdir: a folder that is not there yet is made (with its parents) and the runs' folder put in it."""
+    import argparse
+
+    import mobility_twin_bench.guidance as G
+
+    class Stop(Exception):
+        pass
+
+    def stop(log=print):  # (the world itself is not built: only where the runs go is asked here)
+        raise Stop
+
+    monkeypatch.setattr(G, "world_files", stop)
+    args = argparse.Namespace(quick=True, seed=7, second_seed=8, more_seeds=[], jobs=1,
+                              workdir=tmp_path / "not" / "yet", out=tmp_path)
+    with pytest.raises(Stop):
+        G.run(args)
+    assert [p.name.startswith("mtwin_bench_guidance_") for p in (tmp_path / "not" / "yet").iterdir()] == [True]
