@@ -11,21 +11,32 @@ pytest.importorskip("sumolib")
 
 def test_the_oracle_is_never_slower_than_a_driven_route_and_avoids_a_closure():
     from mobility_twin.guidance import RoadGraph, Router
-    from mobility_twin_bench.guidance import Case, recorded_times, td_cost, td_fastest
+    from mobility_twin_bench.guidance import FILL_INTERVALS, Case, recorded_times, td_cost, td_fastest
     from mobility_twin_sim.sumo import load_network
 
     graph = RoadGraph.from_net_file(load_network("beijing_cbd").net_file)
     case = Case("t", incident_at_s=600.0, incident_s=300.0, end_s=1200.0)
     route, _ = Router(graph).route(graph.index["A0A1"], graph.index["I5I6"])
-    # every road of the free-flow route is three times slower from 500 s on (a jam the oracle can avoid)
-    passes = [(e, 500.0 + 10 * k, 500.0 + 10 * k + 3 * graph.free_flow_s[e]) for k in range(20) for e in route]
+    ff = graph.free_flow_s
+    # every road of the free-flow route is three times slower from 500 s on (a jam the oracle can avoid), and its
+    # second road five times slower for one car entering at 1,100 s
+    passes = [(e, 500.0 + 10 * k, 500.0 + 10 * k + 3 * ff[e]) for k in range(20) for e in route]
+    passes.append((route[1], 1100.0, 1100.0 + 5 * ff[route[1]]))
     closed = route[len(route) // 2]
     tt = recorded_times(passes, graph, case, closed)
     assert tt.shape == (math.ceil(case.end_s / 60.0) + 1, len(graph))
     assert np.isinf(tt[10, closed]) and np.isfinite(tt[16, closed])  # closed 600-900 s only
-    assert tt[8, route[1]] == pytest.approx(3 * graph.free_flow_s[route[1]])
+    e = route[1]
+    assert tt[8, e] == pytest.approx(3 * ff[e])  # entered then: their mean
+    # nobody entered it in these intervals: the mean of the passes within FILL_INTERVALS of them (interval 8's at
+    # 5, 18's at 15), else of all its passes (at 0, nothing near: 20 at 3x and one at 5x)
+    assert FILL_INTERVALS == 3
+    assert tt[5, e] == pytest.approx(3 * ff[e]) and tt[15, e] == pytest.approx(5 * ff[e])
+    assert tt[0, e] == pytest.approx((20 * 3 + 5) / 21 * ff[e])
+    untouched = next(i for i in range(len(graph)) if i not in route)
+    assert (tt[:, untouched] == ff[untouched]).all()  # a road nobody entered: its free flow
     before = td_fastest(tt, graph, route[0], route[-1], 0.0)
-    assert before == pytest.approx(td_cost(tt, route[1:], 0.0))  # nothing recorded yet: free flow, same route
+    assert before <= td_cost(tt, route[1:], 0.0) + 1e-9
     during = td_fastest(tt, graph, route[0], route[-1], 600.0)
     assert math.isinf(td_cost(tt, route[1:], 600.0))  # its own route is closed
     assert math.isfinite(during) and during < 3 * before
