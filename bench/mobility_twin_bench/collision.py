@@ -689,7 +689,7 @@ def operating_points(run: dict, run_dir: Path, model) -> dict | None:
     out: dict[str, list] = {}
     twin = list(MotionLog.motions(twin_in))
     arms = {"twin_learned": None}
-    if _has_unseen_gaps(twin_in):
+    if twin and twin[0][0].unseen_ahead_m is not None:  # (saved with every cycle or none: MotionLog)
         arms["twin_learned_views"] = VIEWS_GAP_M
     for arm, gate in arms.items():
         predictor = LearnedConflictPredictor(model, max_unseen_gap_m=gate)

@@ -29,8 +29,9 @@ Arms (one SUMO run each, same demand and seed):
 * ``oracle``: for each CAV of the twin run, the time-dependent fastest route on the edge travel times that
   run actually produced (every vehicle's passes of every road, their mean per 60 s entry interval; an interval
   in which nobody entered a road takes the mean of its neighbouring intervals', :func:`recorded_times`; the
-  closed road excluded while closed), priced on those times. ``gap_to_oracle`` compares the twin CAVs' own routes priced on the same recorded times
-  (like with like); the gap of their simulated times to the oracle's priced times is reported beside it.
+  closed road excluded while closed), priced on those times. ``gap_to_oracle`` compares the twin CAVs' own
+  routes priced on the same recorded times (like with like); the gap of their simulated times to the oracle's
+  priced times is reported beside it.
 
 Targets (incident scenario, headline case): twin CAVs >= 15% faster than no guidance, no slower than SUMO's
 device, within 10% of the oracle; all vehicles' mean no worse than without guidance. They are judged on each

@@ -150,6 +150,8 @@ class CollisionWarningNode(Node):
 
         self.lanes = LaneHeadings(load_map_roads(cfg.network, cfg.CONFIG_FILE)) if cfg.network else None
         self.counts: Counter = Counter()
+        # the views gate: the learned predictor, a gap to judge by, and views to judge it from
+        views_gate = cfg.predictor == "learned" and cfg.max_unseen_gap_m > 0 and bool(cfg.views_topics)
         self.signals = LatestSignals(self, cfg.signals_topic if cfg.network else "", cfg.signals_max_age_s,
                                      self.counts)
         try:
@@ -162,7 +164,7 @@ class CollisionWarningNode(Node):
                 model, _ = load_checkpoint(cfg.model or DEFAULT_CHECKPOINT)
                 self.predictor = LearnedConflictPredictor(
                     model, max_age_s=cfg.max_age_s,
-                    max_unseen_gap_m=cfg.max_unseen_gap_m if cfg.max_unseen_gap_m > 0 and cfg.views_topics else None)
+                    max_unseen_gap_m=cfg.max_unseen_gap_m if views_gate else None)
                 rule = learned_warning_config(rule, self.predictor.horizon_s)
             else:
                 self.predictor = ConflictPredictor(PredictorConfig(
@@ -181,7 +183,7 @@ class CollisionWarningNode(Node):
         guard = guarded(self, self.counts, "twin tracks")
         self.create_subscription(TrackedObjectArray, cfg.objects_topic, guard(self._on_objects), TWIN_STATE, raw=True)
         self.views = None
-        if cfg.views_topics and cfg.predictor == "learned" and cfg.max_unseen_gap_m > 0:
+        if views_gate:
             from mobility_twin.safety.views import SensorViews
 
             self.views = SensorViews(cfg.views_max_age_s)
