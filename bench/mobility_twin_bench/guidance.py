@@ -39,6 +39,13 @@ headline seed (``--seed``, ``--second-seed``); ``--more-seeds`` runs the headlin
 beside them, each arm's mean over all the headline seeds and the twin's paired differences with their 95%
 intervals (``headline_across_seeds``): seed to seed, the twin's difference to SUMO's device moves by a few
 percent either way.
+
+What sensing costs (``--all-connected``, and the full sweep's first seed): the twin arm again with every vehicle
+connected, so that the twin holds every vehicle, as SUMO's device knows every road. On headline seeds 7, 8 and
+11-14 (``--quick --more-seeds 11 12 13 14 --all-connected``, 2026-12-07), the guided CAVs took 175.3 s on average
+against the device's 175.0 s (per seed -0.6% to +1.1%, mean +0.2%), and 178.0 s with the headline's sensing (about
+half the vehicles held; -0.3% to +3.4%, mean +1.7%). With the same information as the device the guidance ties
+with it, and what it loses against the device at the headline is the sensing.
 """
 
 from __future__ import annotations
@@ -76,6 +83,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="the headline again with each of these seeds (three SUMO runs each); a row of the "
                              "targets table then gives each arm's mean over all headline seeds and the twin's "
                              "paired difference to the others with its 95%% interval")
+    parser.add_argument("--all-connected", action="store_true",
+                        help="each headline seed's twin arm again with every vehicle connected (the information "
+                             "SUMO's device has): what partial sensing costs the guidance (the full sweep has it for "
+                             "the first seed)")
     parser.add_argument("--jobs", type=int, default=1, help="SUMO runs at a time (one process each)")
     parser.add_argument("--workdir", type=Path, default=None, help="where SUMO writes (temp)")
 
@@ -523,11 +534,29 @@ def _done(r: dict, by_name: dict, workdir: str) -> None:
     (Path(workdir) / f"{r['case']}-{r['arm']}.json").write_text(json.dumps({**m, **r.get("twin", {})}, indent=1))
 
 
-def cases(quick: bool, seed: int, second: int, more: Sequence[int] = ()) -> list[Case]:
+#: the name of a headline case's twin arm run with every vehicle connected (:func:`cases`)
+ALL_CONNECTED = "_all_connected"
+
+
+def base_case(name: str) -> str:
+    """The case whose no-guidance and device runs a twin-only case of the sweep is compared with."""
+    if name.endswith(ALL_CONNECTED):
+        return name.removesuffix(ALL_CONNECTED)
+    return "headline" if name.startswith(("delay", "rsus", "cav_sensors")) else name
+
+
+def is_headline(name: str) -> bool:
+    """Whether ``name`` is a headline case (the incident scenario at one seed, every arm)."""
+    return (name == "headline" or name.startswith("headline_")) and not name.endswith(ALL_CONNECTED)
+
+
+def cases(quick: bool, seed: int, second: int, more: Sequence[int] = (), all_connected: bool = False) -> list[Case]:
     head = Case("headline", seed=seed)
     out = [head, replace(head, name="headline_seed2", seed=second),
            replace(head, name="no_incident", incident=False)]
     out += [replace(head, name=f"headline_extra_seed{s}", seed=s) for s in dict.fromkeys(more) if s not in (seed, second)]
+    connected = [c for c in out if is_headline(c.name)] if all_connected else [] if quick else [head]
+    out += [replace(c, name=c.name + ALL_CONNECTED, v2x_share=1.0, arms=("twin",)) for c in connected]
     if quick:
         return out
     for share in (0.05, 0.25, 0.50):
@@ -583,7 +612,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"guidance: --workdir {args.workdir}: {err}", file=sys.stderr)
         return 2
     files = world_files(log=lambda *a: print(*a, flush=True))
-    todo = cases(args.quick, args.seed, args.second_seed, args.more_seeds)
+    todo = cases(args.quick, args.seed, args.second_seed, args.more_seeds, args.all_connected)
     jobs = sorted([(c, a, files, workdir) for c in todo for a in c.arms], key=lambda j: j[1] != "twin")  # longest first
     print(f"guidance: {len(jobs)} SUMO runs ({', '.join(c.name for c in todo)}), incident road {files.incident_edge}",
           flush=True)
@@ -607,7 +636,7 @@ def run(args: argparse.Namespace) -> int:
         res = {"case": asdict(c), "arms": {}}
         for arm in c.arms:
             res["arms"][arm] = metrics(runs[(c.name, arm)], c)
-        base = "headline" if c.name.startswith(("delay", "rsus", "cav_sensors")) else c.name
+        base = base_case(c.name)
         for arm in ("no_guidance", "sumo_rerouting"):
             if arm not in res["arms"] and (base, arm) in runs:
                 res["arms"][arm] = {**metrics(runs[(base, arm)], by_name[base]), "from_case": base}
@@ -620,7 +649,7 @@ def run(args: argparse.Namespace) -> int:
         ng = res["arms"]["no_guidance"]["cav_mean_s"]
         for arm, m in res["arms"].items():
             rows.append({"case": c.name, "arm": arm, "cav_share": c.cav_share, "rsus": c.rsus,
-                         "cav_sensor_m": c.cav_sensor_m, "delay_s": c.delay_s,
+                         "cav_sensor_m": c.cav_sensor_m, "v2x_share": c.v2x_share, "delay_s": c.delay_s,
                          "seed": c.seed, "cavs": m.get("cavs"), "cav_mean_s": m["cav_mean_s"],
                          "cav_p90_s": m["cav_p90_s"], "vs_no_guidance": m["cav_mean_s"] / ng - 1.0,
                          "all_mean_s": m.get("all_mean_s"), "unfinished": m.get("unfinished")})
@@ -644,7 +673,7 @@ def run(args: argparse.Namespace) -> int:
              "measured": f"{a['twin']['all_mean_s']:.1f} vs {a['no_guidance']['all_mean_s']:.1f} s",
              "verdict": "met" if a["twin"]["all_mean_s"] <= a["no_guidance"]["all_mean_s"] else "MISSED"},
         ]
-    heads = [c.name for c in todo if c.name == "headline" or c.name.startswith("headline_")]
+    heads = [c.name for c in todo if is_headline(c.name)]
     seeds_summary = across_seeds(results, heads) if len(heads) > 2 else None
     if seeds_summary is not None:
         def pct(d: dict) -> str:
@@ -658,6 +687,19 @@ def run(args: argparse.Namespace) -> int:
                                     f"guidance {pct(seeds_summary['all_vehicles_twin_vs_no_guidance'])}; gap to "
                                     f"the oracle {g['mean']:+.1%} ({g['min']:+.1%} to {g['max']:+.1%})",
                         "verdict": "reported"})
+    connected = [c.name for c in todo if c.name.endswith(ALL_CONNECTED)]
+    if connected:
+        rel = [results[n]["arms"]["twin"]["cav_mean_s"] / results[n]["arms"]["sumo_rerouting"]["cav_mean_s"] - 1.0
+               for n in connected]
+        partial = [results[base_case(n)]["arms"]["twin"]["cav_mean_s"]
+                   / results[base_case(n)]["arms"]["sumo_rerouting"]["cav_mean_s"] - 1.0 for n in connected]
+        seeds = [results[n]["case"]["seed"] for n in connected]
+        targets.append({"target": f"twin with every vehicle connected (the device's information) vs SUMO's device, "
+                                  f"seeds {seeds}",
+                        "measured": f"{', '.join(f'{r:+.1%}' for r in rel)} (mean {sum(rel) / len(rel):+.1%}); with "
+                                    f"the case's sensing {', '.join(f'{r:+.1%}' for r in partial)} (mean "
+                                    f"{sum(partial) / len(partial):+.1%})",
+                        "verdict": "reported"})
     h = results["headline"]
     targets.append({"target": "decision time per cycle reported (median / p95 / max ms)",
                     "measured": "{median:.1f} / {p95:.1f} / {max:.1f}".format(**h["twin"]["decision_ms_per_cycle"]),
@@ -667,7 +709,7 @@ def run(args: argparse.Namespace) -> int:
                 "all_vehicles_mean_s": {arm: m["all_mean_s"] for arm, m in h["arms"].items() if "all_mean_s" in m},
                 "gap_to_oracle": h["oracle"]["gap_to_oracle"],
                 "decision_ms_per_cycle": h["twin"]["decision_ms_per_cycle"]}
-    print(format_table(rows, ["case", "arm", "cav_share", "rsus", "cav_sensor_m", "delay_s", "seed", "cavs",
+    print(format_table(rows, ["case", "arm", "cav_share", "rsus", "cav_sensor_m", "v2x_share", "delay_s", "seed", "cavs",
                               "cav_mean_s", "cav_p90_s",
                               "vs_no_guidance", "all_mean_s", "unfinished"], title="\nRoute guidance"))
     print(format_table(targets, ["target", "measured", "verdict"], title="\nTargets"))

@@ -93,6 +93,27 @@ def test_the_headline_across_seeds_gives_each_arms_mean_and_the_twins_paired_dif
     assert (gap["mean"], gap["min"], gap["max"]) == pytest.approx((0.10, 0.08, 0.12))
 
 
+def test_all_connected_cases_rerun_each_headline_seeds_twin_with_every_vehicle_connected():
+    """--all-connected: the twin arm of each headline seed again with every vehicle connected, compared with that
+    seed's own no-guidance and device runs, and never taken for a headline seed (across_seeds, the targets)."""
+    from mobility_twin_bench.guidance import ALL_CONNECTED, base_case, cases, is_headline
+
+    quick = cases(True, 7, 8, [11], all_connected=True)
+    extra = [c for c in quick if c.name.endswith(ALL_CONNECTED)]
+    assert [c.name for c in extra] == ["headline_all_connected", "headline_seed2_all_connected",
+                                       "headline_extra_seed11_all_connected"]
+    by_name = {c.name: c for c in quick}
+    for c in extra:
+        base = by_name[base_case(c.name)]
+        assert c.arms == ("twin",) and c.v2x_share == 1.0 and not is_headline(c.name)
+        assert (c.seed, c.cav_share, c.rsus, c.incident) == (base.seed, base.cav_share, base.rsus, base.incident)
+    assert [c.name for c in quick if is_headline(c.name)] == ["headline", "headline_seed2", "headline_extra_seed11"]
+    # without the flag: none in the quick run, the first seed's in the full sweep
+    assert not [c for c in cases(True, 7, 8, [11]) if c.name.endswith(ALL_CONNECTED)]
+    assert [c.name for c in cases(False, 7, 8) if c.name.endswith(ALL_CONNECTED)] == ["headline_all_connected"]
+    assert base_case("rsus_24") == base_case("delay_2s") == "headline" and base_case("no_incident") == "no_incident"
+
+
 def test_a_workdir_that_cannot_be_made_is_said_so_before_any_run(tmp_path, capsys):
     """--workdir: made when missing; a path under a file is refused with its reason (exit 2), before the world
     is built."""
@@ -102,7 +123,7 @@ def test_a_workdir_that_cannot_be_made_is_said_so_before_any_run(tmp_path, capsy
 
     blocker = tmp_path / "a_file"
     blocker.write_text("")
-    args = argparse.Namespace(quick=True, seed=7, second_seed=8, more_seeds=[], jobs=1, workdir=blocker / "runs",
+    args = argparse.Namespace(quick=True, seed=7, second_seed=8, more_seeds=[], all_connected=False, jobs=1, workdir=blocker / "runs",
                               out=tmp_path)
     assert run(args) == 2
     assert "--workdir" in capsys.readouterr().err and not (tmp_path / "guidance.json").exists()
@@ -121,7 +142,7 @@ def test_a_missing_workdir_is_made(tmp_path, monkeypatch):
         raise Stop
 
     monkeypatch.setattr(G, "world_files", stop)
-    args = argparse.Namespace(quick=True, seed=7, second_seed=8, more_seeds=[], jobs=1,
+    args = argparse.Namespace(quick=True, seed=7, second_seed=8, more_seeds=[], all_connected=False, jobs=1,
                               workdir=tmp_path / "not" / "yet", out=tmp_path)
     with pytest.raises(Stop):
         G.run(args)
