@@ -55,6 +55,6 @@ export PYTHONUNBUFFERED=1
 # torch's compiler cache (the relation learner's compiled forward pass, made by `make setup`): a lasting folder, not
 # torch's default under /tmp, which a reboot empties (every relation_learner would then compile again, about a
 # minute on 2 cores).
-export TORCHINDUCTOR_CACHE_DIR="${TORCHINDUCTOR_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mobility_twin/torchinductor}"
+export TORCHINDUCTOR_CACHE_DIR="${TORCHINDUCTOR_CACHE_DIR:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/mobility_twin/torchinductor}"
 # Fast DDS: the stack's participant profile (a shared-memory segment that fits LiDAR clouds), unless set.
 export FASTDDS_DEFAULT_PROFILES_FILE="${FASTDDS_DEFAULT_PROFILES_FILE:-$MTWIN_ROOT/config/fastdds.xml}"

@@ -15,7 +15,7 @@ source "${MTWIN_VENV:-$_mt_root/.venv}/bin/activate"
 source "$_mt_root/ros2_ws/install/setup.bash"
 export MTWIN_ROOT="$_mt_root" PYTHONUNBUFFERED=1
 # torch's compiler cache in a lasting folder (mount a volume there to keep it across containers), as env.sh
-export TORCHINDUCTOR_CACHE_DIR="${TORCHINDUCTOR_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mobility_twin/torchinductor}"
+export TORCHINDUCTOR_CACHE_DIR="${TORCHINDUCTOR_CACHE_DIR:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/mobility_twin/torchinductor}"
 case ":$PATH:" in *":$_mt_root/bin:"*) ;; *) export PATH="$_mt_root/bin:$PATH" ;; esac
 unset _mt_root _mt_setup
 

@@ -41,11 +41,12 @@ intervals (``headline_across_seeds``): seed to seed, the twin's difference to SU
 percent either way.
 
 What sensing costs (``--all-connected``, and the full sweep's first seed): the twin arm again with every vehicle
-connected, so that the twin holds every vehicle, as SUMO's device knows every road. On headline seeds 7, 8 and
+connected, so that the twin observes every vehicle, as SUMO's device observes every road (the twin still
+through its noise, delay and estimator; the device has SUMO's own edge speeds). On headline seeds 7, 8 and
 11-14 (``--quick --more-seeds 11 12 13 14 --all-connected``, 2026-12-07), the guided CAVs took 175.3 s on average
 against the device's 175.0 s (per seed -0.6% to +1.1%, mean +0.2%), and 178.0 s with the headline's sensing (about
-half the vehicles held; -0.3% to +3.4%, mean +1.7%). With the same information as the device the guidance ties
-with it, and what it loses against the device at the headline is the sensing.
+half the vehicles held; -0.3% to +3.4%, mean +1.7%). Observing every vehicle, the guidance ties with the device,
+and what it loses against the device at the headline is the sensing.
 """
 
 from __future__ import annotations
@@ -84,9 +85,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "targets table then gives each arm's mean over all headline seeds and the twin's "
                              "paired difference to the others with its 95%% interval")
     parser.add_argument("--all-connected", action="store_true",
-                        help="each headline seed's twin arm again with every vehicle connected (the information "
-                             "SUMO's device has): what partial sensing costs the guidance (the full sweep has it for "
-                             "the first seed)")
+                        help="each headline seed's twin arm again with every vehicle connected (every vehicle "
+                             "observed, as SUMO's device observes every road): what partial sensing costs the guidance "
+                             "(the full sweep has it for the first seed)")
     parser.add_argument("--jobs", type=int, default=1, help="SUMO runs at a time (one process each)")
     parser.add_argument("--workdir", type=Path, default=None, help="where SUMO writes (temp)")
 
@@ -555,7 +556,10 @@ def cases(quick: bool, seed: int, second: int, more: Sequence[int] = (), all_con
     out = [head, replace(head, name="headline_seed2", seed=second),
            replace(head, name="no_incident", incident=False)]
     out += [replace(head, name=f"headline_extra_seed{s}", seed=s) for s in dict.fromkeys(more) if s not in (seed, second)]
-    connected = [c for c in out if is_headline(c.name)] if all_connected else [] if quick else [head]
+    if all_connected:
+        connected = [c for c in out if is_headline(c.name)]
+    else:
+        connected = [] if quick else [head]
     out += [replace(c, name=c.name + ALL_CONNECTED, v2x_share=1.0, arms=("twin",)) for c in connected]
     if quick:
         return out
@@ -694,10 +698,10 @@ def run(args: argparse.Namespace) -> int:
         partial = [results[base_case(n)]["arms"]["twin"]["cav_mean_s"]
                    / results[base_case(n)]["arms"]["sumo_rerouting"]["cav_mean_s"] - 1.0 for n in connected]
         seeds = [results[n]["case"]["seed"] for n in connected]
-        targets.append({"target": f"twin with every vehicle connected (the device's information) vs SUMO's device, "
+        targets.append({"target": f"twin with every vehicle connected (every vehicle observed) vs SUMO's device, "
                                   f"seeds {seeds}",
                         "measured": f"{', '.join(f'{r:+.1%}' for r in rel)} (mean {sum(rel) / len(rel):+.1%}); with "
-                                    f"the case's sensing {', '.join(f'{r:+.1%}' for r in partial)} (mean "
+                                    f"the headline's sensing {', '.join(f'{r:+.1%}' for r in partial)} (mean "
                                     f"{sum(partial) / len(partial):+.1%})",
                         "verdict": "reported"})
     h = results["headline"]

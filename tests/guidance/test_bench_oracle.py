@@ -2,6 +2,7 @@
 the bench lets the twin see."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -102,16 +103,62 @@ def test_all_connected_cases_rerun_each_headline_seeds_twin_with_every_vehicle_c
     extra = [c for c in quick if c.name.endswith(ALL_CONNECTED)]
     assert [c.name for c in extra] == ["headline_all_connected", "headline_seed2_all_connected",
                                        "headline_extra_seed11_all_connected"]
+    assert [base_case(c.name) for c in extra] == ["headline", "headline_seed2", "headline_extra_seed11"]
     by_name = {c.name: c for c in quick}
-    for c in extra:
+    for c in extra:  # the base case's world and sensing, every vehicle connected, the twin arm only
         base = by_name[base_case(c.name)]
-        assert c.arms == ("twin",) and c.v2x_share == 1.0 and not is_headline(c.name)
-        assert (c.seed, c.cav_share, c.rsus, c.incident) == (base.seed, base.cav_share, base.rsus, base.incident)
+        assert not is_headline(c.name) and c.v2x_share == 1.0 != base.v2x_share
+        assert replace(c, name=base.name, v2x_share=base.v2x_share, arms=base.arms) == base and c.arms == ("twin",)
     assert [c.name for c in quick if is_headline(c.name)] == ["headline", "headline_seed2", "headline_extra_seed11"]
     # without the flag: none in the quick run, the first seed's in the full sweep
     assert not [c for c in cases(True, 7, 8, [11]) if c.name.endswith(ALL_CONNECTED)]
     assert [c.name for c in cases(False, 7, 8) if c.name.endswith(ALL_CONNECTED)] == ["headline_all_connected"]
     assert base_case("rsus_24") == base_case("delay_2s") == "headline" and base_case("no_incident") == "no_incident"
+
+
+def test_the_bench_compares_all_connected_runs_with_their_own_seeds_baselines(tmp_path, monkeypatch):
+    """run() with --all-connected, its SUMO runs and oracle stood in for (each arm's CAVs take a time made of its
+    arm, seed and sensing): each all-connected twin is compared with its own seed's no-guidance and device runs,
+    the headline seeds' summary leaves them out, and the targets table reports them."""
+    import argparse
+    import json
+    import types
+
+    import mobility_twin_bench.guidance as G
+
+    base_s = {"no_guidance": 200.0, "sumo_rerouting": 170.0, "twin": 172.0}
+
+    def cav_s(case, arm):  # every vehicle observed: the twin 3 s faster
+        return base_s[arm] + case.seed - (3.0 if case.v2x_share == 1.0 else 0.0)
+
+    def work(job):
+        case, arm, _, _ = job
+        depart = {f"v{i}": 10.0 * i for i in range(10)}
+        run = {"arm": arm, "case": case.name, "depart": depart, "end_s": 5000.0, "wall_s": 1.0,
+               "arrive": {v: d + cav_s(case, arm) for v, d in depart.items()}, "cavs": ["v0", "v1", "v2"],
+               "counts": {}}
+        if arm == "twin":
+            run["twin"] = {"decision_ms_per_cycle": {"median": 1.0, "p95": 2.0, "max": 3.0}}
+        return run
+
+    monkeypatch.setattr(G, "world_files", lambda log=print: types.SimpleNamespace(incident_edge="I5I6"))
+    monkeypatch.setattr(G, "_work", work)
+    monkeypatch.setattr(G, "oracle", lambda case, twin, files: {
+        "cavs": 3, "oracle_mean_s": 150.0, "oracle_p90_s": 160.0, "gap_to_oracle": 0.1, "gap_simulated_to_oracle": 0.1})
+    args = argparse.Namespace(quick=True, seed=7, second_seed=8, more_seeds=[11], all_connected=True, jobs=1,
+                              workdir=tmp_path / "runs", out=tmp_path)
+    assert G.run(args) == 0
+    out = json.loads((tmp_path / "guidance.json").read_text())
+    assert out["headline_across_seeds"]["seeds"] == [7, 8, 11]
+    for name, seed in (("headline", 7), ("headline_seed2", 8), ("headline_extra_seed11", 11)):
+        arms = out["cases"][name + G.ALL_CONNECTED]["arms"]
+        assert arms["twin"]["cav_mean_s"] == pytest.approx(172.0 + seed - 3.0)
+        for arm in ("no_guidance", "sumo_rerouting"):
+            assert arms[arm]["from_case"] == name and arms[arm]["cav_mean_s"] == pytest.approx(base_s[arm] + seed)
+    row = next(t for t in out["targets"] if "every vehicle connected" in t["target"])
+    assert "seeds [7, 8, 11]" in row["target"] and row["verdict"] == "reported"
+    rel = [(169.0 + s) / (170.0 + s) - 1.0 for s in (7, 8, 11)]
+    assert f"{rel[0]:+.1%}" in row["measured"] and f"(mean {sum(rel) / 3:+.1%})" in row["measured"]
 
 
 def test_a_workdir_that_cannot_be_made_is_said_so_before_any_run(tmp_path, capsys):

@@ -1,12 +1,12 @@
 """Compile the shipped relation model's forward pass once, into torch's compiler cache.
 
-A ``relation_learner`` node compiles its forward pass in the background when it starts (``compile_model``)
-and predicts eagerly until then: about a minute on a 2-core machine whose cache is empty, a few seconds
-from the cache. ``make setup`` runs this once, so that the first node started on the machine is compiled
-within seconds too. The cache is torch's (``TORCHINDUCTOR_CACHE_DIR``; ``env.sh`` and the image's entrypoint set it
-to ``~/.cache/mobility_twin/torchinductor``, since torch's own default under the system's temporary folder is
-emptied by a reboot, after which every node would compile again). Compiled as the node compiles:
-one torch thread, with and without road nodes (a twin with and without a road network)::
+A ``relation_learner`` node compiles its forward pass in the background when it starts (``compile_model``) and
+predicts eagerly until then: about a minute on a 2-core machine whose cache is empty, a few seconds from the cache.
+``make setup`` runs this once, so that the first node started on the machine is compiled within seconds too. The
+cache is torch's (``TORCHINDUCTOR_CACHE_DIR``; ``env.sh`` and the image's entrypoint set it, when it is not set, to
+``~/.cache/mobility_twin/torchinductor`` (under ``$XDG_CACHE_HOME`` when that is set), since torch's own default
+under the system's temporary folder is emptied by a reboot, after which every node would compile again). Compiled
+as the node compiles: one torch thread, with and without road nodes (a twin with and without a road network)::
 
     python -m mobility_twin_models.relations.precompile [--checkpoint PATH]
 

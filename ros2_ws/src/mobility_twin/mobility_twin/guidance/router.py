@@ -14,19 +14,6 @@ through a closed road is always replaced). Load-aware: the roads the node itself
 capacity (``lanes x capacity_vps_per_lane``), so that many CAVs are not sent down the same alternative
 into a jam of their own making. Every decision has a status; bad input never raises.
 
-What the load term does at the bench's 10% CAVs: it breaks ties. Only the guided CAVs' flows are counted, and
-they are small against an edge's capacity: on seed 7 of the incident headline (the CAVs' driven routes, 600 s
-ahead of 700, 900 and 1,100 s) at most 11 CAVs on one edge, load over capacity at most 0.027, so the term adds
-under 0.1% to any edge. Routes whose estimated times are equal (many on the grid, all at free flow where the
-twin sees nothing) then go to the least loaded instead of the one Dijkstra finds first, and the CAVs of one
-origin and destination spread over them. That is worth having: on seeds 1-6 of the headline (twin arm alone,
-scratch harness calling the bench's ``run_arm``), 176.4 s on average with it against 178.8 s without
-(``load_aware`` False; 7.1 and 6.7 s worse on seeds 1 and 4, within 1.5 s on the others). A stronger term does
-not help: ``load_alpha`` 2 gave the same CAV times as 1 on five of the six seeds and 4 on four, both 173.2 s
-against 168.3 on seed 5 (one decision that goes otherwise changes a run), 177.2 / 177.3 s on average. A load
-term that weighs the CAVs' share of an edge near capacity would need the edge's whole flow (the observed one,
-then the assigned on top); not built.
-
 The periodic check earns its keep: with closures and changed estimates as the only triggers (``period_s``
 1e6), the guided CAVs of ``mtwin bench guidance``'s incident headline took 180.3 s on average over seeds 7,
 8 and 11-14 instead of 174.6 s (under half the reroutes; 193.7 s against 176.8 s on seed 11).
@@ -40,6 +27,19 @@ chosen on), the guided CAVs took 175.1 s on average with the old schedule, 176.4
 209.3 s); on the headline seeds 7, 8 and 11-14, 178.0 s every 60 s against the old schedule's 174.6 s
 (SUMO's device 175.0 s). The period stays at 60 s, SUMO's device's, with under a quarter of the old
 schedule's checks (4,652 against 20,026 per run on seeds 1-6).
+
+What the load term does at the bench's 10% CAVs: it breaks ties. Only the guided CAVs' flows are counted, and they
+are small against an edge's capacity: on seed 7 of the incident headline (the CAVs' driven routes, 600 s ahead of
+700, 900 and 1,100 s) at most 11 CAVs on one edge, load over capacity at most 0.027, so the term adds under 0.1% to
+any edge. Routes whose estimated times are equal (many on the grid, all at free flow where the twin sees nothing)
+then go to the least loaded instead of the one Dijkstra finds first, and the CAVs of one origin and destination
+spread over them. That is worth having: on seeds 1-6 of the headline (twin arm alone, scratch harness calling the
+bench's ``run_arm``), 176.4 s on average with it against 178.8 s without (``load_aware`` False; 7.1 and 6.7 s worse
+on seeds 1 and 4, within 1.5 s on the others; measured on the schedule of now). A stronger term does not help:
+``load_alpha`` 2 gave the same CAV times as 1 on five of the six seeds and 4 on four, both 173.2 s against 168.3 on
+seed 5 (one decision that goes otherwise changes a run), 177.2 / 177.3 s on average. A load term that weighs the
+CAVs' share of an edge near capacity would need the edge's whole flow (the observed one, then the assigned on top);
+not built.
 """
 
 from __future__ import annotations
