@@ -47,6 +47,17 @@ through its noise, delay and estimator; the device has SUMO's own edge speeds). 
 against the device's 175.0 s (per seed -0.6% to +1.1%, mean +0.2%), and 178.0 s with the headline's sensing (about
 half the vehicles held; -0.3% to +3.4%, mean +1.7%). Observing every vehicle, the guidance ties with the device,
 and what it loses against the device at the headline is the sensing.
+
+The sweep (without ``--quick``: CAV share 5 / 25 / 50%, no RSUs or 24, twin delay 0 or 2 s, the CAVs' sensors off)
+runs at the headline's seed; ``--sweep-seeds`` runs it again at more seeds, each against its own seed's
+headline, and a second table (``sweep_across_seeds``) gives each setting's means over the seeds and the twin's
+paired differences. One seed's sweep says little: at seed 7 (2026-12-07) the twin's CAVs took 167.8 s without
+RSUs against 170.9 s with the headline's 8, and 188.3 s with a 2 s delay against 170.9 s with 0.5 s; on seeds
+1-6 (the bench's ``run_arm`` from a scratch script), 179.4 s without RSUs against 176.4 s (the RSUs help, by
+1.7%) and 174.0 s with 2 s of delay (no worse). At 50% CAVs the twin trailed the device by 8.4% at seed 7 (180.5
+against 166.5 s) and by 0.7, 2.7 and 4.7% at seeds 1-3 (180.2 against 175.5 s; all vehicles 198.3 against
+191.3 s); neither leaving out the load term (179.0 s) nor the hysteresis (178.5 s)
+closed it.
 """
 
 from __future__ import annotations
@@ -88,6 +99,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="each headline seed's twin arm again with every vehicle connected (every vehicle "
                              "observed, as SUMO's device observes every road): what partial sensing costs the guidance "
                              "(the full sweep has it for the first seed)")
+    parser.add_argument("--sweep-seeds", type=int, nargs="*", default=[], metavar="SEED",
+                        help="the full sweep (CAV share, RSUs, delay, CAVs' sensors) again at each of these seeds, "
+                             "with each seed's headline as its baseline; a second table gives each setting's means "
+                             "over the seeds and the twin's paired differences (one seed's sweep moves by a few "
+                             "percent either way; not with --quick)")
     parser.add_argument("--jobs", type=int, default=1, help="SUMO runs at a time (one process each)")
     parser.add_argument("--workdir", type=Path, default=None, help="where SUMO writes (temp)")
 
@@ -539,11 +555,29 @@ def _done(r: dict, by_name: dict, workdir: str) -> None:
 ALL_CONNECTED = "_all_connected"
 
 
-def base_case(name: str) -> str:
-    """The case whose no-guidance and device runs a twin-only case of the sweep is compared with."""
-    if name.endswith(ALL_CONNECTED):
-        return name.removesuffix(ALL_CONNECTED)
-    return "headline" if name.startswith(("delay", "rsus", "cav_sensors")) else name
+#: how the sweep's cases at a seed other than the headline's are named: ``rsus_0@seed1``
+AT_SEED = "@seed"
+#: the names of the sweep's settings begin so
+SWEEP = ("cav_share_", "rsus_", "delay_", "cav_sensors_off")
+
+
+def headline_at(seed: int, todo: Sequence[Case]) -> str:
+    """The name of the headline case at ``seed`` (the incident scenario, every arm)."""
+    for c in todo:
+        if is_headline(c.name) and c.seed == seed:
+            return c.name
+    raise ValueError(f"no headline case at seed {seed}")
+
+
+def base_case(case: Case, todo: Sequence[Case]) -> str:
+    """The case whose no-guidance and device runs a twin-only case (the all-connected runs, the sweep's RSU, delay
+    and sensor settings) is compared with: the headline case at its seed (its world, demand and CAVs)."""
+    return headline_at(case.seed, todo)
+
+
+def setting(name: str) -> str:
+    """The sweep setting of a sweep case, whatever its seed: ``rsus_0@seed1`` -> ``rsus_0``."""
+    return name.split(AT_SEED)[0]
 
 
 def is_headline(name: str) -> bool:
@@ -551,11 +585,16 @@ def is_headline(name: str) -> bool:
     return (name == "headline" or name.startswith("headline_")) and not name.endswith(ALL_CONNECTED)
 
 
-def cases(quick: bool, seed: int, second: int, more: Sequence[int] = (), all_connected: bool = False) -> list[Case]:
+def cases(quick: bool, seed: int, second: int, more: Sequence[int] = (), all_connected: bool = False,
+          sweep_seeds: Sequence[int] = ()) -> list[Case]:
+    """The runs: the headline at ``seed``, ``second`` and each of ``more``, the day without the incident; the
+    all-connected twins; unless ``quick``, the sweep at ``seed`` and at each of ``sweep_seeds`` (named
+    ``<setting>@seed<s>``, with that seed's headline added when it is not one already)."""
     head = Case("headline", seed=seed)
     out = [head, replace(head, name="headline_seed2", seed=second),
            replace(head, name="no_incident", incident=False)]
-    out += [replace(head, name=f"headline_extra_seed{s}", seed=s) for s in dict.fromkeys(more) if s not in (seed, second)]
+    extra = [s for s in dict.fromkeys([*more, *([] if quick else sweep_seeds)]) if s not in (seed, second)]
+    out += [replace(head, name=f"headline_extra_seed{s}", seed=s) for s in extra]
     if all_connected:
         connected = [c for c in out if is_headline(c.name)]
     else:
@@ -563,13 +602,15 @@ def cases(quick: bool, seed: int, second: int, more: Sequence[int] = (), all_con
     out += [replace(c, name=c.name + ALL_CONNECTED, v2x_share=1.0, arms=("twin",)) for c in connected]
     if quick:
         return out
-    for share in (0.05, 0.25, 0.50):
-        out.append(replace(head, name=f"cav_share_{int(share * 100)}", cav_share=share))
-    for rsus in (0, 24):
-        out.append(replace(head, name=f"rsus_{rsus}", rsus=rsus, arms=("twin",)))
-    for delay in (0.0, 2.0):
-        out.append(replace(head, name=f"delay_{delay:g}s", delay_s=delay, arms=("twin",)))
-    out.append(replace(head, name="cav_sensors_off", cav_sensor_m=0.0, arms=("twin",)))
+    for s in dict.fromkeys([seed, *sweep_seeds]):
+        at, suffix = replace(head, seed=s), "" if s == seed else f"{AT_SEED}{s}"
+        for share in (0.05, 0.25, 0.50):
+            out.append(replace(at, name=f"cav_share_{int(share * 100)}{suffix}", cav_share=share))
+        for rsus in (0, 24):
+            out.append(replace(at, name=f"rsus_{rsus}{suffix}", rsus=rsus, arms=("twin",)))
+        for delay in (0.0, 2.0):
+            out.append(replace(at, name=f"delay_{delay:g}s{suffix}", delay_s=delay, arms=("twin",)))
+        out.append(replace(at, name=f"cav_sensors_off{suffix}", cav_sensor_m=0.0, arms=("twin",)))
     return out
 
 
@@ -605,9 +646,39 @@ def across_seeds(results: dict[str, dict], names: Sequence[str]) -> dict:
     return out
 
 
+def sweep_across_seeds(results: dict[str, dict], todo: Sequence[Case]) -> dict:
+    """The headline and each sweep setting over the seeds the sweep ran at (:func:`across_seeds` over its cases,
+    one a seed): ``rows`` for the table, ``settings`` the summaries by name."""
+    seeds = list(dict.fromkeys(c.seed for c in todo if c.name.startswith(SWEEP)))
+    groups = {"headline": [headline_at(s, todo) for s in seeds]}
+    for c in todo:
+        if c.name.startswith(SWEEP):
+            groups.setdefault(setting(c.name), []).append(c.name)
+
+    def pct(d: dict) -> str:
+        lo, hi = d["ci95"]
+        return f"{d['mean']:+.1%} [{lo:+.1%}, {hi:+.1%}]" if math.isfinite(lo) else f"{d['mean']:+.1%}"
+
+    settings, rows = {}, []
+    for name, names in groups.items():
+        summary = across_seeds(results, names)
+        settings[name] = summary
+        mean, vs = summary["cav_mean_s"], summary["twin_vs"]
+        rows.append({"setting": name, "seeds": ",".join(str(s) for s in summary["seeds"]),
+                     "no_guidance_s": mean["no_guidance"], "sumo_rerouting_s": mean["sumo_rerouting"],
+                     "twin_s": mean["twin"], "twin_vs_device": pct(vs["sumo_rerouting"]),
+                     "twin_vs_no_guidance": pct(vs["no_guidance"]),
+                     "all_vs_no_guidance": pct(summary["all_vehicles_twin_vs_no_guidance"]),
+                     "gap_to_oracle": f"{summary['gap_to_oracle']['mean']:+.1%}"})
+    return {"seeds": seeds, "settings": settings, "rows": rows}
+
+
 def run(args: argparse.Namespace) -> int:
     from mobility_twin_bench.common import format_table, write_results
 
+    if args.quick and args.sweep_seeds:
+        print("guidance: --sweep-seeds runs the full sweep at more seeds; --quick has no sweep", file=sys.stderr)
+        return 2
     try:  # --workdir made when missing; one that cannot be a folder, or written in, is said so
         if args.workdir is not None:
             Path(args.workdir).mkdir(parents=True, exist_ok=True)
@@ -616,7 +687,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"guidance: --workdir {args.workdir}: {err}", file=sys.stderr)
         return 2
     files = world_files(log=lambda *a: print(*a, flush=True))
-    todo = cases(args.quick, args.seed, args.second_seed, args.more_seeds, args.all_connected)
+    todo = cases(args.quick, args.seed, args.second_seed, args.more_seeds, args.all_connected, args.sweep_seeds)
     jobs = sorted([(c, a, files, workdir) for c in todo for a in c.arms], key=lambda j: j[1] != "twin")  # longest first
     print(f"guidance: {len(jobs)} SUMO runs ({', '.join(c.name for c in todo)}), incident road {files.incident_edge}",
           flush=True)
@@ -640,7 +711,7 @@ def run(args: argparse.Namespace) -> int:
         res = {"case": asdict(c), "arms": {}}
         for arm in c.arms:
             res["arms"][arm] = metrics(runs[(c.name, arm)], c)
-        base = base_case(c.name)
+        base = c.name if "no_guidance" in c.arms else base_case(c, todo)
         for arm in ("no_guidance", "sumo_rerouting"):
             if arm not in res["arms"] and (base, arm) in runs:
                 res["arms"][arm] = {**metrics(runs[(base, arm)], by_name[base]), "from_case": base}
@@ -694,13 +765,20 @@ def run(args: argparse.Namespace) -> int:
     connected = [c.name for c in todo if c.name.endswith(ALL_CONNECTED)]
     if connected:  # the twin's paired differences to the device, every vehicle observed and as the headline sees
         full, partial = (across_seeds(results, names)["twin_vs"]["sumo_rerouting"]
-                         for names in (connected, [base_case(n) for n in connected]))
+                         for names in (connected, [base_case(by_name[n], todo) for n in connected]))
         targets.append({"target": f"twin with every vehicle connected (every vehicle observed) vs SUMO's device, "
                                   f"seeds {[results[n]['case']['seed'] for n in connected]}",
                         "measured": f"{', '.join(f'{r:+.1%}' for r in full['per_seed'])} (mean {full['mean']:+.1%}); "
                                     f"with the headline's sensing {', '.join(f'{r:+.1%}' for r in partial['per_seed'])} "
                                     f"(mean {partial['mean']:+.1%})",
                         "verdict": "reported"})
+    sweep = sweep_across_seeds(results, todo) if args.sweep_seeds else None
+    if sweep is not None:
+        print(format_table(sweep["rows"], ["setting", "seeds", "no_guidance_s", "sumo_rerouting_s", "twin_s",
+                                           "twin_vs_device", "twin_vs_no_guidance", "all_vs_no_guidance",
+                                           "gap_to_oracle"],
+                           title=f"\nThe sweep at seeds {sweep['seeds']} (CAV mean travel times, means over the "
+                                 f"seeds; the twin's paired differences: mean [95% interval])"))
     h = results["headline"]
     targets.append({"target": "decision time per cycle reported (median / p95 / max ms)",
                     "measured": "{median:.1f} / {p95:.1f} / {max:.1f}".format(**h["twin"]["decision_ms_per_cycle"]),
@@ -727,6 +805,7 @@ def run(args: argparse.Namespace) -> int:
                       "gap_simulated_to_oracle: their simulated times against the oracle's priced ones"}
     path = write_results("guidance", {"quick": args.quick, "wall_s": time.perf_counter() - started, "setup": what,
                                       "headline": headline, "headline_across_seeds": seeds_summary,
+                                      "sweep_across_seeds": sweep,
                                       "cases": results, "table": rows, "targets": targets},
                          args.out)
     print(f"\nwrote {path}")

@@ -103,17 +103,79 @@ def test_all_connected_cases_rerun_each_headline_seeds_twin_with_every_vehicle_c
     extra = [c for c in quick if c.name.endswith(ALL_CONNECTED)]
     assert [c.name for c in extra] == ["headline_all_connected", "headline_seed2_all_connected",
                                        "headline_extra_seed11_all_connected"]
-    assert [base_case(c.name) for c in extra] == ["headline", "headline_seed2", "headline_extra_seed11"]
+    assert [base_case(c, quick) for c in extra] == ["headline", "headline_seed2", "headline_extra_seed11"]
     by_name = {c.name: c for c in quick}
     for c in extra:  # the base case's world and sensing, every vehicle connected, the twin arm only
-        base = by_name[base_case(c.name)]
+        base = by_name[base_case(c, quick)]
         assert not is_headline(c.name) and c.v2x_share == 1.0 != base.v2x_share
         assert replace(c, name=base.name, v2x_share=base.v2x_share, arms=base.arms) == base and c.arms == ("twin",)
     assert [c.name for c in quick if is_headline(c.name)] == ["headline", "headline_seed2", "headline_extra_seed11"]
     # without the flag: none in the quick run, the first seed's in the full sweep
     assert not [c for c in cases(True, 7, 8, [11]) if c.name.endswith(ALL_CONNECTED)]
     assert [c.name for c in cases(False, 7, 8) if c.name.endswith(ALL_CONNECTED)] == ["headline_all_connected"]
-    assert base_case("rsus_24") == base_case("delay_2s") == "headline" and base_case("no_incident") == "no_incident"
+    full = {c.name: c for c in cases(False, 7, 8)}
+    assert base_case(full["rsus_24"], full.values()) == base_case(full["delay_2s"], full.values()) == "headline"
+
+
+def test_sweep_seeds_run_the_sweep_at_each_seed_against_that_seeds_headline():
+    """--sweep-seeds: every setting of the sweep again at each seed, named <setting>@seed<s>, each twin-only one
+    compared with the headline at its own seed (added when it is not a headline seed already: the second seed's
+    is headline_seed2); a seed given twice, or the headline's own, runs once; --quick has no sweep."""
+    from mobility_twin_bench.guidance import SWEEP, base_case, cases, is_headline, setting
+
+    todo = cases(False, 7, 8, [], False, [1, 8, 7, 1])
+    names = [c.name for c in todo]
+    assert len(names) == len(set(names))
+    first = [c for c in todo if c.name.startswith(SWEEP) and "@" not in c.name]
+    assert {c.seed for c in first} == {7}
+    for s in (1, 8):
+        at = [c for c in todo if c.name.endswith(f"@seed{s}")]
+        assert [setting(c.name) for c in at] == [c.name for c in first]
+        for c, f in zip(at, first, strict=True):  # the same setting, at seed s
+            assert replace(c, name=f.name, seed=7) == f
+    assert [c.name for c in todo if is_headline(c.name)] == ["headline", "headline_seed2", "headline_extra_seed1"]
+    by_name = {c.name: c for c in todo}
+    assert base_case(by_name["rsus_0@seed1"], todo) == "headline_extra_seed1"
+    assert base_case(by_name["delay_2s@seed8"], todo) == "headline_seed2"
+    assert base_case(by_name["rsus_0"], todo) == "headline"
+    assert cases(True, 7, 8, [], False, [1]) == cases(True, 7, 8)
+
+
+def test_the_bench_summarises_each_sweep_setting_over_the_sweep_seeds(tmp_path, monkeypatch, capsys):
+    """run() with --sweep-seeds, its SUMO runs and oracle stood in for (a CAV's time made of its arm, seed and
+    setting): each setting's row has the means over the seeds of its own runs, or of its seed's headline for
+    the baselines of a twin-only setting, and the twin's paired differences to the device; --quick with
+    --sweep-seeds is refused before any run."""
+    import argparse
+    import json
+
+    import mobility_twin_bench.guidance as G
+
+    base_s = {"no_guidance": 200.0, "sumo_rerouting": 170.0, "twin": 172.0}
+
+    def cav_s(case, arm):  # fewer RSUs: the twin slower; a higher CAV share: every arm slower
+        return base_s[arm] + case.seed + (10.0 if arm == "twin" and case.rsus == 0 else 0.0) + 20.0 * case.cav_share
+
+    _stand_in_sumo(monkeypatch, G, cav_s)
+    args = argparse.Namespace(quick=True, seed=7, second_seed=8, more_seeds=[], all_connected=False,
+                              sweep_seeds=[1], jobs=1, workdir=tmp_path / "runs", out=tmp_path)
+    assert G.run(args) == 2 and "--sweep-seeds" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+    args.quick = False
+    assert G.run(args) == 0
+    sweep = json.loads((tmp_path / "guidance.json").read_text())["sweep_across_seeds"]
+    assert sweep["seeds"] == [7, 1]
+    rows = {r["setting"]: r for r in sweep["rows"]}
+    assert next(iter(rows)) == "headline" and {"rsus_0", "cav_share_50", "delay_2s", "cav_sensors_off"} <= set(rows)
+    share = 0.1
+    assert rows["headline"]["twin_s"] == pytest.approx(172.0 + 4.0 + 20.0 * share)
+    assert rows["rsus_0"]["twin_s"] == pytest.approx(182.0 + 4.0 + 20.0 * share)  # its own runs
+    assert rows["rsus_0"]["sumo_rerouting_s"] == pytest.approx(170.0 + 4.0 + 20.0 * share)  # its seeds' headlines
+    assert rows["cav_share_50"]["no_guidance_s"] == pytest.approx(200.0 + 4.0 + 10.0)
+    rel = [(182.0 + s + 2.0) / (170.0 + s + 2.0) - 1.0 for s in (7, 1)]
+    assert sweep["settings"]["rsus_0"]["twin_vs"]["sumo_rerouting"]["per_seed"] == pytest.approx(rel)
+    assert rows["rsus_0"]["twin_vs_device"].startswith(f"{sum(rel) / 2:+.1%} [")
+    assert "The sweep at seeds [7, 1]" in capsys.readouterr().out
 
 
 def test_the_bench_compares_all_connected_runs_with_their_own_seeds_baselines(tmp_path, monkeypatch):
@@ -122,7 +184,6 @@ def test_the_bench_compares_all_connected_runs_with_their_own_seeds_baselines(tm
     the headline seeds' summary leaves them out, and the targets table reports them."""
     import argparse
     import json
-    import types
 
     import mobility_twin_bench.guidance as G
 
@@ -131,21 +192,8 @@ def test_the_bench_compares_all_connected_runs_with_their_own_seeds_baselines(tm
     def cav_s(case, arm):  # every vehicle observed: the twin 3 s faster
         return base_s[arm] + case.seed - (3.0 if case.v2x_share == 1.0 else 0.0)
 
-    def work(job):
-        case, arm, _, _ = job
-        depart = {f"v{i}": 10.0 * i for i in range(10)}
-        run = {"arm": arm, "case": case.name, "depart": depart, "end_s": 5000.0, "wall_s": 1.0,
-               "arrive": {v: d + cav_s(case, arm) for v, d in depart.items()}, "cavs": ["v0", "v1", "v2"],
-               "counts": {}}
-        if arm == "twin":
-            run["twin"] = {"decision_ms_per_cycle": {"median": 1.0, "p95": 2.0, "max": 3.0}}
-        return run
-
-    monkeypatch.setattr(G, "world_files", lambda log=print: types.SimpleNamespace(incident_edge="I5I6"))
-    monkeypatch.setattr(G, "_work", work)
-    monkeypatch.setattr(G, "oracle", lambda case, twin, files: {
-        "cavs": 3, "oracle_mean_s": 150.0, "oracle_p90_s": 160.0, "gap_to_oracle": 0.1, "gap_simulated_to_oracle": 0.1})
-    args = argparse.Namespace(quick=True, seed=7, second_seed=8, more_seeds=[11], all_connected=True, jobs=1,
+    _stand_in_sumo(monkeypatch, G, cav_s)
+    args = argparse.Namespace(quick=True, seed=7, second_seed=8, more_seeds=[11], all_connected=True, sweep_seeds=[], jobs=1,
                               workdir=tmp_path / "runs", out=tmp_path)
     assert G.run(args) == 0
     out = json.loads((tmp_path / "guidance.json").read_text())
@@ -170,7 +218,7 @@ def test_a_workdir_that_cannot_be_made_is_said_so_before_any_run(tmp_path, capsy
 
     blocker = tmp_path / "a_file"
     blocker.write_text("")
-    args = argparse.Namespace(quick=True, seed=7, second_seed=8, more_seeds=[], all_connected=False, jobs=1, workdir=blocker / "runs",
+    args = argparse.Namespace(quick=True, seed=7, second_seed=8, more_seeds=[], all_connected=False, sweep_seeds=[], jobs=1, workdir=blocker / "runs",
                               out=tmp_path)
     assert run(args) == 2
     assert "--workdir" in capsys.readouterr().err and not (tmp_path / "guidance.json").exists()
@@ -189,8 +237,29 @@ def test_a_missing_workdir_is_made(tmp_path, monkeypatch):
         raise Stop
 
     monkeypatch.setattr(G, "world_files", stop)
-    args = argparse.Namespace(quick=True, seed=7, second_seed=8, more_seeds=[], all_connected=False, jobs=1,
+    args = argparse.Namespace(quick=True, seed=7, second_seed=8, more_seeds=[], all_connected=False, sweep_seeds=[], jobs=1,
                               workdir=tmp_path / "not" / "yet", out=tmp_path)
     with pytest.raises(Stop):
         G.run(args)
     assert [p.name.startswith("mtwin_bench_guidance_") for p in (tmp_path / "not" / "yet").iterdir()] == [True]
+
+
+def _stand_in_sumo(monkeypatch, G, cav_s) -> None:
+    """The bench's SUMO runs, world and oracle stood in for: ten vehicles, the first three CAVs, each taking
+    ``cav_s(case, arm)`` seconds; the oracle 150 s and 10% from the twin."""
+    import types
+
+    def work(job):
+        case, arm, _, _ = job
+        depart = {f"v{i}": 10.0 * i for i in range(10)}
+        run = {"arm": arm, "case": case.name, "depart": depart, "end_s": 5000.0, "wall_s": 1.0,
+               "arrive": {v: d + cav_s(case, arm) for v, d in depart.items()}, "cavs": ["v0", "v1", "v2"],
+               "counts": {}}
+        if arm == "twin":
+            run["twin"] = {"decision_ms_per_cycle": {"median": 1.0, "p95": 2.0, "max": 3.0}}
+        return run
+
+    monkeypatch.setattr(G, "world_files", lambda log=print: types.SimpleNamespace(incident_edge="I5I6"))
+    monkeypatch.setattr(G, "_work", work)
+    monkeypatch.setattr(G, "oracle", lambda case, twin, files: {
+        "cavs": 3, "oracle_mean_s": 150.0, "oracle_p90_s": 160.0, "gap_to_oracle": 0.1, "gap_simulated_to_oracle": 0.1})
