@@ -40,7 +40,7 @@ beside them, each arm's mean over all the headline seeds and the twin's paired d
 intervals (``headline_across_seeds``): seed to seed, the twin's difference to SUMO's device moves by a few
 percent either way.
 
-What sensing costs (``--all-connected``, and the full sweep's first seed): the twin arm again with every vehicle
+What sensing costs (``--all-connected``, and each seed of the full sweep): the twin arm again with every vehicle
 connected, so that the twin observes every vehicle, as SUMO's device observes every road (the twin still
 through its noise, delay and estimator; the device has SUMO's own edge speeds). On headline seeds 7, 8 and
 11-14 (``--quick --more-seeds 11 12 13 14 --all-connected``, 2026-12-07), the guided CAVs took 175.3 s on average
@@ -48,16 +48,18 @@ against the device's 175.0 s (per seed -0.6% to +1.1%, mean +0.2%), and 178.0 s 
 half the vehicles held; -0.3% to +3.4%, mean +1.7%). Observing every vehicle, the guidance ties with the device,
 and what it loses against the device at the headline is the sensing.
 
-The sweep (without ``--quick``: CAV share 5 / 25 / 50%, no RSUs or 24, twin delay 0 or 2 s, the CAVs' sensors off)
-runs at the headline's seed; ``--sweep-seeds`` runs it again at more seeds, each against its own seed's
-headline, and a second table (``sweep_across_seeds``) gives each setting's means over the seeds and the twin's
-paired differences. One seed's sweep says little: at seed 7 (2026-12-07) the twin's CAVs took 167.8 s without
-RSUs against 170.9 s with the headline's 8, and 188.3 s with a 2 s delay against 170.9 s with 0.5 s; on seeds
-1-6 (the bench's ``run_arm`` from a scratch script), 179.4 s without RSUs against 176.4 s (the RSUs help, by
-1.7%) and 174.0 s with 2 s of delay (no worse). At 50% CAVs the twin trailed the device by 8.4% at seed 7 (180.5
-against 166.5 s) and by 0.7, 2.7 and 4.7% at seeds 1-3 (180.2 against 175.5 s; all vehicles 198.3 against
-191.3 s); neither leaving out the load term (179.0 s) nor the hysteresis (178.5 s)
-closed it.
+The sweep (without ``--quick``: CAV share 5 / 25 / 50%, no RSUs or 24, twin delay 0 or 2 s, the CAVs' sensors off,
+every vehicle connected) runs at the headline's seed; ``--sweep-seeds`` runs it again at more seeds. A CAV-share
+setting has runs of every arm; the others (the twin alone) are compared with the headline at their seed, which
+is added when it is not one already and then counts among the headline seeds (``headline_across_seeds``). A
+second table (``sweep_across_seeds``) gives each setting's means over the seeds and the twin's paired
+differences. One seed's sweep says little: at seed 7 (2026-12-07) the twin's CAVs took 167.8 s without RSUs
+against 170.9 s with the headline's 8, and 188.3 s with a 2 s delay against 170.9 s with 0.5 s; on seeds 1-6 (the
+bench's ``run_arm`` from a scratch script), 179.4 s without RSUs against 176.4 s (the RSUs help, by 1.7%) and
+174.0 s with 2 s of delay (1.3% faster, within the seeds' spread). At 50% CAVs the twin trailed the device by
+8.4% at seed 7 (180.5 against 166.5 s) and by 0.7, 2.7 and 4.7% at seeds 1-3 (180.2 against 175.5 s; all
+vehicles 198.3 against 191.3 s); neither ``load_aware`` False (179.0 s) nor rerouting for any gain of a second or
+more (``min_gain_rel`` 0, ``min_gain_s`` 1: 178.5 s) closed it.
 """
 
 from __future__ import annotations
@@ -98,12 +100,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--all-connected", action="store_true",
                         help="each headline seed's twin arm again with every vehicle connected (every vehicle "
                              "observed, as SUMO's device observes every road): what partial sensing costs the guidance "
-                             "(the full sweep has it for the first seed)")
+                             "(the full sweep has it at each of its seeds)")
     parser.add_argument("--sweep-seeds", type=int, nargs="*", default=[], metavar="SEED",
-                        help="the full sweep (CAV share, RSUs, delay, CAVs' sensors) again at each of these seeds, "
-                             "with each seed's headline as its baseline; a second table gives each setting's means "
-                             "over the seeds and the twin's paired differences (one seed's sweep moves by a few "
-                             "percent either way; not with --quick)")
+                        help="the full sweep (CAV share, RSUs, delay, CAVs' sensors, every vehicle connected) "
+                             "again at each of these seeds, the twin-only settings against the headline at their "
+                             "seed (added to the headline seeds); a second table gives each setting's means over "
+                             "the seeds and the twin's paired differences (one seed's sweep can be 10%% off; not "
+                             "with --quick)")
     parser.add_argument("--jobs", type=int, default=1, help="SUMO runs at a time (one process each)")
     parser.add_argument("--workdir", type=Path, default=None, help="where SUMO writes (temp)")
 
@@ -558,7 +561,7 @@ ALL_CONNECTED = "_all_connected"
 #: how the sweep's cases at a seed other than the headline's are named: ``rsus_0@seed1``
 AT_SEED = "@seed"
 #: the names of the sweep's settings begin so
-SWEEP = ("cav_share_", "rsus_", "delay_", "cav_sensors_off")
+SWEEP_PREFIXES = ("cav_share_", "rsus_", "delay_", "cav_sensors_off")
 
 
 def headline_at(seed: int, todo: Sequence[Case]) -> str:
@@ -570,14 +573,29 @@ def headline_at(seed: int, todo: Sequence[Case]) -> str:
 
 
 def base_case(case: Case, todo: Sequence[Case]) -> str:
-    """The case whose no-guidance and device runs a twin-only case (the all-connected runs, the sweep's RSU, delay
-    and sensor settings) is compared with: the headline case at its seed (its world, demand and CAVs)."""
-    return headline_at(case.seed, todo)
+    """The case whose no-guidance and device runs ``case`` is compared with: itself when it has them, else the
+    case of ``todo`` with every arm that differs from it only in what the twin sees and when (RSUs, delay, the
+    CAVs' sensors, connected vehicles): the same world, demand, seed and CAVs (the headline at its seed for the
+    all-connected runs and the sweep's RSU, delay and sensor settings)."""
+    if "no_guidance" in case.arms:
+        return case.name
+    for b in todo:
+        if "no_guidance" in b.arms and replace(case, name=b.name, rsus=b.rsus, delay_s=b.delay_s,
+                                               cav_sensor_m=b.cav_sensor_m, v2x_share=b.v2x_share, arms=b.arms) == b:
+            return b.name
+    raise ValueError(f"no case with every arm for {case.name}: the same world, demand, seed and CAVs")
 
 
-def setting(name: str) -> str:
-    """The sweep setting of a sweep case, whatever its seed: ``rsus_0@seed1`` -> ``rsus_0``."""
-    return name.split(AT_SEED)[0]
+def sweep_setting(name: str) -> str:
+    """The setting of a sweep case, whatever its seed: ``rsus_0@seed1`` -> ``rsus_0``; each seed's all-connected
+    run -> ``all_connected``."""
+    return "all_connected" if name.endswith(ALL_CONNECTED) else name.split(AT_SEED)[0]
+
+
+def _pct(d: dict) -> str:
+    """A paired difference's mean and 95% interval (the mean alone with one seed)."""
+    lo, hi = d["ci95"]
+    return f"{d['mean']:+.1%} [{lo:+.1%}, {hi:+.1%}]" if math.isfinite(lo) else f"{d['mean']:+.1%}"
 
 
 def is_headline(name: str) -> bool:
@@ -595,14 +613,13 @@ def cases(quick: bool, seed: int, second: int, more: Sequence[int] = (), all_con
            replace(head, name="no_incident", incident=False)]
     extra = [s for s in dict.fromkeys([*more, *([] if quick else sweep_seeds)]) if s not in (seed, second)]
     out += [replace(head, name=f"headline_extra_seed{s}", seed=s) for s in extra]
+    sweep_at = [] if quick else list(dict.fromkeys([seed, *sweep_seeds]))
     if all_connected:
         connected = [c for c in out if is_headline(c.name)]
-    else:
-        connected = [] if quick else [head]
+    else:  # the sweep's: at each of its seeds
+        connected = [c for c in out if is_headline(c.name) and c.seed in sweep_at]
     out += [replace(c, name=c.name + ALL_CONNECTED, v2x_share=1.0, arms=("twin",)) for c in connected]
-    if quick:
-        return out
-    for s in dict.fromkeys([seed, *sweep_seeds]):
+    for s in sweep_at:
         at, suffix = replace(head, seed=s), "" if s == seed else f"{AT_SEED}{s}"
         for share in (0.05, 0.25, 0.50):
             out.append(replace(at, name=f"cav_share_{int(share * 100)}{suffix}", cav_share=share))
@@ -647,17 +664,14 @@ def across_seeds(results: dict[str, dict], names: Sequence[str]) -> dict:
 
 
 def sweep_across_seeds(results: dict[str, dict], todo: Sequence[Case]) -> dict:
-    """The headline and each sweep setting over the seeds the sweep ran at (:func:`across_seeds` over its cases,
-    one a seed): ``rows`` for the table, ``settings`` the summaries by name."""
-    seeds = list(dict.fromkeys(c.seed for c in todo if c.name.startswith(SWEEP)))
+    """The headline and each sweep setting (the all-connected run among them) over the seeds the sweep ran at
+    (:func:`across_seeds` over its cases, one a seed): ``rows`` for the table, ``settings`` the summaries by
+    name."""
+    seeds = list(dict.fromkeys(c.seed for c in todo if c.name.startswith(SWEEP_PREFIXES)))
     groups = {"headline": [headline_at(s, todo) for s in seeds]}
     for c in todo:
-        if c.name.startswith(SWEEP):
-            groups.setdefault(setting(c.name), []).append(c.name)
-
-    def pct(d: dict) -> str:
-        lo, hi = d["ci95"]
-        return f"{d['mean']:+.1%} [{lo:+.1%}, {hi:+.1%}]" if math.isfinite(lo) else f"{d['mean']:+.1%}"
+        if c.seed in seeds and (c.name.startswith(SWEEP_PREFIXES) or c.name.endswith(ALL_CONNECTED)):
+            groups.setdefault(sweep_setting(c.name), []).append(c.name)
 
     settings, rows = {}, []
     for name, names in groups.items():
@@ -666,9 +680,9 @@ def sweep_across_seeds(results: dict[str, dict], todo: Sequence[Case]) -> dict:
         mean, vs = summary["cav_mean_s"], summary["twin_vs"]
         rows.append({"setting": name, "seeds": ",".join(str(s) for s in summary["seeds"]),
                      "no_guidance_s": mean["no_guidance"], "sumo_rerouting_s": mean["sumo_rerouting"],
-                     "twin_s": mean["twin"], "twin_vs_device": pct(vs["sumo_rerouting"]),
-                     "twin_vs_no_guidance": pct(vs["no_guidance"]),
-                     "all_vs_no_guidance": pct(summary["all_vehicles_twin_vs_no_guidance"]),
+                     "twin_s": mean["twin"], "twin_vs_device": _pct(vs["sumo_rerouting"]),
+                     "twin_vs_no_guidance": _pct(vs["no_guidance"]),
+                     "all_vs_no_guidance": _pct(summary["all_vehicles_twin_vs_no_guidance"]),
                      "gap_to_oracle": f"{summary['gap_to_oracle']['mean']:+.1%}"})
     return {"seeds": seeds, "settings": settings, "rows": rows}
 
@@ -678,6 +692,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.quick and args.sweep_seeds:
         print("guidance: --sweep-seeds runs the full sweep at more seeds; --quick has no sweep", file=sys.stderr)
+        return 2
+    if args.sweep_seeds and not set(args.sweep_seeds) - {args.seed}:
+        print(f"guidance: --sweep-seeds {' '.join(map(str, args.sweep_seeds))}: the sweep runs at --seed "
+              f"({args.seed}) anyway; give other seeds", file=sys.stderr)
         return 2
     try:  # --workdir made when missing; one that cannot be a folder, or written in, is said so
         if args.workdir is not None:
@@ -711,7 +729,7 @@ def run(args: argparse.Namespace) -> int:
         res = {"case": asdict(c), "arms": {}}
         for arm in c.arms:
             res["arms"][arm] = metrics(runs[(c.name, arm)], c)
-        base = c.name if "no_guidance" in c.arms else base_case(c, todo)
+        base = base_case(c, todo)
         for arm in ("no_guidance", "sumo_rerouting"):
             if arm not in res["arms"] and (base, arm) in runs:
                 res["arms"][arm] = {**metrics(runs[(base, arm)], by_name[base]), "from_case": base}
@@ -751,15 +769,11 @@ def run(args: argparse.Namespace) -> int:
     heads = [c.name for c in todo if is_headline(c.name)]
     seeds_summary = across_seeds(results, heads) if len(heads) > 2 else None
     if seeds_summary is not None:
-        def pct(d: dict) -> str:
-            lo, hi = d["ci95"]
-            return f"{d['mean']:+.1%} [{lo:+.1%}, {hi:+.1%}]"
-
         g = seeds_summary["gap_to_oracle"]
         targets.append({"target": f"across the {len(heads)} headline seeds {seeds_summary['seeds']} (mean, 95% interval)",
-                        "measured": f"twin vs no guidance {pct(seeds_summary['twin_vs']['no_guidance'])}, vs SUMO's "
-                                    f"device {pct(seeds_summary['twin_vs']['sumo_rerouting'])}; all vehicles vs no "
-                                    f"guidance {pct(seeds_summary['all_vehicles_twin_vs_no_guidance'])}; gap to "
+                        "measured": f"twin vs no guidance {_pct(seeds_summary['twin_vs']['no_guidance'])}, vs SUMO's "
+                                    f"device {_pct(seeds_summary['twin_vs']['sumo_rerouting'])}; all vehicles vs no "
+                                    f"guidance {_pct(seeds_summary['all_vehicles_twin_vs_no_guidance'])}; gap to "
                                     f"the oracle {g['mean']:+.1%} ({g['min']:+.1%} to {g['max']:+.1%})",
                         "verdict": "reported"})
     connected = [c.name for c in todo if c.name.endswith(ALL_CONNECTED)]

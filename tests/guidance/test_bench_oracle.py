@@ -112,32 +112,51 @@ def test_all_connected_cases_rerun_each_headline_seeds_twin_with_every_vehicle_c
     assert [c.name for c in quick if is_headline(c.name)] == ["headline", "headline_seed2", "headline_extra_seed11"]
     # without the flag: none in the quick run, the first seed's in the full sweep
     assert not [c for c in cases(True, 7, 8, [11]) if c.name.endswith(ALL_CONNECTED)]
-    assert [c.name for c in cases(False, 7, 8) if c.name.endswith(ALL_CONNECTED)] == ["headline_all_connected"]
-    full = {c.name: c for c in cases(False, 7, 8)}
-    assert base_case(full["rsus_24"], full.values()) == base_case(full["delay_2s"], full.values()) == "headline"
+    full = cases(False, 7, 8)
+    assert [c.name for c in full if c.name.endswith(ALL_CONNECTED)] == ["headline_all_connected"]
+    by_name = {c.name: c for c in full}
+    assert base_case(by_name["rsus_24"], full) == base_case(by_name["delay_2s"], full) == "headline"
+    # a case with every arm is its own base (the day without the incident is not the headline's world)
+    assert base_case(by_name["no_incident"], full) == "no_incident"
+    assert base_case(by_name["cav_share_50"], full) == "cav_share_50"
 
 
 def test_sweep_seeds_run_the_sweep_at_each_seed_against_that_seeds_headline():
     """--sweep-seeds: every setting of the sweep again at each seed, named <setting>@seed<s>, each twin-only one
     compared with the headline at its own seed (added when it is not a headline seed already: the second seed's
     is headline_seed2); a seed given twice, or the headline's own, runs once; --quick has no sweep."""
-    from mobility_twin_bench.guidance import SWEEP, base_case, cases, is_headline, setting
+    from mobility_twin_bench.guidance import (
+        ALL_CONNECTED,
+        SWEEP_PREFIXES,
+        base_case,
+        cases,
+        is_headline,
+        sweep_setting,
+    )
 
-    todo = cases(False, 7, 8, [], False, [1, 8, 7, 1])
+    todo = cases(False, 7, 8, [1, 11], False, [1, 8, 7, 1])
     names = [c.name for c in todo]
     assert len(names) == len(set(names))
-    first = [c for c in todo if c.name.startswith(SWEEP) and "@" not in c.name]
+    first = [c for c in todo if c.name.startswith(SWEEP_PREFIXES) and "@" not in c.name]
     assert {c.seed for c in first} == {7}
     for s in (1, 8):
         at = [c for c in todo if c.name.endswith(f"@seed{s}")]
-        assert [setting(c.name) for c in at] == [c.name for c in first]
+        assert [sweep_setting(c.name) for c in at] == [c.name for c in first]
         for c, f in zip(at, first, strict=True):  # the same setting, at seed s
-            assert replace(c, name=f.name, seed=7) == f
-    assert [c.name for c in todo if is_headline(c.name)] == ["headline", "headline_seed2", "headline_extra_seed1"]
+            assert c.seed == s and replace(c, name=f.name, seed=7) == f
+    # one headline a seed, more seeds' and sweep seeds' alike; the sweep's all-connected run at each sweep seed
+    assert [c.name for c in todo if is_headline(c.name)] == ["headline", "headline_seed2", "headline_extra_seed1",
+                                                             "headline_extra_seed11"]
+    connected = [c for c in todo if c.name.endswith(ALL_CONNECTED)]
+    assert [(c.name, c.seed) for c in connected] == [
+        ("headline_all_connected", 7), ("headline_seed2_all_connected", 8), ("headline_extra_seed1_all_connected", 1)]
+    assert {sweep_setting(c.name) for c in connected} == {"all_connected"}
     by_name = {c.name: c for c in todo}
     assert base_case(by_name["rsus_0@seed1"], todo) == "headline_extra_seed1"
     assert base_case(by_name["delay_2s@seed8"], todo) == "headline_seed2"
+    assert base_case(by_name["headline_extra_seed1_all_connected"], todo) == "headline_extra_seed1"
     assert base_case(by_name["rsus_0"], todo) == "headline"
+    assert base_case(by_name["cav_share_50@seed1"], todo) == "cav_share_50@seed1"
     assert cases(True, 7, 8, [], False, [1]) == cases(True, 7, 8)
 
 
@@ -145,7 +164,7 @@ def test_the_bench_summarises_each_sweep_setting_over_the_sweep_seeds(tmp_path, 
     """run() with --sweep-seeds, its SUMO runs and oracle stood in for (a CAV's time made of its arm, seed and
     setting): each setting's row has the means over the seeds of its own runs, or of its seed's headline for
     the baselines of a twin-only setting, and the twin's paired differences to the device; --quick with
-    --sweep-seeds is refused before any run."""
+    --sweep-seeds, or sweep seeds that add none to --seed, are refused before any run."""
     import argparse
     import json
 
@@ -160,13 +179,18 @@ def test_the_bench_summarises_each_sweep_setting_over_the_sweep_seeds(tmp_path, 
     args = argparse.Namespace(quick=True, seed=7, second_seed=8, more_seeds=[], all_connected=False,
                               sweep_seeds=[1], jobs=1, workdir=tmp_path / "runs", out=tmp_path)
     assert G.run(args) == 2 and "--sweep-seeds" in capsys.readouterr().err
+    args.quick, args.sweep_seeds = False, [7, 7]
+    assert G.run(args) == 2 and "give other seeds" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
-    args.quick = False
+    args.sweep_seeds = [1]
     assert G.run(args) == 0
-    sweep = json.loads((tmp_path / "guidance.json").read_text())["sweep_across_seeds"]
+    out = json.loads((tmp_path / "guidance.json").read_text())
+    sweep = out["sweep_across_seeds"]
     assert sweep["seeds"] == [7, 1]
+    assert out["headline_across_seeds"]["seeds"] == [7, 8, 1]  # the sweep seed's headline among the headline seeds
     rows = {r["setting"]: r for r in sweep["rows"]}
-    assert next(iter(rows)) == "headline" and {"rsus_0", "cav_share_50", "delay_2s", "cav_sensors_off"} <= set(rows)
+    assert next(iter(rows)) == "headline"
+    assert {"rsus_0", "cav_share_50", "delay_2s", "cav_sensors_off", "all_connected"} <= set(rows)
     share = 0.1
     assert rows["headline"]["twin_s"] == pytest.approx(172.0 + 4.0 + 20.0 * share)
     assert rows["rsus_0"]["twin_s"] == pytest.approx(182.0 + 4.0 + 20.0 * share)  # its own runs
@@ -193,8 +217,8 @@ def test_the_bench_compares_all_connected_runs_with_their_own_seeds_baselines(tm
         return base_s[arm] + case.seed - (3.0 if case.v2x_share == 1.0 else 0.0)
 
     _stand_in_sumo(monkeypatch, G, cav_s)
-    args = argparse.Namespace(quick=True, seed=7, second_seed=8, more_seeds=[11], all_connected=True, sweep_seeds=[], jobs=1,
-                              workdir=tmp_path / "runs", out=tmp_path)
+    args = argparse.Namespace(quick=True, seed=7, second_seed=8, more_seeds=[11], all_connected=True,
+                              sweep_seeds=[], jobs=1, workdir=tmp_path / "runs", out=tmp_path)
     assert G.run(args) == 0
     out = json.loads((tmp_path / "guidance.json").read_text())
     assert out["headline_across_seeds"]["seeds"] == [7, 8, 11]
@@ -218,8 +242,8 @@ def test_a_workdir_that_cannot_be_made_is_said_so_before_any_run(tmp_path, capsy
 
     blocker = tmp_path / "a_file"
     blocker.write_text("")
-    args = argparse.Namespace(quick=True, seed=7, second_seed=8, more_seeds=[], all_connected=False, sweep_seeds=[], jobs=1, workdir=blocker / "runs",
-                              out=tmp_path)
+    args = argparse.Namespace(quick=True, seed=7, second_seed=8, more_seeds=[], all_connected=False,
+                              sweep_seeds=[], jobs=1, workdir=blocker / "runs", out=tmp_path)
     assert run(args) == 2
     assert "--workdir" in capsys.readouterr().err and not (tmp_path / "guidance.json").exists()
 
@@ -237,8 +261,8 @@ def test_a_missing_workdir_is_made(tmp_path, monkeypatch):
         raise Stop
 
     monkeypatch.setattr(G, "world_files", stop)
-    args = argparse.Namespace(quick=True, seed=7, second_seed=8, more_seeds=[], all_connected=False, sweep_seeds=[], jobs=1,
-                              workdir=tmp_path / "not" / "yet", out=tmp_path)
+    args = argparse.Namespace(quick=True, seed=7, second_seed=8, more_seeds=[], all_connected=False,
+                              sweep_seeds=[], jobs=1, workdir=tmp_path / "not" / "yet", out=tmp_path)
     with pytest.raises(Stop):
         G.run(args)
     assert [p.name.startswith("mtwin_bench_guidance_") for p in (tmp_path / "not" / "yet").iterdir()] == [True]
